@@ -1,0 +1,248 @@
+//! What tenants deploy: stacks of applications, and deployments that roll them out.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{CommonStatus, FreeForm, ObjectRef};
+
+/// A logical group of services on an element (table `stacks`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Stack",
+    namespaced,
+    category = "windflow",
+    shortname = "wfstack",
+    status = "StackStatus",
+    printcolumn(name = "Element", type_ = "string", json_path = ".spec.elementRef.name"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a stack name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct StackSpec {
+    /// What the stack is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The Element the stack runs on. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// The template the stack was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    pub template_id: Option<String>,
+    /// Stack configuration (free-form).
+    #[serde(default)]
+    pub configuration: FreeForm,
+    /// Whether the configuration was optimized by a language model.
+    #[serde(default)]
+    pub llm_optimized: bool,
+    /// Version of that optimization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub llm_optimization_version: Option<String>,
+    /// The workflow attached to the stack (a UUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uuid"))]
+    pub workflow_id: Option<String>,
+}
+
+/// Status of a Stack.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StackStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `stacks.status`: draft, validating, ready, deploying, deployed, error, archived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^(draft|validating|ready|deploying|deployed|error|archived)$"))]
+    pub phase: Option<String>,
+    /// When the stack was last deployed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deployed_at: Option<String>,
+}
+
+/// A deployable application of a stack (tables `applications`, `volume_applications`,
+/// `network_applications`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Application",
+    namespaced,
+    category = "windflow",
+    shortname = "wfapp",
+    status = "ApplicationStatus",
+    printcolumn(name = "Stack", type_ = "string", json_path = ".spec.stackRef.name"),
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.applicationType"),
+    printcolumn(name = "Deployment", type_ = "string", json_path = ".status.deploymentStatus"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("an application name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSpec {
+    /// What the application does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The Stack the application belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("stackRef is immutable"))]
+    pub stack_ref: ObjectRef,
+    /// How the application runs (seed `app_type_check`). Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("applicationType is immutable"))]
+    pub application_type: ApplicationType,
+    /// Plugin that deploys it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub plugin_name: Option<String>,
+    /// Plugin version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub plugin_version: Option<String>,
+    /// Deployment configuration (free-form: image, replicas, ports, env...).
+    #[serde(default)]
+    pub deployment_config: FreeForm,
+    /// Resources allocated to the application (free-form).
+    #[serde(default)]
+    pub allocated_resources: FreeForm,
+    /// Volumes mounted into the application.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.mountPath == m.mountPath))").message("each mountPath is used once"))]
+    pub volumes: Vec<VolumeMount>,
+    /// Networks the application is connected to.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.network == m.network))").message("a network is listed once"))]
+    pub networks: Vec<ApplicationNetwork>,
+}
+
+/// Seed `app_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    Container,
+    Vm,
+    Physical,
+}
+
+/// A Volume mounted into an application.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount {
+    /// Name of the Volume.
+    #[schemars(length(min = 1, max = 100))]
+    pub volume: String,
+    /// Absolute path where the volume is mounted.
+    #[schemars(length(min = 1, max = 255), regex(pattern = "^/"))]
+    pub mount_path: String,
+    /// Mount options (free-form).
+    #[serde(default)]
+    pub mount_options: FreeForm,
+}
+
+/// A Network an application is connected to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationNetwork {
+    /// Name of the Network.
+    #[schemars(length(min = 1, max = 100))]
+    pub network: String,
+    /// Fixed address on that network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
+    pub ip_address: Option<String>,
+    /// Connection settings (free-form).
+    #[serde(default)]
+    pub connection_config: FreeForm,
+}
+
+/// Status of an Application.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `applications.deployment_status`: pending, deploying, deployed, failed, stopped,
+    /// scaling, updating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^(pending|deploying|deployed|failed|stopped|scaling|updating)$"))]
+    pub deployment_status: Option<String>,
+}
+
+/// A rollout of a Stack, or of one of its Applications, triggered by a User (tables
+/// `deployments`, `deployment_events`, `deployment_logs`). Short name `wfdeploy`, since
+/// `deploy` belongs to apps/v1 Deployment.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Deployment",
+    namespaced,
+    category = "windflow",
+    shortname = "wfdeploy",
+    status = "DeploymentStatus",
+    printcolumn(name = "Stack", type_ = "string", json_path = ".spec.stackRef.name"),
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.deploymentType"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "By", type_ = "string", json_path = ".spec.triggeredBy"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("(self.deploymentType == 'rollback') == has(self.parentDeploymentRef)").message("parentDeploymentRef is set for rollback deployments, and only for them"))]
+#[x_kube(validation = Rule::new("self.stackRef == oldSelf.stackRef && self.deploymentType == oldSelf.deploymentType && self.triggeredBy == oldSelf.triggeredBy").message("stackRef, deploymentType and triggeredBy are immutable"))]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    /// The Stack to roll out.
+    pub stack_ref: ObjectRef,
+    /// Roll out only this Application of the stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_ref: Option<ObjectRef>,
+    /// Strategy (seed `deployment_type_check`).
+    #[serde(default)]
+    pub deployment_type: DeploymentType,
+    /// Configuration used by the rollout (free-form).
+    #[serde(default)]
+    pub deployment_config: FreeForm,
+    /// Version label of the rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub deployment_version: Option<String>,
+    /// Name of the User who asks for the rollout: a member of the organization with role
+    /// owner, admin or member.
+    #[schemars(length(min = 3, max = 50))]
+    pub triggered_by: String,
+    /// The Deployment a rollback returns to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_deployment_ref: Option<ObjectRef>,
+}
+
+/// Seed `deployment_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentType {
+    #[default]
+    Standard,
+    BlueGreen,
+    Canary,
+    Rolling,
+    Rollback,
+}
+
+/// Status of a Deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `deployments.status`: pending, running, completed, failed, cancelled, rolled_back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^(pending|running|completed|failed|cancelled|rolled_back)$"))]
+    pub phase: Option<String>,
+    /// When the rollout started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When the rollout ended (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}

@@ -1,0 +1,103 @@
+//! Types every WindFlow kind shares: references, free-form settings, conditions and status.
+
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The API group of every WindFlow kind.
+pub const GROUP: &str = "windflow.io";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+
+/// A reference to another WindFlow object by name. Namespaced targets are looked up in the
+/// referring object's namespace: references never cross namespaces, so never cross tenants.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub struct ObjectRef {
+    /// Name of the referenced object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+/// A free-form JSON object (a JSONB column of the seed). Any keys are kept.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub struct FreeForm(pub Map<String, Value>);
+
+impl FreeForm {
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+}
+
+impl JsonSchema for FreeForm {
+    fn schema_name() -> Cow<'static, str> {
+        "FreeForm".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+        })
+    }
+}
+
+/// A free-form JSON list (a JSONB column of the seed whose default is `[]`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub struct FreeFormList(pub Vec<Value>);
+
+impl JsonSchema for FreeFormList {
+    fn schema_name() -> Cow<'static, str> {
+        "FreeFormList".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "array",
+            "items": { "x-kubernetes-preserve-unknown-fields": true },
+        })
+    }
+}
+
+/// The status every WindFlow kind carries; kinds with a seed status column add it beside.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` (the object is mirrored and what it asks for exists) and `Synced` (the last
+    /// reconcile wrote the database), with the reason when they are not true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The organization the object belongs to, as resolved from its namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// The `metadata.resourceVersion` the database row holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirrored_resource_version: Option<String>,
+}
+
+/// Access to the common part of a kind's status.
+pub trait HasCommonStatus {
+    fn common(&self) -> Option<&CommonStatus>;
+}
