@@ -1,5 +1,23 @@
-fn main() {
-    for crd in windflow::api::crds() {
-        println!("---\n{}", serde_yaml::to_string(&crd).unwrap());
+use clap::Parser;
+use windflow::cli::{Cli, Command};
+use windflow::{mirror::store, operator, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(&cli.log, cli.log_format);
+    match cli.command {
+        Command::Run(args) => operator::run(args).await,
+        Command::Crds { out_dir: Some(dir) } => windflow::write_crds(&dir),
+        Command::Crds { out_dir: None } => {
+            print!("{}", windflow::crds_yaml()?);
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let pool = store::pool(&args.database_url, args.database_connections)?;
+            store::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
     }
 }

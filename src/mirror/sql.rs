@@ -1,0 +1,172 @@
+//! The statements the mirror runs. Each write is ONE statement (data-modifying CTEs), so it is
+//! one transaction and one round trip; the text depends only on the table and its columns, so
+//! the driver's prepared-statement cache serves every reconcile of a kind.
+
+use std::fmt::Write as _;
+
+use super::{JoinTable, Target};
+
+/// Upsert of a row and its join rows plus the audit row.
+///
+/// Parameters: `$1` the row (JSON), `$2` the audit metadata (JSON), `$3…` one JSON array per
+/// join table, in the order of `joins`. Returns `written` (the row was new or newer) and
+/// `audited` (something changed, so an audit row was written). A row whose stored
+/// resourceVersion is the same or newer is left alone, and so are its joins.
+pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> String {
+    let column_list = columns.join(", ");
+    let updates = columns
+        .iter()
+        .filter(|column| **column != "id")
+        .map(|column| format!("{column} = EXCLUDED.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!(
+        "WITH input AS (SELECT * FROM jsonb_populate_record(NULL::{table}, $1)), \
+         old AS (SELECT to_jsonb(t) AS doc FROM {table} t WHERE t.id = (SELECT id FROM input) FOR UPDATE), \
+         up AS (INSERT INTO {table} AS t ({column_list}) SELECT {column_list} FROM input \
+                ON CONFLICT (id) DO UPDATE SET {updates} \
+                WHERE t.k8s_resource_version IS NULL OR t.k8s_resource_version < EXCLUDED.k8s_resource_version \
+                RETURNING to_jsonb(t) AS doc)"
+    );
+    let mut join_changes = String::new();
+    for (i, (join, tenant)) in joins.iter().enumerate() {
+        let JoinTable { table: join_table, owner, key, values } = join;
+        let parameter = i + 3;
+        let mut join_columns: Vec<&str> = vec![owner];
+        join_columns.extend(key.iter().chain(values.iter()));
+        if *tenant {
+            join_columns.push("organization_id");
+        }
+        let join_columns = join_columns.join(", ");
+        let same_key = key
+            .iter()
+            .map(|k| format!("w.{k} IS NOT DISTINCT FROM x.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let conflict = std::iter::once(*owner).chain(key.iter().copied()).collect::<Vec<_>>().join(", ");
+        let on_conflict = if values.is_empty() {
+            "DO NOTHING".to_owned()
+        } else {
+            let sets = values.iter().map(|v| format!("{v} = EXCLUDED.{v}")).collect::<Vec<_>>().join(", ");
+            let old_values = values.iter().map(|v| format!("x.{v}")).collect::<Vec<_>>().join(", ");
+            let new_values = values.iter().map(|v| format!("EXCLUDED.{v}")).collect::<Vec<_>>().join(", ");
+            format!("DO UPDATE SET {sets} WHERE ROW({old_values}) IS DISTINCT FROM ROW({new_values})")
+        };
+        let _ = write!(
+            sql,
+            ", j{i}_want AS (SELECT * FROM jsonb_populate_recordset(NULL::{join_table}, ${parameter})), \
+             j{i}_gone AS (DELETE FROM {join_table} x WHERE x.{owner} = (SELECT id FROM input) \
+                AND EXISTS (SELECT 1 FROM up) \
+                AND NOT EXISTS (SELECT 1 FROM j{i}_want w WHERE {same_key}) \
+                RETURNING to_jsonb(x) - 'id' - 'created_at' - 'joined_at' AS doc), \
+             j{i}_put AS (INSERT INTO {join_table} AS x ({join_columns}) \
+                SELECT {join_columns} FROM j{i}_want WHERE EXISTS (SELECT 1 FROM up) \
+                ON CONFLICT ({conflict}) {on_conflict} \
+                RETURNING to_jsonb(x) - 'id' - 'created_at' - 'joined_at' AS doc)"
+        );
+        let _ = write!(
+            join_changes,
+            " || CASE WHEN EXISTS (SELECT 1 FROM j{i}_gone) OR EXISTS (SELECT 1 FROM j{i}_put) \
+                THEN jsonb_build_object('{join_table}', jsonb_build_object( \
+                    'removed', coalesce((SELECT jsonb_agg(doc) FROM j{i}_gone), '[]'), \
+                    'written', coalesce((SELECT jsonb_agg(doc) FROM j{i}_put), '[]'))) \
+                ELSE '{{}}'::jsonb END"
+        );
+    }
+    let _ = write!(
+        sql,
+        ", changes AS (SELECT nullif(windflow_row_diff((SELECT doc FROM old), (SELECT doc FROM up)), '{{}}') AS row_diff, \
+                ('{{}}'::jsonb{join_changes}) AS join_diff), \
+         audit AS (INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
+            SELECT m.organization_id, m.user_id, m.actor, \
+                   CASE WHEN EXISTS (SELECT 1 FROM old) THEN 'update' ELSE 'create' END, \
+                   m.resource_type, m.resource_id, m.resource_namespace, m.resource_name, m.resource_version, \
+                   jsonb_build_object('row', coalesce(c.row_diff, '{{}}')) \
+                   || CASE WHEN c.join_diff = '{{}}' THEN '{{}}'::jsonb ELSE jsonb_build_object('joins', c.join_diff) END \
+            FROM jsonb_populate_record(NULL::audit_logs, $2) m, changes c \
+            WHERE EXISTS (SELECT 1 FROM up) AND (c.row_diff IS NOT NULL OR c.join_diff <> '{{}}') \
+            RETURNING 1) \
+         SELECT EXISTS (SELECT 1 FROM up) AS written, EXISTS (SELECT 1 FROM audit) AS audited"
+    );
+    sql
+}
+
+const AUDIT_COLUMNS: &str = "organization_id, user_id, actor, action, resource_type, resource_id, \
+    resource_namespace, resource_name, resource_version, changes";
+
+/// Deletion of a row (its dependents go as the seed's foreign keys say) and its `delete` audit
+/// row, unless the stored row is newer than the deleted object. `$1`: the audit metadata.
+pub fn delete(table: &str) -> String {
+    format!(
+        "WITH gone AS (DELETE FROM {table} t WHERE t.id = ($1->>'resource_id')::uuid \
+            AND (t.k8s_resource_version IS NULL OR t.k8s_resource_version <= ($1->>'resource_version')::bigint) \
+            RETURNING to_jsonb(t) AS doc) \
+         INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
+         SELECT coalesce(m.organization_id, (g.doc->>'organization_id')::uuid), m.user_id, m.actor, 'delete', \
+                m.resource_type, m.resource_id, \
+                m.resource_namespace, m.resource_name, m.resource_version, \
+                jsonb_build_object('row', windflow_row_diff(g.doc, NULL)) \
+         FROM gone g, jsonb_populate_record(NULL::audit_logs, $1) m \
+         RETURNING 1"
+    )
+}
+
+/// One query resolving a namespace's organization and the rows of every referenced object.
+///
+/// Parameters: `$1` the object's namespace (NULL for cluster-scoped kinds), then one array of
+/// names per target, in the order given. Rows: (target table, name, row as JSON); the
+/// organization comes as table `organizations` with no name. A referenced User row carries
+/// `organization_role`, its role in that organization; no password hash is read.
+pub fn resolve(targets: &[Target]) -> String {
+    let mut sql = String::from(
+        "WITH org AS (SELECT id, name FROM organizations WHERE tenant_namespace = $1) \
+         SELECT 'organizations'::text AS target, NULL::text AS name, jsonb_build_object('id', id, 'name', name) AS row FROM org",
+    );
+    for (i, target) in targets.iter().enumerate() {
+        let parameter = i + 2;
+        let table = target.table();
+        let namespace = if target.cluster_scoped() { "t.k8s_namespace IS NULL" } else { "t.k8s_namespace = $1" };
+        let row = if *target == Target::User {
+            "to_jsonb(t) - 'hashed_password' || jsonb_build_object('organization_role', \
+                (SELECT uo.role FROM user_organizations uo \
+                 WHERE uo.user_id = t.id AND uo.organization_id = (SELECT id FROM org)))"
+        } else {
+            "to_jsonb(t)"
+        };
+        let _ = write!(
+            sql,
+            " UNION ALL SELECT '{table}', t.k8s_name, {row} FROM {table} t \
+              WHERE {namespace} AND t.k8s_name = ANY(${parameter})"
+        );
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static TAGS: JoinTable = JoinTable { table: "user_tags", owner: "user_id", key: &["tag_id"], values: &[] };
+
+    #[test]
+    fn upsert_is_fenced_by_resource_version_and_numbers_join_parameters() {
+        let sql = upsert("users", &["id", "email"], &[(&TAGS, false)]);
+        assert!(sql.contains("t.k8s_resource_version < EXCLUDED.k8s_resource_version"));
+        assert!(sql.contains("jsonb_populate_recordset(NULL::user_tags, $3)"));
+        assert!(sql.contains("ON CONFLICT (user_id, tag_id) DO NOTHING"));
+        assert!(!sql.contains("organization_id, organization_id"));
+    }
+
+    #[test]
+    fn tenant_join_rows_carry_the_organization() {
+        let sql = upsert("groups", &["id"], &[(&TAGS, true)]);
+        assert!(sql.contains("INSERT INTO user_tags AS x (user_id, tag_id, organization_id)"));
+    }
+
+    #[test]
+    fn resolve_scopes_namespaced_targets_to_the_namespace() {
+        let sql = resolve(&[Target::Environment, Target::Tag]);
+        assert!(sql.contains("FROM environments t WHERE t.k8s_namespace = $1 AND t.k8s_name = ANY($2)"));
+        assert!(sql.contains("FROM tags t WHERE t.k8s_namespace IS NULL AND t.k8s_name = ANY($3)"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The mirror's database I/O: connect and migrate, resolve references, write, delete.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+// Statements are built from our own table and column names (static, or read from the catalog),
+// never from object contents, which are always bound parameters.
+use sqlx::{AssertSqlSafe, Postgres, Row};
+
+use super::{Prepared, Reference, Resolved, Target, sql};
+
+/// The migrations of `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What went wrong in the database, sorted by what the operator should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or failed in a way that may pass: retry with backoff.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Another object already holds a unique value this one asks for; the first keeps it.
+    #[error("{0}")]
+    Conflict(String),
+    /// A row this one points at is gone (deleted since it was resolved): wait for it.
+    #[error("{0}")]
+    ParentMissing(String),
+    /// The database refused a value (a CHECK or a type): the spec must change.
+    #[error("{0}")]
+    Rejected(String),
+    /// Rows that the seed's foreign keys protect still point at this one.
+    #[error("{0}")]
+    StillReferenced(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A pool that tries once per second for `acquire_timeout` and never blocks startup: the
+/// operator runs, reports not ready, and catches up when PostgreSQL is back.
+pub fn pool(url: &str, max_connections: u32) -> Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(url)
+        .map_err(StoreError::Unavailable)
+}
+
+/// Applies the embedded migrations.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Resolves the tenant organization of `namespace` and every reference, in one query.
+pub async fn resolve(pool: &PgPool, namespace: Option<&str>, references: &[Reference]) -> Result<Resolved> {
+    let mut names: BTreeMap<Target, Vec<&str>> = BTreeMap::new();
+    for reference in references {
+        names.entry(reference.target).or_default().push(&reference.name);
+    }
+    let targets: Vec<Target> = names.keys().copied().collect();
+    let statement = sql::resolve(&targets);
+    let mut query = sqlx::query(AssertSqlSafe(statement)).bind(namespace);
+    for list in names.values() {
+        query = query.bind(list.clone());
+    }
+    let rows = query.fetch_all(pool).await.map_err(StoreError::Unavailable)?;
+
+    let mut resolved = Resolved::default();
+    for row in rows {
+        let table: String = row.try_get("target").map_err(StoreError::Unavailable)?;
+        let name: Option<String> = row.try_get("name").map_err(StoreError::Unavailable)?;
+        let found: Value = row.try_get("row").map_err(StoreError::Unavailable)?;
+        match (targets.iter().find(|t| t.table() == table), name) {
+            (Some(target), Some(name)) => resolved.insert(*target, name, found),
+            _ => {
+                resolved.organization = found.get("id").and_then(Value::as_str).and_then(|id| id.parse().ok());
+                resolved.organization_name = found.get("name").and_then(Value::as_str).map(str::to_owned);
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The row was new, or newer than the stored one.
+    pub written: bool,
+    /// Something changed, and an audit row says what.
+    pub audited: bool,
+}
+
+/// Writes the row, its join rows and the audit row in one transaction.
+pub async fn write(pool: &PgPool, prepared: &Prepared) -> Result<Written> {
+    let table = prepared.target.table();
+    let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
+    let tenant = !prepared.target.cluster_scoped();
+    let joins: Vec<_> = prepared.rows.joins.iter().map(|j| (j.table, tenant)).collect();
+    let statement = sql::upsert(table, &columns, &joins);
+
+    let row = Value::Object(prepared.rows.row.clone());
+    let mut query = sqlx::query(AssertSqlSafe(statement)).bind(&row).bind(Value::Object(prepared.audit.clone()));
+    for join in &prepared.rows.joins {
+        query = query.bind(Value::Array(join.rows.iter().cloned().map(Value::Object).collect()));
+    }
+    match query.fetch_one(pool).await {
+        Ok(result) => Ok(Written {
+            written: result.try_get("written").map_err(StoreError::Unavailable)?,
+            audited: result.try_get("audited").map_err(StoreError::Unavailable)?,
+        }),
+        Err(error) => Err(explain(pool, prepared, &row, error).await),
+    }
+}
+
+/// Deletes the row and leaves a `delete` audit row. Returns whether a row was deleted.
+pub async fn delete(pool: &PgPool, target: Target, audit: &Map<String, Value>) -> Result<bool> {
+    let statement = sql::delete(target.table());
+    match sqlx::query(AssertSqlSafe(statement)).bind(Value::Object(audit.clone())).fetch_optional(pool).await {
+        Ok(row) => Ok(row.is_some()),
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(FOREIGN_KEY_VIOLATION) => {
+            Err(StoreError::StillReferenced(format!(
+                "other rows still point at this one ({}); delete them first",
+                db.constraint().unwrap_or("a foreign key")
+            )))
+        }
+        Err(error) => Err(StoreError::Unavailable(error)),
+    }
+}
+
+const UNIQUE_VIOLATION: &str = "23505";
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+/// Turns a failed write into what users must see: who holds a unique value, which parent is
+/// missing, which value the database refused.
+async fn explain(pool: &PgPool, prepared: &Prepared, row: &Value, error: sqlx::Error) -> StoreError {
+    let sqlx::Error::Database(db) = &error else {
+        return StoreError::Unavailable(error);
+    };
+    let constraint = db.constraint().unwrap_or("unknown").to_owned();
+    match db.code().as_deref() {
+        Some(UNIQUE_VIOLATION) => {
+            let table = db.table().unwrap_or_default().to_owned();
+            let holder = if table == prepared.target.table() {
+                holder_of(pool, &table, &constraint, row, prepared).await
+            } else {
+                None
+            };
+            StoreError::Conflict(match holder {
+                Some(holder) => format!("{holder} already holds this value ({constraint}); the first owner keeps it"),
+                None => format!("a value is already taken ({constraint}): {}", db.message()),
+            })
+        }
+        Some(FOREIGN_KEY_VIOLATION) => {
+            StoreError::ParentMissing(format!("a referenced row is gone ({constraint})"))
+        }
+        Some(code) if code.starts_with("22") || code.starts_with("23") => {
+            StoreError::Rejected(format!("the database refused the object ({constraint}): {}", db.message()))
+        }
+        _ => StoreError::Unavailable(error),
+    }
+}
+
+/// The object that holds the values of `constraint` that `row` asks for, as "Kind ns/name".
+async fn holder_of(pool: &PgPool, table: &str, constraint: &str, row: &Value, prepared: &Prepared) -> Option<String> {
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_index x \
+         JOIN pg_class i ON i.oid = x.indexrelid \
+         JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey) \
+         WHERE i.relname = $1 ORDER BY array_position(x.indkey, a.attnum)",
+    )
+    .bind(constraint)
+    .fetch_all(pool)
+    .await
+    .ok()?;
+    if columns.is_empty() {
+        return None;
+    }
+    let list = columns.join(", ");
+    let statement = format!(
+        "SELECT k8s_namespace, k8s_name FROM {table} \
+         WHERE ({list}) = (SELECT {list} FROM jsonb_populate_record(NULL::{table}, $1)) AND id <> $2 LIMIT 1"
+    );
+    let (namespace, name): (Option<String>, Option<String>) =
+        sqlx::query_as::<Postgres, _>(AssertSqlSafe(statement)).bind(row).bind(prepared.id).fetch_optional(pool).await.ok()??;
+    let name = name?;
+    Some(match namespace {
+        Some(namespace) => format!("{} {namespace}/{name}", prepared.target),
+        None => format!("{} {name}", prepared.target),
+    })
+}

@@ -1,0 +1,313 @@
+//! The generic reconcile: dereference → validate and build (pure) → apply (one transaction) →
+//! update status, behind the finalizer that mirrors deletion.
+
+pub mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
+use kube::{Api, Client, ResourceExt};
+use serde_json::Value;
+use sqlx::PgPool;
+use tracing::{info, instrument, warn};
+
+use crate::mirror::store::{self, StoreError, Written};
+use crate::mirror::{FIELD_MANAGER, Mirrored, PrepareError, audit_metadata, prepare};
+use status::{Verdict, reasons};
+
+/// The finalizer that keeps an object until its row is deleted.
+pub const FINALIZER: &str = "windflow.io/mirror";
+
+/// How long to wait before looking again, in one place.
+pub mod durations {
+    use std::time::Duration;
+    /// A reference or the tenant organization is not mirrored yet.
+    pub const WAITING: Duration = Duration::from_secs(10);
+    /// Everything is in place: a periodic resync catches what a missed event would lose.
+    pub const RESYNC: Duration = Duration::from_secs(10 * 60);
+    /// First retry after a transient fault; doubles up to `BACKOFF_MAX`.
+    pub const BACKOFF_MIN: Duration = Duration::from_secs(2);
+    pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+}
+
+/// Everything reconciles share.
+pub struct Context {
+    pub client: Client,
+    pub pool: PgPool,
+    pub recorder: Recorder,
+    /// Consecutive transient failures per object, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, pool: PgPool, recorder: Recorder) -> Self {
+        Self { client, pool, recorder, failures: Mutex::default() }
+    }
+
+    fn backoff(&self, key: String) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry(key).or_default();
+        *count = count.saturating_add(1);
+        let factor = 2u32.saturating_pow(count.saturating_sub(1).min(16));
+        durations::BACKOFF_MIN.saturating_mul(factor).min(durations::BACKOFF_MAX)
+    }
+
+    fn succeeded(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+}
+
+/// Faults worth a retry with backoff; everything users can fix is a condition instead.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    #[error("cannot delete the row: {0}")]
+    StillReferenced(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A short label for metrics and logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Store(_) => "database",
+            Self::Kube(_) => "kubernetes",
+            Self::Finalizer(_) => "finalizer",
+            Self::StillReferenced(_) => "still_referenced",
+        }
+    }
+
+    fn from_finalizer(error: FinalizerError<Error>) -> Self {
+        match error {
+            FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e) => e,
+            FinalizerError::AddFinalizer(e) | FinalizerError::RemoveFinalizer(e) => Self::Kube(e),
+            other => Self::Finalizer(other.to_string()),
+        }
+    }
+}
+
+/// What the mirror made of an object.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Mirrored(Written),
+    /// Users must act (or wait): the verdict says why.
+    Blocked(Verdict),
+}
+
+/// Dereference, build and write one object. Transient faults are errors; everything users can
+/// fix or wait for is an `Outcome::Blocked` with the reason.
+pub async fn sync<K: Mirrored>(pool: &PgPool, obj: &K, password_hash: Option<String>) -> Result<(Outcome, Option<String>), StoreError> {
+    let references = obj.references();
+    let namespace = obj.namespace();
+    let mut resolved = store::resolve(pool, namespace.as_deref(), &references).await?;
+    resolved.password_hash = password_hash;
+    let organization = resolved.organization_name.clone();
+    if !K::TARGET.cluster_scoped() && resolved.organization.is_none() {
+        let message = format!(
+            "namespace {:?} belongs to no Organization (or its Organization is not mirrored yet); \
+             objects here are neither mirrored nor provisioned",
+            namespace.unwrap_or_default()
+        );
+        return Ok((Outcome::Blocked(Verdict::failed(reasons::NO_ORGANIZATION, message)), None));
+    }
+    let missing = resolved.missing(&references);
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|r| format!("{} {:?} ({})", r.target, r.name, r.field)).collect();
+        let message = format!("waiting for {}", list.join(", "));
+        return Ok((Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message)), organization));
+    }
+    let prepared = match prepare(obj, &resolved) {
+        Ok(prepared) => prepared,
+        Err(error @ (PrepareError::Invalid(_) | PrepareError::ResourceVersion(_) | PrepareError::NoUid)) => {
+            return Ok((Outcome::Blocked(Verdict::failed(reasons::INVALID_SPEC, error.to_string())), organization));
+        }
+    };
+    let outcome = match store::write(pool, &prepared).await {
+        Ok(written) => Outcome::Mirrored(written),
+        Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(reasons::CONFLICT, message)),
+        Err(StoreError::ParentMissing(message)) => {
+            Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message))
+        }
+        Err(StoreError::Rejected(message)) => Outcome::Blocked(Verdict::failed(reasons::INVALID_SPEC, message)),
+        Err(error) => return Err(error),
+    };
+    Ok((outcome, organization))
+}
+
+/// Deletes an object's row, leaving a `delete` audit row.
+pub async fn remove<K: Mirrored>(pool: &PgPool, obj: &K) -> Result<bool, StoreError> {
+    let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
+    let version = obj.resource_version().and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+    // The organization of the audit row is read from the deleted row itself.
+    store::delete(pool, K::TARGET, &audit_metadata(obj, K::TARGET, id, None, version)).await
+}
+
+/// How to reach a kind's API: cluster-scoped or in the object's namespace.
+pub trait Scoped: Sized {
+    fn api(client: Client, namespace: Option<&str>) -> Api<Self>;
+}
+
+macro_rules! scoped {
+    (cluster: $($cluster:ty),*; namespaced: $($namespaced:ty),*) => {
+        $(impl Scoped for $cluster {
+            fn api(client: Client, _: Option<&str>) -> Api<Self> {
+                Api::all(client)
+            }
+        })*
+        $(impl Scoped for $namespaced {
+            fn api(client: Client, namespace: Option<&str>) -> Api<Self> {
+                Api::namespaced(client, namespace.unwrap_or_default())
+            }
+        })*
+    };
+}
+
+use crate::api::*;
+scoped!(
+    cluster: Organization, User, Tag, Function;
+    namespaced: Group, Policy, Environment, Element, ContainerCluster, ContainerNode, VM, PhysicalHost,
+        Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application, Deployment
+);
+
+/// The controller's reconcile for any mirrored kind.
+#[instrument(skip_all, fields(kind = %K::kind(&()), name = %obj.name_any(), namespace = obj.namespace()))]
+pub async fn reconcile<K: Mirrored + Scoped>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let api = K::api(ctx.client.clone(), obj.namespace().as_deref());
+    let key = format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any());
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(obj.as_ref(), &api, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup(obj.as_ref(), &ctx).await,
+        }
+    })
+    .await
+    .map_err(Error::from_finalizer);
+    if result.is_ok() {
+        ctx.succeeded(&key);
+    }
+    result
+}
+
+async fn apply<K: Mirrored>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
+    if status::is_paused(obj) {
+        let verdict = Verdict::failed(reasons::PAUSED, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
+        update_status(obj, api, ctx, &verdict, None).await?;
+        return Ok(Action::await_change());
+    }
+    let password = match obj.password_secret() {
+        Some((namespace, name, key)) => match read_secret(&ctx.client, namespace, name, key).await? {
+            Some(hash) => Some(hash),
+            None => {
+                let verdict = Verdict::failed(
+                    reasons::WAITING_FOR_DEPENDENCY,
+                    format!("waiting for key {key:?} of Secret {namespace}/{name}"),
+                );
+                update_status(obj, api, ctx, &verdict, None).await?;
+                return Ok(Action::requeue(durations::WAITING));
+            }
+        },
+        None => None,
+    };
+    let (outcome, organization) = match sync(&ctx.pool, obj, password).await {
+        Ok(result) => result,
+        Err(error) => {
+            let verdict = Verdict::failed(reasons::DATABASE_UNAVAILABLE, error.to_string());
+            // Best effort: the status says why, the error drives the backoff.
+            if let Err(status_error) = update_status(obj, api, ctx, &verdict, None).await {
+                warn!(%status_error, "could not report the database fault");
+            }
+            return Err(error.into());
+        }
+    };
+    let (verdict, action) = match outcome {
+        Outcome::Mirrored(written) => {
+            if written.audited {
+                info!("mirrored");
+            }
+            (Verdict::ok("the database row holds this object"), Action::requeue(durations::RESYNC))
+        }
+        Outcome::Blocked(verdict) => {
+            let action = match verdict.reason {
+                reasons::WAITING_FOR_DEPENDENCY | reasons::NO_ORGANIZATION => Action::requeue(durations::WAITING),
+                _ => Action::await_change(),
+            };
+            (verdict, action)
+        }
+    };
+    update_status(obj, api, ctx, &verdict, organization.as_deref()).await?;
+    Ok(action)
+}
+
+async fn cleanup<K: Mirrored>(obj: &K, ctx: &Context) -> Result<Action> {
+    match remove(&ctx.pool, obj).await {
+        Ok(_) => Ok(Action::await_change()),
+        Err(StoreError::StillReferenced(message)) => {
+            publish(ctx, obj, EventType::Warning, reasons::STILL_REFERENCED, &message).await;
+            Err(Error::StillReferenced(message))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) -> Result<Option<String>> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await?;
+    Ok(secret
+        .and_then(|s| s.data)
+        .and_then(|data| data.get(key).cloned())
+        .and_then(|bytes| String::from_utf8(bytes.0).ok()))
+}
+
+/// Applies the status (server-side, our field manager) and publishes an Event when Ready flips
+/// or the reconcile failed.
+async fn update_status<K: Mirrored>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    verdict: &Verdict,
+    organization: Option<&str>,
+) -> Result<()> {
+    let before = serde_json::to_value(obj).ok().and_then(|v| v.get("status").cloned()).unwrap_or(Value::Null);
+    let patch = status::build(obj, verdict, organization, Timestamp::now());
+    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    let now_ready = if verdict.synced { "True" } else { "False" };
+    if !verdict.synced {
+        publish(ctx, obj, EventType::Warning, verdict.reason, &verdict.message).await;
+    } else if status::ready_status(&before).as_deref() != Some(now_ready) {
+        publish(ctx, obj, EventType::Normal, verdict.reason, &verdict.message).await;
+    }
+    Ok(())
+}
+
+async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!(%error, "could not publish an event");
+    }
+}
+
+/// Transient faults: retry with exponential backoff per object.
+pub fn error_policy<K: Mirrored>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any());
+    let delay = ctx.backoff(key);
+    warn!(kind = %K::kind(&()), name = %obj.name_any(), category = error.category(), %error, ?delay, "reconcile failed");
+    Action::requeue(delay)
+}

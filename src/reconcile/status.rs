@@ -1,0 +1,179 @@
+//! Pure status building: conditions that keep their transition time unless they flip.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::{Resource, ResourceExt};
+use serde_json::{Map, Value, json};
+
+use crate::mirror::{Mirrored, StatusColumn};
+
+/// What a reconcile concluded, as users see it in `Ready` and `Synced`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The row holds the object's current spec.
+    pub synced: bool,
+    /// CamelCase reason, such as `Mirrored` or `WaitingForDependency`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Verdict {
+    pub fn ok(message: impl Into<String>) -> Self {
+        Self { synced: true, reason: reasons::MIRRORED, message: message.into() }
+    }
+
+    pub fn failed(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { synced: false, reason, message: message.into() }
+    }
+}
+
+/// Condition reasons, in one place.
+pub mod reasons {
+    pub const MIRRORED: &str = "Mirrored";
+    pub const WAITING_FOR_DEPENDENCY: &str = "WaitingForDependency";
+    pub const NO_ORGANIZATION: &str = "NoOrganization";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const CONFLICT: &str = "Conflict";
+    pub const DATABASE_UNAVAILABLE: &str = "DatabaseUnavailable";
+    pub const PAUSED: &str = "Paused";
+    pub const STILL_REFERENCED: &str = "StillReferenced";
+}
+
+/// The annotation that stops reconciling an object (deletion still works).
+pub const PAUSED_ANNOTATION: &str = "windflow.io/paused";
+
+pub fn is_paused<K: Resource>(obj: &K) -> bool {
+    obj.annotations().get(PAUSED_ANNOTATION).is_some_and(|v| v == "true")
+}
+
+/// The current conditions of an object, read from its status.
+pub fn current_conditions(status: &Value) -> Vec<Condition> {
+    status
+        .get("conditions")
+        .cloned()
+        .and_then(|c| serde_json::from_value(c).ok())
+        .unwrap_or_default()
+}
+
+/// Sets `condition`, keeping `lastTransitionTime` when its status does not change.
+pub fn merge_condition(conditions: &mut Vec<Condition>, mut condition: Condition) {
+    match conditions.iter_mut().find(|c| c.type_ == condition.type_) {
+        Some(existing) => {
+            if existing.status == condition.status {
+                condition.last_transition_time = existing.last_transition_time.clone();
+            }
+            *existing = condition;
+        }
+        None => conditions.push(condition),
+    }
+}
+
+fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Timestamp) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: if verdict.synced { "True" } else { "False" }.to_owned(),
+        reason: verdict.reason.to_owned(),
+        message: verdict.message.clone(),
+        observed_generation: generation,
+        last_transition_time: Time(now),
+    }
+}
+
+/// The status to apply: conditions from the verdict, the organization, the mirrored version,
+/// and the seed status columns as they are (or their defaults), so that the controller keeps
+/// owning them.
+pub fn build<K: Mirrored>(obj: &K, verdict: &Verdict, organization: Option<&str>, now: Timestamp) -> Value {
+    let status = serde_json::to_value(obj).ok().and_then(|v| v.get("status").cloned()).unwrap_or(Value::Null);
+    let generation = obj.meta().generation;
+    let mut conditions = current_conditions(&status);
+    merge_condition(&mut conditions, condition("Synced", verdict, generation, now));
+    merge_condition(&mut conditions, condition("Ready", verdict, generation, now));
+
+    let mut fields = Map::new();
+    fields.insert("observedGeneration".into(), json!(generation));
+    fields.insert("conditions".into(), json!(conditions));
+    if let Some(organization) = organization.or_else(|| status.get("organization").and_then(Value::as_str)) {
+        fields.insert("organization".into(), json!(organization));
+    }
+    let mirrored = if verdict.synced { obj.resource_version() } else { None };
+    if let Some(version) = mirrored.or_else(|| status.get("mirroredResourceVersion").and_then(Value::as_str).map(str::to_owned)) {
+        fields.insert("mirroredResourceVersion".into(), json!(version));
+    }
+    for StatusColumn { field, default, .. } in K::STATUS_COLUMNS {
+        if let Some(value) = status.get(*field).filter(|v| !v.is_null()).cloned().or_else(|| default.map(|d| seed_default(field, d))) {
+            fields.insert((*field).to_owned(), value);
+        }
+    }
+    json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": fields,
+    })
+}
+
+/// Seed defaults are text; counts are numbers in the status.
+fn seed_default(field: &str, default: &str) -> Value {
+    match default.parse::<i64>() {
+        Ok(number) if field.ends_with("Count") => json!(number),
+        _ => json!(default),
+    }
+}
+
+/// The Ready status currently on the object, if any.
+pub fn ready_status(status: &Value) -> Option<String> {
+    current_conditions(status).into_iter().find(|c| c.type_ == "Ready").map(|c| c.status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Volume;
+
+    fn volume(status: Value) -> Volume {
+        serde_json::from_value(json!({
+            "apiVersion": "windflow.io/v1alpha1", "kind": "Volume",
+            "metadata": { "name": "data", "namespace": "acme", "generation": 3, "resourceVersion": "42" },
+            "spec": { "elementRef": { "name": "storage" }, "volumeType": "ceph", "sizeGb": 10.0 },
+            "status": status,
+        }))
+        .expect("fixture")
+    }
+
+    #[test]
+    fn transition_time_is_kept_while_the_status_does_not_flip() {
+        let earlier: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+        let later: Timestamp = "2026-02-01T00:00:00Z".parse().expect("time");
+        let first = build(&volume(Value::Null), &Verdict::ok("mirrored"), Some("acme"), earlier);
+        let again = build(&volume(first["status"].clone()), &Verdict::ok("mirrored again"), None, later);
+        let ready = &again["status"]["conditions"][1];
+        assert_eq!(ready["type"], "Ready");
+        assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:00:00Z");
+        assert_eq!(ready["message"], "mirrored again");
+        assert_eq!(again["status"]["organization"], "acme");
+
+        let flipped = build(&volume(again["status"].clone()), &Verdict::failed(reasons::CONFLICT, "taken"), None, later);
+        let ready = &flipped["status"]["conditions"][1];
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["lastTransitionTime"], "2026-02-01T00:00:00Z");
+        assert_eq!(ready["observedGeneration"], 3);
+    }
+
+    #[test]
+    fn seed_status_is_kept_or_defaulted() {
+        let now = Timestamp::now();
+        let fresh = build(&volume(Value::Null), &Verdict::ok("ok"), None, now);
+        assert_eq!(fresh["status"]["phase"], "creating");
+        assert_eq!(fresh["status"]["mirroredResourceVersion"], "42");
+        let bound = build(&volume(json!({ "phase": "bound" })), &Verdict::ok("ok"), None, now);
+        assert_eq!(bound["status"]["phase"], "bound");
+        assert_eq!(bound["kind"], "Volume");
+    }
+
+    #[test]
+    fn paused_by_annotation() {
+        let mut v = volume(Value::Null);
+        assert!(!is_paused(&v));
+        v.annotations_mut().insert(PAUSED_ANNOTATION.into(), "true".into());
+        assert!(is_paused(&v));
+    }
+}
