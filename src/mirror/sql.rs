@@ -12,6 +12,10 @@ use super::{JoinTable, Target};
 /// join table, in the order of `joins`. Returns `written` (the row was new or newer) and
 /// `audited` (something changed, so an audit row was written). A row whose stored
 /// resourceVersion is the same or newer is left alone, and so are its joins.
+///
+/// `old` is a plain read: every CTE sees the snapshot from before the statement, so it holds
+/// the previous row even though `up` changes it (a `FOR UPDATE` there would skip the row the
+/// same statement updates); the upsert's conflict handling takes the row lock.
 pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> String {
     let column_list = columns.join(", ");
     let updates = columns
@@ -22,7 +26,7 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
         .join(", ");
     let mut sql = format!(
         "WITH input AS (SELECT * FROM jsonb_populate_record(NULL::{table}, $1)), \
-         old AS (SELECT to_jsonb(t) AS doc FROM {table} t WHERE t.id = (SELECT id FROM input) FOR UPDATE), \
+         old AS (SELECT to_jsonb(t) AS doc FROM {table} t WHERE t.id = (SELECT id FROM input)), \
          up AS (INSERT INTO {table} AS t ({column_list}) SELECT {column_list} FROM input \
                 ON CONFLICT (id) DO UPDATE SET {updates} \
                 WHERE t.k8s_resource_version IS NULL OR t.k8s_resource_version < EXCLUDED.k8s_resource_version \

@@ -1,0 +1,287 @@
+//! The mirror against a real, throwaway PostgreSQL: every kind, joins, audit, fencing,
+//! ordering, conflicts, deletion and tenancy.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+use windflow::reconcile::Outcome;
+use windflow::reconcile::status::reasons;
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("fixture object")
+}
+
+fn blocked(outcome: Outcome) -> (&'static str, String) {
+    match outcome {
+        Outcome::Blocked(verdict) => (verdict.reason, verdict.message),
+        Outcome::Mirrored(w) => panic!("expected a blocked outcome, got {w:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_kind_is_mirrored_in_any_order_then_deleted_with_an_audit_trail() {
+    let db = database().await;
+    let mut docs = platform();
+    docs.reverse(); // children first: they wait for their parents
+    let passes = converge(&db.pool, &docs).await;
+    assert!(passes > 1, "reverse order needs several passes, took {passes}");
+
+    for (table, rows) in [
+        ("organizations", 1), ("users", 2), ("tags", 1), ("functions", 1), ("groups", 1), ("policies", 1),
+        ("environments", 1), ("elements", 6), ("container_clusters", 1), ("container_nodes", 1), ("vms", 1),
+        ("physical_hosts", 1), ("networks", 1), ("volumes", 1), ("gateways", 1), ("domains", 1),
+        ("dns_records", 1), ("dnssec_keys", 1), ("stacks", 1), ("applications", 1), ("deployments", 1),
+        ("user_organizations", 2), ("user_groups", 2), ("user_tags", 1), ("group_tags", 1), ("environment_tags", 1),
+        ("rules", 1), ("policy_users", 1), ("policy_groups", 1), ("volume_container_clusters", 1),
+        ("network_container_nodes", 1), ("volume_vms", 1), ("network_vms", 1), ("network_physical_hosts", 1),
+        ("network_gateways", 1), ("volume_applications", 1), ("network_applications", 1),
+    ] {
+        assert_eq!(count(&db.pool, table).await, rows, "rows of {table}");
+    }
+    // One create audit row per object; waiting writes nothing.
+    assert_eq!(count(&db.pool, "audit_logs").await, docs.len() as i64);
+    // Row ids are the objects' uids, and tenant rows carry the organization.
+    let volume = find(&docs, "Volume", "pgdata");
+    let (organization, namespace): (Option<uuid::Uuid>, Option<String>) =
+        sqlx::query_as("SELECT organization_id, k8s_namespace FROM volumes WHERE id = $1::text::uuid")
+            .bind(volume["metadata"]["uid"].as_str())
+            .fetch_one(&db.pool)
+            .await
+            .expect("volume row");
+    assert!(organization.is_some());
+    assert_eq!(namespace.as_deref(), Some("acme"));
+
+    // Seen again at the same resourceVersion: nothing is written.
+    for doc in &docs {
+        assert_eq!(mirror(&db.pool, doc).await, Outcome::Mirrored(windflow::mirror::store::Written { written: false, audited: false }));
+    }
+    assert_eq!(count(&db.pool, "audit_logs").await, docs.len() as i64);
+
+    // Deleting in reverse order of creation removes every row and leaves a delete audit row each.
+    let mut creation_order = docs.clone();
+    creation_order.reverse();
+    for doc in creation_order.iter().rev() {
+        assert!(remove(&db.pool, &with_version(doc, 2)).await, "{} {} deleted", doc["kind"], doc["metadata"]["name"]);
+    }
+    for table in ["organizations", "users", "elements", "volumes", "applications", "user_organizations", "rules", "volume_applications"] {
+        assert_eq!(count(&db.pool, table).await, 0, "rows left in {table}");
+    }
+    let deletes: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE action = 'delete'").fetch_one(&db.pool).await.expect("count");
+    assert_eq!(deletes, docs.len() as i64);
+    let refused = sqlx::query("DELETE FROM audit_logs").execute(&db.pool).await;
+    assert!(refused.is_err(), "the audit trail is never deleted");
+}
+
+#[tokio::test]
+async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+    let volume = find(&docs, "Volume", "pgdata");
+
+    let mut bigger = with_version(volume, 10);
+    bigger["spec"]["sizeGb"] = json!(80);
+    assert!(matches!(mirror(&db.pool, &bigger).await, Outcome::Mirrored(w) if w.written && w.audited));
+
+    // An older version never overwrites a newer row.
+    let mut stale = with_version(volume, 9);
+    stale["spec"]["sizeGb"] = json!(60);
+    assert!(matches!(mirror(&db.pool, &stale).await, Outcome::Mirrored(w) if !w.written));
+    let size: f64 = sqlx::query_scalar("SELECT size_gb::float8 FROM volumes").fetch_one(&db.pool).await.expect("size");
+    assert_eq!(size, 80.0);
+
+    // A newer version with the same content advances the fence without an audit row.
+    let same = with_version(&bigger, 11);
+    let outcome = mirror(&db.pool, &same).await;
+    let last: Value = sqlx::query_scalar("SELECT changes FROM audit_logs ORDER BY created_at DESC LIMIT 1").fetch_one(&db.pool).await.expect("a");
+    assert!(matches!(outcome, Outcome::Mirrored(w) if w.written && !w.audited), "{outcome:?} {last}");
+
+    let (action, changes, version): (String, Value, i64) = sqlx::query_as(
+        "SELECT action, changes, resource_version FROM audit_logs WHERE resource_type = 'Volume' ORDER BY created_at DESC, resource_version DESC LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("audit row");
+    assert_eq!(action, "update");
+    assert_eq!(version, 10);
+    assert_eq!(changes["row"]["size_gb"], json!({ "old": 50.00, "new": 80.00 }));
+    assert_eq!(changes["row"].as_object().map(|m| m.len()), Some(1), "only what changed: {changes}");
+}
+
+#[tokio::test]
+async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+    let app = find(&docs, "Application", "storefront");
+
+    let mut moved = with_version(app, 5);
+    moved["spec"]["volumes"] = json!([
+        { "volume": "pgdata", "mountPath": "/srv/data", "mountOptions": { "readOnly": true } },
+        { "volume": "pgdata", "mountPath": "/srv/cache" },
+    ]);
+    moved["spec"]["networks"] = json!([]);
+    let outcome = mirror(&db.pool, &moved).await;
+    assert!(matches!(outcome, Outcome::Mirrored(w) if w.audited), "{outcome:?}");
+    let paths: Vec<String> =
+        sqlx::query_scalar("SELECT mount_path FROM volume_applications ORDER BY mount_path").fetch_all(&db.pool).await.expect("paths");
+    assert_eq!(paths, ["/srv/cache", "/srv/data"]);
+    assert_eq!(count(&db.pool, "network_applications").await, 0);
+
+    let changes: Value = sqlx::query_scalar(
+        "SELECT changes FROM audit_logs WHERE resource_type = 'Application' AND action = 'update'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("audit row");
+    let joins = &changes["joins"];
+    assert_eq!(joins["volume_applications"]["removed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(joins["volume_applications"]["written"].as_array().map(Vec::len), Some(2));
+    assert_eq!(joins["network_applications"]["removed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(changes["row"], json!({}));
+}
+
+#[tokio::test]
+async fn children_wait_for_parents_and_tenancy_is_enforced() {
+    let db = database().await;
+    let docs = platform();
+
+    // No organization owns the namespace yet.
+    let (reason, message) = blocked(mirror(&db.pool, find(&docs, "Environment", "production")).await);
+    assert_eq!(reason, reasons::NO_ORGANIZATION);
+    assert!(message.contains("\"acme\""), "{message}");
+
+    mirror(&db.pool, find(&docs, "Tag", "critical")).await;
+    for name in ["alice", "bob"] {
+        mirror(&db.pool, find(&docs, "User", name)).await;
+    }
+    mirror(&db.pool, find(&docs, "Organization", "acme")).await;
+    let (reason, message) = blocked(mirror(&db.pool, find(&docs, "Element", "storage")).await);
+    assert_eq!(reason, reasons::WAITING_FOR_DEPENDENCY);
+    assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
+    assert_eq!(count(&db.pool, "elements").await, 0);
+    assert_eq!(count(&db.pool, "audit_logs").await, 4, "waiting writes nothing");
+
+    // A namespace of no organization.
+    let mut elsewhere = find(&docs, "Environment", "production").clone();
+    elsewhere["metadata"]["namespace"] = json!("kube-system");
+    assert_eq!(blocked(mirror(&db.pool, &elsewhere).await).0, reasons::NO_ORGANIZATION);
+}
+
+#[tokio::test]
+async fn specs_that_break_cross_object_rules_are_invalid() {
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+
+    let mut wrong_element = with_version(find(&docs, "Volume", "pgdata"), 3);
+    wrong_element["spec"]["elementRef"]["name"] = json!("backbone");
+    let (reason, message) = blocked(mirror(&db.pool, &wrong_element).await);
+    assert_eq!(reason, reasons::INVALID_SPEC);
+    assert!(message.contains("of type network"), "{message}");
+
+    let mut viewer = with_version(find(&docs, "Deployment", "shop-1-4-2"), 3);
+    viewer["spec"]["triggeredBy"] = json!("bob");
+    let (reason, message) = blocked(mirror(&db.pool, &viewer).await);
+    assert_eq!(reason, reasons::INVALID_SPEC);
+    assert!(message.contains("is a viewer"), "{message}");
+}
+
+#[tokio::test]
+async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+
+    let mut second = find(&docs, "User", "bob").clone();
+    second["metadata"]["name"] = json!("mallory");
+    second["metadata"]["uid"] = json!(uuid::Uuid::new_v4());
+    second["spec"]["email"] = json!("alice@acme.example");
+    let (reason, message) = blocked(mirror(&db.pool, &second).await);
+    assert_eq!(reason, reasons::CONFLICT);
+    assert!(message.contains("User alice"), "{message}");
+
+    // A second organization whose Domain claims the same fqdn.
+    let mut globex = find(&docs, "Organization", "acme").clone();
+    globex["metadata"] = json!({ "name": "globex", "uid": uuid::Uuid::new_v4(), "resourceVersion": "1" });
+    globex["spec"]["members"] = json!([]);
+    mirror(&db.pool, &globex).await;
+    let in_globex = |doc: &Value| {
+        let mut doc = doc.clone();
+        doc["metadata"]["namespace"] = json!("globex");
+        doc["metadata"]["uid"] = json!(uuid::Uuid::new_v4());
+        doc
+    };
+    let production = in_globex(find(&docs, "Environment", "production"));
+    let dns = in_globex(find(&docs, "Element", "dns"));
+    let domain = in_globex(find(&docs, "Domain", "acme-example"));
+    converge(&db.pool, &[production, dns]).await;
+    let (reason, message) = blocked(mirror(&db.pool, &domain).await);
+    assert_eq!(reason, reasons::CONFLICT);
+    assert!(message.contains("Domain acme/acme-example"), "{message}");
+    let owner: String = sqlx::query_scalar("SELECT k8s_namespace FROM domains").fetch_one(&db.pool).await.expect("domain");
+    assert_eq!(owner, "acme");
+}
+
+#[tokio::test]
+async fn a_user_who_triggered_deployments_cannot_be_deleted_while_they_exist() {
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+    let alice = windflow::api::User::deserialize_doc(find(&docs, "User", "alice"));
+    let refused = windflow::reconcile::remove(&db.pool, &alice).await;
+    assert!(matches!(refused, Err(windflow::mirror::store::StoreError::StillReferenced(_))), "{refused:?}");
+    assert_eq!(count(&db.pool, "users").await, 2);
+}
+
+trait DeserializeDoc: Sized {
+    fn deserialize_doc(doc: &Value) -> Self;
+}
+
+impl<K: serde::de::DeserializeOwned> DeserializeDoc for K {
+    fn deserialize_doc(doc: &Value) -> Self {
+        serde_json::from_value(doc.clone()).expect("fixture")
+    }
+}
+
+#[tokio::test]
+async fn row_level_security_shows_a_tenant_only_its_rows() {
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+    let acme: uuid::Uuid = sqlx::query_scalar("SELECT id FROM organizations").fetch_one(&db.pool).await.expect("org");
+
+    let mut tx = db.pool.begin().await.expect("tx");
+    sqlx::query("SET LOCAL ROLE windflow_tenant").execute(&mut *tx).await.expect("role");
+    let hidden: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&mut *tx).await.expect("count");
+    assert_eq!(hidden, 0, "no organization set: nothing visible");
+    sqlx::query("SELECT set_config('windflow.organization_id', $1, true)").bind(acme.to_string()).execute(&mut *tx).await.expect("set");
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&mut *tx).await.expect("count");
+    assert_eq!(visible, 1);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await.expect("count");
+    assert_eq!(users, 2, "members of the organization");
+}
+
+#[tokio::test]
+async fn create_deployment_checks_the_stack_and_the_user() {
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+    let (stack, alice, bob): (uuid::Uuid, uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "SELECT (SELECT id FROM stacks), (SELECT id FROM users WHERE username = 'alice'), (SELECT id FROM users WHERE username = 'bob')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("ids");
+    let call = "SELECT create_deployment($1, $2, '{}'::jsonb)";
+    let draft = sqlx::query(call).bind(stack).bind(alice).execute(&db.pool).await.expect_err("draft stack");
+    assert!(draft.to_string().contains("is not deployable"), "{draft}");
+
+    sqlx::query("UPDATE stacks SET status = 'ready'").execute(&db.pool).await.expect("ready");
+    let viewer = sqlx::query(call).bind(stack).bind(bob).execute(&db.pool).await.expect_err("viewer");
+    assert!(viewer.to_string().contains("may not deploy"), "{viewer}");
+    let id: uuid::Uuid = sqlx::query_scalar(call).bind(stack).bind(alice).fetch_one(&db.pool).await.expect("deployment");
+    let event: String = sqlx::query_scalar("SELECT event_type FROM deployment_events WHERE deployment_id = $1").bind(id).fetch_one(&db.pool).await.expect("event");
+    assert_eq!(event, "deployment.created");
+}

@@ -1,0 +1,126 @@
+//! Shared test helpers: a throwaway PostgreSQL, and fixtures from YAML.
+#![allow(dead_code)] // each test binary uses its own part of the helpers
+
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+use windflow::api::*;
+use windflow::mirror::store;
+use windflow::reconcile::{Outcome, sync};
+
+/// A migrated database that lives as long as the value: a fresh database on `DATABASE_URL`'s
+/// server when it is set, else a throwaway server started from the local binaries (as the
+/// `postgres` user when running as root).
+pub struct TestDb {
+    pub pool: PgPool,
+    _server: Option<pgtemp::PgTempDB>,
+}
+
+pub async fn database() -> TestDb {
+    let (url, server) = match std::env::var("DATABASE_URL") {
+        Ok(base) => {
+            let admin = PgPool::connect(&base).await.expect("connect to DATABASE_URL");
+            let name = format!("windflow_test_{}", Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+            let url = match base.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{name}"),
+                None => base.clone(),
+            };
+            (url, None)
+        }
+        Err(_) => {
+            let server = pgtemp::PgTempDB::async_new().await;
+            (server.connection_uri(), Some(server))
+        }
+    };
+    let pool = PgPoolOptions::new().max_connections(8).connect(&url).await.expect("connect to the test database");
+    store::migrate(&pool).await.expect("migrations apply");
+    TestDb { pool, _server: server }
+}
+
+/// Every document of a multi-document YAML file.
+pub fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml document")).expect("json"))
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// The sample platform of `examples/`, each object with a uid and resourceVersion 1, as the
+/// API server would give them.
+pub fn platform() -> Vec<Value> {
+    documents(include_str!("../../examples/platform.yaml"))
+        .into_iter()
+        .map(|mut doc| {
+            doc["metadata"]["uid"] = Value::String(Uuid::new_v4().to_string());
+            doc["metadata"]["resourceVersion"] = Value::String("1".into());
+            doc["metadata"]["generation"] = Value::from(1);
+            doc
+        })
+        .collect()
+}
+
+/// Runs the reconcile's mirror path (dereference, build, write) on any kind.
+pub async fn mirror(pool: &PgPool, doc: &Value) -> Outcome {
+    macro_rules! by_kind {
+        ($($kind:ident),*) => {
+            match doc["kind"].as_str().unwrap_or_default() {
+                $(stringify!($kind) => {
+                    let obj: $kind = serde_json::from_value(doc.clone()).expect(concat!("a valid ", stringify!($kind)));
+                    sync(pool, &obj, None).await.expect("database reachable").0
+                })*
+                other => panic!("unknown kind {other}"),
+            }
+        };
+    }
+    by_kind!(Organization, User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
+        ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack,
+        Application, Deployment)
+}
+
+/// Runs the finalizer's deletion path on any kind.
+pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
+    macro_rules! by_kind {
+        ($($kind:ident),*) => {
+            match doc["kind"].as_str().unwrap_or_default() {
+                $(stringify!($kind) => {
+                    let obj: $kind = serde_json::from_value(doc.clone()).expect(concat!("a valid ", stringify!($kind)));
+                    windflow::reconcile::remove(pool, &obj).await.expect("delete")
+                })*
+                other => panic!("unknown kind {other}"),
+            }
+        };
+    }
+    by_kind!(Organization, User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
+        ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack,
+        Application, Deployment)
+}
+
+pub fn with_version(doc: &Value, version: u64) -> Value {
+    let mut doc = doc.clone();
+    doc["metadata"]["resourceVersion"] = Value::String(version.to_string());
+    doc
+}
+
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(pool).await.expect("count")
+}
+
+/// Mirrors every object, over and over in the given order, until all are mirrored: objects
+/// whose parents are not there yet wait, as GitOps applies in any order. Returns the passes.
+pub async fn converge(pool: &PgPool, docs: &[Value]) -> usize {
+    for pass in 1..=docs.len() + 1 {
+        let mut pending = 0;
+        for doc in docs {
+            if !matches!(mirror(pool, doc).await, Outcome::Mirrored(_)) {
+                pending += 1;
+            }
+        }
+        if pending == 0 {
+            return pass;
+        }
+    }
+    panic!("the platform did not converge");
+}
