@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
-use kube::Client;
 use tracing::info;
 
 use crate::api::*;

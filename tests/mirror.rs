@@ -28,14 +28,43 @@ async fn every_kind_is_mirrored_in_any_order_then_deleted_with_an_audit_trail() 
     assert!(passes > 1, "reverse order needs several passes, took {passes}");
 
     for (table, rows) in [
-        ("organizations", 1), ("users", 2), ("tags", 1), ("functions", 1), ("groups", 1), ("policies", 1),
-        ("environments", 1), ("elements", 6), ("container_clusters", 1), ("container_nodes", 1), ("vms", 1),
-        ("physical_hosts", 1), ("networks", 1), ("volumes", 1), ("gateways", 1), ("domains", 1),
-        ("dns_records", 1), ("dnssec_keys", 1), ("stacks", 1), ("applications", 1), ("deployments", 1),
-        ("user_organizations", 2), ("user_groups", 2), ("user_tags", 1), ("group_tags", 1), ("environment_tags", 1),
-        ("rules", 1), ("policy_users", 1), ("policy_groups", 1), ("volume_container_clusters", 1),
-        ("network_container_nodes", 1), ("volume_vms", 1), ("network_vms", 1), ("network_physical_hosts", 1),
-        ("network_gateways", 1), ("volume_applications", 1), ("network_applications", 1),
+        ("organizations", 1),
+        ("users", 2),
+        ("tags", 1),
+        ("functions", 1),
+        ("groups", 1),
+        ("policies", 1),
+        ("environments", 1),
+        ("elements", 6),
+        ("container_clusters", 1),
+        ("container_nodes", 1),
+        ("vms", 1),
+        ("physical_hosts", 1),
+        ("networks", 1),
+        ("volumes", 1),
+        ("gateways", 1),
+        ("domains", 1),
+        ("dns_records", 1),
+        ("dnssec_keys", 1),
+        ("stacks", 1),
+        ("applications", 1),
+        ("deployments", 1),
+        ("user_organizations", 2),
+        ("user_groups", 2),
+        ("user_tags", 1),
+        ("group_tags", 1),
+        ("environment_tags", 1),
+        ("rules", 1),
+        ("policy_users", 1),
+        ("policy_groups", 1),
+        ("volume_container_clusters", 1),
+        ("network_container_nodes", 1),
+        ("volume_vms", 1),
+        ("network_vms", 1),
+        ("network_physical_hosts", 1),
+        ("network_gateways", 1),
+        ("volume_applications", 1),
+        ("network_applications", 1),
     ] {
         assert_eq!(count(&db.pool, table).await, rows, "rows of {table}");
     }
@@ -54,7 +83,10 @@ async fn every_kind_is_mirrored_in_any_order_then_deleted_with_an_audit_trail() 
 
     // Seen again at the same resourceVersion: nothing is written.
     for doc in &docs {
-        assert_eq!(mirror(&db.pool, doc).await, Outcome::Mirrored(windflow::mirror::store::Written { written: false, audited: false }));
+        assert_eq!(
+            mirror(&db.pool, doc).await,
+            Outcome::Mirrored(windflow::mirror::store::Written { written: false, audited: false })
+        );
     }
     assert_eq!(count(&db.pool, "audit_logs").await, docs.len() as i64);
 
@@ -64,10 +96,22 @@ async fn every_kind_is_mirrored_in_any_order_then_deleted_with_an_audit_trail() 
     for doc in creation_order.iter().rev() {
         assert!(remove(&db.pool, &with_version(doc, 2)).await, "{} {} deleted", doc["kind"], doc["metadata"]["name"]);
     }
-    for table in ["organizations", "users", "elements", "volumes", "applications", "user_organizations", "rules", "volume_applications"] {
+    for table in [
+        "organizations",
+        "users",
+        "elements",
+        "volumes",
+        "applications",
+        "user_organizations",
+        "rules",
+        "volume_applications",
+    ] {
         assert_eq!(count(&db.pool, table).await, 0, "rows left in {table}");
     }
-    let deletes: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE action = 'delete'").fetch_one(&db.pool).await.expect("count");
+    let deletes: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE action = 'delete'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
     assert_eq!(deletes, docs.len() as i64);
     let refused = sqlx::query("DELETE FROM audit_logs").execute(&db.pool).await;
     assert!(refused.is_err(), "the audit trail is never deleted");
@@ -94,7 +138,10 @@ async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
     // A newer version with the same content advances the fence without an audit row.
     let same = with_version(&bigger, 11);
     let outcome = mirror(&db.pool, &same).await;
-    let last: Value = sqlx::query_scalar("SELECT changes FROM audit_logs ORDER BY created_at DESC LIMIT 1").fetch_one(&db.pool).await.expect("a");
+    let last: Value = sqlx::query_scalar("SELECT changes FROM audit_logs ORDER BY created_at DESC LIMIT 1")
+        .fetch_one(&db.pool)
+        .await
+        .expect("a");
     assert!(matches!(outcome, Outcome::Mirrored(w) if w.written && !w.audited), "{outcome:?} {last}");
 
     let (action, changes, version): (String, Value, i64) = sqlx::query_as(
@@ -124,17 +171,18 @@ async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
     moved["spec"]["networks"] = json!([]);
     let outcome = mirror(&db.pool, &moved).await;
     assert!(matches!(outcome, Outcome::Mirrored(w) if w.audited), "{outcome:?}");
-    let paths: Vec<String> =
-        sqlx::query_scalar("SELECT mount_path FROM volume_applications ORDER BY mount_path").fetch_all(&db.pool).await.expect("paths");
+    let paths: Vec<String> = sqlx::query_scalar("SELECT mount_path FROM volume_applications ORDER BY mount_path")
+        .fetch_all(&db.pool)
+        .await
+        .expect("paths");
     assert_eq!(paths, ["/srv/cache", "/srv/data"]);
     assert_eq!(count(&db.pool, "network_applications").await, 0);
 
-    let changes: Value = sqlx::query_scalar(
-        "SELECT changes FROM audit_logs WHERE resource_type = 'Application' AND action = 'update'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .expect("audit row");
+    let changes: Value =
+        sqlx::query_scalar("SELECT changes FROM audit_logs WHERE resource_type = 'Application' AND action = 'update'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("audit row");
     let joins = &changes["joins"];
     assert_eq!(joins["volume_applications"]["removed"].as_array().map(Vec::len), Some(1));
     assert_eq!(joins["volume_applications"]["written"].as_array().map(Vec::len), Some(2));
@@ -220,7 +268,8 @@ async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
     let (reason, message) = blocked(mirror(&db.pool, &domain).await);
     assert_eq!(reason, reasons::CONFLICT);
     assert!(message.contains("Domain acme/acme-example"), "{message}");
-    let owner: String = sqlx::query_scalar("SELECT k8s_namespace FROM domains").fetch_one(&db.pool).await.expect("domain");
+    let owner: String =
+        sqlx::query_scalar("SELECT k8s_namespace FROM domains").fetch_one(&db.pool).await.expect("domain");
     assert_eq!(owner, "acme");
 }
 
@@ -256,7 +305,11 @@ async fn row_level_security_shows_a_tenant_only_its_rows() {
     sqlx::query("SET LOCAL ROLE windflow_tenant").execute(&mut *tx).await.expect("role");
     let hidden: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&mut *tx).await.expect("count");
     assert_eq!(hidden, 0, "no organization set: nothing visible");
-    sqlx::query("SELECT set_config('windflow.organization_id', $1, true)").bind(acme.to_string()).execute(&mut *tx).await.expect("set");
+    sqlx::query("SELECT set_config('windflow.organization_id', $1, true)")
+        .bind(acme.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set");
     let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&mut *tx).await.expect("count");
     assert_eq!(visible, 1);
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await.expect("count");
@@ -281,7 +334,12 @@ async fn create_deployment_checks_the_stack_and_the_user() {
     sqlx::query("UPDATE stacks SET status = 'ready'").execute(&db.pool).await.expect("ready");
     let viewer = sqlx::query(call).bind(stack).bind(bob).execute(&db.pool).await.expect_err("viewer");
     assert!(viewer.to_string().contains("may not deploy"), "{viewer}");
-    let id: uuid::Uuid = sqlx::query_scalar(call).bind(stack).bind(alice).fetch_one(&db.pool).await.expect("deployment");
-    let event: String = sqlx::query_scalar("SELECT event_type FROM deployment_events WHERE deployment_id = $1").bind(id).fetch_one(&db.pool).await.expect("event");
+    let id: uuid::Uuid =
+        sqlx::query_scalar(call).bind(stack).bind(alice).fetch_one(&db.pool).await.expect("deployment");
+    let event: String = sqlx::query_scalar("SELECT event_type FROM deployment_events WHERE deployment_id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("event");
     assert_eq!(event, "deployment.created");
 }

@@ -713,7 +713,12 @@ pub struct DnsRecordSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("domainRef is immutable"))]
     pub domain_ref: ObjectRef,
     /// Name within the domain: `@` for the apex, `www`, `*`.
-    #[schemars(length(min = 1, max = 255), regex(pattern = r"^(@|\*|(\*\.)?[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?)*)$"))]
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(
+            pattern = r"^(@|\*|(\*\.)?[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?)*)$"
+        )
+    )]
     pub record_name: String,
     /// Record type.
     pub record_type: DnsRecordType,

@@ -1,5 +1,8 @@
 //! The WindFlow custom resources: types only. Doc comments become `kubectl explain` text.
 
+// kube's `printcolumn(name = …, type_ = …)` repeats its keys once per column by design.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod apps;
 pub mod common;
 pub mod infra;
@@ -10,8 +13,7 @@ use kube::CustomResourceExt;
 
 pub use apps::{Application, Deployment, Stack};
 pub use infra::{
-    ContainerCluster, ContainerNode, DnsRecord, DnssecKey, Domain, Element, Gateway, Network,
-    PhysicalHost, VM, Volume,
+    ContainerCluster, ContainerNode, DnsRecord, DnssecKey, Domain, Element, Gateway, Network, PhysicalHost, VM, Volume,
 };
 pub use tenancy::{Environment, Function, Group, Organization, Policy, Tag, User};
 

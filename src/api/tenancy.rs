@@ -26,7 +26,7 @@ fn yes() -> bool {
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) >= 2 && size(self.metadata.name) <= 100").message("an organization name has 2 to 100 characters")
 )]
-#[x_kube(validation = Rule::new("has(self.namespace) == has(oldSelf.namespace)").message("namespace is immutable"))]
+#[x_kube(validation = Rule::new("has(self.__namespace__) == has(oldSelf.__namespace__)").message("namespace is immutable"))]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationSpec {
     /// What the organization is.

@@ -33,7 +33,8 @@ fn tags(names: &[String]) -> impl Iterator<Item = Reference> + '_ {
 }
 
 fn tag_rows(table: &'static JoinTable, names: &[String], resolved: &Resolved) -> Result<JoinRows, Invalid> {
-    let rows = tags(names).map(|tag| Ok(object(json!({ "tag_id": resolved.id(&tag)? })))).collect::<Result<_, Invalid>>()?;
+    let rows =
+        tags(names).map(|tag| Ok(object(json!({ "tag_id": resolved.id(&tag)? })))).collect::<Result<_, Invalid>>()?;
     Ok(JoinRows { table, rows })
 }
 
@@ -60,7 +61,13 @@ macro_rules! join_table {
     };
 }
 
-join_table!(USER_ORGANIZATIONS, "user_organizations", "organization_id", ["user_id"], ["role", "is_default", "permissions"]);
+join_table!(
+    USER_ORGANIZATIONS,
+    "user_organizations",
+    "organization_id",
+    ["user_id"],
+    ["role", "is_default", "permissions"]
+);
 join_table!(USER_TAGS, "user_tags", "user_id", ["tag_id"], []);
 join_table!(USER_GROUPS, "user_groups", "group_id", ["user_id"], []);
 join_table!(GROUP_TAGS, "group_tags", "group_id", ["tag_id"], []);
@@ -76,8 +83,20 @@ join_table!(VOLUME_VMS, "volume_vms", "vm_id", ["volume_id"], []);
 join_table!(NETWORK_VMS, "network_vms", "vm_id", ["network_id"], ["ip_address"]);
 join_table!(NETWORK_PHYSICAL_HOSTS, "network_physical_hosts", "physical_host_id", ["network_id"], ["ip_address"]);
 join_table!(NETWORK_GATEWAYS, "network_gateways", "gateway_id", ["network_id"], []);
-join_table!(VOLUME_APPLICATIONS, "volume_applications", "application_id", ["volume_id", "mount_path"], ["mount_options"]);
-join_table!(NETWORK_APPLICATIONS, "network_applications", "application_id", ["network_id"], ["ip_address", "connection_config"]);
+join_table!(
+    VOLUME_APPLICATIONS,
+    "volume_applications",
+    "application_id",
+    ["volume_id", "mount_path"],
+    ["mount_options"]
+);
+join_table!(
+    NETWORK_APPLICATIONS,
+    "network_applications",
+    "application_id",
+    ["network_id"],
+    ["ip_address", "connection_config"]
+);
 
 const fn phase(column: &'static str, default: &'static str) -> StatusColumn {
     StatusColumn { field: "phase", column, default: Some(default) }
@@ -103,7 +122,10 @@ impl Mirrored for Organization {
         let spec = &self.spec;
         let name = name_of(self);
         let members = self.references().into_iter().zip(&spec.members).map(|(user, m)| {
-            (user, json!({ "role": m.role.as_str(), "is_default": m.is_default, "permissions": to_json(&m.permissions) }))
+            (
+                user,
+                json!({ "role": m.role.as_str(), "is_default": m.is_default, "permissions": to_json(&m.permissions) }),
+            )
         });
         Ok(Rows {
             row: object(json!({
@@ -158,7 +180,9 @@ impl Mirrored for Tag {
 
     fn build(&self, _: &Resolved) -> Result<Rows, Invalid> {
         Ok(Rows {
-            row: object(json!({ "name": name_of(self), "description": self.spec.description, "color": self.spec.color })),
+            row: object(
+                json!({ "name": name_of(self), "description": self.spec.description, "color": self.spec.color }),
+            ),
             joins: vec![],
         })
     }
@@ -223,7 +247,11 @@ impl Mirrored for Policy {
         for (i, rule) in spec.rules.iter().enumerate() {
             references.push(Reference::new(Target::Function, &rule.function, format!("spec.rules[{i}].function")));
             if let Some(environment) = &rule.environment {
-                references.push(Reference::new(Target::Environment, environment, format!("spec.rules[{i}].environment")));
+                references.push(Reference::new(
+                    Target::Environment,
+                    environment,
+                    format!("spec.rules[{i}].environment"),
+                ));
             }
             if let Some(element) = &rule.element {
                 references.push(Reference::new(Target::Element, element, format!("spec.rules[{i}].element")));
@@ -268,9 +296,10 @@ impl Mirrored for Policy {
                 Ok(object(json!({ "user_id": resolved.member(&user, ANY_ROLE)? })))
             })
             .collect::<Result<_, Invalid>>()?;
-        let groups = spec.subjects.groups.iter().enumerate().map(|(i, group)| {
-            (Reference::new(Target::Group, group, format!("spec.subjects.groups[{i}]")), json!({}))
-        });
+        let groups =
+            spec.subjects.groups.iter().enumerate().map(|(i, group)| {
+                (Reference::new(Target::Group, group, format!("spec.subjects.groups[{i}]")), json!({}))
+            });
         Ok(Rows {
             row: object(json!({ "name": name_of(self), "description": spec.description, "is_active": spec.is_active })),
             joins: vec![
@@ -342,14 +371,19 @@ fn volumes(names: &[String]) -> impl Iterator<Item = (Reference, Value)> + '_ {
 
 fn networks(attachments: &[infra::NetworkAttachment]) -> impl Iterator<Item = (Reference, Value)> + '_ {
     attachments.iter().enumerate().map(|(i, a)| {
-        (Reference::new(Target::Network, &a.network, format!("spec.networks[{i}].network")), json!({ "ip_address": a.ip_address }))
+        (
+            Reference::new(Target::Network, &a.network, format!("spec.networks[{i}].network")),
+            json!({ "ip_address": a.ip_address }),
+        )
     })
 }
 
 impl Mirrored for ContainerCluster {
     const TARGET: Target = Target::ContainerCluster;
-    const STATUS_COLUMNS: &'static [StatusColumn] =
-        &[phase("status", "initializing"), StatusColumn { field: "nodeCount", column: "node_count", default: Some("0") }];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[
+        phase("status", "initializing"),
+        StatusColumn { field: "nodeCount", column: "node_count", default: Some("0") },
+    ];
 
     fn references(&self) -> Vec<Reference> {
         std::iter::once(element(&self.spec.element_ref)).chain(volumes(&self.spec.volumes).map(|(r, _)| r)).collect()
@@ -532,7 +566,13 @@ impl Mirrored for Gateway {
 
     fn references(&self) -> Vec<Reference> {
         std::iter::once(Reference::new(Target::Stack, &self.spec.stack_ref.name, "spec.stackRef"))
-            .chain(self.spec.networks.iter().enumerate().map(|(i, n)| Reference::new(Target::Network, n, format!("spec.networks[{i}]"))))
+            .chain(
+                self.spec
+                    .networks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Reference::new(Target::Network, n, format!("spec.networks[{i}]"))),
+            )
             .collect()
     }
 
@@ -674,8 +714,18 @@ impl Mirrored for Application {
     fn references(&self) -> Vec<Reference> {
         let spec = &self.spec;
         std::iter::once(Reference::new(Target::Stack, &spec.stack_ref.name, "spec.stackRef"))
-            .chain(spec.volumes.iter().enumerate().map(|(i, v)| Reference::new(Target::Volume, &v.volume, format!("spec.volumes[{i}].volume"))))
-            .chain(spec.networks.iter().enumerate().map(|(i, n)| Reference::new(Target::Network, &n.network, format!("spec.networks[{i}].network"))))
+            .chain(
+                spec.volumes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Reference::new(Target::Volume, &v.volume, format!("spec.volumes[{i}].volume"))),
+            )
+            .chain(
+                spec.networks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Reference::new(Target::Network, &n.network, format!("spec.networks[{i}].network"))),
+            )
             .collect()
     }
 
@@ -727,7 +777,9 @@ impl Mirrored for Deployment {
             Some(Reference::new(Target::Stack, &spec.stack_ref.name, "spec.stackRef")),
             spec.application_ref.as_ref().map(|a| Reference::new(Target::Application, &a.name, "spec.applicationRef")),
             Some(Reference::new(Target::User, &spec.triggered_by, "spec.triggeredBy")),
-            spec.parent_deployment_ref.as_ref().map(|p| Reference::new(Target::Deployment, &p.name, "spec.parentDeploymentRef")),
+            spec.parent_deployment_ref
+                .as_ref()
+                .map(|p| Reference::new(Target::Deployment, &p.name, "spec.parentDeploymentRef")),
         ]
         .into_iter()
         .flatten()

@@ -121,9 +121,9 @@ impl Resolved {
 
     /// The referenced row, as JSON.
     pub fn row(&self, reference: &Reference) -> Result<&Value, Invalid> {
-        self.found
-            .get(&(reference.target, reference.name.clone()))
-            .ok_or_else(|| Invalid(format!("{}: {} {:?} is not mirrored", reference.field, reference.target, reference.name)))
+        self.found.get(&(reference.target, reference.name.clone())).ok_or_else(|| {
+            Invalid(format!("{}: {} {:?} is not mirrored", reference.field, reference.target, reference.name))
+        })
     }
 
     /// The referenced row's id.
@@ -137,10 +137,7 @@ impl Resolved {
 
     /// References that are not mirrored yet: the object waits for them.
     pub fn missing<'a>(&self, references: &'a [Reference]) -> Vec<&'a Reference> {
-        references
-            .iter()
-            .filter(|r| !self.found.contains_key(&(r.target, r.name.clone())))
-            .collect()
+        references.iter().filter(|r| !self.found.contains_key(&(r.target, r.name.clone()))).collect()
     }
 
     /// The referenced Element's id, after checking that it is of the type the kind needs.

@@ -42,11 +42,8 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
             join_columns.push("organization_id");
         }
         let join_columns = join_columns.join(", ");
-        let same_key = key
-            .iter()
-            .map(|k| format!("w.{k} IS NOT DISTINCT FROM x.{k}"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let same_key =
+            key.iter().map(|k| format!("w.{k} IS NOT DISTINCT FROM x.{k}")).collect::<Vec<_>>().join(" AND ");
         let conflict = std::iter::once(*owner).chain(key.iter().copied()).collect::<Vec<_>>().join(", ");
         let on_conflict = if values.is_empty() {
             "DO NOTHING".to_owned()

@@ -153,9 +153,7 @@ async fn explain(pool: &PgPool, prepared: &Prepared, row: &Value, error: sqlx::E
                 None => format!("a value is already taken ({constraint}): {}", db.message()),
             })
         }
-        Some(FOREIGN_KEY_VIOLATION) => {
-            StoreError::ParentMissing(format!("a referenced row is gone ({constraint})"))
-        }
+        Some(FOREIGN_KEY_VIOLATION) => StoreError::ParentMissing(format!("a referenced row is gone ({constraint})")),
         Some(code) if code.starts_with("22") || code.starts_with("23") => {
             StoreError::Rejected(format!("the database refused the object ({constraint}): {}", db.message()))
         }
@@ -183,8 +181,12 @@ async fn holder_of(pool: &PgPool, table: &str, constraint: &str, row: &Value, pr
         "SELECT k8s_namespace, k8s_name FROM {table} \
          WHERE ({list}) = (SELECT {list} FROM jsonb_populate_record(NULL::{table}, $1)) AND id <> $2 LIMIT 1"
     );
-    let (namespace, name): (Option<String>, Option<String>) =
-        sqlx::query_as::<Postgres, _>(AssertSqlSafe(statement)).bind(row).bind(prepared.id).fetch_optional(pool).await.ok()??;
+    let (namespace, name): (Option<String>, Option<String>) = sqlx::query_as::<Postgres, _>(AssertSqlSafe(statement))
+        .bind(row)
+        .bind(prepared.id)
+        .fetch_optional(pool)
+        .await
+        .ok()??;
     let name = name?;
     Some(match namespace {
         Some(namespace) => format!("{} {namespace}/{name}", prepared.target),

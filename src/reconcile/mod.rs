@@ -109,7 +109,11 @@ pub enum Outcome {
 
 /// Dereference, build and write one object. Transient faults are errors; everything users can
 /// fix or wait for is an `Outcome::Blocked` with the reason.
-pub async fn sync<K: Mirrored>(pool: &PgPool, obj: &K, password_hash: Option<String>) -> Result<(Outcome, Option<String>), StoreError> {
+pub async fn sync<K: Mirrored>(
+    pool: &PgPool,
+    obj: &K,
+    password_hash: Option<String>,
+) -> Result<(Outcome, Option<String>), StoreError> {
     let references = obj.references();
     let namespace = obj.namespace();
     let mut resolved = store::resolve(pool, namespace.as_deref(), &references).await?;
@@ -203,7 +207,8 @@ pub async fn reconcile<K: Mirrored + Scoped>(obj: Arc<K>, ctx: Arc<Context>) -> 
 
 async fn apply<K: Mirrored>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
     if status::is_paused(obj) {
-        let verdict = Verdict::failed(reasons::PAUSED, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
+        let verdict =
+            Verdict::failed(reasons::PAUSED, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
         update_status(obj, api, ctx, &verdict, None).await?;
         return Ok(Action::await_change());
     }

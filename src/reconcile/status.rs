@@ -48,11 +48,7 @@ pub fn is_paused<K: Resource>(obj: &K) -> bool {
 
 /// The current conditions of an object, read from its status.
 pub fn current_conditions(status: &Value) -> Vec<Condition> {
-    status
-        .get("conditions")
-        .cloned()
-        .and_then(|c| serde_json::from_value(c).ok())
-        .unwrap_or_default()
+    status.get("conditions").cloned().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default()
 }
 
 /// Sets `condition`, keeping `lastTransitionTime` when its status does not change.
@@ -96,11 +92,15 @@ pub fn build<K: Mirrored>(obj: &K, verdict: &Verdict, organization: Option<&str>
         fields.insert("organization".into(), json!(organization));
     }
     let mirrored = if verdict.synced { obj.resource_version() } else { None };
-    if let Some(version) = mirrored.or_else(|| status.get("mirroredResourceVersion").and_then(Value::as_str).map(str::to_owned)) {
+    if let Some(version) =
+        mirrored.or_else(|| status.get("mirroredResourceVersion").and_then(Value::as_str).map(str::to_owned))
+    {
         fields.insert("mirroredResourceVersion".into(), json!(version));
     }
     for StatusColumn { field, default, .. } in K::STATUS_COLUMNS {
-        if let Some(value) = status.get(*field).filter(|v| !v.is_null()).cloned().or_else(|| default.map(|d| seed_default(field, d))) {
+        if let Some(value) =
+            status.get(*field).filter(|v| !v.is_null()).cloned().or_else(|| default.map(|d| seed_default(field, d)))
+        {
             fields.insert((*field).to_owned(), value);
         }
     }
@@ -151,7 +151,8 @@ mod tests {
         assert_eq!(ready["message"], "mirrored again");
         assert_eq!(again["status"]["organization"], "acme");
 
-        let flipped = build(&volume(again["status"].clone()), &Verdict::failed(reasons::CONFLICT, "taken"), None, later);
+        let flipped =
+            build(&volume(again["status"].clone()), &Verdict::failed(reasons::CONFLICT, "taken"), None, later);
         let ready = &flipped["status"]["conditions"][1];
         assert_eq!(ready["status"], "False");
         assert_eq!(ready["lastTransitionTime"], "2026-02-01T00:00:00Z");

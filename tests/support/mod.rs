@@ -23,7 +23,10 @@ pub async fn database() -> TestDb {
         Ok(base) => {
             let admin = PgPool::connect(&base).await.expect("connect to DATABASE_URL");
             let name = format!("windflow_test_{}", Uuid::new_v4().simple());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .expect("create database");
             let url = match base.rsplit_once('/') {
                 Some((server, _)) => format!("{server}/{name}"),
                 None => base.clone(),
@@ -75,9 +78,29 @@ pub async fn mirror(pool: &PgPool, doc: &Value) -> Outcome {
             }
         };
     }
-    by_kind!(Organization, User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
-        ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack,
-        Application, Deployment)
+    by_kind!(
+        Organization,
+        User,
+        Tag,
+        Function,
+        Group,
+        Policy,
+        Environment,
+        Element,
+        ContainerCluster,
+        ContainerNode,
+        VM,
+        PhysicalHost,
+        Network,
+        Volume,
+        Gateway,
+        Domain,
+        DnsRecord,
+        DnssecKey,
+        Stack,
+        Application,
+        Deployment
+    )
 }
 
 /// Runs the finalizer's deletion path on any kind.
@@ -93,9 +116,29 @@ pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
             }
         };
     }
-    by_kind!(Organization, User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
-        ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack,
-        Application, Deployment)
+    by_kind!(
+        Organization,
+        User,
+        Tag,
+        Function,
+        Group,
+        Policy,
+        Environment,
+        Element,
+        ContainerCluster,
+        ContainerNode,
+        VM,
+        PhysicalHost,
+        Network,
+        Volume,
+        Gateway,
+        Domain,
+        DnsRecord,
+        DnssecKey,
+        Stack,
+        Application,
+        Deployment
+    )
 }
 
 pub fn with_version(doc: &Value, version: u64) -> Value {
@@ -105,7 +148,10 @@ pub fn with_version(doc: &Value, version: u64) -> Value {
 }
 
 pub async fn count(pool: &PgPool, table: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(pool).await.expect("count")
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .expect("count")
 }
 
 /// Mirrors every object, over and over in the given order, until all are mirrored: objects

@@ -1,0 +1,187 @@
+//! The migrations hold the seed's schema: every table, column (with its type), named
+//! constraint, index, materialized view and function the seed document gives.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+const SEED: &str = include_str!("../docs/seed-data-model.fr.md");
+
+#[derive(Debug, Default)]
+struct SeedSchema {
+    /// (table, column, SQL type as the seed writes it)
+    columns: Vec<(String, String, String)>,
+    constraints: Vec<(String, String)>,
+    indexes: Vec<String>,
+    views: Vec<String>,
+    functions: Vec<String>,
+}
+
+fn word_after<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
+    line.trim().strip_prefix(prefix).and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == '(').next())
+}
+
+/// Reads the seed's SQL blocks (the last one is cut short in the document: read what is there).
+fn seed_schema() -> SeedSchema {
+    let mut schema = SeedSchema::default();
+    let mut table: Option<String> = None;
+    for block in SEED.split("```sql").skip(1) {
+        let sql = block.split("```").next().unwrap_or_default();
+        for line in sql.lines() {
+            let trimmed = line.trim();
+            if let Some(name) = word_after(trimmed, "CREATE TABLE ") {
+                table = Some(name.to_owned());
+            } else if trimmed.starts_with(");") {
+                table = None;
+            } else if let Some(name) =
+                word_after(trimmed, "CREATE INDEX ").or_else(|| word_after(trimmed, "CREATE UNIQUE INDEX "))
+            {
+                schema.indexes.push(name.to_owned());
+            } else if let Some(name) = word_after(trimmed, "CREATE MATERIALIZED VIEW ") {
+                schema.views.push(name.to_owned());
+            } else if let Some(name) = word_after(trimmed, "CREATE OR REPLACE FUNCTION ") {
+                schema.functions.push(name.to_owned());
+            } else if let Some(table) = &table {
+                if let Some(name) = word_after(trimmed, "CONSTRAINT ") {
+                    schema.constraints.push((table.clone(), name.to_owned()));
+                } else if !trimmed.is_empty()
+                    && !trimmed.starts_with("--")
+                    && !trimmed.starts_with("UNIQUE")
+                    && !trimmed.starts_with(')')
+                {
+                    let mut words = trimmed.split_whitespace();
+                    if let (Some(column), Some(sql_type)) = (words.next(), words.next())
+                        && column.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    {
+                        let sql_type = sql_type.trim_end_matches(',').to_owned();
+                        schema.columns.push((table.clone(), column.to_owned(), sql_type));
+                    }
+                }
+            }
+        }
+    }
+    schema
+}
+
+/// The seed's type, as `format_type` prints it.
+fn postgres_type(seed_type: &str) -> String {
+    let lower = seed_type.to_lowercase();
+    if let Some(rest) = lower.strip_prefix("varchar") {
+        return format!("character varying{rest}");
+    }
+    if let Some(rest) = lower.strip_prefix("decimal") {
+        return format!("numeric{rest}");
+    }
+    match lower.as_str() {
+        "timestamp" => "timestamp with time zone".into(),
+        "boolean" | "uuid" | "jsonb" | "text" | "integer" | "inet" | "cidr" => lower,
+        other => other.into(),
+    }
+}
+
+#[test]
+fn the_seed_parser_finds_the_whole_schema() {
+    let seed = seed_schema();
+    let tables: BTreeSet<&str> = seed.columns.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(tables.len(), 18, "{tables:?}");
+    assert!(seed.constraints.len() >= 25, "{:?}", seed.constraints);
+    assert_eq!(seed.views, ["active_deployments", "organization_resources"]);
+    assert_eq!(seed.functions, ["create_deployment"]);
+    assert!(seed.indexes.len() >= 60);
+}
+
+#[tokio::test]
+async fn migrations_hold_every_table_column_constraint_index_view_and_function_of_the_seed() {
+    let db = support::database().await;
+    let seed = seed_schema();
+    for (table, column, seed_type) in &seed.columns {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+             WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped",
+        )
+        .bind(table)
+        .bind(column)
+        .fetch_optional(&db.pool)
+        .await
+        .expect("catalog");
+        assert_eq!(found.as_deref(), Some(postgres_type(seed_type).as_str()), "{table}.{column}");
+    }
+    for (table, constraint) in &seed.constraints {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2)",
+        )
+        .bind(table)
+        .bind(constraint)
+        .fetch_one(&db.pool)
+        .await
+        .expect("catalog");
+        assert!(exists, "constraint {constraint} on {table}");
+    }
+    for index in &seed.indexes {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = $1)")
+            .bind(index)
+            .fetch_one(&db.pool)
+            .await
+            .expect("catalog");
+        assert!(exists, "index {index}");
+    }
+    for view in &seed.views {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_matviews WHERE matviewname = $1)")
+            .bind(view)
+            .fetch_one(&db.pool)
+            .await
+            .expect("catalog");
+        assert!(exists, "materialized view {view}");
+        // Refreshed concurrently in production: that needs their unique index.
+        sqlx::query(sqlx::AssertSqlSafe(format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")))
+            .execute(&db.pool)
+            .await
+            .expect("concurrent refresh");
+    }
+    for function in &seed.functions {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)")
+            .bind(function)
+            .fetch_one(&db.pool)
+            .await
+            .expect("catalog");
+        assert!(exists, "function {function}");
+    }
+}
+
+#[tokio::test]
+async fn the_tables_the_diagram_names_without_sql_exist() {
+    let db = support::database().await;
+    for table in [
+        "groups",
+        "user_groups",
+        "policies",
+        "rules",
+        "functions",
+        "tags",
+        "user_tags",
+        "group_tags",
+        "policy_tags",
+        "element_tags",
+        "environment_tags",
+        "policy_users",
+        "policy_groups",
+        "physical_hosts",
+        "dns_records",
+        "dnssec_keys",
+        "volume_container_clusters",
+        "volume_vms",
+        "network_container_nodes",
+        "network_vms",
+        "network_physical_hosts",
+        "network_gateways",
+        "deployment_logs",
+        "audit_logs",
+    ] {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(&db.pool)
+            .await
+            .expect("catalog");
+        assert!(exists, "table {table}");
+    }
+}
