@@ -52,6 +52,18 @@ fn problems(schemas: &BTreeMap<String, Value>, object: &Value, old: Option<&Valu
     found
 }
 
+/// Sets the JSON value `value` at `pointer`, creating the last key if needed.
+fn set(doc: &mut Value, pointer: &str, value: &str) {
+    let value: Value = serde_json::from_str(value).expect("json value");
+    match doc.pointer_mut(pointer) {
+        Some(slot) => *slot = value,
+        None => {
+            let (parent, key) = pointer.rsplit_once('/').expect("pointer");
+            doc.pointer_mut(parent).and_then(Value::as_object_mut).expect("parent").insert(key.to_owned(), value);
+        }
+    }
+}
+
 #[test]
 fn crds_directory_matches_what_the_binary_generates() {
     for crd in windflow::api::crds() {
@@ -178,14 +190,7 @@ fn bad_input_is_refused_with_a_clear_message() {
     for (kind, name, pointer, value, expected) in BAD_SPECS {
         let mut doc =
             docs.iter().find(|d| d["kind"] == *kind && d["metadata"]["name"] == *name).expect("fixture").clone();
-        let value: Value = serde_json::from_str(value).expect("json value");
-        match doc.pointer_mut(pointer) {
-            Some(slot) => *slot = value,
-            None => {
-                let (parent, key) = pointer.rsplit_once('/').expect("pointer");
-                doc.pointer_mut(parent).and_then(Value::as_object_mut).expect("parent").insert(key.to_owned(), value);
-            }
-        }
+        set(&mut doc, pointer, value);
         let found = problems(&schemas, &doc, None);
         assert!(found.iter().any(|p| p.contains(expected)), "{kind} {pointer}: expected {expected:?}, got {found:?}");
     }
@@ -211,14 +216,7 @@ fn immutable_fields_cannot_change() {
     for (kind, name, pointer, value, expected) in BAD_UPDATES {
         let old = docs.iter().find(|d| d["kind"] == *kind && d["metadata"]["name"] == *name).expect("fixture").clone();
         let mut new = old.clone();
-        let value: Value = serde_json::from_str(value).expect("json value");
-        match new.pointer_mut(pointer) {
-            Some(slot) => *slot = value,
-            None => {
-                let (parent, key) = pointer.rsplit_once('/').expect("pointer");
-                new.pointer_mut(parent).and_then(Value::as_object_mut).expect("parent").insert(key.to_owned(), value);
-            }
-        }
+        set(&mut new, pointer, value);
         let found = problems(&schemas, &new, Some(&old));
         assert!(found.iter().any(|p| p.contains(expected)), "{kind} {pointer}: expected {expected:?}, got {found:?}");
         assert_eq!(problems(&schemas, &old, Some(&old)), Vec::<String>::new(), "{kind}: an unchanged object passes");

@@ -65,80 +65,32 @@ pub fn platform() -> Vec<Value> {
         .collect()
 }
 
+/// Runs `$body` with `$obj` bound to `$doc` deserialized as its kind.
+macro_rules! with_kind {
+    ($doc:expr, |$obj:ident| $body:expr) => {
+        with_kind!(@kinds $doc, $obj, $body, Organization, User, Tag, Function, Group, Policy, Environment, Element,
+            ContainerCluster, ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord,
+            DnssecKey, Stack, Application, Deployment)
+    };
+    (@kinds $doc:expr, $obj:ident, $body:expr, $($kind:ident),*) => {
+        match $doc["kind"].as_str().unwrap_or_default() {
+            $(stringify!($kind) => {
+                let $obj: $kind = serde_json::from_value($doc.clone()).expect(concat!("a valid ", stringify!($kind)));
+                $body
+            })*
+            other => panic!("unknown kind {other}"),
+        }
+    };
+}
+
 /// Runs the reconcile's mirror path (dereference, build, write) on any kind.
 pub async fn mirror(pool: &PgPool, doc: &Value) -> Outcome {
-    macro_rules! by_kind {
-        ($($kind:ident),*) => {
-            match doc["kind"].as_str().unwrap_or_default() {
-                $(stringify!($kind) => {
-                    let obj: $kind = serde_json::from_value(doc.clone()).expect(concat!("a valid ", stringify!($kind)));
-                    sync(pool, &obj, None).await.expect("database reachable").0
-                })*
-                other => panic!("unknown kind {other}"),
-            }
-        };
-    }
-    by_kind!(
-        Organization,
-        User,
-        Tag,
-        Function,
-        Group,
-        Policy,
-        Environment,
-        Element,
-        ContainerCluster,
-        ContainerNode,
-        VM,
-        PhysicalHost,
-        Network,
-        Volume,
-        Gateway,
-        Domain,
-        DnsRecord,
-        DnssecKey,
-        Stack,
-        Application,
-        Deployment
-    )
+    with_kind!(doc, |obj| sync(pool, &obj, None).await.expect("database reachable").0)
 }
 
 /// Runs the finalizer's deletion path on any kind.
 pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
-    macro_rules! by_kind {
-        ($($kind:ident),*) => {
-            match doc["kind"].as_str().unwrap_or_default() {
-                $(stringify!($kind) => {
-                    let obj: $kind = serde_json::from_value(doc.clone()).expect(concat!("a valid ", stringify!($kind)));
-                    windflow::reconcile::remove(pool, &obj).await.expect("delete")
-                })*
-                other => panic!("unknown kind {other}"),
-            }
-        };
-    }
-    by_kind!(
-        Organization,
-        User,
-        Tag,
-        Function,
-        Group,
-        Policy,
-        Environment,
-        Element,
-        ContainerCluster,
-        ContainerNode,
-        VM,
-        PhysicalHost,
-        Network,
-        Volume,
-        Gateway,
-        Domain,
-        DnsRecord,
-        DnssecKey,
-        Stack,
-        Application,
-        Deployment
-    )
+    with_kind!(doc, |obj| windflow::reconcile::remove(pool, &obj).await.expect("delete"))
 }
 
 pub fn with_version(doc: &Value, version: u64) -> Value {
