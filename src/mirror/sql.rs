@@ -13,6 +13,7 @@ use super::{JoinTable, Target};
 /// `audited` (something changed, so an audit row was written). A row whose stored
 /// resourceVersion is the same or newer is left alone, and so are its joins.
 ///
+/// `changes` is MATERIALIZED so that the diff is computed once, not once per reference.
 /// `old` is a plain read: every CTE sees the snapshot from before the statement, so it holds
 /// the previous row even though `up` changes it (a `FOR UPDATE` there would skip the row the
 /// same statement updates); the upsert's conflict handling takes the row lock.
@@ -76,7 +77,7 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
     }
     let _ = write!(
         sql,
-        ", changes AS (SELECT nullif(windflow_row_diff((SELECT doc FROM old), (SELECT doc FROM up)), '{{}}') AS row_diff, \
+        ", changes AS MATERIALIZED (SELECT nullif(windflow_row_diff((SELECT doc FROM old), (SELECT doc FROM up)), '{{}}') AS row_diff, \
                 ('{{}}'::jsonb{join_changes}) AS join_diff), \
          audit AS (INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
             SELECT m.organization_id, m.user_id, m.actor, \

@@ -44,6 +44,9 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // No ping before each use: a reconcile makes two round trips, a ping would add two more;
+        // a dead connection fails the query instead, and that reconcile retries with backoff.
+        .test_before_acquire(false)
         .connect_lazy(url)
         .map_err(StoreError::Unavailable)
 }
@@ -56,6 +59,9 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 
 /// Resolves the tenant organization of `namespace` and every reference, in one query.
 pub async fn resolve(pool: &PgPool, namespace: Option<&str>, references: &[Reference]) -> Result<Resolved> {
+    if namespace.is_none() && references.is_empty() {
+        return Ok(Resolved::default()); // a cluster-scoped object that points at nothing
+    }
     let mut names: BTreeMap<Target, Vec<&str>> = BTreeMap::new();
     for reference in references {
         names.entry(reference.target).or_default().push(&reference.name);

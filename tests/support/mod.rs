@@ -4,7 +4,6 @@
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 use windflow::api::*;
 use windflow::mirror::store;
@@ -34,11 +33,14 @@ pub async fn database() -> TestDb {
             (url, None)
         }
         Err(_) => {
-            let server = pgtemp::PgTempDB::async_new().await;
+            // pgtemp turns autovacuum off; on, as on a real server, tables get analyzed as they
+            // grow and plans stay right for their size.
+            let server = pgtemp::PgTempDB::builder().with_config_param("autovacuum", "on").start_async().await;
             (server.connection_uri(), Some(server))
         }
     };
-    let pool = PgPoolOptions::new().max_connections(8).connect(&url).await.expect("connect to the test database");
+    // The operator's own pool settings.
+    let pool = store::pool(&url, 8).expect("a pool for the test database");
     store::migrate(&pool).await.expect("migrations apply");
     TestDb { pool, _server: server }
 }

@@ -1,0 +1,231 @@
+//! The mirror path against local PostgreSQL, side by side with a bare baseline in the same run.
+//!
+//! `cargo bench --bench mirror [-- OBJECTS]`: mirrors OBJECTS (default 10,000) new objects of
+//! mixed kinds exactly as a reconcile writes them (resolve references and tenant in one query,
+//! then row + joins + audit in one transaction), at concurrency 1 and 4, and the same number of
+//! bare single-row `INSERT … ON CONFLICT` + audit-insert transactions. Prints a Markdown table
+//! for docs/BENCHMARKS.md. PostgreSQL: `DATABASE_URL`'s server, else a throwaway one (pgtemp).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, PgPool};
+use uuid::Uuid;
+use windflow::api::*;
+use windflow::mirror::{Mirrored, Prepared, prepare, store};
+use windflow::reconcile::{Outcome, sync};
+
+/// One object of the mix, already deserialized as a reconcile would receive it.
+enum Sample {
+    Tag(Tag),
+    User(User),
+    Group(Group),
+    Volume(Volume),
+    Network(Network),
+    DnsRecord(DnsRecord),
+    Application(Application),
+}
+
+impl Sample {
+    /// The `index`-th object of run `run`: the kinds in turn, each with a unique name.
+    fn new(run: &str, index: usize) -> Self {
+        let name = format!("{run}-{index}");
+        let (kind, spec) = match index % 7 {
+            0 => ("Tag", json!({ "description": "benchmark" })),
+            1 => ("User", json!({ "email": format!("{name}@acme.example"), "tags": ["critical"] })),
+            2 => ("Group", json!({ "members": ["alice", "bob"], "tags": ["critical"] })),
+            3 => ("Volume", json!({ "elementRef": { "name": "storage" }, "volumeType": "ceph", "sizeGb": 10 })),
+            4 => ("Network", json!({ "elementRef": { "name": "backbone" }, "networkType": "overlay" })),
+            5 => (
+                "DnsRecord",
+                json!({ "domainRef": { "name": "acme-example" }, "recordName": name, "recordType": "A", "value": "203.0.113.7" }),
+            ),
+            _ => (
+                "Application",
+                json!({
+                    "stackRef": { "name": "shop" }, "applicationType": "container",
+                    "volumes": [{ "volume": "pgdata", "mountPath": "/data" }], "networks": [{ "network": "backend" }],
+                }),
+            ),
+        };
+        let mut metadata =
+            json!({ "name": name, "uid": Uuid::new_v4().to_string(), "resourceVersion": "1", "generation": 1 });
+        if !matches!(kind, "Tag" | "User") {
+            metadata["namespace"] = "acme".into();
+        }
+        let doc = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec });
+        match kind {
+            "Tag" => Self::Tag(parse(&doc)),
+            "User" => Self::User(parse(&doc)),
+            "Group" => Self::Group(parse(&doc)),
+            "Volume" => Self::Volume(parse(&doc)),
+            "Network" => Self::Network(parse(&doc)),
+            "DnsRecord" => Self::DnsRecord(parse(&doc)),
+            _ => Self::Application(parse(&doc)),
+        }
+    }
+
+    /// The reconcile's database work for this object.
+    async fn sync(&self, pool: &PgPool) -> Outcome {
+        let result = match self {
+            Self::Tag(obj) => sync(pool, obj, None).await,
+            Self::User(obj) => sync(pool, obj, None).await,
+            Self::Group(obj) => sync(pool, obj, None).await,
+            Self::Volume(obj) => sync(pool, obj, None).await,
+            Self::Network(obj) => sync(pool, obj, None).await,
+            Self::DnsRecord(obj) => sync(pool, obj, None).await,
+            Self::Application(obj) => sync(pool, obj, None).await,
+        };
+        result.expect("database reachable").0
+    }
+
+    /// The object's row and audit metadata, resolved ahead of time for the baseline.
+    async fn prepare(&self, pool: &PgPool) -> Prepared {
+        match self {
+            Self::Tag(obj) => prepared(pool, obj).await,
+            Self::User(obj) => prepared(pool, obj).await,
+            Self::Group(obj) => prepared(pool, obj).await,
+            Self::Volume(obj) => prepared(pool, obj).await,
+            Self::Network(obj) => prepared(pool, obj).await,
+            Self::DnsRecord(obj) => prepared(pool, obj).await,
+            Self::Application(obj) => prepared(pool, obj).await,
+        }
+    }
+}
+
+async fn prepared<K: Mirrored>(pool: &PgPool, obj: &K) -> Prepared {
+    let resolved = store::resolve(pool, obj.namespace().as_deref(), &obj.references()).await.expect("resolve");
+    prepare(obj, &resolved).expect("a valid benchmark object")
+}
+
+/// One object through the mirror path; every one must land.
+async fn mirror(pool: &PgPool, sample: &Sample) {
+    let outcome = sample.sync(pool).await;
+    assert!(matches!(outcome, Outcome::Mirrored(_)), "{outcome:?}");
+}
+
+/// The mirror's one write statement alone, for an object resolved ahead as the baseline's are.
+async fn write(pool: &PgPool, prepared: &Prepared) {
+    let written = store::write(pool, prepared).await.expect("database reachable");
+    assert!(written.written && written.audited, "{written:?}");
+}
+
+fn samples(run: &str, count: usize) -> Vec<Sample> {
+    (0..count).map(|i| Sample::new(run, i)).collect()
+}
+
+async fn prepare_all(pool: &PgPool, samples: &[Sample]) -> Vec<Prepared> {
+    futures::stream::iter(samples).then(|sample| sample.prepare(pool)).collect().await
+}
+
+fn parse<K: serde::de::DeserializeOwned>(doc: &Value) -> K {
+    serde_json::from_value(doc.clone()).expect("a valid benchmark object")
+}
+
+/// The baseline: the same row into the same table (same keys, foreign keys and indexes) with a
+/// bare `INSERT … ON CONFLICT`, then an audit insert holding the row, in one transaction. No
+/// resolving, no join rows, no diff: the least a mirror with an audit trail must do.
+async fn baseline(pool: &PgPool, prepared: &Prepared) {
+    let table = prepared.target.table();
+    let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
+    let list = columns.join(", ");
+    let updates: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    let row = Value::Object(prepared.rows.row.clone());
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {table} AS t ({list}) SELECT {list} FROM jsonb_populate_record(NULL::{table}, $1) \
+         ON CONFLICT (id) DO UPDATE SET {} WHERE t.k8s_resource_version < EXCLUDED.k8s_resource_version",
+        updates.join(", ")
+    )))
+    .bind(&row)
+    .execute(&mut *tx)
+    .await
+    .expect("baseline row");
+    sqlx::query(
+        "INSERT INTO audit_logs (organization_id, actor, action, resource_type, resource_id, resource_namespace,
+                                 resource_name, resource_version, changes)
+         SELECT m.organization_id, m.actor, 'create', m.resource_type, m.resource_id, m.resource_namespace,
+                m.resource_name, m.resource_version, $2
+         FROM jsonb_populate_record(NULL::audit_logs, $1) m",
+    )
+    .bind(Value::Object(prepared.audit.clone()))
+    .bind(&row)
+    .execute(&mut *tx)
+    .await
+    .expect("baseline audit row");
+    tx.commit().await.expect("commit");
+}
+
+struct Measured {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Runs the jobs, `concurrency` at a time; throughput and per-job latency.
+async fn measure(jobs: impl IntoIterator<Item = impl Future<Output = ()>>, concurrency: usize) -> Measured {
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures::stream::iter(jobs)
+        .map(|job| async move {
+            let begun = Instant::now();
+            job.await;
+            begun.elapsed()
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
+    Measured { per_second: latencies.len() as f64 / elapsed.as_secs_f64(), p50: at(0.50), p99: at(0.99) }
+}
+
+fn row(path: &str, concurrency: usize, m: &Measured, ratio: Option<f64>) {
+    let ratio = ratio.map_or("1.00 (baseline)".to_owned(), |r| format!("{r:.2}"));
+    println!(
+        "| {path} | {concurrency} | {:.0} | {:.2} | {:.2} | {ratio} |",
+        m.per_second,
+        m.p50.as_secs_f64() * 1e3,
+        m.p99.as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let objects: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
+    let db = support::database().await;
+    support::converge(&db.pool, &support::platform()).await;
+
+    // Warm both paths (connections, plans, caches) before anything is timed.
+    let warm = samples("warm", 200);
+    measure(warm.iter().map(|sample| mirror(&db.pool, sample)), 4).await;
+    let warm = prepare_all(&db.pool, &samples("warm-baseline", 200)).await;
+    measure(warm.iter().map(|prepared| baseline(&db.pool, prepared)), 4).await;
+
+    println!("| path | concurrency | objects/s | p50 ms | p99 ms | of baseline |");
+    println!("|---|---|---|---|---|---|");
+    for concurrency in [1, 4] {
+        let rows = prepare_all(&db.pool, &samples(&format!("baseline-c{concurrency}"), objects)).await;
+        let bare = measure(rows.iter().map(|prepared| baseline(&db.pool, prepared)), concurrency).await;
+        let objects = samples(&format!("mirror-c{concurrency}"), objects);
+        let mirrored = measure(objects.iter().map(|sample| mirror(&db.pool, sample)), concurrency).await;
+        let ahead = prepare_all(&db.pool, &samples(&format!("write-c{concurrency}"), objects.len())).await;
+        let written = measure(ahead.iter().map(|prepared| write(&db.pool, prepared)), concurrency).await;
+        row("baseline: INSERT … ON CONFLICT + audit INSERT", concurrency, &bare, None);
+        row(
+            "mirror write: row, joins, audit (resolved ahead)",
+            concurrency,
+            &written,
+            Some(written.per_second / bare.per_second),
+        );
+        row("mirror: resolve + row, joins, audit", concurrency, &mirrored, Some(mirrored.per_second / bare.per_second));
+    }
+    let audited = support::count(&db.pool, "audit_logs").await;
+    println!("\n{objects} objects per run and path; {audited} audit rows in all.");
+}
