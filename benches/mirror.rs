@@ -100,7 +100,8 @@ impl Sample {
 }
 
 async fn prepared<K: Mirrored>(pool: &PgPool, obj: &K) -> Prepared {
-    let resolved = store::resolve(pool, obj.namespace().as_deref(), &obj.references()).await.expect("resolve");
+    let mut conn = pool.acquire().await.expect("a connection");
+    let resolved = store::resolve(&mut conn, obj.namespace().as_deref(), &obj.references()).await.expect("resolve");
     prepare(obj, &resolved).expect("a valid benchmark object")
 }
 
@@ -112,7 +113,8 @@ async fn mirror(pool: &PgPool, sample: &Sample) {
 
 /// The mirror's one write statement alone, for an object resolved ahead as the baseline's are.
 async fn write(pool: &PgPool, prepared: &Prepared) {
-    let written = store::write(pool, prepared).await.expect("database reachable");
+    let mut conn = pool.acquire().await.expect("a connection");
+    let written = store::write(&mut conn, prepared).await.expect("database reachable");
     assert!(written.written && written.audited, "{written:?}");
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 // Statements are built from our own table and column names (static, or read from the catalog),
 // never from object contents, which are always bound parameters.
 use sqlx::{AssertSqlSafe, Postgres, Row};
@@ -58,7 +58,7 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 }
 
 /// Resolves the tenant organization of `namespace` and every reference, in one query.
-pub async fn resolve(pool: &PgPool, namespace: Option<&str>, references: &[Reference]) -> Result<Resolved> {
+pub async fn resolve(conn: &mut PgConnection, namespace: Option<&str>, references: &[Reference]) -> Result<Resolved> {
     if namespace.is_none() && references.is_empty() {
         return Ok(Resolved::default()); // a cluster-scoped object that points at nothing
     }
@@ -72,7 +72,7 @@ pub async fn resolve(pool: &PgPool, namespace: Option<&str>, references: &[Refer
     for list in names.values() {
         query = query.bind(list.clone());
     }
-    let rows = query.fetch_all(pool).await.map_err(StoreError::Unavailable)?;
+    let rows = query.fetch_all(&mut *conn).await.map_err(StoreError::Unavailable)?;
 
     let mut resolved = Resolved::default();
     for row in rows {
@@ -100,7 +100,7 @@ pub struct Written {
 }
 
 /// Writes the row, its join rows and the audit row in one transaction.
-pub async fn write(pool: &PgPool, prepared: &Prepared) -> Result<Written> {
+pub async fn write(conn: &mut PgConnection, prepared: &Prepared) -> Result<Written> {
     let table = prepared.target.table();
     let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
     let tenant = !prepared.target.cluster_scoped();
@@ -112,12 +112,12 @@ pub async fn write(pool: &PgPool, prepared: &Prepared) -> Result<Written> {
     for join in &prepared.rows.joins {
         query = query.bind(Value::Array(join.rows.iter().cloned().map(Value::Object).collect()));
     }
-    match query.fetch_one(pool).await {
+    match query.fetch_one(&mut *conn).await {
         Ok(result) => Ok(Written {
             written: result.try_get("written").map_err(StoreError::Unavailable)?,
             audited: result.try_get("audited").map_err(StoreError::Unavailable)?,
         }),
-        Err(error) => Err(explain(pool, prepared, &row, error).await),
+        Err(error) => Err(explain(conn, prepared, &row, error).await),
     }
 }
 
@@ -141,7 +141,7 @@ const FOREIGN_KEY_VIOLATION: &str = "23503";
 
 /// Turns a failed write into what users must see: who holds a unique value, which parent is
 /// missing, which value the database refused.
-async fn explain(pool: &PgPool, prepared: &Prepared, row: &Value, error: sqlx::Error) -> StoreError {
+async fn explain(conn: &mut PgConnection, prepared: &Prepared, row: &Value, error: sqlx::Error) -> StoreError {
     let sqlx::Error::Database(db) = &error else {
         return StoreError::Unavailable(error);
     };
@@ -150,7 +150,7 @@ async fn explain(pool: &PgPool, prepared: &Prepared, row: &Value, error: sqlx::E
         Some(UNIQUE_VIOLATION) => {
             let table = db.table().unwrap_or_default().to_owned();
             let holder = if table == prepared.target.table() {
-                holder_of(pool, &table, &constraint, row, prepared).await
+                holder_of(conn, &table, &constraint, row, prepared).await
             } else {
                 None
             };
@@ -168,7 +168,13 @@ async fn explain(pool: &PgPool, prepared: &Prepared, row: &Value, error: sqlx::E
 }
 
 /// The object that holds the values of `constraint` that `row` asks for, as "Kind ns/name".
-async fn holder_of(pool: &PgPool, table: &str, constraint: &str, row: &Value, prepared: &Prepared) -> Option<String> {
+async fn holder_of(
+    conn: &mut PgConnection,
+    table: &str,
+    constraint: &str,
+    row: &Value,
+    prepared: &Prepared,
+) -> Option<String> {
     let columns: Vec<String> = sqlx::query_scalar(
         "SELECT a.attname::text FROM pg_index x \
          JOIN pg_class i ON i.oid = x.indexrelid \
@@ -176,7 +182,7 @@ async fn holder_of(pool: &PgPool, table: &str, constraint: &str, row: &Value, pr
          WHERE i.relname = $1 ORDER BY array_position(x.indkey, a.attnum)",
     )
     .bind(constraint)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .ok()?;
     if columns.is_empty() {
@@ -190,7 +196,7 @@ async fn holder_of(pool: &PgPool, table: &str, constraint: &str, row: &Value, pr
     let (namespace, name): (Option<String>, Option<String>) = sqlx::query_as::<Postgres, _>(AssertSqlSafe(statement))
         .bind(row)
         .bind(prepared.id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await
         .ok()??;
     let name = name?;
