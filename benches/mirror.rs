@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, PgPool};
@@ -21,92 +22,72 @@ use windflow::api::*;
 use windflow::mirror::{Mirrored, Prepared, prepare, store};
 use windflow::reconcile::{Outcome, sync};
 
-/// One object of the mix, already deserialized as a reconcile would receive it.
-enum Sample {
-    Tag(Tag),
-    User(User),
-    Group(Group),
-    Volume(Volume),
-    Network(Network),
-    DnsRecord(DnsRecord),
-    Application(Application),
-}
-
-impl Sample {
-    /// The `index`-th object of run `run`: the kinds in turn, each with a unique name.
-    fn new(run: &str, index: usize) -> Self {
-        let name = format!("{run}-{index}");
-        let (kind, spec) = match index % 7 {
-            0 => ("Tag", json!({ "description": "benchmark" })),
-            1 => ("User", json!({ "email": format!("{name}@acme.example"), "tags": ["critical"] })),
-            2 => ("Group", json!({ "members": ["alice", "bob"], "tags": ["critical"] })),
-            3 => ("Volume", json!({ "elementRef": { "name": "storage" }, "volumeType": "ceph", "sizeGb": 10 })),
-            4 => ("Network", json!({ "elementRef": { "name": "backbone" }, "networkType": "overlay" })),
-            5 => (
-                "DnsRecord",
-                json!({ "domainRef": { "name": "acme-example" }, "recordName": name, "recordType": "A", "value": "203.0.113.7" }),
-            ),
-            _ => (
-                "Application",
-                json!({
-                    "stackRef": { "name": "shop" }, "applicationType": "container",
-                    "volumes": [{ "volume": "pgdata", "mountPath": "/data" }], "networks": [{ "network": "backend" }],
-                }),
-            ),
-        };
-        let mut metadata =
-            json!({ "name": name, "uid": Uuid::new_v4().to_string(), "resourceVersion": "1", "generation": 1 });
-        if !matches!(kind, "Tag" | "User") {
-            metadata["namespace"] = "acme".into();
-        }
-        let doc = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec });
-        match kind {
-            "Tag" => Self::Tag(parse(&doc)),
-            "User" => Self::User(parse(&doc)),
-            "Group" => Self::Group(parse(&doc)),
-            "Volume" => Self::Volume(parse(&doc)),
-            "Network" => Self::Network(parse(&doc)),
-            "DnsRecord" => Self::DnsRecord(parse(&doc)),
-            _ => Self::Application(parse(&doc)),
-        }
-    }
-
+/// One object of the mix, already deserialized as a reconcile would receive it, whatever its kind.
+trait Sample: Sync {
     /// The reconcile's database work for this object.
-    async fn sync(&self, pool: &PgPool) -> Outcome {
-        let result = match self {
-            Self::Tag(obj) => sync(pool, obj, None).await,
-            Self::User(obj) => sync(pool, obj, None).await,
-            Self::Group(obj) => sync(pool, obj, None).await,
-            Self::Volume(obj) => sync(pool, obj, None).await,
-            Self::Network(obj) => sync(pool, obj, None).await,
-            Self::DnsRecord(obj) => sync(pool, obj, None).await,
-            Self::Application(obj) => sync(pool, obj, None).await,
-        };
-        result.expect("database reachable").0
+    fn sync<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Outcome>;
+    /// The object's row and audit metadata, resolved ahead of time for the baseline.
+    fn prepare<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Prepared>;
+}
+
+impl<K: Mirrored> Sample for K {
+    fn sync<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move { sync(pool, self, None).await.expect("database reachable").0 })
     }
 
-    /// The object's row and audit metadata, resolved ahead of time for the baseline.
-    async fn prepare(&self, pool: &PgPool) -> Prepared {
-        match self {
-            Self::Tag(obj) => prepared(pool, obj).await,
-            Self::User(obj) => prepared(pool, obj).await,
-            Self::Group(obj) => prepared(pool, obj).await,
-            Self::Volume(obj) => prepared(pool, obj).await,
-            Self::Network(obj) => prepared(pool, obj).await,
-            Self::DnsRecord(obj) => prepared(pool, obj).await,
-            Self::Application(obj) => prepared(pool, obj).await,
-        }
+    fn prepare<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Prepared> {
+        Box::pin(async move {
+            let mut conn = pool.acquire().await.expect("a connection");
+            let resolved =
+                store::resolve(&mut conn, self.namespace().as_deref(), &self.references()).await.expect("resolve");
+            prepare(self, &resolved).expect("a valid benchmark object")
+        })
     }
 }
 
-async fn prepared<K: Mirrored>(pool: &PgPool, obj: &K) -> Prepared {
-    let mut conn = pool.acquire().await.expect("a connection");
-    let resolved = store::resolve(&mut conn, obj.namespace().as_deref(), &obj.references()).await.expect("resolve");
-    prepare(obj, &resolved).expect("a valid benchmark object")
+type Boxed = Box<dyn Sample>;
+
+fn boxed<K: Mirrored>(doc: &Value) -> Boxed {
+    Box::new(serde_json::from_value::<K>(doc.clone()).expect("a valid benchmark object"))
+}
+
+/// The `index`-th object of run `run`: the kinds in turn, each with a unique name.
+fn sample(run: &str, index: usize) -> Boxed {
+    let name = format!("{run}-{index}");
+    let (kind, spec, build): (&str, Value, fn(&Value) -> Boxed) = match index % 7 {
+        0 => ("Tag", json!({ "description": "benchmark" }), boxed::<Tag>),
+        1 => ("User", json!({ "email": format!("{name}@acme.example"), "tags": ["critical"] }), boxed::<User>),
+        2 => ("Group", json!({ "members": ["alice", "bob"], "tags": ["critical"] }), boxed::<Group>),
+        3 => (
+            "Volume",
+            json!({ "elementRef": { "name": "storage" }, "volumeType": "ceph", "sizeGb": 10 }),
+            boxed::<Volume>,
+        ),
+        4 => ("Network", json!({ "elementRef": { "name": "backbone" }, "networkType": "overlay" }), boxed::<Network>),
+        5 => (
+            "DnsRecord",
+            json!({ "domainRef": { "name": "acme-example" }, "recordName": name, "recordType": "A", "value": "203.0.113.7" }),
+            boxed::<DnsRecord>,
+        ),
+        _ => (
+            "Application",
+            json!({
+                "stackRef": { "name": "shop" }, "applicationType": "container",
+                "volumes": [{ "volume": "pgdata", "mountPath": "/data" }], "networks": [{ "network": "backend" }],
+            }),
+            boxed::<Application>,
+        ),
+    };
+    let mut metadata =
+        json!({ "name": name, "uid": Uuid::new_v4().to_string(), "resourceVersion": "1", "generation": 1 });
+    if !matches!(kind, "Tag" | "User") {
+        metadata["namespace"] = "acme".into();
+    }
+    build(&json!({ "apiVersion": "windflow.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec }))
 }
 
 /// One object through the mirror path; every one must land.
-async fn mirror(pool: &PgPool, sample: &Sample) {
+async fn mirror(pool: &PgPool, sample: &Boxed) {
     let outcome = sample.sync(pool).await;
     assert!(matches!(outcome, Outcome::Mirrored(_)), "{outcome:?}");
 }
@@ -118,16 +99,12 @@ async fn write(pool: &PgPool, prepared: &Prepared) {
     assert!(written.written && written.audited, "{written:?}");
 }
 
-fn samples(run: &str, count: usize) -> Vec<Sample> {
-    (0..count).map(|i| Sample::new(run, i)).collect()
+fn samples(run: &str, count: usize) -> Vec<Boxed> {
+    (0..count).map(|i| sample(run, i)).collect()
 }
 
-async fn prepare_all(pool: &PgPool, samples: &[Sample]) -> Vec<Prepared> {
+async fn prepare_all(pool: &PgPool, samples: &[Boxed]) -> Vec<Prepared> {
     futures::stream::iter(samples).then(|sample| sample.prepare(pool)).collect().await
-}
-
-fn parse<K: serde::de::DeserializeOwned>(doc: &Value) -> K {
-    serde_json::from_value(doc.clone()).expect("a valid benchmark object")
 }
 
 /// The baseline: the same row into the same table (same keys, foreign keys and indexes) with a

@@ -52,10 +52,13 @@ impl ApiServer {
         Seen { query, body }
     }
 
-    /// Fails if the client sends anything more once every holder of it is gone.
+    /// Fails if the client sent anything more, or is still alive once every holder of it is
+    /// gone (it could still send something then).
     async fn expect_nothing_more(mut self) {
-        if let Ok(Some((request, _))) = tokio::time::timeout(TIMEOUT, self.0.next_request()).await {
-            panic!("unexpected request {} {}", request.method(), request.uri());
+        match tokio::time::timeout(TIMEOUT, self.0.next_request()).await {
+            Ok(None) => {}
+            Ok(Some((request, _))) => panic!("unexpected request {} {}", request.method(), request.uri()),
+            Err(_) => panic!("a client is still alive"),
         }
     }
 }

@@ -90,6 +90,15 @@ fn the_seed_parser_finds_the_whole_schema() {
     assert!(seed.indexes.len() >= 60);
 }
 
+/// Whether the catalog query `probe` finds a row for `arguments`.
+async fn catalog_has(pool: &sqlx::PgPool, probe: &str, arguments: &[&str]) -> bool {
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT EXISTS ({probe})")));
+    for argument in arguments {
+        query = query.bind(*argument);
+    }
+    query.fetch_one(pool).await.expect("catalog")
+}
+
 #[tokio::test]
 async fn migrations_hold_every_table_column_constraint_index_view_and_function_of_the_seed() {
     let db = support::database().await;
@@ -107,31 +116,23 @@ async fn migrations_hold_every_table_column_constraint_index_view_and_function_o
         assert_eq!(found.as_deref(), Some(postgres_type(seed_type).as_str()), "{table}.{column}");
     }
     for (table, constraint) in &seed.constraints {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2)",
+        let found = catalog_has(
+            &db.pool,
+            "SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2",
+            &[table.as_str(), constraint.as_str()],
         )
-        .bind(table)
-        .bind(constraint)
-        .fetch_one(&db.pool)
-        .await
-        .expect("catalog");
-        assert!(exists, "constraint {constraint} on {table}");
+        .await;
+        assert!(found, "constraint {constraint} on {table}");
     }
     for index in &seed.indexes {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = $1)")
-            .bind(index)
-            .fetch_one(&db.pool)
-            .await
-            .expect("catalog");
-        assert!(exists, "index {index}");
+        assert!(
+            catalog_has(&db.pool, "SELECT 1 FROM pg_indexes WHERE indexname = $1", &[index.as_str()]).await,
+            "index {index}"
+        );
     }
     for view in &seed.views {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_matviews WHERE matviewname = $1)")
-            .bind(view)
-            .fetch_one(&db.pool)
-            .await
-            .expect("catalog");
-        assert!(exists, "materialized view {view}");
+        let found = catalog_has(&db.pool, "SELECT 1 FROM pg_matviews WHERE matviewname = $1", &[view.as_str()]).await;
+        assert!(found, "materialized view {view}");
         // Refreshed concurrently in production: that needs their unique index.
         sqlx::query(sqlx::AssertSqlSafe(format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")))
             .execute(&db.pool)
@@ -139,12 +140,8 @@ async fn migrations_hold_every_table_column_constraint_index_view_and_function_o
             .expect("concurrent refresh");
     }
     for function in &seed.functions {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)")
-            .bind(function)
-            .fetch_one(&db.pool)
-            .await
-            .expect("catalog");
-        assert!(exists, "function {function}");
+        let found = catalog_has(&db.pool, "SELECT 1 FROM pg_proc WHERE proname = $1", &[function.as_str()]).await;
+        assert!(found, "function {function}");
     }
 }
 
@@ -177,11 +174,7 @@ async fn the_tables_the_diagram_names_without_sql_exist() {
         "deployment_logs",
         "audit_logs",
     ] {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(table)
-            .fetch_one(&db.pool)
-            .await
-            .expect("catalog");
-        assert!(exists, "table {table}");
+        let found = catalog_has(&db.pool, "SELECT 1 WHERE to_regclass($1) IS NOT NULL", &[table]).await;
+        assert!(found, "table {table}");
     }
 }

@@ -254,6 +254,11 @@ pub enum PrepareError {
     Invalid(#[from] Invalid),
 }
 
+/// The object's status as JSON (`null` when it has none).
+pub fn current_status<K: Serialize>(obj: &K) -> Value {
+    serde_json::to_value(obj).ok().and_then(|mut v| v.get_mut("status").map(Value::take)).unwrap_or(Value::Null)
+}
+
 /// Pure: the rows an object writes, given what its references resolved to.
 pub fn prepare<K: Mirrored>(obj: &K, resolved: &Resolved) -> Result<Prepared, PrepareError> {
     let meta = obj.meta();
@@ -264,7 +269,7 @@ pub fn prepare<K: Mirrored>(obj: &K, resolved: &Resolved) -> Result<Prepared, Pr
     let tenant = if K::TARGET.cluster_scoped() { None } else { resolved.organization };
 
     let mut rows = obj.build(resolved)?;
-    let status = serde_json::to_value(obj).ok().and_then(|v| v.get("status").cloned()).unwrap_or(Value::Null);
+    let status = current_status(obj);
     for column in K::STATUS_COLUMNS {
         let value = status.get(column.field).cloned().filter(|v| !v.is_null());
         rows.row.insert(column.column.into(), value.unwrap_or_else(|| json!(column.default)));

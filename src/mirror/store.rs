@@ -44,8 +44,9 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        // No ping before each use: a reconcile makes two round trips, a ping would add two more;
-        // a dead connection fails the query instead, and that reconcile retries with backoff.
+        // No ping before each use: a reconcile makes two round trips on one checkout and a ping
+        // would add a third; a dead connection fails the query instead, and that reconcile
+        // retries with backoff.
         .test_before_acquire(false)
         .connect_lazy(url)
         .map_err(StoreError::Unavailable)

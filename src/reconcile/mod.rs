@@ -14,12 +14,11 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
 use kube::{Api, Client, ResourceExt};
-use serde_json::Value;
 use sqlx::PgPool;
 use tracing::{info, instrument, warn};
 
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{FIELD_MANAGER, Mirrored, PrepareError, audit_metadata, prepare};
+use crate::mirror::{FIELD_MANAGER, Mirrored, PrepareError, audit_metadata, current_status, prepare};
 use status::{Verdict, reasons};
 
 /// The finalizer that keeps an object until its row is deleted.
@@ -193,7 +192,7 @@ scoped!(
 #[instrument(skip_all, fields(kind = %K::kind(&()), name = %obj.name_any(), namespace = obj.namespace()))]
 pub async fn reconcile<K: Mirrored + Scoped>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
     let api = K::api(ctx.client.clone(), obj.namespace().as_deref());
-    let key = format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any());
+    let key = retry_key(obj.as_ref());
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             FinalizerEvent::Apply(obj) => apply(obj.as_ref(), &api, &ctx).await,
@@ -287,8 +286,8 @@ async fn update_status<K: Mirrored>(
     verdict: &Verdict,
     organization: Option<&str>,
 ) -> Result<()> {
-    let before = serde_json::to_value(obj).ok().and_then(|v| v.get("status").cloned()).unwrap_or(Value::Null);
-    let patch = status::build(obj, verdict, organization, Timestamp::now());
+    let before = current_status(obj);
+    let patch = status::build(obj, &before, verdict, organization, Timestamp::now());
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let now_ready = if verdict.synced { "True" } else { "False" };
     if !verdict.synced {
@@ -312,10 +311,14 @@ async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: 
     }
 }
 
+/// The object's entry in the backoff table.
+fn retry_key<K: Mirrored>(obj: &K) -> String {
+    format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
 /// Transient faults: retry with exponential backoff per object.
 pub fn error_policy<K: Mirrored>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any());
-    let delay = ctx.backoff(key);
+    let delay = ctx.backoff(retry_key(obj.as_ref()));
     warn!(kind = %K::kind(&()), name = %obj.name_any(), category = error.category(), %error, ?delay, "reconcile failed");
     Action::requeue(delay)
 }

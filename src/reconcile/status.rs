@@ -75,13 +75,18 @@ fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Times
     }
 }
 
-/// The status to apply: conditions from the verdict, the organization, the mirrored version,
-/// and the seed status columns as they are (or their defaults), so that the controller keeps
-/// owning them.
-pub fn build<K: Mirrored>(obj: &K, verdict: &Verdict, organization: Option<&str>, now: Timestamp) -> Value {
-    let status = serde_json::to_value(obj).ok().and_then(|v| v.get("status").cloned()).unwrap_or(Value::Null);
+/// The status to apply over the object's current `status`: conditions from the verdict, the
+/// organization, the mirrored version, and the seed status columns as they are (or their
+/// defaults), so that the controller keeps owning them.
+pub fn build<K: Mirrored>(
+    obj: &K,
+    status: &Value,
+    verdict: &Verdict,
+    organization: Option<&str>,
+    now: Timestamp,
+) -> Value {
     let generation = obj.meta().generation;
-    let mut conditions = current_conditions(&status);
+    let mut conditions = current_conditions(status);
     merge_condition(&mut conditions, condition("Synced", verdict, generation, now));
     merge_condition(&mut conditions, condition("Ready", verdict, generation, now));
 
@@ -139,20 +144,25 @@ mod tests {
         .expect("fixture")
     }
 
+    /// The status the controller would apply to a Volume whose status is `status` now.
+    fn build_over(status: Value, verdict: &Verdict, organization: Option<&str>, now: Timestamp) -> Value {
+        let obj = volume(status);
+        build(&obj, &crate::mirror::current_status(&obj), verdict, organization, now)
+    }
+
     #[test]
     fn transition_time_is_kept_while_the_status_does_not_flip() {
         let earlier: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
         let later: Timestamp = "2026-02-01T00:00:00Z".parse().expect("time");
-        let first = build(&volume(Value::Null), &Verdict::ok("mirrored"), Some("acme"), earlier);
-        let again = build(&volume(first["status"].clone()), &Verdict::ok("mirrored again"), None, later);
+        let first = build_over(Value::Null, &Verdict::ok("mirrored"), Some("acme"), earlier);
+        let again = build_over(first["status"].clone(), &Verdict::ok("mirrored again"), None, later);
         let ready = &again["status"]["conditions"][1];
         assert_eq!(ready["type"], "Ready");
         assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:00:00Z");
         assert_eq!(ready["message"], "mirrored again");
         assert_eq!(again["status"]["organization"], "acme");
 
-        let flipped =
-            build(&volume(again["status"].clone()), &Verdict::failed(reasons::CONFLICT, "taken"), None, later);
+        let flipped = build_over(again["status"].clone(), &Verdict::failed(reasons::CONFLICT, "taken"), None, later);
         let ready = &flipped["status"]["conditions"][1];
         assert_eq!(ready["status"], "False");
         assert_eq!(ready["lastTransitionTime"], "2026-02-01T00:00:00Z");
@@ -162,10 +172,10 @@ mod tests {
     #[test]
     fn seed_status_is_kept_or_defaulted() {
         let now = Timestamp::now();
-        let fresh = build(&volume(Value::Null), &Verdict::ok("ok"), None, now);
+        let fresh = build_over(Value::Null, &Verdict::ok("ok"), None, now);
         assert_eq!(fresh["status"]["phase"], "creating");
         assert_eq!(fresh["status"]["mirroredResourceVersion"], "42");
-        let bound = build(&volume(json!({ "phase": "bound" })), &Verdict::ok("ok"), None, now);
+        let bound = build_over(json!({ "phase": "bound" }), &Verdict::ok("ok"), None, now);
         assert_eq!(bound["status"]["phase"], "bound");
         assert_eq!(bound["kind"], "Volume");
     }
