@@ -47,6 +47,9 @@ impl<K: Mirrored> Sample for K {
 
 type Boxed = Box<dyn Sample>;
 
+/// How many turns each path takes; see `main`.
+const ROUNDS: usize = 10;
+
 fn boxed<K: Mirrored>(doc: &Value) -> Boxed {
     Box::new(serde_json::from_value::<K>(doc.clone()).expect("a valid benchmark object"))
 }
@@ -141,37 +144,48 @@ async fn baseline(pool: &PgPool, prepared: &Prepared) {
     tx.commit().await.expect("commit");
 }
 
+/// Latencies and wall time of one path, over every round it ran.
+#[derive(Default)]
 struct Measured {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
 }
 
-/// Runs the jobs, `concurrency` at a time; throughput and per-job latency.
-async fn measure(jobs: impl IntoIterator<Item = impl Future<Output = ()>>, concurrency: usize) -> Measured {
-    let started = Instant::now();
-    let mut latencies: Vec<Duration> = futures::stream::iter(jobs)
-        .map(|job| async move {
-            let begun = Instant::now();
-            job.await;
-            begun.elapsed()
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
-    Measured { per_second: latencies.len() as f64 / elapsed.as_secs_f64(), p50: at(0.50), p99: at(0.99) }
+impl Measured {
+    /// Runs the jobs, `concurrency` at a time, adding their latencies and wall time.
+    async fn run(&mut self, jobs: impl IntoIterator<Item = impl Future<Output = ()>>, concurrency: usize) {
+        let started = Instant::now();
+        let latencies: Vec<Duration> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let begun = Instant::now();
+                job.await;
+                begun.elapsed()
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        self.elapsed += started.elapsed();
+        self.latencies.extend(latencies);
+    }
+
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        sorted[((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1)]
+    }
 }
 
 fn row(path: &str, concurrency: usize, m: &Measured, ratio: Option<f64>) {
     let ratio = ratio.map_or("1.00 (baseline)".to_owned(), |r| format!("{r:.2}"));
     println!(
         "| {path} | {concurrency} | {:.0} | {:.2} | {:.2} | {ratio} |",
-        m.per_second,
-        m.p50.as_secs_f64() * 1e3,
-        m.p99.as_secs_f64() * 1e3
+        m.per_second(),
+        m.percentile(0.50).as_secs_f64() * 1e3,
+        m.percentile(0.99).as_secs_f64() * 1e3
     );
 }
 
@@ -181,29 +195,51 @@ async fn main() {
     let db = support::database().await;
     support::converge(&db.pool, &support::platform()).await;
 
-    // Warm both paths (connections, plans, caches) before anything is timed.
-    let warm = samples("warm", 200);
-    measure(warm.iter().map(|sample| mirror(&db.pool, sample)), 4).await;
-    let warm = prepare_all(&db.pool, &samples("warm-baseline", 200)).await;
-    measure(warm.iter().map(|prepared| baseline(&db.pool, prepared)), 4).await;
+    // Warm every path (connections, plans, caches) before anything is timed.
+    let mut warm = Measured::default();
+    warm.run(samples("warm", 200).iter().map(|sample| mirror(&db.pool, sample)), 4).await;
+    let ahead = prepare_all(&db.pool, &samples("warm-ahead", 200)).await;
+    warm.run(ahead.iter().map(|prepared| baseline(&db.pool, prepared)), 4).await;
+    let ahead = prepare_all(&db.pool, &samples("warm-write", 200)).await;
+    warm.run(ahead.iter().map(|prepared| write(&db.pool, prepared)), 4).await;
 
     println!("| path | concurrency | objects/s | p50 ms | p99 ms | of baseline |");
     println!("|---|---|---|---|---|---|");
     for concurrency in [1, 4] {
-        let rows = prepare_all(&db.pool, &samples(&format!("baseline-c{concurrency}"), objects)).await;
-        let bare = measure(rows.iter().map(|prepared| baseline(&db.pool, prepared)), concurrency).await;
-        let objects = samples(&format!("mirror-c{concurrency}"), objects);
-        let mirrored = measure(objects.iter().map(|sample| mirror(&db.pool, sample)), concurrency).await;
-        let ahead = prepare_all(&db.pool, &samples(&format!("write-c{concurrency}"), objects.len())).await;
-        let written = measure(ahead.iter().map(|prepared| write(&db.pool, prepared)), concurrency).await;
+        let bare_rows = prepare_all(&db.pool, &samples(&format!("baseline-c{concurrency}"), objects)).await;
+        let write_rows = prepare_all(&db.pool, &samples(&format!("write-c{concurrency}"), objects)).await;
+        let mirror_objects = samples(&format!("mirror-c{concurrency}"), objects);
+        let (mut bare, mut written, mut mirrored) = (Measured::default(), Measured::default(), Measured::default());
+        // The paths take turns in rounds, each round led by another path, so that all three
+        // meet tables of the same sizes as they grow.
+        let chunk = objects.div_ceil(ROUNDS);
+        for round in 0..ROUNDS {
+            let range = (round * chunk).min(objects)..((round + 1) * chunk).min(objects);
+            for turn in 0..3 {
+                match (round + turn) % 3 {
+                    0 => bare.run(bare_rows[range.clone()].iter().map(|p| baseline(&db.pool, p)), concurrency).await,
+                    1 => written.run(write_rows[range.clone()].iter().map(|p| write(&db.pool, p)), concurrency).await,
+                    _ => {
+                        mirrored
+                            .run(mirror_objects[range.clone()].iter().map(|s| mirror(&db.pool, s)), concurrency)
+                            .await
+                    }
+                }
+            }
+        }
         row("baseline: INSERT … ON CONFLICT + audit INSERT", concurrency, &bare, None);
         row(
             "mirror write: row, joins, audit (resolved ahead)",
             concurrency,
             &written,
-            Some(written.per_second / bare.per_second),
+            Some(written.per_second() / bare.per_second()),
         );
-        row("mirror: resolve + row, joins, audit", concurrency, &mirrored, Some(mirrored.per_second / bare.per_second));
+        row(
+            "mirror: resolve + row, joins, audit",
+            concurrency,
+            &mirrored,
+            Some(mirrored.per_second() / bare.per_second()),
+        );
     }
     let audited = support::count(&db.pool, "audit_logs").await;
     println!("\n{objects} objects per run and path; {audited} audit rows in all.");
