@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::provision::Config;
+
 /// WindFlow: a multi-tenant deployment platform as a Kubernetes operator.
 #[derive(Parser, Debug)]
 #[command(name = "windflow", version, about)]
@@ -37,6 +39,55 @@ pub enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Offline, with no cluster and no database: validate manifests (schema, CEL rules,
+    /// references, tenancy) and print, as YAML, every Kubernetes object they would provision.
+    /// Exits with 1 and one line per problem when a manifest is bad.
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// Manifest files, directories of `.yaml`/`.yml` files, or `-` for standard input.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub provision: ProvisionArgs,
+}
+
+/// How the cluster provides what objects ask for (the chart's values).
+#[derive(clap::Args, Debug, Default)]
+pub struct ProvisionArgs {
+    /// StorageClass of a volume type, as `TYPE=CLASS` (e.g. `ceph=rook-ceph-block`); repeat
+    /// for each type. Unmapped types use the cluster's default StorageClass.
+    #[arg(long = "storage-class", value_parser = parse_mapping, env = "WINDFLOW_STORAGE_CLASSES", value_delimiter = ',')]
+    pub storage_classes: Vec<(String, String)>,
+    /// IngressClass of http gateways (none: the cluster's default).
+    #[arg(long, env = "WINDFLOW_INGRESS_CLASS")]
+    pub ingress_class: Option<String>,
+    /// cert-manager ClusterIssuer for `autoSsl`.
+    #[arg(long, env = "WINDFLOW_CLUSTER_ISSUER", default_value = "letsencrypt")]
+    pub cluster_issuer: String,
+    /// The Gateway API Gateway (`namespace/name`) that tcp and udp routes attach to.
+    #[arg(long, env = "WINDFLOW_GATEWAY_PARENT", default_value = "windflow-system/windflow")]
+    pub gateway_parent: String,
+}
+
+impl ProvisionArgs {
+    pub fn config(&self) -> Config {
+        Config {
+            storage_classes: self.storage_classes.iter().cloned().collect(),
+            ingress_class: self.ingress_class.clone(),
+            cluster_issuer: self.cluster_issuer.clone(),
+            gateway_parent: self.gateway_parent.clone(),
+        }
+    }
+}
+
+fn parse_mapping(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !value.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not TYPE=CLASS")),
+    }
 }
 
 #[derive(clap::Args, Debug)]

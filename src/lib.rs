@@ -7,8 +7,11 @@ pub mod api;
 pub mod cli;
 pub mod mirror;
 pub mod operator;
+pub mod provision;
 pub mod reconcile;
+pub mod render;
 pub mod telemetry;
+pub mod validate;
 
 use std::path::Path;
 

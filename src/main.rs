@@ -1,6 +1,6 @@
 use clap::Parser;
 use windflow::cli::{Cli, Command};
-use windflow::{mirror::store, operator, telemetry};
+use windflow::{mirror::store, operator, render, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -11,6 +11,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Crds { out_dir: Some(dir) } => windflow::write_crds(&dir),
         Command::Crds { out_dir: None } => {
             print!("{}", windflow::crds_yaml()?);
+            Ok(())
+        }
+        Command::Render(args) => {
+            let rendered = render::read(&args.files).and_then(|found| render::render(&found, &args.provision.config()));
+            match rendered {
+                Ok(yaml) => print!("{yaml}"),
+                Err(problems) => {
+                    for problem in problems {
+                        eprintln!("{problem}");
+                    }
+                    std::process::exit(1);
+                }
+            }
             Ok(())
         }
         Command::Migrate(args) => {

@@ -3,54 +3,8 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
-use serde_json::{Value, json};
-
-fn schemas() -> BTreeMap<String, Value> {
-    windflow::api::crds()
-        .into_iter()
-        .map(|crd| {
-            let version = &crd.spec.versions[0];
-            let schema =
-                serde_json::to_value(&version.schema.as_ref().expect("schema").open_api_v3_schema).expect("json");
-            (crd.spec.names.kind.clone(), schema)
-        })
-        .collect()
-}
-
-/// OpenAPI's `nullable: true` in JSON Schema terms, for a standard validator.
-fn to_json_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(map) => {
-            let mut out: serde_json::Map<String, Value> =
-                map.iter().map(|(k, v)| (k.clone(), to_json_schema(v))).collect();
-            if out.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = out.get("type").cloned() {
-                    out.insert("type".into(), json!([t, "null"]));
-                }
-                if let Some(Value::Array(values)) = out.get_mut("enum") {
-                    values.push(Value::Null);
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Every problem the API server would report for `object` (and `old`, on update).
-fn problems(schemas: &BTreeMap<String, Value>, object: &Value, old: Option<&Value>) -> Vec<String> {
-    let kind = object["kind"].as_str().expect("kind");
-    let schema = &schemas[kind];
-    let validator = jsonschema::validator_for(&to_json_schema(schema)).expect("a valid JSON schema");
-    let mut found: Vec<String> = validator.iter_errors(object).map(|e| format!("{}: {e}", e.instance_path())).collect();
-    if let Err(errors) = kube_cel::validate(schema, object, old) {
-        found.extend(errors.into_iter().map(|e| format!("{}: {}", e.field_path, e.message)));
-    }
-    found
-}
+use serde_json::Value;
+use windflow::validate::Schemas;
 
 /// Sets the JSON value `value` at `pointer`, creating the last key if needed.
 fn set(doc: &mut Value, pointer: &str, value: &str) {
@@ -102,7 +56,7 @@ fn every_kind_is_in_the_windflow_category_with_status_and_printer_columns() {
 
 #[test]
 fn the_sample_platform_is_valid() {
-    let schemas = schemas();
+    let schemas = Schemas::new();
     let docs = support::platform();
     assert_eq!(
         docs.iter().map(|d| d["kind"].as_str()).collect::<std::collections::BTreeSet<_>>().len(),
@@ -110,7 +64,7 @@ fn the_sample_platform_is_valid() {
         "one of every kind"
     );
     for doc in docs {
-        assert_eq!(problems(&schemas, &doc, None), Vec::<String>::new(), "{} {}", doc["kind"], doc["metadata"]["name"]);
+        assert_eq!(schemas.problems(&doc, None), Vec::<String>::new(), "{} {}", doc["kind"], doc["metadata"]["name"]);
     }
 }
 
@@ -185,13 +139,13 @@ const BAD_SPECS: &[(&str, &str, &str, &str, &str)] = &[
 
 #[test]
 fn bad_input_is_refused_with_a_clear_message() {
-    let schemas = schemas();
+    let schemas = Schemas::new();
     let docs = support::platform();
     for (kind, name, pointer, value, expected) in BAD_SPECS {
         let mut doc =
             docs.iter().find(|d| d["kind"] == *kind && d["metadata"]["name"] == *name).expect("fixture").clone();
         set(&mut doc, pointer, value);
-        let found = problems(&schemas, &doc, None);
+        let found = schemas.problems(&doc, None);
         assert!(found.iter().any(|p| p.contains(expected)), "{kind} {pointer}: expected {expected:?}, got {found:?}");
     }
 }
@@ -211,14 +165,14 @@ const BAD_UPDATES: &[(&str, &str, &str, &str, &str)] = &[
 
 #[test]
 fn immutable_fields_cannot_change() {
-    let schemas = schemas();
+    let schemas = Schemas::new();
     let docs = support::platform();
     for (kind, name, pointer, value, expected) in BAD_UPDATES {
         let old = docs.iter().find(|d| d["kind"] == *kind && d["metadata"]["name"] == *name).expect("fixture").clone();
         let mut new = old.clone();
         set(&mut new, pointer, value);
-        let found = problems(&schemas, &new, Some(&old));
+        let found = schemas.problems(&new, Some(&old));
         assert!(found.iter().any(|p| p.contains(expected)), "{kind} {pointer}: expected {expected:?}, got {found:?}");
-        assert_eq!(problems(&schemas, &old, Some(&old)), Vec::<String>::new(), "{kind}: an unchanged object passes");
+        assert_eq!(schemas.problems(&old, Some(&old)), Vec::<String>::new(), "{kind}: an unchanged object passes");
     }
 }

@@ -31,30 +31,30 @@ async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_t
         ("organizations", 1),
         ("users", 2),
         ("tags", 1),
-        ("functions", 1),
+        ("functions", 2),
         ("groups", 1),
         ("policies", 1),
-        ("environments", 1),
+        ("environments", 2),
         ("elements", 6),
         ("container_clusters", 1),
         ("container_nodes", 1),
         ("vms", 1),
         ("physical_hosts", 1),
-        ("networks", 1),
-        ("volumes", 1),
+        ("networks", 2),
+        ("volumes", 2),
         ("gateways", 1),
         ("domains", 1),
         ("dns_records", 1),
         ("dnssec_keys", 1),
         ("stacks", 1),
-        ("applications", 1),
+        ("applications", 3),
         ("deployments", 1),
         ("user_organizations", 2),
         ("user_groups", 2),
         ("user_tags", 1),
         ("group_tags", 1),
         ("environment_tags", 1),
-        ("rules", 1),
+        ("rules", 2),
         ("policy_users", 1),
         ("policy_groups", 1),
         ("volume_container_clusters", 1),
@@ -63,8 +63,8 @@ async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_t
         ("network_vms", 1),
         ("network_physical_hosts", 1),
         ("network_gateways", 1),
-        ("volume_applications", 1),
-        ("network_applications", 1),
+        ("volume_applications", 3),
+        ("network_applications", 5),
     ] {
         assert_eq!(count(&db.pool, table).await, rows, "rows of {table}");
     }
@@ -141,7 +141,10 @@ async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
     let mut stale = with_version(volume, 9);
     stale["spec"]["sizeGb"] = json!(60);
     assert!(matches!(mirror(&db.pool, &stale).await, Outcome::Mirrored(w) if !w.written));
-    let size: f64 = sqlx::query_scalar("SELECT size_gb::float8 FROM volumes").fetch_one(&db.pool).await.expect("size");
+    let size: f64 = sqlx::query_scalar("SELECT size_gb::float8 FROM volumes WHERE k8s_name = 'pgdata'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("size");
     assert_eq!(size, 80.0);
 
     // A newer version with the same content advances the fence without an audit row.
@@ -176,12 +179,15 @@ async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
     moved["spec"]["networks"] = json!([]);
     let outcome = mirror(&db.pool, &moved).await;
     assert!(matches!(outcome, Outcome::Mirrored(w) if w.audited), "{outcome:?}");
-    let paths: Vec<String> = sqlx::query_scalar("SELECT mount_path FROM volume_applications ORDER BY mount_path")
-        .fetch_all(&db.pool)
-        .await
-        .expect("paths");
+    let paths: Vec<String> = sqlx::query_scalar(
+        "SELECT mount_path FROM volume_applications va JOIN applications a ON a.id = va.application_id \
+         WHERE a.k8s_name = 'storefront' ORDER BY mount_path",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("paths");
     assert_eq!(paths, ["/srv/cache", "/srv/data"]);
-    assert_eq!(count(&db.pool, "network_applications").await, 0);
+    assert_eq!(count(&db.pool, "network_applications").await, 3, "the storefront's two are gone");
 
     let changes: Value =
         sqlx::query_scalar("SELECT changes FROM audit_logs WHERE resource_type = 'Application' AND action = 'update'")
@@ -191,7 +197,7 @@ async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
     let joins = &changes["joins"];
     assert_eq!(joins["volume_applications"]["removed"].as_array().map(Vec::len), Some(1));
     assert_eq!(joins["volume_applications"]["written"].as_array().map(Vec::len), Some(2));
-    assert_eq!(joins["network_applications"]["removed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(joins["network_applications"]["removed"].as_array().map(Vec::len), Some(2));
     assert_eq!(changes["row"], json!({}));
 }
 
@@ -316,7 +322,7 @@ async fn row_level_security_shows_a_tenant_only_its_rows() {
         .await
         .expect("set");
     let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&mut *tx).await.expect("count");
-    assert_eq!(visible, 1);
+    assert_eq!(visible, 2);
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await.expect("count");
     assert_eq!(users, 2, "members of the organization");
 }

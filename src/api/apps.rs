@@ -3,7 +3,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, FreeForm, ObjectRef};
+use super::common::{CommonStatus, DeletionPolicy, FreeForm, ObjectRef};
 
 /// A logical group of services on an element (table `stacks`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -84,6 +84,9 @@ pub struct StackStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// What the application does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

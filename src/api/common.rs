@@ -101,3 +101,13 @@ pub struct CommonStatus {
 pub trait HasCommonStatus {
     fn common(&self) -> Option<&CommonStatus>;
 }
+
+/// What deleting a WindFlow object does to the Kubernetes objects it provisioned.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// They are deleted with it.
+    #[default]
+    Delete,
+    /// They stay, no longer owned nor labeled as its children.
+    Orphan,
+}

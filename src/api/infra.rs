@@ -4,7 +4,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, FreeForm, ObjectRef};
+use super::common::{CommonStatus, DeletionPolicy, FreeForm, ObjectRef};
 
 fn yes() -> bool {
     true
@@ -109,6 +109,9 @@ pub struct ElementStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerClusterSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// The Element (of type `container_cluster`) the cluster runs on. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
     pub element_ref: ObjectRef,
@@ -268,6 +271,9 @@ pub struct NetworkAttachment {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct VMSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// The Element (of type `vm`) the VM belongs to. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
     pub element_ref: ObjectRef,
@@ -419,8 +425,12 @@ pub struct PhysicalHostStatus {
     validation = Rule::new("size(self.metadata.name) <= 100").message("a network name has at most 100 characters")
 )]
 #[x_kube(validation = Rule::new("!has(self.gateway) || (has(self.subnet) && cidr(self.subnet).containsIP(self.gateway))").message("gateway must be an address inside subnet"))]
+#[x_kube(validation = Rule::new("!has(self.networkType) || !(self.networkType in ['bridge', 'macvlan']) || has(self.subnet)").message("a bridge or macvlan network needs a subnet"))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// The Element (of type `network`) the network belongs to. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
     pub element_ref: ObjectRef,
@@ -490,6 +500,9 @@ pub struct NetworkStatus {
 #[x_kube(validation = Rule::new("!self.shared || self.accessMode != 'read_write_once'").message("a shared volume needs accessMode read_only_many or read_write_many"))]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// The Element (of type `volume`) the volume belongs to. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
     pub element_ref: ObjectRef,
@@ -574,6 +587,9 @@ pub struct VolumeStatus {
 #[x_kube(validation = Rule::new("self.gatewayType == 'http' || !self.autoSsl").message("autoSsl applies to http gateways only"))]
 #[serde(rename_all = "camelCase")]
 pub struct GatewaySpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// The Stack the gateway serves. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("stackRef is immutable"))]
     pub stack_ref: ObjectRef,
@@ -652,6 +668,9 @@ pub struct GatewayStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DomainSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// Fully qualified domain name, lower case, such as `example.com`. Unique across tenants.
     #[schemars(length(min = 4, max = 255), regex(pattern = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"))]
     pub fqdn: String,
@@ -709,6 +728,9 @@ pub struct DomainStatus {
 #[x_kube(validation = Rule::new("self.recordType != 'AAAA' || isIP(self.value) && ip(self.value).family() == 6").message("an AAAA record's value is an IPv6 address"))]
 #[serde(rename_all = "camelCase")]
 pub struct DnsRecordSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// The Domain the record belongs to. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("domainRef is immutable"))]
     pub domain_ref: ObjectRef,

@@ -4,7 +4,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, FreeForm, FreeFormList};
+use super::common::{CommonStatus, DeletionPolicy, FreeForm, FreeFormList};
 
 fn yes() -> bool {
     true
@@ -29,6 +29,9 @@ fn yes() -> bool {
 #[x_kube(validation = Rule::new("has(self.__namespace__) == has(oldSelf.__namespace__)").message("namespace is immutable"))]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// What the organization is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -287,6 +290,9 @@ pub struct GroupSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PolicySpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// What the policy grants and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -352,6 +358,9 @@ pub struct Subjects {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// What the environment is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

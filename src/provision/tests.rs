@@ -1,0 +1,390 @@
+//! The builders, from the YAML of `examples/platform.yaml` and small fixtures beside it.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml")).expect("json"))
+        .filter(|doc: &Value| !doc.is_null())
+        .collect()
+}
+
+fn platform() -> Vec<Value> {
+    documents(include_str!("../../examples/platform.yaml"))
+}
+
+fn of<K: for<'de> Deserialize<'de>>(docs: &[Value], kind: &str) -> Vec<K> {
+    docs.iter()
+        .filter(|d| d["kind"] == kind)
+        .map(|d| serde_json::from_value(d.clone()).expect("a valid fixture"))
+        .collect()
+}
+
+fn world(docs: &[Value]) -> World {
+    World {
+        organizations: of(docs, "Organization"),
+        environments: of(docs, "Environment"),
+        elements: of(docs, "Element"),
+        stacks: of(docs, "Stack"),
+        applications: of(docs, "Application"),
+        domains: of(docs, "Domain"),
+        functions: of(docs, "Function"),
+    }
+}
+
+/// The sample object `kind`/`name`, after `change` is merged into it (JSON merge patch).
+fn sample<K: for<'de> Deserialize<'de>>(kind: &str, name: &str, change: Value) -> K {
+    let mut doc = platform().into_iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("sample");
+    doc["metadata"]["uid"] = "7f1c0b6e-0000-4000-8000-000000000001".into();
+    merge(&mut doc, change);
+    serde_json::from_value(doc).expect("a valid fixture")
+}
+
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    merge(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+fn build<K: Provisioned>(obj: &K, config: &Config) -> Result<Vec<Value>> {
+    let world = world(&platform());
+    let inputs = Inputs { world: &world, config };
+    Ok(children(obj, &inputs)?.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect())
+}
+
+fn built<K: Provisioned>(obj: &K) -> Vec<Value> {
+    build(obj, &Config::default()).expect("children")
+}
+
+fn kinds(children: &[Value]) -> Vec<(&str, &str, &str)> {
+    children
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap_or_default(),
+                c["metadata"]["namespace"].as_str().unwrap_or_default(),
+                c["metadata"]["name"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn organization_owns_its_tenant_namespace() {
+    let org: Organization = sample("Organization", "acme", json!({}));
+    let children = built(&org);
+    assert_eq!(kinds(&children), [("Namespace", "", "acme")]);
+    assert_eq!(children[0]["metadata"]["labels"][labels::ORGANIZATION], "acme");
+    // A cluster-scoped owner owns its children wherever they are.
+    assert_eq!(children[0]["metadata"]["ownerReferences"][0]["kind"], "Organization");
+    let renamed: Organization = sample("Organization", "acme", json!({ "spec": { "namespace": "acme-tenant" } }));
+    assert_eq!(kinds(&built(&renamed)), [("Namespace", "", "acme-tenant")]);
+}
+
+#[test]
+fn environment_gets_a_namespace_quota_limits_and_default_deny() {
+    let env: Environment = sample("Environment", "staging", json!({}));
+    let children = built(&env);
+    assert_eq!(
+        kinds(&children),
+        [
+            ("Namespace", "", "acme-staging"),
+            ("ResourceQuota", "acme-staging", "windflow"),
+            ("LimitRange", "acme-staging", "windflow"),
+            ("NetworkPolicy", "acme-staging", "windflow-default-deny"),
+        ]
+    );
+    assert_eq!(children[0]["metadata"]["labels"][labels::ENVIRONMENT], "staging");
+    assert_eq!(children[0]["metadata"]["labels"]["windflow.io/environment-type"], "staging");
+    assert_eq!(children[1]["spec"]["hard"], json!({ "limits.cpu": "4", "limits.memory": "8Gi", "pods": "50" }));
+    assert_eq!(children[3]["spec"]["podSelector"], json!({}));
+    assert_eq!(children[3]["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    // The environment lives in the tenant namespace, its children elsewhere: labels, no owner.
+    assert!(children[1]["metadata"].get("ownerReferences").is_none());
+    assert!(children[1]["metadata"]["labels"][labels::OWNER_UID].is_string());
+}
+
+#[test]
+fn environment_without_limits_has_no_quota_and_bad_quantities_are_named() {
+    let env: Environment = sample("Environment", "staging", json!({ "spec": { "resourceLimits": null } }));
+    assert!(!kinds(&built(&env)).iter().any(|(kind, _, _)| *kind == "ResourceQuota"));
+    let bad: Environment = sample("Environment", "staging", json!({ "spec": { "resourceLimits": { "cpu": [1] } } }));
+    let error = build(&bad, &Config::default()).expect_err("refused");
+    assert_eq!(error.to_string(), "spec.resourceLimits.limits.cpu: a quantity is a string or a number");
+}
+
+#[test]
+fn volume_is_a_claim_with_the_configured_class_access_mode_and_size() {
+    let volume: Volume = sample("Volume", "uploads", json!({}));
+    let children = built(&volume);
+    assert_eq!(kinds(&children), [("PersistentVolumeClaim", "acme-production", "uploads")]);
+    assert_eq!(children[0]["spec"]["accessModes"], json!(["ReadWriteMany"]));
+    assert_eq!(children[0]["spec"]["resources"]["requests"]["storage"], "20G");
+    assert!(children[0]["spec"].get("storageClassName").is_none(), "unmapped: the default class");
+    let config = Config { storage_classes: [("nfs".to_owned(), "nfs-csi".to_owned())].into(), ..Config::default() };
+    assert_eq!(build(&volume, &config).expect("children")[0]["spec"]["storageClassName"], "nfs-csi");
+}
+
+#[test]
+fn network_policy_joins_members_and_bridges_get_a_multus_attachment() {
+    let backend: Network = sample("Network", "backend", json!({}));
+    let children = built(&backend);
+    assert_eq!(
+        kinds(&children),
+        [
+            ("NetworkPolicy", "acme-production", "network-backend"),
+            ("NetworkAttachmentDefinition", "acme-production", "backend")
+        ]
+    );
+    let members = json!({ "matchLabels": { "network.windflow.io/backend": "true" } });
+    assert_eq!(children[0]["spec"]["podSelector"], members);
+    assert_eq!(children[0]["spec"]["ingress"][0]["from"][0]["podSelector"], members);
+    let config: Value = serde_json::from_str(children[1]["spec"]["config"].as_str().expect("config")).expect("json");
+    assert_eq!(config["type"], "bridge");
+    assert_eq!(config["ipam"], json!({ "type": "host-local", "subnet": "10.20.0.0/16", "gateway": "10.20.0.1" }));
+    let overlay: Network = sample("Network", "frontend", json!({}));
+    assert_eq!(kinds(&built(&overlay)), [("NetworkPolicy", "acme-production", "network-frontend")]);
+}
+
+#[test]
+fn vm_is_a_kubevirt_virtual_machine() {
+    let vm: VM = sample(
+        "VM",
+        "legacy-erp",
+        json!({ "spec": { "vmConfig": { "powerState": "stopped", "image": "quay.io/acme/erp:9" } } }),
+    );
+    let children = built(&vm);
+    assert_eq!(kinds(&children), [("VirtualMachine", "acme-production", "legacy-erp")]);
+    let spec = &children[0]["spec"];
+    assert_eq!(spec["runStrategy"], "Halted");
+    assert_eq!(spec["template"]["spec"]["domain"]["cpu"]["cores"], 4);
+    assert_eq!(spec["template"]["spec"]["domain"]["memory"]["guest"], "16G");
+    assert_eq!(spec["dataVolumeTemplates"][0]["spec"]["storage"]["resources"]["requests"]["storage"], "200G");
+    assert_eq!(spec["dataVolumeTemplates"][0]["spec"]["source"]["registry"]["url"], "docker://quay.io/acme/erp:9");
+    assert_eq!(spec["template"]["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"], "pgdata");
+    assert_eq!(spec["template"]["metadata"]["labels"]["network.windflow.io/backend"], "true");
+    assert_eq!(children[0]["metadata"]["labels"]["kubevirt.io/os"], "linux");
+    let running: VM = sample("VM", "legacy-erp", json!({}));
+    assert_eq!(built(&running)[0]["spec"]["runStrategy"], "Always");
+    let bad: VM = sample("VM", "legacy-erp", json!({ "spec": { "vmConfig": { "powerState": "paused" } } }));
+    assert_eq!(
+        build(&bad, &Config::default()).expect_err("refused").to_string(),
+        "spec.vmConfig.powerState: \"paused\" is not running or stopped"
+    );
+}
+
+#[test]
+fn kubernetes_cluster_is_a_cluster_api_cluster_from_its_class() {
+    let cluster: ContainerCluster = sample("ContainerCluster", "main", json!({}));
+    let children = built(&cluster);
+    assert_eq!(kinds(&children), [("Cluster", "acme-production", "main")]);
+    let topology = &children[0]["spec"]["topology"];
+    assert_eq!(topology["class"], "acme-standard");
+    assert_eq!(topology["version"], "v1.33.1");
+    assert_eq!(topology["controlPlane"]["replicas"], 3, "haEnabled");
+    assert_eq!(topology["workers"]["machineDeployments"][0]["replicas"], 3);
+    let existing: ContainerCluster = sample(
+        "ContainerCluster",
+        "main",
+        json!({ "spec": { "clusterConfig": { "kubeconfigSecret": "main-kubeconfig" } } }),
+    );
+    assert!(built(&existing).is_empty(), "an existing cluster is not provisioned");
+    let docker: ContainerCluster =
+        sample("ContainerCluster", "main", json!({ "spec": { "clusterMode": "docker", "clusterConfig": null } }));
+    assert!(built(&docker).is_empty());
+    let classless: ContainerCluster = sample("ContainerCluster", "main", json!({ "spec": { "clusterConfig": null } }));
+    assert!(
+        build(&classless, &Config::default())
+            .expect_err("refused")
+            .to_string()
+            .starts_with("spec.clusterConfig.class:")
+    );
+}
+
+#[test]
+fn container_application_is_a_deployment_and_a_service_with_volumes_and_networks() {
+    let app: Application = sample("Application", "api", json!({}));
+    let children = built(&app);
+    assert_eq!(kinds(&children), [("Deployment", "acme-production", "api"), ("Service", "acme-production", "api")]);
+    let pod = &children[0]["spec"]["template"];
+    assert_eq!(children[0]["spec"]["replicas"], 2);
+    assert_eq!(pod["metadata"]["labels"]["network.windflow.io/frontend"], "true");
+    assert_eq!(pod["metadata"]["labels"]["network.windflow.io/backend"], "true");
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["image"], "ghcr.io/acme/shop-api:2.0.1");
+    assert_eq!(container["volumeMounts"], json!([{ "name": "uploads", "mountPath": "/srv/uploads" }]));
+    assert_eq!(
+        container["env"],
+        json!([{ "name": "DATABASE_HOST", "value": "postgres" }, { "name": "LOG_LEVEL", "value": "info" }])
+    );
+    assert_eq!(pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "uploads");
+    assert_eq!(children[1]["spec"]["ports"], json!([{ "name": "port-8000", "port": 8000, "targetPort": 8000 }]));
+    assert_eq!(children[1]["spec"]["selector"], json!({ labels::APPLICATION: "api" }));
+    let imageless: Application =
+        sample("Application", "api", json!({ "spec": { "deploymentConfig": { "image": null } } }));
+    assert_eq!(
+        build(&imageless, &Config::default()).expect_err("refused").to_string(),
+        "spec.deploymentConfig.image: a container application names its image"
+    );
+}
+
+#[test]
+fn vm_application_is_a_virtual_machine_and_physical_is_mirrored_only() {
+    let vm: Application = sample(
+        "Application",
+        "api",
+        json!({ "spec": { "applicationType": "vm", "deploymentConfig": { "cpuCores": 2, "memoryGb": 4, "diskGb": 40 } } }),
+    );
+    let children = built(&vm);
+    assert_eq!(kinds(&children), [("VirtualMachine", "acme-production", "api")]);
+    assert_eq!(children[0]["spec"]["template"]["spec"]["domain"]["cpu"]["cores"], 2);
+    let physical: Application = sample("Application", "api", json!({ "spec": { "applicationType": "physical" } }));
+    assert!(built(&physical).is_empty());
+}
+
+#[test]
+fn http_gateway_is_an_ingress_with_tls_annotations_and_a_way_in() {
+    let gateway: Gateway = sample("Gateway", "public", json!({}));
+    let config = Config { ingress_class: Some("nginx".into()), ..Config::default() };
+    let children = build(&gateway, &config).expect("children");
+    assert_eq!(
+        kinds(&children),
+        [
+            ("NetworkPolicy", "acme-production", "gateway-public"),
+            ("Certificate", "acme-production", "public"),
+            ("Ingress", "acme-production", "public"),
+        ]
+    );
+    let ingress = &children[2];
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "shop.acme.example");
+    let paths = &ingress["spec"]["rules"][0]["http"]["paths"];
+    assert_eq!(paths[0]["path"], "/api");
+    assert_eq!(paths[0]["backend"]["service"], json!({ "name": "api", "port": { "number": 8000 } }));
+    assert_eq!(paths[1]["backend"]["service"], json!({ "name": "storefront", "port": { "number": 8080 } }));
+    assert_eq!(ingress["spec"]["tls"][0]["secretName"], "public-tls");
+    let annotations = &ingress["metadata"]["annotations"];
+    assert_eq!(annotations["nginx.ingress.kubernetes.io/load-balance"], "ewma");
+    assert_eq!(annotations["nginx.ingress.kubernetes.io/limit-rps"], "50");
+    assert_eq!(children[1]["spec"]["issuerRef"], json!({ "kind": "ClusterIssuer", "name": "letsencrypt" }));
+    assert_eq!(
+        children[0]["spec"]["ingress"][0]["ports"],
+        json!([{ "protocol": "TCP", "port": 8000 }, { "protocol": "TCP", "port": 8080 }])
+    );
+}
+
+#[test]
+fn tcp_gateway_is_a_gateway_api_route_and_bad_routes_are_named() {
+    let gateway: Gateway = sample("Gateway", "public", json!({ "spec": { "gatewayType": "tcp", "autoSsl": false } }));
+    let children = built(&gateway);
+    assert_eq!(kinds(&children), [("TCPRoute", "acme-production", "public")]);
+    assert_eq!(children[0]["spec"]["parentRefs"], json!([{ "name": "windflow", "namespace": "windflow-system" }]));
+    assert_eq!(children[0]["spec"]["rules"][0]["backendRefs"][1], json!({ "name": "storefront", "port": 8080 }));
+    let stray: Gateway = sample(
+        "Gateway",
+        "public",
+        json!({ "spec": { "gatewayConfig": { "host": "x.example", "routes": [{ "application": "billing" }] } } }),
+    );
+    assert_eq!(
+        build(&stray, &Config::default()).expect_err("refused").to_string(),
+        "spec.gatewayConfig.routes[0]: Application \"billing\" is not in Stack \"shop\""
+    );
+    let unrouted: Gateway =
+        sample("Gateway", "public", json!({ "spec": { "gatewayConfig": { "host": "x.example", "routes": null } } }));
+    assert!(build(&unrouted, &Config::default()).expect_err("refused").to_string().contains("has 3 applications"));
+}
+
+#[test]
+fn domain_gets_a_wildcard_certificate_and_records_are_dns_endpoints() {
+    let domain: Domain = sample("Domain", "acme-example", json!({}));
+    let children = built(&domain);
+    assert_eq!(kinds(&children), [("Certificate", "acme-production", "acme-example")]);
+    assert_eq!(children[0]["spec"]["dnsNames"], json!(["acme.example", "*.acme.example"]));
+    let plain: Domain = sample("Domain", "acme-example", json!({ "spec": { "autoSsl": false } }));
+    assert!(built(&plain).is_empty());
+    let record: DnsRecord = sample("DnsRecord", "www", json!({}));
+    let children = built(&record);
+    assert_eq!(kinds(&children), [("DNSEndpoint", "acme-production", "www")]);
+    assert_eq!(
+        children[0]["spec"]["endpoints"],
+        json!([{ "dnsName": "www.acme.example", "recordType": "A", "targets": ["203.0.113.10"], "recordTTL": 3600 }])
+    );
+}
+
+#[test]
+fn policy_is_roles_and_bindings_in_the_organization_namespaces() {
+    let policy: Policy = sample("Policy", "deployers", json!({}));
+    let children = built(&policy);
+    assert_eq!(
+        kinds(&children),
+        [
+            ("Role", "acme-production", "policy-deployers-stack.deploy"),
+            ("RoleBinding", "acme-production", "policy-deployers-stack.deploy"),
+            ("Role", "acme", "policy-deployers-stack.view"),
+            ("RoleBinding", "acme", "policy-deployers-stack.view"),
+            ("Role", "acme-production", "policy-deployers-stack.view"),
+            ("RoleBinding", "acme-production", "policy-deployers-stack.view"),
+            ("Role", "acme-staging", "policy-deployers-stack.view"),
+            ("RoleBinding", "acme-staging", "policy-deployers-stack.view"),
+        ]
+    );
+    assert_eq!(
+        children[0]["rules"],
+        json!([{ "apiGroups": ["windflow.io"], "resources": ["deployments"], "verbs": ["get", "list", "create"] }])
+    );
+    assert_eq!(
+        children[1]["subjects"][0],
+        json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice" })
+    );
+    assert_eq!(children[1]["subjects"][1]["kind"], "Group");
+    // Only the Role in the policy's own namespace is owned; the others are found by label.
+    assert!(children[0]["metadata"].get("ownerReferences").is_none());
+    assert_eq!(children[2]["metadata"]["ownerReferences"][0]["name"], "deployers");
+    let inactive: Policy = sample("Policy", "deployers", json!({ "spec": { "isActive": false } }));
+    assert!(built(&inactive).is_empty());
+}
+
+#[test]
+fn objects_outside_an_organization_or_without_their_parents_are_refused() {
+    let stray: Volume = sample("Volume", "pgdata", json!({ "metadata": { "namespace": "elsewhere" } }));
+    assert_eq!(build(&stray, &Config::default()), Err(ProvisionError::NoOrganization("elsewhere".into())));
+    let orphan: Volume = sample("Volume", "pgdata", json!({ "spec": { "elementRef": { "name": "gone" } } }));
+    assert_eq!(
+        build(&orphan, &Config::default()).expect_err("refused").to_string(),
+        "spec.elementRef: Element acme/gone does not exist"
+    );
+}
+
+#[test]
+fn every_child_type_is_declared_by_the_kind_that_builds_it() {
+    fn declared<K: Provisioned>(obj: &K) {
+        for child in built(obj) {
+            let found =
+                types::of(child["apiVersion"].as_str().unwrap_or_default(), child["kind"].as_str().unwrap_or_default());
+            assert!(found.is_some_and(|t| K::CHILDREN.contains(&t)), "{} declares {}", K::kind(&()), child["kind"]);
+        }
+    }
+    declared(&sample::<Organization>("Organization", "acme", json!({})));
+    declared(&sample::<Environment>("Environment", "production", json!({})));
+    declared(&sample::<Volume>("Volume", "pgdata", json!({})));
+    declared(&sample::<Network>("Network", "backend", json!({})));
+    declared(&sample::<VM>("VM", "legacy-erp", json!({})));
+    declared(&sample::<ContainerCluster>("ContainerCluster", "main", json!({})));
+    declared(&sample::<Application>("Application", "storefront", json!({})));
+    declared(&sample::<Gateway>("Gateway", "public", json!({})));
+    declared(&sample::<Domain>("Domain", "acme-example", json!({})));
+    declared(&sample::<DnsRecord>("DnsRecord", "www", json!({})));
+    declared(&sample::<Policy>("Policy", "deployers", json!({})));
+}

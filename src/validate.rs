@@ -1,0 +1,67 @@
+//! What the API server checks at `kubectl apply`, offline: each CRD's OpenAPI schema and its CEL
+//! rules. Used by `render` and the CRD tests.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+/// The schema of every WindFlow kind, by kind.
+pub struct Schemas(BTreeMap<String, Value>);
+
+impl Schemas {
+    pub fn new() -> Self {
+        Self(
+            crate::api::crds()
+                .into_iter()
+                .filter_map(|crd| {
+                    let schema = crd.spec.versions.first()?.schema.as_ref()?.open_api_v3_schema.as_ref()?;
+                    Some((crd.spec.names.kind.clone(), serde_json::to_value(schema).ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    /// Every problem the API server would report for `object` (and `old`, on update), each as
+    /// `field: message`. An object of no WindFlow kind is one problem.
+    pub fn problems(&self, object: &Value, old: Option<&Value>) -> Vec<String> {
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let Some(schema) = self.0.get(kind) else {
+            return vec![format!("kind: {kind:?} is not a WindFlow kind (apiVersion windflow.io/v1alpha1)")];
+        };
+        let mut found = match jsonschema::validator_for(&to_json_schema(schema)) {
+            Ok(validator) => validator.iter_errors(object).map(|e| format!("{}: {e}", e.instance_path())).collect(),
+            Err(e) => vec![format!("the {kind} schema cannot be used: {e}")],
+        };
+        if let Err(errors) = kube_cel::validate(schema, object, old) {
+            found.extend(errors.into_iter().map(|e| format!("{}: {}", e.field_path, e.message)));
+        }
+        found
+    }
+}
+
+impl Default for Schemas {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// OpenAPI's `nullable: true` in JSON Schema terms, for a standard validator.
+fn to_json_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            let mut out: serde_json::Map<String, Value> =
+                map.iter().map(|(k, v)| (k.clone(), to_json_schema(v))).collect();
+            if out.remove("nullable") == Some(Value::Bool(true)) {
+                if let Some(Value::String(t)) = out.get("type").cloned() {
+                    out.insert("type".into(), json!([t, "null"]));
+                }
+                if let Some(Value::Array(values)) = out.get_mut("enum") {
+                    values.push(Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
+        other => other.clone(),
+    }
+}
