@@ -16,6 +16,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use kube::ResourceExt;
 use serde_json::{Value, json};
+use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 use windflow::api::*;
@@ -118,14 +119,14 @@ async fn baseline(pool: &PgPool, prepared: &Prepared) {
     let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
     let list = columns.join(", ");
     let updates: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-    let row = Value::Object(prepared.rows.row.clone());
+    let row = Json(&prepared.rows.row);
     let mut tx = pool.begin().await.expect("begin");
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {table} AS t ({list}) SELECT {list} FROM jsonb_populate_record(NULL::{table}, $1) \
          ON CONFLICT (id) DO UPDATE SET {} WHERE t.k8s_resource_version < EXCLUDED.k8s_resource_version",
         updates.join(", ")
     )))
-    .bind(&row)
+    .bind(row)
     .execute(&mut *tx)
     .await
     .expect("baseline row");
@@ -136,8 +137,8 @@ async fn baseline(pool: &PgPool, prepared: &Prepared) {
                 m.resource_name, m.resource_version, $2
          FROM jsonb_populate_record(NULL::audit_logs, $1) m",
     )
-    .bind(Value::Object(prepared.audit.clone()))
-    .bind(&row)
+    .bind(Json(&prepared.audit))
+    .bind(row)
     .execute(&mut *tx)
     .await
     .expect("baseline audit row");

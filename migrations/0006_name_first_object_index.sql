@@ -6,12 +6,12 @@ DO $$
 DECLARE
     mirrored text;
 BEGIN
-    FOREACH mirrored IN ARRAY ARRAY[
-        'users', 'organizations', 'tags', 'functions', 'groups', 'policies', 'environments',
-        'elements', 'container_clusters', 'container_nodes', 'vms', 'physical_hosts', 'networks',
-        'volumes', 'gateways', 'domains', 'dns_records', 'dnssec_keys', 'stacks', 'applications',
-        'deployments'
-    ] LOOP
+    -- Every table that 0003 gave the lookup index; the query is read before the loop changes
+    -- the indexes.
+    FOR mirrored IN
+        SELECT tablename FROM pg_indexes
+        WHERE schemaname = current_schema() AND indexname = 'idx_' || tablename || '_k8s_object'
+    LOOP
         EXECUTE format('DROP INDEX %I', 'idx_' || mirrored || '_k8s_object');
         EXECUTE format(
             'CREATE UNIQUE INDEX %I ON %I (k8s_name, k8s_namespace) NULLS NOT DISTINCT

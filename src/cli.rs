@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::provision::Config;
+use crate::provision::{self, Config};
 
 /// WindFlow: a multi-tenant deployment platform as a Kubernetes operator.
 #[derive(Parser, Debug)]
@@ -65,10 +65,10 @@ pub struct ProvisionArgs {
     #[arg(long, env = "WINDFLOW_INGRESS_CLASS")]
     pub ingress_class: Option<String>,
     /// cert-manager ClusterIssuer for `autoSsl`.
-    #[arg(long, env = "WINDFLOW_CLUSTER_ISSUER", default_value = "letsencrypt")]
+    #[arg(long, env = "WINDFLOW_CLUSTER_ISSUER", default_value = provision::DEFAULT_CLUSTER_ISSUER)]
     pub cluster_issuer: String,
     /// The Gateway API Gateway (`namespace/name`) that tcp and udp routes attach to.
-    #[arg(long, env = "WINDFLOW_GATEWAY_PARENT", default_value = "windflow-system/windflow")]
+    #[arg(long, env = "WINDFLOW_GATEWAY_PARENT", default_value = provision::DEFAULT_GATEWAY_PARENT)]
     pub gateway_parent: String,
 }
 

@@ -61,10 +61,12 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, Vec<String>> {
             }
         };
         for (i, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            match serde_yaml::Value::deserialize(document).map(serde_json::to_value) {
-                Ok(Ok(Value::Null)) => {}
-                Ok(Ok(document)) => manifests.push(Manifest { source: source.clone(), document }),
-                Ok(Err(e)) => problems.push(format!("{source}: document {}: {e}", i + 1)),
+            let parsed = serde_yaml::Value::deserialize(document)
+                .map_err(|e| e.to_string())
+                .and_then(|yaml| serde_json::to_value(yaml).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(Value::Null) => {}
+                Ok(document) => manifests.push(Manifest { source: source.clone(), document }),
                 Err(e) => problems.push(format!("{source}: document {}: {e}", i + 1)),
             }
         }
@@ -115,47 +117,25 @@ fn parse<K: Mirrored>(document: &Value) -> Result<K, String> {
     K::deserialize(document).map_err(|e| format!("spec: {e}"))
 }
 
+/// `obj`, after a copy of it is added to `list`.
+fn kept<K: Clone>(list: &mut Vec<K>, obj: K) -> K {
+    list.push(obj.clone());
+    obj
+}
+
 /// Deserializes a valid document as its kind, adding it to the world when builders read it.
 fn load(manifest: &Manifest, world: &mut World) -> Result<Loaded, String> {
     let source = manifest.source.as_str();
     let doc = &manifest.document;
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
     Ok(match kind {
-        "Organization" => {
-            let org: Organization = parse(doc)?;
-            world.organizations.push(org.clone());
-            Loaded::provisioned(source, org)
-        }
-        "Environment" => {
-            let env: Environment = parse(doc)?;
-            world.environments.push(env.clone());
-            Loaded::provisioned(source, env)
-        }
-        "Element" => {
-            let element: Element = parse(doc)?;
-            world.elements.push(element.clone());
-            Loaded::mirrored(source, &element)
-        }
-        "Stack" => {
-            let stack: Stack = parse(doc)?;
-            world.stacks.push(stack.clone());
-            Loaded::mirrored(source, &stack)
-        }
-        "Application" => {
-            let app: Application = parse(doc)?;
-            world.applications.push(app.clone());
-            Loaded::provisioned(source, app)
-        }
-        "Domain" => {
-            let domain: Domain = parse(doc)?;
-            world.domains.push(domain.clone());
-            Loaded::provisioned(source, domain)
-        }
-        "Function" => {
-            let function: Function = parse(doc)?;
-            world.functions.push(function.clone());
-            Loaded::mirrored(source, &function)
-        }
+        "Organization" => Loaded::provisioned(source, kept(&mut world.organizations, parse(doc)?)),
+        "Environment" => Loaded::provisioned(source, kept(&mut world.environments, parse(doc)?)),
+        "Application" => Loaded::provisioned(source, kept(&mut world.applications, parse(doc)?)),
+        "Domain" => Loaded::provisioned(source, kept(&mut world.domains, parse(doc)?)),
+        "Element" => Loaded::mirrored(source, &kept(&mut world.elements, parse(doc)?)),
+        "Stack" => Loaded::mirrored(source, &kept(&mut world.stacks, parse(doc)?)),
+        "Function" => Loaded::mirrored(source, &kept(&mut world.functions, parse(doc)?)),
         "Volume" => Loaded::provisioned(source, parse::<Volume>(doc)?),
         "Network" => Loaded::provisioned(source, parse::<Network>(doc)?),
         "VM" => Loaded::provisioned(source, parse::<VM>(doc)?),

@@ -5,8 +5,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+/// What the API server checks for one kind, compiled once: its OpenAPI schema (for a standard
+/// JSON-schema validator) and its CEL rules.
+struct Kind {
+    validator: Result<jsonschema::Validator, String>,
+    rules: kube_cel::CompiledSchema,
+}
+
 /// The schema of every WindFlow kind, by kind.
-pub struct Schemas(BTreeMap<String, Value>);
+pub struct Schemas(BTreeMap<String, Kind>);
 
 impl Schemas {
     pub fn new() -> Self {
@@ -15,7 +22,10 @@ impl Schemas {
                 .into_iter()
                 .filter_map(|crd| {
                     let schema = crd.spec.versions.first()?.schema.as_ref()?.open_api_v3_schema.as_ref()?;
-                    Some((crd.spec.names.kind.clone(), serde_json::to_value(schema).ok()?))
+                    let schema = serde_json::to_value(schema).ok()?;
+                    let validator = jsonschema::validator_for(&to_json_schema(&schema)).map_err(|e| e.to_string());
+                    let rules = kube_cel::compile_schema(&schema);
+                    Some((crd.spec.names.kind.clone(), Kind { validator, rules }))
                 })
                 .collect(),
         )
@@ -25,14 +35,16 @@ impl Schemas {
     /// `field: message`. An object of no WindFlow kind is one problem.
     pub fn problems(&self, object: &Value, old: Option<&Value>) -> Vec<String> {
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let Some(schema) = self.0.get(kind) else {
+        let Some(Kind { validator, rules }) = self.0.get(kind) else {
             return vec![format!("kind: {kind:?} is not a WindFlow kind (apiVersion windflow.io/v1alpha1)")];
         };
-        let mut found = match jsonschema::validator_for(&to_json_schema(schema)) {
+        let mut found = match validator {
             Ok(validator) => validator.iter_errors(object).map(|e| format!("{}: {e}", e.instance_path())).collect(),
             Err(e) => vec![format!("the {kind} schema cannot be used: {e}")],
         };
-        if let Err(errors) = kube_cel::validate(schema, object, old) {
+        // A rule that does not compile would be skipped silently: report it instead.
+        found.extend(rules.compilation_errors().into_iter().map(|e| format!("the {kind} CEL rules: {e}")));
+        if let Err(errors) = kube_cel::validate_compiled(rules, object, old) {
             found.extend(errors.into_iter().map(|e| format!("{}: {}", e.field_path, e.message)));
         }
         found

@@ -142,8 +142,7 @@ fn bad_input_is_refused_with_a_clear_message() {
     let schemas = Schemas::new();
     let docs = support::platform();
     for (kind, name, pointer, value, expected) in BAD_SPECS {
-        let mut doc =
-            docs.iter().find(|d| d["kind"] == *kind && d["metadata"]["name"] == *name).expect("fixture").clone();
+        let mut doc = support::find(&docs, kind, name).clone();
         set(&mut doc, pointer, value);
         let found = schemas.problems(&doc, None);
         assert!(found.iter().any(|p| p.contains(expected)), "{kind} {pointer}: expected {expected:?}, got {found:?}");
@@ -168,7 +167,7 @@ fn immutable_fields_cannot_change() {
     let schemas = Schemas::new();
     let docs = support::platform();
     for (kind, name, pointer, value, expected) in BAD_UPDATES {
-        let old = docs.iter().find(|d| d["kind"] == *kind && d["metadata"]["name"] == *name).expect("fixture").clone();
+        let old = support::find(&docs, kind, name).clone();
         let mut new = old.clone();
         set(&mut new, pointer, value);
         let found = schemas.problems(&new, Some(&old));

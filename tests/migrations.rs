@@ -178,3 +178,24 @@ async fn the_tables_the_diagram_names_without_sql_exist() {
         assert!(found, "table {table}");
     }
 }
+
+#[tokio::test]
+async fn every_mirrored_table_is_looked_up_by_name_first() {
+    let db = support::database().await;
+    let indexes: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT c.table_name::text, i.indexdef FROM information_schema.columns c \
+         LEFT JOIN pg_indexes i ON i.tablename = c.table_name AND i.indexname = 'idx_' || c.table_name || '_k8s_object' \
+         WHERE c.table_schema = current_schema() AND c.column_name = 'k8s_name'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("catalog");
+    assert_eq!(indexes.len(), 21, "one table per kind: {indexes:?}");
+    for (table, definition) in indexes {
+        let definition = definition.unwrap_or_else(|| panic!("{table} has no lookup index"));
+        assert!(
+            definition.contains("(k8s_name, k8s_namespace) NULLS NOT DISTINCT WHERE (k8s_name IS NOT NULL)"),
+            "{table}: {definition}"
+        );
+    }
+}

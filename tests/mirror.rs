@@ -8,10 +8,6 @@ use support::*;
 use windflow::reconcile::Outcome;
 use windflow::reconcile::status::reasons;
 
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("fixture object")
-}
-
 fn blocked(outcome: Outcome) -> (&'static str, String) {
     match outcome {
         Outcome::Blocked(verdict) => (verdict.reason, verdict.message),

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 // Statements are built from our own table and column names (static, or read from the catalog),
 // never from object contents, which are always bound parameters.
+use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use super::{Prepared, Reference, Resolved, Target, sql};
@@ -70,8 +71,8 @@ pub async fn resolve(conn: &mut PgConnection, namespace: Option<&str>, reference
     let targets: Vec<Target> = names.keys().copied().collect();
     let statement = sql::resolve(&targets);
     let mut query = sqlx::query(AssertSqlSafe(statement)).bind(namespace);
-    for list in names.values() {
-        query = query.bind(list.clone());
+    for list in names.into_values() {
+        query = query.bind(list);
     }
     let rows = query.fetch_all(&mut *conn).await.map_err(StoreError::Unavailable)?;
 
@@ -108,24 +109,24 @@ pub async fn write(conn: &mut PgConnection, prepared: &Prepared) -> Result<Writt
     let joins: Vec<_> = prepared.rows.joins.iter().map(|j| (j.table, tenant)).collect();
     let statement = sql::upsert(table, &columns, &joins);
 
-    let row = Value::Object(prepared.rows.row.clone());
-    let mut query = sqlx::query(AssertSqlSafe(statement)).bind(&row).bind(Value::Object(prepared.audit.clone()));
+    // Bound by reference: the rows are serialized straight from the prepared object.
+    let mut query = sqlx::query(AssertSqlSafe(statement)).bind(Json(&prepared.rows.row)).bind(Json(&prepared.audit));
     for join in &prepared.rows.joins {
-        query = query.bind(Value::Array(join.rows.iter().cloned().map(Value::Object).collect()));
+        query = query.bind(Json(&join.rows));
     }
     match query.fetch_one(&mut *conn).await {
         Ok(result) => Ok(Written {
             written: result.try_get("written").map_err(StoreError::Unavailable)?,
             audited: result.try_get("audited").map_err(StoreError::Unavailable)?,
         }),
-        Err(error) => Err(explain(conn, prepared, &row, error).await),
+        Err(error) => Err(explain(conn, prepared, error).await),
     }
 }
 
 /// Deletes the row and leaves a `delete` audit row. Returns whether a row was deleted.
 pub async fn delete(pool: &PgPool, target: Target, audit: &Map<String, Value>) -> Result<bool> {
     let statement = sql::delete(target.table());
-    match sqlx::query(AssertSqlSafe(statement)).bind(Value::Object(audit.clone())).fetch_optional(pool).await {
+    match sqlx::query(AssertSqlSafe(statement)).bind(Json(audit)).fetch_optional(pool).await {
         Ok(row) => Ok(row.is_some()),
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(FOREIGN_KEY_VIOLATION) => {
             Err(StoreError::StillReferenced(format!(
@@ -142,7 +143,7 @@ const FOREIGN_KEY_VIOLATION: &str = "23503";
 
 /// Turns a failed write into what users must see: who holds a unique value, which parent is
 /// missing, which value the database refused.
-async fn explain(conn: &mut PgConnection, prepared: &Prepared, row: &Value, error: sqlx::Error) -> StoreError {
+async fn explain(conn: &mut PgConnection, prepared: &Prepared, error: sqlx::Error) -> StoreError {
     let sqlx::Error::Database(db) = &error else {
         return StoreError::Unavailable(error);
     };
@@ -151,7 +152,7 @@ async fn explain(conn: &mut PgConnection, prepared: &Prepared, row: &Value, erro
         Some(UNIQUE_VIOLATION) => {
             let table = db.table().unwrap_or_default().to_owned();
             let holder = if table == prepared.target.table() {
-                holder_of(conn, &table, &constraint, row, prepared).await
+                holder_of(conn, &table, &constraint, prepared).await
             } else {
                 None
             };
@@ -168,14 +169,8 @@ async fn explain(conn: &mut PgConnection, prepared: &Prepared, row: &Value, erro
     }
 }
 
-/// The object that holds the values of `constraint` that `row` asks for, as "Kind ns/name".
-async fn holder_of(
-    conn: &mut PgConnection,
-    table: &str,
-    constraint: &str,
-    row: &Value,
-    prepared: &Prepared,
-) -> Option<String> {
+/// The object that holds the values of `constraint` that the prepared row asks for, as "Kind ns/name".
+async fn holder_of(conn: &mut PgConnection, table: &str, constraint: &str, prepared: &Prepared) -> Option<String> {
     let columns: Vec<String> = sqlx::query_scalar(
         "SELECT a.attname::text FROM pg_index x \
          JOIN pg_class i ON i.oid = x.indexrelid \
@@ -195,7 +190,7 @@ async fn holder_of(
          WHERE ({list}) = (SELECT {list} FROM jsonb_populate_record(NULL::{table}, $1)) AND id <> $2 LIMIT 1"
     );
     let (namespace, name): (Option<String>, Option<String>) = sqlx::query_as::<Postgres, _>(AssertSqlSafe(statement))
-        .bind(row)
+        .bind(Json(&prepared.rows.row))
         .bind(prepared.id)
         .fetch_optional(&mut *conn)
         .await

@@ -5,24 +5,14 @@ use serde_json::{Value, json};
 
 use super::network::attachment_label;
 use super::types::{CAPI_CLUSTER, VIRTUAL_MACHINE};
-use super::{ChildType, Inputs, Placement, ProvisionError, Provisioned, Result, gigabytes, text};
-use crate::api::common::{DeletionPolicy, FreeForm};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, gigabytes, text};
+use crate::api::common::FreeForm;
 use crate::api::infra::{ClusterMode, NetworkAttachment};
 use crate::api::{ContainerCluster, VM};
 
 impl Provisioned for VM {
-    const CHILDREN: &'static [ChildType] = &[VIRTUAL_MACHINE];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let environment =
-            inputs.world.element_environment(&namespace, &self.spec.element_ref.name, "spec.elementRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
     }
 
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
@@ -116,18 +106,8 @@ impl Machine<'_> {
 }
 
 impl Provisioned for ContainerCluster {
-    const CHILDREN: &'static [ChildType] = &[CAPI_CLUSTER];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let environment =
-            inputs.world.element_environment(&namespace, &self.spec.element_ref.name, "spec.elementRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
     }
 
     /// A Cluster API Cluster from `clusterConfig.class` (a ClusterClass) in kubernetes mode.

@@ -6,23 +6,13 @@ use serde_json::{Map, Value, json};
 
 use super::types::{CERTIFICATE, DNS_ENDPOINT, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
 use super::workload::first_port;
-use super::{ChildType, Inputs, Placement, ProvisionError, Provisioned, Result, find, labels, text};
-use crate::api::common::DeletionPolicy;
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, find, labels, text};
 use crate::api::infra::{GatewayType, LoadBalancingStrategy};
 use crate::api::{DnsRecord, Domain, Gateway};
 
 impl Provisioned for Gateway {
-    const CHILDREN: &'static [ChildType] = &[INGRESS, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let environment = inputs.world.stack_environment(&namespace, &self.spec.stack_ref.name, "spec.stackRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Stack(&self.spec.stack_ref.name)
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
@@ -207,18 +197,8 @@ fn certificate(namespace: &str, name: &str, secret: &str, dns_names: Vec<String>
 }
 
 impl Provisioned for Domain {
-    const CHILDREN: &'static [ChildType] = &[CERTIFICATE];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let environment =
-            inputs.world.element_environment(&namespace, &self.spec.element_ref.name, "spec.elementRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
@@ -236,23 +216,13 @@ impl Provisioned for Domain {
 }
 
 impl Provisioned for DnsRecord {
-    const CHILDREN: &'static [ChildType] = &[DNS_ENDPOINT];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let domain = self.domain(inputs)?;
-        let environment =
-            inputs.world.element_environment(&namespace, &domain.spec.element_ref.name, "domainRef → elementRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Domain(&self.spec.domain_ref.name)
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
-        let fqdn = &self.domain(inputs)?.spec.fqdn;
+        let namespace = self.namespace().unwrap_or_default();
+        let fqdn = &inputs.world.domain(&namespace, &self.spec.domain_ref.name, "spec.domainRef")?.spec.fqdn;
         let dns_name = match self.spec.record_name.as_str() {
             "@" => fqdn.clone(),
             name => format!("{name}.{fqdn}"),
@@ -271,14 +241,5 @@ impl Provisioned for DnsRecord {
                 "recordTTL": self.spec.ttl,
             }] } }),
         )])
-    }
-}
-
-impl DnsRecord {
-    fn domain<'a>(&self, inputs: &Inputs<'a>) -> Result<&'a Domain> {
-        let namespace = self.namespace().unwrap_or_default();
-        let name = &self.spec.domain_ref.name;
-        find(&inputs.world.domains, &namespace, name)
-            .ok_or_else(|| ProvisionError::Missing(format!("spec.domainRef: Domain {namespace}/{name} does not exist")))
     }
 }

@@ -1,5 +1,6 @@
 //! Provisioning: the Kubernetes objects each WindFlow object asks for. The builders are pure
-//! (object + what it references → desired children); `apply` writes them to a cluster.
+//! (object + what it references → desired children); `render` prints them. Applying them to a
+//! cluster is not built yet.
 
 mod compute;
 mod ingress;
@@ -15,7 +16,6 @@ use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::api::common::DeletionPolicy;
 use crate::api::*;
 
 /// Labels on every provisioned object: who it belongs to, and which object asked for it.
@@ -69,20 +69,23 @@ pub struct Config {
     pub gateway_parent: String,
 }
 
+/// The defaults of `Config`, also the command line's.
+pub const DEFAULT_CLUSTER_ISSUER: &str = "letsencrypt";
+pub const DEFAULT_GATEWAY_PARENT: &str = "windflow-system/windflow";
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             storage_classes: BTreeMap::new(),
             ingress_class: None,
-            cluster_issuer: "letsencrypt".to_owned(),
-            gateway_parent: "windflow-system/windflow".to_owned(),
+            cluster_issuer: DEFAULT_CLUSTER_ISSUER.to_owned(),
+            gateway_parent: DEFAULT_GATEWAY_PARENT.to_owned(),
         }
     }
 }
 
 /// The WindFlow objects a builder may read: the organizations, and the namespaced objects that
-/// lead from an object to its environment. The operator reads them from the API server,
-/// `render` from files.
+/// lead from an object to its environment. `render` reads them from files.
 #[derive(Clone, Debug, Default)]
 pub struct World {
     pub organizations: Vec<Organization>,
@@ -98,6 +101,28 @@ fn find<'a, K: Resource>(list: &'a [K], namespace: &str, name: &str) -> Option<&
     list.iter().find(|o| o.meta().name.as_deref() == Some(name) && o.meta().namespace.as_deref() == Some(namespace))
 }
 
+/// The object of that name in `namespace`, or why it is missing, naming the field that asks.
+fn named<'a, K: Resource<DynamicType = ()>>(list: &'a [K], namespace: &str, name: &str, field: &str) -> Result<&'a K> {
+    find(list, namespace, name)
+        .ok_or_else(|| ProvisionError::Missing(format!("{field}: {} {namespace}/{name} does not exist", K::kind(&()))))
+}
+
+/// What leads from an object to where its children land.
+pub enum Anchor<'a> {
+    /// The object is an organization: its children are its own, in no environment.
+    Organization,
+    /// The organization of the object's namespace, in no environment.
+    Tenant,
+    /// The object is the environment of that name.
+    Environment(&'a str),
+    /// The environment of the Element of that name (`spec.elementRef`).
+    Element(&'a str),
+    /// The environment of the Stack of that name (`spec.stackRef`), through its element.
+    Stack(&'a str),
+    /// The environment of the Domain of that name (`spec.domainRef`), through its element.
+    Domain(&'a str),
+}
+
 impl World {
     /// The organization whose tenant namespace is `namespace`.
     pub fn organization(&self, namespace: &str) -> Result<&Organization> {
@@ -107,31 +132,46 @@ impl World {
             .ok_or_else(|| ProvisionError::NoOrganization(namespace.to_owned()))
     }
 
-    fn element(&self, namespace: &str, name: &str, field: &str) -> Result<&Element> {
-        find(&self.elements, namespace, name)
-            .ok_or_else(|| ProvisionError::Missing(format!("{field}: Element {namespace}/{name} does not exist")))
-    }
-
-    fn stack(&self, namespace: &str, name: &str, field: &str) -> Result<&Stack> {
-        find(&self.stacks, namespace, name)
-            .ok_or_else(|| ProvisionError::Missing(format!("{field}: Stack {namespace}/{name} does not exist")))
-    }
-
     fn environment(&self, namespace: &str, name: &str, field: &str) -> Result<&Environment> {
-        find(&self.environments, namespace, name)
-            .ok_or_else(|| ProvisionError::Missing(format!("{field}: Environment {namespace}/{name} does not exist")))
+        named(&self.environments, namespace, name, field)
     }
 
-    /// The environment an element belongs to.
-    fn element_environment(&self, namespace: &str, element: &str, field: &str) -> Result<&Environment> {
-        let element = self.element(namespace, element, field)?;
-        self.environment(namespace, &element.spec.environment_ref.name, "elementRef → environmentRef")
+    fn domain(&self, namespace: &str, name: &str, field: &str) -> Result<&Domain> {
+        named(&self.domains, namespace, name, field)
     }
 
-    /// The environment a stack's element belongs to.
-    fn stack_environment(&self, namespace: &str, stack: &str, field: &str) -> Result<&Environment> {
-        let stack = self.stack(namespace, stack, field)?;
-        self.element_environment(namespace, &stack.spec.element_ref.name, "stackRef → elementRef")
+    /// The name of the environment an element belongs to, once it is known to exist.
+    fn element_environment(&self, namespace: &str, element: &str, field: &str) -> Result<String> {
+        let element = named(&self.elements, namespace, element, field)?;
+        let environment = &element.spec.environment_ref.name;
+        self.environment(namespace, environment, &format!("{field} → environmentRef"))?;
+        Ok(environment.clone())
+    }
+
+    /// Where the children of the object `name` in `namespace` land.
+    fn placement(&self, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
+        if let Anchor::Organization = anchor {
+            return Placement::new(name.to_owned(), None);
+        }
+        let organization = self.organization(namespace)?.name_any();
+        let environment = match anchor {
+            Anchor::Organization | Anchor::Tenant => None,
+            Anchor::Environment(environment) => Some(environment.to_owned()),
+            Anchor::Element(element) => Some(self.element_environment(namespace, element, "spec.elementRef")?),
+            Anchor::Stack(stack) => {
+                let stack = named(&self.stacks, namespace, stack, "spec.stackRef")?;
+                Some(self.element_environment(namespace, &stack.spec.element_ref.name, "spec.stackRef → elementRef")?)
+            }
+            Anchor::Domain(domain) => {
+                let domain = self.domain(namespace, domain, "spec.domainRef")?;
+                Some(self.element_environment(
+                    namespace,
+                    &domain.spec.element_ref.name,
+                    "spec.domainRef → elementRef",
+                )?)
+            }
+        };
+        Placement::new(organization, environment)
     }
 }
 
@@ -162,9 +202,7 @@ pub struct Placement {
 }
 
 impl Placement {
-    fn new(organization: &Organization, environment: Option<&Environment>) -> Result<Self> {
-        let organization = organization.name_any();
-        let environment = environment.map(ResourceExt::name_any);
+    fn new(organization: String, environment: Option<String>) -> Result<Self> {
         let namespace = environment.as_deref().map(|env| workload_namespace(&organization, env)).transpose()?;
         Ok(Self { organization, environment, namespace })
     }
@@ -182,37 +220,22 @@ pub struct Inputs<'a> {
 
 /// A kind that provisions Kubernetes objects.
 pub trait Provisioned: Resource<DynamicType = ()> + ResourceExt {
-    /// The types of children this kind can have: where orphans are looked for.
-    const CHILDREN: &'static [ChildType] = &[];
-
-    /// What deleting the object does to its children.
-    fn deletion_policy(&self) -> DeletionPolicy {
-        DeletionPolicy::Delete
-    }
-
-    /// Where the children land.
-    fn placement(&self, inputs: &Inputs) -> Result<Placement>;
+    /// What leads to where the children land.
+    fn anchor(&self) -> Anchor<'_>;
 
     /// The desired children, before labels and owner references are added.
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>>;
 }
 
-/// A Kubernetes type a kind may provision, and the API that must be installed for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A Kubernetes type a kind provisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChildType {
     pub api_version: &'static str,
     pub kind: &'static str,
-    pub plural: &'static str,
     pub namespaced: bool,
-    /// The third-party API it comes from, named as users know it; `None` for built-in types.
-    pub provider: Option<&'static str>,
 }
 
 impl ChildType {
-    pub fn group_version(&self) -> (&'static str, &'static str) {
-        self.api_version.split_once('/').unwrap_or(("", self.api_version))
-    }
-
     /// A child object of this type: `apiVersion`, `kind`, `metadata` with name and namespace.
     fn object(&self, namespace: Option<&str>, name: &str, rest: Value) -> Value {
         let mut metadata = json!({ "name": name });
@@ -228,99 +251,36 @@ impl ChildType {
 }
 
 /// The child types, in one place.
-pub mod types {
+mod types {
     use super::ChildType;
 
-    const fn builtin(
-        api_version: &'static str,
-        kind: &'static str,
-        plural: &'static str,
-        namespaced: bool,
-    ) -> ChildType {
-        ChildType { api_version, kind, plural, namespaced, provider: None }
+    const fn namespaced(api_version: &'static str, kind: &'static str) -> ChildType {
+        ChildType { api_version, kind, namespaced: true }
     }
 
-    const fn provided(
-        api_version: &'static str,
-        kind: &'static str,
-        plural: &'static str,
-        provider: &'static str,
-    ) -> ChildType {
-        ChildType { api_version, kind, plural, namespaced: true, provider: Some(provider) }
-    }
-
-    pub const NAMESPACE: ChildType = builtin("v1", "Namespace", "namespaces", false);
-    pub const RESOURCE_QUOTA: ChildType = builtin("v1", "ResourceQuota", "resourcequotas", true);
-    pub const LIMIT_RANGE: ChildType = builtin("v1", "LimitRange", "limitranges", true);
-    pub const PVC: ChildType = builtin("v1", "PersistentVolumeClaim", "persistentvolumeclaims", true);
-    pub const SERVICE: ChildType = builtin("v1", "Service", "services", true);
-    pub const DEPLOYMENT: ChildType = builtin("apps/v1", "Deployment", "deployments", true);
-    pub const NETWORK_POLICY: ChildType = builtin("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", true);
-    pub const INGRESS: ChildType = builtin("networking.k8s.io/v1", "Ingress", "ingresses", true);
-    pub const ROLE: ChildType = builtin("rbac.authorization.k8s.io/v1", "Role", "roles", true);
-    pub const ROLE_BINDING: ChildType = builtin("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true);
-    pub const NETWORK_ATTACHMENT: ChildType = provided(
-        "k8s.cni.cncf.io/v1",
-        "NetworkAttachmentDefinition",
-        "network-attachment-definitions",
-        "Multus (k8s.cni.cncf.io/v1)",
-    );
-    pub const VIRTUAL_MACHINE: ChildType =
-        provided("kubevirt.io/v1", "VirtualMachine", "virtualmachines", "KubeVirt (kubevirt.io/v1)");
-    pub const CAPI_CLUSTER: ChildType =
-        provided("cluster.x-k8s.io/v1beta1", "Cluster", "clusters", "Cluster API (cluster.x-k8s.io/v1beta1)");
-    pub const CERTIFICATE: ChildType =
-        provided("cert-manager.io/v1", "Certificate", "certificates", "cert-manager (cert-manager.io/v1)");
-    pub const DNS_ENDPOINT: ChildType = provided(
-        "externaldns.k8s.io/v1alpha1",
-        "DNSEndpoint",
-        "dnsendpoints",
-        "ExternalDNS (externaldns.k8s.io/v1alpha1)",
-    );
-    pub const TCP_ROUTE: ChildType = provided(
-        "gateway.networking.k8s.io/v1alpha2",
-        "TCPRoute",
-        "tcproutes",
-        "Gateway API (gateway.networking.k8s.io/v1alpha2)",
-    );
-    pub const UDP_ROUTE: ChildType = provided(
-        "gateway.networking.k8s.io/v1alpha2",
-        "UDPRoute",
-        "udproutes",
-        "Gateway API (gateway.networking.k8s.io/v1alpha2)",
-    );
-
-    /// Every child type there is.
-    pub const ALL: &[ChildType] = &[
-        NAMESPACE,
-        RESOURCE_QUOTA,
-        LIMIT_RANGE,
-        PVC,
-        SERVICE,
-        DEPLOYMENT,
-        NETWORK_POLICY,
-        INGRESS,
-        ROLE,
-        ROLE_BINDING,
-        NETWORK_ATTACHMENT,
-        VIRTUAL_MACHINE,
-        CAPI_CLUSTER,
-        CERTIFICATE,
-        DNS_ENDPOINT,
-        TCP_ROUTE,
-        UDP_ROUTE,
-    ];
-
-    /// The type of an object built by this module.
-    pub fn of(api_version: &str, kind: &str) -> Option<ChildType> {
-        ALL.iter().copied().find(|t| t.api_version == api_version && t.kind == kind)
-    }
+    pub const NAMESPACE: ChildType = ChildType { api_version: "v1", kind: "Namespace", namespaced: false };
+    pub const RESOURCE_QUOTA: ChildType = namespaced("v1", "ResourceQuota");
+    pub const LIMIT_RANGE: ChildType = namespaced("v1", "LimitRange");
+    pub const PVC: ChildType = namespaced("v1", "PersistentVolumeClaim");
+    pub const SERVICE: ChildType = namespaced("v1", "Service");
+    pub const DEPLOYMENT: ChildType = namespaced("apps/v1", "Deployment");
+    pub const NETWORK_POLICY: ChildType = namespaced("networking.k8s.io/v1", "NetworkPolicy");
+    pub const INGRESS: ChildType = namespaced("networking.k8s.io/v1", "Ingress");
+    pub const ROLE: ChildType = namespaced("rbac.authorization.k8s.io/v1", "Role");
+    pub const ROLE_BINDING: ChildType = namespaced("rbac.authorization.k8s.io/v1", "RoleBinding");
+    pub const NETWORK_ATTACHMENT: ChildType = namespaced("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition");
+    pub const VIRTUAL_MACHINE: ChildType = namespaced("kubevirt.io/v1", "VirtualMachine");
+    pub const CAPI_CLUSTER: ChildType = namespaced("cluster.x-k8s.io/v1beta1", "Cluster");
+    pub const CERTIFICATE: ChildType = namespaced("cert-manager.io/v1", "Certificate");
+    pub const DNS_ENDPOINT: ChildType = namespaced("externaldns.k8s.io/v1alpha1", "DNSEndpoint");
+    pub const TCP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "TCPRoute");
+    pub const UDP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "UDPRoute");
 }
 
 /// The children of `obj`, with labels and owner references: what `render` prints and the
 /// operator applies.
 pub fn children<K: Provisioned>(obj: &K, inputs: &Inputs) -> Result<Vec<DynamicObject>> {
-    let placement = obj.placement(inputs)?;
+    let placement = inputs.world.placement(&obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())?;
     let owner_namespace = obj.namespace();
     let owner_reference = obj.controller_owner_ref(&());
     obj.desired(&placement, inputs)?

@@ -1,25 +1,18 @@
 //! Organization → tenant namespace; Environment → workload namespace, quota, limits, default deny.
 
-use kube::ResourceExt;
+use kube::Resource;
 use serde_json::{Map, Value, json};
 
 use super::types::{LIMIT_RANGE, NAMESPACE, NETWORK_POLICY, RESOURCE_QUOTA};
-use super::{ChildType, Inputs, Placement, ProvisionError, Provisioned, Result, tenant_namespace};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, tenant_namespace};
+use crate::api::{Environment, Organization};
 
 /// On a workload namespace: production, staging, development…
 const ENVIRONMENT_TYPE: &str = "windflow.io/environment-type";
-use crate::api::common::DeletionPolicy;
-use crate::api::{Environment, Organization};
 
 impl Provisioned for Organization {
-    const CHILDREN: &'static [ChildType] = &[NAMESPACE];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, _: &Inputs) -> Result<Placement> {
-        Ok(Placement { organization: self.name_any(), environment: None, namespace: None })
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Organization
     }
 
     /// The tenant namespace, created or adopted (server-side apply only adds the labels to an
@@ -30,15 +23,8 @@ impl Provisioned for Organization {
 }
 
 impl Provisioned for Environment {
-    const CHILDREN: &'static [ChildType] = &[NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, NETWORK_POLICY];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let organization = inputs.world.organization(&self.namespace().unwrap_or_default())?;
-        Placement::new(organization, Some(self))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Environment(self.meta().name.as_deref().unwrap_or_default())
     }
 
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {

@@ -5,24 +5,13 @@ use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::types::{NETWORK_ATTACHMENT, NETWORK_POLICY};
-use super::{ChildType, Inputs, Placement, ProvisionError, Provisioned, Result, labels};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels};
 use crate::api::Network;
-use crate::api::common::DeletionPolicy;
 use crate::api::infra::NetworkType;
 
 impl Provisioned for Network {
-    const CHILDREN: &'static [ChildType] = &[NETWORK_POLICY, NETWORK_ATTACHMENT];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let environment =
-            inputs.world.element_environment(&namespace, &self.spec.element_ref.name, "spec.elementRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
     }
 
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {

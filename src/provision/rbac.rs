@@ -5,20 +5,12 @@ use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::types::{ROLE, ROLE_BINDING};
-use super::{ChildType, Inputs, Placement, ProvisionError, Provisioned, Result, tenant_namespace, workload_namespace};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, tenant_namespace, workload_namespace};
 use crate::api::Policy;
-use crate::api::common::DeletionPolicy;
 
 impl Provisioned for Policy {
-    const CHILDREN: &'static [ChildType] = &[ROLE, ROLE_BINDING];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let organization = inputs.world.organization(&self.namespace().unwrap_or_default())?;
-        Placement::new(organization, None)
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Tenant
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {

@@ -4,24 +4,13 @@ use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::types::PVC;
-use super::{ChildType, Inputs, Placement, Provisioned, Result, gigabytes};
+use super::{Anchor, Inputs, Placement, Provisioned, Result, gigabytes};
 use crate::api::Volume;
-use crate::api::common::DeletionPolicy;
 use crate::api::infra::AccessMode;
 
 impl Provisioned for Volume {
-    const CHILDREN: &'static [ChildType] = &[PVC];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let environment =
-            inputs.world.element_environment(&namespace, &self.spec.element_ref.name, "spec.elementRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {

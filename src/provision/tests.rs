@@ -365,26 +365,24 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
         build(&orphan, &Config::default()).expect_err("refused").to_string(),
         "spec.elementRef: Element acme/gone does not exist"
     );
-}
-
-#[test]
-fn every_child_type_is_declared_by_the_kind_that_builds_it() {
-    fn declared<K: Provisioned>(obj: &K) {
-        for child in built(obj) {
-            let found =
-                types::of(child["apiVersion"].as_str().unwrap_or_default(), child["kind"].as_str().unwrap_or_default());
-            assert!(found.is_some_and(|t| K::CHILDREN.contains(&t)), "{} declares {}", K::kind(&()), child["kind"]);
-        }
-    }
-    declared(&sample::<Organization>("Organization", "acme", json!({})));
-    declared(&sample::<Environment>("Environment", "production", json!({})));
-    declared(&sample::<Volume>("Volume", "pgdata", json!({})));
-    declared(&sample::<Network>("Network", "backend", json!({})));
-    declared(&sample::<VM>("VM", "legacy-erp", json!({})));
-    declared(&sample::<ContainerCluster>("ContainerCluster", "main", json!({})));
-    declared(&sample::<Application>("Application", "storefront", json!({})));
-    declared(&sample::<Gateway>("Gateway", "public", json!({})));
-    declared(&sample::<Domain>("Domain", "acme-example", json!({})));
-    declared(&sample::<DnsRecord>("DnsRecord", "www", json!({})));
-    declared(&sample::<Policy>("Policy", "deployers", json!({})));
+    let homeless: Application = sample("Application", "api", json!({ "spec": { "stackRef": { "name": "gone" } } }));
+    assert_eq!(
+        build(&homeless, &Config::default()).expect_err("refused").to_string(),
+        "spec.stackRef: Stack acme/gone does not exist"
+    );
+    let record: DnsRecord = sample("DnsRecord", "www", json!({ "spec": { "domainRef": { "name": "gone" } } }));
+    assert_eq!(
+        build(&record, &Config::default()).expect_err("refused").to_string(),
+        "spec.domainRef: Domain acme/gone does not exist"
+    );
+    // The chain is followed to its end: an element whose environment is gone.
+    let mut docs = platform();
+    docs.retain(|d| !(d["kind"] == "Environment" && d["metadata"]["name"] == "production"));
+    let world = world(&docs);
+    let inputs = Inputs { world: &world, config: &Config::default() };
+    let volume: Volume = sample("Volume", "pgdata", json!({}));
+    assert_eq!(
+        children(&volume, &inputs).expect_err("refused").to_string(),
+        "spec.elementRef → environmentRef: Environment acme/production does not exist"
+    );
 }

@@ -5,24 +5,14 @@ use serde_json::{Map, Value, json};
 
 use super::compute::Machine;
 use super::network::attachment_label;
-use super::types::{DEPLOYMENT, SERVICE, VIRTUAL_MACHINE};
-use super::{ChildType, Inputs, Placement, ProvisionError, Provisioned, Result, labels, text};
+use super::types::{DEPLOYMENT, SERVICE};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels, text};
 use crate::api::Application;
 use crate::api::apps::ApplicationType;
-use crate::api::common::DeletionPolicy;
 
 impl Provisioned for Application {
-    const CHILDREN: &'static [ChildType] = &[DEPLOYMENT, SERVICE, VIRTUAL_MACHINE];
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn placement(&self, inputs: &Inputs) -> Result<Placement> {
-        let namespace = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&namespace)?;
-        let environment = inputs.world.stack_environment(&namespace, &self.spec.stack_ref.name, "spec.stackRef")?;
-        Placement::new(organization, Some(environment))
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Stack(&self.spec.stack_ref.name)
     }
 
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {

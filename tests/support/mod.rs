@@ -53,6 +53,11 @@ pub fn documents(yaml: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The sample object of that kind and name.
+pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("fixture object")
+}
+
 /// The sample platform of `examples/`, each object with a uid and resourceVersion 1, as the
 /// API server would give them.
 pub fn platform() -> Vec<Value> {
