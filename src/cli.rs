@@ -110,4 +110,6 @@ pub struct RunArgs {
     /// This replica's name in Events (`reportingInstance`), usually the pod name.
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    #[command(flatten)]
+    pub provision: ProvisionArgs,
 }

@@ -1,7 +1,8 @@
 //! WindFlow: a multi-tenant deployment platform as a Kubernetes operator.
 //!
 //! `api` holds the CRD types; `mirror` turns objects into rows of the seed's schema;
-//! `reconcile` is the controller pipeline; `cli`, `operator` and `telemetry` are the binary's.
+//! `provision` builds and applies the Kubernetes objects they ask for; `reconcile` is the
+//! controller pipeline; `cli`, `operator` and `telemetry` are the binary's.
 
 pub mod api;
 pub mod cli;
@@ -14,6 +15,9 @@ pub mod telemetry;
 pub mod validate;
 
 use std::path::Path;
+
+/// The field manager of every write the operator makes, and the actor it is not.
+pub const FIELD_MANAGER: &str = "windflow-operator";
 
 /// Every CRD as one YAML stream, in the order `kubectl apply` should see them.
 pub fn crds_yaml() -> Result<String, serde_yaml::Error> {

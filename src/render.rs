@@ -101,7 +101,13 @@ impl Loaded {
 
     fn provisioned<K: Mirrored + Provisioned>(source: &str, obj: K) -> Self {
         let mut loaded = Self::mirrored(source, &obj);
-        loaded.children = Some(Box::new(move |inputs| provision::children(&obj, inputs)));
+        loaded.children = Some(Box::new(move |inputs| {
+            // Health checks are not run offline, but what they would need is checked.
+            if let Some(Err(error)) = obj.probe_target() {
+                return Err(error);
+            }
+            provision::children(&obj, inputs)
+        }));
         loaded
     }
 
@@ -197,7 +203,7 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
         return Err(problems);
     }
 
-    let inputs = Inputs { world: &world, config };
+    let inputs = Inputs { world: &world, config, report: None };
     let mut out = String::new();
     for object in &loaded {
         let Some(children) = &object.children else { continue };

@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use support::*;
-use windflow::api::{User, Volume};
+use windflow::api::{Application, ContainerCluster, Environment, User, VM, Volume};
+use windflow::provision::{Config, World};
+use windflow::reconcile::catalog::Catalog;
 use windflow::reconcile::{self, Context, Error, FINALIZER, durations};
 
 /// Longest wait for one request or for the reconcile to finish.
@@ -39,6 +41,20 @@ struct Seen {
 impl ApiServer {
     /// Expects the next request to be `method path`, answers `response` with 200, returns it.
     async fn expect(&mut self, method: &str, path: &str, response: impl FnOnce(&Value) -> Value) -> Seen {
+        self.answer(method, path, 200, response).await
+    }
+
+    /// Expects the next request to be `method path` and answers 404, as for an API or an object
+    /// the cluster does not have.
+    async fn expect_not_found(&mut self, method: &str, path: &str) -> Seen {
+        self.answer(method, path, 404, |_| {
+            json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+                    "message": "the server could not find the requested resource" })
+        })
+        .await
+    }
+
+    async fn answer(&mut self, method: &str, path: &str, code: u16, response: impl FnOnce(&Value) -> Value) -> Seen {
         let (request, send) = tokio::time::timeout(TIMEOUT, self.0.next_request())
             .await
             .unwrap_or_else(|_| panic!("timed out waiting for {method} {path}"))
@@ -48,8 +64,14 @@ impl ApiServer {
         let bytes = request.into_body().collect_bytes().await.expect("request body");
         let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
         let answer = serde_json::to_vec(&response(&body)).expect("response");
-        send.send_response(Response::builder().body(Body::from(answer)).expect("response"));
+        send.send_response(Response::builder().status(code).body(Body::from(answer)).expect("response"));
         Seen { query, body }
+    }
+
+    /// Drops the context, then fails if its client sent anything more.
+    async fn finish(self, ctx: Arc<Context>) {
+        drop(ctx);
+        self.expect_nothing_more().await;
     }
 
     /// Fails if the client sent anything more, or is still alive once every holder of it is
@@ -63,18 +85,20 @@ impl ApiServer {
     }
 }
 
+/// A context whose client talks to the returned mock, with the sample platform as catalog.
 fn mocked(pool: PgPool) -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: Some("test".into()) };
     let recorder = Recorder::new(client.clone(), reporter);
-    (Arc::new(Context::new(client, pool, recorder)), ApiServer(handle))
+    let catalog = Catalog::fixed(World::from_documents(&platform()).expect("the sample platform"));
+    (Arc::new(Context::new(client, pool, recorder, catalog, Config::default())), ApiServer(handle))
 }
 
 /// Runs one reconcile while `server` plays the API server's part.
 async fn reconcile_with<K, S>(obj: &Value, ctx: &Arc<Context>, server: S) -> Result<Action, Error>
 where
-    K: windflow::mirror::Mirrored + reconcile::Scoped + DeserializeOwned,
+    K: reconcile::Reconciled + DeserializeOwned,
     S: Future<Output = ()>,
 {
     let obj: Arc<K> = Arc::new(serde_json::from_value(obj.clone()).expect("a valid object"));
@@ -85,11 +109,13 @@ where
     result
 }
 
-/// The platform of `examples/` mirrored, so that new objects find their parents.
-async fn mirrored_platform() -> TestDb {
+/// The platform of `examples/` mirrored, so that new objects find their parents, and a
+/// context on a mocked API server.
+async fn scenario() -> (TestDb, Arc<Context>, ApiServer) {
     let db = database().await;
     converge(&db.pool, &platform()).await;
-    db
+    let (ctx, server) = mocked(db.pool.clone());
+    (db, ctx, server)
 }
 
 fn object(kind: &str, name: &str, namespace: Option<&str>, spec: Value) -> Value {
@@ -152,12 +178,74 @@ async fn audit_actions(pool: &PgPool, obj: &Value) -> Vec<String> {
         .expect("query")
 }
 
+/// What discovery answers for a group version serving `kinds` (plural, kind, namespaced).
+fn served(group_version: &str, kinds: &[(&str, &str, bool)]) -> Value {
+    let resources: Vec<Value> = kinds
+        .iter()
+        .map(|(plural, kind, namespaced)| {
+            json!({ "name": plural, "singularName": "", "namespaced": namespaced, "kind": kind,
+                    "verbs": ["get", "list", "patch", "delete"] })
+        })
+        .collect();
+    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources })
+}
+
+fn core_v1() -> Value {
+    served(
+        "v1",
+        &[
+            ("namespaces", "Namespace", false),
+            ("persistentvolumeclaims", "PersistentVolumeClaim", true),
+            ("services", "Service", true),
+            ("resourcequotas", "ResourceQuota", true),
+            ("limitranges", "LimitRange", true),
+        ],
+    )
+}
+
+/// A metadata-only list of the objects `(namespace, name)`; an empty namespace is none.
+fn found(objects: &[(&str, &str)]) -> Value {
+    let items: Vec<Value> = objects
+        .iter()
+        .map(|(namespace, name)| {
+            let mut metadata = json!({ "name": name });
+            if !namespace.is_empty() {
+                metadata["namespace"] = (*namespace).into();
+            }
+            json!({ "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": metadata })
+        })
+        .collect();
+    json!({ "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {}, "items": items })
+}
+
+fn uid(obj: &Value) -> &str {
+    obj["metadata"]["uid"].as_str().expect("uid")
+}
+
+/// The list of children by the owner-uid label must select exactly `obj`'s.
+fn assert_selects_children_of(seen: &Seen, obj: &Value) {
+    assert!(seen.query.contains(&format!("labelSelector=windflow.io%2Fowner-uid%3D{}", uid(obj))), "{}", seen.query);
+}
+
+/// The server's answer to a server-side apply: the object as sent, with `status`.
+fn stored_with(status: Value) -> impl FnOnce(&Value) -> Value {
+    move |body| {
+        let mut stored = body.clone();
+        stored["status"] = status;
+        stored
+    }
+}
+
+fn status_gone() -> Value {
+    json!({ "kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200 })
+}
+
 #[tokio::test]
-async fn namespaced_volume_finalizer_status_event_and_cleanup() {
-    let db = mirrored_platform().await;
-    let (ctx, mut server) = mocked(db.pool.clone());
+async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
+    let (db, ctx, mut server) = scenario().await;
     let volume = volume("scratch", "storage");
     let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/scratch";
+    let claims = "/api/v1/namespaces/acme-production/persistentvolumeclaims";
 
     // First the finalizer, and nothing written before it is in place.
     let action = reconcile_with::<Volume, _>(&volume, &ctx, async {
@@ -169,28 +257,75 @@ async fn namespaced_volume_finalizer_status_event_and_cleanup() {
     assert_eq!(action, Action::await_change());
     assert!(!row_exists(&db.pool, "volumes", &volume).await);
 
-    // Then the row, the status by server-side apply and a Normal event for the Ready flip.
+    // Then the row, the claim by server-side apply, the stale claim of an earlier spec deleted,
+    // the status with the claim's phase, and a Normal event for the Ready flip.
     let stored = with_finalizer(&volume);
     let action = reconcile_with::<Volume, _>(&stored, &ctx, async {
+        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        let seen = server.expect("PATCH", &format!("{claims}/scratch"), stored_with(json!({ "phase": "Bound" }))).await;
+        assert_server_side_apply(&seen);
+        assert_eq!(seen.body["spec"]["resources"]["requests"]["storage"], "5G");
+        assert_eq!(seen.body["metadata"]["labels"]["windflow.io/owner-uid"], uid(&volume));
+        assert_eq!(seen.body["metadata"]["labels"]["windflow.io/environment"], "production");
+        // The claim is in the environment's namespace: no owner reference can cross to it.
+        assert!(seen.body["metadata"].get("ownerReferences").is_none(), "{}", seen.body);
+        let listed = server
+            .expect("GET", "/api/v1/persistentvolumeclaims", |_| {
+                found(&[("acme-production", "scratch"), ("acme-production", "scratch-before-rename")])
+            })
+            .await;
+        assert_selects_children_of(&listed, &volume);
+        server.expect("DELETE", &format!("{claims}/scratch-before-rename"), |_| status_gone()).await;
         let seen = server.expect("PATCH", &format!("{path}/status"), |_| stored.clone()).await;
         assert_server_side_apply(&seen);
         assert_eq!(seen.body["status"]["observedGeneration"], 2);
         assert_eq!(seen.body["status"]["organization"], "acme");
         assert_eq!(seen.body["status"]["mirroredResourceVersion"], "7");
+        assert_eq!(seen.body["status"]["phase"], "available", "bound, and mounted by no application");
         assert_eq!(condition(&seen.body, "Ready")["status"], "True");
+        assert_eq!(condition(&seen.body, "Ready")["reason"], "Provisioned");
         assert_eq!(condition(&seen.body, "Synced")["reason"], "Mirrored");
         let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
-        assert_eq!((event.body["type"].as_str(), event.body["reason"].as_str()), (Some("Normal"), Some("Mirrored")));
+        assert_eq!((event.body["type"].as_str(), event.body["reason"].as_str()), (Some("Normal"), Some("Provisioned")));
         assert_eq!(event.body["regarding"]["name"], "scratch");
     })
     .await
-    .expect("mirrored");
+    .expect("mirrored and provisioned");
     assert_eq!(action, Action::requeue(durations::RESYNC));
     assert!(row_exists(&db.pool, "volumes", &volume).await);
 
-    // Deletion: the row goes, the audit trail stays, then the finalizer is removed.
+    // Someone shrank the claim and dropped its labels: the next reconcile applies the whole
+    // desired claim again, forcing our fields back. Discovery is remembered; Ready does not
+    // flip, so no event.
+    let mut ready = stored.clone();
+    ready["status"] = json!({ "conditions": [{ "type": "Ready", "status": "True", "reason": "Provisioned",
+        "message": "", "lastTransitionTime": "2026-11-24T10:00:00Z" }] });
+    reconcile_with::<Volume, _>(&ready, &ctx, async {
+        let seen = server
+            .expect("PATCH", &format!("{claims}/scratch"), |_| {
+                json!({ "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": { "name": "scratch", "namespace": "acme-production" },
+                        "spec": { "resources": { "requests": { "storage": "1G" } } }, "status": { "phase": "Bound" } })
+            })
+            .await;
+        assert_server_side_apply(&seen);
+        assert_eq!(seen.body["spec"]["resources"]["requests"]["storage"], "5G");
+        assert_eq!(seen.body["metadata"]["labels"]["windflow.io/owner-uid"], uid(&volume));
+        server.expect("GET", "/api/v1/persistentvolumeclaims", |_| found(&[("acme-production", "scratch")])).await;
+        let seen = server.expect("PATCH", &format!("{path}/status"), |_| ready.clone()).await;
+        assert_eq!(condition(&seen.body, "Ready")["lastTransitionTime"], "2026-11-24T10:00:00Z");
+    })
+    .await
+    .expect("repaired");
+
+    // Deletion (deletionPolicy Delete, the default): the claim, then the row; the audit trail
+    // stays; then the finalizer is removed.
     let gone = deleting(&volume);
     let action = reconcile_with::<Volume, _>(&gone, &ctx, async {
+        let listed =
+            server.expect("GET", "/api/v1/persistentvolumeclaims", |_| found(&[("acme-production", "scratch")])).await;
+        assert_selects_children_of(&listed, &volume);
+        server.expect("DELETE", &format!("{claims}/scratch"), |_| status_gone()).await;
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
         assert_eq!(seen.body[1], json!({ "op": "remove", "path": "/metadata/finalizers/0" }));
     })
@@ -200,14 +335,209 @@ async fn namespaced_volume_finalizer_status_event_and_cleanup() {
     assert!(!row_exists(&db.pool, "volumes", &volume).await);
     assert_eq!(audit_actions(&db.pool, &volume).await, ["create", "delete"]);
 
-    drop(ctx);
-    server.expect_nothing_more().await;
+    server.finish(ctx).await;
+}
+
+#[tokio::test]
+async fn an_orphaned_claim_outlives_its_volume_without_owner_labels() {
+    let (_db, ctx, mut server) = scenario().await;
+    let mut volume = volume("keep", "storage");
+    volume["spec"]["deletionPolicy"] = "Orphan".into();
+    let gone = deleting(&volume);
+
+    reconcile_with::<Volume, _>(&gone, &ctx, async {
+        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect("GET", "/api/v1/persistentvolumeclaims", |_| found(&[("acme-production", "keep")])).await;
+        let path = "/api/v1/namespaces/acme-production/persistentvolumeclaims/keep";
+        let seen = server.expect("PATCH", path, |_| found(&[("acme-production", "keep")])["items"][0].clone()).await;
+        assert_eq!(seen.body["metadata"]["ownerReferences"], Value::Null);
+        let labels = &seen.body["metadata"]["labels"];
+        for label in ["windflow.io/owner-uid", "windflow.io/owner-kind", "windflow.io/owner-name"] {
+            assert!(labels.get(label).is_some_and(Value::is_null), "{label} removed: {labels}");
+        }
+        server.expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/keep", |_| volume.clone()).await;
+    })
+    .await
+    .expect("orphaned");
+
+    server.finish(ctx).await;
+}
+
+fn application(name: &str, deployment_config: Value) -> Value {
+    let spec = json!({ "stackRef": { "name": "shop" }, "applicationType": "container",
+                       "deploymentConfig": deployment_config });
+    with_finalizer(&object("Application", name, Some("acme"), spec))
+}
+
+#[tokio::test]
+async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_go() {
+    let (db, ctx, mut server) = scenario().await;
+    let app = application("worker", json!({ "image": "ghcr.io/acme/worker:1.0", "replicas": 2, "ports": [9090] }));
+    let namespace = "/namespaces/acme-production";
+
+    let action = reconcile_with::<Application, _>(&app, &ctx, async {
+        server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
+        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        let seen = server
+            .expect("PATCH", &format!("/apis/apps/v1{namespace}/deployments/worker"), stored_with(json!({})))
+            .await;
+        assert_server_side_apply(&seen);
+        assert_eq!(seen.body["spec"]["replicas"], 2);
+        assert_eq!(seen.body["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/acme/worker:1.0");
+        assert_eq!(seen.body["metadata"]["labels"]["windflow.io/owner-kind"], "Application");
+        let seen = server.expect("PATCH", &format!("/api/v1{namespace}/services/worker"), stored_with(json!({}))).await;
+        assert_eq!(seen.body["spec"]["ports"][0]["port"], 9090);
+        let listed =
+            server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "worker")])).await;
+        assert_selects_children_of(&listed, &app);
+        server
+            .expect("GET", "/api/v1/services", |_| {
+                found(&[("acme-production", "worker"), ("acme-production", "worker-metrics")])
+            })
+            .await;
+        // KubeVirt is not installed: a container application has no VM to look for.
+        server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        server.expect("DELETE", &format!("/api/v1{namespace}/services/worker-metrics"), |_| status_gone()).await;
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/worker/status";
+        let seen = server.expect("PATCH", path, |_| app.clone()).await;
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("True"), Some("Provisioned")));
+        let message = ready["message"].as_str().unwrap_or_default();
+        assert!(message.contains("Deployment acme-production/worker"), "{message}");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await
+    .expect("provisioned");
+    assert_eq!(action, Action::requeue(durations::RESYNC));
+    assert!(row_exists(&db.pool, "applications", &app).await);
+
+    server.finish(ctx).await;
+}
+
+#[tokio::test]
+async fn an_application_that_cannot_be_built_is_mirrored_and_applies_nothing() {
+    let (_db, ctx, mut server) = scenario().await;
+    let app = application("no-image", json!({ "replicas": 1 }));
+
+    let action = reconcile_with::<Application, _>(&app, &ctx, async {
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/no-image/status";
+        let seen = server.expect("PATCH", path, |_| app.clone()).await;
+        assert_eq!(condition(&seen.body, "Synced")["status"], "True");
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
+        assert!(ready["message"].as_str().is_some_and(|m| m.contains("spec.deploymentConfig.image")), "{ready}");
+        let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+        assert_eq!(
+            (event.body["type"].as_str(), event.body["reason"].as_str()),
+            (Some("Warning"), Some("InvalidSpec"))
+        );
+    })
+    .await
+    .expect("a condition, not an error");
+    assert_eq!(action, Action::await_change());
+
+    server.finish(ctx).await;
+}
+
+#[tokio::test]
+async fn a_missing_provider_is_a_condition_naming_it_rechecked_later_and_nothing_is_applied() {
+    let (db, ctx, mut server) = scenario().await;
+    let spec = json!({ "elementRef": { "name": "compute" }, "osType": "linux", "cpuCores": 2, "memoryGb": 4,
+                       "diskGb": 20 });
+    let vm = with_finalizer(&object("VM", "batch", Some("acme"), spec));
+
+    let action = reconcile_with::<VM, _>(&vm, &ctx, async {
+        server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        let seen =
+            server.expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/vms/batch/status", |_| vm.clone()).await;
+        assert_eq!(condition(&seen.body, "Synced")["status"], "True");
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("ProviderNotInstalled")));
+        let message = ready["message"].as_str().unwrap_or_default();
+        assert!(message.contains("KubeVirt") && message.contains("kubevirt.io/v1 VirtualMachine"), "{message}");
+        assert_eq!(seen.body["status"]["phase"], "creating");
+        let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+        assert_eq!(event.body["reason"], "ProviderNotInstalled");
+    })
+    .await
+    .expect("a condition, not an error");
+    assert_eq!(action, Action::requeue(durations::PROVIDER_RECHECK));
+    assert!(row_exists(&db.pool, "vms", &vm).await, "the mirror does not wait for the provider");
+
+    server.finish(ctx).await;
+}
+
+#[tokio::test]
+async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_takes_them_along() {
+    let (db, ctx, mut server) = scenario().await;
+    let spec = json!({ "environmentType": "testing", "resourceLimits": { "cpu": "2", "pods": 20 } });
+    let environment = with_finalizer(&object("Environment", "qa", Some("acme"), spec));
+    let networking = || served("networking.k8s.io/v1", &[("networkpolicies", "NetworkPolicy", true)]);
+    let children = [
+        ("/api/v1", "namespaces", None, "acme-qa"),
+        ("/api/v1", "resourcequotas", Some("acme-qa"), "windflow"),
+        ("/api/v1", "limitranges", Some("acme-qa"), "windflow"),
+        ("/apis/networking.k8s.io/v1", "networkpolicies", Some("acme-qa"), "windflow-default-deny"),
+    ];
+    let path_of = |(base, plural, namespace, name): (&str, &str, Option<&str>, &str)| match namespace {
+        Some(namespace) => format!("{base}/namespaces/{namespace}/{plural}/{name}"),
+        None => format!("{base}/{plural}/{name}"),
+    };
+
+    reconcile_with::<Environment, _>(&environment, &ctx, async {
+        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect("GET", "/apis/networking.k8s.io/v1", |_| networking()).await;
+        let mut applied = vec![];
+        for child in children {
+            let seen = server.expect("PATCH", &path_of(child), stored_with(json!({}))).await;
+            assert_server_side_apply(&seen);
+            applied.push(seen.body);
+        }
+        assert_eq!(applied[0]["metadata"]["labels"]["windflow.io/organization"], "acme");
+        assert_eq!(applied[1]["spec"]["hard"], json!({ "limits.cpu": "2", "pods": "20" }));
+        assert_eq!(applied[3]["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+        for (base, plural, namespace, name) in children {
+            let listed = server
+                .expect("GET", &format!("{base}/{plural}"), |_| found(&[(namespace.unwrap_or_default(), name)]))
+                .await;
+            assert_selects_children_of(&listed, &environment);
+        }
+        let seen = server
+            .expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/environments/qa/status", |_| {
+                environment.clone()
+            })
+            .await;
+        assert_eq!(condition(&seen.body, "Ready")["reason"], "Provisioned");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await
+    .expect("provisioned");
+
+    // Deleting the environment deletes what it provisioned, namespace included.
+    reconcile_with::<Environment, _>(&deleting(&environment), &ctx, async {
+        // Every child is found first, then deleted.
+        for (base, plural, namespace, name) in children {
+            server
+                .expect("GET", &format!("{base}/{plural}"), |_| found(&[(namespace.unwrap_or_default(), name)]))
+                .await;
+        }
+        for child in children {
+            server.expect("DELETE", &path_of(child), |_| status_gone()).await;
+        }
+        server
+            .expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/environments/qa", |_| environment.clone())
+            .await;
+    })
+    .await
+    .expect("cleaned up");
+    assert!(!row_exists(&db.pool, "environments", &environment).await);
+
+    server.finish(ctx).await;
 }
 
 #[tokio::test]
 async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_default_namespace() {
-    let db = mirrored_platform().await;
-    let (ctx, mut server) = mocked(db.pool.clone());
+    let (db, ctx, mut server) = scenario().await;
     let spec = json!({
         "email": "carol@acme.example",
         "passwordSecretRef": { "namespace": "acme", "name": "carol-login", "key": "hash" },
@@ -247,14 +577,12 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
     .expect("cleaned up");
     assert!(!row_exists(&db.pool, "users", &user).await);
 
-    drop(ctx);
-    server.expect_nothing_more().await;
+    server.finish(ctx).await;
 }
 
 #[tokio::test]
 async fn a_missing_parent_is_a_condition_and_a_warning_then_a_short_requeue() {
-    let db = mirrored_platform().await;
-    let (ctx, mut server) = mocked(db.pool.clone());
+    let (db, ctx, mut server) = scenario().await;
     let volume = with_finalizer(&volume("orphan", "not-yet"));
 
     let action = reconcile_with::<Volume, _>(&volume, &ctx, async {
@@ -271,8 +599,7 @@ async fn a_missing_parent_is_a_condition_and_a_warning_then_a_short_requeue() {
     assert_eq!(action, Action::requeue(durations::WAITING));
     assert!(!row_exists(&db.pool, "volumes", &volume).await);
 
-    drop(ctx);
-    server.expect_nothing_more().await;
+    server.finish(ctx).await;
 }
 
 #[tokio::test]
@@ -302,4 +629,79 @@ async fn an_unreachable_database_is_reported_and_retried_with_growing_backoff() 
 
     drop((ctx, obj));
     server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_swarm_is_health_checked_and_its_nodes_reported_as_container_nodes() {
+    let (_db, ctx, mut server) = scenario().await;
+    let engine = serve(swarm_engine()).await;
+    let spec = json!({ "elementRef": { "name": "k8s" }, "clusterMode": "swarm", "endpoint": { "url": engine } });
+    let cluster = with_finalizer(&object("ContainerCluster", "edge", Some("acme"), spec));
+    let nodes = "/apis/windflow.io/v1alpha1/namespaces/acme/containernodes";
+    let windflow = || {
+        served(
+            "windflow.io/v1alpha1",
+            &[("containernodes", "ContainerNode", true), ("containernodes/status", "ContainerNode", true)],
+        )
+    };
+
+    let action = reconcile_with::<ContainerCluster, _>(&cluster, &ctx, async {
+        server.expect("GET", "/apis/windflow.io/v1alpha1", |_| windflow()).await;
+        for (node, phase) in [("edge-manager-1", "ready"), ("edge-worker-1", "not_ready")] {
+            let seen = server.expect("PATCH", &format!("{nodes}/{node}"), Clone::clone).await;
+            assert_server_side_apply(&seen);
+            assert_eq!(seen.body["spec"]["clusterRef"]["name"], "edge");
+            assert_eq!(seen.body["metadata"]["ownerReferences"][0]["uid"], uid(&cluster));
+            assert!(seen.body.get("status").is_none(), "the status goes to its subresource");
+            let seen = server.expect("PATCH", &format!("{nodes}/{node}/status"), Clone::clone).await;
+            assert_server_side_apply(&seen);
+            assert_eq!(seen.body["status"]["phase"], phase);
+        }
+        // Cluster API is not installed: a swarm has no Cluster to look for.
+        server.expect_not_found("GET", "/apis/cluster.x-k8s.io/v1beta1").await;
+        let listed = server
+            .expect("GET", "/apis/windflow.io/v1alpha1/containernodes", |_| {
+                found(&[("acme", "edge-manager-1"), ("acme", "edge-worker-1"), ("acme", "edge-retired")])
+            })
+            .await;
+        assert_selects_children_of(&listed, &cluster);
+        server.expect("DELETE", &format!("{nodes}/edge-retired"), |_| status_gone()).await;
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/containerclusters/edge/status";
+        let seen = server.expect("PATCH", path, |_| cluster.clone()).await;
+        assert_eq!(
+            (seen.body["status"]["phase"].as_str(), seen.body["status"]["nodeCount"].as_u64()),
+            (Some("degraded"), Some(2))
+        );
+        let ready = condition(&seen.body, "Ready");
+        assert!(ready["message"].as_str().is_some_and(|m| m.starts_with("Docker 27.3.1, 1/2 nodes ready")), "{ready}");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await
+    .expect("health-checked");
+    assert_eq!(action, Action::requeue(durations::HEALTH_CHECK));
+
+    server.finish(ctx).await;
+}
+
+#[tokio::test]
+async fn an_engine_that_does_not_answer_makes_the_cluster_unhealthy_and_touches_nothing() {
+    let (_db, ctx, mut server) = scenario().await;
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port").local_addr().expect("addr").port();
+    let spec = json!({ "elementRef": { "name": "k8s" }, "clusterMode": "docker",
+                       "endpoint": { "url": format!("http://127.0.0.1:{port}") } });
+    let cluster = with_finalizer(&object("ContainerCluster", "gone", Some("acme"), spec));
+
+    let action = reconcile_with::<ContainerCluster, _>(&cluster, &ctx, async {
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/containerclusters/gone/status";
+        let seen = server.expect("PATCH", path, |_| cluster.clone()).await;
+        assert_eq!(seen.body["status"]["phase"], "unhealthy");
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("Unreachable")));
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await
+    .expect("a condition, not an error");
+    assert_eq!(action, Action::requeue(durations::WAITING));
+
+    server.finish(ctx).await;
 }

@@ -18,8 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-/// The field manager of every write the operator makes, and the actor it is not.
-pub const FIELD_MANAGER: &str = "windflow-operator";
+use crate::FIELD_MANAGER;
 
 /// Every mirrored kind, as a target of references and a row of the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,11 +1,13 @@
 //! VM → KubeVirt VirtualMachine; ContainerCluster (kubernetes mode) → Cluster API Cluster.
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
+use kube::api::DynamicObject;
+use serde_json::{Map, Value, json};
 
 use super::network::attachment_label;
-use super::types::{CAPI_CLUSTER, VIRTUAL_MACHINE};
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, gigabytes, text};
+use super::probe::{ClusterReport, ProbeTarget};
+use super::types::{CAPI_CLUSTER, CONTAINER_NODE, VIRTUAL_MACHINE};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, applied_text, gigabytes, phase, text};
 use crate::api::common::FreeForm;
 use crate::api::infra::{ClusterMode, NetworkAttachment};
 use crate::api::{ContainerCluster, VM};
@@ -28,6 +30,20 @@ impl Provisioned for VM {
             networks: self.spec.networks.iter().map(|n: &NetworkAttachment| n.network.clone()).collect(),
         };
         Ok(vec![machine.virtual_machine(placement.workload_namespace(), &self.name_any())?])
+    }
+
+    /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
+    fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        let status = match applied_text(applied, VIRTUAL_MACHINE.kind, "/status/printableStatus") {
+            None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => "creating",
+            Some("Starting") => "starting",
+            Some("Running" | "Migrating") => "running",
+            Some("Stopping" | "Terminating") => "stopping",
+            Some("Stopped" | "Paused") => "stopped",
+            // ErrorUnschedulable, ErrImagePull, CrashLoopBackOff, DataVolumeError, Unknown...
+            Some(_) => "error",
+        };
+        phase(status)
     }
 }
 
@@ -110,10 +126,13 @@ impl Provisioned for ContainerCluster {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
-    /// A Cluster API Cluster from `clusterConfig.class` (a ClusterClass) in kubernetes mode.
-    /// A cluster given by `clusterConfig.kubeconfigSecret`, and docker and swarm engines, exist
-    /// already: nothing is provisioned for them.
-    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
+    /// kubernetes mode: a Cluster API Cluster from `clusterConfig.class` (a ClusterClass), or,
+    /// for an existing cluster (`clusterConfig.kubeconfigSecret`), the nodes it reports. Docker
+    /// and swarm engines exist already: the nodes they report.
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+        if let Some(report) = inputs.report {
+            return Ok(self.nodes(report));
+        }
         let config = &self.spec.cluster_config;
         if self.spec.cluster_mode != ClusterMode::Kubernetes || text(config, "kubeconfigSecret").is_some() {
             return Ok(vec![]);
@@ -140,4 +159,92 @@ impl Provisioned for ContainerCluster {
             } } }),
         )])
     }
+
+    /// An existing cluster's health; else the Cluster API Cluster's phase.
+    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+        if let Some(report) = inputs.report {
+            let status = match report.ready_nodes() {
+                ready if ready == report.nodes.len() && ready > 0 => "healthy",
+                0 => "unhealthy",
+                _ => "degraded",
+            };
+            let mut observed = phase(status);
+            observed.insert("nodeCount".into(), report.nodes.len().into());
+            return observed;
+        }
+        let status = match applied_text(applied, CAPI_CLUSTER.kind, "/status/phase") {
+            None => return Map::new(),
+            Some("Provisioned") => "healthy",
+            Some("Failed") => "unhealthy",
+            Some("Deleting") => "maintenance",
+            Some(_) => "initializing",
+        };
+        phase(status)
+    }
+
+    /// `clusterConfig.kubeconfigSecret` in kubernetes mode; `endpoint.url` (and
+    /// `endpoint.tlsSecret`) in docker and swarm modes.
+    fn probe_target(&self) -> Option<Result<ProbeTarget>> {
+        let namespace = self.namespace().unwrap_or_default();
+        match self.spec.cluster_mode {
+            ClusterMode::Kubernetes => text(&self.spec.cluster_config, "kubeconfigSecret")
+                .map(|secret| Ok(ProbeTarget::Kubeconfig { namespace, secret: secret.to_owned() })),
+            mode @ (ClusterMode::Docker | ClusterMode::Swarm) => {
+                let endpoint = &self.spec.endpoint;
+                let Some(url) = text(endpoint, "url").filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+                else {
+                    return Some(Err(ProvisionError::invalid(
+                        "spec.endpoint.url",
+                        "a docker or swarm cluster gives its engine's address as http(s)://host:port",
+                    )));
+                };
+                let tls = text(endpoint, "tlsSecret").map(|secret| (namespace, secret.to_owned()));
+                Some(Ok(ProbeTarget::Engine { url: url.to_owned(), swarm: mode == ClusterMode::Swarm, tls }))
+            }
+        }
+    }
+}
+
+impl ContainerCluster {
+    /// A ContainerNode per reported node, named `<cluster>-<node>`, in the cluster's namespace;
+    /// its phase rides along as the status to apply.
+    fn nodes(&self, report: &ClusterReport) -> Vec<Value> {
+        let cluster = self.name_any();
+        report
+            .nodes
+            .iter()
+            .map(|node| {
+                let mut spec = json!({
+                    "clusterRef": { "name": cluster },
+                    "hostname": node.name,
+                    "nodeRole": node.role,
+                    "nodeConfig": node.details,
+                });
+                if let Some(address) = node.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok()) {
+                    spec["ipAddress"] = address.into();
+                }
+                if let Some(cores) = node.cpu_cores {
+                    spec["cpuCores"] = cores.into();
+                }
+                if let Some(memory) = node.memory_gb {
+                    spec["memoryGb"] = memory.into();
+                }
+                let status = json!({ "phase": if node.ready { "ready" } else { "not_ready" } });
+                CONTAINER_NODE.object(
+                    self.namespace().as_deref(),
+                    &node_name(&cluster, &node.name),
+                    json!({ "spec": spec, "status": status }),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `<cluster>-<node>` as an object name: lower case, characters outside `[a-z0-9.-]` as `-`.
+fn node_name(cluster: &str, node: &str) -> String {
+    format!("{cluster}-{node}")
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .collect()
 }

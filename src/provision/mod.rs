@@ -1,11 +1,13 @@
 //! Provisioning: the Kubernetes objects each WindFlow object asks for. The builders are pure
-//! (object + what it references → desired children); `render` prints them. Applying them to a
-//! cluster is not built yet.
+//! (object + what it references → desired children); `render` prints them and `apply` writes
+//! them to the cluster.
 
+pub mod apply;
 mod compute;
 mod ingress;
 mod namespace;
 mod network;
+pub mod probe;
 mod rbac;
 mod storage;
 mod workload;
@@ -14,8 +16,9 @@ use std::collections::BTreeMap;
 
 use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use crate::api::common::DeletionPolicy;
 use crate::api::*;
 
 /// Labels on every provisioned object: who it belongs to, and which object asked for it.
@@ -124,6 +127,22 @@ pub enum Anchor<'a> {
 }
 
 impl World {
+    /// The objects of the kinds builders read among `documents` (others are skipped).
+    pub fn from_documents(documents: &[Value]) -> serde_json::Result<Self> {
+        fn of<K: serde::de::DeserializeOwned>(documents: &[Value], kind: &str) -> serde_json::Result<Vec<K>> {
+            documents.iter().filter(|d| d["kind"] == kind).map(|d| serde_json::from_value(d.clone())).collect()
+        }
+        Ok(Self {
+            organizations: of(documents, "Organization")?,
+            environments: of(documents, "Environment")?,
+            elements: of(documents, "Element")?,
+            stacks: of(documents, "Stack")?,
+            applications: of(documents, "Application")?,
+            domains: of(documents, "Domain")?,
+            functions: of(documents, "Function")?,
+        })
+    }
+
     /// The organization whose tenant namespace is `namespace`.
     pub fn organization(&self, namespace: &str) -> Result<&Organization> {
         self.organizations
@@ -216,6 +235,8 @@ impl Placement {
 pub struct Inputs<'a> {
     pub world: &'a World,
     pub config: &'a Config,
+    /// What the health check of an existing cluster saw, for the kinds that have one.
+    pub report: Option<&'a probe::ClusterReport>,
 }
 
 /// A kind that provisions Kubernetes objects.
@@ -225,7 +246,95 @@ pub trait Provisioned: Resource<DynamicType = ()> + ResourceExt {
 
     /// The desired children, before labels and owner references are added.
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>>;
+
+    /// Seed status fields that follow the children, as the API server returned them applied.
+    fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Map<String, Value> {
+        Map::new()
+    }
+
+    /// The existing cluster or engine to health-check before building, if any.
+    fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
+        None
+    }
 }
+
+/// What the reconcile asks of every kind, whether it provisions anything or not.
+pub trait Provisioning {
+    /// The Kubernetes types the kind may provision, listed to find children no longer wanted;
+    /// empty for kinds that only mirror.
+    const CHILD_TYPES: &'static [ChildType];
+
+    /// `spec.deletionPolicy`.
+    fn deletion_policy(&self) -> DeletionPolicy;
+
+    /// The children, with labels and owner references.
+    fn plan(&self, inputs: &Inputs) -> Result<Vec<DynamicObject>>;
+
+    /// Seed status fields that follow the applied children.
+    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value>;
+
+    /// The existing cluster or engine to health-check before building, if any.
+    fn probe_target(&self) -> Option<Result<probe::ProbeTarget>>;
+}
+
+macro_rules! provisioning {
+    (provisions: $($kind:ty => [$($child:ident),*]),*; mirrors only: $($mirrored:ty),*) => {
+        $(impl Provisioning for $kind {
+            const CHILD_TYPES: &'static [ChildType] = &[$(types::$child),*];
+
+            fn deletion_policy(&self) -> DeletionPolicy {
+                self.spec.deletion_policy
+            }
+
+            fn plan(&self, inputs: &Inputs) -> Result<Vec<DynamicObject>> {
+                children(self, inputs)
+            }
+
+            fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+                Provisioned::observe(self, applied, inputs)
+            }
+
+            fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
+                Provisioned::probe_target(self)
+            }
+        })*
+        $(impl Provisioning for $mirrored {
+            const CHILD_TYPES: &'static [ChildType] = &[];
+
+            fn deletion_policy(&self) -> DeletionPolicy {
+                DeletionPolicy::Delete
+            }
+
+            fn plan(&self, _: &Inputs) -> Result<Vec<DynamicObject>> {
+                Ok(vec![])
+            }
+
+            fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+                Map::new()
+            }
+
+            fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
+                None
+            }
+        })*
+    };
+}
+
+provisioning!(
+    provisions:
+        Organization => [NAMESPACE],
+        Environment => [NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, NETWORK_POLICY],
+        Volume => [PVC],
+        Network => [NETWORK_POLICY, NETWORK_ATTACHMENT],
+        VM => [VIRTUAL_MACHINE],
+        ContainerCluster => [CAPI_CLUSTER, CONTAINER_NODE],
+        Application => [DEPLOYMENT, SERVICE, VIRTUAL_MACHINE],
+        Gateway => [INGRESS, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE],
+        Domain => [CERTIFICATE],
+        DnsRecord => [DNS_ENDPOINT],
+        Policy => [ROLE, ROLE_BINDING];
+    mirrors only: User, Tag, Function, Group, Element, ContainerNode, PhysicalHost, DnssecKey, Stack, Deployment
+);
 
 /// A Kubernetes type a kind provisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +345,25 @@ pub struct ChildType {
 }
 
 impl ChildType {
+    /// The API group, empty for the core group.
+    pub fn group(&self) -> &'static str {
+        self.api_version.rsplit_once('/').map_or("", |(group, _)| group)
+    }
+
+    /// What users install to get this type.
+    pub fn provider(&self) -> &'static str {
+        match self.group() {
+            "kubevirt.io" => "KubeVirt",
+            "cluster.x-k8s.io" => "Cluster API",
+            "k8s.cni.cncf.io" => "Multus",
+            "cert-manager.io" => "cert-manager",
+            "externaldns.k8s.io" => "ExternalDNS",
+            "gateway.networking.k8s.io" => "the Gateway API",
+            "windflow.io" => "WindFlow's CRDs",
+            _ => "Kubernetes",
+        }
+    }
+
     /// A child object of this type: `apiVersion`, `kind`, `metadata` with name and namespace.
     fn object(&self, namespace: Option<&str>, name: &str, rest: Value) -> Value {
         let mut metadata = json!({ "name": name });
@@ -271,6 +399,8 @@ mod types {
     pub const NETWORK_ATTACHMENT: ChildType = namespaced("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition");
     pub const VIRTUAL_MACHINE: ChildType = namespaced("kubevirt.io/v1", "VirtualMachine");
     pub const CAPI_CLUSTER: ChildType = namespaced("cluster.x-k8s.io/v1beta1", "Cluster");
+    /// The nodes an existing cluster reports.
+    pub const CONTAINER_NODE: ChildType = namespaced("windflow.io/v1alpha1", "ContainerNode");
     pub const CERTIFICATE: ChildType = namespaced("cert-manager.io/v1", "Certificate");
     pub const DNS_ENDPOINT: ChildType = namespaced("externaldns.k8s.io/v1alpha1", "DNSEndpoint");
     pub const TCP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "TCPRoute");
@@ -308,6 +438,20 @@ pub fn children<K: Provisioned>(obj: &K, inputs: &Inputs) -> Result<Vec<DynamicO
             Ok(child)
         })
         .collect()
+}
+
+/// The seed status `phase` as a status field.
+fn phase(value: &str) -> Map<String, Value> {
+    Map::from_iter([("phase".to_owned(), Value::from(value))])
+}
+
+/// The first applied child of `kind`, and the text at `pointer` in it (`/status/phase`).
+fn applied_text<'a>(applied: &'a [DynamicObject], kind: &str, pointer: &str) -> Option<&'a str> {
+    applied
+        .iter()
+        .find(|child| child.types.as_ref().is_some_and(|t| t.kind == kind))
+        .and_then(|child| child.data.pointer(pointer))
+        .and_then(Value::as_str)
 }
 
 /// A Kubernetes quantity in decimal gigabytes, as the seed counts them (`10` → `10G`).

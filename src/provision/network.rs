@@ -2,14 +2,20 @@
 //! also get a Multus NetworkAttachmentDefinition.
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
+use kube::api::DynamicObject;
+use serde_json::{Map, Value, json};
 
 use super::types::{NETWORK_ATTACHMENT, NETWORK_POLICY};
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels, phase};
 use crate::api::Network;
 use crate::api::infra::NetworkType;
 
 impl Provisioned for Network {
+    /// Its children exist once applied.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase("active")
+    }
+
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)
     }

@@ -1,10 +1,11 @@
 //! Volume → PersistentVolumeClaim.
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
+use kube::api::DynamicObject;
+use serde_json::{Map, Value, json};
 
 use super::types::PVC;
-use super::{Anchor, Inputs, Placement, Provisioned, Result, gigabytes};
+use super::{Anchor, Inputs, Placement, Provisioned, Result, applied_text, gigabytes, phase};
 use crate::api::Volume;
 use crate::api::infra::AccessMode;
 
@@ -28,5 +29,22 @@ impl Provisioned for Volume {
             spec["storageClassName"] = class.as_str().into();
         }
         Ok(vec![PVC.object(Some(placement.workload_namespace()), &self.name_any(), json!({ "spec": spec }))])
+    }
+
+    /// The claim's phase: `Bound` is `bound` when an application mounts the volume, else
+    /// `available`; `Pending` is `creating`; `Lost` is `error`.
+    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+        let status = match applied_text(applied, PVC.kind, "/status/phase") {
+            Some("Bound") => {
+                let name = self.name_any();
+                let mounted = inputs.world.applications.iter().any(|app| {
+                    app.namespace() == self.namespace() && app.spec.volumes.iter().any(|mount| mount.volume == name)
+                });
+                if mounted { "bound" } else { "available" }
+            }
+            Some("Lost") => "error",
+            _ => "creating",
+        };
+        phase(status)
     }
 }

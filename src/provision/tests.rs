@@ -16,23 +16,8 @@ fn platform() -> Vec<Value> {
     documents(include_str!("../../examples/platform.yaml"))
 }
 
-fn of<K: for<'de> Deserialize<'de>>(docs: &[Value], kind: &str) -> Vec<K> {
-    docs.iter()
-        .filter(|d| d["kind"] == kind)
-        .map(|d| serde_json::from_value(d.clone()).expect("a valid fixture"))
-        .collect()
-}
-
 fn world(docs: &[Value]) -> World {
-    World {
-        organizations: of(docs, "Organization"),
-        environments: of(docs, "Environment"),
-        elements: of(docs, "Element"),
-        stacks: of(docs, "Stack"),
-        applications: of(docs, "Application"),
-        domains: of(docs, "Domain"),
-        functions: of(docs, "Function"),
-    }
+    World::from_documents(docs).expect("valid fixtures")
 }
 
 /// The sample object `kind`/`name`, after `change` is merged into it (JSON merge patch).
@@ -58,13 +43,25 @@ fn merge(target: &mut Value, patch: Value) {
     }
 }
 
-fn build<K: Provisioned>(obj: &K, config: &Config) -> Result<Vec<Value>> {
+/// The children of `obj`, each checked to be of a type its kind declares (else orphan cleanup
+/// would never find it).
+fn build<K: Provisioning>(obj: &K, config: &Config) -> Result<Vec<Value>> {
     let world = world(&platform());
-    let inputs = Inputs { world: &world, config };
-    Ok(children(obj, &inputs)?.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect())
+    let inputs = Inputs { world: &world, config, report: None };
+    let children = obj.plan(&inputs)?;
+    for child in &children {
+        let types = child.types.as_ref().expect("apiVersion and kind");
+        assert!(
+            K::CHILD_TYPES.iter().any(|t| t.api_version == types.api_version && t.kind == types.kind),
+            "{} {} is not declared",
+            types.api_version,
+            types.kind
+        );
+    }
+    Ok(children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect())
 }
 
-fn built<K: Provisioned>(obj: &K) -> Vec<Value> {
+fn built<K: Provisioning>(obj: &K) -> Vec<Value> {
     build(obj, &Config::default()).expect("children")
 }
 
@@ -379,10 +376,134 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
     let mut docs = platform();
     docs.retain(|d| !(d["kind"] == "Environment" && d["metadata"]["name"] == "production"));
     let world = world(&docs);
-    let inputs = Inputs { world: &world, config: &Config::default() };
+    let inputs = Inputs { world: &world, config: &Config::default(), report: None };
     let volume: Volume = sample("Volume", "pgdata", json!({}));
     assert_eq!(
         children(&volume, &inputs).expect_err("refused").to_string(),
         "spec.elementRef → environmentRef: Environment acme/production does not exist"
     );
+}
+
+/// The children as the API server returns them applied, with `status`.
+fn applied_with<K: Provisioning>(obj: &K, status: Value) -> Vec<DynamicObject> {
+    let world = world(&platform());
+    let children = obj.plan(&Inputs { world: &world, config: &Config::default(), report: None }).expect("children");
+    children
+        .into_iter()
+        .map(|mut child| {
+            child.data["status"] = status.clone();
+            child
+        })
+        .collect()
+}
+
+fn observed_phase<K: Provisioning>(obj: &K, status: Value) -> Option<String> {
+    let world = world(&platform());
+    let inputs = Inputs { world: &world, config: &Config::default(), report: None };
+    let observed = Provisioning::observe(obj, &applied_with(obj, status), &inputs);
+    observed.get("phase").and_then(Value::as_str).map(str::to_owned)
+}
+
+#[test]
+fn status_follows_the_children() {
+    // pgdata is mounted by the postgres application; no application mounts a spare volume.
+    let pgdata: Volume = sample("Volume", "pgdata", json!({}));
+    let spare: Volume = sample("Volume", "pgdata", json!({ "metadata": { "name": "spare" } }));
+    assert_eq!(observed_phase(&pgdata, json!({ "phase": "Bound" })).as_deref(), Some("bound"));
+    assert_eq!(observed_phase(&spare, json!({ "phase": "Bound" })).as_deref(), Some("available"));
+    assert_eq!(observed_phase(&spare, json!({ "phase": "Pending" })).as_deref(), Some("creating"));
+    assert_eq!(observed_phase(&spare, json!({ "phase": "Lost" })).as_deref(), Some("error"));
+
+    let vm: VM = sample("VM", "legacy-erp", json!({}));
+    for (printable, phase) in [
+        ("Provisioning", "creating"),
+        ("Starting", "starting"),
+        ("Running", "running"),
+        ("Stopping", "stopping"),
+        ("Stopped", "stopped"),
+        ("ErrorUnschedulable", "error"),
+    ] {
+        assert_eq!(observed_phase(&vm, json!({ "printableStatus": printable })).as_deref(), Some(phase));
+    }
+    assert_eq!(observed_phase(&vm, json!({})).as_deref(), Some("creating"), "no status yet");
+
+    let cluster: ContainerCluster = sample("ContainerCluster", "main", json!({}));
+    assert_eq!(observed_phase(&cluster, json!({ "phase": "Provisioned" })).as_deref(), Some("healthy"));
+    assert_eq!(observed_phase(&cluster, json!({ "phase": "Provisioning" })).as_deref(), Some("initializing"));
+    assert_eq!(observed_phase(&cluster, json!({ "phase": "Failed" })).as_deref(), Some("unhealthy"));
+
+    let network: Network = sample("Network", "backend", json!({}));
+    assert_eq!(observed_phase(&network, json!({})).as_deref(), Some("active"));
+    // Kinds with no seed phase to follow report nothing.
+    let environment: Environment = sample("Environment", "staging", json!({}));
+    assert_eq!(observed_phase(&environment, json!({})), None);
+}
+
+fn node(name: &str, ready: bool, role: crate::api::infra::NodeRole) -> probe::NodeReport {
+    probe::NodeReport {
+        name: name.into(),
+        address: Some("10.0.0.5".into()),
+        role,
+        ready,
+        cpu_cores: Some(4),
+        memory_gb: Some(8.0),
+        details: Map::new(),
+    }
+}
+
+#[test]
+fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
+    use crate::api::infra::NodeRole;
+    let swarm: ContainerCluster = sample(
+        "ContainerCluster",
+        "main",
+        json!({ "spec": { "clusterMode": "swarm", "clusterConfig": null,
+                          "endpoint": { "url": "https://10.0.0.5:2376", "tlsSecret": "engine-tls" } } }),
+    );
+    assert_eq!(
+        Provisioned::probe_target(&swarm),
+        Some(Ok(probe::ProbeTarget::Engine {
+            url: "https://10.0.0.5:2376".into(),
+            swarm: true,
+            tls: Some(("acme".into(), "engine-tls".into())),
+        }))
+    );
+    let report = probe::ClusterReport {
+        version: "Docker 27.3.1".into(),
+        nodes: vec![node("Manager_1", true, NodeRole::Manager), node("worker-1", false, NodeRole::Worker)],
+    };
+    let world = world(&platform());
+    let inputs = Inputs { world: &world, config: &Config::default(), report: Some(&report) };
+    let children = swarm.plan(&inputs).expect("nodes");
+    let nodes: Vec<Value> = children.iter().map(|c| serde_json::to_value(c).expect("json")).collect();
+    assert_eq!(
+        kinds(&nodes),
+        [("ContainerNode", "acme", "main-manager-1"), ("ContainerNode", "acme", "main-worker-1")]
+    );
+    assert_eq!(nodes[0]["spec"]["clusterRef"]["name"], "main");
+    assert_eq!(nodes[0]["spec"]["nodeRole"], "manager");
+    assert_eq!(nodes[0]["spec"]["ipAddress"], "10.0.0.5");
+    assert_eq!(nodes[0]["status"]["phase"], "ready");
+    assert_eq!(nodes[1]["status"]["phase"], "not_ready");
+    // Same namespace as the cluster: owned by it, so deleted with it by the garbage collector too.
+    assert_eq!(nodes[0]["metadata"]["ownerReferences"][0]["kind"], "ContainerCluster");
+    let observed = Provisioning::observe(&swarm, &children, &inputs);
+    assert_eq!((observed["phase"].as_str(), observed["nodeCount"].as_u64()), (Some("degraded"), Some(2)));
+
+    let all_down = probe::ClusterReport { nodes: vec![node("a", false, NodeRole::Worker)], ..report.clone() };
+    let inputs = Inputs { report: Some(&all_down), ..inputs };
+    assert_eq!(Provisioning::observe(&swarm, &[], &inputs)["phase"], "unhealthy");
+
+    let no_url: ContainerCluster =
+        sample("ContainerCluster", "main", json!({ "spec": { "clusterMode": "docker", "clusterConfig": null } }));
+    let refused = Provisioned::probe_target(&no_url).expect("a target").expect_err("no url");
+    assert!(refused.to_string().starts_with("spec.endpoint.url:"), "{refused}");
+    let existing: ContainerCluster =
+        sample("ContainerCluster", "main", json!({ "spec": { "clusterConfig": { "kubeconfigSecret": "edge" } } }));
+    assert_eq!(
+        Provisioned::probe_target(&existing),
+        Some(Ok(probe::ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge".into() }))
+    );
+    let capi: ContainerCluster = sample("ContainerCluster", "main", json!({}));
+    assert_eq!(Provisioned::probe_target(&capi), None);
 }

@@ -1,6 +1,7 @@
 //! The generic reconcile: dereference → validate and build (pure) → apply (one transaction) →
 //! update status, behind the finalizer that mirrors deletion.
 
+pub mod catalog;
 pub mod status;
 
 use std::collections::HashMap;
@@ -14,12 +15,18 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
 use kube::{Api, Client, ResourceExt};
+use serde_json::{Map, Value};
 use sqlx::PgPool;
 use tracing::{info, instrument, warn};
 
+use crate::FIELD_MANAGER;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{FIELD_MANAGER, Mirrored, PrepareError, audit_metadata, current_status, prepare};
-use status::{Verdict, reasons};
+use crate::mirror::{Mirrored, PrepareError, audit_metadata, current_status, prepare};
+use crate::provision::apply::{ApplyError, Provider};
+use crate::provision::probe::{ProbeError, probe};
+use crate::provision::{self, Inputs, ProvisionError, Provisioning};
+use catalog::Catalog;
+use status::{Report, Verdict, reasons};
 
 /// The finalizer that keeps an object until its row is deleted.
 pub const FINALIZER: &str = "windflow.io/mirror";
@@ -34,6 +41,10 @@ pub mod durations {
     /// First retry after a transient fault; doubles up to `BACKOFF_MAX`.
     pub const BACKOFF_MIN: Duration = Duration::from_secs(2);
     pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+    /// How often an existing cluster or engine is health-checked.
+    pub const HEALTH_CHECK: Duration = Duration::from_secs(60);
+    /// A third-party API is not installed: look again as soon as discovery would.
+    pub const PROVIDER_RECHECK: Duration = crate::provision::apply::RECHECK_MISSING;
 }
 
 /// Everything reconciles share.
@@ -41,13 +52,19 @@ pub struct Context {
     pub client: Client,
     pub pool: PgPool,
     pub recorder: Recorder,
+    /// The objects builders read.
+    pub catalog: Catalog,
+    /// How the cluster provides what objects ask for.
+    pub config: provision::Config,
+    provider: Provider,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, pool: PgPool, recorder: Recorder) -> Self {
-        Self { client, pool, recorder, failures: Mutex::default() }
+    pub fn new(client: Client, pool: PgPool, recorder: Recorder, catalog: Catalog, config: provision::Config) -> Self {
+        let provider = Provider::new(client.clone());
+        Self { client, pool, recorder, catalog, config, provider, failures: Mutex::default() }
     }
 
     fn backoff(&self, key: String) -> Duration {
@@ -74,6 +91,10 @@ pub enum Error {
     Finalizer(String),
     #[error("cannot delete the row: {0}")]
     StillReferenced(String),
+    #[error("provisioning: {0}")]
+    Provisioning(String),
+    #[error("the operator is shutting down")]
+    ShuttingDown,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -86,6 +107,16 @@ impl Error {
             Self::Kube(_) => "kubernetes",
             Self::Finalizer(_) => "finalizer",
             Self::StillReferenced(_) => "still_referenced",
+            Self::Provisioning(_) => "provisioning",
+            Self::ShuttingDown => "shutdown",
+        }
+    }
+
+    /// Children that cannot be listed, deleted or orphaned: every kind of it is retried.
+    fn from_apply(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Kube(error) => Self::Kube(error),
+            other => Self::Provisioning(other.to_string()),
         }
     }
 
@@ -181,6 +212,10 @@ macro_rules! scoped {
     };
 }
 
+/// What the reconcile needs of a kind.
+pub trait Reconciled: Mirrored + Scoped + Provisioning {}
+impl<K: Mirrored + Scoped + Provisioning> Reconciled for K {}
+
 use crate::api::*;
 scoped!(
     cluster: Organization, User, Tag, Function;
@@ -190,7 +225,7 @@ scoped!(
 
 /// The controller's reconcile for any mirrored kind.
 #[instrument(skip_all, fields(kind = %K::kind(&()), name = %obj.name_any(), namespace = obj.namespace()))]
-pub async fn reconcile<K: Mirrored + Scoped>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile<K: Reconciled>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
     let api = K::api(ctx.client.clone(), obj.namespace().as_deref());
     let key = retry_key(obj.as_ref());
     let result = finalizer(&api, FINALIZER, obj, |event| async {
@@ -207,11 +242,11 @@ pub async fn reconcile<K: Mirrored + Scoped>(obj: Arc<K>, ctx: Arc<Context>) -> 
     result
 }
 
-async fn apply<K: Mirrored>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
+async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
     if status::is_paused(obj) {
         let verdict =
             Verdict::failed(reasons::PAUSED, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
-        update_status(obj, api, ctx, &verdict, None).await?;
+        update_status(obj, api, ctx, &Report::blocked(verdict), None).await?;
         return Ok(Action::await_change());
     }
     let password = match obj.password_secret() {
@@ -222,7 +257,7 @@ async fn apply<K: Mirrored>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Acti
                     reasons::WAITING_FOR_DEPENDENCY,
                     format!("waiting for key {key:?} of Secret {namespace}/{name}"),
                 );
-                update_status(obj, api, ctx, &verdict, None).await?;
+                update_status(obj, api, ctx, &Report::blocked(verdict), None).await?;
                 return Ok(Action::requeue(durations::WAITING));
             }
         },
@@ -233,32 +268,139 @@ async fn apply<K: Mirrored>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Acti
         Err(error) => {
             let verdict = Verdict::failed(reasons::DATABASE_UNAVAILABLE, error.to_string());
             // Best effort: the status says why, the error drives the backoff.
-            if let Err(status_error) = update_status(obj, api, ctx, &verdict, None).await {
+            if let Err(status_error) = update_status(obj, api, ctx, &Report::blocked(verdict), None).await {
                 warn!(%status_error, "could not report the database fault");
             }
             return Err(error.into());
         }
     };
-    let (verdict, action) = match outcome {
+    let (report, action) = match outcome {
         Outcome::Mirrored(written) => {
             if written.audited {
                 info!("mirrored");
             }
-            (Verdict::ok("the database row holds this object"), Action::requeue(durations::RESYNC))
+            match provision(obj, ctx).await {
+                Ok(provisioned) => provisioned,
+                Err(error) => {
+                    let verdict = Verdict::failed(reasons::PROVIDER_UNAVAILABLE, error.to_string());
+                    let report = Report { ready: verdict, ..mirrored() };
+                    if let Err(status_error) = update_status(obj, api, ctx, &report, organization.as_deref()).await {
+                        warn!(%status_error, "could not report the provisioning fault");
+                    }
+                    return Err(error);
+                }
+            }
         }
         Outcome::Blocked(verdict) => {
             let action = match verdict.reason {
                 reasons::WAITING_FOR_DEPENDENCY | reasons::NO_ORGANIZATION => Action::requeue(durations::WAITING),
                 _ => Action::await_change(),
             };
-            (verdict, action)
+            (Report::blocked(verdict), action)
         }
     };
-    update_status(obj, api, ctx, &verdict, organization.as_deref()).await?;
+    update_status(obj, api, ctx, &report, organization.as_deref()).await?;
     Ok(action)
 }
 
-async fn cleanup<K: Mirrored>(obj: &K, ctx: &Context) -> Result<Action> {
+/// `Synced` once the row holds the object.
+fn mirrored() -> Report {
+    Report::blocked(Verdict::ok(reasons::MIRRORED, "the database row holds this object"))
+}
+
+/// Provisions what a mirrored object asks for: dereference (the catalog, and the health of an
+/// existing cluster), build (pure), apply, delete the children no longer wanted. Users'
+/// problems are a `Ready=False` report; transient faults are errors.
+async fn provision<K: Reconciled>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
+    if K::CHILD_TYPES.is_empty() {
+        return Ok((mirrored(), Action::requeue(durations::RESYNC)));
+    }
+    let blocked = |reason, message: String, action| {
+        Ok((Report { ready: Verdict::failed(reason, message), ..mirrored() }, action))
+    };
+    let report = match obj.probe_target() {
+        None => None,
+        Some(Err(error)) => return blocked(reasons::INVALID_SPEC, error.to_string(), Action::await_change()),
+        Some(Ok(target)) => match probe(&ctx.client, &target).await {
+            Ok(report) => Some(report),
+            Err(ProbeError::Unreachable(message)) => {
+                let ready = Verdict::failed(reasons::UNREACHABLE, message);
+                let observed = Map::from_iter([("phase".to_owned(), Value::from("unhealthy"))]);
+                return Ok((Report { ready, observed, ..mirrored() }, Action::requeue(durations::WAITING)));
+            }
+            Err(ProbeError::Kube(error)) => return Err(error.into()),
+        },
+    };
+    let world = ctx.catalog.world(obj.namespace().as_deref()).await.map_err(|_| Error::ShuttingDown)?;
+    let inputs = Inputs { world: &world, config: &ctx.config, report: report.as_ref() };
+    let children = match obj.plan(&inputs) {
+        Ok(children) => children,
+        Err(error @ ProvisionError::Invalid { .. }) => {
+            return blocked(reasons::INVALID_SPEC, error.to_string(), Action::await_change());
+        }
+        Err(error @ ProvisionError::Missing(_)) => {
+            return blocked(reasons::WAITING_FOR_DEPENDENCY, error.to_string(), Action::requeue(durations::WAITING));
+        }
+        Err(error @ ProvisionError::NoOrganization(_)) => {
+            return blocked(reasons::NO_ORGANIZATION, error.to_string(), Action::requeue(durations::WAITING));
+        }
+    };
+    let applied = match ctx.provider.apply(K::CHILD_TYPES, &children).await {
+        Ok(applied) => applied,
+        Err(error @ ApplyError::NotInstalled(_)) => {
+            return blocked(
+                reasons::PROVIDER_NOT_INSTALLED,
+                error.to_string(),
+                Action::requeue(durations::PROVIDER_RECHECK),
+            );
+        }
+        Err(error @ ApplyError::Rejected { .. }) => {
+            return blocked(reasons::INVALID_SPEC, error.to_string(), Action::await_change());
+        }
+        Err(ApplyError::Kube(error)) => return Err(error.into()),
+    };
+    let owner = obj.uid().unwrap_or_default();
+    let pruned = ctx.provider.prune(&owner, K::CHILD_TYPES, &children).await.map_err(Error::from_apply)?;
+    if pruned > 0 {
+        info!(pruned, "deleted children no longer wanted");
+    }
+    let mut message = provisioned_message(&applied);
+    if let Some(report) = &report {
+        message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
+    }
+    let ready = Verdict::ok(reasons::PROVISIONED, message);
+    let report = Report { ready, observed: obj.observe(&applied, &inputs), ..mirrored() };
+    // An existing cluster is checked again soon: its health is what it reports.
+    let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { durations::RESYNC };
+    Ok((report, Action::requeue(every)))
+}
+
+fn provisioned_message(applied: &[kube::api::DynamicObject]) -> String {
+    if applied.is_empty() {
+        return "mirrored; it asks for no Kubernetes objects".into();
+    }
+    let names: Vec<String> = applied
+        .iter()
+        .map(|child| {
+            let kind = child.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
+            match child.namespace() {
+                Some(namespace) => format!("{kind} {namespace}/{}", child.name_any()),
+                None => format!("{kind} {}", child.name_any()),
+            }
+        })
+        .collect();
+    format!("mirrored and applied: {}", names.join(", "))
+}
+
+async fn cleanup<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action> {
+    // Children first: should this fail, the row (and the finalizer) stay for the retry.
+    if let (false, Some(owner)) = (K::CHILD_TYPES.is_empty(), obj.uid()) {
+        let released =
+            ctx.provider.release(&owner, K::CHILD_TYPES, obj.deletion_policy()).await.map_err(Error::from_apply)?;
+        if released > 0 {
+            info!(released, policy = ?obj.deletion_policy(), "released children");
+        }
+    }
     match remove(&ctx.pool, obj).await {
         Ok(_) => Ok(Action::await_change()),
         Err(StoreError::StillReferenced(message)) => {
@@ -278,22 +420,22 @@ async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) ->
 }
 
 /// Applies the status (server-side, our field manager) and publishes an Event when Ready flips
-/// or the reconcile failed.
+/// or is false.
 async fn update_status<K: Mirrored>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
-    verdict: &Verdict,
+    report: &Report,
     organization: Option<&str>,
 ) -> Result<()> {
     let before = current_status(obj);
-    let patch = status::build(obj, &before, verdict, organization, Timestamp::now());
+    let patch = status::build(obj, &before, report, organization, Timestamp::now());
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    let now_ready = if verdict.synced { "True" } else { "False" };
-    if !verdict.synced {
-        publish(ctx, obj, EventType::Warning, verdict.reason, &verdict.message).await;
-    } else if status::ready_status(&before).as_deref() != Some(now_ready) {
-        publish(ctx, obj, EventType::Normal, verdict.reason, &verdict.message).await;
+    let ready = &report.ready;
+    if !ready.ok {
+        publish(ctx, obj, EventType::Warning, ready.reason, &ready.message).await;
+    } else if status::ready_status(&before).as_deref() != Some("True") {
+        publish(ctx, obj, EventType::Normal, ready.reason, &ready.message).await;
     }
     Ok(())
 }

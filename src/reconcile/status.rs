@@ -7,29 +7,52 @@ use serde_json::{Map, Value, json};
 
 use crate::mirror::{Mirrored, StatusColumn};
 
-/// What a reconcile concluded, as users see it in `Ready` and `Synced`.
+/// One condition as a reconcile concluded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// The row holds the object's current spec.
-    pub synced: bool,
+    /// The condition's status is `True`.
+    pub ok: bool,
     /// CamelCase reason, such as `Mirrored` or `WaitingForDependency`.
     pub reason: &'static str,
     pub message: String,
 }
 
 impl Verdict {
-    pub fn ok(message: impl Into<String>) -> Self {
-        Self { synced: true, reason: reasons::MIRRORED, message: message.into() }
+    pub fn ok(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { ok: true, reason, message: message.into() }
     }
 
     pub fn failed(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { synced: false, reason, message: message.into() }
+        Self { ok: false, reason, message: message.into() }
+    }
+}
+
+/// What a reconcile reports: `Synced` (the row holds the object's spec), `Ready` (that, and
+/// what it asks for is provisioned), and seed status fields that follow its children.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub synced: Verdict,
+    pub ready: Verdict,
+    pub observed: Map<String, Value>,
+}
+
+impl Report {
+    /// Nothing went through: both conditions say why.
+    pub fn blocked(verdict: Verdict) -> Self {
+        Self { synced: verdict.clone(), ready: verdict, observed: Map::new() }
     }
 }
 
 /// Condition reasons, in one place.
 pub mod reasons {
     pub const MIRRORED: &str = "Mirrored";
+    /// Mirrored, and every child it asks for applied.
+    pub const PROVISIONED: &str = "Provisioned";
+    pub const PROVIDER_NOT_INSTALLED: &str = "ProviderNotInstalled";
+    /// The API server could not be reached or refused the operator (RBAC) while provisioning.
+    pub const PROVIDER_UNAVAILABLE: &str = "ProviderUnavailable";
+    /// An existing cluster or engine does not answer its health check.
+    pub const UNREACHABLE: &str = "Unreachable";
     pub const WAITING_FOR_DEPENDENCY: &str = "WaitingForDependency";
     pub const NO_ORGANIZATION: &str = "NoOrganization";
     pub const INVALID_SPEC: &str = "InvalidSpec";
@@ -67,7 +90,7 @@ pub fn merge_condition(conditions: &mut Vec<Condition>, mut condition: Condition
 fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Timestamp) -> Condition {
     Condition {
         type_: type_.to_owned(),
-        status: if verdict.synced { "True" } else { "False" }.to_owned(),
+        status: if verdict.ok { "True" } else { "False" }.to_owned(),
         reason: verdict.reason.to_owned(),
         message: verdict.message.clone(),
         observed_generation: generation,
@@ -75,20 +98,20 @@ fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Times
     }
 }
 
-/// The status to apply over the object's current `status`: conditions from the verdict, the
-/// organization, the mirrored version, and the seed status columns as they are (or their
-/// defaults), so that the controller keeps owning them.
+/// The status to apply over the object's current `status`: conditions from the report, the
+/// organization, the mirrored version, and the seed status columns as observed, else as they
+/// are (or their defaults), so that the controller keeps owning them.
 pub fn build<K: Mirrored>(
     obj: &K,
     status: &Value,
-    verdict: &Verdict,
+    report: &Report,
     organization: Option<&str>,
     now: Timestamp,
 ) -> Value {
     let generation = obj.meta().generation;
     let mut conditions = current_conditions(status);
-    merge_condition(&mut conditions, condition("Synced", verdict, generation, now));
-    merge_condition(&mut conditions, condition("Ready", verdict, generation, now));
+    merge_condition(&mut conditions, condition("Synced", &report.synced, generation, now));
+    merge_condition(&mut conditions, condition("Ready", &report.ready, generation, now));
 
     let mut fields = Map::new();
     fields.insert("observedGeneration".into(), json!(generation));
@@ -96,15 +119,16 @@ pub fn build<K: Mirrored>(
     if let Some(organization) = organization.or_else(|| status.get("organization").and_then(Value::as_str)) {
         fields.insert("organization".into(), json!(organization));
     }
-    let mirrored = if verdict.synced { obj.resource_version() } else { None };
+    let mirrored = if report.synced.ok { obj.resource_version() } else { None };
     if let Some(version) =
         mirrored.or_else(|| status.get("mirroredResourceVersion").and_then(Value::as_str).map(str::to_owned))
     {
         fields.insert("mirroredResourceVersion".into(), json!(version));
     }
     for StatusColumn { field, default, .. } in K::STATUS_COLUMNS {
+        let current = status.get(*field).filter(|v| !v.is_null());
         if let Some(value) =
-            status.get(*field).filter(|v| !v.is_null()).cloned().or_else(|| default.map(|d| seed_default(field, d)))
+            report.observed.get(*field).or(current).cloned().or_else(|| default.map(|d| seed_default(field, d)))
         {
             fields.insert((*field).to_owned(), value);
         }
@@ -145,24 +169,29 @@ mod tests {
     }
 
     /// The status the controller would apply to a Volume whose status is `status` now.
-    fn build_over(status: Value, verdict: &Verdict, organization: Option<&str>, now: Timestamp) -> Value {
+    fn build_over(status: Value, report: &Report, organization: Option<&str>, now: Timestamp) -> Value {
         let obj = volume(status);
-        build(&obj, &crate::mirror::current_status(&obj), verdict, organization, now)
+        build(&obj, &crate::mirror::current_status(&obj), report, organization, now)
+    }
+
+    fn mirrored(message: &str) -> Report {
+        Report::blocked(Verdict::ok(reasons::MIRRORED, message))
     }
 
     #[test]
     fn transition_time_is_kept_while_the_status_does_not_flip() {
         let earlier: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
         let later: Timestamp = "2026-02-01T00:00:00Z".parse().expect("time");
-        let first = build_over(Value::Null, &Verdict::ok("mirrored"), Some("acme"), earlier);
-        let again = build_over(first["status"].clone(), &Verdict::ok("mirrored again"), None, later);
+        let first = build_over(Value::Null, &mirrored("mirrored"), Some("acme"), earlier);
+        let again = build_over(first["status"].clone(), &mirrored("mirrored again"), None, later);
         let ready = &again["status"]["conditions"][1];
         assert_eq!(ready["type"], "Ready");
         assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:00:00Z");
         assert_eq!(ready["message"], "mirrored again");
         assert_eq!(again["status"]["organization"], "acme");
 
-        let flipped = build_over(again["status"].clone(), &Verdict::failed(reasons::CONFLICT, "taken"), None, later);
+        let conflict = Report::blocked(Verdict::failed(reasons::CONFLICT, "taken"));
+        let flipped = build_over(again["status"].clone(), &conflict, None, later);
         let ready = &flipped["status"]["conditions"][1];
         assert_eq!(ready["status"], "False");
         assert_eq!(ready["lastTransitionTime"], "2026-02-01T00:00:00Z");
@@ -172,12 +201,28 @@ mod tests {
     #[test]
     fn seed_status_is_kept_or_defaulted() {
         let now = Timestamp::now();
-        let fresh = build_over(Value::Null, &Verdict::ok("ok"), None, now);
+        let fresh = build_over(Value::Null, &mirrored("ok"), None, now);
         assert_eq!(fresh["status"]["phase"], "creating");
         assert_eq!(fresh["status"]["mirroredResourceVersion"], "42");
-        let bound = build_over(json!({ "phase": "bound" }), &Verdict::ok("ok"), None, now);
+        let bound = build_over(json!({ "phase": "bound" }), &mirrored("ok"), None, now);
         assert_eq!(bound["status"]["phase"], "bound");
         assert_eq!(bound["kind"], "Volume");
+    }
+
+    #[test]
+    fn ready_and_synced_differ_when_provisioning_is_blocked_and_observed_fields_win() {
+        let report = Report {
+            synced: Verdict::ok(reasons::MIRRORED, "the row holds it"),
+            ready: Verdict::failed(reasons::PROVIDER_NOT_INSTALLED, "KubeVirt is not installed"),
+            observed: Map::from_iter([("phase".to_owned(), json!("error"))]),
+        };
+        let status = build_over(json!({ "phase": "bound" }), &report, None, Timestamp::now());
+        let conditions = status["status"]["conditions"].as_array().expect("conditions");
+        let of = |type_: &str| conditions.iter().find(|c| c["type"] == type_).expect("condition").clone();
+        assert_eq!((of("Synced")["status"].as_str(), of("Ready")["status"].as_str()), (Some("True"), Some("False")));
+        assert_eq!(of("Ready")["reason"], "ProviderNotInstalled");
+        assert_eq!(status["status"]["phase"], "error");
+        assert_eq!(status["status"]["mirroredResourceVersion"], "42");
     }
 
     #[test]

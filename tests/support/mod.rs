@@ -1,8 +1,11 @@
 //! Shared test helpers: a throwaway PostgreSQL, and fixtures from YAML.
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 use windflow::api::*;
@@ -128,4 +131,64 @@ pub async fn converge(pool: &PgPool, docs: &[Value]) -> usize {
         }
     }
     panic!("the platform did not converge");
+}
+
+/// Serves `routes` (path → JSON or text body) over HTTP/1.1 on a free local port; returns its
+/// URL. Unknown paths are 404.
+pub async fn serve(routes: HashMap<&'static str, Value>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let routes = Arc::new(routes);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let routes = routes.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_owned();
+                let (status, body) = match routes.get(path.as_str()) {
+                    Some(Value::String(text)) => ("200 OK", text.clone()),
+                    Some(json) => ("200 OK", json.to_string()),
+                    None => ("404 Not Found", json!({ "message": "page not found" }).to_string()),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// A one-manager, one-worker swarm's engine API.
+pub fn swarm_engine() -> HashMap<&'static str, Value> {
+    HashMap::from([
+        ("/_ping", Value::String("OK".into())),
+        (
+            "/info",
+            json!({ "Name": "manager-1", "ServerVersion": "27.3.1", "NCPU": 4, "MemTotal": 8_000_000_000u64,
+                    "OperatingSystem": "Debian GNU/Linux 12",
+                    "Swarm": { "LocalNodeState": "active", "ControlAvailable": true } }),
+        ),
+        (
+            "/nodes",
+            json!([
+                { "ID": "abc", "Spec": { "Role": "manager" },
+                  "Description": { "Hostname": "manager-1", "Platform": { "OS": "linux" },
+                                   "Resources": { "NanoCPUs": 4_000_000_000u64, "MemoryBytes": 8_000_000_000u64 },
+                                   "Engine": { "EngineVersion": "27.3.1" } },
+                  "Status": { "State": "ready", "Addr": "10.0.0.5" } },
+                { "ID": "def", "Spec": { "Role": "worker" },
+                  "Description": { "Hostname": "worker-1" },
+                  "Status": { "State": "down", "Addr": "10.0.0.6" } },
+            ]),
+        ),
+    ])
 }

@@ -1,0 +1,284 @@
+//! Writing children to the cluster: discovery (is their API installed?), server-side apply
+//! under the operator's field manager, deletion of the children no longer wanted, and what
+//! deleting the owner does to them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResource;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use super::{ChildType, labels};
+use crate::FIELD_MANAGER;
+use crate::api::common::DeletionPolicy;
+
+/// How long discovery is trusted: an installed API rarely goes away; a missing one is looked
+/// for again soon, so that installing it is noticed.
+const INSTALLED_FOR: Duration = Duration::from_secs(10 * 60);
+pub const RECHECK_MISSING: Duration = Duration::from_secs(60);
+
+/// Why children could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Users install the API (or stop asking for it); the message names it.
+    #[error("{}", not_installed(.0))]
+    NotInstalled(Vec<ChildType>),
+    /// The API server refused a child as invalid: something in the spec users can fix.
+    #[error("{kind} {name}: {message}")]
+    Rejected { kind: String, name: String, message: String },
+    /// A transient fault, retried with backoff.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+fn not_installed(types: &[ChildType]) -> String {
+    let apis: Vec<String> = types
+        .iter()
+        .map(|t| format!("{} is not installed (the cluster does not serve {} {})", t.provider(), t.api_version, t.kind))
+        .collect();
+    apis.join("; ")
+}
+
+/// What discovery said of an `apiVersion`, and when.
+struct Discovered {
+    at: Instant,
+    /// `None`: the API server does not serve that group version.
+    resources: Option<Vec<APIResource>>,
+}
+
+/// The cluster children are written to, with what discovery learned of it.
+pub struct Provider {
+    client: Client,
+    discovered: Mutex<HashMap<&'static str, Discovered>>,
+}
+
+impl Provider {
+    pub fn new(client: Client) -> Self {
+        Self { client, discovered: Mutex::default() }
+    }
+
+    /// Where objects of that type are served, or `None` when the cluster does not serve it.
+    async fn resource(&self, child: ChildType) -> Result<Option<ApiResource>, kube::Error> {
+        let cached = self.lookup(child, Instant::now());
+        let resources = match cached {
+            Some(resources) => resources,
+            None => {
+                let listed = if child.group().is_empty() {
+                    self.client.list_core_api_resources(child.api_version).await
+                } else {
+                    self.client.list_api_group_resources(child.api_version).await
+                };
+                let resources = match listed {
+                    Ok(list) => Some(list.resources),
+                    Err(kube::Error::Api(status)) if status.is_not_found() => None,
+                    Err(error) => return Err(error),
+                };
+                self.locked()
+                    .insert(child.api_version, Discovered { at: Instant::now(), resources: resources.clone() });
+                resources
+            }
+        };
+        Ok(resources.and_then(|list| {
+            let found = list.into_iter().find(|r| r.kind == child.kind && !r.name.contains('/'))?;
+            let (group, version) = child.api_version.rsplit_once('/').unwrap_or(("", child.api_version));
+            Some(ApiResource {
+                group: group.to_owned(),
+                version: version.to_owned(),
+                api_version: child.api_version.to_owned(),
+                kind: child.kind.to_owned(),
+                plural: found.name,
+            })
+        }))
+    }
+
+    /// What discovery said of the type's group version, while it is still trusted.
+    fn lookup(&self, child: ChildType, now: Instant) -> Option<Option<Vec<APIResource>>> {
+        let discovered = self.locked();
+        let entry = discovered.get(child.api_version)?;
+        let trusted = if entry.resources.is_some() { INSTALLED_FOR } else { RECHECK_MISSING };
+        (now.duration_since(entry.at) < trusted).then(|| entry.resources.clone())
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Discovered>> {
+        self.discovered.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Server-side applies every child (forcing our fields back: drift repair) and returns them
+    /// as the API server stored them. Nothing is applied unless every type is installed.
+    pub async fn apply(
+        &self,
+        types: &'static [ChildType],
+        children: &[DynamicObject],
+    ) -> Result<Vec<DynamicObject>, ApplyError> {
+        let mut targets = Vec::with_capacity(children.len());
+        let mut missing = vec![];
+        for child in children {
+            let type_ = child_type(types, child)?;
+            match self.resource(type_).await? {
+                Some(resource) => targets.push(resource),
+                None if missing.contains(&type_) => {}
+                None => missing.push(type_),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ApplyError::NotInstalled(missing));
+        }
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let mut applied = Vec::with_capacity(children.len());
+        for (child, resource) in children.iter().zip(&targets) {
+            let name = child.name_any();
+            let api = api(&self.client, child.namespace().as_deref(), resource);
+            // A status the builder sets (a reported node's phase) goes to the status
+            // subresource, where the API server keeps it.
+            let mut object = child.clone();
+            let status = object.data.as_object_mut().and_then(|data| data.remove("status"));
+            let mut stored = api
+                .patch(&name, &params, &Patch::Apply(&object))
+                .await
+                .map_err(|e| rejected(e, &resource.kind, &name))?;
+            if let Some(status) = status {
+                let patch = json!({ "apiVersion": resource.api_version, "kind": resource.kind, "status": status });
+                stored = api
+                    .patch_status(&name, &params, &Patch::Apply(&patch))
+                    .await
+                    .map_err(|e| rejected(e, &resource.kind, &name))?;
+            }
+            applied.push(stored);
+        }
+        Ok(applied)
+    }
+
+    /// Deletes the children of `owner` (by the owner-uid label) that `wanted` no longer holds.
+    /// Types that are not installed have no children to look for.
+    pub async fn prune(
+        &self,
+        owner: &str,
+        types: &'static [ChildType],
+        wanted: &[DynamicObject],
+    ) -> Result<usize, ApplyError> {
+        let mut deleted = 0;
+        for (resource, child) in self.children_of(owner, types).await? {
+            let keep = wanted.iter().any(|w| {
+                w.types.as_ref().is_some_and(|t| t.kind == resource.kind && t.api_version == resource.api_version)
+                    && w.name_any() == child.name
+                    && w.namespace() == child.namespace
+            });
+            if !keep {
+                deleted += usize::from(delete(&self.client, &resource, &child).await?);
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// What deleting `owner` does to its children: deleted with it, or orphaned (owner
+    /// references and owner labels removed, so nothing finds them as its children again).
+    pub async fn release(
+        &self,
+        owner: &str,
+        types: &'static [ChildType],
+        policy: DeletionPolicy,
+    ) -> Result<usize, ApplyError> {
+        let children = self.children_of(owner, types).await?;
+        for (resource, child) in &children {
+            match policy {
+                DeletionPolicy::Delete => {
+                    delete(&self.client, resource, child).await?;
+                }
+                DeletionPolicy::Orphan => {
+                    let orphaned = json!({ "metadata": {
+                        "ownerReferences": null,
+                        "labels": {
+                            labels::OWNER_UID: null,
+                            labels::OWNER_KIND: null,
+                            labels::OWNER_NAME: null,
+                            labels::MANAGED_BY: null,
+                        },
+                    } });
+                    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+                    let patched = api(&self.client, child.namespace.as_deref(), resource)
+                        .patch_metadata(&child.name, &params, &Patch::Merge(&orphaned))
+                        .await;
+                    ignore_not_found(patched.map(|_| ()))?;
+                }
+            }
+        }
+        Ok(children.len())
+    }
+
+    /// Every object of those types labeled as a child of `owner`, in any namespace.
+    async fn children_of(
+        &self,
+        owner: &str,
+        types: &'static [ChildType],
+    ) -> Result<Vec<(ApiResource, Found)>, ApplyError> {
+        let selector = ListParams::default().labels(&format!("{}={owner}", labels::OWNER_UID));
+        let mut found = vec![];
+        for type_ in types {
+            let Some(resource) = self.resource(*type_).await? else { continue };
+            let list = Api::<DynamicObject>::all_with(self.client.clone(), &resource).list_metadata(&selector).await?;
+            for item in list.items {
+                // Cluster-scoped objects have no namespace; some servers say so with "".
+                let child = Found { name: item.name_any(), namespace: item.namespace().filter(|n| !n.is_empty()) };
+                found.push((resource.clone(), child));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A child found by label.
+struct Found {
+    name: String,
+    namespace: Option<String>,
+}
+
+/// The declared type of a built child; a builder producing an undeclared type is a bug that
+/// would leave the child out of orphan cleanup, so it is refused.
+fn child_type(types: &'static [ChildType], child: &DynamicObject) -> Result<ChildType, ApplyError> {
+    let declared = child
+        .types
+        .as_ref()
+        .and_then(|t| types.iter().find(|declared| declared.api_version == t.api_version && declared.kind == t.kind));
+    declared.copied().ok_or_else(|| ApplyError::Rejected {
+        kind: child.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default(),
+        name: child.name_any(),
+        message: "not a type this kind declares it provisions".into(),
+    })
+}
+
+fn api(client: &Client, namespace: Option<&str>, resource: &ApiResource) -> Api<DynamicObject> {
+    match namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// Deletes one child; one already gone counts as deleted by someone else.
+async fn delete(client: &Client, resource: &ApiResource, child: &Found) -> Result<bool, ApplyError> {
+    let deleted = api(client, child.namespace.as_deref(), resource)
+        .delete(&child.name, &DeleteParams::background())
+        .await
+        .map(|_| ());
+    Ok(ignore_not_found(deleted)?.is_some())
+}
+
+fn ignore_not_found(result: Result<(), kube::Error>) -> Result<Option<()>, kube::Error> {
+    match result {
+        Ok(()) => Ok(Some(())),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// A refusal users can fix (the child is invalid) is a condition; anything else is retried.
+fn rejected(error: kube::Error, kind: &str, name: &str) -> ApplyError {
+    match error {
+        kube::Error::Api(status) if status.is_invalid() || status.code == 400 => {
+            ApplyError::Rejected { kind: kind.to_owned(), name: name.to_owned(), message: status.message }
+        }
+        error => ApplyError::Kube(error),
+    }
+}

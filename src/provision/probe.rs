@@ -1,0 +1,330 @@
+//! Health checks of clusters WindFlow does not create: an existing Kubernetes cluster given by
+//! a kubeconfig Secret, or a Docker or Swarm engine. What they report becomes the cluster's
+//! status and its ContainerNode objects.
+//!
+//! Both speak HTTP(S) through a kube `Client` built for the endpoint: it already does TLS with
+//! a CA and a client certificate from PEM, and timeouts.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::{Node, Secret};
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::api::infra::NodeRole;
+
+/// No reconcile waits longer than this for a cluster that does not answer.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where to look, read from the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeTarget {
+    /// An existing Kubernetes cluster: the kubeconfig in a Secret (key `value`, as Cluster API
+    /// writes them, or `kubeconfig`).
+    Kubeconfig { namespace: String, secret: String },
+    /// A Docker Engine API endpoint; with `swarm`, its swarm's nodes are reported. TLS material
+    /// (`ca.pem`, `cert.pem`, `key.pem`, as Docker names them) comes from an optional Secret.
+    Engine { url: String, swarm: bool, tls: Option<(String, String)> },
+}
+
+/// What a probe saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterReport {
+    /// `Kubernetes v1.33.1`, `Docker 27.3.1`.
+    pub version: String,
+    pub nodes: Vec<NodeReport>,
+}
+
+impl ClusterReport {
+    pub fn ready_nodes(&self) -> usize {
+        self.nodes.iter().filter(|n| n.ready).count()
+    }
+}
+
+/// One node as the cluster reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeReport {
+    pub name: String,
+    pub address: Option<String>,
+    pub role: NodeRole,
+    pub ready: bool,
+    pub cpu_cores: Option<i32>,
+    pub memory_gb: Option<f64>,
+    /// Operating system, runtime and agent versions.
+    pub details: Map<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The cluster cannot be reached or its credentials are missing: users fix it, the check
+    /// is repeated.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Reading the Secret from this cluster failed: retried with backoff.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Runs the health check; `client` is the operator's own, to read Secrets.
+pub async fn probe(client: &Client, target: &ProbeTarget) -> Result<ClusterReport, ProbeError> {
+    match target {
+        ProbeTarget::Kubeconfig { namespace, secret } => {
+            let data = secret_data(client, namespace, secret).await?;
+            let kubeconfig = ["value", "kubeconfig"]
+                .iter()
+                .find_map(|key| data.get(*key))
+                .ok_or_else(|| unreachable(format!("Secret {namespace}/{secret} has no key value or kubeconfig")))?;
+            let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(kubeconfig))
+                .map_err(|e| unreachable(format!("Secret {namespace}/{secret}: not a kubeconfig: {e}")))?;
+            kubernetes(kubeconfig).await
+        }
+        ProbeTarget::Engine { url, swarm, tls } => {
+            let tls = match tls {
+                Some((namespace, name)) => Some(secret_data(client, namespace, name).await?),
+                None => None,
+            };
+            engine(url, *swarm, tls.as_ref()).await
+        }
+    }
+}
+
+fn unreachable(message: String) -> ProbeError {
+    ProbeError::Unreachable(message)
+}
+
+async fn secret_data(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>, ProbeError> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| unreachable(format!("Secret {namespace}/{name} does not exist")))?;
+    Ok(secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())
+}
+
+/// A client for the endpoint a kubeconfig describes, with short timeouts.
+async fn client_for(kubeconfig: Kubeconfig, what: &str) -> Result<Client, ProbeError> {
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| unreachable(format!("{what}: {e}")))?;
+    config.connect_timeout = Some(TIMEOUT);
+    config.read_timeout = Some(TIMEOUT);
+    config.write_timeout = Some(TIMEOUT);
+    Client::try_from(config).map_err(|e| unreachable(format!("{what}: {e}")))
+}
+
+async fn kubernetes(kubeconfig: Kubeconfig) -> Result<ClusterReport, ProbeError> {
+    let server = kubeconfig.clusters.first().and_then(|c| c.cluster.as_ref()).and_then(|c| c.server.clone());
+    let what = format!("the cluster at {}", server.as_deref().unwrap_or("(no server)"));
+    let remote = client_for(kubeconfig, &what).await?;
+    let version = remote.apiserver_version().await.map_err(|e| unreachable(format!("{what}: {e}")))?;
+    let nodes = Api::<Node>::all(remote)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| unreachable(format!("{what}: cannot list nodes: {e}")))?;
+    Ok(ClusterReport {
+        version: format!("Kubernetes {}", version.git_version),
+        nodes: nodes.items.iter().map(kubernetes_node).collect(),
+    })
+}
+
+fn kubernetes_node(node: &Node) -> NodeReport {
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let control_plane = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"]
+        .iter()
+        .any(|label| labels.contains_key(*label));
+    let status = node.status.clone().unwrap_or_default();
+    let ready = status.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    let address = status.addresses.unwrap_or_default().into_iter().find(|a| a.type_ == "InternalIP").map(|a| a.address);
+    let capacity = status.capacity.unwrap_or_default();
+    let info = status.node_info;
+    let mut details = Map::new();
+    if let Some(info) = info {
+        details.insert("osImage".into(), info.os_image.into());
+        details.insert("kubeletVersion".into(), info.kubelet_version.into());
+        details.insert("containerRuntime".into(), info.container_runtime_version.into());
+        details.insert("architecture".into(), info.architecture.into());
+    }
+    NodeReport {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        address,
+        role: if control_plane { NodeRole::Master } else { NodeRole::Worker },
+        ready,
+        cpu_cores: capacity.get("cpu").and_then(|q| q.0.parse().ok()),
+        memory_gb: capacity.get("memory").and_then(|q| gigabytes(&q.0)),
+        details,
+    }
+}
+
+/// A memory quantity (`32Gi`, `16G`, `33554432Ki`, bytes) in decimal gigabytes, as the seed
+/// counts them.
+fn gigabytes(quantity: &str) -> Option<f64> {
+    let split = quantity.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(quantity.len());
+    let (number, suffix) = quantity.split_at(split);
+    let factor: f64 = match suffix {
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number.parse::<f64>().ok()? * factor;
+    Some((bytes / 1e9 * 100.0).round() / 100.0)
+}
+
+/// The parts of Docker's `GET /info` read here.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EngineInfo {
+    name: String,
+    server_version: String,
+    #[serde(rename = "NCPU")]
+    ncpu: Option<i32>,
+    mem_total: Option<f64>,
+    operating_system: Option<String>,
+    swarm: Option<SwarmInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SwarmInfo {
+    local_node_state: String,
+    control_available: Option<bool>,
+}
+
+/// The parts of Docker's `GET /nodes` read here.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SwarmNode {
+    #[serde(rename = "ID")]
+    id: String,
+    description: Option<Value>,
+    spec: Option<Value>,
+    status: Option<Value>,
+}
+
+async fn engine(
+    url: &str,
+    swarm: bool,
+    tls: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
+) -> Result<ClusterReport, ProbeError> {
+    let what = format!("the engine at {url}");
+    let remote = client_for(engine_kubeconfig(url, tls), &what).await?;
+    let get = |path: &str| http::Request::get(path).body(Vec::new());
+    let fail = |e: &dyn std::fmt::Display| unreachable(format!("{what}: {e}"));
+    let ping = get("/_ping").map_err(|e| fail(&e))?;
+    let pong = remote.request_text(ping).await.map_err(|e| fail(&e))?;
+    if pong.trim() != "OK" {
+        return Err(fail(&format!("/_ping answered {pong:?}")));
+    }
+    let info: EngineInfo = remote.request(get("/info").map_err(|e| fail(&e))?).await.map_err(|e| fail(&e))?;
+    let version = format!("Docker {}", info.server_version);
+    if !swarm {
+        let node = NodeReport {
+            name: info.name.clone(),
+            address: None,
+            role: NodeRole::Worker,
+            ready: true,
+            cpu_cores: info.ncpu,
+            memory_gb: info.mem_total.map(|bytes| (bytes / 1e9 * 100.0).round() / 100.0),
+            details: Map::from_iter([("os".to_owned(), json!(info.operating_system))]),
+        };
+        return Ok(ClusterReport { version, nodes: vec![node] });
+    }
+    let swarm_info = info.swarm.as_ref();
+    if swarm_info.map(|s| s.local_node_state.as_str()) != Some("active") {
+        return Err(fail(&"the engine is not part of a swarm"));
+    }
+    if swarm_info.and_then(|s| s.control_available) != Some(true) {
+        return Err(fail(&"the engine is not a swarm manager: it cannot list the swarm's nodes"));
+    }
+    let nodes: Vec<SwarmNode> = remote.request(get("/nodes").map_err(|e| fail(&e))?).await.map_err(|e| fail(&e))?;
+    Ok(ClusterReport { version, nodes: nodes.iter().map(swarm_node).collect() })
+}
+
+fn swarm_node(node: &SwarmNode) -> NodeReport {
+    let at = |value: &Option<Value>, pointer: &str| value.as_ref().and_then(|v| v.pointer(pointer)).cloned();
+    let text = |value: &Option<Value>, pointer: &str| at(value, pointer).and_then(|v| v.as_str().map(str::to_owned));
+    let manager = text(&node.spec, "/Role").as_deref() == Some("manager");
+    let mut details = Map::new();
+    details.insert("swarmNodeId".into(), node.id.clone().into());
+    if let Some(os) = text(&node.description, "/Platform/OS") {
+        details.insert("os".into(), os.into());
+    }
+    if let Some(engine) = text(&node.description, "/Engine/EngineVersion") {
+        details.insert("engineVersion".into(), engine.into());
+    }
+    NodeReport {
+        name: text(&node.description, "/Hostname").unwrap_or_else(|| node.id.clone()),
+        address: text(&node.status, "/Addr"),
+        role: if manager { NodeRole::Manager } else { NodeRole::Worker },
+        ready: text(&node.status, "/State").as_deref() == Some("ready"),
+        cpu_cores: at(&node.description, "/Resources/NanoCPUs")
+            .and_then(|v| v.as_f64())
+            .map(|nano| (nano / 1e9).round() as i32),
+        memory_gb: at(&node.description, "/Resources/MemoryBytes")
+            .and_then(|v| v.as_f64())
+            .map(|bytes| (bytes / 1e9 * 100.0).round() / 100.0),
+        details,
+    }
+}
+
+/// A kubeconfig naming the engine as its server, so that TLS goes through kube's client.
+fn engine_kubeconfig(url: &str, tls: Option<&std::collections::BTreeMap<String, Vec<u8>>>) -> Kubeconfig {
+    let encode =
+        |key: &str| tls.and_then(|data| data.get(key)).map(|pem| base64::engine::general_purpose::STANDARD.encode(pem));
+    let mut cluster = json!({ "server": url });
+    if let Some(ca) = encode("ca.pem") {
+        cluster["certificate-authority-data"] = ca.into();
+    }
+    let mut user = json!({});
+    if let (Some(cert), Some(key)) = (encode("cert.pem"), encode("key.pem")) {
+        user = json!({ "client-certificate-data": cert, "client-key-data": key });
+    }
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "engine",
+        "clusters": [{ "name": "engine", "cluster": cluster }],
+        "users": [{ "name": "engine", "user": user }],
+        "contexts": [{ "name": "engine", "context": { "cluster": "engine", "user": "engine" } }],
+    });
+    serde_json::from_value(kubeconfig).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_quantities_in_decimal_gigabytes() {
+        assert_eq!(gigabytes("32Gi"), Some(34.36));
+        assert_eq!(gigabytes("16G"), Some(16.0));
+        assert_eq!(gigabytes("33554432Ki"), Some(34.36));
+        assert_eq!(gigabytes("1000000000"), Some(1.0));
+        assert_eq!(gigabytes("12Qi"), None);
+    }
+
+    #[test]
+    fn engine_tls_material_becomes_a_kubeconfig() {
+        let tls = [("ca.pem", "CA"), ("cert.pem", "CERT"), ("key.pem", "KEY")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        let kubeconfig = engine_kubeconfig("https://10.0.0.5:2376", Some(&tls));
+        let cluster = kubeconfig.clusters[0].cluster.as_ref().expect("cluster");
+        assert_eq!(cluster.server.as_deref(), Some("https://10.0.0.5:2376"));
+        assert_eq!(cluster.certificate_authority_data.as_deref(), Some("Q0E="));
+        let user = kubeconfig.auth_infos[0].auth_info.as_ref().expect("user");
+        assert_eq!(user.client_certificate_data.as_deref(), Some("Q0VSVA=="));
+    }
+}

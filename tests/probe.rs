@@ -1,0 +1,128 @@
+//! Health checks of existing clusters over real HTTP: a fake Docker engine and a fake
+//! Kubernetes API server on localhost answer what the real ones would.
+
+mod support;
+
+use std::collections::HashMap;
+
+use http::{Request, Response};
+use kube::Client;
+use kube::client::Body;
+use serde_json::{Value, json};
+use support::{serve, swarm_engine};
+use tokio::net::TcpListener;
+use windflow::api::infra::NodeRole;
+use windflow::provision::probe::{ProbeError, ProbeTarget, probe};
+
+/// A client for the operator's own cluster that must not be used.
+fn unused_client() -> (Client, tower_test::mock::Handle<Request<Body>, Response<Body>>) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    (Client::new(service, "default"), handle)
+}
+
+#[tokio::test]
+async fn a_swarm_manager_reports_every_node_of_its_swarm() {
+    let url = serve(swarm_engine()).await;
+    let (client, _unused) = unused_client();
+    let report = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }).await.expect("healthy");
+    assert_eq!(report.version, "Docker 27.3.1");
+    assert_eq!(report.nodes.len(), 2);
+    assert_eq!(report.ready_nodes(), 1);
+    let manager = &report.nodes[0];
+    assert_eq!((manager.name.as_str(), manager.role, manager.ready), ("manager-1", NodeRole::Manager, true));
+    assert_eq!((manager.cpu_cores, manager.memory_gb), (Some(4), Some(8.0)));
+    assert_eq!(manager.address.as_deref(), Some("10.0.0.5"));
+    let worker = &report.nodes[1];
+    assert_eq!((worker.name.as_str(), worker.role, worker.ready), ("worker-1", NodeRole::Worker, false));
+}
+
+#[tokio::test]
+async fn a_docker_engine_is_its_own_single_node_and_a_plain_engine_is_no_swarm() {
+    let url = serve(swarm_engine()).await;
+    let (client, _unused) = unused_client();
+    let single = probe(&client, &ProbeTarget::Engine { url: url.clone(), swarm: false, tls: None }).await.expect("up");
+    assert_eq!(single.nodes.len(), 1);
+    assert_eq!((single.nodes[0].name.as_str(), single.nodes[0].cpu_cores), ("manager-1", Some(4)));
+
+    let mut plain = swarm_engine();
+    plain.insert(
+        "/info",
+        json!({ "Name": "box", "ServerVersion": "27.3.1", "Swarm": { "LocalNodeState": "inactive" } }),
+    );
+    let url = serve(plain).await;
+    let error = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }).await.expect_err("no swarm");
+    assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains("not part of a swarm")), "{error}");
+}
+
+#[tokio::test]
+async fn an_engine_that_does_not_answer_is_unreachable_not_a_crash() {
+    // Bind then drop: nothing listens on that port any more.
+    let port = TcpListener::bind("127.0.0.1:0").await.expect("port").local_addr().expect("address").port();
+    let (client, _unused) = unused_client();
+    let target = ProbeTarget::Engine { url: format!("http://127.0.0.1:{port}"), swarm: false, tls: None };
+    let error = probe(&client, &target).await.expect_err("refused");
+    assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains(&port.to_string())), "{error}");
+}
+
+fn node(name: &str, ready: bool, control_plane: bool) -> Value {
+    let mut labels = json!({ "kubernetes.io/hostname": name });
+    if control_plane {
+        labels["node-role.kubernetes.io/control-plane"] = "".into();
+    }
+    json!({
+        "metadata": { "name": name, "labels": labels },
+        "status": {
+            "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }],
+            "addresses": [{ "type": "InternalIP", "address": "10.1.0.2" }],
+            "capacity": { "cpu": "8", "memory": "32Gi" },
+            "nodeInfo": { "osImage": "Ubuntu 24.04", "kubeletVersion": "v1.33.1", "containerRuntimeVersion": "containerd://2.0",
+                          "architecture": "amd64", "bootID": "", "kernelVersion": "", "kubeProxyVersion": "",
+                          "machineID": "", "operatingSystem": "linux", "systemUUID": "" },
+        },
+    })
+}
+
+#[tokio::test]
+async fn an_existing_cluster_is_reached_through_its_kubeconfig_secret() {
+    let apiserver = serve(HashMap::from([
+        (
+            "/version",
+            json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "", "gitTreeState": "",
+                             "buildDate": "", "goVersion": "", "compiler": "", "platform": "linux/amd64" }),
+        ),
+        (
+            "/api/v1/nodes",
+            json!({ "apiVersion": "v1", "kind": "NodeList", "metadata": {},
+                                  "items": [node("cp-1", true, true), node("worker-1", true, false)] }),
+        ),
+    ]))
+    .await;
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: edge\nclusters: [{{ name: edge, cluster: {{ server: \"{apiserver}\" }} }}]\n\
+         users: [{{ name: edge, user: {{ token: t }} }}]\ncontexts: [{{ name: edge, context: {{ cluster: edge, user: edge }} }}]\n"
+    );
+    let (client, mut handle) = unused_client();
+    let secret = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "edge-kubeconfig", "namespace": "acme" },
+                         "data": { "value": base64(&kubeconfig) } });
+    let target = ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge-kubeconfig".into() };
+    let (report, ()) = tokio::join!(probe(&client, &target), async {
+        let (request, send) = handle.next_request().await.expect("the Secret is read");
+        assert_eq!(request.uri().path(), "/api/v1/namespaces/acme/secrets/edge-kubeconfig");
+        send.send_response(Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"));
+    });
+    let report = report.expect("healthy");
+    assert_eq!(report.version, "Kubernetes v1.33.1");
+    assert_eq!(report.ready_nodes(), 2);
+    let control_plane = &report.nodes[0];
+    assert_eq!(
+        (control_plane.role, control_plane.cpu_cores, control_plane.memory_gb),
+        (NodeRole::Master, Some(8), Some(34.36))
+    );
+    assert_eq!(control_plane.details["kubeletVersion"], "v1.33.1");
+    assert_eq!(report.nodes[1].role, NodeRole::Worker);
+}
+
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
