@@ -43,6 +43,13 @@ pub enum Command {
     /// references, tenancy) and print, as YAML, every Kubernetes object they would provision.
     /// Exits with 1 and one line per problem when a manifest is bad.
     Render(RenderArgs),
+    /// Compare every WindFlow object in the cluster with its rows (existence, resourceVersion,
+    /// columns, join tables) and rows whose object is gone; print each difference and exit with
+    /// 1 when there is any.
+    Check(DatabaseArgs),
+    /// Rebuild the database from the cluster: mirror every object, delete rows whose object is
+    /// gone (each with a `delete` audit row). `check` reports nothing afterwards.
+    Resync(DatabaseArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,6 +117,28 @@ pub struct RunArgs {
     /// This replica's name in Events (`reportingInstance`), usually the pod name.
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    #[arg(long, env = "WINDFLOW_PROBE_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub probe_address: std::net::SocketAddr,
+    #[command(flatten)]
+    pub leader_election: LeaderElectionArgs,
     #[command(flatten)]
     pub provision: ProvisionArgs,
+}
+
+/// Several replicas: one holds a Lease and reconciles, the others stand by.
+#[derive(clap::Args, Debug)]
+pub struct LeaderElectionArgs {
+    /// Elect a leader through a Lease before reconciling (the chart turns it on).
+    #[arg(long = "leader-elect", env = "WINDFLOW_LEADER_ELECT")]
+    pub enabled: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "WINDFLOW_LEASE_NAME", default_value = "windflow-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease: the operator's own.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Seconds a leader that stopped renewing keeps the Lease; a standby takes over after it.
+    #[arg(long, env = "WINDFLOW_LEASE_DURATION", default_value_t = 15)]
+    pub lease_duration: u64,
 }

@@ -5,10 +5,13 @@
 //! controller pipeline; `cli`, `operator` and `telemetry` are the binary's.
 
 pub mod api;
+pub mod check;
 pub mod cli;
+pub mod metrics;
 pub mod mirror;
 pub mod operator;
 pub mod provision;
+pub mod rbac;
 pub mod reconcile;
 pub mod render;
 pub mod telemetry;

@@ -1,6 +1,6 @@
 use clap::Parser;
 use windflow::cli::{Cli, Command};
-use windflow::{mirror::store, operator, render, telemetry};
+use windflow::{check, mirror::store, operator, render, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -23,6 +23,33 @@ async fn main() -> anyhow::Result<()> {
                     }
                     std::process::exit(1);
                 }
+            }
+            Ok(())
+        }
+        Command::Check(args) => {
+            let pool = store::pool(&args.database_url, args.database_connections)?;
+            let objects = check::list_all(&kube::Client::try_default().await?).await?;
+            let differences = check::check(&pool, &objects).await?;
+            for difference in &differences {
+                println!("{difference}");
+            }
+            eprintln!("{} objects checked, {} differences", objects.len(), differences.len());
+            if !differences.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Resync(args) => {
+            let pool = store::pool(&args.database_url, args.database_connections)?;
+            store::migrate(&pool).await?;
+            let objects = check::list_all(&kube::Client::try_default().await?).await?;
+            let blocked = check::resync(&pool, &objects).await?;
+            for problem in &blocked {
+                println!("{problem}");
+            }
+            eprintln!("{} objects resynced, {} could not be", objects.len(), blocked.len());
+            if !blocked.is_empty() {
+                std::process::exit(1);
             }
             Ok(())
         }

@@ -1,23 +1,36 @@
-//! `windflow run`: one controller per kind, sharing one context, until SIGTERM.
+//! `windflow run`: the probe and metrics server, leader election on a Lease, then one
+//! controller per kind sharing one context, until SIGTERM.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
 use futures::StreamExt;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
-use tracing::info;
+use kube_lease_manager::LeaseManagerBuilder;
+use tracing::{error, info};
 
+use crate::FIELD_MANAGER;
 use crate::api::*;
-use crate::cli::RunArgs;
+use crate::cli::{LeaderElectionArgs, RunArgs};
 use crate::reconcile::catalog::Catalog;
 use crate::reconcile::{self, Context, Reconciled};
 
-/// Runs every controller until a shutdown signal; in-flight reconciles finish first.
+/// Runs every controller until a shutdown signal; in-flight reconciles finish first, then the
+/// Lease is released so that a standby takes over at once.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let pool = crate::mirror::store::pool(&args.database.database_url, args.database.database_connections)?;
     crate::mirror::store::migrate(&pool).await?;
     let client = Client::try_default().await?;
+    let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
     // The controllers of the kinds builders read share their caches as the catalog: one watch
     // per kind, whatever reads it.
@@ -39,33 +52,113 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let recorder = Recorder::new(client.clone(), reporter);
     let ctx = Arc::new(Context::new(client.clone(), pool, recorder, catalog, args.provision.config()));
-    info!("starting controllers");
+    let health = Arc::new(Health::new(ctx.clone()));
+    let server = tokio::spawn(serve(args.probe_address, health.clone()));
+
     // Adding a kind: its CRD type, its `Mirrored` and `Provisioning` impls, and one line here.
-    futures::join!(
-        drive(organizations, &ctx),
-        drive(controller::<User>(&client), &ctx),
-        drive(controller::<Tag>(&client), &ctx),
-        drive(functions, &ctx),
-        drive(controller::<Group>(&client), &ctx),
-        drive(controller::<Policy>(&client), &ctx),
-        drive(environments, &ctx),
-        drive(elements, &ctx),
-        drive(controller::<ContainerCluster>(&client), &ctx),
-        drive(controller::<ContainerNode>(&client), &ctx),
-        drive(controller::<VM>(&client), &ctx),
-        drive(controller::<PhysicalHost>(&client), &ctx),
-        drive(controller::<Network>(&client), &ctx),
-        drive(controller::<Volume>(&client), &ctx),
-        drive(controller::<Gateway>(&client), &ctx),
-        drive(domains, &ctx),
-        drive(controller::<DnsRecord>(&client), &ctx),
-        drive(controller::<DnssecKey>(&client), &ctx),
-        drive(stacks, &ctx),
-        drive(applications, &ctx),
-        drive(controller::<Deployment>(&client), &ctx),
-    );
-    info!("controllers stopped");
-    Ok(())
+    let controllers = async {
+        info!("starting controllers");
+        futures::join!(
+            drive(organizations, &ctx),
+            drive(controller::<User>(&client), &ctx),
+            drive(controller::<Tag>(&client), &ctx),
+            drive(functions, &ctx),
+            drive(controller::<Group>(&client), &ctx),
+            drive(controller::<Policy>(&client), &ctx),
+            drive(environments, &ctx),
+            drive(elements, &ctx),
+            drive(controller::<ContainerCluster>(&client), &ctx),
+            drive(controller::<ContainerNode>(&client), &ctx),
+            drive(controller::<VM>(&client), &ctx),
+            drive(controller::<PhysicalHost>(&client), &ctx),
+            drive(controller::<Network>(&client), &ctx),
+            drive(controller::<Volume>(&client), &ctx),
+            drive(controller::<Gateway>(&client), &ctx),
+            drive(domains, &ctx),
+            drive(controller::<DnsRecord>(&client), &ctx),
+            drive(controller::<DnssecKey>(&client), &ctx),
+            drive(stacks, &ctx),
+            drive(applications, &ctx),
+            drive(controller::<Deployment>(&client), &ctx),
+        );
+        info!("controllers stopped");
+    };
+    let result = if args.leader_election.enabled {
+        lead(client.clone(), identity, &args.leader_election, &health, controllers).await
+    } else {
+        health.became_leader(true);
+        controllers.await;
+        Ok(())
+    };
+    server.abort();
+    result
+}
+
+/// Waits for the Lease, reconciles while holding it, releases it on shutdown. Losing it while
+/// reconciling ends the process: another replica reconciles now, and a restart makes this one
+/// a standby again.
+async fn lead(
+    client: Client,
+    identity: String,
+    args: &LeaderElectionArgs,
+    health: &Health,
+    controllers: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let manager = LeaseManagerBuilder::new(client, &args.lease_name)
+        .with_namespace(&args.lease_namespace)
+        .with_identity(&identity)
+        .with_duration(args.lease_duration)
+        .with_grace((args.lease_duration / 3).max(1))
+        .with_field_manager(FIELD_MANAGER)
+        .build()
+        .await?;
+    let (mut leading, released) = manager.watch().await;
+    info!(%identity, lease = %args.lease_name, "standing by for the lease");
+    let elected = tokio::select! {
+        elected = leading.wait_for(|leader| *leader) => Some(elected.map(|_| ())),
+        () = shutdown_signal() => None,
+    };
+    let outcome = match elected {
+        None => Ok(()),
+        Some(Err(closed)) => Err(anyhow::anyhow!("leader election stopped: {closed}")),
+        Some(Ok(())) => {
+            info!("holding the lease: reconciling");
+            health.became_leader(true);
+            tokio::select! {
+                () = controllers => Ok(()),
+                lost = leading.wait_for(|leader| !*leader) => {
+                    let lost = lost.map(|_| ());
+                    health.became_leader(false);
+                    error!("lost the lease; stopping so that only the new leader reconciles");
+                    Err(anyhow::anyhow!("lost the lease {}: {lost:?}", args.lease_name))
+                }
+            }
+        }
+    };
+    // Closing the channel makes the manager release the Lease; wait for it.
+    drop(leading);
+    match tokio::time::timeout(Duration::from_secs(5), released).await {
+        Ok(Ok(Ok(_))) => info!("lease released"),
+        other => error!(?other, "the lease was not released cleanly; it expires on its own"),
+    }
+    outcome
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or_default(),
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or_default();
 }
 
 fn controller<K: Reconciled>(client: &Client) -> Controller<K> {
@@ -78,4 +171,64 @@ async fn drive<K: Reconciled>(controller: Controller<K>, ctx: &Arc<Context>) {
         .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .await;
+}
+
+/// What the probes and `/metrics` read.
+pub struct Health {
+    pub ctx: Arc<Context>,
+    leader: AtomicBool,
+}
+
+impl Health {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self { ctx, leader: AtomicBool::new(false) }
+    }
+
+    pub fn became_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Release);
+        self.ctx.metrics.set_leader(leader);
+    }
+}
+
+async fn serve(address: SocketAddr, health: Arc<Health>) -> anyhow::Result<()> {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(health);
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    info!(%address, "serving /healthz, /readyz and /metrics");
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// Ready when the database answers and, for the leader, the caches builders read are synced.
+/// A standby is ready too (it can take over at once) and says so.
+pub async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
+    let database =
+        tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&health.ctx.pool)).await;
+    if !matches!(database, Ok(Ok(_))) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer".into());
+    }
+    if !health.leader.load(Ordering::Acquire) {
+        return (StatusCode::OK, "standby: another replica holds the lease; database reachable".into());
+    }
+    let synced = tokio::time::timeout(Duration::ZERO, health.ctx.catalog.world(None)).await.is_ok_and(|w| w.is_ok());
+    if !synced {
+        return (StatusCode::SERVICE_UNAVAILABLE, "leader: the watches have not listed everything yet".into());
+    }
+    (StatusCode::OK, "leader: watches synced; database reachable".into())
+}
+
+pub async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    let pool = &health.ctx.pool;
+    match health.ctx.metrics.encode(pool.size(), pool.num_idle()) {
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }

@@ -705,3 +705,35 @@ async fn an_engine_that_does_not_answer_makes_the_cluster_unhealthy_and_touches_
 
     server.finish(ctx).await;
 }
+
+#[tokio::test]
+async fn readyz_tells_leader_from_standby_and_needs_the_database_and_metrics_follow() {
+    use axum::extract::State;
+    use windflow::operator::{Health, metrics, readyz};
+
+    let unreachable = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_lazy("postgres://windflow@127.0.0.1:9/windflow")
+        .expect("a lazy pool");
+    let (ctx, server) = mocked(unreachable);
+    let (status, body) = readyz(State(Arc::new(Health::new(ctx.clone())))).await;
+    assert_eq!(status, http::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    server.finish(ctx).await;
+
+    let (_db, ctx, server) = scenario().await;
+    let health = Arc::new(Health::new(ctx.clone()));
+    let (status, body) = readyz(State(health.clone())).await;
+    assert_eq!(status, http::StatusCode::OK);
+    assert!(body.starts_with("standby"), "{body}");
+    health.became_leader(true);
+    let (status, body) = readyz(State(health.clone())).await;
+    assert_eq!((status, body.as_str()), (http::StatusCode::OK, "leader: watches synced; database reachable"));
+
+    let response = axum::response::IntoResponse::into_response(metrics(State(health.clone())).await);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("windflow_leader 1"), "{text}");
+    assert!(text.contains("windflow_database_connections{state=\"idle\"}"), "{text}");
+    drop(health);
+    server.finish(ctx).await;
+}

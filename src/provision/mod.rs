@@ -279,6 +279,11 @@ pub trait Provisioning {
 
 macro_rules! provisioning {
     (provisions: $($kind:ty => [$($child:ident),*]),*; mirrors only: $($mirrored:ty),*) => {
+        /// Every kind that provisions, with the types it provisions.
+        pub fn provisioning_kinds() -> Vec<(String, &'static [ChildType])> {
+            vec![$((<$kind as Resource>::kind(&()).into_owned(), <$kind as Provisioning>::CHILD_TYPES)),*]
+        }
+
         $(impl Provisioning for $kind {
             const CHILD_TYPES: &'static [ChildType] = &[$(types::$child),*];
 
@@ -341,6 +346,8 @@ provisioning!(
 pub struct ChildType {
     pub api_version: &'static str,
     pub kind: &'static str,
+    /// The resource name, as RBAC rules name it (discovery finds it again at run time).
+    pub plural: &'static str,
     pub namespaced: bool,
 }
 
@@ -382,29 +389,31 @@ impl ChildType {
 mod types {
     use super::ChildType;
 
-    const fn namespaced(api_version: &'static str, kind: &'static str) -> ChildType {
-        ChildType { api_version, kind, namespaced: true }
+    const fn namespaced(api_version: &'static str, kind: &'static str, plural: &'static str) -> ChildType {
+        ChildType { api_version, kind, plural, namespaced: true }
     }
 
-    pub const NAMESPACE: ChildType = ChildType { api_version: "v1", kind: "Namespace", namespaced: false };
-    pub const RESOURCE_QUOTA: ChildType = namespaced("v1", "ResourceQuota");
-    pub const LIMIT_RANGE: ChildType = namespaced("v1", "LimitRange");
-    pub const PVC: ChildType = namespaced("v1", "PersistentVolumeClaim");
-    pub const SERVICE: ChildType = namespaced("v1", "Service");
-    pub const DEPLOYMENT: ChildType = namespaced("apps/v1", "Deployment");
-    pub const NETWORK_POLICY: ChildType = namespaced("networking.k8s.io/v1", "NetworkPolicy");
-    pub const INGRESS: ChildType = namespaced("networking.k8s.io/v1", "Ingress");
-    pub const ROLE: ChildType = namespaced("rbac.authorization.k8s.io/v1", "Role");
-    pub const ROLE_BINDING: ChildType = namespaced("rbac.authorization.k8s.io/v1", "RoleBinding");
-    pub const NETWORK_ATTACHMENT: ChildType = namespaced("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition");
-    pub const VIRTUAL_MACHINE: ChildType = namespaced("kubevirt.io/v1", "VirtualMachine");
-    pub const CAPI_CLUSTER: ChildType = namespaced("cluster.x-k8s.io/v1beta1", "Cluster");
+    pub const NAMESPACE: ChildType =
+        ChildType { api_version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false };
+    pub const RESOURCE_QUOTA: ChildType = namespaced("v1", "ResourceQuota", "resourcequotas");
+    pub const LIMIT_RANGE: ChildType = namespaced("v1", "LimitRange", "limitranges");
+    pub const PVC: ChildType = namespaced("v1", "PersistentVolumeClaim", "persistentvolumeclaims");
+    pub const SERVICE: ChildType = namespaced("v1", "Service", "services");
+    pub const DEPLOYMENT: ChildType = namespaced("apps/v1", "Deployment", "deployments");
+    pub const NETWORK_POLICY: ChildType = namespaced("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies");
+    pub const INGRESS: ChildType = namespaced("networking.k8s.io/v1", "Ingress", "ingresses");
+    pub const ROLE: ChildType = namespaced("rbac.authorization.k8s.io/v1", "Role", "roles");
+    pub const ROLE_BINDING: ChildType = namespaced("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings");
+    pub const NETWORK_ATTACHMENT: ChildType =
+        namespaced("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions");
+    pub const VIRTUAL_MACHINE: ChildType = namespaced("kubevirt.io/v1", "VirtualMachine", "virtualmachines");
+    pub const CAPI_CLUSTER: ChildType = namespaced("cluster.x-k8s.io/v1beta1", "Cluster", "clusters");
     /// The nodes an existing cluster reports.
-    pub const CONTAINER_NODE: ChildType = namespaced("windflow.io/v1alpha1", "ContainerNode");
-    pub const CERTIFICATE: ChildType = namespaced("cert-manager.io/v1", "Certificate");
-    pub const DNS_ENDPOINT: ChildType = namespaced("externaldns.k8s.io/v1alpha1", "DNSEndpoint");
-    pub const TCP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "TCPRoute");
-    pub const UDP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "UDPRoute");
+    pub const CONTAINER_NODE: ChildType = namespaced("windflow.io/v1alpha1", "ContainerNode", "containernodes");
+    pub const CERTIFICATE: ChildType = namespaced("cert-manager.io/v1", "Certificate", "certificates");
+    pub const DNS_ENDPOINT: ChildType = namespaced("externaldns.k8s.io/v1alpha1", "DNSEndpoint", "dnsendpoints");
+    pub const TCP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "tcproutes");
+    pub const UDP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "UDPRoute", "udproutes");
 }
 
 /// The children of `obj`, with labels and owner references: what `render` prints and the

@@ -20,6 +20,7 @@ use sqlx::PgPool;
 use tracing::{info, instrument, warn};
 
 use crate::FIELD_MANAGER;
+use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
 use crate::mirror::{Mirrored, PrepareError, audit_metadata, current_status, prepare};
 use crate::provision::apply::{ApplyError, Provider};
@@ -57,6 +58,7 @@ pub struct Context {
     /// How the cluster provides what objects ask for.
     pub config: provision::Config,
     provider: Provider,
+    pub metrics: Metrics,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -64,7 +66,8 @@ pub struct Context {
 impl Context {
     pub fn new(client: Client, pool: PgPool, recorder: Recorder, catalog: Catalog, config: provision::Config) -> Self {
         let provider = Provider::new(client.clone());
-        Self { client, pool, recorder, catalog, config, provider, failures: Mutex::default() }
+        let metrics = Metrics::default();
+        Self { client, pool, recorder, catalog, config, provider, metrics, failures: Mutex::default() }
     }
 
     fn backoff(&self, key: String) -> Duration {
@@ -226,6 +229,7 @@ scoped!(
 /// The controller's reconcile for any mirrored kind.
 #[instrument(skip_all, fields(kind = %K::kind(&()), name = %obj.name_any(), namespace = obj.namespace()))]
 pub async fn reconcile<K: Reconciled>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let _running = ctx.metrics.reconcile(&K::kind(&()));
     let api = K::api(ctx.client.clone(), obj.namespace().as_deref());
     let key = retry_key(obj.as_ref());
     let result = finalizer(&api, FINALIZER, obj, |event| async {
@@ -263,7 +267,10 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
         },
         None => None,
     };
-    let (outcome, organization) = match sync(&ctx.pool, obj, password).await {
+    let started = std::time::Instant::now();
+    let synced = sync(&ctx.pool, obj, password).await;
+    ctx.metrics.mirror_written(started.elapsed());
+    let (outcome, organization) = match synced {
         Ok(result) => result,
         Err(error) => {
             let verdict = Verdict::failed(reasons::DATABASE_UNAVAILABLE, error.to_string());
@@ -460,6 +467,7 @@ fn retry_key<K: Mirrored>(obj: &K) -> String {
 
 /// Transient faults: retry with exponential backoff per object.
 pub fn error_policy<K: Mirrored>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed(&K::kind(&()), error.category());
     let delay = ctx.backoff(retry_key(obj.as_ref()));
     warn!(kind = %K::kind(&()), name = %obj.name_any(), category = error.category(), %error, ?delay, "reconcile failed");
     Action::requeue(delay)

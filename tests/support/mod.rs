@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
-use windflow::api::*;
 use windflow::mirror::store;
 use windflow::reconcile::{Outcome, sync};
 
@@ -75,32 +74,18 @@ pub fn platform() -> Vec<Value> {
         .collect()
 }
 
-/// Runs `$body` with `$obj` bound to `$doc` deserialized as its kind.
-macro_rules! with_kind {
-    ($doc:expr, |$obj:ident| $body:expr) => {
-        with_kind!(@kinds $doc, $obj, $body, Organization, User, Tag, Function, Group, Policy, Environment, Element,
-            ContainerCluster, ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord,
-            DnssecKey, Stack, Application, Deployment)
-    };
-    (@kinds $doc:expr, $obj:ident, $body:expr, $($kind:ident),*) => {
-        match $doc["kind"].as_str().unwrap_or_default() {
-            $(stringify!($kind) => {
-                let $obj: $kind = serde_json::from_value($doc.clone()).expect(concat!("a valid ", stringify!($kind)));
-                $body
-            })*
-            other => panic!("unknown kind {other}"),
-        }
-    };
-}
-
 /// Runs the reconcile's mirror path (dereference, build, write) on any kind.
 pub async fn mirror(pool: &PgPool, doc: &Value) -> Outcome {
-    with_kind!(doc, |obj| sync(pool, &obj, None).await.expect("database reachable").0)
+    windflow::with_kind!(doc, |obj| sync(pool, &obj, None).await.expect("database reachable").0, |e: String| panic!(
+        "{e}"
+    ))
 }
 
 /// Runs the finalizer's deletion path on any kind.
 pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
-    with_kind!(doc, |obj| windflow::reconcile::remove(pool, &obj).await.expect("delete"))
+    windflow::with_kind!(doc, |obj| windflow::reconcile::remove(pool, &obj).await.expect("delete"), |e: String| panic!(
+        "{e}"
+    ))
 }
 
 pub fn with_version(doc: &Value, version: u64) -> Value {

@@ -1,0 +1,89 @@
+//! The API calls the operator makes, as RBAC: what the chart must grant, and nothing more.
+//! Derived from the code's own declarations (the CRDs it watches, the child types each kind
+//! provisions), so a new child type cannot ship without its permission.
+
+use std::collections::BTreeSet;
+
+use crate::api;
+use crate::provision::{self, ChildType};
+
+/// One permission: API group, resource (with subresource), verb.
+pub type Access = (String, String, String);
+
+fn access(group: &str, resource: &str, verbs: &[&str]) -> impl Iterator<Item = Access> {
+    verbs.iter().map(move |verb| (group.to_owned(), resource.to_owned(), (*verb).to_owned()))
+}
+
+/// Cluster-wide: the operator watches every WindFlow object and provisions in any namespace.
+pub fn cluster_access() -> BTreeSet<Access> {
+    let mut all = BTreeSet::new();
+    let crds = api::crds();
+    let plural_of = |kind: &str| {
+        crds.iter().find(|crd| crd.spec.names.kind == kind).map(|crd| crd.spec.names.plural.clone()).unwrap_or_default()
+    };
+    for crd in &crds {
+        let plural = &crd.spec.names.plural;
+        // The controllers list and watch; the finalizer is added and removed by patch.
+        all.extend(access(api::common::GROUP, plural, &["list", "watch", "patch"]));
+        all.extend(access(api::common::GROUP, &format!("{plural}/status"), &["patch"]));
+    }
+    // Events: the recorder creates them and patches a series.
+    all.extend(access("events.k8s.io", "events", &["create", "patch"]));
+    // Password hashes, kubeconfigs and engine TLS material.
+    all.extend(access("", "secrets", &["get"]));
+    for (kind, children) in provision::provisioning_kinds() {
+        // An owner reference with blockOwnerDeletion needs this where the
+        // OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift).
+        all.extend(access(api::common::GROUP, &format!("{}/finalizers", plural_of(&kind)), &["update"]));
+        for child in children {
+            all.extend(child_access(child));
+        }
+    }
+    all
+}
+
+/// Server-side apply (patch), pruning (list across namespaces) and deletion. Roles carry the
+/// grants of Functions, which the operator need not hold itself: `escalate` and `bind`.
+fn child_access(child: &ChildType) -> Vec<Access> {
+    let group = child.group();
+    let mut verbs = vec!["list", "patch", "delete"];
+    match child.kind {
+        "Role" => verbs.push("escalate"),
+        "RoleBinding" => verbs.push("bind"),
+        // A reported node's phase.
+        "ContainerNode" => {
+            return access(group, child.plural, &verbs)
+                .chain(access(group, "containernodes/status", &["patch"]))
+                .collect();
+        }
+        _ => {}
+    }
+    access(group, child.plural, &verbs).collect()
+}
+
+/// In the operator's own namespace: the leader election Lease.
+pub fn lease_access() -> BTreeSet<Access> {
+    access("coordination.k8s.io", "leases", &["get", "create", "patch"]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_wildcards_and_what_provisioning_needs_is_there() {
+        let all = cluster_access();
+        assert!(all.iter().all(|(g, r, v)| g != "*" && r != "*" && v != "*"));
+        for needed in [
+            ("", "persistentvolumeclaims", "patch"),
+            ("kubevirt.io", "virtualmachines", "delete"),
+            ("rbac.authorization.k8s.io", "roles", "escalate"),
+            ("windflow.io", "volumes/status", "patch"),
+            ("windflow.io", "containernodes", "delete"),
+            ("windflow.io", "organizations/finalizers", "update"),
+        ] {
+            let needed = (needed.0.to_owned(), needed.1.to_owned(), needed.2.to_owned());
+            assert!(all.contains(&needed), "{needed:?}");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The Helm chart, rendered by a real `helm` (`HELM`, default `helm` on PATH; `.ci/run` installs
+//! it) and its Argo CD health script run by a real Lua 5.4 (`LUA`, default `lua5.4`).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::documents;
+use windflow::rbac::{self, Access};
+
+const CHART: &str = "charts/windflow";
+
+fn helm(args: &[&str]) -> String {
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let output = Command::new(&helm)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("{helm} cannot run ({e}); install helm or set HELM"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "helm {args:?}: {}{stdout}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+/// The chart's manifests for `values` (`key=value` pairs for `--set`).
+fn render(values: &[&str]) -> Vec<Value> {
+    let mut args = vec!["template", "windflow", CHART, "--namespace", "windflow-system"];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    documents(&helm(&args))
+}
+
+fn one<'a>(manifests: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<&Value> = manifests.iter().filter(|m| m["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "one {kind}");
+    found[0]
+}
+
+fn granted(role: &Value) -> BTreeSet<Access> {
+    let mut all = BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        for group in rule["apiGroups"].as_array().expect("apiGroups") {
+            for resource in rule["resources"].as_array().expect("resources") {
+                for verb in rule["verbs"].as_array().expect("verbs") {
+                    let text = |v: &Value| v.as_str().expect("a string").to_owned();
+                    all.insert((text(group), text(resource), text(verb)));
+                }
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn chart_crds_are_the_generated_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let names = |dir: &str| -> BTreeSet<String> {
+        std::fs::read_dir(root.join(dir))
+            .expect("a directory")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names("crds"), names("charts/windflow/crds"));
+    for name in names("crds") {
+        let read = |dir: &str| std::fs::read_to_string(root.join(dir).join(&name)).expect("a CRD");
+        assert_eq!(read("crds"), read("charts/windflow/crds"), "charts/windflow/crds/{name} differs: copy crds/ again");
+    }
+}
+
+#[test]
+fn lint_passes_with_default_and_other_values() {
+    helm(&["lint", CHART, "--set", "database.url=postgres://windflow@db/windflow"]);
+    helm(&[
+        "lint",
+        CHART,
+        "--set",
+        "database.existingSecret=pg",
+        "--set",
+        "replicas=3",
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "argocd.healthChecks=true",
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
+}
+
+#[test]
+fn rbac_grants_exactly_what_the_code_calls() {
+    let manifests = render(&["database.url=postgres://x"]);
+    let cluster = granted(one(&manifests, "ClusterRole"));
+    let derived = rbac::cluster_access();
+    let missing: Vec<_> = derived.difference(&cluster).collect();
+    let extra: Vec<_> = cluster.difference(&derived).collect();
+    assert!(missing.is_empty(), "the chart does not grant what the code calls: {missing:?}");
+    assert!(extra.is_empty(), "the chart grants what the code never calls: {extra:?}");
+    assert_eq!(granted(one(&manifests, "Role")), rbac::lease_access());
+    assert_eq!(one(&manifests, "RoleBinding")["subjects"][0]["name"], "windflow");
+    assert_eq!(one(&manifests, "ClusterRoleBinding")["subjects"][0]["namespace"], "windflow-system");
+}
+
+fn container(manifests: &[Value]) -> &Value {
+    &one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn env<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    container["env"].as_array().expect("env").iter().find(|e| e["name"] == name)
+}
+
+#[test]
+fn the_operator_runs_restricted_probed_and_reads_its_database_url_from_a_secret() {
+    let manifests = render(&["database.url=postgres://windflow@db/windflow"]);
+    let deployment = one(&manifests, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let operator = container(&manifests);
+    let security = &operator["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(operator["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(operator["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(operator["args"], json!(["run"]));
+    let url = env(operator, "DATABASE_URL").expect("DATABASE_URL");
+    assert_eq!(url["valueFrom"]["secretKeyRef"], json!({ "name": "windflow-database", "key": "url" }));
+    assert_eq!(one(&manifests, "Secret")["stringData"]["url"], "postgres://windflow@db/windflow");
+    assert_eq!(env(operator, "WINDFLOW_LEADER_ELECT").expect("leader election")["value"], "true");
+    assert_eq!(
+        env(operator, "POD_NAMESPACE").expect("namespace")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+    assert!(env(operator, "WINDFLOW_STORAGE_CLASSES").is_none());
+    assert_eq!(one(&manifests, "Service")["spec"]["ports"][0]["targetPort"], "http-probes");
+    for optional in ["ServiceMonitor", "NetworkPolicy", "ConfigMap"] {
+        assert!(manifests.iter().all(|m| m["kind"] != optional), "{optional} is off by default");
+    }
+}
+
+#[test]
+fn other_values_reach_the_manifests() {
+    let manifests = render(&[
+        "database.existingSecret=shared-postgres",
+        "database.secretKey=uri",
+        "replicas=3",
+        "leaderElection.enabled=false",
+        "provisioning.storageClasses.ceph=rook-ceph-block",
+        "provisioning.storageClasses.nfs=nfs-csi",
+        "provisioning.ingressClass=nginx",
+        "serviceMonitor.enabled=true",
+        "networkPolicy.enabled=true",
+        "argocd.healthChecks=true",
+    ]);
+    assert_eq!(one(&manifests, "Deployment")["spec"]["replicas"], 3);
+    let operator = container(&manifests);
+    let url = env(operator, "DATABASE_URL").expect("DATABASE_URL");
+    assert_eq!(url["valueFrom"]["secretKeyRef"], json!({ "name": "shared-postgres", "key": "uri" }));
+    assert!(manifests.iter().all(|m| m["kind"] != "Secret"), "an existing Secret is not created");
+    assert!(manifests.iter().all(|m| m["kind"] != "Role"), "no Lease without leader election");
+    assert_eq!(env(operator, "WINDFLOW_LEADER_ELECT").expect("leader election")["value"], "false");
+    assert_eq!(
+        env(operator, "WINDFLOW_STORAGE_CLASSES").expect("classes")["value"],
+        "ceph=rook-ceph-block,nfs=nfs-csi"
+    );
+    assert_eq!(env(operator, "WINDFLOW_INGRESS_CLASS").expect("ingress class")["value"], "nginx");
+    assert_eq!(one(&manifests, "ServiceMonitor")["spec"]["endpoints"][0]["port"], "http-metrics");
+    assert_eq!(one(&manifests, "NetworkPolicy")["spec"]["ingress"][0]["ports"][0]["port"], 8080);
+    let health = one(&manifests, "ConfigMap");
+    assert_eq!(health["metadata"]["name"], "argocd-cm");
+    let kinds: BTreeSet<String> = windflow::api::crds().into_iter().map(|crd| crd.spec.names.kind).collect();
+    for kind in kinds {
+        assert!(health["data"].get(format!("resource.customizations.health.windflow.io_{kind}")).is_some(), "{kind}");
+    }
+}
+
+/// A JSON value as a Lua table constructor.
+fn lua(value: &Value) -> String {
+    match value {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(items) => format!("{{{}}}", items.iter().map(lua).collect::<Vec<_>>().join(", ")),
+        Value::Object(fields) => {
+            format!(
+                "{{{}}}",
+                fields.iter().map(|(k, v)| format!("[{k:?}] = {}", lua(v))).collect::<Vec<_>>().join(", ")
+            )
+        }
+    }
+}
+
+/// Argo CD's verdict on `obj`: (status, message).
+fn health(obj: &Value) -> (String, String) {
+    let interpreter = std::env::var("LUA").unwrap_or_else(|_| "lua5.4".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(CHART).join("argocd/health.lua");
+    let program = format!(
+        "obj = {}\nlocal hs = assert(loadfile({:?}))()\nio.write(hs.status, \"\\t\", hs.message or \"\")",
+        lua(obj),
+        script.display().to_string()
+    );
+    let output = Command::new(&interpreter)
+        .args(["-e", &program])
+        .output()
+        .unwrap_or_else(|e| panic!("{interpreter} cannot run ({e}); install lua5.4 or set LUA"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "lua: {}", String::from_utf8_lossy(&output.stderr));
+    let (status, message) = stdout.split_once('\t').unwrap_or((&stdout, ""));
+    (status.to_owned(), message.to_owned())
+}
+
+fn object(kind: &str, generation: i64, status: Value) -> Value {
+    json!({ "apiVersion": "windflow.io/v1alpha1", "kind": kind, "metadata": { "name": "x", "generation": generation },
+            "status": status })
+}
+
+fn conditions(observed: i64, ready: (&str, &str), synced: (&str, &str)) -> Value {
+    json!({ "observedGeneration": observed, "conditions": [
+        { "type": "Ready", "status": ready.0, "reason": ready.1, "message": "why" },
+        { "type": "Synced", "status": synced.0, "reason": synced.1, "message": "why" },
+    ] })
+}
+
+#[test]
+fn argocd_health_for_every_kind_and_outcome() {
+    for crd in windflow::api::crds() {
+        let kind = crd.spec.names.kind.as_str();
+        let cases = [
+            (object(kind, 1, Value::Null), "Progressing"),
+            (object(kind, 2, conditions(1, ("True", "Provisioned"), ("True", "Mirrored"))), "Progressing"),
+            (object(kind, 2, conditions(2, ("True", "Provisioned"), ("True", "Mirrored"))), "Healthy"),
+            (
+                object(kind, 2, conditions(2, ("False", "WaitingForDependency"), ("False", "WaitingForDependency"))),
+                "Progressing",
+            ),
+            (object(kind, 2, conditions(2, ("False", "ProviderNotInstalled"), ("True", "Mirrored"))), "Degraded"),
+            (object(kind, 2, conditions(2, ("False", "InvalidSpec"), ("False", "InvalidSpec"))), "Degraded"),
+            (
+                object(kind, 2, conditions(2, ("False", "DatabaseUnavailable"), ("False", "DatabaseUnavailable"))),
+                "Degraded",
+            ),
+            (object(kind, 2, conditions(2, ("False", "Paused"), ("False", "Paused"))), "Suspended"),
+        ];
+        for (obj, expected) in cases {
+            let (status, message) = health(&obj);
+            assert_eq!(status, expected, "{kind}: {obj} ({message})");
+        }
+    }
+    let mut rollout = object("Deployment", 1, conditions(1, ("True", "Mirrored"), ("True", "Mirrored")));
+    for (phase, expected) in [("running", "Progressing"), ("completed", "Healthy"), ("failed", "Degraded")] {
+        rollout["status"]["phase"] = phase.into();
+        assert_eq!(health(&rollout).0, expected, "rollout {phase}");
+    }
+}
