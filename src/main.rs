@@ -5,7 +5,7 @@ use windflow::{check, mirror::store, operator, render, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(&cli.log, cli.log_format);
+    let _telemetry = telemetry::init(&cli.log, cli.log_format);
     match cli.command {
         Command::Run(args) => operator::run(args).await,
         Command::Crds { out_dir: Some(dir) } => windflow::write_crds(&dir),
