@@ -1,5 +1,5 @@
 use clap::Parser;
-use windflow::cli::{Cli, Command};
+use windflow::cli::{Cli, Command, DatabaseArgs};
 use windflow::{check, mirror::store, operator, render, telemetry};
 
 #[tokio::main]
@@ -26,33 +26,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Check(args) => {
-            let pool = store::pool(&args.database_url, args.database_connections)?;
-            let objects = check::list_all(&kube::Client::try_default().await?).await?;
-            let differences = check::check(&pool, &objects).await?;
-            for difference in &differences {
-                println!("{difference}");
-            }
-            eprintln!("{} objects checked, {} differences", objects.len(), differences.len());
-            if !differences.is_empty() {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
-        Command::Resync(args) => {
-            let pool = store::pool(&args.database_url, args.database_connections)?;
-            store::migrate(&pool).await?;
-            let objects = check::list_all(&kube::Client::try_default().await?).await?;
-            let blocked = check::resync(&pool, &objects).await?;
-            for problem in &blocked {
-                println!("{problem}");
-            }
-            eprintln!("{} objects resynced, {} could not be", objects.len(), blocked.len());
-            if !blocked.is_empty() {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
+        Command::Check(args) => compare(args, false).await,
+        Command::Resync(args) => compare(args, true).await,
         Command::Migrate(args) => {
             let pool = store::pool(&args.database_url, args.database_connections)?;
             store::migrate(&pool).await?;
@@ -60,4 +35,22 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `check`, or with `repair` `resync`: every WindFlow object in the cluster against its rows.
+/// Prints each difference (or what could not be repaired); exits with 1 when there is any.
+async fn compare(args: DatabaseArgs, repair: bool) -> anyhow::Result<()> {
+    let pool = store::pool(&args.database_url, args.database_connections)?;
+    store::migrate(&pool).await?;
+    let objects = check::list_all(&kube::Client::try_default().await?).await?;
+    let problems = if repair { check::resync(&pool, &objects).await? } else { check::check(&pool, &objects).await? };
+    for problem in &problems {
+        println!("{problem}");
+    }
+    let what = if repair { "could not be repaired" } else { "differences" };
+    eprintln!("{} objects, {} {what}", objects.len(), problems.len());
+    if !problems.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
 }

@@ -16,6 +16,8 @@ use windflow::reconcile::{Outcome, sync};
 /// `postgres` user when running as root).
 pub struct TestDb {
     pub pool: PgPool,
+    /// Where the database is, for a process of its own.
+    pub url: String,
     _server: Option<pgtemp::PgTempDB>,
 }
 
@@ -44,7 +46,7 @@ pub async fn database() -> TestDb {
     // The operator's own pool settings.
     let pool = store::pool(&url, 8).expect("a pool for the test database");
     store::migrate(&pool).await.expect("migrations apply");
-    TestDb { pool, _server: server }
+    TestDb { pool, url, _server: server }
 }
 
 /// Every document of a multi-document YAML file.
