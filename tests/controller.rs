@@ -236,6 +236,14 @@ fn stored_with(status: Value) -> impl FnOnce(&Value) -> Value {
     }
 }
 
+/// `obj` as it is once an earlier reconcile reported it Ready.
+fn already_ready(obj: &Value) -> Value {
+    let mut ready = obj.clone();
+    ready["status"] = json!({ "conditions": [{ "type": "Ready", "status": "True", "reason": "Provisioned",
+        "message": "", "lastTransitionTime": "2026-11-24T10:00:00Z" }] });
+    ready
+}
+
 fn status_gone() -> Value {
     json!({ "kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200 })
 }
@@ -297,9 +305,7 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     // Someone shrank the claim and dropped its labels: the next reconcile applies the whole
     // desired claim again, forcing our fields back. Discovery is remembered; Ready does not
     // flip, so no event.
-    let mut ready = stored.clone();
-    ready["status"] = json!({ "conditions": [{ "type": "Ready", "status": "True", "reason": "Provisioned",
-        "message": "", "lastTransitionTime": "2026-11-24T10:00:00Z" }] });
+    let ready = already_ready(&stored);
     reconcile_with::<Volume, _>(&ready, &ctx, async {
         let seen = server
             .expect("PATCH", &format!("{claims}/scratch"), |_| {
@@ -410,6 +416,42 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     .expect("provisioned");
     assert_eq!(action, Action::requeue(durations::RESYNC));
     assert!(row_exists(&db.pool, "applications", &app).await);
+
+    // Scaled by hand to 7: the next reconcile applies 2 again. KubeVirt's absence is
+    // remembered for a minute, and Ready does not flip: no discovery, no event.
+    let ready = already_ready(&app);
+    reconcile_with::<Application, _>(&ready, &ctx, async {
+        let deployment = format!("/apis/apps/v1{namespace}/deployments/worker");
+        let seen = server.expect("PATCH", &deployment, stored_with(json!({ "replicas": 7 }))).await;
+        assert_eq!(seen.body["spec"]["replicas"], 2);
+        server.expect("PATCH", &format!("/api/v1{namespace}/services/worker"), stored_with(json!({}))).await;
+        server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "worker")])).await;
+        server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "worker")])).await;
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/worker/status";
+        server.expect("PATCH", path, |_| ready.clone()).await;
+    })
+    .await
+    .expect("repaired");
+
+    // Deleted with deletionPolicy Orphan: the workload keeps running, no longer WindFlow's.
+    let mut orphaning = deleting(&app);
+    orphaning["spec"]["deletionPolicy"] = "Orphan".into();
+    reconcile_with::<Application, _>(&orphaning, &ctx, async {
+        server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "worker")])).await;
+        server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "worker")])).await;
+        for child in
+            [format!("/apis/apps/v1{namespace}/deployments/worker"), format!("/api/v1{namespace}/services/worker")]
+        {
+            let seen =
+                server.expect("PATCH", &child, |_| found(&[("acme-production", "worker")])["items"][0].clone()).await;
+            assert_eq!(seen.body["metadata"]["ownerReferences"], Value::Null);
+            assert!(seen.body["metadata"]["labels"]["windflow.io/owner-uid"].is_null());
+        }
+        server.expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/applications/worker", |_| app.clone()).await;
+    })
+    .await
+    .expect("orphaned");
+    assert!(!row_exists(&db.pool, "applications", &app).await);
 
     server.finish(ctx).await;
 }
