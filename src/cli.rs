@@ -127,7 +127,7 @@ pub struct RunArgs {
 }
 
 /// Several replicas: one holds a Lease and reconciles, the others stand by.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct LeaderElectionArgs {
     /// Elect a leader through a Lease before reconciling (the chart turns it on).
     #[arg(long = "leader-elect", env = "WINDFLOW_LEADER_ELECT")]

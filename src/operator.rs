@@ -94,10 +94,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Waits for the Lease, reconciles while holding it, releases it on shutdown. Losing it while
+/// Waits for the Lease, runs `controllers` while holding it, releases it on shutdown. Losing it while
 /// reconciling ends the process: another replica reconciles now, and a restart makes this one
 /// a standby again.
-async fn lead(
+pub async fn lead(
     client: Client,
     identity: String,
     args: &LeaderElectionArgs,
@@ -109,7 +109,10 @@ async fn lead(
         .with_identity(&identity)
         .with_duration(args.lease_duration)
         .with_grace((args.lease_duration / 3).max(1))
-        .with_field_manager(FIELD_MANAGER)
+        // One field manager per replica, unlike everything else the operator writes: two
+        // replicas taking a free Lease at once must conflict on `holderIdentity`, and
+        // server-side apply only reports conflicts between different managers.
+        .with_field_manager(format!("{FIELD_MANAGER}-{identity}"))
         .build()
         .await?;
     let (mut leading, released) = manager.watch().await;
