@@ -177,10 +177,10 @@ async fn leader(server: &Mutex<LeaseServer>, reconciling: &AtomicUsize, want: im
             let server = server.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             server.lease.as_ref().and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
         };
-        if let Some(holder) = holder.filter(|h| want(h)) {
-            if reconciling.load(Ordering::SeqCst) == 1 {
-                return holder;
-            }
+        if let Some(holder) = holder.filter(|h| want(h))
+            && reconciling.load(Ordering::SeqCst) == 1
+        {
+            return holder;
         }
         assert!(Instant::now() < until, "no leader in time");
         tokio::time::sleep(Duration::from_millis(50)).await;
