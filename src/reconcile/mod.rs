@@ -98,6 +98,10 @@ pub enum Error {
     Provisioning(String),
     #[error("the operator is shutting down")]
     ShuttingDown,
+    #[error(
+        "the watches of Organizations, Functions, Environments, Elements, Stacks, Applications or Domains have not listed them yet (is every CRD installed?)"
+    )]
+    NotSynced,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -112,6 +116,7 @@ impl Error {
             Self::StillReferenced(_) => "still_referenced",
             Self::Provisioning(_) => "provisioning",
             Self::ShuttingDown => "shutdown",
+            Self::NotSynced => "not_synced",
         }
     }
 
@@ -338,7 +343,11 @@ async fn provision<K: Reconciled>(obj: &K, ctx: &Context) -> Result<(Report, Act
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
-    let world = ctx.catalog.world(obj.namespace().as_deref()).await.map_err(|_| Error::ShuttingDown)?;
+    // The caches list once at start; a kind whose CRD is missing never does: say so, retry.
+    let world = match tokio::time::timeout(durations::WAITING, ctx.catalog.world(obj.namespace().as_deref())).await {
+        Ok(world) => world.map_err(|_| Error::ShuttingDown)?,
+        Err(_) => return Err(Error::NotSynced),
+    };
     let inputs = Inputs { world: &world, config: &ctx.config, report: report.as_ref() };
     let children = match obj.plan(&inputs) {
         Ok(children) => children,
