@@ -779,3 +779,41 @@ async fn readyz_tells_leader_from_standby_and_needs_the_database_and_metrics_fol
     drop(health);
     server.finish(ctx).await;
 }
+
+#[tokio::test]
+async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile() {
+    use kube::runtime::reflector::store;
+    let db = database().await;
+    converge(&db.pool, &platform()).await;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut server = ApiServer(handle);
+    let client = Client::new(service, "default");
+    let recorder = Recorder::new(client.clone(), Reporter { controller: "windflow-operator".into(), instance: None });
+    // Stores whose writers never see a list: as when a CRD is missing.
+    let (organizations, _w1) = store();
+    let (functions, _w2) = store();
+    let (environments, _w3) = store();
+    let (elements, _w4) = store();
+    let (stacks, _w5) = store();
+    let (applications, _w6) = store();
+    let (domains, _w7) = store();
+    let catalog = Catalog { organizations, functions, environments, elements, stacks, applications, domains };
+    let ctx = Arc::new(
+        Context::new(client, db.pool.clone(), recorder, catalog, Config::default())
+            .with_cache_wait(Duration::from_millis(200)),
+    );
+    let volume = with_finalizer(&volume("waiting", "storage"));
+
+    let result = reconcile_with::<Volume, _>(&volume, &ctx, async {
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/waiting/status";
+        let seen = server.expect("PATCH", path, |_| volume.clone()).await;
+        assert_eq!(condition(&seen.body, "Synced")["status"], "True");
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("ProviderUnavailable")));
+        assert!(ready["message"].as_str().is_some_and(|m| m.contains("is every CRD installed")), "{ready}");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await;
+    assert_eq!(result.expect_err("retried with backoff").category(), "not_synced");
+    server.finish(ctx).await;
+}

@@ -58,6 +58,8 @@ pub struct Context {
     /// How the cluster provides what objects ask for.
     pub config: provision::Config,
     provider: Provider,
+    /// How long provisioning waits for the catalog's first lists.
+    cache_wait: Duration,
     pub metrics: Metrics,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
@@ -67,7 +69,23 @@ impl Context {
     pub fn new(client: Client, pool: PgPool, recorder: Recorder, catalog: Catalog, config: provision::Config) -> Self {
         let provider = Provider::new(client.clone());
         let metrics = Metrics::default();
-        Self { client, pool, recorder, catalog, config, provider, metrics, failures: Mutex::default() }
+        Self {
+            client,
+            pool,
+            recorder,
+            catalog,
+            config,
+            provider,
+            cache_wait: durations::WAITING,
+            metrics,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Waits `wait` for the catalog instead of `durations::WAITING`.
+    pub fn with_cache_wait(mut self, wait: Duration) -> Self {
+        self.cache_wait = wait;
+        self
     }
 
     fn backoff(&self, key: String) -> Duration {
@@ -344,7 +362,7 @@ async fn provision<K: Reconciled>(obj: &K, ctx: &Context) -> Result<(Report, Act
         },
     };
     // The caches list once at start; a kind whose CRD is missing never does: say so, retry.
-    let world = match tokio::time::timeout(durations::WAITING, ctx.catalog.world(obj.namespace().as_deref())).await {
+    let world = match tokio::time::timeout(ctx.cache_wait, ctx.catalog.world(obj.namespace().as_deref())).await {
         Ok(world) => world.map_err(|_| Error::ShuttingDown)?,
         Err(_) => return Err(Error::NotSynced),
     };
