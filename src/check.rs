@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Map, Value, json};
 use sqlx::types::Json;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::api::*;
 use crate::mirror::store::{self, StoreError};
-use crate::mirror::{Mirrored, Target, prepare};
+use crate::mirror::{AuditedObject, Mirrored, Target, audit_row, prepare};
 use crate::reconcile::{Outcome, sync};
 
 /// Runs `$body` with `$obj` bound to the document `$doc` deserialized as its kind; `$other`
@@ -57,14 +57,7 @@ impl fmt::Display for Difference {
 pub async fn list_all(client: &Client) -> Result<Vec<Value>, kube::Error> {
     let mut documents = vec![];
     for crd in crds() {
-        let version = crd.spec.versions.first().map(|v| v.name.clone()).unwrap_or_default();
-        let resource = ApiResource {
-            group: crd.spec.group.clone(),
-            version: version.clone(),
-            api_version: format!("{}/{version}", crd.spec.group),
-            kind: crd.spec.names.kind.clone(),
-            plural: crd.spec.names.plural.clone(),
-        };
+        let resource = api_resource(&crd);
         let list = Api::<DynamicObject>::all_with(client.clone(), &resource).list(&ListParams::default()).await?;
         for mut item in list.items {
             item.types =
@@ -75,19 +68,12 @@ pub async fn list_all(client: &Client) -> Result<Vec<Value>, kube::Error> {
     Ok(documents)
 }
 
-fn label(kind: &str, namespace: Option<&str>, name: &str) -> String {
-    match namespace {
-        Some(namespace) => format!("{kind} {namespace}/{name}"),
-        None => format!("{kind} {name}"),
-    }
-}
-
 /// Compares every object with its rows, and finds rows whose object is gone.
 pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>, StoreError> {
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let mut differences = vec![];
     for doc in documents {
-        let unknown = |problem: String| Ok(vec![Difference { object: document_label(doc), problem, row: None }]);
+        let unknown = |problem: String| Ok(vec![Difference { object: describe_document(doc), problem, row: None }]);
         let found: Result<Vec<Difference>, StoreError> = with_kind!(doc, |obj| compare(&mut conn, &obj).await, unknown);
         differences.extend(found?);
     }
@@ -101,16 +87,11 @@ pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>
     Ok(differences)
 }
 
-fn document_label(doc: &Value) -> String {
-    let meta = &doc["metadata"];
-    label(doc["kind"].as_str().unwrap_or("?"), meta["namespace"].as_str(), meta["name"].as_str().unwrap_or("?"))
-}
-
 /// Columns the object alone cannot tell: a password hash comes from a Secret.
 const FROM_ELSEWHERE: &[&str] = &["hashed_password"];
 
 async fn compare<K: Mirrored>(conn: &mut PgConnection, obj: &K) -> Result<Vec<Difference>, StoreError> {
-    let object = label(&K::kind(&()), obj.namespace().as_deref(), &obj.name_any());
+    let object = describe(K::kind(&()), obj.namespace().as_deref(), &obj.name_any());
     let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let differ = |problem: String| Difference { object: object.clone(), problem, row: Some((K::TARGET, id)) };
     let table = K::TARGET.table();
@@ -136,8 +117,8 @@ async fn compare<K: Mirrored>(conn: &mut PgConnection, obj: &K) -> Result<Vec<Di
             return Ok(vec![Difference { object, problem: format!("cannot be mirrored: {error}"), row: None }]);
         }
     };
-    let expected = normalized(conn, table, &prepared.rows.row).await?;
-    for (column, value) in &expected {
+    let expected = normalized(conn, table, std::slice::from_ref(&prepared.rows.row)).await?;
+    for (column, value) in expected.iter().flatten() {
         if FROM_ELSEWHERE.contains(&column.as_str()) || column == "k8s_resource_version" {
             continue;
         }
@@ -149,10 +130,8 @@ async fn compare<K: Mirrored>(conn: &mut PgConnection, obj: &K) -> Result<Vec<Di
         let columns: Vec<&str> = join.table.key.iter().chain(join.table.values).copied().collect();
         let project =
             |row: &Map<String, Value>| -> Value { json!(columns.iter().map(|c| row.get(*c)).collect::<Vec<_>>()) };
-        let mut wanted = BTreeSet::new();
-        for row in &join.rows {
-            wanted.insert(project(&normalized(conn, join.table.table, row).await?).to_string());
-        }
+        let wanted: BTreeSet<String> =
+            normalized(conn, join.table.table, &join.rows).await?.iter().map(|row| project(row).to_string()).collect();
         let statement = format!("SELECT to_jsonb(j) FROM {} j WHERE j.{} = $1", join.table.table, join.table.owner);
         let held: Vec<Value> = sqlx::query_scalar(AssertSqlSafe(statement))
             .bind(id)
@@ -176,22 +155,30 @@ async fn fetch_row(conn: &mut PgConnection, table: &str, id: Uuid) -> Result<Opt
     sqlx::query_scalar(AssertSqlSafe(statement)).bind(id).fetch_optional(conn).await.map_err(StoreError::Unavailable)
 }
 
-/// A row as PostgreSQL stores it (types, precision, formats), to compare like with like.
+/// Rows as PostgreSQL stores them (types, precision, formats), to compare like with like: each
+/// keeps the columns it was given. One query for all of them.
 async fn normalized(
     conn: &mut PgConnection,
     table: &str,
-    row: &Map<String, Value>,
-) -> Result<Map<String, Value>, StoreError> {
-    let statement = format!("SELECT to_jsonb(jsonb_populate_record(NULL::{table}, $1))");
-    let full: Value = sqlx::query_scalar(AssertSqlSafe(statement))
-        .bind(Json(row))
+    rows: &[Map<String, Value>],
+) -> Result<Vec<Map<String, Value>>, StoreError> {
+    let statement = format!(
+        "SELECT coalesce(jsonb_agg(to_jsonb(jsonb_populate_record(NULL::{table}, r)) ORDER BY n), '[]') \
+         FROM jsonb_array_elements($1) WITH ORDINALITY AS given(r, n)"
+    );
+    let stored: Value = sqlx::query_scalar(AssertSqlSafe(statement))
+        .bind(Json(rows))
         .fetch_one(conn)
         .await
         .map_err(StoreError::Unavailable)?;
-    Ok(full
-        .as_object()
-        .map(|full| full.iter().filter(|(k, _)| row.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default())
+    let stored = stored.as_array().cloned().unwrap_or_default();
+    Ok(rows
+        .iter()
+        .zip(stored)
+        .map(|(given, stored)| {
+            given.keys().filter_map(|column| Some((column.clone(), stored.get(column)?.clone()))).collect()
+        })
+        .collect())
 }
 
 /// Every kind, children before parents (the order stray rows can be deleted in).
@@ -263,7 +250,7 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
                 |problem: String| Ok(Some(problem))
             );
             if let Some(problem) = outcome? {
-                blocked.push(Difference { object: document_label(doc), problem, row: None });
+                blocked.push(Difference { object: describe_document(doc), problem, row: None });
                 left.push(doc);
             }
         }
@@ -277,15 +264,9 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
     drop(conn);
     for (target, id, name) in strays {
         let (namespace, name) = name.split_once('/').map_or((None, name.as_str()), |(ns, n)| (Some(ns), n));
-        let audit = Map::from_iter([
-            ("organization_id".to_owned(), Value::Null),
-            ("actor".to_owned(), json!("windflow resync")),
-            ("resource_type".to_owned(), json!(target.to_string())),
-            ("resource_id".to_owned(), json!(id)),
-            ("resource_namespace".to_owned(), json!(namespace)),
-            ("resource_name".to_owned(), json!(name)),
-            ("resource_version".to_owned(), json!(i64::MAX)),
-        ]);
+        // The organization of the audit row is read from the deleted row itself.
+        let gone = AuditedObject { target, id, namespace, name };
+        let audit = audit_row(&gone, Some("windflow resync"), None, i64::MAX);
         match store::delete(pool, target, &audit).await {
             Ok(_) => {}
             Err(StoreError::StillReferenced(message)) => {

@@ -216,7 +216,7 @@ pub async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
     if !health.leader.load(Ordering::Acquire) {
         return (StatusCode::OK, "standby: another replica holds the lease; database reachable".into());
     }
-    let synced = tokio::time::timeout(Duration::ZERO, health.ctx.catalog.world(None)).await.is_ok_and(|w| w.is_ok());
+    let synced = tokio::time::timeout(Duration::ZERO, health.ctx.catalog.ready()).await.is_ok_and(|r| r.is_ok());
     if !synced {
         return (StatusCode::SERVICE_UNAVAILABLE, "leader: the watches have not listed everything yet".into());
     }

@@ -47,15 +47,10 @@ pub fn cluster_access() -> BTreeSet<Access> {
 fn child_access(child: &ChildType) -> Vec<Access> {
     let group = child.group();
     let mut verbs = vec!["list", "patch", "delete"];
+    // A child's status (a reported node's phase) is a WindFlow kind's: granted with the CRDs.
     match child.kind {
         "Role" => verbs.push("escalate"),
         "RoleBinding" => verbs.push("bind"),
-        // A reported node's phase.
-        "ContainerNode" => {
-            return access(group, child.plural, &verbs)
-                .chain(access(group, "containernodes/status", &["patch"]))
-                .collect();
-        }
         _ => {}
     }
     access(group, child.plural, &verbs).collect()

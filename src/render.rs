@@ -112,10 +112,7 @@ impl Loaded {
     }
 
     fn label(&self) -> String {
-        match &self.namespace {
-            Some(namespace) => format!("{} {namespace}/{}", self.target, self.name),
-            None => format!("{} {}", self.target, self.name),
-        }
+        describe(self.target, self.namespace.as_deref(), &self.name)
     }
 }
 
@@ -160,16 +157,6 @@ fn load(manifest: &Manifest, world: &mut World) -> Result<Loaded, String> {
     })
 }
 
-/// The name of a manifest for messages: `Kind namespace/name`.
-fn describe(doc: &Value) -> String {
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("(no kind)");
-    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("(no name)");
-    match doc.pointer("/metadata/namespace").and_then(Value::as_str) {
-        Some(namespace) => format!("{kind} {namespace}/{name}"),
-        None => format!("{kind} {name}"),
-    }
-}
-
 /// Validates the manifests and returns every child they provision, as one YAML stream; or one
 /// line per problem, each naming the file, the object and the field.
 pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<String>> {
@@ -179,7 +166,7 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
     let mut loaded = vec![];
     for manifest in manifests {
         let found = schemas.problems(&manifest.document, None);
-        let what = describe(&manifest.document);
+        let what = describe_document(&manifest.document);
         if !found.is_empty() {
             problems.extend(found.into_iter().map(|p| format!("{}: {what}: {p}", manifest.source)));
             continue;

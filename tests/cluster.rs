@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::Value;
@@ -33,13 +33,7 @@ async fn client(path: &str) -> Client {
 fn api_for(client: &Client, doc: &Value) -> (Api<DynamicObject>, String) {
     let kind = doc["kind"].as_str().expect("kind");
     let crd = windflow::api::crds().into_iter().find(|crd| crd.spec.names.kind == kind).expect("a WindFlow kind");
-    let resource = ApiResource {
-        group: crd.spec.group.clone(),
-        version: "v1alpha1".into(),
-        api_version: format!("{}/v1alpha1", crd.spec.group),
-        kind: kind.to_owned(),
-        plural: crd.spec.names.plural.clone(),
-    };
+    let resource = windflow::api::api_resource(&crd);
     let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
     let api = match doc["metadata"]["namespace"].as_str() {
         Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),

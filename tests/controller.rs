@@ -87,12 +87,18 @@ impl ApiServer {
 
 /// A context whose client talks to the returned mock, with the sample platform as catalog.
 fn mocked(pool: PgPool) -> (Arc<Context>, ApiServer) {
+    let catalog = Catalog::fixed(World::from_documents(&platform()).expect("the sample platform"));
+    let (ctx, server) = mocked_with(pool, catalog);
+    (Arc::new(ctx), server)
+}
+
+/// A context on a mocked API server, reading `catalog`.
+fn mocked_with(pool: PgPool, catalog: Catalog) -> (Context, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: Some("test".into()) };
     let recorder = Recorder::new(client.clone(), reporter);
-    let catalog = Catalog::fixed(World::from_documents(&platform()).expect("the sample platform"));
-    (Arc::new(Context::new(client, pool, recorder, catalog, Config::default())), ApiServer(handle))
+    (Context::new(client, pool, recorder, catalog, Config::default()), ApiServer(handle))
 }
 
 /// Runs one reconcile while `server` plays the API server's part.
@@ -785,10 +791,6 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     use kube::runtime::reflector::store;
     let db = database().await;
     converge(&db.pool, &platform()).await;
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let mut server = ApiServer(handle);
-    let client = Client::new(service, "default");
-    let recorder = Recorder::new(client.clone(), Reporter { controller: "windflow-operator".into(), instance: None });
     // Stores whose writers never see a list: as when a CRD is missing.
     let (organizations, _w1) = store();
     let (functions, _w2) = store();
@@ -798,10 +800,8 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     let (applications, _w6) = store();
     let (domains, _w7) = store();
     let catalog = Catalog { organizations, functions, environments, elements, stacks, applications, domains };
-    let ctx = Arc::new(
-        Context::new(client, db.pool.clone(), recorder, catalog, Config::default())
-            .with_cache_wait(Duration::from_millis(200)),
-    );
+    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog);
+    let ctx = Arc::new(ctx.with_cache_wait(Duration::from_millis(200)));
     let volume = with_finalizer(&volume("waiting", "storage"));
 
     let result = reconcile_with::<Volume, _>(&volume, &ctx, async {

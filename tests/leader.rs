@@ -163,6 +163,9 @@ async fn one_replica_reconciles_and_a_standby_takes_over_when_it_dies() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(args.lease_duration + 2), "took {took:?}");
     assert_ne!(first, second);
+    // Taking a free Lease is safe only if replicas conflict: each applies as its own manager.
+    let owner = server.lock().unwrap_or_else(std::sync::PoisonError::into_inner).holder_owner.clone();
+    assert_eq!(owner.as_deref(), Some(format!("windflow-operator-{second}").as_str()));
     assert_eq!(most.load(Ordering::SeqCst), 1, "never two replicas reconciling at once");
     for (task, _) in replicas.into_values() {
         task.abort();

@@ -8,8 +8,12 @@ pub mod common;
 pub mod infra;
 pub mod tenancy;
 
+use std::fmt::Display;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
+use kube::api::ApiResource;
+use serde_json::Value;
 
 pub use apps::{Application, Deployment, Stack};
 pub use infra::{
@@ -42,4 +46,31 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         Gateway::crd(),
         Deployment::crd(),
     ]
+}
+
+/// How messages name an object: `Kind namespace/name`, or `Kind name` when cluster-scoped.
+pub fn describe(kind: impl Display, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(namespace) => format!("{kind} {namespace}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// `describe` for a manifest, whatever it holds.
+pub fn describe_document(doc: &Value) -> String {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("(no kind)");
+    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("(no name)");
+    describe(kind, doc.pointer("/metadata/namespace").and_then(Value::as_str), name)
+}
+
+/// Where a CRD's objects are served, for dynamic API calls.
+pub fn api_resource(crd: &CustomResourceDefinition) -> ApiResource {
+    let version = crd.spec.versions.first().map(|v| v.name.clone()).unwrap_or_default();
+    ApiResource {
+        group: crd.spec.group.clone(),
+        api_version: format!("{}/{version}", crd.spec.group),
+        version,
+        kind: crd.spec.names.kind.clone(),
+        plural: crd.spec.names.plural.clone(),
+    }
 }

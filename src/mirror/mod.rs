@@ -311,13 +311,32 @@ pub fn audit_metadata<K: Resource>(
         .filter(|entry| entry.subresource.is_none() && entry.manager.as_deref() != Some(FIELD_MANAGER))
         .max_by_key(|entry| entry.time.as_ref().map(|t| t.0))
         .and_then(|entry| entry.manager.clone());
+    let object = AuditedObject { target, id, namespace: meta.namespace.as_deref(), name: &obj.name_any() };
+    audit_row(&object, actor.as_deref(), organization, resource_version)
+}
+
+/// What an audit row is about.
+pub struct AuditedObject<'a> {
+    pub target: Target,
+    pub id: Uuid,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+}
+
+/// An audit row's fixed part for `object`, changed by `actor`.
+pub fn audit_row(
+    object: &AuditedObject,
+    actor: Option<&str>,
+    organization: Option<Uuid>,
+    resource_version: i64,
+) -> Map<String, Value> {
     Map::from_iter([
         ("organization_id".to_owned(), json!(organization)),
         ("actor".to_owned(), json!(actor)),
-        ("resource_type".to_owned(), json!(target.to_string())),
-        ("resource_id".to_owned(), json!(id)),
-        ("resource_namespace".to_owned(), json!(meta.namespace)),
-        ("resource_name".to_owned(), json!(meta.name)),
+        ("resource_type".to_owned(), json!(object.target.to_string())),
+        ("resource_id".to_owned(), json!(object.id)),
+        ("resource_namespace".to_owned(), json!(object.namespace)),
+        ("resource_name".to_owned(), json!(object.name)),
         ("resource_version".to_owned(), json!(resource_version)),
     ])
 }

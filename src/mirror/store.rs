@@ -196,8 +196,5 @@ async fn holder_of(conn: &mut PgConnection, table: &str, constraint: &str, prepa
         .await
         .ok()??;
     let name = name?;
-    Some(match namespace {
-        Some(namespace) => format!("{} {namespace}/{name}", prepared.target),
-        None => format!("{} {name}", prepared.target),
-    })
+    Some(crate::api::describe(prepared.target, namespace.as_deref(), &name))
 }

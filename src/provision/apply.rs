@@ -220,8 +220,7 @@ impl Provider {
             let Some(resource) = self.resource(*type_).await? else { continue };
             let list = Api::<DynamicObject>::all_with(self.client.clone(), &resource).list_metadata(&selector).await?;
             for item in list.items {
-                // Cluster-scoped objects have no namespace; some servers say so with "".
-                let child = Found { name: item.name_any(), namespace: item.namespace().filter(|n| !n.is_empty()) };
+                let child = Found { name: item.name_any(), namespace: item.namespace() };
                 found.push((resource.clone(), child));
             }
         }

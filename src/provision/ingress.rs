@@ -2,20 +2,16 @@
 //! DnsRecord → ExternalDNS DNSEndpoint.
 
 use kube::ResourceExt;
-use kube::api::DynamicObject;
 use serde_json::{Map, Value, json};
 
 use super::types::{CERTIFICATE, DNS_ENDPOINT, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
 use super::workload::first_port;
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, find, labels, phase, text};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, find, labels, text};
 use crate::api::infra::{GatewayType, LoadBalancingStrategy};
 use crate::api::{DnsRecord, Domain, Gateway};
 
 impl Provisioned for Gateway {
-    /// Its children exist once applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase("active")
-    }
+    const APPLIED_PHASE: Option<&'static str> = Some("active");
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Stack(&self.spec.stack_ref.name)
@@ -203,10 +199,7 @@ fn certificate(namespace: &str, name: &str, secret: &str, dns_names: Vec<String>
 }
 
 impl Provisioned for Domain {
-    /// Its children exist once applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase("active")
-    }
+    const APPLIED_PHASE: Option<&'static str> = Some("active");
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)
@@ -227,10 +220,7 @@ impl Provisioned for Domain {
 }
 
 impl Provisioned for DnsRecord {
-    /// Its children exist once applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase("active")
-    }
+    const APPLIED_PHASE: Option<&'static str> = Some("active");
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Domain(&self.spec.domain_ref.name)

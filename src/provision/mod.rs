@@ -247,9 +247,12 @@ pub trait Provisioned: Resource<DynamicType = ()> + ResourceExt {
     /// The desired children, before labels and owner references are added.
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>>;
 
+    /// The seed `phase` of a kind whose children are all it needs, once they are applied.
+    const APPLIED_PHASE: Option<&'static str> = None;
+
     /// Seed status fields that follow the children, as the API server returned them applied.
     fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Map<String, Value> {
-        Map::new()
+        Self::APPLIED_PHASE.map(phase).unwrap_or_default()
     }
 
     /// The existing cluster or engine to health-check before building, if any.

@@ -2,19 +2,15 @@
 //! also get a Multus NetworkAttachmentDefinition.
 
 use kube::ResourceExt;
-use kube::api::DynamicObject;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::types::{NETWORK_ATTACHMENT, NETWORK_POLICY};
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels, phase};
+use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels};
 use crate::api::Network;
 use crate::api::infra::NetworkType;
 
 impl Provisioned for Network {
-    /// Its children exist once applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase("active")
-    }
+    const APPLIED_PHASE: Option<&'static str> = Some("active");
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)

@@ -179,8 +179,12 @@ fn gigabytes(quantity: &str) -> Option<f64> {
         "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return None,
     };
-    let bytes = number.parse::<f64>().ok()? * factor;
-    Some((bytes / 1e9 * 100.0).round() / 100.0)
+    Some(decimal_gigabytes(number.parse::<f64>().ok()? * factor))
+}
+
+/// Bytes as decimal gigabytes with two decimals, as the seed's DECIMAL columns hold them.
+fn decimal_gigabytes(bytes: f64) -> f64 {
+    (bytes / 1e9 * 100.0).round() / 100.0
 }
 
 /// The parts of Docker's `GET /info` read here.
@@ -237,7 +241,7 @@ async fn engine(
             role: NodeRole::Worker,
             ready: true,
             cpu_cores: info.ncpu,
-            memory_gb: info.mem_total.map(|bytes| (bytes / 1e9 * 100.0).round() / 100.0),
+            memory_gb: info.mem_total.map(decimal_gigabytes),
             details: Map::from_iter([("os".to_owned(), json!(info.operating_system))]),
         };
         return Ok(ClusterReport { version, nodes: vec![node] });
@@ -273,9 +277,7 @@ fn swarm_node(node: &SwarmNode) -> NodeReport {
         cpu_cores: at(&node.description, "/Resources/NanoCPUs")
             .and_then(|v| v.as_f64())
             .map(|nano| (nano / 1e9).round() as i32),
-        memory_gb: at(&node.description, "/Resources/MemoryBytes")
-            .and_then(|v| v.as_f64())
-            .map(|bytes| (bytes / 1e9 * 100.0).round() / 100.0),
+        memory_gb: at(&node.description, "/Resources/MemoryBytes").and_then(|v| v.as_f64()).map(decimal_gigabytes),
         details,
     }
 }

@@ -21,17 +21,22 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// What a builder of an object in `namespace` may read: every organization and function,
-    /// and the objects of that namespace (references never leave it). Waits for every store's
-    /// first list, so that nothing is missing only because the operator just started.
-    pub async fn world(&self, namespace: Option<&str>) -> Result<World, WriterDropped> {
+    /// Waits for every store's first list.
+    pub async fn ready(&self) -> Result<(), WriterDropped> {
         self.organizations.wait_until_ready().await?;
         self.functions.wait_until_ready().await?;
         self.environments.wait_until_ready().await?;
         self.elements.wait_until_ready().await?;
         self.stacks.wait_until_ready().await?;
         self.applications.wait_until_ready().await?;
-        self.domains.wait_until_ready().await?;
+        self.domains.wait_until_ready().await
+    }
+
+    /// What a builder of an object in `namespace` may read: every organization and function,
+    /// and the objects of that namespace (references never leave it). Waits for every store's
+    /// first list, so that nothing is missing only because the operator just started.
+    pub async fn world(&self, namespace: Option<&str>) -> Result<World, WriterDropped> {
+        self.ready().await?;
         Ok(World {
             organizations: everything(&self.organizations),
             functions: everything(&self.functions),

@@ -417,10 +417,7 @@ fn provisioned_message(applied: &[kube::api::DynamicObject]) -> String {
         .iter()
         .map(|child| {
             let kind = child.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
-            match child.namespace() {
-                Some(namespace) => format!("{kind} {namespace}/{}", child.name_any()),
-                None => format!("{kind} {}", child.name_any()),
-            }
+            crate::api::describe(kind, child.namespace().as_deref(), &child.name_any())
         })
         .collect();
     format!("mirrored and applied: {}", names.join(", "))
