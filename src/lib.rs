@@ -7,6 +7,8 @@
 pub mod api;
 pub mod check;
 pub mod cli;
+pub mod deploy;
+pub mod events;
 pub mod metrics;
 pub mod mirror;
 pub mod operator;

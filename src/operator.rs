@@ -12,9 +12,10 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::StreamExt;
-use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{error, info};
 
@@ -41,6 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let stacks = controller::<Stack>(&client);
     let applications = controller::<Application>(&client);
     let domains = controller::<Domain>(&client);
+    let deployments = controller::<Deployment>(&client);
     let catalog = Catalog {
         organizations: organizations.store(),
         functions: functions.store(),
@@ -49,9 +51,45 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         stacks: stacks.store(),
         applications: applications.store(),
         domains: domains.store(),
+        deployments: deployments.store(),
     };
-    let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(client.clone(), pool, recorder, catalog, args.provision.config()));
+    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, catalog, args.provision.config()));
+    // A stack's phase follows its applications and rollouts; an application's workloads follow
+    // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
+    // the counts of each refresh of the views.
+    let stacks = stacks
+        .watches(kube::Api::<Application>::all(client.clone()), watcher::Config::default(), |app| {
+            Some(ObjectRef::new(&app.spec.stack_ref.name).within(&app.namespace().unwrap_or_default()))
+        })
+        .watches(kube::Api::<Deployment>::all(client.clone()), watcher::Config::default(), |deployment| {
+            Some(ObjectRef::new(&deployment.spec.stack_ref.name).within(&deployment.namespace().unwrap_or_default()))
+        });
+    let application_store = ctx.catalog.applications.clone();
+    let applications = applications.watches(
+        kube::Api::<Deployment>::all(client.clone()),
+        watcher::Config::default(),
+        move |deployment| {
+            application_store
+                .state()
+                .iter()
+                .filter(|app| {
+                    app.namespace() == deployment.namespace() && app.spec.stack_ref == deployment.spec.stack_ref
+                })
+                .filter(|app| deployment.spec.application_ref.as_ref().is_none_or(|r| r.name == app.name_any()))
+                .map(|app| ObjectRef::from_obj(app.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
+    let deployments =
+        deployments.watches(kube::Api::<Deployment>::all(client.clone()), watcher::Config::default(), |deployment| {
+            let parent = deployment.spec.parent_deployment_ref.as_ref()?;
+            Some(ObjectRef::new(&parent.name).within(&deployment.namespace().unwrap_or_default()))
+        });
+    let organizations = organizations.reconcile_all_on(ctx.views.refreshed());
+    let views = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { ctx.views.run(&ctx.pool, reconcile::views::DEBOUNCE).await })
+    };
     let health = Arc::new(Health::new(ctx.clone()));
     let server = tokio::spawn(serve(args.probe_address, health.clone()));
 
@@ -79,7 +117,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             drive(controller::<DnssecKey>(&client), &ctx),
             drive(stacks, &ctx),
             drive(applications, &ctx),
-            drive(controller::<Deployment>(&client), &ctx),
+            drive(deployments, &ctx),
         );
         info!("controllers stopped");
     };
@@ -91,6 +129,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Ok(())
     };
     server.abort();
+    views.abort();
     result
 }
 

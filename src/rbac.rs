@@ -31,6 +31,8 @@ pub fn cluster_access() -> BTreeSet<Access> {
     all.extend(access("events.k8s.io", "events", &["create", "patch"]));
     // Password hashes, kubeconfigs and engine TLS material.
     all.extend(access("", "secrets", &["get"]));
+    // A rollout reads the workloads it waits for.
+    all.extend(access("apps", "deployments", &["get"]));
     for (kind, children) in provision::provisioning_kinds() {
         // An owner reference with blockOwnerDeletion needs this where the
         // OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift).

@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -97,8 +97,7 @@ fn mocked_with(pool: PgPool, catalog: Catalog) -> (Context, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: Some("test".into()) };
-    let recorder = Recorder::new(client.clone(), reporter);
-    (Context::new(client, pool, recorder, catalog, Config::default()), ApiServer(handle))
+    (Context::new(client, pool, reporter, catalog, Config::default()), ApiServer(handle))
 }
 
 /// Runs one reconcile while `server` plays the API server's part.
@@ -799,7 +798,9 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     let (stacks, _w5) = store();
     let (applications, _w6) = store();
     let (domains, _w7) = store();
-    let catalog = Catalog { organizations, functions, environments, elements, stacks, applications, domains };
+    let (deployments, _w8) = store();
+    let catalog =
+        Catalog { organizations, functions, environments, elements, stacks, applications, domains, deployments };
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog);
     let ctx = Arc::new(ctx.with_cache_wait(Duration::from_millis(200)));
     let volume = with_finalizer(&volume("waiting", "storage"));
@@ -815,5 +816,298 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     })
     .await;
     assert_eq!(result.expect_err("retried with backoff").category(), "not_synced");
+    server.finish(ctx).await;
+}
+
+/// The sample platform mirrored, with stack shop `deployed`, and `extra` objects (Deployments)
+/// in the catalog of a context on a mocked API server.
+async fn rollout_scenario(extra: &[Value]) -> (TestDb, Vec<Value>) {
+    let db = database().await;
+    let mut docs = platform();
+    converge(&db.pool, &docs).await;
+    for doc in docs.iter_mut().filter(|d| d["kind"] == "Stack") {
+        doc["status"] = json!({ "phase": "deployed" });
+    }
+    docs.extend(extra.iter().cloned());
+    (db, docs)
+}
+
+fn catalog_of(docs: &[Value]) -> Catalog {
+    Catalog::fixed(World::from_documents(docs).expect("the sample platform"))
+}
+
+fn rollout(name: &str, strategy: &str) -> Value {
+    with_finalizer(&object(
+        "Deployment",
+        name,
+        Some("acme"),
+        json!({ "stackRef": { "name": "shop" }, "applicationRef": { "name": "storefront" },
+                "deploymentType": strategy, "triggeredBy": "alice", "deploymentVersion": "1.4.2",
+                "deploymentConfig": { "maxSurge": 1, "maxUnavailable": 0 } }),
+    ))
+}
+
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/acme/events";
+
+/// Expects the Kubernetes Events of `reasons`, in order, each named after the deployment.
+async fn expect_events(server: &mut ApiServer, deployment: &str, reasons: &[&str]) {
+    for reason in reasons {
+        let seen = server.expect("POST", EVENTS, Clone::clone).await;
+        assert_eq!(seen.body["reason"], *reason);
+        assert_eq!(seen.body["regarding"]["name"], deployment);
+        assert_eq!(seen.body["reportingController"], "windflow-operator");
+        let name = seen.body["metadata"]["name"].as_str().unwrap_or_default();
+        assert!(name.starts_with(&format!("{deployment}.")) && name.len() == deployment.len() + 33, "{name}");
+    }
+}
+
+/// The apps/v1 Deployment `name` at `revision` with every one of `replicas` ready.
+fn workload_ready(name: &str, revision: &str, replicas: i64) -> Value {
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": name, "namespace": "acme-production", "generation": 3 },
+        "spec": { "replicas": replicas, "selector": {}, "template": { "metadata": { "labels": { "windflow.io/revision": revision } } } },
+        "status": { "observedGeneration": 3, "replicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas } })
+}
+
+async fn event_rows(pool: &PgPool, deployment: &Value) -> Vec<(String, bool)> {
+    let id: uuid::Uuid = uid(deployment).parse().expect("uid");
+    sqlx::query_as("SELECT event_type, published_at IS NOT NULL FROM deployment_events WHERE deployment_id = $1 ORDER BY occurred_at")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .expect("events")
+}
+
+#[tokio::test]
+async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a_restart() {
+    let deployment = rollout("shop-2", "rolling");
+    let (db, docs) = rollout_scenario(&[]).await;
+    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let ctx = Arc::new(ctx);
+    let status_path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-2/status";
+
+    // Admitted and started: three steps, their Events, the status; no workload is read yet.
+    let mut reported = Value::Null;
+    let action = reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
+        expect_events(&mut server, "shop-2", &["Created", "Started", "ApplicationApplied"]).await;
+        let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
+        reported = seen.body["status"].clone();
+    })
+    .await
+    .expect("started");
+    assert_eq!(action, Action::requeue(windflow::deploy::POLL));
+    assert_eq!(reported["phase"], "running");
+    assert_eq!(reported["applications"][0]["stage"], "Progressing");
+    assert_eq!(reported["conditions"][1]["reason"], "Progressing");
+    let revision = reported["applications"][0]["revision"].as_str().expect("revision").to_owned();
+    assert_eq!(event_rows(&db.pool, &deployment).await.len(), 3);
+
+    // The Application controller rolls storefront to that revision with the rollout's surge.
+    let mut running = deployment.clone();
+    running["status"] = reported.clone();
+    let mut docs = docs;
+    docs.push(running.clone());
+    let (app_ctx, mut app_server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let app_ctx = Arc::new(app_ctx);
+    let storefront = with_finalizer(find(&docs, "Application", "storefront"));
+    reconcile_with::<Application, _>(&storefront, &app_ctx, async {
+        app_server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
+        app_server.expect("GET", "/api/v1", |_| core_v1()).await;
+        let seen = app_server
+            .expect("PATCH", "/apis/apps/v1/namespaces/acme-production/deployments/storefront", stored_with(json!({})))
+            .await;
+        assert_eq!(seen.body["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"], revision.as_str());
+        assert_eq!(seen.body["spec"]["strategy"]["rollingUpdate"], json!({ "maxSurge": 1, "maxUnavailable": 0 }));
+        app_server
+            .expect("PATCH", "/api/v1/namespaces/acme-production/services/storefront", stored_with(json!({})))
+            .await;
+        app_server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "storefront")])).await;
+        app_server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "storefront")])).await;
+        app_server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        let seen = app_server
+            .expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/applications/storefront/status", |_| {
+                storefront.clone()
+            })
+            .await;
+        assert_eq!(seen.body["status"]["deploymentStatus"], "deploying");
+        app_server.expect("POST", EVENTS, Clone::clone).await;
+    })
+    .await
+    .expect("rolled");
+    app_server.finish(app_ctx).await;
+
+    // Every replica ready: health check passed and completed are recorded; the API server
+    // fails the second Event, so the reconcile fails with both steps recorded.
+    let error = reconcile_with::<windflow::api::Deployment, _>(&running, &ctx, async {
+        server
+            .expect("GET", "/apis/apps/v1/namespaces/acme-production/deployments/storefront", |_| {
+                workload_ready("storefront", &revision, 3)
+            })
+            .await;
+        expect_events(&mut server, "shop-2", &["HealthCheckPassed"]).await;
+        server
+            .answer("POST", EVENTS, 500, |_| {
+                json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500, "message": "etcd timeout" })
+            })
+            .await;
+        // The fault is reported, with the rollout's fields as they were.
+        let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
+        assert_eq!(condition(&seen.body, "Ready")["reason"], "ProviderUnavailable");
+        server.expect("POST", EVENTS, Clone::clone).await;
+    })
+    .await
+    .expect_err("the Event failed");
+    assert!(error.to_string().contains("etcd timeout"), "{error}");
+    let rows = event_rows(&db.pool, &deployment).await;
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[4], ("deployment.completed".to_owned(), false));
+    server.finish(ctx).await;
+
+    // A restart: a new context, the object still showing running. Nothing is recorded again;
+    // the unpublished Event is created (the API server already has it: 409, which is done).
+    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let ctx = Arc::new(ctx);
+    let action = reconcile_with::<windflow::api::Deployment, _>(&running, &ctx, async {
+        let seen = server
+            .answer("POST", EVENTS, 409, |_| {
+                json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409 })
+            })
+            .await;
+        assert_eq!(seen.body["reason"], "Completed");
+        let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
+        assert_eq!(seen.body["status"]["phase"], "completed");
+        assert!(seen.body["status"]["completedAt"].is_string());
+        assert_eq!(condition(&seen.body, "Ready")["status"], "True");
+    })
+    .await
+    .expect("completed");
+    assert_eq!(action, Action::requeue(durations::RESYNC));
+    assert!(event_rows(&db.pool, &deployment).await.iter().all(|(_, published)| *published));
+
+    // And once more: nothing to record, nothing to publish.
+    reconcile_with::<windflow::api::Deployment, _>(&running, &ctx, async {
+        server.expect("PATCH", status_path, |_| deployment.clone()).await;
+    })
+    .await
+    .expect("settled");
+    assert_eq!(event_rows(&db.pool, &deployment).await.len(), 5);
+    server.finish(ctx).await;
+}
+
+#[tokio::test]
+async fn a_blue_green_rollout_previews_then_switches_the_service() {
+    let deployment = rollout("shop-3", "blue_green");
+    let (db, mut docs) = rollout_scenario(&[]).await;
+    // Storefront runs 1.4.1, released by an earlier Deployment; its spec now asks for 1.4.2.
+    for doc in docs.iter_mut().filter(|d| d["kind"] == "Application" && d["metadata"]["name"] == "storefront") {
+        let mut released = doc["spec"]["deploymentConfig"].clone();
+        released["image"] = "ghcr.io/acme/storefront:1.4.1".into();
+        doc["status"] = json!({ "release": { "deployment": "shop-1", "revision": "0a0a0a0a0a0a", "config": released,
+                                             "deployedAt": "2026-11-20T10:00:00Z" } });
+    }
+    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let ctx = Arc::new(ctx);
+    let status_path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-3/status";
+    let mut reported = Value::Null;
+    reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
+        expect_events(&mut server, "shop-3", &["Created", "Started", "ApplicationApplied"]).await;
+        reported = server.expect("PATCH", status_path, |_| deployment.clone()).await.body["status"].clone();
+    })
+    .await
+    .expect("started");
+    assert_eq!(reported["applications"][0]["stage"], "Preview");
+    let revision = reported["applications"][0]["revision"].as_str().expect("revision").to_owned();
+
+    // The Application controller starts the preview beside the live workload; the Service
+    // keeps serving the live revision.
+    let mut previewing = deployment.clone();
+    previewing["status"] = reported;
+    docs.push(previewing.clone());
+    let (app_ctx, mut app_server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let app_ctx = Arc::new(app_ctx);
+    let storefront = with_finalizer(find(&docs, "Application", "storefront"));
+    let workloads = "/apis/apps/v1/namespaces/acme-production/deployments";
+    reconcile_with::<Application, _>(&storefront, &app_ctx, async {
+        app_server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
+        app_server.expect("GET", "/api/v1", |_| core_v1()).await;
+        let live = app_server.expect("PATCH", &format!("{workloads}/storefront"), stored_with(json!({}))).await;
+        let live_revision = live.body["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"].clone();
+        assert_eq!(live_revision, "0a0a0a0a0a0a");
+        assert_eq!(live.body["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/acme/storefront:1.4.1");
+        let preview =
+            app_server.expect("PATCH", &format!("{workloads}/storefront-preview"), stored_with(json!({}))).await;
+        assert_eq!(preview.body["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"], revision.as_str());
+        assert_eq!(preview.body["spec"]["replicas"], 3);
+        let image = &preview.body["spec"]["template"]["spec"]["containers"][0]["image"];
+        assert_eq!(image, "ghcr.io/acme/storefront:1.4.2");
+        let service = app_server
+            .expect("PATCH", "/api/v1/namespaces/acme-production/services/storefront", stored_with(json!({})))
+            .await;
+        assert_eq!(service.body["spec"]["selector"]["windflow.io/revision"], live_revision);
+        app_server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "storefront")])).await;
+        app_server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "storefront")])).await;
+        app_server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        app_server
+            .expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/applications/storefront/status", |_| {
+                storefront.clone()
+            })
+            .await;
+        app_server.expect("POST", EVENTS, Clone::clone).await;
+    })
+    .await
+    .expect("preview applied");
+
+    app_server.finish(app_ctx).await;
+
+    // The preview is ready: health check passed, traffic switched; the live workload is next.
+    let action = reconcile_with::<windflow::api::Deployment, _>(&previewing, &ctx, async {
+        server
+            .expect("GET", &format!("{workloads}/storefront-preview"), |_| {
+                workload_ready("storefront-preview", &revision, 3)
+            })
+            .await;
+        expect_events(&mut server, "shop-3", &["HealthCheckPassed", "Promoted"]).await;
+        let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
+        assert_eq!(seen.body["status"]["phase"], "running");
+        assert_eq!(seen.body["status"]["applications"][0]["stage"], "Switched");
+    })
+    .await
+    .expect("switched");
+    assert_eq!(action, Action::requeue(windflow::deploy::POLL));
+    let types: Vec<String> = event_rows(&db.pool, &deployment).await.into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        types,
+        [
+            "deployment.created",
+            "deployment.started",
+            "application.applied",
+            "health_check.passed",
+            "deployment.promoted"
+        ]
+    );
+    server.finish(ctx).await;
+}
+
+#[tokio::test]
+async fn a_deployment_of_a_stack_that_is_not_ready_fails_and_applies_nothing() {
+    let deployment = rollout("shop-4", "rolling");
+    let db = database().await;
+    let docs = platform();
+    converge(&db.pool, &docs).await;
+    // The stack has no status yet: draft.
+    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let ctx = Arc::new(ctx);
+    let action = reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
+        expect_events(&mut server, "shop-4", &["Created", "Failed"]).await;
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-4/status";
+        let seen = server.expect("PATCH", path, |_| deployment.clone()).await;
+        assert_eq!(seen.body["status"]["phase"], "failed");
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!(ready["reason"], "StackNotDeployable");
+        assert!(ready["message"].as_str().unwrap_or_default().contains("Stack shop is draft"), "{ready}");
+    })
+    .await
+    .expect("refused");
+    assert_eq!(action, Action::requeue(durations::RESYNC));
     server.finish(ctx).await;
 }

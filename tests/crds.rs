@@ -70,6 +70,15 @@ fn the_sample_platform_is_valid() {
 
 /// (kind, name in examples/, JSON pointer, bad value, what the message says)
 const BAD_SPECS: &[(&str, &str, &str, &str, &str)] = &[
+    // rollout settings of deploymentConfig
+    (
+        "Deployment",
+        "shop-1-4-2",
+        "/spec/deploymentConfig",
+        r#"{"canaryWeight": 150}"#,
+        "canaryWeight is a whole number from 1 to 99",
+    ),
+    ("Deployment", "shop-1-4-2", "/spec/deploymentConfig", r#"{"autoPromote": "yes"}"#, "autoPromote is true or false"),
     // users_username_check, users_email_check and the VARCHAR limits of users
     ("User", "alice", "/metadata/name", r#""al""#, "3 to 50 characters"),
     ("User", "alice", "/spec/email", r#""not-an-email""#, "does not match"),
@@ -161,6 +170,27 @@ const BAD_UPDATES: &[(&str, &str, &str, &str, &str)] = &[
     ("Deployment", "shop-1-4-2", "/spec/triggeredBy", r#""bob""#, "immutable"),
     ("Organization", "acme", "/spec/namespace", r#""elsewhere""#, "namespace is immutable"),
 ];
+
+#[test]
+fn a_started_deployment_keeps_its_spec_but_can_be_cancelled_once() {
+    let schemas = Schemas::new();
+    let docs = support::platform();
+    let pending = support::find(&docs, "Deployment", "shop-1-4-2").clone();
+    let mut running = pending.clone();
+    running["status"] = serde_json::json!({ "phase": "running" });
+    let mut reconfigured = running.clone();
+    reconfigured["spec"]["deploymentConfig"] = serde_json::json!({ "maxSurge": 2 });
+    let found = schemas.problems(&reconfigured, Some(&running));
+    assert!(found.iter().any(|p| p.contains("the spec of a started Deployment is immutable")), "{found:?}");
+    let mut queued = pending.clone();
+    queued["spec"]["deploymentConfig"] = serde_json::json!({ "maxSurge": 2 });
+    assert_eq!(schemas.problems(&queued, Some(&pending)), Vec::<String>::new(), "a pending one may change");
+    let mut cancelled = running.clone();
+    cancelled["spec"]["cancel"] = true.into();
+    assert_eq!(schemas.problems(&cancelled, Some(&running)), Vec::<String>::new(), "cancel is allowed");
+    let found = schemas.problems(&running, Some(&cancelled));
+    assert!(found.iter().any(|p| p.contains("a cancelled Deployment stays cancelled")), "{found:?}");
+}
 
 #[test]
 fn immutable_fields_cannot_change() {

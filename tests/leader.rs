@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use http::{Request, Response};
 use kube::Client;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use windflow::cli::LeaderElectionArgs;
@@ -115,9 +115,9 @@ fn replica_client(server: Arc<Mutex<LeaseServer>>, dead: Arc<AtomicBool>) -> Cli
 
 fn health(client: &Client) -> Health {
     let pool = PgPoolOptions::new().connect_lazy("postgres://unused@127.0.0.1:9/unused").expect("a lazy pool");
-    let recorder = Recorder::new(client.clone(), Reporter { controller: "windflow-operator".into(), instance: None });
+    let reporter = Reporter { controller: "windflow-operator".into(), instance: None };
     let catalog = Catalog::fixed(World::default());
-    Health::new(Arc::new(Context::new(client.clone(), pool, recorder, catalog, Config::default())))
+    Health::new(Arc::new(Context::new(client.clone(), pool, reporter, catalog, Config::default())))
 }
 
 #[tokio::test]

@@ -166,11 +166,30 @@ pub struct ApplicationNetwork {
 pub struct ApplicationStatus {
     #[serde(flatten)]
     pub common: CommonStatus,
-    /// Seed `applications.deployment_status`: pending, deploying, deployed, failed, stopped,
-    /// scaling, updating.
+    /// Seed `applications.deployment_status`: pending (never rolled out by a Deployment),
+    /// deploying or updating (a rollout runs), deployed, failed (the last rollout failed and the
+    /// previous release runs again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = "^(pending|deploying|deployed|failed|stopped|scaling|updating)$"))]
     pub deployment_status: Option<String>,
+    /// The release the application runs, once a Deployment has rolled one out. Until then it
+    /// runs its own `deploymentConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ApplicationRelease>,
+}
+
+/// What a completed Deployment rolled out to an application.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRelease {
+    /// The Deployment that rolled it out.
+    pub deployment: String,
+    /// The `windflow.io/revision` label of its pods.
+    pub revision: String,
+    /// The deployment configuration rolled out.
+    pub config: FreeForm,
+    /// When that rollout completed (RFC 3339).
+    pub deployed_at: String,
 }
 
 /// A rollout of a Stack, or of one of its Applications, triggered by a User (tables
@@ -190,7 +209,8 @@ pub struct ApplicationStatus {
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "By", type_ = "string", json_path = ".spec.triggeredBy"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new(STARTED_SPEC_IS_IMMUTABLE).message("the spec of a started Deployment is immutable, except cancel")
 )]
 #[x_kube(validation = Rule::new("(self.deploymentType == 'rollback') == has(self.parentDeploymentRef)").message("parentDeploymentRef is set for rollback deployments, and only for them"))]
 #[x_kube(validation = Rule::new("self.stackRef == oldSelf.stackRef && self.deploymentType == oldSelf.deploymentType && self.triggeredBy == oldSelf.triggeredBy").message("stackRef, deploymentType and triggeredBy are immutable"))]
@@ -204,8 +224,16 @@ pub struct DeploymentSpec {
     /// Strategy (seed `deployment_type_check`).
     #[serde(default)]
     pub deployment_type: DeploymentType,
-    /// Configuration used by the rollout (free-form).
+    /// Configuration used by the rollout (free-form). Read by the strategies: `maxSurge` and
+    /// `maxUnavailable` (a count or "N%", default 25%), `progressDeadlineSeconds` (default 600),
+    /// `canaryWeight` (percent of the replicas, 1-99, default 20), `analysisSeconds` (how long a
+    /// ready canary is watched, default 60), `autoPromote` (default true; false waits for the
+    /// annotation windflow.io/promote=true).
     #[serde(default)]
+    #[x_kube(validation = Rule::new("!has(self.canaryWeight) || (self.canaryWeight >= 1 && self.canaryWeight <= 99)").message("canaryWeight is a whole number from 1 to 99"))]
+    #[x_kube(validation = Rule::new("!has(self.analysisSeconds) || (self.analysisSeconds >= 0 && self.analysisSeconds <= 86400)").message("analysisSeconds is a whole number from 0 to 86400"))]
+    #[x_kube(validation = Rule::new("!has(self.progressDeadlineSeconds) || (self.progressDeadlineSeconds >= 10 && self.progressDeadlineSeconds <= 86400)").message("progressDeadlineSeconds is a whole number from 10 to 86400"))]
+    #[x_kube(validation = Rule::new("!has(self.autoPromote) || self.autoPromote == true || self.autoPromote == false").message("autoPromote is true or false"))]
     pub deployment_config: FreeForm,
     /// Version label of the rollout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,10 +243,26 @@ pub struct DeploymentSpec {
     /// owner, admin or member.
     #[schemars(length(min = 3, max = 50))]
     pub triggered_by: String,
-    /// The Deployment a rollback returns to.
+    /// The Deployment a rollback returns to: a completed one, whose recorded configuration is
+    /// rolled out again. It becomes `rolled_back` when the rollback completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_deployment_ref: Option<ObjectRef>,
+    /// Stops the rollout: a pending or running Deployment ends `cancelled` and its applications
+    /// return to the release they ran before. Cannot be undone.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self || !oldSelf").message("a cancelled Deployment stays cancelled"))]
+    pub cancel: bool,
 }
+
+/// Once `status.phase` has left pending, only `spec.cancel` may change.
+const STARTED_SPEC_IS_IMMUTABLE: &str = "!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'pending' || (\
+    self.spec.deploymentConfig == oldSelf.spec.deploymentConfig \
+    && has(self.spec.applicationRef) == has(oldSelf.spec.applicationRef) \
+    && (!has(self.spec.applicationRef) || self.spec.applicationRef == oldSelf.spec.applicationRef) \
+    && has(self.spec.deploymentVersion) == has(oldSelf.spec.deploymentVersion) \
+    && (!has(self.spec.deploymentVersion) || self.spec.deploymentVersion == oldSelf.spec.deploymentVersion) \
+    && has(self.spec.parentDeploymentRef) == has(oldSelf.spec.parentDeploymentRef) \
+    && (!has(self.spec.parentDeploymentRef) || self.spec.parentDeploymentRef == oldSelf.spec.parentDeploymentRef))";
 
 /// Seed `deployment_type_check`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
@@ -248,4 +292,56 @@ pub struct DeploymentStatus {
     /// When the rollout ended (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    /// Per application: what this rollout deploys and how far it got.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub applications: Vec<ApplicationRollout>,
+    /// What the rollout waits for, or why it ended as it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The label that carries a release's revision on the pods of its workloads.
+pub const REVISION_LABEL: &str = "windflow.io/revision";
+
+/// One application's part of a rollout.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRollout {
+    /// The Application.
+    pub name: String,
+    /// The `windflow.io/revision` label of the pods this rollout brings: a hash of `config`.
+    pub revision: String,
+    /// The application's deployment configuration as this rollout deploys it, recorded when the
+    /// rollout started (for a rollback, the parent's).
+    pub config: FreeForm,
+    /// How far the application got.
+    pub stage: RolloutStage,
+    /// When the stage began (RFC 3339).
+    pub since: String,
+    /// What the stage waits for, or why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Where an application is in its rollout.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+pub enum RolloutStage {
+    /// standard, rolling, rollback: the workload rolls to the new revision.
+    Progressing,
+    /// blue_green: a preview workload of the new revision starts beside the live one.
+    Preview,
+    /// blue_green: the Service serves the new revision; the live workload rolls to it.
+    Switched,
+    /// canary: a canary workload takes a share of the replicas.
+    Canary,
+    /// canary: the canary is ready and watched for the analysis period.
+    Analysis,
+    /// canary: promoted; the main workload rolls to the new revision.
+    Promoting,
+    /// The application runs the new revision.
+    Done,
+    /// The new revision did not become ready; the previous release runs again.
+    Failed,
 }

@@ -19,9 +19,11 @@ fn yes() -> bool {
     kind = "Organization",
     category = "windflow",
     shortname = "wforg",
-    status = "CommonStatus",
+    status = "OrganizationStatus",
     printcolumn(name = "Namespace", type_ = "string", json_path = ".spec.namespace"),
     printcolumn(name = "Active", type_ = "boolean", json_path = ".spec.isActive"),
+    printcolumn(name = "Stacks", type_ = "integer", json_path = ".status.resources.stacks", priority = 1),
+    printcolumn(name = "Running", type_ = "integer", json_path = ".status.resources.activeDeployments", priority = 1),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) >= 2 && size(self.metadata.name) <= 100").message("an organization name has 2 to 100 characters")
@@ -57,6 +59,34 @@ pub struct OrganizationSpec {
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.user == m.user))").message("a user is listed once"))]
     #[x_kube(validation = Rule::new("self.filter(m, m.isDefault).size() <= 1").message("at most one member is the default"))]
     pub members: Vec<Member>,
+}
+
+/// Status of an Organization.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// What the organization runs, from the materialized view `organization_resources`
+    /// (refreshed a few seconds after changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<OrganizationResources>,
+}
+
+/// The counts of `organization_resources`: active environments and elements, and what they hold.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationResources {
+    pub environments: i64,
+    pub elements: i64,
+    pub stacks: i64,
+    pub applications: i64,
+    /// Deployments in phase running.
+    pub active_deployments: i64,
+    /// Total size of the volumes, in GB.
+    pub storage_gb: f64,
+    pub clusters: i64,
+    pub vms: i64,
 }
 
 /// A user's membership of an organization.

@@ -763,13 +763,10 @@ impl Mirrored for Application {
     }
 }
 
+/// The rollout owns `status`, `started_at`, `completed_at` and `result`, written with its steps
+/// (`crate::events`): the mirror leaves them alone.
 impl Mirrored for Deployment {
     const TARGET: Target = Target::Deployment;
-    const STATUS_COLUMNS: &'static [StatusColumn] = &[
-        phase("status", "pending"),
-        StatusColumn { field: "startedAt", column: "started_at", default: None },
-        StatusColumn { field: "completedAt", column: "completed_at", default: None },
-    ];
 
     fn references(&self) -> Vec<Reference> {
         let spec = &self.spec;

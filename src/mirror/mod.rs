@@ -8,6 +8,7 @@
 pub mod kinds;
 pub mod sql;
 pub mod store;
+pub mod views;
 
 use std::collections::HashMap;
 use std::fmt;

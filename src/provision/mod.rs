@@ -9,6 +9,7 @@ mod namespace;
 mod network;
 pub mod probe;
 mod rbac;
+pub mod release;
 mod storage;
 mod workload;
 
@@ -33,6 +34,8 @@ pub mod labels {
     pub const NETWORK_PREFIX: &str = "network.windflow.io/";
     /// Selects the pods of an application.
     pub const APPLICATION: &str = "windflow.io/application";
+    /// Tells a preview or canary workload's pods from the main workload's.
+    pub const WORKLOAD: &str = "windflow.io/workload";
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 }
 
@@ -98,6 +101,7 @@ pub struct World {
     pub applications: Vec<Application>,
     pub domains: Vec<Domain>,
     pub functions: Vec<Function>,
+    pub deployments: Vec<Deployment>,
 }
 
 fn find<'a, K: Resource>(list: &'a [K], namespace: &str, name: &str) -> Option<&'a K> {
@@ -140,6 +144,7 @@ impl World {
             applications: of(documents, "Application")?,
             domains: of(documents, "Domain")?,
             functions: of(documents, "Function")?,
+            deployments: of(documents, "Deployment")?,
         })
     }
 
@@ -266,6 +271,9 @@ pub trait Provisioning {
     /// The Kubernetes types the kind may provision, listed to find children no longer wanted;
     /// empty for kinds that only mirror.
     const CHILD_TYPES: &'static [ChildType];
+    /// The kind's status follows other objects (read from the world) even though it provisions
+    /// nothing.
+    const OBSERVES_WORLD: bool = false;
 
     /// `spec.deletionPolicy`.
     fn deletion_policy(&self) -> DeletionPolicy;
@@ -281,7 +289,11 @@ pub trait Provisioning {
 }
 
 macro_rules! provisioning {
-    (provisions: $($kind:ty => [$($child:ident),*]),*; mirrors only: $($mirrored:ty),*) => {
+    (
+        provisions: $($kind:ty => [$($child:ident),*]),*;
+        observes: $($observer:ty => $observe:path),*;
+        mirrors only: $($mirrored:ty),*
+    ) => {
         /// Every kind that provisions, with the types it provisions.
         pub fn provisioning_kinds() -> Vec<(String, &'static [ChildType])> {
             vec![$((<$kind as Resource>::kind(&()).into_owned(), <$kind as Provisioning>::CHILD_TYPES)),*]
@@ -304,6 +316,26 @@ macro_rules! provisioning {
 
             fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
                 Provisioned::probe_target(self)
+            }
+        })*
+        $(impl Provisioning for $observer {
+            const CHILD_TYPES: &'static [ChildType] = &[];
+            const OBSERVES_WORLD: bool = true;
+
+            fn deletion_policy(&self) -> DeletionPolicy {
+                DeletionPolicy::Delete
+            }
+
+            fn plan(&self, _: &Inputs) -> Result<Vec<DynamicObject>> {
+                Ok(vec![])
+            }
+
+            fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+                $observe(self, inputs.world)
+            }
+
+            fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
+                None
             }
         })*
         $(impl Provisioning for $mirrored {
@@ -341,7 +373,8 @@ provisioning!(
         Domain => [CERTIFICATE],
         DnsRecord => [DNS_ENDPOINT],
         Policy => [ROLE, ROLE_BINDING];
-    mirrors only: User, Tag, Function, Group, Element, ContainerNode, PhysicalHost, DnssecKey, Stack, Deployment
+    observes: Stack => release::stack_status, Element => in_service;
+    mirrors only: User, Tag, Function, Group, ContainerNode, PhysicalHost, DnssecKey, Deployment
 );
 
 /// A Kubernetes type a kind provisions.
@@ -450,6 +483,11 @@ pub fn children<K: Provisioned>(obj: &K, inputs: &Inputs) -> Result<Vec<DynamicO
             Ok(child)
         })
         .collect()
+}
+
+/// An element is `active` once mirrored: what runs on it is provisioned by its own kinds.
+fn in_service(_: &Element, _: &World) -> Map<String, Value> {
+    phase("active")
 }
 
 /// The seed status `phase` as a status field.

@@ -507,3 +507,182 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     let capi: ContainerCluster = sample("ContainerCluster", "main", json!({}));
     assert_eq!(Provisioned::probe_target(&capi), None);
 }
+
+/// The sample platform with the Deployment `rollout` of stack shop (strategy, status) added, and
+/// the children of Application `api` in it.
+fn api_during(strategy: &str, status: Value) -> (Vec<Value>, Map<String, Value>) {
+    let mut docs = platform();
+    docs.push(json!({
+        "apiVersion": "windflow.io/v1alpha1", "kind": "Deployment",
+        "metadata": { "name": "rollout", "namespace": "acme" },
+        "spec": { "stackRef": { "name": "shop" }, "deploymentType": strategy, "triggeredBy": "alice",
+                  "deploymentConfig": { "maxSurge": 1, "maxUnavailable": 0, "canaryWeight": 25 } },
+        "status": status,
+    }));
+    let world = world(&docs);
+    let app: Application = sample("Application", "api", json!({}));
+    let inputs = Inputs { world: &world, config: &Config::default(), report: None };
+    let children = app.plan(&inputs).expect("children");
+    let children = children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect();
+    (children, Provisioning::observe(&app, &[], &inputs))
+}
+
+fn rolling_out(stage: &str) -> Value {
+    json!({ "phase": "running", "applications": [{ "name": "api", "revision": "new000000000", "stage": stage,
+        "since": "2026-11-25T10:00:00Z", "config": { "image": "ghcr.io/acme/shop-api:3.0.0", "replicas": 4, "ports": [8000] } }] })
+}
+
+fn revision_of(child: &Value) -> &Value {
+    &child["spec"]["template"]["metadata"]["labels"][release::REVISION_LABEL]
+}
+
+#[test]
+fn without_a_rollout_the_workload_runs_its_own_configuration_under_its_revision() {
+    let (children, observed) = api_during("rolling", json!({ "phase": "failed" }));
+    let app: Application = sample("Application", "api", json!({}));
+    assert_eq!(revision_of(&children[0]), &json!(release::revision(&app.spec.deployment_config)));
+    assert_eq!(children[0]["spec"]["strategy"], Value::Null);
+    assert_eq!(observed["deploymentStatus"], "pending");
+    // The same configuration, whatever the order of its keys, has the same revision.
+    let reordered: crate::api::common::FreeForm =
+        serde_json::from_value(json!({ "replicas": 2, "image": "x", "env": { "B": "1", "A": "2" } })).expect("config");
+    let ordered: crate::api::common::FreeForm =
+        serde_json::from_value(json!({ "env": { "A": "2", "B": "1" }, "image": "x", "replicas": 2 })).expect("config");
+    assert_eq!(release::revision(&reordered), release::revision(&ordered));
+    assert_eq!(release::revision(&ordered).len(), 12);
+}
+
+#[test]
+fn a_rolling_rollout_rolls_the_workload_with_the_deployments_surge_and_deadline() {
+    let (children, observed) = api_during("rolling", rolling_out("Progressing"));
+    assert_eq!(kinds(&children), [("Deployment", "acme-production", "api"), ("Service", "acme-production", "api")]);
+    let workload = &children[0]["spec"];
+    assert_eq!(revision_of(&children[0]), "new000000000");
+    assert_eq!(workload["replicas"], 4);
+    assert_eq!(
+        workload["strategy"],
+        json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": 1, "maxUnavailable": 0 } })
+    );
+    assert_eq!(workload["progressDeadlineSeconds"], 600);
+    assert_eq!(workload["template"]["spec"]["containers"][0]["image"], "ghcr.io/acme/shop-api:3.0.0");
+    assert_eq!(observed["deploymentStatus"], "deploying");
+}
+
+#[test]
+fn blue_green_previews_beside_the_live_workload_then_switches_the_service() {
+    let (preview, _) = api_during("blue_green", rolling_out("Preview"));
+    assert_eq!(
+        kinds(&preview),
+        [
+            ("Deployment", "acme-production", "api"),
+            ("Deployment", "acme-production", "api-preview"),
+            ("Service", "acme-production", "api")
+        ]
+    );
+    let live = revision_of(&preview[0]).clone();
+    assert_ne!(live, "new000000000");
+    assert_eq!(revision_of(&preview[1]), "new000000000");
+    assert_eq!(preview[1]["spec"]["replicas"], 4);
+    assert_eq!(preview[1]["spec"]["selector"]["matchLabels"][labels::WORKLOAD], "api-preview");
+    assert_eq!(preview[2]["spec"]["selector"], json!({ labels::APPLICATION: "api", release::REVISION_LABEL: live }));
+
+    let (switched, _) = api_during("blue_green", rolling_out("Switched"));
+    assert_eq!(revision_of(&switched[0]), "new000000000");
+    assert_eq!(switched[2]["spec"]["selector"][release::REVISION_LABEL], "new000000000");
+    // Once done, the preview goes (pruned) and the Service selects every pod again.
+    let (done, _) = api_during("blue_green", rolling_out("Done"));
+    assert_eq!(kinds(&done).len(), 2);
+    assert_eq!(done[1]["spec"]["selector"], json!({ labels::APPLICATION: "api" }));
+}
+
+#[test]
+fn a_canary_takes_its_share_of_the_replicas_then_is_promoted() {
+    let (canary, _) = api_during("canary", rolling_out("Canary"));
+    assert_eq!(canary[1]["metadata"]["name"], "api-canary");
+    // 25 % of 4 replicas: 1 canary, 3 of the live revision; the Service serves both.
+    assert_eq!((canary[0]["spec"]["replicas"].clone(), canary[1]["spec"]["replicas"].clone()), (json!(3), json!(1)));
+    assert_ne!(revision_of(&canary[0]), "new000000000");
+    assert_eq!(canary[2]["spec"]["selector"], json!({ labels::APPLICATION: "api" }));
+    let (promoting, _) = api_during("canary", rolling_out("Promoting"));
+    assert_eq!(revision_of(&promoting[0]), "new000000000");
+    assert_eq!(promoting[0]["spec"]["replicas"], 4);
+}
+
+#[test]
+fn a_completed_rollout_is_the_release_the_application_keeps_and_a_failed_one_is_reported() {
+    let mut completed = rolling_out("Done");
+    completed["phase"] = "completed".into();
+    completed["completedAt"] = "2026-11-25T10:05:00Z".into();
+    let (children, observed) = api_during("rolling", completed);
+    assert_eq!(revision_of(&children[0]), "new000000000");
+    assert_eq!(children[0]["spec"]["strategy"], Value::Null);
+    assert_eq!(observed["deploymentStatus"], "deployed");
+    assert_eq!(observed["release"]["deployment"], "rollout");
+    assert_eq!(observed["release"]["deployedAt"], "2026-11-25T10:05:00Z");
+
+    let mut failed = rolling_out("Failed");
+    failed["phase"] = "failed".into();
+    failed["completedAt"] = "2026-11-25T10:05:00Z".into();
+    let (children, observed) = api_during("rolling", failed);
+    assert_ne!(revision_of(&children[0]), "new000000000");
+    assert_eq!(observed["deploymentStatus"], "failed");
+}
+
+#[test]
+fn rollout_settings_are_checked() {
+    let parse = |config: Value| release::Settings::parse(&serde_json::from_value(config).expect("config"));
+    let defaults = parse(json!({})).expect("defaults");
+    assert_eq!((defaults.canary_weight, defaults.analysis.as_secs(), defaults.auto_promote), (20, 60, true));
+    assert_eq!(defaults.max_surge, json!("25%"));
+    assert_eq!(parse(json!({ "maxSurge": "50%", "maxUnavailable": 1 })).expect("valid").max_unavailable, json!(1));
+    for (bad, message) in [
+        (json!({ "canaryWeight": 0 }), "spec.deploymentConfig.canaryWeight: 0 is not a whole number in 1..=99"),
+        (json!({ "maxSurge": "lots" }), "spec.deploymentConfig.maxSurge: \"lots\" is neither a count nor a percentage"),
+        (json!({ "autoPromote": "yes" }), "spec.deploymentConfig.autoPromote: \"yes\" is not true or false"),
+    ] {
+        assert_eq!(parse(bad).expect_err("refused").to_string(), message);
+    }
+}
+
+fn stack_with(apps: &[(&str, &str, i64)], deployments: &[(&str, Value)]) -> Map<String, Value> {
+    let mut docs: Vec<Value> = platform().into_iter().filter(|d| d["kind"] != "Application").collect();
+    for (name, ready_reason, generation) in apps {
+        let ready = if *ready_reason == "Provisioned" { "True" } else { "False" };
+        docs.push(json!({
+            "apiVersion": "windflow.io/v1alpha1", "kind": "Application",
+            "metadata": { "name": name, "namespace": "acme", "generation": 2 },
+            "spec": { "stackRef": { "name": "shop" }, "applicationType": "container" },
+            "status": { "observedGeneration": generation, "conditions": [{ "type": "Ready", "status": ready,
+                "reason": ready_reason, "message": "", "lastTransitionTime": "2026-11-25T10:00:00Z" }] },
+        }));
+    }
+    for (name, status) in deployments {
+        docs.push(json!({
+            "apiVersion": "windflow.io/v1alpha1", "kind": "Deployment",
+            "metadata": { "name": name, "namespace": "acme" },
+            "spec": { "stackRef": { "name": "shop" }, "triggeredBy": "alice" }, "status": status,
+        }));
+    }
+    let stack: Stack = sample("Stack", "shop", json!({}));
+    release::stack_status(&stack, &world(&docs))
+}
+
+#[test]
+fn the_stack_phase_follows_its_applications_and_rollouts() {
+    let ready = ("web", "Provisioned", 2);
+    let done = json!({ "phase": "completed", "completedAt": "2026-11-25T10:05:00Z" });
+    for (apps, deployments, phase) in [
+        (vec![], vec![], "draft"),
+        (vec![ready, ("api", "Provisioned", 1)], vec![], "validating"),
+        (vec![ready, ("api", "WaitingForDependency", 2)], vec![], "validating"),
+        (vec![ready, ("api", "InvalidSpec", 2)], vec![], "error"),
+        (vec![ready], vec![], "ready"),
+        (vec![ready], vec![("one", json!({ "phase": "running" }))], "deploying"),
+        (vec![ready], vec![("one", done.clone())], "deployed"),
+        (vec![ready], vec![("one", json!({ "phase": "failed", "completedAt": "2026-11-25T10:05:00Z" }))], "ready"),
+    ] {
+        let status = stack_with(&apps, &deployments);
+        assert_eq!(status["phase"], phase, "{apps:?} {deployments:?}");
+    }
+    assert_eq!(stack_with(&[ready], &[("one", done)])["lastDeployedAt"], "2026-11-25T10:05:00Z");
+}

@@ -5,24 +5,31 @@ use serde_json::{Map, Value, json};
 
 use super::compute::Machine;
 use super::network::attachment_label;
+use super::release::{self, Release, WorkloadPlan};
 use super::types::{DEPLOYMENT, SERVICE};
 use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels, text};
 use crate::api::Application;
 use crate::api::apps::ApplicationType;
+use crate::api::common::FreeForm;
 
 impl Provisioned for Application {
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Stack(&self.spec.stack_ref.name)
     }
 
-    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
         let namespace = placement.workload_namespace();
+        let plan = release::plan(self, inputs.world)?;
         match self.spec.application_type {
-            ApplicationType::Container => self.container(namespace),
-            ApplicationType::Vm => self.machine(namespace),
+            ApplicationType::Container => self.container(namespace, &plan),
+            ApplicationType::Vm => self.machine(namespace, &plan.main.config),
             // A physical application runs on hosts WindFlow does not drive: mirrored only.
             ApplicationType::Physical => Ok(vec![]),
         }
+    }
+
+    fn observe(&self, _: &[kube::api::DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+        release::application_status(self, inputs.world)
     }
 }
 
@@ -49,38 +56,66 @@ fn ports(config: &Map<String, Value>) -> Result<Vec<(String, i64)>> {
 }
 
 impl Application {
-    fn container(&self, namespace: &str) -> Result<Vec<Value>> {
-        let config = &self.spec.deployment_config;
+    fn container(&self, namespace: &str, plan: &WorkloadPlan) -> Result<Vec<Value>> {
         let name = self.name_any();
+        let mut children = vec![self.workload(namespace, &name, &plan.main, plan.main_replicas, plan)?];
+        if let Some((suffix, release, replicas)) = &plan.side {
+            children.push(self.workload(namespace, &format!("{name}-{suffix}"), release, Some(*replicas), plan)?);
+        }
+        // The Service serves the ports of the revision it selects.
+        let served = match &plan.service_revision {
+            Some(revision) if *revision != plan.main.revision => plan.side.as_ref().map_or(&plan.main, |side| &side.1),
+            _ => &plan.main,
+        };
+        let ports = ports(&served.config.0)?;
+        if !ports.is_empty() {
+            let mut selector = Map::from_iter([(labels::APPLICATION.to_owned(), Value::from(name.as_str()))]);
+            if let Some(revision) = &plan.service_revision {
+                selector.insert(release::REVISION_LABEL.into(), revision.as_str().into());
+            }
+            children.push(SERVICE.object(
+                Some(namespace),
+                &name,
+                json!({ "spec": {
+                    "selector": selector,
+                    "ports": ports.iter().map(|(port_name, port)| json!({ "name": port_name, "port": port, "targetPort": port })).collect::<Vec<_>>(),
+                } }),
+            ));
+        }
+        Ok(children)
+    }
+
+    /// One apps/v1 Deployment of `release`, named `name`; its pods carry the revision.
+    fn workload(
+        &self,
+        namespace: &str,
+        name: &str,
+        release: &Release,
+        replicas: Option<i64>,
+        plan: &WorkloadPlan,
+    ) -> Result<Value> {
+        let config = &release.config;
+        let application = self.name_any();
         let image = text(config, "image").ok_or_else(|| {
             ProvisionError::invalid("spec.deploymentConfig.image", "a container application names its image")
         })?;
-        let replicas = config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1);
+        let replicas = replicas.unwrap_or_else(|| config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1));
         let ports = ports(&config.0)?;
-        let selector = json!({ labels::APPLICATION: name });
-        let mut pod_labels = Map::new();
-        pod_labels.insert(labels::APPLICATION.into(), name.as_str().into());
+        // The selector is immutable: it names the workload, not the revision.
+        let mut selector = Map::from_iter([(labels::APPLICATION.to_owned(), Value::from(application.as_str()))]);
+        if name != application {
+            selector.insert(labels::WORKLOAD.into(), name.into());
+        }
+        let mut pod_labels = selector.clone();
+        pod_labels.insert(release::REVISION_LABEL.into(), release.revision.as_str().into());
         for network in &self.spec.networks {
             pod_labels.insert(attachment_label(&network.network), "true".into());
         }
-        let env: Vec<Value> = config
-            .0
-            .get("env")
-            .and_then(Value::as_object)
-            .map(|env| {
-                env.iter()
-                    .map(|(key, value)| {
-                        let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                        json!({ "name": key, "value": value })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut container = json!({
-            "name": name,
+            "name": application,
             "image": image,
             "ports": ports.iter().map(|(port_name, port)| json!({ "name": port_name, "containerPort": port })).collect::<Vec<_>>(),
-            "env": env,
+            "env": env(config),
             "volumeMounts": self.spec.volumes.iter()
                 .map(|mount| json!({ "name": mount.volume, "mountPath": mount.mount_path }))
                 .collect::<Vec<_>>(),
@@ -95,33 +130,23 @@ impl Application {
             .iter()
             .map(|mount| json!({ "name": mount.volume, "persistentVolumeClaim": { "claimName": mount.volume } }))
             .collect();
-        let mut children = vec![DEPLOYMENT.object(
-            Some(namespace),
-            &name,
-            json!({ "spec": {
-                "replicas": replicas,
-                "selector": { "matchLabels": selector },
-                "template": {
-                    "metadata": { "labels": pod_labels },
-                    "spec": { "containers": [container], "volumes": volumes },
-                },
-            } }),
-        )];
-        if !ports.is_empty() {
-            children.push(SERVICE.object(
-                Some(namespace),
-                &name,
-                json!({ "spec": {
-                    "selector": selector,
-                    "ports": ports.iter().map(|(port_name, port)| json!({ "name": port_name, "port": port, "targetPort": port })).collect::<Vec<_>>(),
-                } }),
-            ));
+        let mut spec = json!({
+            "replicas": replicas,
+            "selector": { "matchLabels": selector },
+            "template": {
+                "metadata": { "labels": pod_labels },
+                "spec": { "containers": [container], "volumes": volumes },
+            },
+        });
+        if let Some(settings) = &plan.settings {
+            spec["strategy"] = json!({ "type": "RollingUpdate", "rollingUpdate": {
+                "maxSurge": settings.max_surge, "maxUnavailable": settings.max_unavailable } });
+            spec["progressDeadlineSeconds"] = json!(settings.progress_deadline_seconds);
         }
-        Ok(children)
+        Ok(DEPLOYMENT.object(Some(namespace), name, json!({ "spec": spec })))
     }
 
-    fn machine(&self, namespace: &str) -> Result<Vec<Value>> {
-        let config = &self.spec.deployment_config;
+    fn machine(&self, namespace: &str, config: &FreeForm) -> Result<Vec<Value>> {
         let number = |key: &str| {
             config.0.get(key).and_then(Value::as_f64).ok_or_else(|| {
                 ProvisionError::invalid(&format!("spec.deploymentConfig.{key}"), "a vm application sets it (a number)")
@@ -141,6 +166,23 @@ impl Application {
         };
         Ok(vec![machine.virtual_machine(namespace, &self.name_any())?])
     }
+}
+
+/// `deploymentConfig.env` as container environment variables.
+fn env(config: &FreeForm) -> Vec<Value> {
+    config
+        .0
+        .get("env")
+        .and_then(Value::as_object)
+        .map(|env| {
+            env.iter()
+                .map(|(key, value)| {
+                    let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                    json!({ "name": key, "value": value })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The port an application's Service serves first, for routes that name no port.

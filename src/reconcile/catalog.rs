@@ -18,6 +18,7 @@ pub struct Catalog {
     pub stacks: Store<Stack>,
     pub applications: Store<Application>,
     pub domains: Store<Domain>,
+    pub deployments: Store<Deployment>,
 }
 
 impl Catalog {
@@ -29,7 +30,8 @@ impl Catalog {
         self.elements.wait_until_ready().await?;
         self.stacks.wait_until_ready().await?;
         self.applications.wait_until_ready().await?;
-        self.domains.wait_until_ready().await
+        self.domains.wait_until_ready().await?;
+        self.deployments.wait_until_ready().await
     }
 
     /// What a builder of an object in `namespace` may read: every organization and function,
@@ -45,6 +47,7 @@ impl Catalog {
             stacks: within(&self.stacks, namespace),
             applications: within(&self.applications, namespace),
             domains: within(&self.domains, namespace),
+            deployments: within(&self.deployments, namespace),
         })
     }
 
@@ -59,6 +62,7 @@ impl Catalog {
             stacks: listed(world.stacks),
             applications: listed(world.applications),
             domains: listed(world.domains),
+            deployments: listed(world.deployments),
         }
     }
 }

@@ -2,17 +2,20 @@
 //! update status, behind the finalizer that mirrors deletion.
 
 pub mod catalog;
+pub mod deployment;
 pub mod status;
+pub mod views;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Map, Value};
@@ -22,12 +25,13 @@ use tracing::{info, instrument, warn};
 use crate::FIELD_MANAGER;
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{Mirrored, PrepareError, audit_metadata, current_status, prepare};
+use crate::mirror::{Mirrored, PrepareError, Target, audit_metadata, current_status, prepare};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
 use crate::provision::{self, Inputs, ProvisionError, Provisioning};
 use catalog::Catalog;
 use status::{Report, Verdict, reasons};
+use views::ViewRefresh;
 
 /// The finalizer that keeps an object until its row is deleted.
 pub const FINALIZER: &str = "windflow.io/mirror";
@@ -53,6 +57,10 @@ pub struct Context {
     pub client: Client,
     pub pool: PgPool,
     pub recorder: Recorder,
+    /// Who publishes Events: the recorder's, and the rollout steps' own.
+    pub reporter: Reporter,
+    /// The debounced refresh of the materialized views.
+    pub views: ViewRefresh,
     /// The objects builders read.
     pub catalog: Catalog,
     /// How the cluster provides what objects ask for.
@@ -66,13 +74,16 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, pool: PgPool, recorder: Recorder, catalog: Catalog, config: provision::Config) -> Self {
+    pub fn new(client: Client, pool: PgPool, reporter: Reporter, catalog: Catalog, config: provision::Config) -> Self {
         let provider = Provider::new(client.clone());
         let metrics = Metrics::default();
+        let recorder = Recorder::new(client.clone(), reporter.clone());
         Self {
             client,
             pool,
             recorder,
+            reporter,
+            views: ViewRefresh::default(),
             catalog,
             config,
             provider,
@@ -86,6 +97,15 @@ impl Context {
     pub fn with_cache_wait(mut self, wait: Duration) -> Self {
         self.cache_wait = wait;
         self
+    }
+
+    /// What builders read in `namespace`. The caches list once at start; a kind whose CRD is
+    /// missing never does: say so, retry.
+    pub async fn world(&self, namespace: Option<&str>) -> Result<provision::World> {
+        match tokio::time::timeout(self.cache_wait, self.catalog.world(namespace)).await {
+            Ok(world) => world.map_err(|_| Error::ShuttingDown),
+            Err(_) => Err(Error::NotSynced),
+        }
     }
 
     fn backoff(&self, key: String) -> Duration {
@@ -114,10 +134,12 @@ pub enum Error {
     StillReferenced(String),
     #[error("provisioning: {0}")]
     Provisioning(String),
+    #[error("rollout: {0}")]
+    Rollout(#[from] crate::events::Error),
     #[error("the operator is shutting down")]
     ShuttingDown,
     #[error(
-        "the watches of Organizations, Functions, Environments, Elements, Stacks, Applications or Domains have not listed them yet (is every CRD installed?)"
+        "the watches of Organizations, Functions, Environments, Elements, Stacks, Applications, Domains or Deployments have not listed them yet (is every CRD installed?)"
     )]
     NotSynced,
 }
@@ -133,6 +155,7 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
             Self::StillReferenced(_) => "still_referenced",
             Self::Provisioning(_) => "provisioning",
+            Self::Rollout(_) => "rollout",
             Self::ShuttingDown => "shutdown",
             Self::NotSynced => "not_synced",
         }
@@ -224,7 +247,12 @@ pub trait Scoped: Sized {
 }
 
 macro_rules! scoped {
-    (cluster: $($cluster:ty),*; namespaced: $($namespaced:ty),*) => {
+    (cluster: $($cluster:ty),*; namespaced: $($namespaced:ty),*; provisioned: $($provisioned:ty),*) => {
+        $(impl Lifecycle for $provisioned {
+            fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+                Box::pin(provision(self, ctx))
+            }
+        })*
         $(impl Scoped for $cluster {
             fn api(client: Client, _: Option<&str>) -> Api<Self> {
                 Api::all(client)
@@ -238,15 +266,29 @@ macro_rules! scoped {
     };
 }
 
+/// What a kind does once its row is written: most provision what they ask for; a Deployment
+/// rolls out (`deployment.rs`).
+pub trait Lifecycle {
+    /// Users' problems are a `Ready=False` report; transient faults are errors.
+    fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>>;
+
+    /// Runs before the row is deleted.
+    fn retire<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// What the reconcile needs of a kind.
-pub trait Reconciled: Mirrored + Scoped + Provisioning {}
-impl<K: Mirrored + Scoped + Provisioning> Reconciled for K {}
+pub trait Reconciled: Mirrored + Scoped + Provisioning + Lifecycle {}
+impl<K: Mirrored + Scoped + Provisioning + Lifecycle> Reconciled for K {}
 
 use crate::api::*;
 scoped!(
     cluster: Organization, User, Tag, Function;
     namespaced: Group, Policy, Environment, Element, ContainerCluster, ContainerNode, VM, PhysicalHost,
-        Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application, Deployment
+        Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application, Deployment;
+    provisioned: Organization, User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
+        ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application
 );
 
 /// The controller's reconcile for any mirrored kind.
@@ -308,9 +350,15 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
         Outcome::Mirrored(written) => {
             if written.audited {
                 info!("mirrored");
+                ctx.views.request();
             }
-            match provision(obj, ctx).await {
-                Ok(provisioned) => provisioned,
+            match obj.progress(ctx).await {
+                Ok((mut report, action)) => {
+                    if K::TARGET == Target::Organization {
+                        resource_counts(obj, ctx, &mut report).await;
+                    }
+                    (report, action)
+                }
                 Err(error) => {
                     let verdict = Verdict::failed(reasons::PROVIDER_UNAVAILABLE, error.to_string());
                     let report = Report { ready: verdict, ..mirrored() };
@@ -333,16 +381,29 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
     Ok(action)
 }
 
+/// An organization's status shows its counts from the view `organization_resources`; a
+/// database fault leaves the last ones shown.
+async fn resource_counts<K: Mirrored>(obj: &K, ctx: &Context, report: &mut Report) {
+    let Some(id) = obj.uid().and_then(|uid| uid.parse().ok()) else { return };
+    match crate::mirror::views::organization_resources(&ctx.pool, id).await {
+        Ok(Some(resources)) => {
+            report.observed.insert("resources".into(), serde_json::json!(resources));
+        }
+        Ok(None) => {}
+        Err(error) => warn!(%error, "could not read the organization's resource counts"),
+    }
+}
+
 /// `Synced` once the row holds the object.
-fn mirrored() -> Report {
+pub fn mirrored() -> Report {
     Report::blocked(Verdict::ok(reasons::MIRRORED, "the database row holds this object"))
 }
 
 /// Provisions what a mirrored object asks for: dereference (the catalog, and the health of an
 /// existing cluster), build (pure), apply, delete the children no longer wanted. Users'
 /// problems are a `Ready=False` report; transient faults are errors.
-async fn provision<K: Reconciled>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
-    if K::CHILD_TYPES.is_empty() {
+async fn provision<K: Mirrored + Provisioning>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
+    if K::CHILD_TYPES.is_empty() && !K::OBSERVES_WORLD {
         return Ok((mirrored(), Action::requeue(durations::RESYNC)));
     }
     let blocked = |reason, message: String, action| {
@@ -361,11 +422,7 @@ async fn provision<K: Reconciled>(obj: &K, ctx: &Context) -> Result<(Report, Act
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
-    // The caches list once at start; a kind whose CRD is missing never does: say so, retry.
-    let world = match tokio::time::timeout(ctx.cache_wait, ctx.catalog.world(obj.namespace().as_deref())).await {
-        Ok(world) => world.map_err(|_| Error::ShuttingDown)?,
-        Err(_) => return Err(Error::NotSynced),
-    };
+    let world = ctx.world(obj.namespace().as_deref()).await?;
     let inputs = Inputs { world: &world, config: &ctx.config, report: report.as_ref() };
     let children = match obj.plan(&inputs) {
         Ok(children) => children,
@@ -432,8 +489,12 @@ async fn cleanup<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action> {
             info!(released, policy = ?obj.deletion_policy(), "released children");
         }
     }
+    obj.retire(ctx).await?;
     match remove(&ctx.pool, obj).await {
-        Ok(_) => Ok(Action::await_change()),
+        Ok(_) => {
+            ctx.views.request();
+            Ok(Action::await_change())
+        }
         Err(StoreError::StillReferenced(message)) => {
             publish(ctx, obj, EventType::Warning, reasons::STILL_REFERENCED, &message).await;
             Err(Error::StillReferenced(message))
@@ -463,6 +524,9 @@ async fn update_status<K: Mirrored>(
     let patch = status::build(obj, &before, report, organization, Timestamp::now());
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let ready = &report.ready;
+    if !report.announce {
+        return Ok(());
+    }
     if !ready.ok {
         publish(ctx, obj, EventType::Warning, ready.reason, &ready.message).await;
     } else if status::ready_status(&before).as_deref() != Some("True") {
@@ -471,7 +535,7 @@ async fn update_status<K: Mirrored>(
     Ok(())
 }
 
-async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
+pub async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
     let event = Event {
         type_,
         reason: reason.to_owned(),

@@ -34,12 +34,15 @@ pub struct Report {
     pub synced: Verdict,
     pub ready: Verdict,
     pub observed: Map<String, Value>,
+    /// Publish an Event when Ready flips or is false; off where the reconcile publishes its
+    /// own (a rollout's steps).
+    pub announce: bool,
 }
 
 impl Report {
     /// Nothing went through: both conditions say why.
     pub fn blocked(verdict: Verdict) -> Self {
-        Self { synced: verdict.clone(), ready: verdict, observed: Map::new() }
+        Self { synced: verdict.clone(), ready: verdict, observed: Map::new(), announce: true }
     }
 }
 
@@ -113,7 +116,10 @@ pub fn build<K: Mirrored>(
     merge_condition(&mut conditions, condition("Synced", &report.synced, generation, now));
     merge_condition(&mut conditions, condition("Ready", &report.ready, generation, now));
 
-    let mut fields = Map::new();
+    // Every field the controller set before stays (a server-side apply drops what it omits);
+    // observed fields replace theirs.
+    let mut fields = status.as_object().cloned().unwrap_or_default();
+    fields.extend(report.observed.clone());
     fields.insert("observedGeneration".into(), json!(generation));
     fields.insert("conditions".into(), json!(conditions));
     if let Some(organization) = organization.or_else(|| status.get("organization").and_then(Value::as_str)) {
@@ -126,11 +132,10 @@ pub fn build<K: Mirrored>(
         fields.insert("mirroredResourceVersion".into(), json!(version));
     }
     for StatusColumn { field, default, .. } in K::STATUS_COLUMNS {
-        let current = status.get(*field).filter(|v| !v.is_null());
-        if let Some(value) =
-            report.observed.get(*field).or(current).cloned().or_else(|| default.map(|d| seed_default(field, d)))
+        if fields.get(*field).is_none_or(Value::is_null)
+            && let Some(default) = default
         {
-            fields.insert((*field).to_owned(), value);
+            fields.insert((*field).to_owned(), seed_default(field, default));
         }
     }
     json!({
@@ -215,6 +220,7 @@ mod tests {
             synced: Verdict::ok(reasons::MIRRORED, "the row holds it"),
             ready: Verdict::failed(reasons::PROVIDER_NOT_INSTALLED, "KubeVirt is not installed"),
             observed: Map::from_iter([("phase".to_owned(), json!("error"))]),
+            announce: true,
         };
         let status = build_over(json!({ "phase": "bound" }), &report, None, Timestamp::now());
         let conditions = status["status"]["conditions"].as_array().expect("conditions");

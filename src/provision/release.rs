@@ -1,0 +1,322 @@
+//! Which release an application runs, and how a rollout in progress shapes its workloads; the
+//! stack and application statuses that follow from the Deployments. Pure: read from the world.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use serde_json::{Map, Value, json};
+
+use super::{ProvisionError, Provisioned, Result, World};
+pub use crate::api::apps::REVISION_LABEL;
+use crate::api::apps::{ApplicationRelease, ApplicationRollout, DeploymentType, RolloutStage};
+use crate::api::common::FreeForm;
+use crate::api::{Application, Deployment, Stack};
+
+/// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// RollingUpdate `maxSurge`: a count or a percentage.
+    pub max_surge: Value,
+    /// RollingUpdate `maxUnavailable`.
+    pub max_unavailable: Value,
+    /// The canary's share of the replicas, in percent.
+    pub canary_weight: i64,
+    /// How long a ready canary is watched before promotion.
+    pub analysis: Duration,
+    pub auto_promote: bool,
+    /// After this long without progress a workload has failed (`progressDeadlineSeconds`).
+    pub progress_deadline_seconds: i64,
+}
+
+impl Settings {
+    pub fn parse(config: &FreeForm) -> Result<Self> {
+        let config = &config.0;
+        let field = |key: &str| format!("spec.deploymentConfig.{key}");
+        let surge_or_unavailable = |key: &str, default: &str| -> Result<Value> {
+            match config.get(key) {
+                None => Ok(json!(default)),
+                Some(Value::Number(n)) if n.as_u64().is_some() => Ok(json!(n)),
+                Some(Value::String(s)) if s.strip_suffix('%').is_some_and(|n| n.parse::<u8>().is_ok()) => Ok(json!(s)),
+                Some(other) => {
+                    Err(ProvisionError::invalid(&field(key), format!("{other} is neither a count nor a percentage")))
+                }
+            }
+        };
+        let number = |key: &str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64> {
+            match config.get(key) {
+                None => Ok(default),
+                Some(value) => value.as_i64().filter(|n| range.contains(n)).ok_or_else(|| {
+                    ProvisionError::invalid(&field(key), format!("{value} is not a whole number in {range:?}"))
+                }),
+            }
+        };
+        let auto_promote = match config.get("autoPromote") {
+            None => true,
+            Some(value) => value.as_bool().ok_or_else(|| {
+                ProvisionError::invalid(&field("autoPromote"), format!("{value} is not true or false"))
+            })?,
+        };
+        Ok(Self {
+            max_surge: surge_or_unavailable("maxSurge", "25%")?,
+            max_unavailable: surge_or_unavailable("maxUnavailable", "25%")?,
+            canary_weight: number("canaryWeight", 20, 1..=99)?,
+            analysis: Duration::from_secs(number("analysisSeconds", 60, 0..=86_400)? as u64),
+            auto_promote,
+            progress_deadline_seconds: number("progressDeadlineSeconds", 600, 10..=86_400)?,
+        })
+    }
+}
+
+/// A configuration's revision: the first 12 hex digits of the SHA-256 of its canonical JSON
+/// (keys sorted), so the same configuration always gets the same revision.
+pub fn revision(config: &FreeForm) -> String {
+    fn canonical(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::from(key.as_str()).to_string());
+                    out.push(':');
+                    canonical(&map[key], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    canonical(&config.to_value(), &mut text);
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().take(6).map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The release an application's pods run: a configuration and its revision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Release {
+    pub revision: String,
+    pub config: FreeForm,
+}
+
+/// How an application's workloads look now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadPlan {
+    /// The main workload (named after the application) and its replicas, when a canary takes
+    /// some of them.
+    pub main: Release,
+    pub main_replicas: Option<i64>,
+    /// A preview (blue_green) or canary workload beside it: suffix, release, replicas.
+    pub side: Option<(&'static str, Release, i64)>,
+    /// The Service selects the pods of this revision only; `None`: every pod of the application.
+    pub service_revision: Option<String>,
+    /// The rollout's settings, while one runs.
+    pub settings: Option<Settings>,
+}
+
+/// The Deployments of the application's stack that cover it (the whole stack or just it).
+fn covering<'a>(app: &'a Application, world: &'a World) -> impl Iterator<Item = &'a Deployment> + 'a {
+    world.deployments.iter().filter(move |d| {
+        d.namespace() == app.namespace()
+            && d.spec.stack_ref == app.spec.stack_ref
+            && d.spec.application_ref.as_ref().is_none_or(|a| a.name == app.name_any())
+    })
+}
+
+fn phase_of(deployment: &Deployment) -> &str {
+    deployment.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("pending")
+}
+
+fn part_of<'a>(deployment: &'a Deployment, app: &Application) -> Option<&'a ApplicationRollout> {
+    let name = app.name_any();
+    deployment.status.as_ref()?.applications.iter().find(|a| a.name == name)
+}
+
+fn time(text: &str) -> Option<Timestamp> {
+    text.parse().ok()
+}
+
+/// The rollout running on the application, and its part in it.
+fn running<'a>(app: &'a Application, world: &'a World) -> Option<(&'a Deployment, &'a ApplicationRollout)> {
+    covering(app, world).filter(|d| phase_of(d) == "running").find_map(|d| Some((d, part_of(d, app)?)))
+}
+
+/// The last release a completed Deployment rolled out to the application: the newer of the one
+/// its status records and the newest completed Deployment's.
+pub fn settled(app: &Application, world: &World) -> Option<ApplicationRelease> {
+    let recorded = app.status.as_ref().and_then(|s| s.release.clone());
+    let completed = covering(app, world)
+        .filter(|d| phase_of(d) == "completed")
+        .filter_map(|d| {
+            let part = part_of(d, app).filter(|p| p.stage == RolloutStage::Done)?;
+            let deployed_at = d.status.as_ref()?.completed_at.clone()?;
+            Some(ApplicationRelease {
+                deployment: d.name_any(),
+                revision: part.revision.clone(),
+                config: part.config.clone(),
+                deployed_at,
+            })
+        })
+        .max_by_key(|release| time(&release.deployed_at));
+    match (recorded, completed) {
+        (Some(recorded), Some(completed)) if time(&completed.deployed_at) > time(&recorded.deployed_at) => {
+            Some(completed)
+        }
+        (Some(recorded), _) => Some(recorded),
+        (None, completed) => completed,
+    }
+}
+
+/// What the application runs when no rollout is in progress: its settled release, else its own
+/// configuration.
+fn current(app: &Application, world: &World) -> Release {
+    match settled(app, world) {
+        Some(release) => Release { revision: release.revision, config: release.config },
+        None => Release { revision: revision(&app.spec.deployment_config), config: app.spec.deployment_config.clone() },
+    }
+}
+
+/// The application's workloads, given the rollouts of the world.
+pub fn plan(app: &Application, world: &World) -> Result<WorkloadPlan> {
+    let before = current(app, world);
+    let Some((deployment, part)) = running(app, world) else {
+        return Ok(WorkloadPlan {
+            main: before,
+            main_replicas: None,
+            side: None,
+            service_revision: None,
+            settings: None,
+        });
+    };
+    let settings = Settings::parse(&deployment.spec.deployment_config)?;
+    let new = Release { revision: part.revision.clone(), config: part.config.clone() };
+    let replicas = new.config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1);
+    let strategy = deployment.spec.deployment_type;
+    let plan = |main, main_replicas, side, service_revision| WorkloadPlan {
+        main,
+        main_replicas,
+        side,
+        service_revision,
+        settings: Some(settings.clone()),
+    };
+    Ok(match (strategy, part.stage) {
+        (DeploymentType::BlueGreen, RolloutStage::Preview) => {
+            let serving = Some(before.revision.clone());
+            plan(before, None, Some(("preview", new, replicas)), serving)
+        }
+        (DeploymentType::BlueGreen, RolloutStage::Switched) => {
+            let serving = Some(new.revision.clone());
+            plan(new.clone(), None, Some(("preview", new, replicas)), serving)
+        }
+        (DeploymentType::Canary, RolloutStage::Canary | RolloutStage::Analysis) => {
+            let canary = (replicas * settings.canary_weight + 99) / 100;
+            let main_replicas = Some((replicas - canary).max(0));
+            plan(before, main_replicas, Some(("canary", new, canary.max(1))), None)
+        }
+        (DeploymentType::Canary, RolloutStage::Promoting) => {
+            let canary = ((replicas * settings.canary_weight + 99) / 100).max(1);
+            plan(new.clone(), None, Some(("canary", new, canary)), None)
+        }
+        // standard, rolling, rollback, and every application done: the new revision, rolled.
+        _ => plan(new, None, None, None),
+    })
+}
+
+/// The seed `deployment_status` of an application and the release it runs.
+pub fn application_status(app: &Application, world: &World) -> Map<String, Value> {
+    let settled = settled(app, world);
+    let latest_ended = covering(app, world)
+        .filter(|d| matches!(phase_of(d), "completed" | "failed" | "rolled_back"))
+        .filter(|d| part_of(d, app).is_some())
+        .max_by_key(|d| d.status.as_ref().and_then(|s| s.completed_at.as_deref()).and_then(time));
+    let status = match running(app, world) {
+        Some((_, part)) if part.stage == RolloutStage::Done => "deployed",
+        Some(_) if settled.is_some() => "updating",
+        Some(_) => "deploying",
+        None if latest_ended.is_some_and(|d| phase_of(d) == "failed") => "failed",
+        None if settled.is_some() => "deployed",
+        None => "pending",
+    };
+    let mut fields = Map::from_iter([("deploymentStatus".to_owned(), json!(status))]);
+    if let Some(release) = settled {
+        fields.insert("release".into(), json!(release));
+    }
+    fields
+}
+
+/// Ready, at the object's current generation.
+fn ready_now(app: &Application) -> Option<bool> {
+    let status = app.status.as_ref()?;
+    if status.common.observed_generation != app.metadata.generation {
+        return None;
+    }
+    status.common.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status == "True")
+}
+
+/// Reasons that need users to act, not time to pass.
+const BROKEN: &[&str] = &["InvalidSpec", "Conflict", "ProviderNotInstalled"];
+
+/// The seed `status` of a stack and `lastDeployedAt`, from its applications and Deployments:
+/// draft (no application), validating (an application is not provisioned yet), error (one
+/// cannot be), deploying (a rollout runs), deployed (one completed), else ready.
+pub fn stack_status(stack: &Stack, world: &World) -> Map<String, Value> {
+    let name = stack.name_any();
+    let in_stack = |namespace: Option<String>, stack_ref: &str| namespace == stack.namespace() && stack_ref == name;
+    let applications: Vec<&Application> =
+        world.applications.iter().filter(|a| in_stack(a.namespace(), &a.spec.stack_ref.name)).collect();
+    let deployments: Vec<&Deployment> =
+        world.deployments.iter().filter(|d| in_stack(d.namespace(), &d.spec.stack_ref.name)).collect();
+    let last_deployed = deployments
+        .iter()
+        .filter(|d| matches!(phase_of(d), "completed" | "rolled_back"))
+        .filter_map(|d| d.status.as_ref()?.completed_at.clone())
+        .chain(stack.status.as_ref().and_then(|s| s.last_deployed_at.clone()))
+        .max_by_key(|at| time(at));
+    let broken = applications.iter().any(|a| {
+        let status = a.status.as_ref();
+        status.is_some_and(|s| {
+            s.common
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "False" && BROKEN.contains(&c.reason.as_str()))
+        })
+    });
+    let phase = if deployments.iter().any(|d| phase_of(d) == "running") {
+        "deploying"
+    } else if applications.is_empty() {
+        "draft"
+    } else if broken {
+        "error"
+    } else if applications.iter().any(|a| ready_now(a) != Some(true)) {
+        "validating"
+    } else if last_deployed.is_some() {
+        "deployed"
+    } else {
+        "ready"
+    };
+    let mut fields = Map::from_iter([("phase".to_owned(), json!(phase))]);
+    if let Some(at) = last_deployed {
+        fields.insert("lastDeployedAt".into(), json!(at));
+    }
+    fields
+}
+
+/// The workload namespace of an application's environment.
+pub fn application_namespace(app: &Application, world: &World) -> Result<String> {
+    let placement = world.placement(&app.namespace().unwrap_or_default(), &app.name_any(), app.anchor())?;
+    Ok(placement.workload_namespace().to_owned())
+}

@@ -1,0 +1,278 @@
+//! A Deployment's lifecycle after its row is written: read the recorded rollout back, look at
+//! the workloads, take the state machine's next steps in one transaction, publish their Events,
+//! and report. The Application controller shapes the workloads from the status published here.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::apps::v1::Deployment as Workload;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use serde_json::{Map, Value, json};
+use tracing::info;
+use uuid::Uuid;
+
+use super::status::{Report, Verdict};
+use super::{Context, Lifecycle, Result, durations, mirrored, publish};
+use crate::api::apps::{ApplicationType, DeploymentType, RolloutStage};
+use crate::api::{Application, Deployment};
+use crate::deploy::{self, Facts, Health, Phase, Rollout, Target, Transition, Workloads};
+use crate::events;
+use crate::provision::World;
+use crate::provision::release::{self, Settings};
+
+/// The annotation that promotes a canary whose `deploymentConfig.autoPromote` is false.
+pub const PROMOTE_ANNOTATION: &str = "windflow.io/promote";
+
+impl Lifecycle for Deployment {
+    fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+        Box::pin(roll_out(self, ctx))
+    }
+
+    fn retire<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let running = self.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "running");
+            if running {
+                let note =
+                    "deleted while rolling out: cancelled; the applications return to the release they ran before";
+                publish(ctx, self, EventType::Warning, deploy::reasons::CANCELLED, note).await;
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
+    let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
+    let recorded = events::load(&ctx.pool, id).await?;
+    let transition = match &recorded {
+        Some(rollout) if rollout.phase.is_terminal() => {
+            Transition { rollout: rollout.clone(), steps: vec![], wait: None, rolls_back_parent: false }
+        }
+        _ => {
+            let world = ctx.world(obj.namespace().as_deref()).await?;
+            let workloads = match &recorded {
+                Some(rollout) if rollout.phase == Phase::Running => observe(obj, rollout, &world, ctx).await?,
+                _ => BTreeMap::new(),
+            };
+            let known = known(obj, &world);
+            deploy::advance(recorded.as_ref(), &known.with(&workloads))
+        }
+    };
+    if !transition.steps.is_empty() || recorded.as_ref() != Some(&transition.rollout) {
+        let parent = parent_id(obj, ctx).await;
+        let new_events = events::record(&ctx.pool, id, recorded.as_ref(), &transition, parent).await?;
+        info!(phase = transition.rollout.phase.as_str(), new_events, "rollout step recorded");
+        ctx.views.request();
+    }
+    events::publish(&ctx.pool, &ctx.client, &ctx.reporter, obj, id).await?;
+    let action = match transition.wait {
+        Some(wait) => Action::requeue(wait),
+        None => Action::requeue(durations::RESYNC),
+    };
+    Ok((report(&transition.rollout), action))
+}
+
+/// What `advance` needs besides the workloads, borrowed from the world.
+struct Known<'a> {
+    strategy: DeploymentType,
+    stack: (&'a str, String),
+    queued_behind: Option<String>,
+    targets: std::result::Result<Vec<Target>, String>,
+    settings: Option<Settings>,
+    promote: bool,
+    cancel: bool,
+}
+
+impl<'a> Known<'a> {
+    fn with(&'a self, workloads: &'a BTreeMap<String, Workloads>) -> Facts<'a> {
+        let defaults = Settings::parse(&Default::default()).ok();
+        let settings = self.settings.as_ref().or(defaults.as_ref());
+        Facts {
+            strategy: self.strategy,
+            stack: (self.stack.0, &self.stack.1),
+            queued_behind: self.queued_behind.as_deref(),
+            targets: self.targets.clone(),
+            analysis: settings.map(|s| s.analysis).unwrap_or_default(),
+            auto_promote: settings.is_none_or(|s| s.auto_promote),
+            promote: self.promote,
+            cancel: self.cancel,
+            workloads,
+            now: Timestamp::now(),
+        }
+    }
+}
+
+fn known<'a>(obj: &'a Deployment, world: &'a World) -> Known<'a> {
+    let spec = &obj.spec;
+    let stack_name = spec.stack_ref.name.as_str();
+    let stack_phase = world
+        .stacks
+        .iter()
+        .find(|s| s.name_any() == stack_name)
+        .and_then(|s| s.status.as_ref()?.phase.clone())
+        .unwrap_or_else(|| "draft".into());
+    let queued_behind = world
+        .deployments
+        .iter()
+        .filter(|d| d.spec.stack_ref.name == stack_name && d.name_any() != obj.name_any())
+        .find(|d| d.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("running"))
+        .map(ResourceExt::name_any);
+    let settings = Settings::parse(&spec.deployment_config);
+    let targets = match &settings {
+        Err(error) => Err(error.to_string()),
+        Ok(_) => targets(obj, world),
+    };
+    Known {
+        strategy: spec.deployment_type,
+        stack: (stack_name, stack_phase),
+        queued_behind,
+        targets,
+        settings: settings.ok(),
+        promote: obj.annotations().get(PROMOTE_ANNOTATION).is_some_and(|v| v == "true"),
+        cancel: spec.cancel,
+    }
+}
+
+/// What the rollout deploys: the stack's applications (or the one named) as configured now, or
+/// for a rollback what the parent deployed.
+fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<Target>, String> {
+    let spec = &obj.spec;
+    let applications: Vec<&Application> = world
+        .applications
+        .iter()
+        .filter(|a| a.spec.stack_ref == spec.stack_ref)
+        .filter(|a| spec.application_ref.as_ref().is_none_or(|r| r.name == a.name_any()))
+        .collect();
+    let Some(parent_ref) = &spec.parent_deployment_ref else {
+        return Ok(applications
+            .into_iter()
+            .map(|app| Target {
+                name: app.name_any(),
+                application_type: app.spec.application_type,
+                revision: release::revision(&app.spec.deployment_config),
+                config: app.spec.deployment_config.clone(),
+            })
+            .collect());
+    };
+    let parent = world
+        .deployments
+        .iter()
+        .find(|d| d.name_any() == parent_ref.name)
+        .ok_or_else(|| format!("spec.parentDeploymentRef: Deployment {} does not exist", parent_ref.name))?;
+    let status = parent.status.clone().unwrap_or_default();
+    if status.phase.as_deref() != Some("completed") {
+        return Err(format!(
+            "spec.parentDeploymentRef: Deployment {} is {}; only a completed Deployment can be rolled back to",
+            parent_ref.name,
+            status.phase.as_deref().unwrap_or("pending")
+        ));
+    }
+    Ok(status
+        .applications
+        .into_iter()
+        .filter(|part| part.stage == RolloutStage::Done)
+        .filter_map(|part| {
+            let app = applications.iter().find(|a| a.name_any() == part.name)?;
+            Some(Target {
+                name: part.name,
+                application_type: app.spec.application_type,
+                revision: part.revision,
+                config: part.config,
+            })
+        })
+        .collect())
+}
+
+/// The workloads of the applications still rolling out, as the API server holds them.
+async fn observe(
+    obj: &Deployment,
+    rollout: &Rollout,
+    world: &World,
+    ctx: &Context,
+) -> Result<BTreeMap<String, Workloads>> {
+    let mut observed = BTreeMap::new();
+    let side_suffix = match obj.spec.deployment_type {
+        DeploymentType::BlueGreen => Some("preview"),
+        DeploymentType::Canary => Some("canary"),
+        _ => None,
+    };
+    for part in &rollout.applications {
+        if matches!(part.stage, RolloutStage::Done | RolloutStage::Failed) {
+            continue;
+        }
+        let Some(app) = world.applications.iter().find(|a| a.name_any() == part.name) else {
+            let gone = Health::Failed(format!("Application {} was deleted", part.name));
+            observed.insert(part.name.clone(), Workloads { main: gone.clone(), side: gone });
+            continue;
+        };
+        if app.spec.application_type != ApplicationType::Container {
+            continue;
+        }
+        let namespace = match release::application_namespace(app, world) {
+            Ok(namespace) => namespace,
+            Err(error) => {
+                let waiting = Health::Progressing(error.to_string());
+                observed.insert(part.name.clone(), Workloads { main: waiting.clone(), side: waiting });
+                continue;
+            }
+        };
+        let api: Api<Workload> = Api::namespaced(ctx.client.clone(), &namespace);
+        let main = match part.stage {
+            RolloutStage::Progressing | RolloutStage::Switched | RolloutStage::Promoting => {
+                deploy::health(api.get_opt(&part.name).await?.as_ref(), &part.revision)
+            }
+            _ => Health::Progressing("not rolled yet".into()),
+        };
+        let side = match (side_suffix, part.stage) {
+            (Some(suffix), RolloutStage::Preview | RolloutStage::Canary | RolloutStage::Analysis) => {
+                deploy::health(api.get_opt(&format!("{}-{suffix}", part.name)).await?.as_ref(), &part.revision)
+            }
+            _ => Health::Ready,
+        };
+        observed.insert(part.name.clone(), Workloads { main, side });
+    }
+    Ok(observed)
+}
+
+/// The id of the parent a rollback returns to, once mirrored.
+async fn parent_id(obj: &Deployment, ctx: &Context) -> Option<Uuid> {
+    let parent = obj.spec.parent_deployment_ref.as_ref()?;
+    let world = ctx.world(obj.namespace().as_deref()).await.ok()?;
+    world.deployments.iter().find(|d| d.name_any() == parent.name)?.uid()?.parse().ok()
+}
+
+/// The status a recorded rollout shows. Its steps publish their own Events.
+fn report(rollout: &Rollout) -> Report {
+    let message = rollout.message.clone();
+    let reason: &'static str = match rollout.phase {
+        Phase::Pending => deploy::reasons::QUEUED,
+        Phase::Running => deploy::reasons::PROGRESSING,
+        Phase::Completed => deploy::reasons::COMPLETED,
+        Phase::Cancelled => deploy::reasons::CANCELLED,
+        Phase::RolledBack => deploy::reasons::ROLLED_BACK,
+        Phase::Failed => match rollout.reason.as_str() {
+            deploy::reasons::STACK_NOT_DEPLOYABLE => deploy::reasons::STACK_NOT_DEPLOYABLE,
+            deploy::reasons::INVALID_ROLLOUT => deploy::reasons::INVALID_ROLLOUT,
+            _ => deploy::reasons::HEALTH_CHECK_FAILED,
+        },
+    };
+    let ready = if rollout.phase == Phase::Completed {
+        Verdict::ok(reason, message.clone())
+    } else {
+        Verdict::failed(reason, message.clone())
+    };
+    let mut observed = Map::from_iter([
+        ("phase".to_owned(), json!(rollout.phase.as_str())),
+        ("message".to_owned(), json!(message)),
+        ("applications".to_owned(), json!(rollout.applications)),
+    ]);
+    for (field, at) in [("startedAt", rollout.started_at), ("completedAt", rollout.completed_at)] {
+        if let Some(at) = at {
+            observed.insert(field.to_owned(), Value::from(at.to_string()));
+        }
+    }
+    Report { ready, observed, announce: false, ..mirrored() }
+}
