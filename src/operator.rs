@@ -59,10 +59,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // the counts of each refresh of the views.
     let stacks = stacks
         .watches(kube::Api::<Application>::all(client.clone()), watcher::Config::default(), |app| {
-            Some(ObjectRef::new(&app.spec.stack_ref.name).within(&app.namespace().unwrap_or_default()))
+            Some(named(&app, &app.spec.stack_ref.name))
         })
         .watches(kube::Api::<Deployment>::all(client.clone()), watcher::Config::default(), |deployment| {
-            Some(ObjectRef::new(&deployment.spec.stack_ref.name).within(&deployment.namespace().unwrap_or_default()))
+            Some(named(&deployment, &deployment.spec.stack_ref.name))
         });
     let application_store = ctx.catalog.applications.clone();
     let applications = applications.watches(
@@ -201,6 +201,11 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     interrupt.await.unwrap_or_default();
+}
+
+/// The object `name` of kind `K` that `referrer` names: references stay in its namespace.
+fn named<K: kube::Resource<DynamicType = ()>>(referrer: &impl ResourceExt, name: &str) -> ObjectRef<K> {
+    ObjectRef::new(name).within(&referrer.namespace().unwrap_or_default())
 }
 
 fn controller<K: Reconciled>(client: &Client) -> Controller<K> {

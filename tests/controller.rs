@@ -849,6 +849,42 @@ fn rollout(name: &str, strategy: &str) -> Value {
 
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/acme/events";
 
+/// What one reconcile of Application storefront sent: its workloads, Service and status.
+struct Applied {
+    workloads: Vec<Value>,
+    service: Value,
+    status: Value,
+}
+
+/// Reconciles Application storefront of `docs` (the catalog, with the rollouts in it) on a
+/// fresh mocked API server that expects the apply of `workloads`, in order, and its Service.
+async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -> Applied {
+    let (ctx, mut server) = mocked_with(pool.clone(), catalog_of(docs));
+    let ctx = Arc::new(ctx);
+    let storefront = with_finalizer(find(docs, "Application", "storefront"));
+    let mut applied = Applied { workloads: vec![], service: Value::Null, status: Value::Null };
+    reconcile_with::<Application, _>(&storefront, &ctx, async {
+        server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
+        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        for name in workloads {
+            let path = format!("/apis/apps/v1/namespaces/acme-production/deployments/{name}");
+            applied.workloads.push(server.expect("PATCH", &path, stored_with(json!({}))).await.body);
+        }
+        let service = "/api/v1/namespaces/acme-production/services/storefront";
+        applied.service = server.expect("PATCH", service, stored_with(json!({}))).await.body;
+        server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "storefront")])).await;
+        server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "storefront")])).await;
+        server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        let status = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/storefront/status";
+        applied.status = server.expect("PATCH", status, |_| storefront.clone()).await.body;
+        server.expect("POST", EVENTS, Clone::clone).await;
+    })
+    .await
+    .expect("applied");
+    server.finish(ctx).await;
+    applied
+}
+
 /// Expects the Kubernetes Events of `reasons`, in order, each named after the deployment.
 async fn expect_events(server: &mut ApiServer, deployment: &str, reasons: &[&str]) {
     for reason in reasons {
@@ -907,34 +943,11 @@ async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a
     running["status"] = reported.clone();
     let mut docs = docs;
     docs.push(running.clone());
-    let (app_ctx, mut app_server) = mocked_with(db.pool.clone(), catalog_of(&docs));
-    let app_ctx = Arc::new(app_ctx);
-    let storefront = with_finalizer(find(&docs, "Application", "storefront"));
-    reconcile_with::<Application, _>(&storefront, &app_ctx, async {
-        app_server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
-        app_server.expect("GET", "/api/v1", |_| core_v1()).await;
-        let seen = app_server
-            .expect("PATCH", "/apis/apps/v1/namespaces/acme-production/deployments/storefront", stored_with(json!({})))
-            .await;
-        assert_eq!(seen.body["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"], revision.as_str());
-        assert_eq!(seen.body["spec"]["strategy"]["rollingUpdate"], json!({ "maxSurge": 1, "maxUnavailable": 0 }));
-        app_server
-            .expect("PATCH", "/api/v1/namespaces/acme-production/services/storefront", stored_with(json!({})))
-            .await;
-        app_server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "storefront")])).await;
-        app_server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "storefront")])).await;
-        app_server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
-        let seen = app_server
-            .expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/applications/storefront/status", |_| {
-                storefront.clone()
-            })
-            .await;
-        assert_eq!(seen.body["status"]["deploymentStatus"], "deploying");
-        app_server.expect("POST", EVENTS, Clone::clone).await;
-    })
-    .await
-    .expect("rolled");
-    app_server.finish(app_ctx).await;
+    let applied = storefront_applied(&db.pool, &docs, &["storefront"]).await;
+    let workload = &applied.workloads[0];
+    assert_eq!(workload["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"], revision.as_str());
+    assert_eq!(workload["spec"]["strategy"]["rollingUpdate"], json!({ "maxSurge": 1, "maxUnavailable": 0 }));
+    assert_eq!(applied.status["status"]["deploymentStatus"], "deploying");
 
     // Every replica ready: health check passed and completed are recorded; the API server
     // fails the second Event, so the reconcile fails with both steps recorded.
@@ -995,7 +1008,7 @@ async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a
 }
 
 #[tokio::test]
-async fn a_blue_green_rollout_previews_then_switches_the_service() {
+async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
     let deployment = rollout("shop-3", "blue_green");
     let (db, mut docs) = rollout_scenario(&[]).await;
     // Storefront runs 1.4.1, released by an earlier Deployment; its spec now asks for 1.4.2.
@@ -1023,43 +1036,19 @@ async fn a_blue_green_rollout_previews_then_switches_the_service() {
     let mut previewing = deployment.clone();
     previewing["status"] = reported;
     docs.push(previewing.clone());
-    let (app_ctx, mut app_server) = mocked_with(db.pool.clone(), catalog_of(&docs));
-    let app_ctx = Arc::new(app_ctx);
-    let storefront = with_finalizer(find(&docs, "Application", "storefront"));
+    let applied = storefront_applied(&db.pool, &docs, &["storefront", "storefront-preview"]).await;
+    let (live, preview) = (&applied.workloads[0], &applied.workloads[1]);
+    let live_revision = live["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"].clone();
+    assert_eq!(live_revision, "0a0a0a0a0a0a");
+    assert_eq!(live["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/acme/storefront:1.4.1");
+    assert_eq!(preview["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"], revision.as_str());
+    assert_eq!(preview["spec"]["replicas"], 3);
+    assert_eq!(preview["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/acme/storefront:1.4.2");
+    assert_eq!(applied.service["spec"]["selector"]["windflow.io/revision"], live_revision);
     let workloads = "/apis/apps/v1/namespaces/acme-production/deployments";
-    reconcile_with::<Application, _>(&storefront, &app_ctx, async {
-        app_server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
-        app_server.expect("GET", "/api/v1", |_| core_v1()).await;
-        let live = app_server.expect("PATCH", &format!("{workloads}/storefront"), stored_with(json!({}))).await;
-        let live_revision = live.body["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"].clone();
-        assert_eq!(live_revision, "0a0a0a0a0a0a");
-        assert_eq!(live.body["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/acme/storefront:1.4.1");
-        let preview =
-            app_server.expect("PATCH", &format!("{workloads}/storefront-preview"), stored_with(json!({}))).await;
-        assert_eq!(preview.body["spec"]["template"]["metadata"]["labels"]["windflow.io/revision"], revision.as_str());
-        assert_eq!(preview.body["spec"]["replicas"], 3);
-        let image = &preview.body["spec"]["template"]["spec"]["containers"][0]["image"];
-        assert_eq!(image, "ghcr.io/acme/storefront:1.4.2");
-        let service = app_server
-            .expect("PATCH", "/api/v1/namespaces/acme-production/services/storefront", stored_with(json!({})))
-            .await;
-        assert_eq!(service.body["spec"]["selector"]["windflow.io/revision"], live_revision);
-        app_server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "storefront")])).await;
-        app_server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "storefront")])).await;
-        app_server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
-        app_server
-            .expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/applications/storefront/status", |_| {
-                storefront.clone()
-            })
-            .await;
-        app_server.expect("POST", EVENTS, Clone::clone).await;
-    })
-    .await
-    .expect("preview applied");
-
-    app_server.finish(app_ctx).await;
 
     // The preview is ready: health check passed, traffic switched; the live workload is next.
+    let mut switched = previewing.clone();
     let action = reconcile_with::<windflow::api::Deployment, _>(&previewing, &ctx, async {
         server
             .expect("GET", &format!("{workloads}/storefront-preview"), |_| {
@@ -1070,10 +1059,22 @@ async fn a_blue_green_rollout_previews_then_switches_the_service() {
         let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
         assert_eq!(seen.body["status"]["phase"], "running");
         assert_eq!(seen.body["status"]["applications"][0]["stage"], "Switched");
+        switched["status"] = seen.body["status"].clone();
     })
     .await
     .expect("switched");
     assert_eq!(action, Action::requeue(windflow::deploy::POLL));
+
+    // The live workload has rolled to the new revision: the rollout completes.
+    reconcile_with::<windflow::api::Deployment, _>(&switched, &ctx, async {
+        server.expect("GET", &format!("{workloads}/storefront"), |_| workload_ready("storefront", &revision, 3)).await;
+        expect_events(&mut server, "shop-3", &["HealthCheckPassed", "Completed"]).await;
+        let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
+        assert_eq!(seen.body["status"]["phase"], "completed");
+        assert_eq!(seen.body["status"]["applications"][0]["stage"], "Done");
+    })
+    .await
+    .expect("completed");
     let types: Vec<String> = event_rows(&db.pool, &deployment).await.into_iter().map(|(t, _)| t).collect();
     assert_eq!(
         types,
@@ -1082,7 +1083,9 @@ async fn a_blue_green_rollout_previews_then_switches_the_service() {
             "deployment.started",
             "application.applied",
             "health_check.passed",
-            "deployment.promoted"
+            "deployment.promoted",
+            "health_check.passed",
+            "deployment.completed"
         ]
     );
     server.finish(ctx).await;

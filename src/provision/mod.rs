@@ -272,7 +272,7 @@ pub trait Provisioning {
     /// empty for kinds that only mirror.
     const CHILD_TYPES: &'static [ChildType];
     /// The kind's status follows other objects (read from the world) even though it provisions
-    /// nothing.
+    /// nothing. A kind that provisions nothing and does not is observed with an empty world.
     const OBSERVES_WORLD: bool = false;
 
     /// `spec.deletionPolicy`.
@@ -292,6 +292,7 @@ macro_rules! provisioning {
     (
         provisions: $($kind:ty => [$($child:ident),*]),*;
         observes: $($observer:ty => $observe:path),*;
+        reports: $($reporter:ty => $report:path),*;
         mirrors only: $($mirrored:ty),*
     ) => {
         /// Every kind that provisions, with the types it provisions.
@@ -318,9 +319,15 @@ macro_rules! provisioning {
                 Provisioned::probe_target(self)
             }
         })*
-        $(impl Provisioning for $observer {
+        $(provisioning!(@nothing $observer, true, |obj, world| $observe(obj, world));)*
+        $(provisioning!(@nothing $reporter, false, |obj, _world| $report(obj));)*
+        $(provisioning!(@nothing $mirrored, false, |_obj, _world| Map::new());)*
+    };
+    // A kind that provisions nothing; its status may still follow the world.
+    (@nothing $kind:ty, $observes:literal, |$obj:ident, $world:ident| $observe:expr) => {
+        impl Provisioning for $kind {
             const CHILD_TYPES: &'static [ChildType] = &[];
-            const OBSERVES_WORLD: bool = true;
+            const OBSERVES_WORLD: bool = $observes;
 
             fn deletion_policy(&self) -> DeletionPolicy {
                 DeletionPolicy::Delete
@@ -331,32 +338,14 @@ macro_rules! provisioning {
             }
 
             fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
-                $observe(self, inputs.world)
+                let ($obj, $world) = (self, inputs.world);
+                $observe
             }
 
             fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
                 None
             }
-        })*
-        $(impl Provisioning for $mirrored {
-            const CHILD_TYPES: &'static [ChildType] = &[];
-
-            fn deletion_policy(&self) -> DeletionPolicy {
-                DeletionPolicy::Delete
-            }
-
-            fn plan(&self, _: &Inputs) -> Result<Vec<DynamicObject>> {
-                Ok(vec![])
-            }
-
-            fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-                Map::new()
-            }
-
-            fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
-                None
-            }
-        })*
+        }
     };
 }
 
@@ -373,7 +362,8 @@ provisioning!(
         Domain => [CERTIFICATE],
         DnsRecord => [DNS_ENDPOINT],
         Policy => [ROLE, ROLE_BINDING];
-    observes: Stack => release::stack_status, Element => in_service;
+    observes: Stack => release::stack_status;
+    reports: Element => in_service;
     mirrors only: User, Tag, Function, Group, ContainerNode, PhysicalHost, DnssecKey, Deployment
 );
 
@@ -486,7 +476,7 @@ pub fn children<K: Provisioned>(obj: &K, inputs: &Inputs) -> Result<Vec<DynamicO
 }
 
 /// An element is `active` once mirrored: what runs on it is provisioned by its own kinds.
-fn in_service(_: &Element, _: &World) -> Map<String, Value> {
+fn in_service(_: &Element) -> Map<String, Value> {
     phase("active")
 }
 

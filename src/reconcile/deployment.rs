@@ -3,6 +3,7 @@
 //! and report. The Application controller shapes the workloads from the status published here.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::Deployment as Workload;
@@ -47,9 +48,9 @@ impl Lifecycle for Deployment {
 async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
     let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let recorded = events::load(&ctx.pool, id).await?;
-    let transition = match &recorded {
+    let (transition, parent) = match &recorded {
         Some(rollout) if rollout.phase.is_terminal() => {
-            Transition { rollout: rollout.clone(), steps: vec![], wait: None, rolls_back_parent: false }
+            (Transition { rollout: rollout.clone(), steps: vec![], wait: None, rolls_back_parent: false }, None)
         }
         _ => {
             let world = ctx.world(obj.namespace().as_deref()).await?;
@@ -57,12 +58,11 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
                 Some(rollout) if rollout.phase == Phase::Running => observe(obj, rollout, &world, ctx).await?,
                 _ => BTreeMap::new(),
             };
-            let known = known(obj, &world);
-            deploy::advance(recorded.as_ref(), &known.with(&workloads))
+            let transition = deploy::advance(recorded.as_ref(), &facts(obj, &world, &workloads));
+            (transition, parent_id(obj, &world))
         }
     };
     if !transition.steps.is_empty() || recorded.as_ref() != Some(&transition.rollout) {
-        let parent = parent_id(obj, ctx).await;
         let new_events = events::record(&ctx.pool, id, recorded.as_ref(), &transition, parent).await?;
         info!(phase = transition.rollout.phase.as_str(), new_events, "rollout step recorded");
         ctx.views.request();
@@ -75,64 +75,39 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
     Ok((report(&transition.rollout), action))
 }
 
-/// What `advance` needs besides the workloads, borrowed from the world.
-struct Known<'a> {
-    strategy: DeploymentType,
-    stack: (&'a str, String),
-    queued_behind: Option<String>,
-    targets: std::result::Result<Vec<Target>, String>,
-    settings: Option<Settings>,
-    promote: bool,
-    cancel: bool,
-}
-
-impl<'a> Known<'a> {
-    fn with(&'a self, workloads: &'a BTreeMap<String, Workloads>) -> Facts<'a> {
-        let defaults = Settings::parse(&Default::default()).ok();
-        let settings = self.settings.as_ref().or(defaults.as_ref());
-        Facts {
-            strategy: self.strategy,
-            stack: (self.stack.0, &self.stack.1),
-            queued_behind: self.queued_behind.as_deref(),
-            targets: self.targets.clone(),
-            analysis: settings.map(|s| s.analysis).unwrap_or_default(),
-            auto_promote: settings.is_none_or(|s| s.auto_promote),
-            promote: self.promote,
-            cancel: self.cancel,
-            workloads,
-            now: Timestamp::now(),
-        }
-    }
-}
-
-fn known<'a>(obj: &'a Deployment, world: &'a World) -> Known<'a> {
+/// What `advance` needs, read from the object, the world and the workloads.
+fn facts<'a>(obj: &'a Deployment, world: &'a World, workloads: &'a BTreeMap<String, Workloads>) -> Facts<'a> {
     let spec = &obj.spec;
-    let stack_name = spec.stack_ref.name.as_str();
+    let stack = spec.stack_ref.name.as_str();
     let stack_phase = world
         .stacks
         .iter()
-        .find(|s| s.name_any() == stack_name)
-        .and_then(|s| s.status.as_ref()?.phase.clone())
-        .unwrap_or_else(|| "draft".into());
+        .find(|s| s.name_any() == stack)
+        .and_then(|s| s.status.as_ref()?.phase.as_deref())
+        .unwrap_or("draft");
     let queued_behind = world
         .deployments
         .iter()
-        .filter(|d| d.spec.stack_ref.name == stack_name && d.name_any() != obj.name_any())
+        .filter(|d| d.spec.stack_ref.name == stack && d.metadata.name != obj.metadata.name)
         .find(|d| d.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("running"))
-        .map(ResourceExt::name_any);
+        .and_then(|d| d.metadata.name.as_deref());
+    // Bad settings fail the rollout at admission; the defaults stand in for them meanwhile.
     let settings = Settings::parse(&spec.deployment_config);
-    let targets = match &settings {
-        Err(error) => Err(error.to_string()),
-        Ok(_) => targets(obj, world),
+    let (analysis, auto_promote) = match &settings {
+        Ok(settings) => (settings.analysis, settings.auto_promote),
+        Err(_) => (Duration::ZERO, true),
     };
-    Known {
+    Facts {
         strategy: spec.deployment_type,
-        stack: (stack_name, stack_phase),
+        stack: (stack, stack_phase),
         queued_behind,
-        targets,
-        settings: settings.ok(),
+        targets: settings.map_err(|error| error.to_string()).and_then(|_| targets(obj, world)),
+        analysis,
+        auto_promote,
         promote: obj.annotations().get(PROMOTE_ANNOTATION).is_some_and(|v| v == "true"),
         cancel: spec.cancel,
+        workloads,
+        now: Timestamp::now(),
     }
 }
 
@@ -238,9 +213,8 @@ async fn observe(
 }
 
 /// The id of the parent a rollback returns to, once mirrored.
-async fn parent_id(obj: &Deployment, ctx: &Context) -> Option<Uuid> {
+fn parent_id(obj: &Deployment, world: &World) -> Option<Uuid> {
     let parent = obj.spec.parent_deployment_ref.as_ref()?;
-    let world = ctx.world(obj.namespace().as_deref()).await.ok()?;
     world.deployments.iter().find(|d| d.name_any() == parent.name)?.uid()?.parse().ok()
 }
 

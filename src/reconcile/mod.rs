@@ -25,7 +25,7 @@ use tracing::{info, instrument, warn};
 use crate::FIELD_MANAGER;
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{Mirrored, PrepareError, Target, audit_metadata, current_status, prepare};
+use crate::mirror::{Mirrored, PrepareError, audit_metadata, current_status, prepare};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
 use crate::provision::{self, Inputs, ProvisionError, Provisioning};
@@ -287,7 +287,8 @@ scoped!(
     cluster: Organization, User, Tag, Function;
     namespaced: Group, Policy, Environment, Element, ContainerCluster, ContainerNode, VM, PhysicalHost,
         Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application, Deployment;
-    provisioned: Organization, User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
+    // Organization (counts) and Deployment (rollouts, deployment.rs) have lifecycles of their own.
+    provisioned: User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
         ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application
 );
 
@@ -353,12 +354,7 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
                 ctx.views.request();
             }
             match obj.progress(ctx).await {
-                Ok((mut report, action)) => {
-                    if K::TARGET == Target::Organization {
-                        resource_counts(obj, ctx, &mut report).await;
-                    }
-                    (report, action)
-                }
+                Ok(progressed) => progressed,
                 Err(error) => {
                     let verdict = Verdict::failed(reasons::PROVIDER_UNAVAILABLE, error.to_string());
                     let report = Report { ready: verdict, ..mirrored() };
@@ -381,21 +377,27 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
     Ok(action)
 }
 
-/// An organization's status shows its counts from the view `organization_resources`; a
-/// database fault leaves the last ones shown.
-async fn resource_counts<K: Mirrored>(obj: &K, ctx: &Context, report: &mut Report) {
-    let Some(id) = obj.uid().and_then(|uid| uid.parse().ok()) else { return };
-    match crate::mirror::views::organization_resources(&ctx.pool, id).await {
-        Ok(Some(resources)) => {
-            report.observed.insert("resources".into(), serde_json::json!(resources));
-        }
-        Ok(None) => {}
-        Err(error) => warn!(%error, "could not read the organization's resource counts"),
+/// An organization provisions its namespace and shows its counts from the view
+/// `organization_resources`; a database fault leaves the last ones shown.
+impl Lifecycle for Organization {
+    fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+        Box::pin(async move {
+            let (mut report, action) = provision(self, ctx).await?;
+            let id = self.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
+            match crate::mirror::views::organization_resources(&ctx.pool, id).await {
+                Ok(Some(resources)) => {
+                    report.observed.insert("resources".into(), serde_json::json!(resources));
+                }
+                Ok(None) => {}
+                Err(error) => warn!(%error, "could not read the organization's resource counts"),
+            }
+            Ok((report, action))
+        })
     }
 }
 
 /// `Synced` once the row holds the object.
-pub fn mirrored() -> Report {
+fn mirrored() -> Report {
     Report::blocked(Verdict::ok(reasons::MIRRORED, "the database row holds this object"))
 }
 
@@ -404,7 +406,10 @@ pub fn mirrored() -> Report {
 /// problems are a `Ready=False` report; transient faults are errors.
 async fn provision<K: Mirrored + Provisioning>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
     if K::CHILD_TYPES.is_empty() && !K::OBSERVES_WORLD {
-        return Ok((mirrored(), Action::requeue(durations::RESYNC)));
+        // Nothing to read: the status follows the object alone.
+        let nothing = provision::World::default();
+        let inputs = Inputs { world: &nothing, config: &ctx.config, report: None };
+        return Ok((Report { observed: obj.observe(&[], &inputs), ..mirrored() }, Action::requeue(durations::RESYNC)));
     }
     let blocked = |reason, message: String, action| {
         Ok((Report { ready: Verdict::failed(reason, message), ..mirrored() }, action))
@@ -535,7 +540,7 @@ async fn update_status<K: Mirrored>(
     Ok(())
 }
 
-pub async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
+async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
     let event = Event {
         type_,
         reason: reason.to_owned(),

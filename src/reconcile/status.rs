@@ -102,8 +102,8 @@ fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Times
 }
 
 /// The status to apply over the object's current `status`: conditions from the report, the
-/// organization, the mirrored version, and the seed status columns as observed, else as they
-/// are (or their defaults), so that the controller keeps owning them.
+/// organization, the mirrored version, observed fields; every other field as it is and the seed
+/// status columns defaulted, so that the controller keeps owning them.
 pub fn build<K: Mirrored>(
     obj: &K,
     status: &Value,
