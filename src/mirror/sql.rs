@@ -77,7 +77,7 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
     }
     let _ = write!(
         sql,
-        ", changes AS MATERIALIZED (SELECT nullif(windflow_row_diff((SELECT doc FROM old), (SELECT doc FROM up)), '{{}}') AS row_diff, \
+        ", changes AS MATERIALIZED (SELECT nullif({row_diff}, '{{}}') AS row_diff, \
                 ('{{}}'::jsonb{join_changes}) AS join_diff), \
          audit AS (INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
             SELECT m.organization_id, m.user_id, m.actor, \
@@ -88,9 +88,23 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
             FROM jsonb_populate_record(NULL::audit_logs, $2) m, changes c \
             WHERE EXISTS (SELECT 1 FROM up) AND (c.row_diff IS NOT NULL OR c.join_diff <> '{{}}') \
             RETURNING 1) \
-         SELECT EXISTS (SELECT 1 FROM up) AS written, EXISTS (SELECT 1 FROM audit) AS audited"
+         SELECT EXISTS (SELECT 1 FROM up) AS written, EXISTS (SELECT 1 FROM audit) AS audited",
+        row_diff = row_diff("(SELECT doc FROM old)", "(SELECT doc FROM up)"),
     );
     sql
+}
+
+/// The columns that differ between two rows as JSON, `{column: {old, new}}`, bookkeeping
+/// left out. Inlined into each statement rather than called as a function: the planner then
+/// plans it once with the statement, where a function call runs a query of its own each time.
+fn row_diff(old: &str, new: &str) -> String {
+    format!(
+        "(SELECT coalesce(jsonb_object_agg(k, jsonb_build_object('old', d.old -> k, 'new', d.new -> k)), '{{}}') \
+          FROM (SELECT {old} AS old, {new} AS new) d, \
+               jsonb_object_keys(coalesce(d.old, '{{}}') || coalesce(d.new, '{{}}')) AS k \
+          WHERE k NOT IN ('created_at', 'updated_at', 'k8s_resource_version', 'k8s_generation') \
+            AND (d.old -> k) IS DISTINCT FROM (d.new -> k))"
+    )
 }
 
 const AUDIT_COLUMNS: &str = "organization_id, user_id, actor, action, resource_type, resource_id, \
@@ -107,9 +121,10 @@ pub fn delete(table: &str) -> String {
          SELECT coalesce(m.organization_id, (g.doc->>'organization_id')::uuid), m.user_id, m.actor, 'delete', \
                 m.resource_type, m.resource_id, \
                 m.resource_namespace, m.resource_name, m.resource_version, \
-                jsonb_build_object('row', windflow_row_diff(g.doc, NULL)) \
+                jsonb_build_object('row', {row_diff}) \
          FROM gone g, jsonb_populate_record(NULL::audit_logs, $1) m \
-         RETURNING 1"
+         RETURNING 1",
+        row_diff = row_diff("g.doc", "NULL::jsonb"),
     )
 }
 
