@@ -101,8 +101,8 @@ impl Reference {
     }
 }
 
-/// What the dereference step found: the tenant organization, and the row of every referenced
-/// object that is mirrored already.
+/// What the dereference step found: the tenant organization, and of every referenced object
+/// that is mirrored already what builds read of its row (see [`sql::resolve`]).
 #[derive(Clone, Debug, Default)]
 pub struct Resolved {
     /// The organization owning the object's namespace (namespaced kinds only).

@@ -131,9 +131,10 @@ pub fn delete(table: &str) -> String {
 /// One query resolving a namespace's organization and the rows of every referenced object.
 ///
 /// Parameters: `$1` the object's namespace (NULL for cluster-scoped kinds), then one array of
-/// names per target, in the order given. Rows: (target table, name, row as JSON); the
-/// organization comes as table `organizations` with no name. A referenced User row carries
-/// `organization_role`, its role in that organization; no password hash is read.
+/// names per target, in the order given. Rows: (target table, name, what builds read of the
+/// row as JSON: its `id`, an Element's `element_type`, an Application's `stack_id`, a User's
+/// `organization_role`, its role in that organization); the organization comes as table
+/// `organizations` with no name.
 pub fn resolve(targets: &[Target]) -> String {
     let mut sql = String::from(
         "WITH org AS (SELECT id, name FROM organizations WHERE tenant_namespace = $1) \
@@ -143,12 +144,17 @@ pub fn resolve(targets: &[Target]) -> String {
         let parameter = i + 2;
         let table = target.table();
         let namespace = if target.cluster_scoped() { "t.k8s_namespace IS NULL" } else { "t.k8s_namespace = $1" };
-        let row = if *target == Target::User {
-            "to_jsonb(t) - 'hashed_password' || jsonb_build_object('organization_role', \
-                (SELECT uo.role FROM user_organizations uo \
-                 WHERE uo.user_id = t.id AND uo.organization_id = (SELECT id FROM org)))"
-        } else {
-            "to_jsonb(t)"
+        // Only what the builds read of a referenced row: far less to encode and decode than
+        // the whole row.
+        let row = match target {
+            Target::User => {
+                "jsonb_build_object('id', t.id, 'organization_role', \
+                    (SELECT uo.role FROM user_organizations uo \
+                     WHERE uo.user_id = t.id AND uo.organization_id = (SELECT id FROM org)))"
+            }
+            Target::Element => "jsonb_build_object('id', t.id, 'element_type', t.element_type)",
+            Target::Application => "jsonb_build_object('id', t.id, 'stack_id', t.stack_id)",
+            _ => "jsonb_build_object('id', t.id)",
         };
         let _ = write!(
             sql,
@@ -185,5 +191,14 @@ mod tests {
         let sql = resolve(&[Target::Environment, Target::Tag]);
         assert!(sql.contains("FROM environments t WHERE t.k8s_namespace = $1 AND t.k8s_name = ANY($2)"));
         assert!(sql.contains("FROM tags t WHERE t.k8s_namespace IS NULL AND t.k8s_name = ANY($3)"));
+    }
+
+    #[test]
+    fn resolve_reads_only_what_builds_use_and_never_a_password_hash() {
+        let sql = resolve(&[Target::User, Target::Element, Target::Application]);
+        assert!(!sql.contains("to_jsonb") && !sql.contains("hashed_password"), "{sql}");
+        assert!(sql.contains("'element_type', t.element_type"));
+        assert!(sql.contains("'stack_id', t.stack_id"));
+        assert!(sql.contains("'organization_role'"));
     }
 }
