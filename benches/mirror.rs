@@ -49,7 +49,7 @@ impl<K: Mirrored> Sample for K {
 type Boxed = Box<dyn Sample>;
 
 /// How many turns each path takes; see `main`.
-const ROUNDS: usize = 10;
+const ROUNDS: usize = 50;
 
 fn boxed<K: Mirrored>(doc: &Value) -> Boxed {
     Box::new(serde_json::from_value::<K>(doc.clone()).expect("a valid benchmark object"))
