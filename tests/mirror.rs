@@ -158,6 +158,23 @@ async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
     assert_eq!(version, 10);
     assert_eq!(changes["row"]["size_gb"], json!({ "old": 50.00, "new": 80.00 }));
     assert_eq!(changes["row"].as_object().map(|m| m.len()), Some(1), "only what changed: {changes}");
+
+    // A create records every column as new, a delete every column as gone; bookkeeping never.
+    let audited = |action: &'static str| {
+        sqlx::query_scalar::<_, Value>(
+            "SELECT changes FROM audit_logs WHERE resource_type = 'Volume' AND resource_name = 'pgdata' AND action = $1",
+        )
+        .bind(action)
+        .fetch_one(&db.pool)
+    };
+    let created = audited("create").await.expect("create audit row");
+    assert_eq!(created["row"]["size_gb"], json!({ "old": null, "new": 50.00 }));
+    assert_eq!(created["row"]["volume_type"], json!({ "old": null, "new": "ceph" }));
+    assert!(created["row"].get("k8s_resource_version").is_none(), "{created}");
+    assert!(remove(&db.pool, &with_version(&same, 12)).await, "deleted");
+    let deleted = audited("delete").await.expect("delete audit row");
+    assert_eq!(deleted["row"]["size_gb"], json!({ "old": 80.00, "new": null }));
+    assert!(deleted["row"].get("k8s_generation").is_none(), "{deleted}");
 }
 
 #[tokio::test]

@@ -272,7 +272,8 @@ pub trait Provisioning {
     /// empty for kinds that only mirror.
     const CHILD_TYPES: &'static [ChildType];
     /// The kind's status follows other objects (read from the world) even though it provisions
-    /// nothing. A kind that provisions nothing and does not is observed with an empty world.
+    /// nothing. A kind that provisions nothing and does not follow the world is observed with an
+    /// empty one.
     const OBSERVES_WORLD: bool = false;
 
     /// `spec.deletionPolicy`.
