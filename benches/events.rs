@@ -105,7 +105,7 @@ async fn all_at_once<F: Future<Output = i64>>(work: impl Iterator<Item = F>) -> 
 async fn main() {
     let count: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000);
     let db = support::database().await;
-    support::converge(&db.pool, &support::platform()).await;
+    support::converged(&db.pool, &support::platform()).await;
     // Warm connections and plans.
     for id in deployments(&db.pool, 50).await {
         rollout(&db.pool, id).await;

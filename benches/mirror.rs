@@ -1,10 +1,10 @@
 //! The mirror path against local PostgreSQL, side by side with a bare baseline in the same run.
 //!
 //! `cargo bench --bench mirror [-- OBJECTS]`: mirrors OBJECTS (default 10,000) new objects of
-//! mixed kinds exactly as a reconcile writes them (resolve references and tenant in one query,
-//! then row + joins + audit in one transaction), at concurrency 1 and 4, and the same number of
-//! bare single-row `INSERT … ON CONFLICT` + audit-insert transactions. Prints a Markdown table
-//! for docs/BENCHMARKS.md. PostgreSQL: `DATABASE_URL`'s server, else a throwaway one (pgtemp).
+//! mixed kinds exactly as a reconcile writes them (references and tenant dereferenced from the
+//! controllers' caches, then row + joins + audit in one transaction), at concurrency 1 and 4,
+//! and the same number of bare single-row `INSERT … ON CONFLICT` + audit-insert transactions.
+//! Prints a Markdown table for docs/BENCHMARKS.md. PostgreSQL: `DATABASE_URL`'s server, else a throwaway one (pgtemp).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -21,28 +21,25 @@ use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 use windflow::api::*;
 use windflow::mirror::{Mirrored, Prepared, prepare, store};
+use windflow::reconcile::catalog::Catalog;
 use windflow::reconcile::{Outcome, sync};
 
 /// One object of the mix, already deserialized as a reconcile would receive it, whatever its kind.
 trait Sample: Sync {
-    /// The reconcile's database work for this object.
-    fn sync<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Outcome>;
+    /// The reconcile's database work for this object, dereferencing from `catalog`.
+    fn sync<'a>(&'a self, pool: &'a PgPool, catalog: &'a Catalog) -> BoxFuture<'a, Outcome>;
     /// The object's row and audit metadata, resolved ahead of time for the baseline.
-    fn prepare<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Prepared>;
+    fn prepare(&self, catalog: &Catalog) -> Prepared;
 }
 
 impl<K: Mirrored> Sample for K {
-    fn sync<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move { sync(pool, self, None).await.expect("database reachable").0 })
+    fn sync<'a>(&'a self, pool: &'a PgPool, catalog: &'a Catalog) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move { sync(pool, catalog, self, None).await.expect("database reachable").0 })
     }
 
-    fn prepare<'a>(&'a self, pool: &'a PgPool) -> BoxFuture<'a, Prepared> {
-        Box::pin(async move {
-            let mut conn = pool.acquire().await.expect("a connection");
-            let resolved =
-                store::resolve(&mut conn, self.namespace().as_deref(), &self.references()).await.expect("resolve");
-            prepare(self, &resolved).expect("a valid benchmark object")
-        })
+    fn prepare(&self, catalog: &Catalog) -> Prepared {
+        let resolved = catalog.resolve(self.namespace().as_deref(), &self.references());
+        prepare(self, &resolved).expect("a valid benchmark object")
     }
 }
 
@@ -91,8 +88,8 @@ fn sample(run: &str, index: usize) -> Boxed {
 }
 
 /// One object through the mirror path; every one must land.
-async fn mirror(pool: &PgPool, sample: &Boxed) {
-    let outcome = sample.sync(pool).await;
+async fn mirror(pool: &PgPool, catalog: &Catalog, sample: &Boxed) {
+    let outcome = sample.sync(pool, catalog).await;
     assert!(matches!(outcome, Outcome::Mirrored(_)), "{outcome:?}");
 }
 
@@ -107,8 +104,8 @@ fn samples(run: &str, count: usize) -> Vec<Boxed> {
     (0..count).map(|i| sample(run, i)).collect()
 }
 
-async fn prepare_all(pool: &PgPool, samples: &[Boxed]) -> Vec<Prepared> {
-    futures::stream::iter(samples).then(|sample| sample.prepare(pool)).collect().await
+fn prepare_all(catalog: &Catalog, samples: &[Boxed]) -> Vec<Prepared> {
+    samples.iter().map(|sample| sample.prepare(catalog)).collect()
 }
 
 /// The baseline: the same row into the same table (same keys, foreign keys and indexes) with a
@@ -194,21 +191,22 @@ fn row(path: &str, concurrency: usize, m: &Measured, ratio: Option<f64>) {
 async fn main() {
     let objects: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
     let db = support::database().await;
-    support::converge(&db.pool, &support::platform()).await;
+    // The operator's caches hold the platform the samples reference.
+    let catalog = Catalog::from_documents(&support::converged(&db.pool, &support::platform()).await);
 
     // Warm every path (connections, plans, caches) before anything is timed.
     let mut warm = Measured::default();
-    warm.run(samples("warm", 200).iter().map(|sample| mirror(&db.pool, sample)), 4).await;
-    let ahead = prepare_all(&db.pool, &samples("warm-ahead", 200)).await;
+    warm.run(samples("warm", 200).iter().map(|sample| mirror(&db.pool, &catalog, sample)), 4).await;
+    let ahead = prepare_all(&catalog, &samples("warm-ahead", 200));
     warm.run(ahead.iter().map(|prepared| baseline(&db.pool, prepared)), 4).await;
-    let ahead = prepare_all(&db.pool, &samples("warm-write", 200)).await;
+    let ahead = prepare_all(&catalog, &samples("warm-write", 200));
     warm.run(ahead.iter().map(|prepared| write(&db.pool, prepared)), 4).await;
 
     println!("| path | concurrency | objects/s | p50 ms | p99 ms | of baseline |");
     println!("|---|---|---|---|---|---|");
     for concurrency in [1, 4] {
-        let bare_rows = prepare_all(&db.pool, &samples(&format!("baseline-c{concurrency}"), objects)).await;
-        let write_rows = prepare_all(&db.pool, &samples(&format!("write-c{concurrency}"), objects)).await;
+        let bare_rows = prepare_all(&catalog, &samples(&format!("baseline-c{concurrency}"), objects));
+        let write_rows = prepare_all(&catalog, &samples(&format!("write-c{concurrency}"), objects));
         let mirror_objects = samples(&format!("mirror-c{concurrency}"), objects);
         let (mut bare, mut written, mut mirrored) = (Measured::default(), Measured::default(), Measured::default());
         // The paths take turns in rounds, each round led by another path, so that all three
@@ -222,7 +220,10 @@ async fn main() {
                     1 => written.run(write_rows[range.clone()].iter().map(|p| write(&db.pool, p)), concurrency).await,
                     _ => {
                         mirrored
-                            .run(mirror_objects[range.clone()].iter().map(|s| mirror(&db.pool, s)), concurrency)
+                            .run(
+                                mirror_objects[range.clone()].iter().map(|s| mirror(&db.pool, &catalog, s)),
+                                concurrency,
+                            )
                             .await
                     }
                 }

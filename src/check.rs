@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::api::*;
 use crate::mirror::store::{self, StoreError};
 use crate::mirror::{AuditedObject, Mirrored, Target, audit_row, prepare};
+use crate::reconcile::catalog::Catalog;
 use crate::reconcile::{Outcome, sync};
 
 /// Runs `$body` with `$obj` bound to the document `$doc` deserialized as its kind; `$other`
@@ -70,11 +71,13 @@ pub async fn list_all(client: &Client) -> Result<Vec<Value>, kube::Error> {
 
 /// Compares every object with its rows, and finds rows whose object is gone.
 pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>, StoreError> {
+    let catalog = Catalog::from_documents(documents);
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let mut differences = vec![];
     for doc in documents {
         let unknown = |problem: String| Ok(vec![Difference { object: describe_document(doc), problem, row: None }]);
-        let found: Result<Vec<Difference>, StoreError> = with_kind!(doc, |obj| compare(&mut conn, &obj).await, unknown);
+        let found: Result<Vec<Difference>, StoreError> =
+            with_kind!(doc, |obj| compare(&mut conn, &catalog, &obj).await, unknown);
         differences.extend(found?);
     }
     for (target, id, name) in strays(&mut conn, documents).await? {
@@ -90,7 +93,11 @@ pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>
 /// Columns the object alone cannot tell: a password hash comes from a Secret.
 const FROM_ELSEWHERE: &[&str] = &["hashed_password"];
 
-async fn compare<K: Mirrored>(conn: &mut PgConnection, obj: &K) -> Result<Vec<Difference>, StoreError> {
+async fn compare<K: Mirrored>(
+    conn: &mut PgConnection,
+    catalog: &Catalog,
+    obj: &K,
+) -> Result<Vec<Difference>, StoreError> {
     let object = describe(K::kind(&()), obj.namespace().as_deref(), &obj.name_any());
     let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let differ = |problem: String| Difference { object: object.clone(), problem, row: Some((K::TARGET, id)) };
@@ -109,8 +116,7 @@ async fn compare<K: Mirrored>(conn: &mut PgConnection, obj: &K) -> Result<Vec<Di
         // Older rows differ in every field that changed since: the version says it all.
         return Ok(differences);
     }
-    let references = obj.references();
-    let resolved = store::resolve(conn, obj.namespace().as_deref(), &references).await?;
+    let resolved = catalog.resolve(obj.namespace().as_deref(), &obj.references());
     let prepared = match prepare(obj, &resolved) {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -235,6 +241,7 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
         let statement = format!("UPDATE {} SET k8s_resource_version = -1 WHERE id = $1", target.table());
         sqlx::query(AssertSqlSafe(statement)).bind(id).execute(pool).await.map_err(StoreError::Unavailable)?;
     }
+    let catalog = Catalog::from_documents(documents);
     let mut pending: Vec<&Value> = documents.iter().collect();
     let mut blocked: Vec<Difference> = vec![];
     while !pending.is_empty() {
@@ -243,7 +250,7 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
         for &doc in &pending {
             let outcome: Result<Option<String>, StoreError> = with_kind!(
                 doc,
-                |obj| match sync(pool, &obj, None).await?.0 {
+                |obj| match sync(pool, &catalog, &obj, None).await?.0 {
                     Outcome::Mirrored(_) => Ok(None),
                     Outcome::Blocked(verdict) => Ok(Some(format!("{}: {}", verdict.reason, verdict.message))),
                 },

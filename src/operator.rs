@@ -33,24 +33,36 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
-    // The controllers of the kinds builders read share their caches as the catalog: one watch
-    // per kind, whatever reads it.
+    // The controllers of the kinds that objects reference or builders read share their caches
+    // as the catalog: one watch per kind, whatever reads it.
     let organizations = controller::<Organization>(&client);
+    let users = controller::<User>(&client);
+    let tags = controller::<Tag>(&client);
     let functions = controller::<Function>(&client);
+    let groups = controller::<Group>(&client);
     let environments = controller::<Environment>(&client);
     let elements = controller::<Element>(&client);
+    let container_clusters = controller::<ContainerCluster>(&client);
+    let networks = controller::<Network>(&client);
+    let volumes = controller::<Volume>(&client);
+    let domains = controller::<Domain>(&client);
     let stacks = controller::<Stack>(&client);
     let applications = controller::<Application>(&client);
-    let domains = controller::<Domain>(&client);
     let deployments = controller::<Deployment>(&client);
     let catalog = Catalog {
         organizations: organizations.store(),
+        users: users.store(),
+        tags: tags.store(),
         functions: functions.store(),
+        groups: groups.store(),
         environments: environments.store(),
         elements: elements.store(),
+        container_clusters: container_clusters.store(),
+        networks: networks.store(),
+        volumes: volumes.store(),
+        domains: domains.store(),
         stacks: stacks.store(),
         applications: applications.store(),
-        domains: domains.store(),
         deployments: deployments.store(),
     };
     let ctx = Arc::new(Context::new(client.clone(), pool, reporter, catalog, args.provision.config()));
@@ -98,19 +110,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         info!("starting controllers");
         futures::join!(
             drive(organizations, &ctx),
-            drive(controller::<User>(&client), &ctx),
-            drive(controller::<Tag>(&client), &ctx),
+            drive(users, &ctx),
+            drive(tags, &ctx),
             drive(functions, &ctx),
-            drive(controller::<Group>(&client), &ctx),
+            drive(groups, &ctx),
             drive(controller::<Policy>(&client), &ctx),
             drive(environments, &ctx),
             drive(elements, &ctx),
-            drive(controller::<ContainerCluster>(&client), &ctx),
+            drive(container_clusters, &ctx),
             drive(controller::<ContainerNode>(&client), &ctx),
             drive(controller::<VM>(&client), &ctx),
             drive(controller::<PhysicalHost>(&client), &ctx),
-            drive(controller::<Network>(&client), &ctx),
-            drive(controller::<Volume>(&client), &ctx),
+            drive(networks, &ctx),
+            drive(volumes, &ctx),
             drive(controller::<Gateway>(&client), &ctx),
             drive(domains, &ctx),
             drive(controller::<DnsRecord>(&client), &ctx),

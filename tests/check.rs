@@ -13,8 +13,7 @@ async fn execute(pool: &sqlx::PgPool, statement: &str) {
 #[tokio::test]
 async fn check_finds_every_kind_of_drift_and_resync_repairs_it() {
     let db = database().await;
-    let objects = platform();
-    converge(&db.pool, &objects).await;
+    let objects = converged(&db.pool, &platform()).await;
     let clean = check(&db.pool, &objects).await.expect("database reachable");
     assert!(clean.is_empty(), "a converged mirror has no differences: {clean:#?}");
 

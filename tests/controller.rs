@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use support::*;
 use windflow::api::{Application, ContainerCluster, Environment, User, VM, Volume};
-use windflow::provision::{Config, World};
+use windflow::provision::Config;
 use windflow::reconcile::catalog::Catalog;
 use windflow::reconcile::{self, Context, Error, FINALIZER, durations};
 
@@ -85,10 +85,9 @@ impl ApiServer {
     }
 }
 
-/// A context whose client talks to the returned mock, with the sample platform as catalog.
-fn mocked(pool: PgPool) -> (Arc<Context>, ApiServer) {
-    let catalog = Catalog::fixed(World::from_documents(&platform()).expect("the sample platform"));
-    let (ctx, server) = mocked_with(pool, catalog);
+/// A context whose client talks to the returned mock, with `docs` as catalog.
+fn mocked(pool: PgPool, docs: &[Value]) -> (Arc<Context>, ApiServer) {
+    let (ctx, server) = mocked_with(pool, catalog_of(docs));
     (Arc::new(ctx), server)
 }
 
@@ -118,8 +117,8 @@ where
 /// context on a mocked API server.
 async fn scenario() -> (TestDb, Arc<Context>, ApiServer) {
     let db = database().await;
-    converge(&db.pool, &platform()).await;
-    let (ctx, server) = mocked(db.pool.clone());
+    let docs = converged(&db.pool, &platform()).await;
+    let (ctx, server) = mocked(db.pool.clone(), &docs);
     (db, ctx, server)
 }
 
@@ -656,7 +655,9 @@ async fn an_unreachable_database_is_reported_and_retried_with_growing_backoff() 
         .acquire_timeout(Duration::from_millis(500))
         .connect_lazy("postgres://windflow@127.0.0.1:9/windflow")
         .expect("a lazy pool");
-    let (ctx, mut server) = mocked(pool);
+    // The caches know the platform as mirrored; the database is what fails.
+    let docs: Vec<Value> = platform().iter().map(recorded).collect();
+    let (ctx, mut server) = mocked(pool, &docs);
     let volume = with_finalizer(&volume("data", "storage"));
 
     let result = reconcile_with::<Volume, _>(&volume, &ctx, async {
@@ -762,7 +763,7 @@ async fn readyz_tells_leader_from_standby_and_needs_the_database_and_metrics_fol
         .acquire_timeout(Duration::from_millis(300))
         .connect_lazy("postgres://windflow@127.0.0.1:9/windflow")
         .expect("a lazy pool");
-    let (ctx, server) = mocked(unreachable);
+    let (ctx, server) = mocked(unreachable, &platform());
     let (status, body) = readyz(State(Arc::new(Health::new(ctx.clone())))).await;
     assert_eq!(status, http::StatusCode::SERVICE_UNAVAILABLE, "{body}");
     server.finish(ctx).await;
@@ -789,18 +790,10 @@ async fn readyz_tells_leader_from_standby_and_needs_the_database_and_metrics_fol
 async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile() {
     use kube::runtime::reflector::store;
     let db = database().await;
-    converge(&db.pool, &platform()).await;
-    // Stores whose writers never see a list: as when a CRD is missing.
-    let (organizations, _w1) = store();
-    let (functions, _w2) = store();
-    let (environments, _w3) = store();
-    let (elements, _w4) = store();
-    let (stacks, _w5) = store();
-    let (applications, _w6) = store();
-    let (domains, _w7) = store();
-    let (deployments, _w8) = store();
-    let catalog =
-        Catalog { organizations, functions, environments, elements, stacks, applications, domains, deployments };
+    let docs = converged(&db.pool, &platform()).await;
+    // A store whose writer never sees a list: as when a CRD is missing.
+    let (organizations, _writer) = store();
+    let catalog = Catalog { organizations, ..catalog_of(&docs) };
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog);
     let ctx = Arc::new(ctx.with_cache_wait(Duration::from_millis(200)));
     let volume = with_finalizer(&volume("waiting", "storage"));
@@ -808,10 +801,12 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     let result = reconcile_with::<Volume, _>(&volume, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/waiting/status";
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
-        assert_eq!(condition(&seen.body, "Synced")["status"], "True");
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("ProviderUnavailable")));
-        assert!(ready["message"].as_str().is_some_and(|m| m.contains("is every CRD installed")), "{ready}");
+        // Nothing can be dereferenced, so nothing is mirrored, and the status says why.
+        for type_ in ["Synced", "Ready"] {
+            let found = condition(&seen.body, type_);
+            assert_eq!((found["status"].as_str(), found["reason"].as_str()), (Some("False"), Some("CachesNotSynced")));
+            assert!(found["message"].as_str().is_some_and(|m| m.contains("is every CRD installed")), "{found}");
+        }
         server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
     })
     .await;
@@ -823,17 +818,16 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
 /// in the catalog of a context on a mocked API server.
 async fn rollout_scenario(extra: &[Value]) -> (TestDb, Vec<Value>) {
     let db = database().await;
-    let mut docs = platform();
-    converge(&db.pool, &docs).await;
+    let mut docs = converged(&db.pool, &platform()).await;
     for doc in docs.iter_mut().filter(|d| d["kind"] == "Stack") {
-        doc["status"] = json!({ "phase": "deployed" });
+        doc["status"]["phase"] = json!("deployed");
     }
     docs.extend(extra.iter().cloned());
     (db, docs)
 }
 
 fn catalog_of(docs: &[Value]) -> Catalog {
-    Catalog::fixed(World::from_documents(docs).expect("the sample platform"))
+    Catalog::from_documents(docs)
 }
 
 fn rollout(name: &str, strategy: &str) -> Value {
@@ -1015,8 +1009,8 @@ async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
     for doc in docs.iter_mut().filter(|d| d["kind"] == "Application" && d["metadata"]["name"] == "storefront") {
         let mut released = doc["spec"]["deploymentConfig"].clone();
         released["image"] = "ghcr.io/acme/storefront:1.4.1".into();
-        doc["status"] = json!({ "release": { "deployment": "shop-1", "revision": "0a0a0a0a0a0a", "config": released,
-                                             "deployedAt": "2026-11-20T10:00:00Z" } });
+        doc["status"]["release"] = json!({ "deployment": "shop-1", "revision": "0a0a0a0a0a0a", "config": released,
+                                           "deployedAt": "2026-11-20T10:00:00Z" });
     }
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
     let ctx = Arc::new(ctx);
@@ -1095,8 +1089,7 @@ async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
 async fn a_deployment_of_a_stack_that_is_not_ready_fails_and_applies_nothing() {
     let deployment = rollout("shop-4", "rolling");
     let db = database().await;
-    let docs = platform();
-    converge(&db.pool, &docs).await;
+    let docs = converged(&db.pool, &platform()).await;
     // The stack has no status yet: draft.
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
     let ctx = Arc::new(ctx);

@@ -41,7 +41,7 @@ fn ready() -> BTreeMap<String, Workloads> {
 }
 
 /// The platform mirrored, and the mirrored row id of a new Deployment `name` of stack shop.
-async fn deployment(pool: &PgPool, name: &str, extra: Value) -> Uuid {
+async fn deployment(cluster: &mut Cluster<'_>, name: &str, extra: Value) -> Uuid {
     let id = Uuid::new_v4();
     let mut spec = json!({ "stackRef": { "name": "shop" }, "deploymentType": "rolling", "triggeredBy": "alice" });
     if let (Value::Object(spec), Value::Object(extra)) = (&mut spec, extra) {
@@ -50,7 +50,7 @@ async fn deployment(pool: &PgPool, name: &str, extra: Value) -> Uuid {
     let doc = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Deployment",
         "metadata": { "name": name, "namespace": "acme", "uid": id.to_string(), "resourceVersion": "1", "generation": 1 },
         "spec": spec });
-    assert!(matches!(mirror(pool, &doc).await, windflow::reconcile::Outcome::Mirrored(_)));
+    assert!(matches!(cluster.mirror(&doc).await, windflow::reconcile::Outcome::Mirrored(_)));
     id
 }
 
@@ -75,8 +75,9 @@ async fn logs(pool: &PgPool, id: Uuid) -> Vec<(String, String)> {
 #[tokio::test]
 async fn steps_are_recorded_with_their_state_once_across_a_restart() {
     let db = database().await;
-    converge(&db.pool, &platform()).await;
-    let id = deployment(&db.pool, "shop-1-5-0", json!({})).await;
+    let mut cluster = Cluster::new(&db.pool);
+    cluster.converge(&platform()).await;
+    let id = deployment(&mut cluster, "shop-1-5-0", json!({})).await;
     let none = BTreeMap::new();
 
     // First reconcile: created, started, applied, with the row's status, in one transaction.
@@ -141,17 +142,18 @@ async fn steps_are_recorded_with_their_state_once_across_a_restart() {
 #[tokio::test]
 async fn a_completed_rollback_marks_its_parent_rolled_back_in_the_same_transaction() {
     let db = database().await;
-    converge(&db.pool, &platform()).await;
+    let mut cluster = Cluster::new(&db.pool);
+    cluster.converge(&platform()).await;
     let none = BTreeMap::new();
     let workloads = ready();
-    let parent = deployment(&db.pool, "shop-1", json!({})).await;
+    let parent = deployment(&mut cluster, "shop-1", json!({})).await;
     let started = deploy::advance(None, &facts(DeploymentType::Rolling, &none));
     events::record(&db.pool, parent, None, &started, None).await.expect("parent started");
     let done = deploy::advance(Some(&started.rollout), &facts(DeploymentType::Rolling, &workloads));
     events::record(&db.pool, parent, Some(&started.rollout), &done, None).await.expect("parent completed");
 
     let rollback = deployment(
-        &db.pool,
+        &mut cluster,
         "shop-1-rollback",
         json!({ "deploymentType": "rollback", "parentDeploymentRef": { "name": "shop-1" } }),
     )
@@ -193,12 +195,13 @@ async fn the_views_count_a_running_rollout_after_a_refresh() {
             doc
         })
         .collect();
-    converge(&db.pool, &platform).await;
+    let mut cluster = Cluster::new(&db.pool);
+    cluster.converge(&platform).await;
     let organization: Uuid = sqlx::query_scalar("SELECT id FROM organizations WHERE k8s_name = 'acme'")
         .fetch_one(&db.pool)
         .await
         .expect("organization");
-    let id = deployment(&db.pool, "shop-2", json!({})).await;
+    let id = deployment(&mut cluster, "shop-2", json!({})).await;
     let started = deploy::advance(None, &facts(DeploymentType::Rolling, &BTreeMap::new()));
     events::record(&db.pool, id, None, &started, None).await.expect("started");
     // Until refreshed, the view holds nothing.

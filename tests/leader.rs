@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use windflow::cli::LeaderElectionArgs;
 use windflow::operator::{Health, lead};
-use windflow::provision::{Config, World};
+use windflow::provision::Config;
 use windflow::reconcile::Context;
 use windflow::reconcile::catalog::Catalog;
 
@@ -116,7 +116,7 @@ fn replica_client(server: Arc<Mutex<LeaseServer>>, dead: Arc<AtomicBool>) -> Cli
 fn health(client: &Client) -> Health {
     let pool = PgPoolOptions::new().connect_lazy("postgres://unused@127.0.0.1:9/unused").expect("a lazy pool");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: None };
-    let catalog = Catalog::fixed(World::default());
+    let catalog = Catalog::from_documents(&[]);
     Health::new(Arc::new(Context::new(client.clone(), pool, reporter, catalog, Config::default())))
 }
 

@@ -18,9 +18,10 @@ fn blocked(outcome: Outcome) -> (&'static str, String) {
 #[tokio::test]
 async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_trail() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let mut docs = platform();
     docs.reverse(); // children first: they wait for their parents
-    let passes = converge(&db.pool, &docs).await;
+    let passes = cluster.converge(&docs).await;
     assert!(passes > 1, "reverse order needs several passes, took {passes}");
 
     for (table, rows) in [
@@ -80,7 +81,7 @@ async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_t
     // Seen again at the same resourceVersion: nothing is written.
     for doc in &docs {
         assert_eq!(
-            mirror(&db.pool, doc).await,
+            cluster.mirror(doc).await,
             Outcome::Mirrored(windflow::mirror::store::Written { written: false, audited: false })
         );
     }
@@ -88,9 +89,9 @@ async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_t
     // audit row, and an older version than the stored one is not written.
     for doc in &docs {
         let name = format!("{} {}", doc["kind"], doc["metadata"]["name"]);
-        let newer = mirror(&db.pool, &with_version(doc, 3)).await;
+        let newer = cluster.mirror(&with_version(doc, 3)).await;
         assert!(matches!(newer, Outcome::Mirrored(w) if w.written && !w.audited), "{name}: {newer:?}");
-        let older = mirror(&db.pool, &with_version(doc, 2)).await;
+        let older = cluster.mirror(&with_version(doc, 2)).await;
         assert!(matches!(older, Outcome::Mirrored(w) if !w.written), "{name}: {older:?}");
     }
     assert_eq!(count(&db.pool, "audit_logs").await, docs.len() as i64);
@@ -125,18 +126,19 @@ async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_t
 #[tokio::test]
 async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
-    converge(&db.pool, &docs).await;
+    cluster.converge(&docs).await;
     let volume = find(&docs, "Volume", "pgdata");
 
     let mut bigger = with_version(volume, 10);
     bigger["spec"]["sizeGb"] = json!(80);
-    assert!(matches!(mirror(&db.pool, &bigger).await, Outcome::Mirrored(w) if w.written && w.audited));
+    assert!(matches!(cluster.mirror(&bigger).await, Outcome::Mirrored(w) if w.written && w.audited));
 
     // An older version never overwrites a newer row.
     let mut stale = with_version(volume, 9);
     stale["spec"]["sizeGb"] = json!(60);
-    assert!(matches!(mirror(&db.pool, &stale).await, Outcome::Mirrored(w) if !w.written));
+    assert!(matches!(cluster.mirror(&stale).await, Outcome::Mirrored(w) if !w.written));
     let size: f64 = sqlx::query_scalar("SELECT size_gb::float8 FROM volumes WHERE k8s_name = 'pgdata'")
         .fetch_one(&db.pool)
         .await
@@ -145,7 +147,7 @@ async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
 
     // A newer version with the same content advances the fence without an audit row.
     let same = with_version(&bigger, 11);
-    let outcome = mirror(&db.pool, &same).await;
+    let outcome = cluster.mirror(&same).await;
     assert!(matches!(outcome, Outcome::Mirrored(w) if w.written && !w.audited), "{outcome:?}");
 
     let (action, changes, version): (String, Value, i64) = sqlx::query_as(
@@ -180,8 +182,9 @@ async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
 #[tokio::test]
 async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
-    converge(&db.pool, &docs).await;
+    cluster.converge(&docs).await;
     let app = find(&docs, "Application", "storefront");
 
     let mut moved = with_version(app, 5);
@@ -190,7 +193,7 @@ async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
         { "volume": "pgdata", "mountPath": "/srv/cache" },
     ]);
     moved["spec"]["networks"] = json!([]);
-    let outcome = mirror(&db.pool, &moved).await;
+    let outcome = cluster.mirror(&moved).await;
     assert!(matches!(outcome, Outcome::Mirrored(w) if w.audited), "{outcome:?}");
     let paths: Vec<String> = sqlx::query_scalar(
         "SELECT mount_path FROM volume_applications va JOIN applications a ON a.id = va.application_id \
@@ -217,45 +220,79 @@ async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
 #[tokio::test]
 async fn children_wait_for_parents_and_tenancy_is_enforced() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
 
     // No organization owns the namespace yet.
-    let (reason, message) = blocked(mirror(&db.pool, find(&docs, "Environment", "production")).await);
+    let (reason, message) = blocked(cluster.mirror(find(&docs, "Environment", "production")).await);
     assert_eq!(reason, reasons::NO_ORGANIZATION);
     assert!(message.contains("\"acme\""), "{message}");
 
-    mirror(&db.pool, find(&docs, "Tag", "critical")).await;
+    cluster.mirror(find(&docs, "Tag", "critical")).await;
     for name in ["alice", "bob"] {
-        mirror(&db.pool, find(&docs, "User", name)).await;
+        cluster.mirror(find(&docs, "User", name)).await;
     }
-    mirror(&db.pool, find(&docs, "Organization", "acme")).await;
-    let (reason, message) = blocked(mirror(&db.pool, find(&docs, "Element", "storage")).await);
+    cluster.mirror(find(&docs, "Organization", "acme")).await;
+    let (reason, message) = blocked(cluster.mirror(find(&docs, "Element", "storage")).await);
     assert_eq!(reason, reasons::WAITING_FOR_DEPENDENCY);
     assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
     assert_eq!(count(&db.pool, "elements").await, 0);
     assert_eq!(count(&db.pool, "audit_logs").await, 4, "waiting writes nothing");
 
+    // Applied but not mirrored yet: the Environment's status does not say it is.
+    cluster.apply(find(&docs, "Environment", "production"));
+    let (reason, message) = blocked(cluster.mirror(find(&docs, "Element", "storage")).await);
+    assert_eq!(reason, reasons::WAITING_FOR_DEPENDENCY);
+    assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
+
+    // Its status says mirrored, but the row is not there (a database restored from an older
+    // backup): the write's foreign key finds out, the whole statement is undone, and the
+    // object waits, naming the parent.
+    let mut restored = find(&docs, "Environment", "production").clone();
+    restored["status"] = json!({ "mirroredResourceVersion": "1" });
+    cluster.apply(&restored);
+    let (reason, message) = blocked(cluster.mirror(find(&docs, "Element", "storage")).await);
+    assert_eq!(reason, reasons::WAITING_FOR_DEPENDENCY);
+    assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
+    assert_eq!(count(&db.pool, "elements").await, 0);
+    assert_eq!(count(&db.pool, "audit_logs").await, 4, "a write refused by a foreign key leaves nothing");
+
+    // The same for the tenant: an Organization said to be mirrored whose row is not there.
+    let mut globex = find(&docs, "Organization", "acme").clone();
+    globex["metadata"] = json!({ "name": "globex", "uid": uuid::Uuid::new_v4(), "resourceVersion": "1" });
+    globex["spec"]["members"] = json!([]);
+    globex["status"] = json!({ "mirroredResourceVersion": "1" });
+    cluster.apply(&globex);
+    let mut production_in_globex = find(&docs, "Environment", "production").clone();
+    production_in_globex["metadata"]["namespace"] = json!("globex");
+    production_in_globex["metadata"]["uid"] = json!(uuid::Uuid::new_v4());
+    let (reason, message) = blocked(cluster.mirror(&production_in_globex).await);
+    assert_eq!(reason, reasons::NO_ORGANIZATION);
+    assert!(message.contains("\"globex\""), "{message}");
+    assert_eq!(count(&db.pool, "environments").await, 0);
+
     // A namespace of no organization.
     let mut elsewhere = find(&docs, "Environment", "production").clone();
     elsewhere["metadata"]["namespace"] = json!("kube-system");
-    assert_eq!(blocked(mirror(&db.pool, &elsewhere).await).0, reasons::NO_ORGANIZATION);
+    assert_eq!(blocked(cluster.mirror(&elsewhere).await).0, reasons::NO_ORGANIZATION);
 }
 
 #[tokio::test]
 async fn specs_that_break_cross_object_rules_are_invalid() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
-    converge(&db.pool, &docs).await;
+    cluster.converge(&docs).await;
 
     let mut wrong_element = with_version(find(&docs, "Volume", "pgdata"), 3);
     wrong_element["spec"]["elementRef"]["name"] = json!("backbone");
-    let (reason, message) = blocked(mirror(&db.pool, &wrong_element).await);
+    let (reason, message) = blocked(cluster.mirror(&wrong_element).await);
     assert_eq!(reason, reasons::INVALID_SPEC);
     assert!(message.contains("of type network"), "{message}");
 
     let mut viewer = with_version(find(&docs, "Deployment", "shop-1-4-2"), 3);
     viewer["spec"]["triggeredBy"] = json!("bob");
-    let (reason, message) = blocked(mirror(&db.pool, &viewer).await);
+    let (reason, message) = blocked(cluster.mirror(&viewer).await);
     assert_eq!(reason, reasons::INVALID_SPEC);
     assert!(message.contains("is a viewer"), "{message}");
 }
@@ -263,14 +300,15 @@ async fn specs_that_break_cross_object_rules_are_invalid() {
 #[tokio::test]
 async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
-    converge(&db.pool, &docs).await;
+    cluster.converge(&docs).await;
 
     let mut second = find(&docs, "User", "bob").clone();
     second["metadata"]["name"] = json!("mallory");
     second["metadata"]["uid"] = json!(uuid::Uuid::new_v4());
     second["spec"]["email"] = json!("alice@acme.example");
-    let (reason, message) = blocked(mirror(&db.pool, &second).await);
+    let (reason, message) = blocked(cluster.mirror(&second).await);
     assert_eq!(reason, reasons::CONFLICT);
     assert!(message.contains("User alice"), "{message}");
 
@@ -278,7 +316,7 @@ async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
     let mut globex = find(&docs, "Organization", "acme").clone();
     globex["metadata"] = json!({ "name": "globex", "uid": uuid::Uuid::new_v4(), "resourceVersion": "1" });
     globex["spec"]["members"] = json!([]);
-    mirror(&db.pool, &globex).await;
+    cluster.mirror(&globex).await;
     let in_globex = |doc: &Value| {
         let mut doc = doc.clone();
         doc["metadata"]["namespace"] = json!("globex");
@@ -288,8 +326,8 @@ async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
     let production = in_globex(find(&docs, "Environment", "production"));
     let dns = in_globex(find(&docs, "Element", "dns"));
     let domain = in_globex(find(&docs, "Domain", "acme-example"));
-    converge(&db.pool, &[production, dns]).await;
-    let (reason, message) = blocked(mirror(&db.pool, &domain).await);
+    cluster.converge(&[production, dns]).await;
+    let (reason, message) = blocked(cluster.mirror(&domain).await);
     assert_eq!(reason, reasons::CONFLICT);
     assert!(message.contains("Domain acme/acme-example"), "{message}");
     let owner: String =
@@ -300,8 +338,9 @@ async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
 #[tokio::test]
 async fn a_user_who_triggered_deployments_cannot_be_deleted_while_they_exist() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
-    converge(&db.pool, &docs).await;
+    cluster.converge(&docs).await;
     let alice = windflow::api::User::deserialize_doc(find(&docs, "User", "alice"));
     let refused = windflow::reconcile::remove(&db.pool, &alice).await;
     assert!(matches!(refused, Err(windflow::mirror::store::StoreError::StillReferenced(_))), "{refused:?}");
@@ -321,8 +360,9 @@ impl<K: serde::de::DeserializeOwned> DeserializeDoc for K {
 #[tokio::test]
 async fn row_level_security_shows_a_tenant_only_its_rows() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
-    converge(&db.pool, &docs).await;
+    cluster.converge(&docs).await;
     let acme: uuid::Uuid = sqlx::query_scalar("SELECT id FROM organizations").fetch_one(&db.pool).await.expect("org");
 
     let mut tx = db.pool.begin().await.expect("tx");
@@ -343,8 +383,9 @@ async fn row_level_security_shows_a_tenant_only_its_rows() {
 #[tokio::test]
 async fn create_deployment_checks_the_stack_and_the_user() {
     let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
-    converge(&db.pool, &docs).await;
+    cluster.converge(&docs).await;
     let (stack, alice, bob): (uuid::Uuid, uuid::Uuid, uuid::Uuid) = sqlx::query_as(
         "SELECT (SELECT id FROM stacks), (SELECT id FROM users WHERE username = 'alice'), (SELECT id FROM users WHERE username = 'bob')",
     )

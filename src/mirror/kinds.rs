@@ -789,8 +789,7 @@ impl Mirrored for Deployment {
         let application = match &spec.application_ref {
             Some(a) => {
                 let reference = Reference::new(Target::Application, &a.name, "spec.applicationRef");
-                let row = resolved.row(&reference)?;
-                if row.get("stack_id") != Some(&json!(stack)) {
+                if resolved.get(&reference)?.stack_id != Some(stack) {
                     return Err(Invalid(format!(
                         "spec.applicationRef: Application {:?} is not part of Stack {:?}",
                         a.name, spec.stack_ref.name

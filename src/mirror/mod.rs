@@ -101,8 +101,21 @@ impl Reference {
     }
 }
 
-/// What the dereference step found: the tenant organization, and of every referenced object
-/// that is mirrored already what builds read of its row (see [`sql::resolve`]).
+/// What builds read of a referenced object: its row's id (the object's uid) and the few
+/// fields that rules about references need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Referenced {
+    pub id: Uuid,
+    /// An Element's type.
+    pub element_type: Option<String>,
+    /// The Stack an Application belongs to.
+    pub stack_id: Option<Uuid>,
+    /// A User's role in the referring object's organization, if a member.
+    pub organization_role: Option<String>,
+}
+
+/// What the dereference step found: the tenant organization, and every referenced object
+/// that exists (the controllers' caches; see `reconcile::catalog`).
 #[derive(Clone, Debug, Default)]
 pub struct Resolved {
     /// The organization owning the object's namespace (namespaced kinds only).
@@ -111,28 +124,29 @@ pub struct Resolved {
     pub organization_name: Option<String>,
     /// The password hash read from a User's Secret.
     pub password_hash: Option<String>,
-    found: HashMap<(Target, String), Value>,
+    found: HashMap<(Target, String), Referenced>,
 }
 
 impl Resolved {
-    pub fn insert(&mut self, target: Target, name: impl Into<String>, row: Value) {
-        self.found.insert((target, name.into()), row);
+    pub fn insert(&mut self, target: Target, name: impl Into<String>, found: Referenced) {
+        self.found.insert((target, name.into()), found);
     }
 
-    /// The referenced row, as JSON.
-    pub fn row(&self, reference: &Reference) -> Result<&Value, Invalid> {
+    /// What builds read of the referenced object.
+    pub fn get(&self, reference: &Reference) -> Result<&Referenced, Invalid> {
         self.found.get(&(reference.target, reference.name.clone())).ok_or_else(|| {
-            Invalid(format!("{}: {} {:?} is not mirrored", reference.field, reference.target, reference.name))
+            Invalid(format!("{}: {} {:?} does not exist", reference.field, reference.target, reference.name))
         })
     }
 
     /// The referenced row's id.
     pub fn id(&self, reference: &Reference) -> Result<Uuid, Invalid> {
-        self.row(reference)?
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or_else(|| Invalid(format!("{}: {} {:?} has no id", reference.field, reference.target, reference.name)))
+        Ok(self.get(reference)?.id)
+    }
+
+    /// The ids of every resolved reference, with the reference, for finding which row is missing.
+    pub fn ids<'a>(&self, references: &'a [Reference]) -> Vec<(&'a Reference, Uuid)> {
+        references.iter().filter_map(|r| self.id(r).ok().map(|id| (r, id))).collect()
     }
 
     /// References that are not mirrored yet: the object waits for them.
@@ -142,7 +156,7 @@ impl Resolved {
 
     /// The referenced Element's id, after checking that it is of the type the kind needs.
     pub fn element_of_type(&self, reference: &Reference, element_type: &str) -> Result<Uuid, Invalid> {
-        let found = self.row(reference)?.get("element_type").and_then(Value::as_str);
+        let found = self.get(reference)?.element_type.as_deref();
         if found != Some(element_type) {
             return Err(Invalid(format!(
                 "{}: Element {:?} is of type {}, this kind needs an element of type {element_type}",
@@ -157,7 +171,7 @@ impl Resolved {
     /// The referenced User's id, after checking that the user is a member of the object's
     /// organization with one of `roles`.
     pub fn member(&self, reference: &Reference, roles: &[&str]) -> Result<Uuid, Invalid> {
-        let role = self.row(reference)?.get("organization_role").and_then(Value::as_str);
+        let role = self.get(reference)?.organization_role.as_deref();
         match role {
             Some(role) if roles.contains(&role) => self.id(reference),
             Some(role) => Err(Invalid(format!(

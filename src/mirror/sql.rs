@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{JoinTable, Target};
+use super::JoinTable;
 
 /// Upsert of a row and its join rows plus the audit row.
 ///
@@ -128,41 +128,14 @@ pub fn delete(table: &str) -> String {
     )
 }
 
-/// One query resolving a namespace's organization and the rows of every referenced object.
-///
-/// Parameters: `$1` the object's namespace (NULL for cluster-scoped kinds), then one array of
-/// names per target, in the order given. Rows: (target table, name, what builds read of the
-/// row as JSON: its `id`, an Element's `element_type`, an Application's `stack_id`, a User's
-/// `organization_role`, its role in that organization); the organization comes as table
-/// `organizations` with no name.
-pub fn resolve(targets: &[Target]) -> String {
-    let mut sql = String::from(
-        "WITH org AS (SELECT id, name FROM organizations WHERE tenant_namespace = $1) \
-         SELECT 'organizations'::text AS target, NULL::text AS name, jsonb_build_object('id', id, 'name', name) AS row FROM org",
-    );
-    for (i, target) in targets.iter().enumerate() {
-        let parameter = i + 2;
-        let table = target.table();
-        let namespace = if target.cluster_scoped() { "t.k8s_namespace IS NULL" } else { "t.k8s_namespace = $1" };
-        // Only what the builds read of a referenced row: far less to encode and decode than
-        // the whole row.
-        let row = match target {
-            Target::User => {
-                "jsonb_build_object('id', t.id, 'organization_role', \
-                    (SELECT uo.role FROM user_organizations uo \
-                     WHERE uo.user_id = t.id AND uo.organization_id = (SELECT id FROM org)))"
-            }
-            Target::Element => "jsonb_build_object('id', t.id, 'element_type', t.element_type)",
-            Target::Application => "jsonb_build_object('id', t.id, 'stack_id', t.stack_id)",
-            _ => "jsonb_build_object('id', t.id)",
-        };
-        let _ = write!(
-            sql,
-            " UNION ALL SELECT '{table}', t.k8s_name, {row} FROM {table} t \
-              WHERE {namespace} AND t.k8s_name = ANY(${parameter})"
-        );
-    }
-    sql
+/// One query naming which of the rows `(tables[i], $i+1)` do not exist, by index `i`.
+pub fn absent(tables: &[&str]) -> String {
+    tables
+        .iter()
+        .enumerate()
+        .map(|(i, table)| format!("SELECT {i} AS i WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE id = ${})", i + 1))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
 }
 
 #[cfg(test)]
@@ -187,18 +160,12 @@ mod tests {
     }
 
     #[test]
-    fn resolve_scopes_namespaced_targets_to_the_namespace() {
-        let sql = resolve(&[Target::Environment, Target::Tag]);
-        assert!(sql.contains("FROM environments t WHERE t.k8s_namespace = $1 AND t.k8s_name = ANY($2)"));
-        assert!(sql.contains("FROM tags t WHERE t.k8s_namespace IS NULL AND t.k8s_name = ANY($3)"));
-    }
-
-    #[test]
-    fn resolve_reads_only_what_builds_use_and_never_a_password_hash() {
-        let sql = resolve(&[Target::User, Target::Element, Target::Application]);
-        assert!(!sql.contains("to_jsonb") && !sql.contains("hashed_password"), "{sql}");
-        assert!(sql.contains("'element_type', t.element_type"));
-        assert!(sql.contains("'stack_id', t.stack_id"));
-        assert!(sql.contains("'organization_role'"));
+    fn absent_names_each_row_by_its_index() {
+        let sql = absent(&["organizations", "environments"]);
+        assert_eq!(
+            sql,
+            "SELECT 0 AS i WHERE NOT EXISTS (SELECT 1 FROM organizations WHERE id = $1) UNION ALL \
+             SELECT 1 AS i WHERE NOT EXISTS (SELECT 1 FROM environments WHERE id = $2)"
+        );
     }
 }

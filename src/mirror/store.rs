@@ -1,6 +1,5 @@
-//! The mirror's database I/O: connect and migrate, resolve references, write, delete.
+//! The mirror's database I/O: connect and migrate, write, delete, and which parents are missing.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -10,7 +9,9 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
-use super::{Prepared, Reference, Resolved, Target, sql};
+use uuid::Uuid;
+
+use super::{Prepared, Target, sql};
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -45,9 +46,9 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        // No ping before each use: a reconcile makes two round trips on one checkout and a ping
-        // would add a third; a dead connection fails the query instead, and that reconcile
-        // retries with backoff.
+        // No ping before each use: a reconcile's write is one round trip and a ping would add
+        // another; a dead connection fails the query instead, and that reconcile retries with
+        // backoff.
         .test_before_acquire(false)
         .connect_lazy(url)
         .map_err(StoreError::Unavailable)
@@ -59,37 +60,19 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
-/// Resolves the tenant organization of `namespace` and every reference, in one query.
-pub async fn resolve(conn: &mut PgConnection, namespace: Option<&str>, references: &[Reference]) -> Result<Resolved> {
-    if namespace.is_none() && references.is_empty() {
-        return Ok(Resolved::default()); // a cluster-scoped object that points at nothing
+/// Which of `rows` (a kind's table, an id) do not exist, as indexes into `rows`: after a write
+/// failed on a foreign key, the parents it waits for.
+pub async fn absent(conn: &mut PgConnection, rows: &[(Target, Uuid)]) -> Result<Vec<usize>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut names: BTreeMap<Target, Vec<&str>> = BTreeMap::new();
-    for reference in references {
-        names.entry(reference.target).or_default().push(&reference.name);
+    let tables: Vec<&str> = rows.iter().map(|(target, _)| target.table()).collect();
+    let mut query = sqlx::query_scalar::<_, i32>(AssertSqlSafe(sql::absent(&tables)));
+    for (_, id) in rows {
+        query = query.bind(id);
     }
-    let targets: Vec<Target> = names.keys().copied().collect();
-    let statement = sql::resolve(&targets);
-    let mut query = sqlx::query(AssertSqlSafe(statement)).bind(namespace);
-    for list in names.into_values() {
-        query = query.bind(list);
-    }
-    let rows = query.fetch_all(&mut *conn).await.map_err(StoreError::Unavailable)?;
-
-    let mut resolved = Resolved::default();
-    for row in rows {
-        let table: String = row.try_get("target").map_err(StoreError::Unavailable)?;
-        let name: Option<String> = row.try_get("name").map_err(StoreError::Unavailable)?;
-        let found: Value = row.try_get("row").map_err(StoreError::Unavailable)?;
-        match (targets.iter().find(|t| t.table() == table), name) {
-            (Some(target), Some(name)) => resolved.insert(*target, name, found),
-            _ => {
-                resolved.organization = found.get("id").and_then(Value::as_str).and_then(|id| id.parse().ok());
-                resolved.organization_name = found.get("name").and_then(Value::as_str).map(str::to_owned);
-            }
-        }
-    }
-    Ok(resolved)
+    let absent = query.fetch_all(&mut *conn).await.map_err(StoreError::Unavailable)?;
+    Ok(absent.into_iter().filter_map(|i| usize::try_from(i).ok()).collect())
 }
 
 /// What a write did.

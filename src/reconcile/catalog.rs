@@ -1,39 +1,64 @@
 //! The objects builders read, from the controllers' own caches: dereferencing costs no request.
 
-use kube::Resource;
+use std::sync::Arc;
+
 use kube::runtime::reflector::store::{Writer, WriterDropped};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::Value;
+use uuid::Uuid;
 
 use crate::api::*;
+use crate::mirror::{Reference, Referenced, Resolved, Target};
 use crate::provision::World;
 
-/// Read-only views of the reflector stores of the kinds builders read.
-#[derive(Clone)]
-pub struct Catalog {
-    pub organizations: Store<Organization>,
-    pub functions: Store<Function>,
-    pub environments: Store<Environment>,
-    pub elements: Store<Element>,
-    pub stacks: Store<Stack>,
-    pub applications: Store<Application>,
-    pub domains: Store<Domain>,
-    pub deployments: Store<Deployment>,
+/// The catalog's stores, one per kind that is referenced or read by builders; written once.
+macro_rules! catalog {
+    ($($field:ident: $kind:ty),* $(,)?) => {
+        /// Read-only views of the reflector stores of every kind that objects reference or
+        /// builders read.
+        #[derive(Clone)]
+        pub struct Catalog {
+            $(pub $field: Store<$kind>,)*
+        }
+
+        impl Catalog {
+            /// Waits for every store's first list.
+            pub async fn ready(&self) -> Result<(), WriterDropped> {
+                $(self.$field.wait_until_ready().await?;)*
+                Ok(())
+            }
+
+            /// A catalog holding exactly the objects of its kinds among `documents`, as if every
+            /// store had listed them: for tests and tools that have no cluster to watch.
+            /// Documents that are no valid object of their kind are left out; the mirror
+            /// reports those itself.
+            pub fn from_documents(documents: &[Value]) -> Self {
+                Self { $($field: listed(of_kind::<$kind>(documents)),)* }
+            }
+        }
+    };
 }
 
-impl Catalog {
-    /// Waits for every store's first list.
-    pub async fn ready(&self) -> Result<(), WriterDropped> {
-        self.organizations.wait_until_ready().await?;
-        self.functions.wait_until_ready().await?;
-        self.environments.wait_until_ready().await?;
-        self.elements.wait_until_ready().await?;
-        self.stacks.wait_until_ready().await?;
-        self.applications.wait_until_ready().await?;
-        self.domains.wait_until_ready().await?;
-        self.deployments.wait_until_ready().await
-    }
+catalog!(
+    organizations: Organization,
+    users: User,
+    tags: Tag,
+    functions: Function,
+    groups: Group,
+    environments: Environment,
+    elements: Element,
+    container_clusters: ContainerCluster,
+    networks: Network,
+    volumes: Volume,
+    domains: Domain,
+    stacks: Stack,
+    applications: Application,
+    deployments: Deployment,
+);
 
+impl Catalog {
     /// What a builder of an object in `namespace` may read: every organization and function,
     /// and the objects of that namespace (references never leave it). Waits for every store's
     /// first list, so that nothing is missing only because the operator just started.
@@ -51,20 +76,136 @@ impl Catalog {
         })
     }
 
-    /// A catalog holding exactly `world`, as if every store had listed it: for tests and tools
-    /// that have no cluster to watch.
-    pub fn fixed(world: World) -> Self {
-        Self {
-            organizations: listed(world.organizations),
-            functions: listed(world.functions),
-            environments: listed(world.environments),
-            elements: listed(world.elements),
-            stacks: listed(world.stacks),
-            applications: listed(world.applications),
-            domains: listed(world.domains),
-            deployments: listed(world.deployments),
+    /// The dereference step of the mirror, pure over the caches: the tenant organization of
+    /// `namespace` and what builds read of every referenced object that is mirrored (its
+    /// status says so). A row's id is its object's uid, so nothing is read from the database;
+    /// the write's foreign keys still guard against a row deleted since.
+    pub fn resolve(&self, namespace: Option<&str>, references: &[Reference]) -> Resolved {
+        let tenant = namespace.and_then(|namespace| self.tenant(namespace));
+        let mut resolved = Resolved::default();
+        resolved.organization = tenant.as_ref().and_then(|org| uid(org.as_ref()));
+        resolved.organization_name = tenant.as_ref().map(|org| org.name_any());
+        for reference in references {
+            if let Some(found) = self.referenced(reference, namespace, tenant.as_deref()) {
+                resolved.insert(reference.target, reference.name.clone(), found);
+            }
         }
+        resolved
     }
+
+    /// The mirrored organization whose tenant namespace is `namespace`. Should two claim it,
+    /// the older one: the database lets only the first owner have it.
+    fn tenant(&self, namespace: &str) -> Option<Arc<Organization>> {
+        self.organizations
+            .state()
+            .into_iter()
+            .filter(|org| org.is_mirrored() && org.spec.namespace.as_deref().unwrap_or(&org.name_any()) == namespace)
+            .min_by_key(|org| (org.creation_timestamp(), org.name_any()))
+    }
+
+    fn referenced(
+        &self,
+        reference: &Reference,
+        namespace: Option<&str>,
+        tenant: Option<&Organization>,
+    ) -> Option<Referenced> {
+        let name = reference.name.as_str();
+        // References never leave the referring object's namespace; cluster-scoped targets have none.
+        let scope = if reference.target.cluster_scoped() { None } else { Some(namespace?) };
+        let found = match reference.target {
+            Target::Organization => plain(lookup(&self.organizations, name, scope)?.as_ref()),
+            Target::User => {
+                let user = lookup(&self.users, name, scope)?;
+                let role = tenant.and_then(|org| org.spec.members.iter().find(|m| m.user == name));
+                Referenced { organization_role: role.map(|m| m.role.as_str().to_owned()), ..plain(user.as_ref()) }
+            }
+            Target::Tag => plain(lookup(&self.tags, name, scope)?.as_ref()),
+            Target::Function => plain(lookup(&self.functions, name, scope)?.as_ref()),
+            Target::Group => plain(lookup(&self.groups, name, scope)?.as_ref()),
+            Target::Environment => plain(lookup(&self.environments, name, scope)?.as_ref()),
+            Target::Element => {
+                let element = lookup(&self.elements, name, scope)?;
+                Referenced {
+                    element_type: Some(element.spec.element_type.as_str().to_owned()),
+                    ..plain(element.as_ref())
+                }
+            }
+            Target::ContainerCluster => plain(lookup(&self.container_clusters, name, scope)?.as_ref()),
+            Target::Network => plain(lookup(&self.networks, name, scope)?.as_ref()),
+            Target::Volume => plain(lookup(&self.volumes, name, scope)?.as_ref()),
+            Target::Domain => plain(lookup(&self.domains, name, scope)?.as_ref()),
+            Target::Stack => plain(lookup(&self.stacks, name, scope)?.as_ref()),
+            Target::Application => {
+                let application = lookup(&self.applications, name, scope)?;
+                let stack = lookup(&self.stacks, &application.spec.stack_ref.name, scope);
+                Referenced { stack_id: stack.and_then(|s| uid(s.as_ref())), ..plain(application.as_ref()) }
+            }
+            Target::Deployment => plain(lookup(&self.deployments, name, scope)?.as_ref()),
+            // No kind references these; an object without a cache here is never found.
+            Target::Policy
+            | Target::ContainerNode
+            | Target::VM
+            | Target::PhysicalHost
+            | Target::Gateway
+            | Target::DnsRecord
+            | Target::DnssecKey => return None,
+        };
+        // An object the API server has not given a uid has no row to point at.
+        (found.id != Uuid::nil()).then_some(found)
+    }
+}
+
+/// The object of that name, in `namespace` for a namespaced kind, if its row is written.
+fn lookup<K: Recorded>(store: &Store<K>, name: &str, namespace: Option<&str>) -> Option<Arc<K>> {
+    let key = ObjectRef::new(name);
+    let found = store.get(&match namespace {
+        Some(namespace) => key.within(namespace),
+        None => key,
+    })?;
+    found.is_mirrored().then_some(found)
+}
+
+/// Kinds whose status records that their row is written: the operator sets
+/// `status.mirroredResourceVersion` once it has written the row, and keeps it.
+trait Recorded: Resource<DynamicType = ()> + Clone {
+    fn is_mirrored(&self) -> bool;
+}
+
+macro_rules! recorded {
+    (status: $($own:ty),*; nested: $($nested:ty),*) => {
+        $(impl Recorded for $own {
+            fn is_mirrored(&self) -> bool {
+                self.status.as_ref().is_some_and(|s| s.mirrored_resource_version.is_some())
+            }
+        })*
+        $(impl Recorded for $nested {
+            fn is_mirrored(&self) -> bool {
+                self.status.as_ref().is_some_and(|s| s.common.mirrored_resource_version.is_some())
+            }
+        })*
+    };
+}
+
+recorded!(
+    status: User, Tag, Function, Group, Environment;
+    nested: Organization, Element, ContainerCluster, Network, Volume, Domain, Stack, Application, Deployment
+);
+
+fn uid<K: Resource>(obj: &K) -> Option<Uuid> {
+    obj.meta().uid.as_deref().and_then(|uid| Uuid::parse_str(uid).ok())
+}
+
+/// A referenced object that builds read nothing of but its id.
+fn plain<K: Resource>(obj: &K) -> Referenced {
+    Referenced { id: uid(obj).unwrap_or_default(), ..Referenced::default() }
+}
+
+fn of_kind<K: Resource<DynamicType = ()> + serde::de::DeserializeOwned>(documents: &[Value]) -> Vec<K> {
+    documents
+        .iter()
+        .filter(|d| d["kind"] == K::kind(&()).as_ref())
+        .filter_map(|d| serde_json::from_value(d.clone()).ok())
+        .collect()
 }
 
 fn everything<K: Resource + Clone>(store: &Store<K>) -> Vec<K>
@@ -89,4 +230,98 @@ fn listed<K: Resource<DynamicType = ()> + Clone>(objects: Vec<K>) -> Store<K> {
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
     store
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The sample platform, each object with a uid of its own as the API server gives it.
+    fn platform() -> Vec<Value> {
+        serde_yaml::Deserializer::from_str(include_str!("../../examples/platform.yaml"))
+            .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml")).expect("json"))
+            .filter(|doc: &Value| !doc.is_null())
+            .map(|mut doc| {
+                doc["metadata"]["uid"] = Uuid::new_v4().to_string().into();
+                doc["status"]["mirroredResourceVersion"] = "1".into();
+                doc
+            })
+            .collect()
+    }
+
+    fn uid_of(docs: &[Value], kind: &str, name: &str) -> Uuid {
+        let doc = docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("sample");
+        doc["metadata"]["uid"].as_str().and_then(|uid| uid.parse().ok()).expect("a uid")
+    }
+
+    #[test]
+    fn references_resolve_to_uids_and_the_fields_builds_read() {
+        let docs = platform();
+        let catalog = Catalog::from_documents(&docs);
+        let references = [
+            Reference::new(Target::Element, "storage", "spec.elementRef"),
+            Reference::new(Target::Application, "storefront", "spec.applicationRef"),
+            Reference::new(Target::User, "bob", "spec.triggeredBy"),
+            Reference::new(Target::Tag, "critical", "spec.tags[0]"),
+            Reference::new(Target::Environment, "staging-of-nobody", "spec.environmentRef"),
+        ];
+        let resolved = catalog.resolve(Some("acme"), &references);
+
+        assert_eq!(resolved.organization, Some(uid_of(&docs, "Organization", "acme")));
+        assert_eq!(resolved.organization_name.as_deref(), Some("acme"));
+        let element = resolved.get(&references[0]).expect("the element");
+        assert_eq!(
+            (element.id, element.element_type.as_deref()),
+            (uid_of(&docs, "Element", "storage"), Some("volume"))
+        );
+        let application = resolved.get(&references[1]).expect("the application");
+        assert_eq!(application.stack_id, Some(uid_of(&docs, "Stack", "shop")));
+        let user = resolved.get(&references[2]).expect("the user");
+        assert_eq!((user.id, user.organization_role.as_deref()), (uid_of(&docs, "User", "bob"), Some("viewer")));
+        assert_eq!(resolved.id(&references[3]).expect("the tag"), uid_of(&docs, "Tag", "critical"));
+        assert_eq!(resolved.missing(&references), vec![&references[4]]);
+    }
+
+    #[test]
+    fn an_object_whose_status_does_not_say_mirrored_is_waited_for() {
+        let mut docs = platform();
+        for doc in docs.iter_mut().filter(|d| d["kind"] == "Element" || d["kind"] == "Organization") {
+            doc["status"] = json!({});
+        }
+        let catalog = Catalog::from_documents(&docs);
+        let element = Reference::new(Target::Element, "storage", "spec.elementRef");
+        let resolved = catalog.resolve(Some("acme"), std::slice::from_ref(&element));
+        assert_eq!(resolved.organization, None, "the organization's row is not written");
+        assert_eq!(resolved.missing(std::slice::from_ref(&element)), vec![&element]);
+    }
+
+    #[test]
+    fn namespaced_references_never_leave_the_namespace() {
+        let catalog = Catalog::from_documents(&platform());
+        let element = Reference::new(Target::Element, "storage", "spec.elementRef");
+        let tag = Reference::new(Target::Tag, "critical", "spec.tags[0]");
+        let resolved = catalog.resolve(Some("globex"), &[element.clone(), tag.clone()]);
+        assert_eq!(resolved.organization, None, "no organization owns globex");
+        assert_eq!(resolved.missing(&[element.clone(), tag]), vec![&element], "a tag is cluster-scoped");
+    }
+
+    #[test]
+    fn of_two_organizations_claiming_a_namespace_the_older_is_its_tenant() {
+        let mut docs = platform();
+        let acme = docs.iter().find(|d| d["kind"] == "Organization").expect("acme").clone();
+        docs.iter_mut().filter(|d| d["kind"] == "Organization").for_each(|d| {
+            d["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z".into();
+        });
+        let mut claimant = acme;
+        claimant["metadata"]["name"] = "acme-too".into();
+        claimant["metadata"]["uid"] = Uuid::new_v4().to_string().into();
+        claimant["metadata"]["creationTimestamp"] = "2026-06-01T00:00:00Z".into();
+        claimant["spec"]["namespace"] = "acme".into();
+        docs.insert(0, claimant);
+        let resolved = Catalog::from_documents(&docs).resolve(Some("acme"), &[]);
+        assert_eq!(resolved.organization, Some(uid_of(&docs, "Organization", "acme")));
+    }
 }

@@ -21,11 +21,12 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use tracing::{info, instrument, warn};
+use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{Mirrored, PrepareError, audit_metadata, current_status, prepare};
+use crate::mirror::{Mirrored, PrepareError, Reference, Target, audit_metadata, current_status, prepare};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
 use crate::provision::{self, Inputs, ProvisionError, Provisioning};
@@ -102,8 +103,15 @@ impl Context {
     /// What builders read in `namespace`. The caches list once at start; a kind whose CRD is
     /// missing never does: say so, retry.
     pub async fn world(&self, namespace: Option<&str>) -> Result<provision::World> {
-        match tokio::time::timeout(self.cache_wait, self.catalog.world(namespace)).await {
-            Ok(world) => world.map_err(|_| Error::ShuttingDown),
+        self.catalog_ready().await?;
+        self.catalog.world(namespace).await.map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Waits for the catalog's first lists, so that nothing is missing only because the
+    /// operator just started.
+    pub async fn catalog_ready(&self) -> Result<()> {
+        match tokio::time::timeout(self.cache_wait, self.catalog.ready()).await {
+            Ok(ready) => ready.map_err(|_| Error::ShuttingDown),
             Err(_) => Err(Error::NotSynced),
         }
     }
@@ -138,9 +146,7 @@ pub enum Error {
     Rollout(#[from] crate::events::Error),
     #[error("the operator is shutting down")]
     ShuttingDown,
-    #[error(
-        "the watches of Organizations, Functions, Environments, Elements, Stacks, Applications, Domains or Deployments have not listed them yet (is every CRD installed?)"
-    )]
+    #[error("the operator's watches of the kinds objects reference have not listed them yet (is every CRD installed?)")]
     NotSynced,
 }
 
@@ -186,34 +192,33 @@ pub enum Outcome {
     Blocked(Verdict),
 }
 
-/// Dereference, build and write one object. Transient faults are errors; everything users can
-/// fix or wait for is an `Outcome::Blocked` with the reason.
+/// Dereference (the catalog), build and write one object. Transient faults are errors;
+/// everything users can fix or wait for is an `Outcome::Blocked` with the reason.
 pub async fn sync<K: Mirrored>(
     pool: &PgPool,
+    catalog: &Catalog,
     obj: &K,
     password_hash: Option<String>,
 ) -> Result<(Outcome, Option<String>), StoreError> {
     let references = obj.references();
     let namespace = obj.namespace();
-    // One connection for the read and the write: a pool checkout per statement costs more than
-    // the resolve itself.
-    let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
-    let mut resolved = store::resolve(&mut conn, namespace.as_deref(), &references).await?;
+    let mut resolved = catalog.resolve(namespace.as_deref(), &references);
     resolved.password_hash = password_hash;
     let organization = resolved.organization_name.clone();
-    if !K::TARGET.cluster_scoped() && resolved.organization.is_none() {
+    let no_organization = || {
         let message = format!(
             "namespace {:?} belongs to no Organization (or its Organization is not mirrored yet); \
              objects here are neither mirrored nor provisioned",
-            namespace.unwrap_or_default()
+            namespace.clone().unwrap_or_default()
         );
-        return Ok((Outcome::Blocked(Verdict::failed(reasons::NO_ORGANIZATION, message)), None));
+        Outcome::Blocked(Verdict::failed(reasons::NO_ORGANIZATION, message))
+    };
+    if !K::TARGET.cluster_scoped() && resolved.organization.is_none() {
+        return Ok((no_organization(), None));
     }
     let missing = resolved.missing(&references);
     if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().map(|r| format!("{} {:?} ({})", r.target, r.name, r.field)).collect();
-        let message = format!("waiting for {}", list.join(", "));
-        return Ok((Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message)), organization));
+        return Ok((waiting_for(&missing), organization));
     }
     let prepared = match prepare(obj, &resolved) {
         Ok(prepared) => prepared,
@@ -221,16 +226,42 @@ pub async fn sync<K: Mirrored>(
             return Ok((Outcome::Blocked(Verdict::failed(reasons::INVALID_SPEC, error.to_string())), organization));
         }
     };
+    let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let outcome = match store::write(&mut conn, &prepared).await {
         Ok(written) => Outcome::Mirrored(written),
         Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(reasons::CONFLICT, message)),
         Err(StoreError::ParentMissing(message)) => {
-            Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message))
+            // The caches know every parent, but a row is not written yet (or was just
+            // deleted): find which, to say what the object waits for. `None` is the tenant.
+            let tenant = if K::TARGET.cluster_scoped() { None } else { resolved.organization };
+            let parents: Vec<(Option<&Reference>, Target, Uuid)> = tenant
+                .map(|id| (None, Target::Organization, id))
+                .into_iter()
+                .chain(resolved.ids(&references).into_iter().map(|(r, id)| (Some(r), r.target, id)))
+                .collect();
+            let rows: Vec<(Target, Uuid)> = parents.iter().map(|(_, target, id)| (*target, *id)).collect();
+            let absent = store::absent(&mut conn, &rows).await?;
+            let unmirrored: Vec<Option<&Reference>> = absent.iter().filter_map(|&i| Some(parents.get(i)?.0)).collect();
+            if unmirrored.contains(&None) {
+                return Ok((no_organization(), None));
+            }
+            let unmirrored: Vec<&Reference> = unmirrored.into_iter().flatten().collect();
+            if unmirrored.is_empty() {
+                Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message))
+            } else {
+                waiting_for(&unmirrored)
+            }
         }
         Err(StoreError::Rejected(message)) => Outcome::Blocked(Verdict::failed(reasons::INVALID_SPEC, message)),
         Err(error) => return Err(error),
     };
     Ok((outcome, organization))
+}
+
+/// The object waits for the rows of these references.
+fn waiting_for(references: &[&Reference]) -> Outcome {
+    let list: Vec<String> = references.iter().map(|r| format!("{} {:?} ({})", r.target, r.name, r.field)).collect();
+    Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, format!("waiting for {}", list.join(", "))))
 }
 
 /// Deletes an object's row, leaving a `delete` audit row.
@@ -333,19 +364,15 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
         },
         None => None,
     };
+    if let Err(error) = ctx.catalog_ready().await {
+        return Err(report_fault(obj, api, ctx, reasons::CACHES_NOT_SYNCED, error).await);
+    }
     let started = std::time::Instant::now();
-    let synced = sync(&ctx.pool, obj, password).await;
+    let synced = sync(&ctx.pool, &ctx.catalog, obj, password).await;
     ctx.metrics.mirror_written(started.elapsed());
     let (outcome, organization) = match synced {
         Ok(result) => result,
-        Err(error) => {
-            let verdict = Verdict::failed(reasons::DATABASE_UNAVAILABLE, error.to_string());
-            // Best effort: the status says why, the error drives the backoff.
-            if let Err(status_error) = update_status(obj, api, ctx, &Report::blocked(verdict), None).await {
-                warn!(%status_error, "could not report the database fault");
-            }
-            return Err(error.into());
-        }
+        Err(error) => return Err(report_fault(obj, api, ctx, reasons::DATABASE_UNAVAILABLE, error.into()).await),
     };
     let (report, action) = match outcome {
         Outcome::Mirrored(written) => {
@@ -375,6 +402,22 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
     };
     update_status(obj, api, ctx, &report, organization.as_deref()).await?;
     Ok(action)
+}
+
+/// Says in the status why the object cannot be mirrored now, best effort: the returned error
+/// drives the backoff.
+async fn report_fault<K: Reconciled>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    reason: &'static str,
+    error: Error,
+) -> Error {
+    let verdict = Verdict::failed(reason, error.to_string());
+    if let Err(status_error) = update_status(obj, api, ctx, &Report::blocked(verdict), None).await {
+        warn!(%status_error, %error, "could not report the fault");
+    }
+    error
 }
 
 /// An organization provisions its namespace and shows its counts from the view

@@ -61,6 +61,8 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const CONFLICT: &str = "Conflict";
     pub const DATABASE_UNAVAILABLE: &str = "DatabaseUnavailable";
+    /// The operator's watches have not listed every kind yet: nothing can be dereferenced.
+    pub const CACHES_NOT_SYNCED: &str = "CachesNotSynced";
     pub const PAUSED: &str = "Paused";
     pub const STILL_REFERENCED: &str = "StillReferenced";
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 use windflow::mirror::store;
+use windflow::reconcile::catalog::Catalog;
 use windflow::reconcile::{Outcome, sync};
 
 /// A migrated database that lives as long as the value: a fresh database on `DATABASE_URL`'s
@@ -39,7 +40,14 @@ pub async fn database() -> TestDb {
         Err(_) => {
             // pgtemp turns autovacuum off; on, as on a real server, tables get analyzed as they
             // grow and plans stay right for their size.
-            let server = pgtemp::PgTempDB::builder().with_config_param("autovacuum", "on").start_async().await;
+            // Nobody reads the server's log pipe, and a full pipe stops the server: log only
+            // what ends it.
+            let server = pgtemp::PgTempDB::builder()
+                .with_config_param("autovacuum", "on")
+                .with_config_param("log_min_messages", "fatal")
+                .with_config_param("log_min_error_statement", "panic")
+                .start_async()
+                .await;
             (server.connection_uri(), Some(server))
         }
     };
@@ -76,11 +84,90 @@ pub fn platform() -> Vec<Value> {
         .collect()
 }
 
-/// Runs the reconcile's mirror path (dereference, build, write) on any kind.
-pub async fn mirror(pool: &PgPool, doc: &Value) -> Outcome {
-    windflow::with_kind!(doc, |obj| sync(pool, &obj, None).await.expect("database reachable").0, |e: String| panic!(
-        "{e}"
-    ))
+/// What a test has applied, as the API server holds it and the operator's caches see it,
+/// and the database the objects are mirrored into.
+pub struct Cluster<'a> {
+    pub pool: &'a PgPool,
+    objects: Vec<Value>,
+}
+
+impl<'a> Cluster<'a> {
+    pub fn new(pool: &'a PgPool) -> Self {
+        Self { pool, objects: vec![] }
+    }
+
+    /// Holds `doc`, in place of the object of its kind, namespace and name.
+    pub fn apply(&mut self, doc: &Value) {
+        let same = |held: &Value| {
+            ["/kind", "/metadata/namespace", "/metadata/name"].iter().all(|at| held.pointer(at) == doc.pointer(at))
+        };
+        self.objects.retain(|held| !same(held));
+        self.objects.push(doc.clone());
+    }
+
+    /// What the operator's caches would hold.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::from_documents(&self.objects)
+    }
+
+    /// The objects as the caches hold them, with the statuses the mirror gave them.
+    pub fn objects(&self) -> &[Value] {
+        &self.objects
+    }
+
+    /// Applies `doc` and runs the reconcile's mirror path on it (dereference from the applied
+    /// objects, build, write). Once mirrored, the held object's status says so, as the
+    /// operator's status patch would.
+    pub async fn mirror(&mut self, doc: &Value) -> Outcome {
+        self.apply(doc);
+        let outcome = mirror_with(self.pool, &self.catalog(), doc).await;
+        if matches!(outcome, Outcome::Mirrored(_)) {
+            self.apply(&recorded(doc));
+        }
+        outcome
+    }
+
+    /// Applies every object, then mirrors them over and over in the given order until all are
+    /// mirrored: objects whose parents are not mirrored yet wait, as when GitOps applies in any
+    /// order. Returns the passes.
+    pub async fn converge(&mut self, docs: &[Value]) -> usize {
+        docs.iter().for_each(|doc| self.apply(doc));
+        for pass in 1..=docs.len() + 1 {
+            let mut pending = 0;
+            for doc in docs {
+                if !matches!(self.mirror(doc).await, Outcome::Mirrored(_)) {
+                    pending += 1;
+                }
+            }
+            if pending == 0 {
+                return pass;
+            }
+        }
+        panic!("the platform did not converge");
+    }
+}
+
+/// `doc` with the status the operator gives an object once its row is written.
+pub fn recorded(doc: &Value) -> Value {
+    let mut recorded = doc.clone();
+    recorded["status"]["mirroredResourceVersion"] = doc["metadata"]["resourceVersion"].clone();
+    recorded
+}
+
+/// Runs the reconcile's mirror path on any kind, dereferencing from `catalog`.
+pub async fn mirror_with(pool: &PgPool, catalog: &Catalog, doc: &Value) -> Outcome {
+    windflow::with_kind!(
+        doc,
+        |obj| sync(pool, catalog, &obj, None).await.expect("database reachable").0,
+        |e: String| panic!("{e}")
+    )
+}
+
+/// `docs`, all applied and mirrored (see [`Cluster::converge`]), as the caches then hold them.
+pub async fn converged(pool: &PgPool, docs: &[Value]) -> Vec<Value> {
+    let mut cluster = Cluster::new(pool);
+    cluster.converge(docs).await;
+    cluster.objects().to_vec()
 }
 
 /// Runs the finalizer's deletion path on any kind.
@@ -101,23 +188,6 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .fetch_one(pool)
         .await
         .expect("count")
-}
-
-/// Mirrors every object, over and over in the given order, until all are mirrored: objects
-/// whose parents are not there yet wait, as GitOps applies in any order. Returns the passes.
-pub async fn converge(pool: &PgPool, docs: &[Value]) -> usize {
-    for pass in 1..=docs.len() + 1 {
-        let mut pending = 0;
-        for doc in docs {
-            if !matches!(mirror(pool, doc).await, Outcome::Mirrored(_)) {
-                pending += 1;
-            }
-        }
-        if pending == 0 {
-            return pass;
-        }
-    }
-    panic!("the platform did not converge");
 }
 
 /// Serves `routes` (path → JSON or text body) over HTTP/1.1 on a free local port; returns its
