@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::api::*;
 use crate::mirror::store::{self, StoreError};
 use crate::mirror::{AuditedObject, Mirrored, Target, audit_row, prepare};
-use crate::reconcile::catalog::Catalog;
+use crate::reconcile::catalog::{Catalog, as_mirrored};
 use crate::reconcile::{Outcome, sync};
 
 /// Runs `$body` with `$obj` bound to the document `$doc` deserialized as its kind; `$other`
@@ -71,7 +71,8 @@ pub async fn list_all(client: &Client) -> Result<Vec<Value>, kube::Error> {
 
 /// Compares every object with its rows, and finds rows whose object is gone.
 pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>, StoreError> {
-    let catalog = Catalog::from_documents(documents);
+    // Rows are compared with what the objects say, whatever the statuses say of the rows.
+    let catalog = Catalog::from_documents(&documents.iter().map(as_mirrored).collect::<Vec<_>>());
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let mut differences = vec![];
     for doc in documents {
@@ -241,13 +242,17 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
         let statement = format!("UPDATE {} SET k8s_resource_version = -1 WHERE id = $1", target.table());
         sqlx::query(AssertSqlSafe(statement)).bind(id).execute(pool).await.map_err(StoreError::Unavailable)?;
     }
-    let catalog = Catalog::from_documents(documents);
-    let mut pending: Vec<&Value> = documents.iter().collect();
+    // What the caches would hold: an object mirrored here counts as mirrored for the next
+    // pass, as the operator's status patch would make it.
+    let mut known: Vec<Value> = documents.to_vec();
+    let mut pending: Vec<usize> = (0..documents.len()).collect();
     let mut blocked: Vec<Difference> = vec![];
     while !pending.is_empty() {
+        let catalog = Catalog::from_documents(&known);
         let mut left = vec![];
         blocked.clear();
-        for &doc in &pending {
+        for &index in &pending {
+            let doc = &documents[index];
             let outcome: Result<Option<String>, StoreError> = with_kind!(
                 doc,
                 |obj| match sync(pool, &catalog, &obj, None).await?.0 {
@@ -256,9 +261,12 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
                 },
                 |problem: String| Ok(Some(problem))
             );
-            if let Some(problem) = outcome? {
-                blocked.push(Difference { object: describe_document(doc), problem, row: None });
-                left.push(doc);
+            match outcome? {
+                Some(problem) => {
+                    blocked.push(Difference { object: describe_document(doc), problem, row: None });
+                    left.push(index);
+                }
+                None => known[index] = as_mirrored(doc),
             }
         }
         if left.len() == pending.len() {

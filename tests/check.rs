@@ -3,6 +3,7 @@
 
 mod support;
 
+use serde_json::Value;
 use support::*;
 use windflow::check::{check, resync};
 
@@ -45,4 +46,19 @@ async fn check_finds_every_kind_of_drift_and_resync_repairs_it() {
             .await
             .expect("audit");
     assert_eq!(audited, 1, "the stray row's deletion is audited");
+}
+
+#[tokio::test]
+async fn resync_rebuilds_an_empty_database_whatever_the_statuses_say() {
+    let db = database().await;
+    // Children first; some objects were never mirrored (no status), the rest were, into a
+    // database since lost (their status says so, their rows are gone).
+    let mut objects: Vec<Value> =
+        platform().iter().enumerate().map(|(i, doc)| if i % 2 == 0 { as_mirrored(doc) } else { doc.clone() }).collect();
+    objects.reverse();
+    let blocked = resync(&db.pool, &objects).await.expect("resynced");
+    assert!(blocked.is_empty(), "{blocked:#?}");
+    assert_eq!(count(&db.pool, "audit_logs").await, objects.len() as i64, "one create each");
+    let after = check(&db.pool, &objects).await.expect("checked");
+    assert!(after.is_empty(), "{after:#?}");
 }

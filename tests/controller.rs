@@ -23,7 +23,6 @@ use sqlx::postgres::PgPoolOptions;
 use support::*;
 use windflow::api::{Application, ContainerCluster, Environment, User, VM, Volume};
 use windflow::provision::Config;
-use windflow::reconcile::catalog::Catalog;
 use windflow::reconcile::{self, Context, Error, FINALIZER, durations};
 
 /// Longest wait for one request or for the reconcile to finish.
@@ -656,7 +655,7 @@ async fn an_unreachable_database_is_reported_and_retried_with_growing_backoff() 
         .connect_lazy("postgres://windflow@127.0.0.1:9/windflow")
         .expect("a lazy pool");
     // The caches know the platform as mirrored; the database is what fails.
-    let docs: Vec<Value> = platform().iter().map(recorded).collect();
+    let docs: Vec<Value> = platform().iter().map(as_mirrored).collect();
     let (ctx, mut server) = mocked(pool, &docs);
     let volume = with_finalizer(&volume("data", "storage"));
 

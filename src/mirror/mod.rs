@@ -1,7 +1,7 @@
 //! The mirror: every WindFlow object as rows of the seed's schema, with an audit trail.
 //!
 //! A kind says which objects it references and how its rows look ([`Mirrored`]); the rest is
-//! shared: references are resolved against the database in one query ([`store::resolve`]),
+//! shared: references are dereferenced from the controllers' caches (`reconcile::catalog`),
 //! rows are built purely ([`prepare`]), and one statement writes the row, its join rows and the
 //! audit row in one transaction ([`store::write`]).
 

@@ -155,6 +155,14 @@ impl Catalog {
     }
 }
 
+/// `doc` with the status the operator gives an object once its row is written, for tools
+/// that know the rows are there.
+pub fn as_mirrored(doc: &Value) -> Value {
+    let mut mirrored = doc.clone();
+    mirrored["status"]["mirroredResourceVersion"] = doc["metadata"]["resourceVersion"].clone();
+    mirrored
+}
+
 /// The object of that name, in `namespace` for a namespaced kind, if its row is written.
 fn lookup<K: Recorded>(store: &Store<K>, name: &str, namespace: Option<&str>) -> Option<Arc<K>> {
     let key = ObjectRef::new(name);

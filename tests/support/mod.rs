@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 use windflow::mirror::store;
-use windflow::reconcile::catalog::Catalog;
+pub use windflow::reconcile::catalog::{Catalog, as_mirrored};
 use windflow::reconcile::{Outcome, sync};
 
 /// A migrated database that lives as long as the value: a fresh database on `DATABASE_URL`'s
@@ -122,7 +122,7 @@ impl<'a> Cluster<'a> {
         self.apply(doc);
         let outcome = mirror_with(self.pool, &self.catalog(), doc).await;
         if matches!(outcome, Outcome::Mirrored(_)) {
-            self.apply(&recorded(doc));
+            self.apply(&as_mirrored(doc));
         }
         outcome
     }
@@ -145,13 +145,6 @@ impl<'a> Cluster<'a> {
         }
         panic!("the platform did not converge");
     }
-}
-
-/// `doc` with the status the operator gives an object once its row is written.
-pub fn recorded(doc: &Value) -> Value {
-    let mut recorded = doc.clone();
-    recorded["status"]["mirroredResourceVersion"] = doc["metadata"]["resourceVersion"].clone();
-    recorded
 }
 
 /// Runs the reconcile's mirror path on any kind, dereferencing from `catalog`.
