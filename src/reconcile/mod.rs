@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::FIELD_MANAGER;
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{Mirrored, PrepareError, Reference, Target, audit_metadata, current_status, prepare};
+use crate::mirror::{Mirrored, PrepareError, Reference, Resolved, Target, audit_metadata, current_status, prepare};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
 use crate::provision::{self, Inputs, ProvisionError, Provisioning};
@@ -231,31 +231,48 @@ pub async fn sync<K: Mirrored>(
         Ok(written) => Outcome::Mirrored(written),
         Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(reasons::CONFLICT, message)),
         Err(StoreError::ParentMissing(message)) => {
-            // The caches know every parent, but a row is not written yet (or was just
-            // deleted): find which, to say what the object waits for. `None` is the tenant.
             let tenant = if K::TARGET.cluster_scoped() { None } else { resolved.organization };
-            let parents: Vec<(Option<&Reference>, Target, Uuid)> = tenant
-                .map(|id| (None, Target::Organization, id))
-                .into_iter()
-                .chain(resolved.ids(&references).into_iter().map(|(r, id)| (Some(r), r.target, id)))
-                .collect();
-            let rows: Vec<(Target, Uuid)> = parents.iter().map(|(_, target, id)| (*target, *id)).collect();
-            let absent = store::absent(&mut conn, &rows).await?;
-            let unmirrored: Vec<Option<&Reference>> = absent.iter().filter_map(|&i| Some(parents.get(i)?.0)).collect();
-            if unmirrored.contains(&None) {
-                return Ok((no_organization(), None));
-            }
-            let unmirrored: Vec<&Reference> = unmirrored.into_iter().flatten().collect();
-            if unmirrored.is_empty() {
-                Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message))
-            } else {
-                waiting_for(&unmirrored)
+            match unwritten_parents(&mut conn, tenant, &resolved, &references).await? {
+                Unwritten::Tenant => return Ok((no_organization(), None)),
+                Unwritten::References(unwritten) if !unwritten.is_empty() => waiting_for(&unwritten),
+                // Written in the meantime: the next reconcile will find it.
+                Unwritten::References(_) => Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message)),
             }
         }
         Err(StoreError::Rejected(message)) => Outcome::Blocked(Verdict::failed(reasons::INVALID_SPEC, message)),
         Err(error) => return Err(error),
     };
     Ok((outcome, organization))
+}
+
+/// Which parent rows a write's foreign key missed.
+enum Unwritten<'a> {
+    /// The tenant organization's.
+    Tenant,
+    References(Vec<&'a Reference>),
+}
+
+/// After a write failed on a foreign key although the caches say every parent is mirrored (a
+/// row deleted since, a database restored from an older backup): which rows are missing.
+async fn unwritten_parents<'a>(
+    conn: &mut sqlx::PgConnection,
+    tenant: Option<Uuid>,
+    resolved: &Resolved,
+    references: &'a [Reference],
+) -> Result<Unwritten<'a>, StoreError> {
+    let parents = resolved.ids(references);
+    let rows: Vec<(Target, Uuid)> = tenant
+        .map(|id| (Target::Organization, id))
+        .into_iter()
+        .chain(parents.iter().map(|(reference, id)| (reference.target, *id)))
+        .collect();
+    let absent = store::absent(conn, &rows).await?;
+    // The tenant, when there is one, is row 0.
+    let offset = usize::from(tenant.is_some());
+    if tenant.is_some() && absent.contains(&0) {
+        return Ok(Unwritten::Tenant);
+    }
+    Ok(Unwritten::References(absent.iter().filter_map(|&i| Some(parents.get(i.checked_sub(offset)?)?.0)).collect()))
 }
 
 /// The object waits for the rows of these references.
