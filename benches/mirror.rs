@@ -4,7 +4,8 @@
 //! mixed kinds exactly as a reconcile writes them (references and tenant dereferenced from the
 //! controllers' caches, then row + joins + audit in one transaction), at concurrency 1 and 4,
 //! and the same number of bare single-row `INSERT … ON CONFLICT` + audit-insert transactions.
-//! Prints a Markdown table for docs/BENCHMARKS.md. PostgreSQL: `DATABASE_URL`'s server, else a throwaway one (pgtemp).
+//! Prints a Markdown table for docs/BENCHMARKS.md. PostgreSQL: `DATABASE_URL`'s server, else a
+//! throwaway one (pgtemp).
 
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -60,11 +60,11 @@ catalog!(
 
 impl Catalog {
     /// What a builder of an object in `namespace` may read: every organization and function,
-    /// and the objects of that namespace (references never leave it). Waits for every store's
-    /// first list, so that nothing is missing only because the operator just started.
-    pub async fn world(&self, namespace: Option<&str>) -> Result<World, WriterDropped> {
-        self.ready().await?;
-        Ok(World {
+    /// and the objects of that namespace (references never leave it). Call it once the stores
+    /// are [`ready`](Self::ready), so that nothing is missing only because the operator just
+    /// started (`Context::world` does).
+    pub fn world(&self, namespace: Option<&str>) -> World {
+        World {
             organizations: everything(&self.organizations),
             functions: everything(&self.functions),
             environments: within(&self.environments, namespace),
@@ -73,7 +73,7 @@ impl Catalog {
             applications: within(&self.applications, namespace),
             domains: within(&self.domains, namespace),
             deployments: within(&self.deployments, namespace),
-        })
+        }
     }
 
     /// The dereference step of the mirror, pure over the caches: the tenant organization of
@@ -99,8 +99,14 @@ impl Catalog {
         self.organizations
             .state()
             .into_iter()
-            .filter(|org| org.is_mirrored() && org.spec.namespace.as_deref().unwrap_or(&org.name_any()) == namespace)
-            .min_by_key(|org| (org.creation_timestamp(), org.name_any()))
+            .filter(|org| {
+                let claimed = org.spec.namespace.as_deref().or(org.meta().name.as_deref());
+                org.is_mirrored() && claimed == Some(namespace)
+            })
+            .min_by(|a, b| {
+                (a.meta().creation_timestamp.as_ref(), &a.meta().name)
+                    .cmp(&(b.meta().creation_timestamp.as_ref(), &b.meta().name))
+            })
     }
 
     fn referenced(
@@ -112,35 +118,35 @@ impl Catalog {
         let name = reference.name.as_str();
         // References never leave the referring object's namespace; cluster-scoped targets have none.
         let scope = if reference.target.cluster_scoped() { None } else { Some(namespace?) };
-        let found = match reference.target {
-            Target::Organization => plain(lookup(&self.organizations, name, scope)?.as_ref()),
+        Some(match reference.target {
+            Target::Organization => plain(lookup(&self.organizations, name, scope)?.as_ref())?,
             Target::User => {
                 let user = lookup(&self.users, name, scope)?;
                 let role = tenant.and_then(|org| org.spec.members.iter().find(|m| m.user == name));
-                Referenced { organization_role: role.map(|m| m.role.as_str().to_owned()), ..plain(user.as_ref()) }
+                Referenced { organization_role: role.map(|m| m.role.as_str().to_owned()), ..plain(user.as_ref())? }
             }
-            Target::Tag => plain(lookup(&self.tags, name, scope)?.as_ref()),
-            Target::Function => plain(lookup(&self.functions, name, scope)?.as_ref()),
-            Target::Group => plain(lookup(&self.groups, name, scope)?.as_ref()),
-            Target::Environment => plain(lookup(&self.environments, name, scope)?.as_ref()),
+            Target::Tag => plain(lookup(&self.tags, name, scope)?.as_ref())?,
+            Target::Function => plain(lookup(&self.functions, name, scope)?.as_ref())?,
+            Target::Group => plain(lookup(&self.groups, name, scope)?.as_ref())?,
+            Target::Environment => plain(lookup(&self.environments, name, scope)?.as_ref())?,
             Target::Element => {
                 let element = lookup(&self.elements, name, scope)?;
                 Referenced {
                     element_type: Some(element.spec.element_type.as_str().to_owned()),
-                    ..plain(element.as_ref())
+                    ..plain(element.as_ref())?
                 }
             }
-            Target::ContainerCluster => plain(lookup(&self.container_clusters, name, scope)?.as_ref()),
-            Target::Network => plain(lookup(&self.networks, name, scope)?.as_ref()),
-            Target::Volume => plain(lookup(&self.volumes, name, scope)?.as_ref()),
-            Target::Domain => plain(lookup(&self.domains, name, scope)?.as_ref()),
-            Target::Stack => plain(lookup(&self.stacks, name, scope)?.as_ref()),
+            Target::ContainerCluster => plain(lookup(&self.container_clusters, name, scope)?.as_ref())?,
+            Target::Network => plain(lookup(&self.networks, name, scope)?.as_ref())?,
+            Target::Volume => plain(lookup(&self.volumes, name, scope)?.as_ref())?,
+            Target::Domain => plain(lookup(&self.domains, name, scope)?.as_ref())?,
+            Target::Stack => plain(lookup(&self.stacks, name, scope)?.as_ref())?,
             Target::Application => {
                 let application = lookup(&self.applications, name, scope)?;
                 let stack = lookup(&self.stacks, &application.spec.stack_ref.name, scope);
-                Referenced { stack_id: stack.and_then(|s| uid(s.as_ref())), ..plain(application.as_ref()) }
+                Referenced { stack_id: stack.and_then(|s| uid(s.as_ref())), ..plain(application.as_ref())? }
             }
-            Target::Deployment => plain(lookup(&self.deployments, name, scope)?.as_ref()),
+            Target::Deployment => plain(lookup(&self.deployments, name, scope)?.as_ref())?,
             // No kind references these; an object without a cache here is never found.
             Target::Policy
             | Target::ContainerNode
@@ -149,9 +155,7 @@ impl Catalog {
             | Target::Gateway
             | Target::DnsRecord
             | Target::DnssecKey => return None,
-        };
-        // An object the API server has not given a uid has no row to point at.
-        (found.id != Uuid::nil()).then_some(found)
+        })
     }
 }
 
@@ -203,9 +207,10 @@ fn uid<K: Resource>(obj: &K) -> Option<Uuid> {
     obj.meta().uid.as_deref().and_then(|uid| Uuid::parse_str(uid).ok())
 }
 
-/// A referenced object that builds read nothing of but its id.
-fn plain<K: Resource>(obj: &K) -> Referenced {
-    Referenced { id: uid(obj).unwrap_or_default(), ..Referenced::default() }
+/// A referenced object that builds read nothing of but its id. One the API server has not
+/// given a uid has no row to point at.
+fn plain<K: Resource>(obj: &K) -> Option<Referenced> {
+    Some(Referenced { id: uid(obj)?, ..Referenced::default() })
 }
 
 fn of_kind<K: Resource<DynamicType = ()> + serde::de::DeserializeOwned>(documents: &[Value]) -> Vec<K> {

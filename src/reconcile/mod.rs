@@ -104,7 +104,7 @@ impl Context {
     /// missing never does: say so, retry.
     pub async fn world(&self, namespace: Option<&str>) -> Result<provision::World> {
         self.catalog_ready().await?;
-        self.catalog.world(namespace).await.map_err(|_| Error::ShuttingDown)
+        Ok(self.catalog.world(namespace))
     }
 
     /// Waits for the catalog's first lists, so that nothing is missing only because the
