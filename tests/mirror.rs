@@ -162,19 +162,12 @@ async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
     assert_eq!(changes["row"].as_object().map(|m| m.len()), Some(1), "only what changed: {changes}");
 
     // A create records every column as new, a delete every column as gone; bookkeeping never.
-    let audited = |action: &'static str| {
-        sqlx::query_scalar::<_, Value>(
-            "SELECT changes FROM audit_logs WHERE resource_type = 'Volume' AND resource_name = 'pgdata' AND action = $1",
-        )
-        .bind(action)
-        .fetch_one(&db.pool)
-    };
-    let created = audited("create").await.expect("create audit row");
+    let created = last_audit(&db.pool, "pgdata", "create").await;
     assert_eq!(created["row"]["size_gb"], json!({ "old": null, "new": 50.00 }));
     assert_eq!(created["row"]["volume_type"], json!({ "old": null, "new": "ceph" }));
     assert!(created["row"].get("k8s_resource_version").is_none(), "{created}");
     assert!(remove(&db.pool, &with_version(&same, 12)).await, "deleted");
-    let deleted = audited("delete").await.expect("delete audit row");
+    let deleted = last_audit(&db.pool, "pgdata", "delete").await;
     assert_eq!(deleted["row"]["size_gb"], json!({ "old": 80.00, "new": null }));
     assert!(deleted["row"].get("k8s_generation").is_none(), "{deleted}");
 }
@@ -215,6 +208,76 @@ async fn join_rows_follow_the_spec_and_their_changes_are_audited() {
     assert_eq!(joins["volume_applications"]["written"].as_array().map(Vec::len), Some(2));
     assert_eq!(joins["network_applications"]["removed"].as_array().map(Vec::len), Some(2));
     assert_eq!(changes["row"], json!({}));
+}
+
+/// The audit row of `name`'s last write of `action`.
+async fn last_audit(pool: &sqlx::PgPool, name: &str, action: &str) -> Value {
+    sqlx::query_scalar(
+        "SELECT changes FROM audit_logs WHERE resource_name = $1 AND action = $2 \
+         ORDER BY created_at DESC, resource_version DESC LIMIT 1",
+    )
+    .bind(name)
+    .bind(action)
+    .fetch_one(pool)
+    .await
+    .expect("audit row")
+}
+
+#[tokio::test]
+async fn a_create_writes_what_an_upsert_would_and_a_row_written_before_its_status_is_upserted() {
+    let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
+    let docs = platform();
+    cluster.converge(&docs).await;
+    let catalog = cluster.catalog();
+    let group = find(&docs, "Group", "platform-team");
+
+    // Objects of the same spec: one whose status says nothing (the create goes first), one
+    // whose status claims a row that is not there (the upsert goes first).
+    let twin = |name: &str| {
+        let mut doc = group.clone();
+        doc["metadata"]["name"] = json!(name);
+        doc["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        doc
+    };
+    let (created, upserted) = (twin("by-create"), as_mirrored(&twin("by-upsert")));
+    for doc in [&created, &upserted] {
+        let outcome = mirror_with(&db.pool, &catalog, doc).await;
+        assert!(matches!(outcome, Outcome::Mirrored(w) if w.written && w.audited), "{outcome:?}");
+    }
+    let same_object = |doc: &Value, changes: Value| {
+        let text = changes.to_string();
+        let uid = doc["metadata"]["uid"].as_str().expect("uid");
+        let name = doc["metadata"]["name"].as_str().expect("name");
+        serde_json::from_str::<Value>(&text.replace(uid, "UID").replace(name, "NAME")).expect("json")
+    };
+    let by_create = same_object(&created, last_audit(&db.pool, "by-create", "create").await);
+    let by_upsert = same_object(&upserted, last_audit(&db.pool, "by-upsert", "create").await);
+    assert_eq!(by_create, by_upsert);
+    assert_eq!(by_create["joins"]["user_groups"]["written"].as_array().map(Vec::len), Some(2), "{by_create}");
+    assert_eq!(by_create["joins"]["user_groups"]["removed"], json!([]));
+
+    // The status never recorded the write (the operator stopped in between): the create finds
+    // the row and the upsert takes over, fenced and diffed as ever.
+    let again = mirror_with(&db.pool, &catalog, &created).await;
+    assert_eq!(again, Outcome::Mirrored(windflow::mirror::store::Written { written: false, audited: false }));
+    let mut fewer = with_version(&created, 2);
+    fewer["spec"]["members"] = json!(["alice"]);
+    fewer["spec"]["description"] = json!("just alice");
+    let outcome = mirror_with(&db.pool, &catalog, &fewer).await;
+    assert!(matches!(outcome, Outcome::Mirrored(w) if w.written && w.audited), "{outcome:?}");
+    let update = last_audit(&db.pool, "by-create", "update").await;
+    assert_eq!(update["row"], json!({ "description": { "old": null, "new": "just alice" } }));
+    assert_eq!(update["joins"]["user_groups"]["removed"].as_array().map(Vec::len), Some(1), "{update}");
+    let stale = mirror_with(&db.pool, &catalog, &with_version(&created, 1)).await;
+    assert!(matches!(stale, Outcome::Mirrored(w) if !w.written), "{stale:?}");
+    let members: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE g.k8s_name = 'by-create'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("members");
+    assert_eq!(members, 1);
 }
 
 #[tokio::test]

@@ -21,6 +21,29 @@ pub use infra::{
 };
 pub use tenancy::{Environment, Function, Group, Organization, Policy, Tag, User};
 
+use common::{CommonStatus, HasCommonStatus};
+
+macro_rules! common_status {
+    (own: $($own:ty),*; nested: $($nested:ty),*) => {
+        $(impl HasCommonStatus for $own {
+            fn common(&self) -> Option<&CommonStatus> {
+                self.status.as_ref()
+            }
+        })*
+        $(impl HasCommonStatus for $nested {
+            fn common(&self) -> Option<&CommonStatus> {
+                self.status.as_ref().map(|status| &status.common)
+            }
+        })*
+    };
+}
+
+common_status!(
+    own: User, Tag, Function, Group, Policy, Environment;
+    nested: Organization, Element, ContainerCluster, ContainerNode, VM, PhysicalHost, Network, Volume, Gateway,
+        Domain, DnsRecord, DnssecKey, Stack, Application, Deployment
+);
+
 /// Every WindFlow CRD, in dependency order (a kind comes after the kinds it references).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![

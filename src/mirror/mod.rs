@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
+use crate::api::common::HasCommonStatus;
 
 /// Every mirrored kind, as a target of references and a row of the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -228,7 +229,7 @@ pub struct StatusColumn {
 
 /// What the mirror needs from a kind. Implementations are pure.
 pub trait Mirrored:
-    Resource<DynamicType = ()> + Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+    Resource<DynamicType = ()> + HasCommonStatus + Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
     const TARGET: Target;
     /// Status fields that mirror seed columns.
@@ -253,6 +254,9 @@ pub struct Prepared {
     pub target: Target,
     pub id: Uuid,
     pub resource_version: i64,
+    /// The object's status says its row is written; if not, the write tries the leaner create
+    /// first ([`sql::Write`]).
+    pub row_recorded: bool,
     pub rows: Rows,
     pub audit: Map<String, Value>,
 }
@@ -308,7 +312,7 @@ pub fn prepare<K: Mirrored>(obj: &K, resolved: &Resolved) -> Result<Prepared, Pr
     }
 
     let audit = audit_metadata(obj, K::TARGET, id, tenant, resource_version);
-    Ok(Prepared { target: K::TARGET, id, resource_version, rows, audit })
+    Ok(Prepared { target: K::TARGET, id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
 }
 
 /// The audit row's fixed part: who and what. The actor is the last field manager that changed

@@ -6,32 +6,55 @@ use std::fmt::Write as _;
 
 use super::JoinTable;
 
-/// Upsert of a row and its join rows plus the audit row.
+/// Which statement writes an object's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// The row is not there yet, as far as the object's status knows: insert it, its join rows
+    /// and a `create` audit row, or do nothing at all if a row with its id exists after all.
+    /// Leaner than [`Write::Upsert`]: no previous row to read and diff, no join rows to remove.
+    Create,
+    /// The row may exist: insert or update it (fenced by resourceVersion), remove the join
+    /// rows the object no longer lists, and audit what changed.
+    Upsert,
+}
+
+/// The one statement that writes a row, its join rows and the audit row.
 ///
 /// Parameters: `$1` the row (JSON), `$2` the audit metadata (JSON), `$3…` one JSON array per
-/// join table, in the order of `joins`. Returns `written` (the row was new or newer) and
-/// `audited` (something changed, so an audit row was written). A row whose stored
-/// resourceVersion is the same or newer is left alone, and so are its joins.
+/// join table, in the order of `joins`. Returns `written` (the row was new, or newer than the
+/// stored one) and `audited` (something changed, so an audit row was written). A row left
+/// alone (a [`Write::Create`] whose id exists, an [`Write::Upsert`] whose stored
+/// resourceVersion is the same or newer) leaves its joins alone too, and writes no audit row.
 ///
 /// `changes` is MATERIALIZED so that the diff is computed once, not once per reference.
 /// `old` is a plain read: every CTE sees the snapshot from before the statement, so it holds
 /// the previous row even though `up` changes it (a `FOR UPDATE` there would skip the row the
 /// same statement updates); the upsert's conflict handling takes the row lock.
-pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> String {
+pub fn write(mode: Write, table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> String {
     let column_list = columns.join(", ");
-    let updates = columns
-        .iter()
-        .filter(|column| **column != "id")
-        .map(|column| format!("{column} = EXCLUDED.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut sql = format!(
-        "WITH input AS (SELECT * FROM jsonb_populate_record(NULL::{table}, $1)), \
-         old AS (SELECT to_jsonb(t) AS doc FROM {table} t WHERE t.id = (SELECT id FROM input)), \
-         up AS (INSERT INTO {table} AS t ({column_list}) SELECT {column_list} FROM input \
-                ON CONFLICT (id) DO UPDATE SET {updates} \
-                WHERE t.k8s_resource_version IS NULL OR t.k8s_resource_version < EXCLUDED.k8s_resource_version \
-                RETURNING to_jsonb(t) AS doc)"
+    let on_conflict = match mode {
+        Write::Create => "DO NOTHING".to_owned(),
+        Write::Upsert => {
+            let updates = columns
+                .iter()
+                .filter(|column| **column != "id")
+                .map(|column| format!("{column} = EXCLUDED.{column}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "DO UPDATE SET {updates} \
+                 WHERE t.k8s_resource_version IS NULL OR t.k8s_resource_version < EXCLUDED.k8s_resource_version"
+            )
+        }
+    };
+    let mut sql = format!("WITH input AS (SELECT * FROM jsonb_populate_record(NULL::{table}, $1))");
+    if mode == Write::Upsert {
+        let _ = write!(sql, ", old AS (SELECT to_jsonb(t) AS doc FROM {table} t WHERE t.id = (SELECT id FROM input))");
+    }
+    let _ = write!(
+        sql,
+        ", up AS (INSERT INTO {table} AS t ({column_list}) SELECT {column_list} FROM input \
+                ON CONFLICT (id) {on_conflict} RETURNING to_jsonb(t) AS doc)"
     );
     let mut join_changes = String::new();
     for (i, (join, tenant)) in joins.iter().enumerate() {
@@ -43,8 +66,6 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
             join_columns.push("organization_id");
         }
         let join_columns = join_columns.join(", ");
-        let same_key =
-            key.iter().map(|k| format!("w.{k} IS NOT DISTINCT FROM x.{k}")).collect::<Vec<_>>().join(" AND ");
         let conflict = std::iter::once(*owner).chain(key.iter().copied()).collect::<Vec<_>>().join(", ");
         let on_conflict = if values.is_empty() {
             "DO NOTHING".to_owned()
@@ -54,34 +75,55 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
             let new_values = values.iter().map(|v| format!("EXCLUDED.{v}")).collect::<Vec<_>>().join(", ");
             format!("DO UPDATE SET {sets} WHERE ROW({old_values}) IS DISTINCT FROM ROW({new_values})")
         };
+        let _ =
+            write!(sql, ", j{i}_want AS (SELECT * FROM jsonb_populate_recordset(NULL::{join_table}, ${parameter}))");
+        // A new owner has no join rows to remove.
+        let (any_removed, removed) = match mode {
+            Write::Create => (String::new(), "'[]'::jsonb".to_owned()),
+            Write::Upsert => {
+                let same_key =
+                    key.iter().map(|k| format!("w.{k} IS NOT DISTINCT FROM x.{k}")).collect::<Vec<_>>().join(" AND ");
+                let _ = write!(
+                    sql,
+                    ", j{i}_gone AS (DELETE FROM {join_table} x WHERE x.{owner} = (SELECT id FROM input) \
+                        AND EXISTS (SELECT 1 FROM up) \
+                        AND NOT EXISTS (SELECT 1 FROM j{i}_want w WHERE {same_key}) \
+                        RETURNING {JOIN_DOC})"
+                );
+                (
+                    format!("EXISTS (SELECT 1 FROM j{i}_gone) OR "),
+                    format!("coalesce((SELECT jsonb_agg(doc) FROM j{i}_gone), '[]')"),
+                )
+            }
+        };
         let _ = write!(
             sql,
-            ", j{i}_want AS (SELECT * FROM jsonb_populate_recordset(NULL::{join_table}, ${parameter})), \
-             j{i}_gone AS (DELETE FROM {join_table} x WHERE x.{owner} = (SELECT id FROM input) \
-                AND EXISTS (SELECT 1 FROM up) \
-                AND NOT EXISTS (SELECT 1 FROM j{i}_want w WHERE {same_key}) \
-                RETURNING to_jsonb(x) - 'id' - 'created_at' - 'joined_at' AS doc), \
-             j{i}_put AS (INSERT INTO {join_table} AS x ({join_columns}) \
+            ", j{i}_put AS (INSERT INTO {join_table} AS x ({join_columns}) \
                 SELECT {join_columns} FROM j{i}_want WHERE EXISTS (SELECT 1 FROM up) \
                 ON CONFLICT ({conflict}) {on_conflict} \
-                RETURNING to_jsonb(x) - 'id' - 'created_at' - 'joined_at' AS doc)"
+                RETURNING {JOIN_DOC})"
         );
         let _ = write!(
             join_changes,
-            " || CASE WHEN EXISTS (SELECT 1 FROM j{i}_gone) OR EXISTS (SELECT 1 FROM j{i}_put) \
+            " || CASE WHEN {any_removed}EXISTS (SELECT 1 FROM j{i}_put) \
                 THEN jsonb_build_object('{join_table}', jsonb_build_object( \
-                    'removed', coalesce((SELECT jsonb_agg(doc) FROM j{i}_gone), '[]'), \
+                    'removed', {removed}, \
                     'written', coalesce((SELECT jsonb_agg(doc) FROM j{i}_put), '[]'))) \
                 ELSE '{{}}'::jsonb END"
         );
     }
+    let (old, action) = match mode {
+        Write::Create => ("NULL::jsonb", "'create'"),
+        Write::Upsert => {
+            ("(SELECT doc FROM old)", "CASE WHEN EXISTS (SELECT 1 FROM old) THEN 'update' ELSE 'create' END")
+        }
+    };
     let _ = write!(
         sql,
         ", changes AS MATERIALIZED (SELECT nullif({row_diff}, '{{}}') AS row_diff, \
                 ('{{}}'::jsonb{join_changes}) AS join_diff), \
          audit AS (INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
-            SELECT m.organization_id, m.user_id, m.actor, \
-                   CASE WHEN EXISTS (SELECT 1 FROM old) THEN 'update' ELSE 'create' END, \
+            SELECT m.organization_id, m.user_id, m.actor, {action}, \
                    m.resource_type, m.resource_id, m.resource_namespace, m.resource_name, m.resource_version, \
                    jsonb_build_object('row', coalesce(c.row_diff, '{{}}')) \
                    || CASE WHEN c.join_diff = '{{}}' THEN '{{}}'::jsonb ELSE jsonb_build_object('joins', c.join_diff) END \
@@ -89,10 +131,13 @@ pub fn upsert(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> St
             WHERE EXISTS (SELECT 1 FROM up) AND (c.row_diff IS NOT NULL OR c.join_diff <> '{{}}') \
             RETURNING 1) \
          SELECT EXISTS (SELECT 1 FROM up) AS written, EXISTS (SELECT 1 FROM audit) AS audited",
-        row_diff = row_diff("(SELECT doc FROM old)", "(SELECT doc FROM up)"),
+        row_diff = row_diff(old, "(SELECT doc FROM up)"),
     );
     sql
 }
+
+/// A join row as the audit trail shows it: its own columns, without its id and timestamps.
+const JOIN_DOC: &str = "to_jsonb(x) - 'id' - 'created_at' - 'joined_at' AS doc";
 
 /// The columns that differ between two rows as JSON, `{column: {old, new}}`, bookkeeping
 /// left out. Inlined into each statement rather than called as a function: the planner then
@@ -146,7 +191,7 @@ mod tests {
 
     #[test]
     fn upsert_is_fenced_by_resource_version_and_numbers_join_parameters() {
-        let sql = upsert("users", &["id", "email"], &[(&TAGS, false)]);
+        let sql = write(Write::Upsert, "users", &["id", "email"], &[(&TAGS, false)]);
         assert!(sql.contains("t.k8s_resource_version < EXCLUDED.k8s_resource_version"));
         assert!(sql.contains("jsonb_populate_recordset(NULL::user_tags, $3)"));
         assert!(sql.contains("ON CONFLICT (user_id, tag_id) DO NOTHING"));
@@ -154,8 +199,18 @@ mod tests {
     }
 
     #[test]
+    fn create_neither_reads_nor_removes_and_leaves_an_existing_row_alone() {
+        let sql = write(Write::Create, "users", &["id", "email"], &[(&TAGS, false)]);
+        assert!(sql.contains("ON CONFLICT (id) DO NOTHING"));
+        assert!(!sql.contains("old AS"));
+        assert!(!sql.contains("DELETE"));
+        assert!(sql.contains("m.actor, 'create',"));
+        assert!(sql.contains("ON CONFLICT (user_id, tag_id) DO NOTHING"));
+    }
+
+    #[test]
     fn tenant_join_rows_carry_the_organization() {
-        let sql = upsert("groups", &["id"], &[(&TAGS, true)]);
+        let sql = write(Write::Upsert, "groups", &["id"], &[(&TAGS, true)]);
         assert!(sql.contains("INSERT INTO user_tags AS x (user_id, tag_id, organization_id)"));
     }
 

@@ -85,12 +85,26 @@ pub struct Written {
 }
 
 /// Writes the row, its join rows and the audit row in one transaction.
+///
+/// An object whose status does not say its row is written is almost always new: the leaner
+/// create goes first, and only if a row with its id exists after all (its status was never
+/// recorded, the operator stopped in between) does the upsert follow.
 pub async fn write(conn: &mut PgConnection, prepared: &Prepared) -> Result<Written> {
+    if !prepared.row_recorded {
+        let created = run_write(conn, prepared, sql::Write::Create).await?;
+        if created.written {
+            return Ok(created);
+        }
+    }
+    run_write(conn, prepared, sql::Write::Upsert).await
+}
+
+async fn run_write(conn: &mut PgConnection, prepared: &Prepared, mode: sql::Write) -> Result<Written> {
     let table = prepared.target.table();
     let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
     let tenant = !prepared.target.cluster_scoped();
     let joins: Vec<_> = prepared.rows.joins.iter().map(|j| (j.table, tenant)).collect();
-    let statement = sql::upsert(table, &columns, &joins);
+    let statement = sql::write(mode, table, &columns, &joins);
 
     // Bound by reference: the rows are serialized straight from the prepared object.
     let mut query = sqlx::query(AssertSqlSafe(statement)).bind(Json(&prepared.rows.row)).bind(Json(&prepared.audit));

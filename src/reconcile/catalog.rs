@@ -9,6 +9,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::api::common::HasCommonStatus;
 use crate::api::*;
 use crate::mirror::{Reference, Referenced, Resolved, Target};
 use crate::provision::World;
@@ -168,7 +169,11 @@ pub fn as_mirrored(doc: &Value) -> Value {
 }
 
 /// The object of that name, in `namespace` for a namespaced kind, if its row is written.
-fn lookup<K: Recorded>(store: &Store<K>, name: &str, namespace: Option<&str>) -> Option<Arc<K>> {
+fn lookup<K: Resource<DynamicType = ()> + Clone + HasCommonStatus>(
+    store: &Store<K>,
+    name: &str,
+    namespace: Option<&str>,
+) -> Option<Arc<K>> {
     let key = ObjectRef::new(name);
     let found = store.get(&match namespace {
         Some(namespace) => key.within(namespace),
@@ -176,32 +181,6 @@ fn lookup<K: Recorded>(store: &Store<K>, name: &str, namespace: Option<&str>) ->
     })?;
     found.is_mirrored().then_some(found)
 }
-
-/// Kinds whose status records that their row is written: the operator sets
-/// `status.mirroredResourceVersion` once it has written the row, and keeps it.
-trait Recorded: Resource<DynamicType = ()> + Clone {
-    fn is_mirrored(&self) -> bool;
-}
-
-macro_rules! recorded {
-    (status: $($own:ty),*; nested: $($nested:ty),*) => {
-        $(impl Recorded for $own {
-            fn is_mirrored(&self) -> bool {
-                self.status.as_ref().is_some_and(|s| s.mirrored_resource_version.is_some())
-            }
-        })*
-        $(impl Recorded for $nested {
-            fn is_mirrored(&self) -> bool {
-                self.status.as_ref().is_some_and(|s| s.common.mirrored_resource_version.is_some())
-            }
-        })*
-    };
-}
-
-recorded!(
-    status: User, Tag, Function, Group, Environment;
-    nested: Organization, Element, ContainerCluster, Network, Volume, Domain, Stack, Application, Deployment
-);
 
 fn uid<K: Resource>(obj: &K) -> Option<Uuid> {
     obj.meta().uid.as_deref().and_then(|uid| Uuid::parse_str(uid).ok())

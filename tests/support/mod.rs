@@ -98,10 +98,7 @@ impl<'a> Cluster<'a> {
 
     /// Holds `doc`, in place of the object of its kind, namespace and name.
     pub fn apply(&mut self, doc: &Value) {
-        let same = |held: &Value| {
-            ["/kind", "/metadata/namespace", "/metadata/name"].iter().all(|at| held.pointer(at) == doc.pointer(at))
-        };
-        self.objects.retain(|held| !same(held));
+        self.objects.retain(|held| !same_object(held, doc));
         self.objects.push(doc.clone());
     }
 
@@ -116,15 +113,27 @@ impl<'a> Cluster<'a> {
     }
 
     /// Applies `doc` and runs the reconcile's mirror path on it (dereference from the applied
-    /// objects, build, write). Once mirrored, the held object's status says so, as the
-    /// operator's status patch would.
+    /// objects, build, write). A `doc` without a status keeps the one the held object has, as
+    /// the API server keeps it across spec changes; once mirrored, the held object's status
+    /// says so, as the operator's status patch would.
     pub async fn mirror(&mut self, doc: &Value) -> Outcome {
-        self.apply(doc);
-        let outcome = mirror_with(self.pool, &self.catalog(), doc).await;
+        let mut doc = doc.clone();
+        if doc.get("status").is_none()
+            && let Some(status) = self.held(&doc).and_then(|held| held.get("status")).cloned()
+        {
+            doc["status"] = status;
+        }
+        self.apply(&doc);
+        let outcome = mirror_with(self.pool, &self.catalog(), &doc).await;
         if matches!(outcome, Outcome::Mirrored(_)) {
-            self.apply(&as_mirrored(doc));
+            self.apply(&as_mirrored(&doc));
         }
         outcome
+    }
+
+    /// The held object of `doc`'s kind, namespace and name.
+    fn held(&self, doc: &Value) -> Option<&Value> {
+        self.objects.iter().find(|held| same_object(held, doc))
     }
 
     /// Applies every object, then mirrors them over and over in the given order until all are
@@ -145,6 +154,11 @@ impl<'a> Cluster<'a> {
         }
         panic!("the platform did not converge");
     }
+}
+
+/// Whether two manifests are the same object: kind, namespace and name.
+fn same_object(a: &Value, b: &Value) -> bool {
+    ["/kind", "/metadata/namespace", "/metadata/name"].iter().all(|at| a.pointer(at) == b.pointer(at))
 }
 
 /// Runs the reconcile's mirror path on any kind, dereferencing from `catalog`.
