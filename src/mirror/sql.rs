@@ -1,6 +1,8 @@
 //! The statements the mirror runs. Each write is ONE statement (data-modifying CTEs), so it is
-//! one transaction and one round trip; the text depends only on the table and its columns, so
-//! the driver's prepared-statement cache serves every reconcile of a kind.
+//! one transaction and one round trip (only a create that finds its row already there, and so
+//! writes nothing, is followed by the upsert); the text depends only on the statement, the
+//! table and its columns, so the driver's prepared-statement cache serves every reconcile of a
+//! kind.
 
 use std::fmt::Write as _;
 
