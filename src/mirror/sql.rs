@@ -29,7 +29,7 @@ pub enum Write {
 /// resourceVersion is the same or newer) leaves its joins alone too, and writes no audit row.
 ///
 /// `changes` is MATERIALIZED so that the diff is computed once, not once per reference.
-/// `old` is a plain read: every CTE sees the snapshot from before the statement, so it holds
+/// The upsert's `old` is a plain read: every CTE sees the snapshot from before the statement, so it holds
 /// the previous row even though `up` changes it (a `FOR UPDATE` there would skip the row the
 /// same statement updates); the upsert's conflict handling takes the row lock.
 pub fn write(mode: Write, table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> String {

@@ -16,7 +16,7 @@ use crate::provision::World;
 
 /// The catalog's stores, one per kind that is referenced or read by builders; written once.
 macro_rules! catalog {
-    ($($field:ident: $kind:ty),* $(,)?) => {
+    ($($field:ident: $kind:ident),* $(,)?) => {
         /// Read-only views of the reflector stores of every kind that objects reference or
         /// builders read.
         #[derive(Clone)]
@@ -37,6 +37,15 @@ macro_rules! catalog {
             /// reports those itself.
             pub fn from_documents(documents: &[Value]) -> Self {
                 Self { $($field: listed(of_kind::<$kind>(documents)),)* }
+            }
+
+            /// The id of the mirrored object `name` of `target` in `scope`, for a reference
+            /// whose builds read nothing else. No kind references a target without a store here.
+            fn plain_referenced(&self, target: Target, name: &str, scope: Option<&str>) -> Option<Referenced> {
+                match target {
+                    $(Target::$kind => plain(lookup(&self.$field, name, scope)?.as_ref()),)*
+                    _ => None,
+                }
             }
         }
     };
@@ -63,7 +72,7 @@ impl Catalog {
     /// What a builder of an object in `namespace` may read: every organization and function,
     /// and the objects of that namespace (references never leave it). Call it once the stores
     /// are [`ready`](Self::ready), so that nothing is missing only because the operator just
-    /// started (`Context::world` does).
+    /// started (every reconcile waits for that first, `Context::catalog_ready`).
     pub fn world(&self, namespace: Option<&str>) -> World {
         World {
             organizations: everything(&self.organizations),
@@ -120,16 +129,13 @@ impl Catalog {
         // References never leave the referring object's namespace; cluster-scoped targets have none.
         let scope = if reference.target.cluster_scoped() { None } else { Some(namespace?) };
         Some(match reference.target {
-            Target::Organization => plain(lookup(&self.organizations, name, scope)?.as_ref())?,
             Target::User => {
-                let user = lookup(&self.users, name, scope)?;
                 let role = tenant.and_then(|org| org.spec.members.iter().find(|m| m.user == name));
-                Referenced { organization_role: role.map(|m| m.role.as_str().to_owned()), ..plain(user.as_ref())? }
+                Referenced {
+                    organization_role: role.map(|m| m.role.as_str().to_owned()),
+                    ..self.plain_referenced(Target::User, name, scope)?
+                }
             }
-            Target::Tag => plain(lookup(&self.tags, name, scope)?.as_ref())?,
-            Target::Function => plain(lookup(&self.functions, name, scope)?.as_ref())?,
-            Target::Group => plain(lookup(&self.groups, name, scope)?.as_ref())?,
-            Target::Environment => plain(lookup(&self.environments, name, scope)?.as_ref())?,
             Target::Element => {
                 let element = lookup(&self.elements, name, scope)?;
                 Referenced {
@@ -137,25 +143,12 @@ impl Catalog {
                     ..plain(element.as_ref())?
                 }
             }
-            Target::ContainerCluster => plain(lookup(&self.container_clusters, name, scope)?.as_ref())?,
-            Target::Network => plain(lookup(&self.networks, name, scope)?.as_ref())?,
-            Target::Volume => plain(lookup(&self.volumes, name, scope)?.as_ref())?,
-            Target::Domain => plain(lookup(&self.domains, name, scope)?.as_ref())?,
-            Target::Stack => plain(lookup(&self.stacks, name, scope)?.as_ref())?,
             Target::Application => {
                 let application = lookup(&self.applications, name, scope)?;
                 let stack = lookup(&self.stacks, &application.spec.stack_ref.name, scope);
                 Referenced { stack_id: stack.and_then(|s| uid(s.as_ref())), ..plain(application.as_ref())? }
             }
-            Target::Deployment => plain(lookup(&self.deployments, name, scope)?.as_ref())?,
-            // No kind references these; an object without a cache here is never found.
-            Target::Policy
-            | Target::ContainerNode
-            | Target::VM
-            | Target::PhysicalHost
-            | Target::Gateway
-            | Target::DnsRecord
-            | Target::DnssecKey => return None,
+            target => self.plain_referenced(target, name, scope)?,
         })
     }
 }

@@ -53,7 +53,7 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
             (Transition { rollout: rollout.clone(), steps: vec![], wait: None, rolls_back_parent: false }, None)
         }
         _ => {
-            let world = ctx.world(obj.namespace().as_deref()).await?;
+            let world = ctx.catalog.world(obj.namespace().as_deref());
             let workloads = match &recorded {
                 Some(rollout) if rollout.phase == Phase::Running => observe(obj, rollout, &world, ctx).await?,
                 _ => BTreeMap::new(),

@@ -100,15 +100,9 @@ impl Context {
         self
     }
 
-    /// What builders read in `namespace`. The caches list once at start; a kind whose CRD is
-    /// missing never does: say so, retry.
-    pub async fn world(&self, namespace: Option<&str>) -> Result<provision::World> {
-        self.catalog_ready().await?;
-        Ok(self.catalog.world(namespace))
-    }
-
     /// Waits for the catalog's first lists, so that nothing is missing only because the
-    /// operator just started.
+    /// operator just started. The caches list once at start; a kind whose CRD is missing never
+    /// does: say so, retry. Every reconcile waits for this before it reads the catalog.
     pub async fn catalog_ready(&self) -> Result<()> {
         match tokio::time::timeout(self.cache_wait, self.catalog.ready()).await {
             Ok(ready) => ready.map_err(|_| Error::ShuttingDown),
@@ -487,7 +481,7 @@ async fn provision<K: Mirrored + Provisioning>(obj: &K, ctx: &Context) -> Result
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
-    let world = ctx.world(obj.namespace().as_deref()).await?;
+    let world = ctx.catalog.world(obj.namespace().as_deref());
     let inputs = Inputs { world: &world, config: &ctx.config, report: report.as_ref() };
     let children = match obj.plan(&inputs) {
         Ok(children) => children,
