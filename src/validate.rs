@@ -44,7 +44,10 @@ impl Schemas {
         };
         // A rule that does not compile would be skipped silently: report it instead.
         found.extend(rules.compilation_errors().into_iter().map(|e| format!("the {kind} CEL rules: {e}")));
-        if let Err(errors) = kube_cel::validate_compiled(rules, object, old) {
+        // As the API server, which checks the rules only of an object that passes its schema.
+        if found.is_empty()
+            && let Err(errors) = kube_cel::validate_compiled(rules, object, old)
+        {
             found.extend(errors.into_iter().map(|e| format!("{}: {}", e.field_path, e.message)));
         }
         found

@@ -112,10 +112,12 @@ pub struct ApplicationSpec {
     pub allocated_resources: FreeForm,
     /// Volumes mounted into the application.
     #[serde(default)]
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.mountPath == m.mountPath))").message("each mountPath is used once"))]
     pub volumes: Vec<VolumeMount>,
     /// Networks the application is connected to.
     #[serde(default)]
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.network == m.network))").message("a network is listed once"))]
     pub networks: Vec<ApplicationNetwork>,
 }
@@ -153,6 +155,7 @@ pub struct ApplicationNetwork {
     pub network: String,
     /// Fixed address on that network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
     pub ip_address: Option<String>,
     /// Connection settings (free-form).
@@ -230,10 +233,7 @@ pub struct DeploymentSpec {
     /// ready canary is watched, default 60), `autoPromote` (default true; false waits for the
     /// annotation windflow.io/promote=true).
     #[serde(default)]
-    #[x_kube(validation = Rule::new("!has(self.canaryWeight) || (self.canaryWeight >= 1 && self.canaryWeight <= 99)").message("canaryWeight is a whole number from 1 to 99"))]
-    #[x_kube(validation = Rule::new("!has(self.analysisSeconds) || (self.analysisSeconds >= 0 && self.analysisSeconds <= 86400)").message("analysisSeconds is a whole number from 0 to 86400"))]
-    #[x_kube(validation = Rule::new("!has(self.progressDeadlineSeconds) || (self.progressDeadlineSeconds >= 10 && self.progressDeadlineSeconds <= 86400)").message("progressDeadlineSeconds is a whole number from 10 to 86400"))]
-    #[x_kube(validation = Rule::new("!has(self.autoPromote) || self.autoPromote == true || self.autoPromote == false").message("autoPromote is true or false"))]
+    #[schemars(schema_with = "rollout_settings_schema")]
     pub deployment_config: FreeForm,
     /// Version label of the rollout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +255,25 @@ pub struct DeploymentSpec {
 }
 
 /// Once `status.phase` has left pending, only `spec.cancel` may change.
+/// `deploymentConfig`: free-form, with the settings the strategies read typed, so that the API
+/// server checks their ranges. (CEL rules over an untyped object do not compile where the API
+/// server checks the field's default.)
+fn rollout_settings_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let count_or_percent = serde_json::json!({ "x-kubernetes-int-or-string": true });
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {
+            "maxSurge": count_or_percent,
+            "maxUnavailable": count_or_percent,
+            "progressDeadlineSeconds": { "type": "integer", "minimum": 10, "maximum": 86400 },
+            "canaryWeight": { "type": "integer", "minimum": 1, "maximum": 99 },
+            "analysisSeconds": { "type": "integer", "minimum": 0, "maximum": 86400 },
+            "autoPromote": { "type": "boolean" },
+        },
+    })
+}
+
 const STARTED_SPEC_IS_IMMUTABLE: &str = "!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'pending' || (\
     self.spec.deploymentConfig == oldSelf.spec.deploymentConfig \
     && has(self.spec.applicationRef) == has(oldSelf.spec.applicationRef) \

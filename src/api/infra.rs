@@ -189,6 +189,7 @@ pub struct ContainerNodeSpec {
     pub hostname: Option<String>,
     /// IP address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
     pub ip_address: Option<String>,
     /// Role in the cluster (seed `node_role_check`).
@@ -211,6 +212,7 @@ pub struct ContainerNodeSpec {
     pub node_config: FreeForm,
     /// Networks the node is connected to.
     #[serde(default)]
+    #[schemars(length(max = 32))]
     pub networks: Vec<NetworkAttachment>,
 }
 
@@ -245,6 +247,7 @@ pub struct NetworkAttachment {
     pub network: String,
     /// Address on that network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
     pub ip_address: Option<String>,
 }
@@ -284,10 +287,14 @@ pub struct VMSpec {
     #[schemars(range(min = 1))]
     pub cpu_cores: i32,
     /// Memory in GB (DECIMAL(6,2)).
+    // The API server compares a whole number with a fractional minimum rounded down (0 passes
+    // `minimum: 0.01`): the rule holds the floor for whole numbers too.
     #[schemars(range(min = 0.01, max = 9999.99))]
+    #[x_kube(validation = Rule::new("self >= 0.01").message("memoryGb is at least 0.01"))]
     pub memory_gb: f64,
     /// Disk in GB (DECIMAL(8,2)).
     #[schemars(range(min = 0.01, max = 999_999.99))]
+    #[x_kube(validation = Rule::new("self >= 0.01").message("diskGb is at least 0.01"))]
     pub disk_gb: f64,
     /// Operating system family (seed `vm_os_type_check`).
     pub os_type: OsType,
@@ -297,6 +304,7 @@ pub struct VMSpec {
     pub os_version: Option<String>,
     /// IP address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
     pub ip_address: Option<String>,
     /// Host name.
@@ -315,6 +323,7 @@ pub struct VMSpec {
     pub volumes: Vec<String>,
     /// Networks the VM is connected to.
     #[serde(default)]
+    #[schemars(length(max = 32))]
     pub networks: Vec<NetworkAttachment>,
 }
 
@@ -367,6 +376,7 @@ pub struct PhysicalHostSpec {
     pub hostname: Option<String>,
     /// IP address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
     pub ip_address: Option<String>,
     /// CPU cores.
@@ -393,6 +403,7 @@ pub struct PhysicalHostSpec {
     pub host_config: FreeForm,
     /// Networks the host is connected to.
     #[serde(default)]
+    #[schemars(length(max = 32))]
     pub networks: Vec<NetworkAttachment>,
 }
 
@@ -510,7 +521,10 @@ pub struct VolumeSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("volumeType is immutable"))]
     pub volume_type: VolumeType,
     /// Size in GB (DECIMAL(10,2)); it can grow, never shrink.
+    // The API server compares a whole number with a fractional minimum rounded down (0 passes
+    // `minimum: 0.01`): the rule holds the floor for whole numbers too.
     #[schemars(range(min = 0.01, max = 99_999_999.99))]
+    #[x_kube(validation = Rule::new("self >= 0.01").message("sizeGb is at least 0.01"))]
     #[x_kube(validation = Rule::new("self >= oldSelf").message("sizeGb cannot shrink"))]
     pub size_gb: f64,
     /// Back the volume up.

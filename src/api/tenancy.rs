@@ -56,6 +56,7 @@ pub struct OrganizationSpec {
     pub billing_info: FreeForm,
     /// Users who belong to the organization, each with a role.
     #[serde(default)]
+    #[schemars(length(max = 100))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.user == m.user))").message("a user is listed once"))]
     #[x_kube(validation = Rule::new("self.filter(m, m.isDefault).size() <= 1").message("at most one member is the default"))]
     pub members: Vec<Member>,
@@ -295,6 +296,7 @@ pub struct GroupSpec {
     pub description: Option<String>,
     /// Names of Users, each a member of the group's organization.
     #[serde(default)]
+    #[schemars(length(max = 100), inner(length(min = 3, max = 50)))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n == m))").message("a user is listed once"))]
     pub members: Vec<String>,
     /// Names of Tags.

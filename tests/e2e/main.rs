@@ -1,0 +1,68 @@
+//! WindFlow end to end on a real control plane (see `controlplane.rs`): the CRDs as the API
+//! server serves them, the chart installed as users install it, the operator running with the
+//! chart's ServiceAccount, and the sample platform applied, changed, deleted and failed over.
+//!
+//! The tests of this binary share one control plane and take turns (`exclusive`): operators
+//! watch the whole cluster, so two scenarios at once would reconcile each other's objects.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod controlplane;
+mod crds;
+mod platform;
+
+use std::process::{Command, Output};
+
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject};
+use serde_json::Value;
+use tokio::sync::{Mutex, MutexGuard};
+
+static TURN: Mutex<()> = Mutex::const_new(());
+
+/// This test's turn on the shared control plane.
+pub async fn exclusive() -> MutexGuard<'static, ()> {
+    TURN.lock().await
+}
+
+/// Runs `command`, panicking with its output unless it succeeds.
+pub fn run(mut command: Command) -> String {
+    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    assert!(output.status.success(), "{command:?} failed: {}", both(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard output and error, for messages.
+pub fn both(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// The API of a WindFlow manifest's kind, in its namespace (or cluster-wide), and its name.
+pub fn api_for(client: &Client, doc: &Value) -> (Api<DynamicObject>, String) {
+    let kind = doc["kind"].as_str().expect("kind");
+    let resource = resource_of(kind);
+    let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
+    let api = match doc["metadata"]["namespace"].as_str() {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    (api, name)
+}
+
+/// Where the WindFlow kind `kind` is served.
+pub fn resource_of(kind: &str) -> ApiResource {
+    let crd = windflow::api::crds().into_iter().find(|crd| crd.spec.names.kind == kind).expect("a WindFlow kind");
+    windflow::api::api_resource(&crd)
+}
+
+/// Applies the CRDs as users do and waits until the API server serves them.
+pub fn install_crds(plane: &controlplane::ControlPlane) {
+    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
+    let mut apply = plane.kubectl();
+    apply.args(["apply", "-f", crds]);
+    run(apply);
+    let mut wait = plane.kubectl();
+    wait.args(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
+    run(wait);
+}

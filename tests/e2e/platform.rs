@@ -1,0 +1,375 @@
+//! The sample platform as users run it: the chart installed with helm, the operator running as
+//! the chart's ServiceAccount (a TokenRequest token, not an admin), `kubectl apply -f examples/`
+//! in one go, then changes, drift, deletion, `check` and `resync`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment as Workload;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::controlplane::{ControlPlane, control_plane, kubeconfig, launch};
+use crate::{api_for, both, exclusive, install_crds, run};
+
+const RELEASE: &str = "windflow";
+const RELEASE_NAMESPACE: &str = "windflow-system";
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
+
+/// The operator process, killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+    pub identity: String,
+}
+
+impl Operator {
+    /// SIGKILL: no lease release, no cleanup.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `helm install` of the chart, as users install it (no operator pod runs: the operator runs
+/// as a process here, with the chart's ServiceAccount). Returns a kubeconfig that carries a
+/// token of that ServiceAccount from the TokenRequest API.
+pub async fn install_chart(plane: &ControlPlane) -> PathBuf {
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
+    let mut install = Command::new(&helm);
+    install
+        .args(["upgrade", "--install", RELEASE, chart, "--namespace", RELEASE_NAMESPACE, "--create-namespace"])
+        .args(["--set", "database.url=postgres://placeholder/windflow", "--set", "replicas=0"])
+        .arg("--kubeconfig")
+        .arg(&plane.kubeconfig);
+    run(install);
+
+    let client = plane.client().await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client, RELEASE_NAMESPACE);
+    let request: TokenRequest =
+        serde_json::from_value(json!({ "spec": { "audiences": [], "expirationSeconds": 7200 } })).expect("request");
+    let token = accounts
+        .create_token_request(RELEASE, &PostParams::default(), &request)
+        .await
+        .expect("a token of the chart's ServiceAccount")
+        .status
+        .expect("a token")
+        .token;
+    let path = plane.dir.join("operator.kubeconfig");
+    std::fs::write(&path, kubeconfig(&plane.server, &plane.ca_pem, json!({ "token": token }))).expect("write");
+    path
+}
+
+/// Starts `windflow run` with `kubeconfig`, electing a leader on the chart's Lease.
+pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &str, identity: &str) -> Operator {
+    let log = plane.dir.join(format!("{identity}.log"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_windflow"));
+    command
+        .arg("run")
+        .env("KUBECONFIG", kubeconfig)
+        .env("DATABASE_URL", database_url)
+        .env("WINDFLOW_PROBE_ADDRESS", "127.0.0.1:0")
+        .env("WINDFLOW_LEADER_ELECT", "true")
+        .env("WINDFLOW_LEASE_DURATION", "6")
+        .env("POD_NAMESPACE", RELEASE_NAMESPACE)
+        .env("POD_NAME", identity)
+        .env("WINDFLOW_LOG", "info,windflow=debug");
+    let child = launch(identity, command, &log);
+    Operator { child, log, identity: identity.to_owned() }
+}
+
+/// `kubectl apply -f examples/` until it succeeds, as Argo CD retries a sync: namespaced
+/// objects are refused until their Organization's namespace exists. Returns the attempts.
+pub fn apply_examples(plane: &ControlPlane) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for attempt in 1.. {
+        let mut apply = plane.kubectl();
+        apply.args(["apply", "-f", EXAMPLES]);
+        let output = apply.output().expect("kubectl runs");
+        if output.status.success() {
+            return attempt;
+        }
+        assert!(Instant::now() < deadline, "kubectl apply -f examples/ kept failing: {}", both(&output));
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    unreachable!()
+}
+
+/// The sample's documents.
+pub fn sample() -> Vec<Value> {
+    crate::support::documents(include_str!("../../examples/platform.yaml"))
+}
+
+/// The `Ready` condition of an object: (status, reason).
+pub fn readiness(obj: &DynamicObject) -> (String, String) {
+    let conditions = obj.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    conditions
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| (c["status"].as_str().unwrap_or("").to_owned(), c["reason"].as_str().unwrap_or("").to_owned()))
+        .unwrap_or_default()
+}
+
+/// What each sample object reaches on a control plane without the third-party APIs:
+/// (kind, name) -> (Ready, reason). Anything not listed is Ready=True.
+pub fn expected_without_providers() -> BTreeMap<(&'static str, &'static str), (&'static str, &'static str)> {
+    BTreeMap::from([])
+}
+
+/// Waits until every sample object reports what `expected` says; panics with every object's
+/// readiness when it does not within `within`. Returns how long it took.
+pub async fn wait_for_sample(
+    client: &Client,
+    expected: &BTreeMap<(&'static str, &'static str), (&'static str, &'static str)>,
+    within: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut off = vec![];
+        for doc in sample() {
+            let (api, name) = api_for(client, &doc);
+            let kind = doc["kind"].as_str().unwrap_or_default();
+            let want = expected.get(&(kind, name.as_str())).copied().unwrap_or(("True", ""));
+            let have = match api.get_opt(&name).await {
+                Ok(Some(obj)) => readiness(&obj),
+                Ok(None) => ("absent".into(), String::new()),
+                Err(error) => (format!("error: {error}"), String::new()),
+            };
+            let matches = have.0 == want.0 && (want.1.is_empty() || have.1 == want.1);
+            if !matches {
+                off.push(format!("{kind} {name}: Ready={} ({}), expected {} ({})", have.0, have.1, want.0, want.1));
+            }
+        }
+        if off.is_empty() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "not converged after {within:?}:\n{}", off.join("\n"));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Waits until `check` holds, for at most `within`; returns how long it took.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return start.elapsed(),
+            Err(why) => assert!(start.elapsed() < within, "{what} not within {within:?}: {why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn count(pool: &PgPool, sql: &str, uid: &str) -> i64 {
+    let uid: uuid::Uuid = uid.parse().expect("a uid");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).bind(uid).fetch_one(pool).await.expect("count")
+}
+
+/// `windflow check` (or `resync`) with the operator's credentials; its exit status and output.
+pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_windflow"))
+        .arg(subcommand)
+        .env("KUBECONFIG", kubeconfig)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("windflow runs");
+    (output.status.success(), both(&output))
+}
+
+#[tokio::test]
+async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
+    let _turn = exclusive().await;
+    let plane = control_plane().await;
+    install_crds(plane);
+    let operator_kubeconfig = install_chart(plane).await;
+    let db = crate::support::database().await;
+    let operator = start_operator(plane, &operator_kubeconfig, &db.url, "windflow-0");
+    let client = plane.client().await;
+
+    // 4. Converge: one `kubectl apply` of the directory, retried as Argo CD retries.
+    let attempts = apply_examples(plane);
+    let took = wait_for_sample(&client, &expected_without_providers(), CONVERGE_WITHIN).await;
+    eprintln!(
+        "converged {took:?} after the first apply ({attempts} kubectl apply attempts); log: {}",
+        operator.log.display()
+    );
+
+    for doc in sample() {
+        let (api, name) = api_for(&client, &doc);
+        let obj = api.get(&name).await.expect("the object");
+        let uid = obj.uid().expect("a uid");
+        let audit = count(&db.pool, "SELECT count(*) FROM audit_logs WHERE resource_id = $1", &uid).await;
+        assert!(audit >= 1, "{} {name} has an audit row", doc["kind"]);
+    }
+    let (clean, report) = windflow("check", &operator_kubeconfig, &db.url);
+    assert!(clean, "windflow check after converging: {report}");
+
+    // Children: namespaces, claims bound to the static volumes, workloads Available.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for name in ["acme", "acme-production", "acme-staging"] {
+        assert!(namespaces.get_opt(name).await.expect("get").is_some(), "namespace {name}");
+    }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "acme-production");
+    eventually("claims Bound", Duration::from_secs(30), || {
+        let claims = claims.clone();
+        async move {
+            let list = claims.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            let phases: Vec<_> = list.items.iter().map(|c| c.status.as_ref().and_then(|s| s.phase.clone())).collect();
+            (phases.len() == 2 && phases.iter().all(|p| p.as_deref() == Some("Bound")))
+                .then_some(())
+                .ok_or(format!("{phases:?}"))
+        }
+    })
+    .await;
+    let workloads: Api<Workload> = Api::namespaced(client.clone(), "acme-production");
+    eventually("workloads Available", Duration::from_secs(60), || {
+        let workloads = workloads.clone();
+        async move {
+            let list = workloads.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            let available = |w: &Workload| {
+                w.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|conditions| {
+                    conditions
+                        .iter()
+                        .any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"))
+                })
+            };
+            (list.items.len() >= 3 && list.items.iter().all(available)).then_some(()).ok_or(format!(
+                "{} workloads, {} available",
+                list.items.len(),
+                list.items.iter().filter(|w| available(w)).count()
+            ))
+        }
+    })
+    .await;
+
+    // The sample rollout completes; each step is one row and one Event.
+    let deployments = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Deployment"));
+    eventually("the rollout completes", CONVERGE_WITHIN, || {
+        let deployments = deployments.clone();
+        async move {
+            let obj = deployments.get("shop-1-4-2").await.map_err(|e| e.to_string())?;
+            let phase = obj.data["status"]["phase"].as_str().unwrap_or_default().to_owned();
+            (phase == "completed").then_some(()).ok_or(format!("phase {phase}: {}", obj.data["status"]))
+        }
+    })
+    .await;
+    let rollout = deployments.get("shop-1-4-2").await.expect("the rollout");
+    let uid: uuid::Uuid = rollout.uid().expect("uid").parse().expect("uuid");
+    let rows: Vec<(uuid::Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT id, event_data ->> 'reason' FROM deployment_events WHERE deployment_id = $1 ORDER BY occurred_at",
+    )
+    .bind(uid)
+    .fetch_all(&db.pool)
+    .await
+    .expect("event rows");
+    assert!(rows.len() >= 3, "started, applied, completed at least: {rows:?}");
+    let events: Api<Event> = Api::namespaced(client.clone(), "acme");
+    eventually("every step published once", Duration::from_secs(30), || {
+        let events = events.clone();
+        let rows = rows.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            let mine: Vec<&Event> = list
+                .items
+                .iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop-1-4-2"))
+                .filter(|e| e.reporting_controller.as_deref() == Some("windflow-operator"))
+                .collect();
+            let named: Vec<String> =
+                rows.iter().map(|(id, _)| windflow::events::event_name("shop-1-4-2", *id)).collect();
+            let steps: Vec<&&Event> = mine.iter().filter(|e| named.contains(&e.name_any())).collect();
+            (steps.len() == rows.len()).then_some(()).ok_or(format!("{} rows, {} step Events", rows.len(), steps.len()))
+        }
+    })
+    .await;
+
+    // 5. Changes follow: a Volume grows, an Application scales.
+    let volumes = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Volume"));
+    volumes
+        .patch("pgdata", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "sizeGb": 60 } })))
+        .await
+        .expect("grow pgdata");
+    let pgdata = volumes.get("pgdata").await.expect("pgdata");
+    let pgdata_uid = pgdata.uid().expect("uid");
+    let pool = db.pool.clone();
+    let took = eventually("the Volume's row and claim follow", Duration::from_secs(30), || {
+        let (claims, pool, uid) = (claims.clone(), pool.clone(), pgdata_uid.clone());
+        async move {
+            let size: Option<i32> = sqlx::query_scalar("SELECT size_gb FROM volumes WHERE id = $1")
+                .bind(uid.parse::<uuid::Uuid>().expect("uuid"))
+                .fetch_optional(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            let claim = claims.get("pgdata").await.map_err(|e| e.to_string())?;
+            let request = claim.spec.and_then(|s| s.resources?.requests?.get("storage").cloned()).map(|q| q.0);
+            (size == Some(60) && request.as_deref() == Some("60G")).then_some(()).ok_or(format!("{size:?} {request:?}"))
+        }
+    })
+    .await;
+    eprintln!("a Volume change reached its row and claim in {took:?}");
+
+    // Drift: a child deleted by hand and another edited by hand are repaired.
+    let services: Api<Service> = Api::namespaced(client.clone(), "acme-production");
+    let service = services
+        .list(&ListParams::default().labels("windflow.io/owner-name=api"))
+        .await
+        .expect("services")
+        .items
+        .into_iter()
+        .next()
+        .expect("the api Service");
+    services.delete(&service.name_any(), &DeleteParams::default()).await.expect("delete the Service");
+    let took = eventually("the deleted Service is back", Duration::from_secs(60), || {
+        let (services, name) = (services.clone(), service.name_any());
+        async move { services.get_opt(&name).await.map_err(|e| e.to_string())?.map(|_| ()).ok_or("absent".into()) }
+    })
+    .await;
+    eprintln!("a deleted child was repaired in {took:?}");
+
+    // 6. Delete: finalizers complete, children go, rows go, audit rows stay.
+    let audit_before: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_logs").fetch_one(&db.pool).await.expect("count");
+    let mut delete = plane.kubectl();
+    delete.args(["delete", "-f", EXAMPLES, "--wait=true", "--timeout=120s"]);
+    run(delete);
+    eventually("the tenant namespaces are gone", Duration::from_secs(120), || {
+        let namespaces = namespaces.clone();
+        async move {
+            let mut left = vec![];
+            for name in ["acme", "acme-production", "acme-staging"] {
+                if let Some(ns) = namespaces.get_opt(name).await.map_err(|e| e.to_string())? {
+                    left.push(format!("{name} ({:?})", ns.status.and_then(|s| s.phase)));
+                }
+            }
+            left.is_empty().then_some(()).ok_or(left.join(", "))
+        }
+    })
+    .await;
+    for table in ["organizations", "users", "environments", "volumes", "applications", "deployments", "stacks"] {
+        let rows = crate::support::count(&db.pool, table).await;
+        assert_eq!(rows, 0, "{table} rows are deleted with their objects");
+    }
+    let audit_after: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_logs").fetch_one(&db.pool).await.expect("count");
+    assert!(audit_after > audit_before, "deletes are audited, and nothing of the audit trail is deleted");
+    drop(operator);
+}
