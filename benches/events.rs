@@ -52,6 +52,8 @@ fn facts(workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {
         analysis: Duration::ZERO,
         auto_promote: true,
         promote: false,
+        created: None,
+        start_deadline: Duration::ZERO,
         cancel: false,
         workloads,
         now: k8s_openapi::jiff::Timestamp::now(),

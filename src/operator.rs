@@ -12,6 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::StreamExt;
+use kube::api::DynamicObject;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
@@ -22,6 +23,7 @@ use tracing::{error, info};
 use crate::FIELD_MANAGER;
 use crate::api::*;
 use crate::cli::{LeaderElectionArgs, RunArgs};
+use crate::provision::labels;
 use crate::reconcile::catalog::Catalog;
 use crate::reconcile::{self, Context, Reconciled};
 
@@ -220,8 +222,31 @@ fn named<K: kube::Resource<DynamicType = ()>>(referrer: &impl ResourceExt, name:
     ObjectRef::new(name).within(&referrer.namespace().unwrap_or_default())
 }
 
+/// The controller of a kind, also woken by its children: a child deleted, edited by hand or
+/// changing status reconciles its owner at once. Third-party child types, which may not be
+/// installed, are left to the periodic resync.
 fn controller<K: Reconciled>(client: &Client) -> Controller<K> {
-    Controller::new(kube::Api::<K>::all(client.clone()), watcher::Config::default().any_semantic())
+    let controller = Controller::new(kube::Api::<K>::all(client.clone()), watcher::Config::default().any_semantic());
+    let owned_by = format!("{}={}", labels::OWNER_KIND, K::kind(&()));
+    K::CHILD_TYPES.iter().filter(|child| child.always_served()).fold(controller, |controller, child| {
+        let resource = child.api_resource();
+        controller.watches_with(
+            kube::Api::<DynamicObject>::all_with(client.clone(), &resource),
+            resource,
+            watcher::Config::default().labels(&owned_by),
+            owner_of::<K>,
+        )
+    })
+}
+
+/// The object a child's labels name as its owner.
+fn owner_of<K: kube::Resource<DynamicType = ()>>(child: DynamicObject) -> Option<ObjectRef<K>> {
+    let labels = child.labels();
+    let owner = ObjectRef::new(labels.get(labels::OWNER_NAME)?);
+    Some(match labels.get(labels::OWNER_NAMESPACE) {
+        Some(namespace) => owner.within(namespace),
+        None => owner,
+    })
 }
 
 async fn drive<K: Reconciled>(controller: Controller<K>, ctx: &Arc<Context>) {

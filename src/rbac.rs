@@ -44,16 +44,21 @@ pub fn cluster_access() -> BTreeSet<Access> {
     all
 }
 
-/// Server-side apply (patch), pruning (list across namespaces) and deletion. Roles carry the
-/// grants of Functions, which the operator need not hold itself: `escalate` and `bind`.
+/// Server-side apply (patch, and create: applying an object that does not exist yet creates
+/// it), pruning (list across namespaces), deletion and, where always served, watches. Roles carry the grants of Functions,
+/// which the operator need not hold itself: `escalate` and `bind` on them.
 fn child_access(child: &ChildType) -> Vec<Access> {
     let group = child.group();
-    let mut verbs = vec!["list", "patch", "delete"];
+    let mut verbs = vec!["list", "create", "patch", "delete"];
+    // Types every cluster serves are watched, so that their owners follow them at once.
+    if child.always_served() {
+        verbs.push("watch");
+    }
     // A child's status (a reported node's phase) is a WindFlow kind's: granted with the CRDs.
-    match child.kind {
-        "Role" => verbs.push("escalate"),
-        "RoleBinding" => verbs.push("bind"),
-        _ => {}
+    // A Role may grant what the operator lacks (escalate); binding it takes `bind` on the Role
+    // the binding names, not on the binding.
+    if child.kind == "Role" {
+        verbs.extend(["escalate", "bind"]);
     }
     access(group, child.plural, &verbs).collect()
 }
@@ -73,6 +78,7 @@ mod tests {
         assert!(all.iter().all(|(g, r, v)| g != "*" && r != "*" && v != "*"));
         for needed in [
             ("", "persistentvolumeclaims", "patch"),
+            ("", "persistentvolumeclaims", "create"),
             ("kubevirt.io", "virtualmachines", "delete"),
             ("rbac.authorization.k8s.io", "roles", "escalate"),
             ("windflow.io", "volumes/status", "patch"),

@@ -30,6 +30,8 @@ fn facts(strategy: DeploymentType, workloads: &BTreeMap<String, Workloads>) -> F
         analysis: Duration::ZERO,
         auto_promote: true,
         promote: false,
+        created: None,
+        start_deadline: Duration::ZERO,
         cancel: false,
         workloads,
         now: "2026-11-25T10:00:00Z".parse().expect("time"),

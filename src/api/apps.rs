@@ -231,7 +231,8 @@ pub struct DeploymentSpec {
     /// `maxUnavailable` (a count or "N%", default 25%), `progressDeadlineSeconds` (default 600),
     /// `canaryWeight` (percent of the replicas, 1-99, default 20), `analysisSeconds` (how long a
     /// ready canary is watched, default 60), `autoPromote` (default true; false waits for the
-    /// annotation windflow.io/promote=true).
+    /// annotation windflow.io/promote=true), `startDeadlineSeconds` (how long after its creation
+    /// the rollout waits for a draft or validating stack to become ready, default 600).
     #[serde(default)]
     #[schemars(schema_with = "rollout_settings_schema")]
     pub deployment_config: FreeForm,
@@ -267,6 +268,7 @@ fn rollout_settings_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schem
             "maxSurge": count_or_percent,
             "maxUnavailable": count_or_percent,
             "progressDeadlineSeconds": { "type": "integer", "minimum": 10, "maximum": 86400 },
+            "startDeadlineSeconds": { "type": "integer", "minimum": 0, "maximum": 86400 },
             "canaryWeight": { "type": "integer", "minimum": 1, "maximum": 99 },
             "analysisSeconds": { "type": "integer", "minimum": 0, "maximum": 86400 },
             "autoPromote": { "type": "boolean" },

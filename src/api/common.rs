@@ -92,7 +92,8 @@ pub struct CommonStatus {
     /// The organization the object belongs to, as resolved from its namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
-    /// The `metadata.resourceVersion` the database row holds.
+    /// The `metadata.resourceVersion` of the spec the database row holds: set when the row is
+    /// first written and when the spec changes (a new generation), not on status-only changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirrored_resource_version: Option<String>,
 }

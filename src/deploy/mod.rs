@@ -59,6 +59,8 @@ pub mod reasons {
     pub const PROGRESSING: &str = "Progressing";
     pub const COMPLETED: &str = "Completed";
     pub const STACK_NOT_DEPLOYABLE: &str = "StackNotDeployable";
+    /// The stack is still draft or validating: the rollout waits for it, up to its deadline.
+    pub const WAITING_FOR_STACK: &str = "WaitingForStack";
     pub const INVALID_ROLLOUT: &str = "InvalidRollout";
     pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
     pub const CANCELLED: &str = "Cancelled";
@@ -169,6 +171,9 @@ pub struct Facts<'a> {
     pub auto_promote: bool,
     /// The promote annotation is set.
     pub promote: bool,
+    /// When the Deployment was created, and how long after that it waits for its stack.
+    pub created: Option<Timestamp>,
+    pub start_deadline: Duration,
     pub cancel: bool,
     /// By application name, for the applications that are not done.
     pub workloads: &'a BTreeMap<String, Workloads>,
@@ -269,6 +274,19 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
         return Some(QUEUED_POLL);
     }
     if !matches!(stack_phase, "ready" | "deployed") {
+        // A stack applied with its rollout is still coming up: wait for it, as `create_deployment`
+        // is applied when the rollout would start, up to the deadline.
+        let coming_up = matches!(stack_phase, "draft" | "validating");
+        let waited = facts.created.map(|created| facts.now.duration_since(created));
+        let within = waited.is_none_or(|waited| waited.as_secs_f64() < facts.start_deadline.as_secs_f64());
+        if coming_up && within {
+            rollout.reason = reasons::WAITING_FOR_STACK.into();
+            rollout.message = format!(
+                "waiting for Stack {stack} to be ready (it is {stack_phase}), at most {}s after this Deployment was created",
+                facts.start_deadline.as_secs()
+            );
+            return Some(QUEUED_POLL);
+        }
         let message = format!("Stack {stack} is {stack_phase}: only a ready or deployed stack can be deployed");
         steps.push(finish(rollout, facts, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, message));
         return None;

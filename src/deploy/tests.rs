@@ -25,6 +25,8 @@ fn facts<'a>(strategy: DeploymentType, workloads: &'a BTreeMap<String, Workloads
         analysis: Duration::from_secs(60),
         auto_promote: true,
         promote: false,
+        created: Some(now() - Duration::from_secs(60)),
+        start_deadline: Duration::from_secs(600),
         cancel: false,
         workloads,
         now: now(),
@@ -90,28 +92,37 @@ fn a_new_deployment_is_created_and_started_with_its_first_stage_per_strategy() {
 #[test]
 fn admission_follows_create_deployment() {
     let none = BTreeMap::new();
-    for (stack_phase, queued_behind, cancel, phase, reason, step_keys) in [
-        ("draft", None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("validating", None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("error", None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("archived", None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("deploying", Some("shop-1"), false, Phase::Pending, reasons::QUEUED, vec!["created"]),
-        ("ready", None, true, Phase::Cancelled, reasons::CANCELLED, vec!["created", "cancelled"]),
-        ("ready", None, false, Phase::Running, reasons::PROGRESSING, vec!["created", "started", "applied/web"]),
-        ("deployed", None, false, Phase::Running, reasons::PROGRESSING, vec!["created", "started", "applied/web"]),
+    // (stack phase, seconds since the Deployment was created, queued behind, cancel, ...)
+    for (stack_phase, waited, queued_behind, cancel, phase, reason, step_keys) in [
+        ("draft", 60, None, false, Phase::Pending, reasons::WAITING_FOR_STACK, vec!["created"]),
+        ("validating", 599, None, false, Phase::Pending, reasons::WAITING_FOR_STACK, vec!["created"]),
+        ("draft", 600, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
+        ("validating", 3600, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
+        ("error", 60, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
+        ("archived", 60, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
+        ("deploying", 60, Some("shop-1"), false, Phase::Pending, reasons::QUEUED, vec!["created"]),
+        ("draft", 60, None, true, Phase::Cancelled, reasons::CANCELLED, vec!["created", "cancelled"]),
+        ("ready", 60, None, true, Phase::Cancelled, reasons::CANCELLED, vec!["created", "cancelled"]),
+        ("ready", 60, None, false, Phase::Running, reasons::PROGRESSING, vec!["created", "started", "applied/web"]),
+        ("deployed", 60, None, false, Phase::Running, reasons::PROGRESSING, vec!["created", "started", "applied/web"]),
     ] {
         let mut facts = facts(DeploymentType::Rolling, &none);
         facts.stack = ("shop", stack_phase);
+        facts.created = Some(now() - Duration::from_secs(waited));
         facts.queued_behind = queued_behind;
         facts.cancel = cancel;
         let transition = advance(None, &facts);
-        let label = format!("stack {stack_phase}, queued {queued_behind:?}, cancel {cancel}");
+        let label = format!("stack {stack_phase} after {waited}s, queued {queued_behind:?}, cancel {cancel}");
         assert_eq!((transition.rollout.phase, transition.rollout.reason.as_str()), (phase, reason), "{label}");
         assert_eq!(keys(&transition), step_keys, "{label}");
         assert_eq!(transition.rollout.completed_at.is_some(), phase.is_terminal(), "{label}");
         if phase == Phase::Failed {
             assert!(transition.rollout.message.contains(&format!("Stack shop is {stack_phase}")), "{label}");
             assert_eq!(transition.steps[1].level, Level::Error);
+        }
+        if reason == reasons::WAITING_FOR_STACK {
+            assert_eq!(transition.wait, Some(QUEUED_POLL), "{label}");
+            assert!(transition.rollout.message.contains("at most 600s"), "{label}");
         }
     }
 }

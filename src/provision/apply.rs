@@ -73,7 +73,9 @@ impl Provider {
                 };
                 let resources = match listed {
                     Ok(list) => Some(list.resources),
-                    Err(kube::Error::Api(status)) if status.is_not_found() => None,
+                    // An unknown group version is a plain-text "404 page not found", not a
+                    // NotFound Status: the code is what tells.
+                    Err(kube::Error::Api(status)) if status.code == 404 => None,
                     Err(error) => return Err(error),
                 };
                 self.locked()
@@ -194,6 +196,7 @@ impl Provider {
                             labels::OWNER_UID: null,
                             labels::OWNER_KIND: null,
                             labels::OWNER_NAME: null,
+                            labels::OWNER_NAMESPACE: null,
                             labels::MANAGED_BY: null,
                         },
                     } });

@@ -28,6 +28,9 @@ pub mod labels {
     pub const ENVIRONMENT: &str = "windflow.io/environment";
     pub const OWNER_KIND: &str = "windflow.io/owner-kind";
     pub const OWNER_NAME: &str = "windflow.io/owner-name";
+    /// The namespace of a namespaced owner, which its children in other namespaces cannot
+    /// name through an owner reference: how a child's change finds its owner to reconcile.
+    pub const OWNER_NAMESPACE: &str = "windflow.io/owner-namespace";
     /// Children are found by this label, for orphan cleanup and deletion.
     pub const OWNER_UID: &str = "windflow.io/owner-uid";
     /// Set to "true" on the pods of an application attached to the network named after the slash.
@@ -384,6 +387,24 @@ impl ChildType {
         self.api_version.rsplit_once('/').map_or("", |(group, _)| group)
     }
 
+    /// Served wherever WindFlow runs (built into Kubernetes, or WindFlow's own CRDs), unlike
+    /// the third-party APIs that may be missing.
+    pub fn always_served(&self) -> bool {
+        matches!(self.provider(), "Kubernetes" | "WindFlow's CRDs")
+    }
+
+    /// Where objects of this type are served.
+    pub fn api_resource(&self) -> kube::api::ApiResource {
+        let version = self.api_version.rsplit_once('/').map_or(self.api_version, |(_, version)| version);
+        kube::api::ApiResource {
+            group: self.group().to_owned(),
+            version: version.to_owned(),
+            api_version: self.api_version.to_owned(),
+            kind: self.kind.to_owned(),
+            plural: self.plural.to_owned(),
+        }
+    }
+
     /// What users install to get this type.
     pub fn provider(&self) -> &'static str {
         match self.group() {
@@ -461,6 +482,9 @@ pub fn children<K: Provisioned>(obj: &K, inputs: &Inputs) -> Result<Vec<DynamicO
             }
             labels.insert(labels::OWNER_KIND.into(), K::kind(&()).into_owned());
             labels.insert(labels::OWNER_NAME.into(), obj.name_any());
+            if let Some(namespace) = &owner_namespace {
+                labels.insert(labels::OWNER_NAMESPACE.into(), namespace.clone());
+            }
             if let Some(uid) = obj.uid() {
                 labels.insert(labels::OWNER_UID.into(), uid);
             }

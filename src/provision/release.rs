@@ -27,6 +27,9 @@ pub struct Settings {
     pub auto_promote: bool,
     /// After this long without progress a workload has failed (`progressDeadlineSeconds`).
     pub progress_deadline_seconds: i64,
+    /// How long a rollout waits, from its creation, for its stack to become deployable
+    /// (`startDeadlineSeconds`): GitOps applies a stack and its rollout together.
+    pub start_deadline: Duration,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
             analysis: Duration::from_secs(number("analysisSeconds", 60, 0..=86_400)? as u64),
             auto_promote,
             progress_deadline_seconds: number("progressDeadlineSeconds", 600, 10..=86_400)?,
+            start_deadline: Duration::from_secs(number("startDeadlineSeconds", 600, 0..=86_400)? as u64),
         })
     }
 }

@@ -93,9 +93,9 @@ fn facts<'a>(obj: &'a Deployment, world: &'a World, workloads: &'a BTreeMap<Stri
         .and_then(|d| d.metadata.name.as_deref());
     // Bad settings fail the rollout at admission; the defaults stand in for them meanwhile.
     let settings = Settings::parse(&spec.deployment_config);
-    let (analysis, auto_promote) = match &settings {
-        Ok(settings) => (settings.analysis, settings.auto_promote),
-        Err(_) => (Duration::ZERO, true),
+    let (analysis, auto_promote, start_deadline) = match &settings {
+        Ok(settings) => (settings.analysis, settings.auto_promote, settings.start_deadline),
+        Err(_) => (Duration::ZERO, true, Duration::ZERO),
     };
     Facts {
         strategy: spec.deployment_type,
@@ -105,6 +105,8 @@ fn facts<'a>(obj: &'a Deployment, world: &'a World, workloads: &'a BTreeMap<Stri
         analysis,
         auto_promote,
         promote: obj.annotations().get(PROMOTE_ANNOTATION).is_some_and(|v| v == "true"),
+        created: obj.metadata.creation_timestamp.as_ref().map(|time| time.0),
+        start_deadline,
         cancel: spec.cancel,
         workloads,
         now: Timestamp::now(),

@@ -127,7 +127,12 @@ pub fn build<K: Mirrored>(
     if let Some(organization) = organization.or_else(|| status.get("organization").and_then(Value::as_str)) {
         fields.insert("organization".into(), json!(organization));
     }
-    let mirrored = if report.synced.ok { obj.resource_version() } else { None };
+    // The version whose spec the row took: recorded on the first write and on a spec change,
+    // not on every resourceVersion, or each status write would bump the version it records and
+    // be followed by another.
+    let recorded = status.get("mirroredResourceVersion").is_some();
+    let spec_changed = status.get("observedGeneration").and_then(Value::as_i64) != generation;
+    let mirrored = if report.synced.ok && (!recorded || spec_changed) { obj.resource_version() } else { None };
     if let Some(version) =
         mirrored.or_else(|| status.get("mirroredResourceVersion").and_then(Value::as_str).map(str::to_owned))
     {
@@ -231,6 +236,22 @@ mod tests {
         assert_eq!(of("Ready")["reason"], "ProviderNotInstalled");
         assert_eq!(status["status"]["phase"], "error");
         assert_eq!(status["status"]["mirroredResourceVersion"], "42");
+    }
+
+    /// A status write bumps the resourceVersion; reconciling the object again at that version
+    /// must build the same status, or the write would trigger another reconcile forever.
+    #[test]
+    fn a_status_only_change_builds_the_same_status_again() {
+        let now = Timestamp::now();
+        let first = build_over(Value::Null, &mirrored("ok"), Some("acme"), now);
+        let mut bumped = volume(first["status"].clone());
+        bumped.metadata.resource_version = Some("43".into());
+        let again = build(&bumped, &crate::mirror::current_status(&bumped), &mirrored("ok"), None, now);
+        assert_eq!(again, first);
+        // A spec change (a new generation) records the version whose spec the row took.
+        bumped.metadata.generation = Some(4);
+        let changed = build(&bumped, &crate::mirror::current_status(&bumped), &mirrored("ok"), None, now);
+        assert_eq!(changed["status"]["mirroredResourceVersion"], "43");
     }
 
     #[test]

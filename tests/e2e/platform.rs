@@ -28,7 +28,6 @@ const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
 pub struct Operator {
     child: Child,
     pub log: PathBuf,
-    pub identity: String,
 }
 
 impl Operator {
@@ -90,7 +89,7 @@ pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &st
         .env("POD_NAME", identity)
         .env("WINDFLOW_LOG", "info,windflow=debug");
     let child = launch(identity, command, &log);
-    Operator { child, log, identity: identity.to_owned() }
+    Operator { child, log }
 }
 
 /// `kubectl apply -f examples/` until it succeeds, as Argo CD retries a sync: namespaced
@@ -128,7 +127,20 @@ pub fn readiness(obj: &DynamicObject) -> (String, String) {
 /// What each sample object reaches on a control plane without the third-party APIs:
 /// (kind, name) -> (Ready, reason). Anything not listed is Ready=True.
 pub fn expected_without_providers() -> BTreeMap<(&'static str, &'static str), (&'static str, &'static str)> {
-    BTreeMap::from([])
+    let not_installed = ("False", "ProviderNotInstalled");
+    BTreeMap::from([
+        // Multus (a bridge network's NetworkAttachmentDefinition).
+        (("Network", "backend"), not_installed),
+        // Cluster API.
+        (("ContainerCluster", "main"), not_installed),
+        // ExternalDNS, and cert-manager for autoSsl.
+        (("Domain", "acme-example"), not_installed),
+        (("DnsRecord", "www"), not_installed),
+        // KubeVirt.
+        (("VM", "legacy-erp"), not_installed),
+        // cert-manager (autoSsl).
+        (("Gateway", "public"), not_installed),
+    ])
 }
 
 /// Waits until every sample object reports what `expected` says; panics with every object's
@@ -314,14 +326,16 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let took = eventually("the Volume's row and claim follow", Duration::from_secs(30), || {
         let (claims, pool, uid) = (claims.clone(), pool.clone(), pgdata_uid.clone());
         async move {
-            let size: Option<i32> = sqlx::query_scalar("SELECT size_gb FROM volumes WHERE id = $1")
+            let size: Option<f64> = sqlx::query_scalar("SELECT size_gb::float8 FROM volumes WHERE id = $1")
                 .bind(uid.parse::<uuid::Uuid>().expect("uuid"))
                 .fetch_optional(&pool)
                 .await
                 .map_err(|e| e.to_string())?;
             let claim = claims.get("pgdata").await.map_err(|e| e.to_string())?;
             let request = claim.spec.and_then(|s| s.resources?.requests?.get("storage").cloned()).map(|q| q.0);
-            (size == Some(60) && request.as_deref() == Some("60G")).then_some(()).ok_or(format!("{size:?} {request:?}"))
+            (size == Some(60.0) && request.as_deref() == Some("60G"))
+                .then_some(())
+                .ok_or(format!("{size:?} {request:?}"))
         }
     })
     .await;
