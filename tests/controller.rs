@@ -1085,24 +1085,27 @@ async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
 }
 
 #[tokio::test]
-async fn a_deployment_of_a_stack_that_is_not_ready_fails_and_applies_nothing() {
+async fn a_deployment_of_a_stack_that_is_not_ready_waits_for_it_and_applies_nothing() {
     let deployment = rollout("shop-4", "rolling");
     let db = database().await;
     let docs = converged(&db.pool, &platform()).await;
-    // The stack has no status yet: draft.
+    // The stack has no status yet: draft, as when GitOps applies it with its rollout.
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
     let ctx = Arc::new(ctx);
     let action = reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
-        expect_events(&mut server, "shop-4", &["Created", "Failed"]).await;
+        expect_events(&mut server, "shop-4", &["Created"]).await;
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-4/status";
         let seen = server.expect("PATCH", path, |_| deployment.clone()).await;
-        assert_eq!(seen.body["status"]["phase"], "failed");
+        assert_eq!(seen.body["status"]["phase"], "pending");
         let ready = condition(&seen.body, "Ready");
-        assert_eq!(ready["reason"], "StackNotDeployable");
-        assert!(ready["message"].as_str().unwrap_or_default().contains("Stack shop is draft"), "{ready}");
+        assert_eq!(ready["reason"], "WaitingForStack");
+        assert!(
+            ready["message"].as_str().unwrap_or_default().contains("Stack shop to be ready (it is draft)"),
+            "{ready}"
+        );
     })
     .await
-    .expect("refused");
-    assert_eq!(action, Action::requeue(durations::RESYNC));
+    .expect("waiting");
+    assert_eq!(action, Action::requeue(windflow::deploy::QUEUED_POLL));
     server.finish(ctx).await;
 }

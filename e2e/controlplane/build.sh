@@ -14,7 +14,7 @@ command -v go >/dev/null || {
   exit 1
 }
 
-key=$(cat go.mod go.sum build.sh | sha256sum | cut -c1-16)
+key=$(cat go.mod go.sum build.sh thirdparty.txt | sha256sum | cut -c1-16)
 cache="${WINDFLOW_CONTROLPLANE_CACHE:-$HOME/.cache/windflow/controlplane}"
 out="$cache/$key"
 mkdir -p "$cache"
@@ -65,6 +65,21 @@ for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-
   cat "$stages/$stage.yaml"
   echo "---"
 done > "$out.partial/kwok-stages.yaml"
+
+# Third-party CRDs (thirdparty.txt). external-dns's module declares a Go newer than this
+# machine's; downloading it (nothing is built) takes the approved newer toolchain from the proxy.
+mkdir -p "$out.partial/thirdparty"
+grep -v '^\s*#' thirdparty.txt | while read -r module version sum files; do
+  [ -n "$module" ] || continue
+  json=$(GOTOOLCHAIN=go1.27.3 GOFLAGS=-mod=mod go mod download -json "$module@$version")
+  dir=$(sed -n 's/.*"Dir": "\(.*\)",/\1/p' <<<"$json")
+  got=$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$json")
+  if [ -z "$dir" ] || [ "$got" != "$sum" ]; then
+    echo "build.sh: $module@$version: expected $sum, got '$got' ($json)" >&2
+    exit 1
+  fi
+  for file in $files; do cp "$dir/$file" "$out.partial/thirdparty/"; done
+done
 
 rm -rf "$out"
 mv "$out.partial" "$out"

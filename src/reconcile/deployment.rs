@@ -224,7 +224,10 @@ fn parent_id(obj: &Deployment, world: &World) -> Option<Uuid> {
 fn report(rollout: &Rollout) -> Report {
     let message = rollout.message.clone();
     let reason: &'static str = match rollout.phase {
-        Phase::Pending => deploy::reasons::QUEUED,
+        Phase::Pending => match rollout.reason.as_str() {
+            deploy::reasons::WAITING_FOR_STACK => deploy::reasons::WAITING_FOR_STACK,
+            _ => deploy::reasons::QUEUED,
+        },
         Phase::Running => deploy::reasons::PROGRESSING,
         Phase::Completed => deploy::reasons::COMPLETED,
         Phase::Cancelled => deploy::reasons::CANCELLED,

@@ -10,7 +10,9 @@ mod support;
 
 mod controlplane;
 mod crds;
+mod failover;
 mod platform;
+mod thirdparty;
 
 use std::process::{Command, Output};
 

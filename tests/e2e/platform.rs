@@ -20,7 +20,9 @@ use crate::controlplane::{ControlPlane, control_plane, kubeconfig, launch};
 use crate::{api_for, both, exclusive, install_crds, run};
 
 const RELEASE: &str = "windflow";
-const RELEASE_NAMESPACE: &str = "windflow-system";
+pub const RELEASE_NAMESPACE: &str = "windflow-system";
+/// The operators' lease duration here: short, so that a failover is quick to see.
+pub const LEASE_DURATION: Duration = Duration::from_secs(6);
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
 const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
 
@@ -84,7 +86,7 @@ pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &st
         .env("DATABASE_URL", database_url)
         .env("WINDFLOW_PROBE_ADDRESS", "127.0.0.1:0")
         .env("WINDFLOW_LEADER_ELECT", "true")
-        .env("WINDFLOW_LEASE_DURATION", "6")
+        .env("WINDFLOW_LEASE_DURATION", LEASE_DURATION.as_secs().to_string())
         .env("POD_NAMESPACE", RELEASE_NAMESPACE)
         .env("POD_NAME", identity)
         .env("WINDFLOW_LOG", "info,windflow=debug");
@@ -207,6 +209,62 @@ pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (boo
     (output.status.success(), both(&output))
 }
 
+/// Every recorded step of `rollout` (a `deployment_events` row) is one Kubernetes Event, named
+/// after its row, and there are at least the started, applied and completed steps.
+pub async fn steps_are_published_once(client: &Client, pool: &PgPool, rollout: &DynamicObject) {
+    let name = rollout.name_any();
+    let uid: uuid::Uuid = rollout.uid().expect("uid").parse().expect("uuid");
+    let rows: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM deployment_events WHERE deployment_id = $1 ORDER BY occurred_at")
+            .bind(uid)
+            .fetch_all(pool)
+            .await
+            .expect("event rows");
+    assert!(rows.len() >= 3, "started, applied, completed at least: {rows:?}");
+    let events: Api<Event> = Api::namespaced(client.clone(), &rollout.namespace().expect("namespaced"));
+    let named: Vec<String> = rows.iter().map(|id| windflow::events::event_name(&name, *id)).collect();
+    eventually("every step published once", Duration::from_secs(30), || {
+        let (events, named, name) = (events.clone(), named.clone(), name.clone());
+        async move {
+            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            let steps: Vec<String> = list
+                .items
+                .iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str()))
+                .map(ResourceExt::name_any)
+                .filter(|event| named.contains(event))
+                .collect();
+            (steps.len() == named.len()).then_some(()).ok_or(format!(
+                "{} rows, {} step Events",
+                named.len(),
+                steps.len()
+            ))
+        }
+    })
+    .await;
+}
+
+/// `kubectl delete -f examples/`, then waits until the tenant namespaces are gone.
+pub async fn delete_examples(plane: &ControlPlane, client: &Client) {
+    let mut delete = plane.kubectl();
+    delete.args(["delete", "-f", EXAMPLES, "--wait=true", "--timeout=120s"]);
+    run(delete);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    eventually("the tenant namespaces are gone", Duration::from_secs(120), || {
+        let namespaces = namespaces.clone();
+        async move {
+            let mut left = vec![];
+            for name in ["acme", "acme-production", "acme-staging"] {
+                if let Some(ns) = namespaces.get_opt(name).await.map_err(|e| e.to_string())? {
+                    left.push(format!("{name} ({:?})", ns.status.and_then(|s| s.phase)));
+                }
+            }
+            left.is_empty().then_some(()).ok_or(left.join(", "))
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let _turn = exclusive().await;
@@ -285,34 +343,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     })
     .await;
     let rollout = deployments.get("shop-1-4-2").await.expect("the rollout");
-    let uid: uuid::Uuid = rollout.uid().expect("uid").parse().expect("uuid");
-    let rows: Vec<(uuid::Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT id, event_data ->> 'reason' FROM deployment_events WHERE deployment_id = $1 ORDER BY occurred_at",
-    )
-    .bind(uid)
-    .fetch_all(&db.pool)
-    .await
-    .expect("event rows");
-    assert!(rows.len() >= 3, "started, applied, completed at least: {rows:?}");
-    let events: Api<Event> = Api::namespaced(client.clone(), "acme");
-    eventually("every step published once", Duration::from_secs(30), || {
-        let events = events.clone();
-        let rows = rows.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-            let mine: Vec<&Event> = list
-                .items
-                .iter()
-                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop-1-4-2"))
-                .filter(|e| e.reporting_controller.as_deref() == Some("windflow-operator"))
-                .collect();
-            let named: Vec<String> =
-                rows.iter().map(|(id, _)| windflow::events::event_name("shop-1-4-2", *id)).collect();
-            let steps: Vec<&&Event> = mine.iter().filter(|e| named.contains(&e.name_any())).collect();
-            (steps.len() == rows.len()).then_some(()).ok_or(format!("{} rows, {} step Events", rows.len(), steps.len()))
-        }
-    })
-    .await;
+    steps_are_published_once(&client, &db.pool, &rollout).await;
 
     // 5. Changes follow: a Volume grows, an Application scales.
     let volumes = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Volume"));
@@ -359,25 +390,65 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     .await;
     eprintln!("a deleted child was repaired in {took:?}");
 
+    // An Application scales: its row and its workload follow; a hand edit of the workload is
+    // undone.
+    let applications =
+        Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Application"));
+    let scale = json!({ "spec": { "deploymentConfig": { "replicas": 3 } } });
+    applications.patch("api", &PatchParams::default(), &Patch::Merge(scale)).await.expect("scale api");
+    let api_uid: uuid::Uuid = applications.get("api").await.expect("api").uid().expect("uid").parse().expect("uuid");
+    let replicas_of_api = || {
+        let (workloads, pool) = (workloads.clone(), pool.clone());
+        async move {
+            let row: Option<String> =
+                sqlx::query_scalar("SELECT deployment_config ->> 'replicas' FROM applications WHERE id = $1")
+                    .bind(api_uid)
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .flatten();
+            let list = workloads
+                .list(&ListParams::default().labels("windflow.io/owner-name=api"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let replicas: Vec<Option<i32>> = list.items.iter().map(|w| w.spec.replicas).collect();
+            (row.as_deref() == Some("3") && replicas == [Some(3)])
+                .then_some(())
+                .ok_or(format!("row {row:?}, workloads {replicas:?}"))
+        }
+    };
+    let took = eventually("the Application's row and workload follow", Duration::from_secs(30), replicas_of_api).await;
+    eprintln!("an Application change reached its row and workload in {took:?}");
+    let workload = workloads
+        .list(&ListParams::default().labels("windflow.io/owner-name=api"))
+        .await
+        .expect("workloads")
+        .items
+        .into_iter()
+        .next()
+        .expect("the api workload");
+    let by_hand = PatchParams::apply("someone-by-hand").force();
+    let scaled = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "spec": { "replicas": 1 } });
+    workloads.patch(&workload.name_any(), &by_hand, &Patch::Apply(scaled)).await.expect("scale by hand");
+    let took = eventually("the edited workload is repaired", Duration::from_secs(30), replicas_of_api).await;
+    eprintln!("a child edited by hand was repaired in {took:?}");
+
+    // 8. `check` finds a tampered row, `resync` repairs it.
+    sqlx::query("UPDATE users SET email = 'tampered@example.com' WHERE username = 'alice'")
+        .execute(&db.pool)
+        .await
+        .expect("tamper");
+    let (clean, report) = windflow("check", &operator_kubeconfig, &db.url);
+    assert!(!clean && report.contains("User alice"), "check finds the tampered row: {report}");
+    let (repaired, report) = windflow("resync", &operator_kubeconfig, &db.url);
+    assert!(repaired, "resync: {report}");
+    let (clean, report) = windflow("check", &operator_kubeconfig, &db.url);
+    assert!(clean, "check after resync: {report}");
+
     // 6. Delete: finalizers complete, children go, rows go, audit rows stay.
     let audit_before: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_logs").fetch_one(&db.pool).await.expect("count");
-    let mut delete = plane.kubectl();
-    delete.args(["delete", "-f", EXAMPLES, "--wait=true", "--timeout=120s"]);
-    run(delete);
-    eventually("the tenant namespaces are gone", Duration::from_secs(120), || {
-        let namespaces = namespaces.clone();
-        async move {
-            let mut left = vec![];
-            for name in ["acme", "acme-production", "acme-staging"] {
-                if let Some(ns) = namespaces.get_opt(name).await.map_err(|e| e.to_string())? {
-                    left.push(format!("{name} ({:?})", ns.status.and_then(|s| s.phase)));
-                }
-            }
-            left.is_empty().then_some(()).ok_or(left.join(", "))
-        }
-    })
-    .await;
+    delete_examples(plane, &client).await;
     for table in ["organizations", "users", "environments", "volumes", "applications", "deployments", "stacks"] {
         let rows = crate::support::count(&db.pool, table).await;
         assert_eq!(rows, 0, "{table} rows are deleted with their objects");
