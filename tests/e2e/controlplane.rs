@@ -10,11 +10,12 @@
 //! No process outlives the test binary: each is started from one thread that lives as long as
 //! the binary and asks the kernel to kill the process when that thread ends
 //! (`PR_SET_PDEATHSIG`), whether the tests pass, fail or panic.
+#![allow(dead_code)] // the tests and the convergence benchmark each use their own part
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -129,6 +130,18 @@ fn binary(bin: &Path, name: &str) -> PathBuf {
     let path = envtest.filter(|path| path.exists()).unwrap_or_else(|| bin.join(name));
     assert!(path.exists(), "no {name} at {}: build e2e/controlplane (bash e2e/controlplane/build.sh)", path.display());
     path
+}
+
+/// Runs `command`, panicking with its output unless it succeeds.
+pub fn run(mut command: Command) -> String {
+    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    assert!(output.status.success(), "{command:?} failed: {}", both(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard output and error, for messages.
+pub fn both(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 fn free_port() -> u16 {
@@ -349,6 +362,9 @@ async fn start() -> ControlPlane {
         "--manage-all-nodes=false".into(),
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
         "--cidr=10.244.0.0/16".into(),
+        // kwok renews the nodes' Leases itself: without them the node lifecycle controller
+        // takes the nodes for gone after its grace period and marks their pods not ready.
+        "--node-lease-duration-seconds=40".into(),
         "--node-ip=127.0.0.1".into(),
         format!("--node-port={}", free_port()),
         format!("--server-address=127.0.0.1:{}", free_port()),
@@ -360,10 +376,30 @@ async fn start() -> ControlPlane {
     plane
 }
 
+/// Fake nodes `kwok-node-N` for N in `indexes`, which kwok keeps Ready.
+pub async fn add_fake_nodes(client: &Client, indexes: std::ops::Range<usize>) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    for index in indexes {
+        let node: Node = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {
+                "name": format!("kwok-node-{index}"),
+                "annotations": { "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0" },
+                "labels": { "type": "kwok", "kubernetes.io/hostname": format!("kwok-node-{index}") },
+            },
+            "status": {
+                "allocatable": { "cpu": "32", "memory": "256Gi", "pods": "110" },
+                "capacity": { "cpu": "32", "memory": "256Gi", "pods": "110" },
+            },
+        }))
+        .expect("a node");
+        nodes.create(&PostParams::default(), &node).await.expect("a fake node");
+    }
+}
+
 /// Static storage, as a cluster without a provisioner has it: a default StorageClass that
 /// allows expansion and volumes for claims to bind to (the controller manager binds them).
 async fn add_storage(client: &Client) {
-    use k8s_openapi::api::core::v1::PersistentVolume;
     use k8s_openapi::api::storage::v1::StorageClass;
     let class: StorageClass = serde_json::from_value(json!({
         "metadata": { "name": "standard", "annotations": { "storageclass.kubernetes.io/is-default-class": "true" } },
@@ -373,8 +409,14 @@ async fn add_storage(client: &Client) {
     }))
     .expect("a class");
     Api::<StorageClass>::all(client.clone()).create(&PostParams::default(), &class).await.expect("the default class");
+    add_static_volumes(client, 0..STATIC_VOLUMES).await;
+}
+
+/// Static PersistentVolumes `static-N` for N in `indexes`, of the default class.
+pub async fn add_static_volumes(client: &Client, indexes: std::ops::Range<usize>) {
+    use k8s_openapi::api::core::v1::PersistentVolume;
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
-    for index in 0..STATIC_VOLUMES {
+    for index in indexes {
         let volume: PersistentVolume = serde_json::from_value(json!({
             "metadata": { "name": format!("static-{index}") },
             "spec": {
@@ -425,23 +467,8 @@ async fn wait_until_ready(plane: &ControlPlane, processes: &mut [(&str, Child)])
 /// Fake nodes for kwok, then waits until they are Ready (kwok manages them) and the default
 /// ServiceAccount exists (the controller manager runs).
 async fn add_nodes(client: &Client, processes: &mut [(&str, Child)], dir: &Path) {
+    add_fake_nodes(client, 0..NODES).await;
     let nodes: Api<Node> = Api::all(client.clone());
-    for index in 0..NODES {
-        let node: Node = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {
-                "name": format!("kwok-node-{index}"),
-                "annotations": { "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0" },
-                "labels": { "type": "kwok", "kubernetes.io/hostname": format!("kwok-node-{index}") },
-            },
-            "status": {
-                "allocatable": { "cpu": "32", "memory": "256Gi", "pods": "110" },
-                "capacity": { "cpu": "32", "memory": "256Gi", "pods": "110" },
-            },
-        }))
-        .expect("a node");
-        nodes.create(&PostParams::default(), &node).await.expect("a fake node");
-    }
     let deadline = Instant::now() + READY_WITHIN;
     loop {
         let ready = nodes
@@ -459,7 +486,7 @@ async fn add_nodes(client: &Client, processes: &mut [(&str, Child)], dir: &Path)
             .count();
         let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), "default");
         let controllers_run = accounts.get_opt("default").await.ok().flatten().is_some();
-        if ready == NODES && controllers_run {
+        if ready >= NODES && controllers_run {
             return;
         }
         all_running(processes, dir);

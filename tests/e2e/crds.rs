@@ -5,8 +5,9 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::controlplane::control_plane;
+use crate::controlplane::run;
 use crate::support::bad::{BAD_SPECS, BAD_UPDATES, set};
-use crate::{api_for, exclusive, install_crds, run};
+use crate::{api_for, exclusive, install_crds};
 
 /// Objects of this test live here: a namespace no Organization owns.
 const FIXTURES: &str = "e2e-fixtures";

@@ -9,9 +9,9 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 
 use crate::controlplane::control_plane;
+use crate::install::{LEASE_DURATION, RELEASE_NAMESPACE, eventually, install_chart, reset, start_operator, windflow};
 use crate::platform::{
-    LEASE_DURATION, RELEASE_NAMESPACE, apply_examples, delete_examples, eventually, expected_without_providers,
-    install_chart, start_operator, steps_are_published_once, wait_for_sample, windflow,
+    apply_examples, delete_examples, expected_without_providers, steps_are_published_once, wait_for_sample,
 };
 use crate::{exclusive, install_crds};
 
@@ -27,6 +27,7 @@ async fn the_standby_takes_over_from_a_killed_leader_and_nothing_is_lost_or_doub
     let _turn = exclusive().await;
     let plane = control_plane().await;
     install_crds(plane);
+    reset(plane).await;
     let kubeconfig = install_chart(plane).await;
     let db = crate::support::database().await;
     let client = plane.client().await;

@@ -11,33 +11,22 @@ mod support;
 mod controlplane;
 mod crds;
 mod failover;
+mod install;
 mod platform;
 mod thirdparty;
-
-use std::process::{Command, Output};
 
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 
+use controlplane::run;
+
 static TURN: Mutex<()> = Mutex::const_new(());
 
 /// This test's turn on the shared control plane.
 pub async fn exclusive() -> MutexGuard<'static, ()> {
     TURN.lock().await
-}
-
-/// Runs `command`, panicking with its output unless it succeeds.
-pub fn run(mut command: Command) -> String {
-    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
-    assert!(output.status.success(), "{command:?} failed: {}", both(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Standard output and error, for messages.
-pub fn both(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 /// The API of a WindFlow manifest's kind, in its namespace (or cluster-wide), and its name.

@@ -3,96 +3,22 @@
 //! in one go, then changes, drift, deletion, `check` and `resync`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as Workload;
-use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::controlplane::{ControlPlane, control_plane, kubeconfig, launch};
-use crate::{api_for, both, exclusive, install_crds, run};
+use crate::controlplane::{ControlPlane, both, control_plane, run};
+use crate::install::{eventually, install_chart, reset, start_operator, windflow};
+use crate::{api_for, exclusive, install_crds};
 
-const RELEASE: &str = "windflow";
-pub const RELEASE_NAMESPACE: &str = "windflow-system";
-/// The operators' lease duration here: short, so that a failover is quick to see.
-pub const LEASE_DURATION: Duration = Duration::from_secs(6);
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
 const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
-
-/// The operator process, killed when dropped.
-pub struct Operator {
-    child: Child,
-    pub log: PathBuf,
-}
-
-impl Operator {
-    /// SIGKILL: no lease release, no cleanup.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// `helm install` of the chart, as users install it (no operator pod runs: the operator runs
-/// as a process here, with the chart's ServiceAccount). Returns a kubeconfig that carries a
-/// token of that ServiceAccount from the TokenRequest API.
-pub async fn install_chart(plane: &ControlPlane) -> PathBuf {
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
-    let mut install = Command::new(&helm);
-    install
-        .args(["upgrade", "--install", RELEASE, chart, "--namespace", RELEASE_NAMESPACE, "--create-namespace"])
-        .args(["--set", "database.url=postgres://placeholder/windflow", "--set", "replicas=0"])
-        .arg("--kubeconfig")
-        .arg(&plane.kubeconfig);
-    run(install);
-
-    let client = plane.client().await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client, RELEASE_NAMESPACE);
-    let request: TokenRequest =
-        serde_json::from_value(json!({ "spec": { "audiences": [], "expirationSeconds": 7200 } })).expect("request");
-    let token = accounts
-        .create_token_request(RELEASE, &PostParams::default(), &request)
-        .await
-        .expect("a token of the chart's ServiceAccount")
-        .status
-        .expect("a token")
-        .token;
-    let path = plane.dir.join("operator.kubeconfig");
-    std::fs::write(&path, kubeconfig(&plane.server, &plane.ca_pem, json!({ "token": token }))).expect("write");
-    path
-}
-
-/// Starts `windflow run` with `kubeconfig`, electing a leader on the chart's Lease.
-pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &str, identity: &str) -> Operator {
-    let log = plane.dir.join(format!("{identity}.log"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_windflow"));
-    command
-        .arg("run")
-        .env("KUBECONFIG", kubeconfig)
-        .env("DATABASE_URL", database_url)
-        .env("WINDFLOW_PROBE_ADDRESS", "127.0.0.1:0")
-        .env("WINDFLOW_LEADER_ELECT", "true")
-        .env("WINDFLOW_LEASE_DURATION", LEASE_DURATION.as_secs().to_string())
-        .env("POD_NAMESPACE", RELEASE_NAMESPACE)
-        .env("POD_NAME", identity)
-        .env("WINDFLOW_LOG", "info,windflow=debug");
-    let child = launch(identity, command, &log);
-    Operator { child, log }
-}
 
 /// `kubectl apply -f examples/` until it succeeds, as Argo CD retries a sync: namespaced
 /// objects are refused until their Organization's namespace exists. Returns the attempts.
@@ -177,36 +103,9 @@ pub async fn wait_for_sample(
     }
 }
 
-/// Waits until `check` holds, for at most `within`; returns how long it took.
-pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let start = Instant::now();
-    loop {
-        match check().await {
-            Ok(()) => return start.elapsed(),
-            Err(why) => assert!(start.elapsed() < within, "{what} not within {within:?}: {why}"),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 async fn count(pool: &PgPool, sql: &str, uid: &str) -> i64 {
     let uid: uuid::Uuid = uid.parse().expect("a uid");
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).bind(uid).fetch_one(pool).await.expect("count")
-}
-
-/// `windflow check` (or `resync`) with the operator's credentials; its exit status and output.
-pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_windflow"))
-        .arg(subcommand)
-        .env("KUBECONFIG", kubeconfig)
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("windflow runs");
-    (output.status.success(), both(&output))
 }
 
 /// Every recorded step of `rollout` (a `deployment_events` row) is one Kubernetes Event, named
@@ -270,6 +169,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let _turn = exclusive().await;
     let plane = control_plane().await;
     install_crds(plane);
+    reset(plane).await;
     let operator_kubeconfig = install_chart(plane).await;
     let db = crate::support::database().await;
     let operator = start_operator(plane, &operator_kubeconfig, &db.url, "windflow-0");
@@ -429,7 +329,8 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
         .expect("the api workload");
     let by_hand = PatchParams::apply("someone-by-hand").force();
     let scaled = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "spec": { "replicas": 1 } });
-    workloads.patch(&workload.name_any(), &by_hand, &Patch::Apply(scaled)).await.expect("scale by hand");
+    let edited = workloads.patch(&workload.name_any(), &by_hand, &Patch::Apply(scaled)).await.expect("scale by hand");
+    assert_eq!(edited.spec.replicas, Some(1), "the hand edit took");
     let took = eventually("the edited workload is repaired", Duration::from_secs(30), replicas_of_api).await;
     eprintln!("a child edited by hand was repaired in {took:?}");
 

@@ -6,10 +6,13 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::ResourceExt;
+use kube::api::Api;
 use serde_json::Value;
 
-use crate::controlplane::control_plane;
-use crate::{both, exclusive, install_crds, run};
+use crate::controlplane::{both, control_plane, run};
+use crate::{exclusive, install_crds};
 
 /// API groups whose CRDs the module proxy does not serve (KubeVirt, Multus): their children are
 /// checked offline only (`render`, the builders' unit tests).
@@ -24,13 +27,26 @@ async fn every_child_passes_strict_validation_of_the_apis_it_targets() {
     let _turn = exclusive().await;
     let plane = control_plane().await;
     install_crds(plane);
-    let thirdparty = plane.bin.join("thirdparty");
-    let mut install = plane.kubectl();
-    install.args(["apply", "--server-side", "-f"]).arg(&thirdparty);
-    run(install);
-    let mut wait = plane.kubectl();
-    wait.args(["wait", "--for=condition=Established", "--timeout=60s", "-f"]).arg(&thirdparty);
-    run(wait);
+    // On an existing cluster (WINDFLOW_E2E_KUBECONFIG), CRDs already there are left alone: only
+    // the missing ones are installed, and only those are removed afterwards.
+    let crds: Api<CustomResourceDefinition> = Api::all(plane.client().await);
+    let mut installed = vec![];
+    for entry in std::fs::read_dir(plane.bin.join("thirdparty")).expect("the third-party CRDs") {
+        let path = entry.expect("entry").path();
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).expect("read")).expect("a CRD");
+        if crds.get_opt(&crd.name_any()).await.expect("get").is_none() {
+            installed.push(path);
+        }
+    }
+    for path in &installed {
+        let mut install = plane.kubectl();
+        install.args(["apply", "--server-side", "-f"]).arg(path);
+        run(install);
+        let mut wait = plane.kubectl();
+        wait.args(["wait", "--for=condition=Established", "--timeout=60s", "-f"]).arg(path);
+        run(wait);
+    }
 
     let render = Command::new(env!("CARGO_BIN_EXE_windflow"))
         .args(["render", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/examples")])
@@ -89,7 +105,9 @@ async fn every_child_passes_strict_validation_of_the_apis_it_targets() {
         run(delete);
     }
     // The other scenarios run without the third-party APIs.
-    let mut uninstall = plane.kubectl();
-    uninstall.args(["delete", "--wait=true", "-f"]).arg(&thirdparty);
-    run(uninstall);
+    for path in &installed {
+        let mut uninstall = plane.kubectl();
+        uninstall.args(["delete", "--wait=true", "-f"]).arg(path);
+        run(uninstall);
+    }
 }

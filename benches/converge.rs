@@ -1,0 +1,242 @@
+//! How long WindFlow takes to converge the sample platform times N (about 2,000 objects) on the
+//! real control plane of the end-to-end tests, and the API requests it makes per object by
+//! verb (the API server's own `apiserver_request_total`), beside a baseline measured in the
+//! same run: the same objects created with kubectl and given one status patch each by a bare
+//! client, the floor the API server sets.
+//!
+//! `cargo bench --bench converge`; method and figures in docs/BENCHMARKS.md.
+
+#[path = "../tests/e2e/controlplane.rs"]
+mod controlplane;
+#[path = "../tests/e2e/install.rs"]
+mod install;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use controlplane::{ControlPlane, run};
+
+/// Copies of the sample platform: 30 objects each, beside the Tag and Functions they share.
+const COPIES: usize = 66;
+/// Status patches the baseline sends at once, as the operator's reconciles run at once.
+const BASELINE_CONCURRENCY: usize = 16;
+const CONVERGE_WITHIN: Duration = Duration::from_secs(30 * 60);
+/// Pods per copy (3 + 2 + 1 replicas) and claims per copy, for the fake nodes and volumes.
+const PODS_PER_COPY: usize = 6;
+const CLAIMS_PER_COPY: usize = 2;
+
+/// Copy `index` of the sample: its organization, namespace, users and names that must be
+/// unique (emails, domains) carry the index; the Tag and Functions are shared by all copies.
+fn copy(sample: &[Value], index: usize) -> Vec<Value> {
+    sample
+        .iter()
+        .filter(|doc| index == 0 || !matches!(doc["kind"].as_str(), Some("Tag" | "Function")))
+        .map(|doc| {
+            let text = doc
+                .to_string()
+                .replace("acme.example", &format!("acme-{index}.example"))
+                .replace("\"acme\"", &format!("\"acme-{index}\""))
+                .replace("\"alice", &format!("\"alice-{index}"))
+                .replace("\"bob", &format!("\"bob-{index}"));
+            serde_json::from_str(&text).expect("a copy")
+        })
+        .collect()
+}
+
+/// `apiserver_request_total` summed by (verb, whether the resource is a WindFlow kind).
+async fn requests(client: &Client) -> BTreeMap<(String, bool), f64> {
+    let request = http::Request::get("/metrics").body(vec![]).expect("request");
+    let text = client.request_text(request).await.expect("/metrics");
+    let mut totals = BTreeMap::new();
+    for line in text.lines().filter(|line| line.starts_with("apiserver_request_total{")) {
+        let Some((labels, value)) = line.rsplit_once(' ') else { continue };
+        let label = |name: &str| {
+            labels.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
+        };
+        let value: f64 = value.parse().unwrap_or(0.0);
+        *totals.entry((label("verb"), label("group") == "windflow.io")).or_insert(0.0) += value;
+    }
+    totals
+}
+
+fn delta(
+    after: &BTreeMap<(String, bool), f64>,
+    before: &BTreeMap<(String, bool), f64>,
+) -> BTreeMap<(String, bool), f64> {
+    after.iter().map(|(key, value)| (key.clone(), value - before.get(key).copied().unwrap_or(0.0))).collect()
+}
+
+fn apis(client: &Client) -> Vec<(String, Api<DynamicObject>)> {
+    windflow::api::crds()
+        .iter()
+        .map(|crd| (crd.spec.names.kind.clone(), Api::all_with(client.clone(), &windflow::api::api_resource(crd))))
+        .collect()
+}
+
+/// Objects not yet where the end-to-end suite expects them without third-party APIs (the
+/// rollouts completed). Each call lists every kind once.
+async fn unconverged(client: &Client) -> usize {
+    let not_installed = [
+        "Network/backend",
+        "ContainerCluster/main",
+        "Domain/acme-example",
+        "DnsRecord/www",
+        "VM/legacy-erp",
+        "Gateway/public",
+    ];
+    let mut left = 0;
+    for (kind, api) in apis(client) {
+        for obj in api.list(&ListParams::default()).await.expect("list").items {
+            let conditions = obj.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let ready = conditions.iter().find(|c| c["type"] == "Ready");
+            let (status, reason) =
+                ready.map_or(("", ""), |c| (c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or("")));
+            let done = if not_installed.contains(&format!("{kind}/{}", obj.name_any()).as_str()) {
+                status == "False" && reason == "ProviderNotInstalled"
+            } else if kind == "Deployment" {
+                obj.data["status"]["phase"] == "completed"
+            } else {
+                status == "True"
+            };
+            left += usize::from(!done);
+        }
+    }
+    left
+}
+
+fn kubectl_apply(plane: &ControlPlane, file: &std::path::Path) -> std::process::Output {
+    let mut apply = plane.kubectl();
+    apply.args(["apply", "-f"]).arg(file);
+    apply.output().expect("kubectl runs")
+}
+
+fn report(name: &str, took: Duration, objects: usize, requests: &BTreeMap<(String, bool), f64>) {
+    println!(
+        "{name}: {objects} objects in {:.1} s ({:.1} objects/s)",
+        took.as_secs_f64(),
+        objects as f64 / took.as_secs_f64()
+    );
+    for ((verb, windflow), count) in requests {
+        if *count > 0.0 {
+            let on = if *windflow { "WindFlow kinds" } else { "other resources" };
+            println!("  {verb:>7} on {on:<15} {count:>8.0}  {:>6.2} per object", count / objects as f64);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let plane = controlplane::control_plane().await;
+    let client = plane.client().await;
+    let nodes = (COPIES * PODS_PER_COPY).div_ceil(100);
+    controlplane::add_fake_nodes(&client, controlplane::NODES..nodes.max(controlplane::NODES)).await;
+    controlplane::add_static_volumes(&client, 100..100 + COPIES * CLAIMS_PER_COPY).await;
+    let mut crds = plane.kubectl();
+    crds.args(["apply", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]);
+    run(crds);
+    let mut established = plane.kubectl();
+    established.args(["wait", "--for=condition=Established", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]);
+    run(established);
+
+    let sample = support::documents(include_str!("../examples/platform.yaml"));
+    let docs: Vec<Value> = (0..COPIES).flat_map(|index| copy(&sample, index)).collect();
+    let objects = docs.len();
+    let file = plane.dir.join("platform-copies.yaml");
+    let yaml: Vec<String> = docs.iter().map(|doc| serde_yaml::to_string(doc).expect("yaml")).collect();
+    std::fs::write(&file, yaml.join("---\n")).expect("write");
+    println!("{COPIES} copies of the sample platform: {objects} objects");
+
+    // Baseline: the tenant namespaces exist (the operator makes its own), then kubectl creates
+    // the objects and a bare client patches each status once.
+    for index in 0..COPIES {
+        let mut namespace = plane.kubectl();
+        namespace.args(["create", "namespace", &format!("acme-{index}")]);
+        run(namespace);
+        let mut label = plane.kubectl();
+        label.args(["label", "namespace", &format!("acme-{index}"), "app.kubernetes.io/managed-by=windflow"]);
+        run(label);
+    }
+    let before = requests(&client).await;
+    let started = Instant::now();
+    let created = kubectl_apply(plane, &file);
+    assert!(created.status.success(), "baseline apply: {}", controlplane::both(&created));
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let status = json!({ "status": { "conditions": [{
+        "type": "Ready", "status": "True", "reason": "Baseline", "message": "", "lastTransitionTime": now,
+    }] } });
+    let patches = apis(&client).into_iter().map(|(_, api)| api);
+    let mut listed = vec![];
+    for api in patches {
+        for obj in api.list(&ListParams::default()).await.expect("list").items {
+            listed.push(obj);
+        }
+    }
+    futures::stream::iter(listed.iter().map(|obj| {
+        let (client, status) = (client.clone(), status.clone());
+        async move {
+            let kind = obj.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+            let crd = windflow::api::crds().into_iter().find(|crd| crd.spec.names.kind == kind).expect("kind");
+            let resource = windflow::api::api_resource(&crd);
+            let api: Api<DynamicObject> = match obj.namespace() {
+                Some(namespace) => Api::namespaced_with(client, &namespace, &resource),
+                None => Api::all_with(client, &resource),
+            };
+            api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&status)).await.map(|_| ())
+        }
+    }))
+    .buffer_unordered(BASELINE_CONCURRENCY)
+    .try_collect::<Vec<()>>()
+    .await
+    .expect("status patches");
+    let baseline = started.elapsed();
+    // The 21 lists that found the objects to patch are the baseline's own reads.
+    let baseline_requests = delta(&requests(&client).await, &before);
+    install::reset(plane).await;
+
+    // WindFlow: the chart, the operator with its ServiceAccount, one apply of the directory
+    // retried as Argo CD retries, until every object is where it converges.
+    let kubeconfig = install::install_chart(plane).await;
+    let db = support::database().await;
+    let operator = install::start_operator(plane, &kubeconfig, &db.url, "windflow-bench");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = requests(&client).await;
+    let started = Instant::now();
+    let mut applies = 0;
+    loop {
+        applies += 1;
+        let applied = kubectl_apply(plane, &file);
+        if applied.status.success() {
+            break;
+        }
+        assert!(started.elapsed() < CONVERGE_WITHIN, "apply: {}", controlplane::both(&applied));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let left = unconverged(&client).await;
+        if left == 0 {
+            break;
+        }
+        assert!(started.elapsed() < CONVERGE_WITHIN, "{left} objects not converged; log {}", operator.log.display());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let converged = started.elapsed();
+    let mut windflow_requests = delta(&requests(&client).await, &before);
+    // This benchmark's own polling: one list of every kind per poll.
+    if let Some(lists) = windflow_requests.get_mut(&("LIST".to_owned(), true)) {
+        *lists -= (polls * windflow::api::crds().len()) as f64;
+    }
+
+    report("baseline (kubectl apply, one status patch each)", baseline, objects, &baseline_requests);
+    report(&format!("WindFlow ({applies} kubectl apply runs, converged)"), converged, objects, &windflow_requests);
+    println!("ratio of times, WindFlow / baseline: {:.2}", converged.as_secs_f64() / baseline.as_secs_f64());
+    drop(operator);
+}

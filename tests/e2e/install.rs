@@ -1,0 +1,152 @@
+//! Installing and running WindFlow as users do, for the end-to-end tests and the convergence
+//! benchmark: the chart with helm, the operator as a process with the chart's ServiceAccount
+//! credentials, and the `windflow` subcommands.
+#![allow(dead_code)] // the tests and the benchmark each use their own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::controlplane::{ControlPlane, both, kubeconfig, launch, run};
+
+const RELEASE: &str = "windflow";
+pub const RELEASE_NAMESPACE: &str = "windflow-system";
+/// The operators' lease duration here: short, so that a failover is quick to see.
+pub const LEASE_DURATION: Duration = Duration::from_secs(6);
+/// The operator process, killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// SIGKILL: no lease release, no cleanup.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `helm install` of the chart, as users install it (no operator pod runs: the operator runs
+/// as a process here, with the chart's ServiceAccount). Returns a kubeconfig that carries a
+/// token of that ServiceAccount from the TokenRequest API.
+pub async fn install_chart(plane: &ControlPlane) -> PathBuf {
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
+    let mut install = Command::new(&helm);
+    install
+        .args(["upgrade", "--install", RELEASE, chart, "--namespace", RELEASE_NAMESPACE, "--create-namespace"])
+        .args(["--set", "database.url=postgres://placeholder/windflow", "--set", "replicas=0"])
+        .arg("--kubeconfig")
+        .arg(&plane.kubeconfig);
+    run(install);
+
+    let client = plane.client().await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client, RELEASE_NAMESPACE);
+    let request: TokenRequest =
+        serde_json::from_value(json!({ "spec": { "audiences": [], "expirationSeconds": 7200 } })).expect("request");
+    let token = accounts
+        .create_token_request(RELEASE, &PostParams::default(), &request)
+        .await
+        .expect("a token of the chart's ServiceAccount")
+        .status
+        .expect("a token")
+        .token;
+    let path = plane.dir.join("operator.kubeconfig");
+    std::fs::write(&path, kubeconfig(&plane.server, &plane.ca_pem, json!({ "token": token }))).expect("write");
+    path
+}
+
+/// Starts `windflow run` with `kubeconfig`, electing a leader on the chart's Lease.
+pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &str, identity: &str) -> Operator {
+    let log = plane.dir.join(format!("{identity}.log"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_windflow"));
+    command
+        .arg("run")
+        .env("KUBECONFIG", kubeconfig)
+        .env("DATABASE_URL", database_url)
+        .env("WINDFLOW_PROBE_ADDRESS", "127.0.0.1:0")
+        .env("WINDFLOW_LEADER_ELECT", "true")
+        .env("WINDFLOW_LEASE_DURATION", LEASE_DURATION.as_secs().to_string())
+        .env("POD_NAMESPACE", RELEASE_NAMESPACE)
+        .env("POD_NAME", identity)
+        .env("WINDFLOW_LOG", "info,windflow=debug");
+    let child = launch(identity, command, &log);
+    Operator { child, log }
+}
+
+/// Waits until `check` holds, for at most `within`; returns how long it took.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return start.elapsed(),
+            Err(why) => assert!(start.elapsed() < within, "{what} not within {within:?}: {why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `windflow check` (or `resync`) with the operator's credentials; its exit status and output.
+pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_windflow"))
+        .arg(subcommand)
+        .env("KUBECONFIG", kubeconfig)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("windflow runs");
+    (output.status.success(), both(&output))
+}
+
+/// Clears what an earlier scenario may have left, also one that failed half way: every WindFlow
+/// object (finalizers dropped: no operator runs now), the namespaces WindFlow made, the Lease.
+pub async fn reset(plane: &ControlPlane) {
+    let client = plane.client().await;
+    for crd in windflow::api::crds() {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &windflow::api::api_resource(&crd));
+        let Ok(list) = api.list(&ListParams::default()).await else { continue };
+        for obj in list.items {
+            let scoped: Api<DynamicObject> = match obj.namespace() {
+                Some(namespace) => Api::namespaced_with(client.clone(), &namespace, &windflow::api::api_resource(&crd)),
+                None => Api::all_with(client.clone(), &windflow::api::api_resource(&crd)),
+            };
+            let name = obj.name_any();
+            let unfinalized = json!({ "metadata": { "finalizers": null } });
+            let _ = scoped.patch(&name, &PatchParams::default(), &Patch::Merge(unfinalized)).await;
+            let _ = scoped.delete(&name, &DeleteParams::default()).await;
+        }
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let made = ListParams::default().labels("app.kubernetes.io/managed-by=windflow");
+    for namespace in namespaces.list(&made).await.expect("namespaces").items {
+        let _ = namespaces.delete(&namespace.name_any(), &DeleteParams::default()).await;
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let _ = leases.delete("windflow-operator", &DeleteParams::default()).await;
+    eventually("an empty cluster", Duration::from_secs(120), || {
+        let namespaces = namespaces.clone();
+        let made = made.clone();
+        async move {
+            let left = namespaces.list(&made).await.map_err(|e| e.to_string())?.items.len();
+            (left == 0).then_some(()).ok_or(format!("{left} namespaces of WindFlow's left"))
+        }
+    })
+    .await;
+}
