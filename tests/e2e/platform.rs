@@ -193,6 +193,16 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let (clean, report) = windflow("check", &operator_kubeconfig, &db.url);
     assert!(clean, "windflow check after converging: {report}");
 
+    // `kubectl get windflow` lists every kind with its printer columns.
+    let mut get = plane.kubectl();
+    get.args(["get", "windflow", "-A"]);
+    let listed = run(get);
+    for crd in windflow::api::crds() {
+        let prefix = format!("{}.windflow.io/", crd.spec.names.singular.clone().unwrap_or_default());
+        assert!(listed.contains(&prefix), "kubectl get windflow lists {prefix}: {listed}");
+    }
+    assert!(listed.lines().filter(|line| line.contains("NAME")).all(|header| header.contains("READY")), "{listed}");
+
     // Children: namespaces, claims bound to the static volumes, workloads Available.
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for name in ["acme", "acme-production", "acme-staging"] {
