@@ -255,7 +255,6 @@ pub struct DeploymentSpec {
     pub cancel: bool,
 }
 
-/// Once `status.phase` has left pending, only `spec.cancel` may change.
 /// `deploymentConfig`: free-form, with the settings the strategies read typed, so that the API
 /// server checks their ranges. (CEL rules over an untyped object do not compile where the API
 /// server checks the field's default.)
@@ -276,6 +275,7 @@ fn rollout_settings_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schem
     })
 }
 
+/// Once `status.phase` has left pending, only `spec.cancel` may change.
 const STARTED_SPEC_IS_IMMUTABLE: &str = "!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'pending' || (\
     self.spec.deploymentConfig == oldSelf.spec.deploymentConfig \
     && has(self.spec.applicationRef) == has(oldSelf.spec.applicationRef) \

@@ -328,31 +328,16 @@ async fn start() -> ControlPlane {
     let client = wait_until_ready(&plane, &mut processes).await;
 
     let mut controller_manager = Command::new(binary(&bin, "kube-controller-manager"));
-    controller_manager.args([
-        format!("--kubeconfig={}", admin.display()),
-        format!("--authentication-kubeconfig={}", admin.display()),
-        format!("--authorization-kubeconfig={}", admin.display()),
-        "--leader-elect=false".into(),
-        "--bind-address=127.0.0.1".into(),
-        format!("--secure-port={}", free_port()),
+    controller_manager.args(component_flags(&admin)).args([
         format!("--service-account-private-key-file={}", service_account_key.display()),
         format!("--root-ca-file={}", ca.display()),
         "--use-service-account-credentials=true".into(),
-        "--v=1".into(),
     ]);
     let log = dir.join("kube-controller-manager.log");
     processes.push(("kube-controller-manager", launch("kube-controller-manager", controller_manager, &log)));
 
     let mut scheduler = Command::new(binary(&bin, "kube-scheduler"));
-    scheduler.args([
-        format!("--kubeconfig={}", admin.display()),
-        format!("--authentication-kubeconfig={}", admin.display()),
-        format!("--authorization-kubeconfig={}", admin.display()),
-        "--leader-elect=false".into(),
-        "--bind-address=127.0.0.1".into(),
-        format!("--secure-port={}", free_port()),
-        "--v=1".into(),
-    ]);
+    scheduler.args(component_flags(&admin));
     processes.push(("kube-scheduler", launch("kube-scheduler", scheduler, &dir.join("kube-scheduler.log"))));
 
     let mut kwok = Command::new(binary(&bin, "kwok"));
@@ -443,6 +428,20 @@ fn all_running(processes: &mut [(&str, Child)], dir: &Path) {
             panic!("{name} exited with {status}; the end of {}:\n{}", log.display(), tail.join("\n"));
         }
     }
+}
+
+/// What the controller manager and the scheduler share: the admin kubeconfig for everything,
+/// one instance (no election), their own serving on a free loopback port.
+fn component_flags(admin: &Path) -> Vec<String> {
+    vec![
+        format!("--kubeconfig={}", admin.display()),
+        format!("--authentication-kubeconfig={}", admin.display()),
+        format!("--authorization-kubeconfig={}", admin.display()),
+        "--leader-elect=false".into(),
+        "--bind-address=127.0.0.1".into(),
+        format!("--secure-port={}", free_port()),
+        "--v=1".into(),
+    ]
 }
 
 /// Polls `/readyz` until the API server answers ready.
