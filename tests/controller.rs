@@ -813,13 +813,20 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     server.finish(ctx).await;
 }
 
-/// The sample platform mirrored, with stack shop `deployed`, and `extra` objects (Deployments)
-/// in the catalog of a context on a mocked API server.
+/// The sample platform mirrored, with stack shop `deployed` (its applications Ready, a rollout
+/// done before), and `extra` objects (Deployments) in the catalog of a context on a mocked API
+/// server.
 async fn rollout_scenario(extra: &[Value]) -> (TestDb, Vec<Value>) {
     let db = database().await;
     let mut docs = converged(&db.pool, &platform()).await;
     for doc in docs.iter_mut().filter(|d| d["kind"] == "Stack") {
         doc["status"]["phase"] = json!("deployed");
+        doc["status"]["lastDeployedAt"] = json!("2026-11-20T10:00:00Z");
+    }
+    for doc in docs.iter_mut().filter(|d| d["kind"] == "Application") {
+        doc["status"]["observedGeneration"] = doc["metadata"]["generation"].clone();
+        doc["status"]["conditions"] = json!([{ "type": "Ready", "status": "True", "reason": "Provisioned",
+            "message": "", "lastTransitionTime": "2026-11-20T10:00:00Z" }]);
     }
     docs.extend(extra.iter().cloned());
     (db, docs)
@@ -854,7 +861,10 @@ struct Applied {
 async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -> Applied {
     let (ctx, mut server) = mocked_with(pool.clone(), catalog_of(docs));
     let ctx = Arc::new(ctx);
-    let storefront = with_finalizer(find(docs, "Application", "storefront"));
+    // Not Ready yet as the object shows it (the catalog may say otherwise): the reconcile
+    // announces Ready with an Event.
+    let mut storefront = with_finalizer(find(docs, "Application", "storefront"));
+    storefront["status"]["conditions"] = json!([]);
     let mut applied = Applied { workloads: vec![], service: Value::Null, status: Value::Null };
     reconcile_with::<Application, _>(&storefront, &ctx, async {
         server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
@@ -1089,7 +1099,8 @@ async fn a_deployment_of_a_stack_that_is_not_ready_waits_for_it_and_applies_noth
     let deployment = rollout("shop-4", "rolling");
     let db = database().await;
     let docs = converged(&db.pool, &platform()).await;
-    // The stack has no status yet: draft, as when GitOps applies it with its rollout.
+    // The stack's applications are not Ready yet: validating, as when GitOps applies a stack
+    // with its rollout.
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
     let ctx = Arc::new(ctx);
     let action = reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
@@ -1100,7 +1111,7 @@ async fn a_deployment_of_a_stack_that_is_not_ready_waits_for_it_and_applies_noth
         let ready = condition(&seen.body, "Ready");
         assert_eq!(ready["reason"], "WaitingForStack");
         assert!(
-            ready["message"].as_str().unwrap_or_default().contains("Stack shop to be ready (it is draft)"),
+            ready["message"].as_str().unwrap_or_default().contains("Stack shop to be ready (it is validating)"),
             "{ready}"
         );
     })

@@ -278,12 +278,29 @@ const BROKEN: &[&str] = &["InvalidSpec", "Conflict", "ProviderNotInstalled"];
 /// draft (no application), validating (an application is not provisioned yet), error (one
 /// cannot be), deploying (a rollout runs), deployed (one completed), else ready.
 pub fn stack_status(stack: &Stack, world: &World) -> Map<String, Value> {
+    status_without(stack, world, None)
+}
+
+/// The stack's phase as rollout `rollout` finds it when it would start: from the applications
+/// and the other rollouts as they are now (its own running state does not make the stack
+/// `deploying`), not as the stack's status last said.
+pub fn phase_for_rollout(stack: &Stack, world: &World, rollout: &str) -> String {
+    let status = status_without(stack, world, Some(rollout));
+    status.get("phase").and_then(Value::as_str).unwrap_or("draft").to_owned()
+}
+
+/// `stack_status`, leaving out the Deployment named `skipped`.
+fn status_without(stack: &Stack, world: &World, skipped: Option<&str>) -> Map<String, Value> {
     let name = stack.name_any();
     let in_stack = |namespace: Option<String>, stack_ref: &str| namespace == stack.namespace() && stack_ref == name;
     let applications: Vec<&Application> =
         world.applications.iter().filter(|a| in_stack(a.namespace(), &a.spec.stack_ref.name)).collect();
-    let deployments: Vec<&Deployment> =
-        world.deployments.iter().filter(|d| in_stack(d.namespace(), &d.spec.stack_ref.name)).collect();
+    let deployments: Vec<&Deployment> = world
+        .deployments
+        .iter()
+        .filter(|d| in_stack(d.namespace(), &d.spec.stack_ref.name))
+        .filter(|d| skipped.is_none_or(|skipped| d.metadata.name.as_deref() != Some(skipped)))
+        .collect();
     let last_deployed = deployments
         .iter()
         .filter(|d| matches!(phase_of(d), "completed" | "rolled_back"))

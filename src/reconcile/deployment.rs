@@ -58,7 +58,8 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
                 Some(rollout) if rollout.phase == Phase::Running => observe(obj, rollout, &world, ctx).await?,
                 _ => BTreeMap::new(),
             };
-            let transition = deploy::advance(recorded.as_ref(), &facts(obj, &world, &workloads));
+            let stack_phase = stack_phase(obj, &world);
+            let transition = deploy::advance(recorded.as_ref(), &facts(obj, &world, &workloads, &stack_phase));
             (transition, parent_id(obj, &world))
         }
     };
@@ -75,16 +76,26 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
     Ok((report(&transition.rollout), action))
 }
 
-/// What `advance` needs, read from the object, the world and the workloads.
-fn facts<'a>(obj: &'a Deployment, world: &'a World, workloads: &'a BTreeMap<String, Workloads>) -> Facts<'a> {
-    let spec = &obj.spec;
-    let stack = spec.stack_ref.name.as_str();
-    let stack_phase = world
+/// The stack's phase as its applications and the other rollouts make it now, not as its status
+/// last said: the Stack controller may have looked at them before the caches showed their
+/// latest change, and nothing would wake it again.
+fn stack_phase(obj: &Deployment, world: &World) -> String {
+    world
         .stacks
         .iter()
-        .find(|s| s.name_any() == stack)
-        .and_then(|s| s.status.as_ref()?.phase.as_deref())
-        .unwrap_or("draft");
+        .find(|stack| stack.name_any() == obj.spec.stack_ref.name)
+        .map_or_else(|| "draft".to_owned(), |stack| release::phase_for_rollout(stack, world, &obj.name_any()))
+}
+
+/// What `advance` needs, read from the object, the world and the workloads.
+fn facts<'a>(
+    obj: &'a Deployment,
+    world: &'a World,
+    workloads: &'a BTreeMap<String, Workloads>,
+    stack_phase: &'a str,
+) -> Facts<'a> {
+    let spec = &obj.spec;
+    let stack = spec.stack_ref.name.as_str();
     let queued_behind = world
         .deployments
         .iter()

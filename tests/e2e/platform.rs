@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as Workload;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, ResourceQuota, Service};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -240,6 +242,23 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
         }
     })
     .await;
+
+    // Quotas, policies, Services and RBAC are there as provisioned (as many as `windflow render`
+    // prints for the sample), labeled with their owners.
+    let owned = |kind: &str| ListParams::default().labels(&format!("windflow.io/owner-kind={kind}"));
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), "acme-production");
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), "acme-production");
+    let services: Api<Service> = Api::namespaced(client.clone(), "acme-production");
+    let roles: Api<Role> = Api::all(client.clone());
+    let bindings: Api<RoleBinding> = Api::all(client.clone());
+    let found = [
+        ("ResourceQuota", quotas.list(&owned("Environment")).await.expect("quotas").items.len()),
+        ("NetworkPolicy", policies.list(&owned("Environment")).await.expect("policies").items.len()),
+        ("Service", services.list(&owned("Application")).await.expect("services").items.len()),
+        ("Role", roles.list(&owned("Policy")).await.expect("roles").items.len()),
+        ("RoleBinding", bindings.list(&owned("Policy")).await.expect("bindings").items.len()),
+    ];
+    assert_eq!(found, [("ResourceQuota", 1), ("NetworkPolicy", 1), ("Service", 3), ("Role", 4), ("RoleBinding", 4)]);
 
     // The sample rollout completes; each step is one row and one Event.
     let deployments = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Deployment"));
