@@ -8,54 +8,42 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 
-use crate::controlplane::control_plane;
-use crate::install::{LEASE_DURATION, RELEASE_NAMESPACE, eventually, install_chart, reset, start_operator, windflow};
+use crate::install::{LEASE_DURATION, RELEASE_NAMESPACE, eventually, start_operator, windflow};
 use crate::platform::{
-    apply_examples, delete_examples, expected_without_providers, steps_are_published_once, wait_for_sample,
+    Scenario, apply_examples, delete_examples, expected_without_providers, scenario, steps_are_published_once,
+    wait_for_sample,
 };
-use crate::{exclusive, install_crds};
 
 const LEASE: &str = "windflow-operator";
 
-async fn holder(client: &Client) -> Option<String> {
+/// Waits until `identity` holds the operators' Lease; returns how long it took.
+async fn held_by(client: &Client, identity: &str) -> Duration {
     let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
-    leases.get_opt(LEASE).await.ok().flatten()?.spec?.holder_identity
+    eventually(&format!("{identity} holds the lease"), Duration::from_secs(60), || {
+        let leases = leases.clone();
+        async move {
+            let lease = leases.get_opt(LEASE).await.map_err(|e| e.to_string())?;
+            let holder = lease.and_then(|lease| lease.spec?.holder_identity);
+            (holder.as_deref() == Some(identity)).then_some(()).ok_or(format!("held by {holder:?}"))
+        }
+    })
+    .await
 }
 
 #[tokio::test]
 async fn the_standby_takes_over_from_a_killed_leader_and_nothing_is_lost_or_doubled() {
-    let _turn = exclusive().await;
-    let plane = control_plane().await;
-    install_crds(plane);
-    reset(plane).await;
-    let kubeconfig = install_chart(plane).await;
-    let db = crate::support::database().await;
-    let client = plane.client().await;
-
-    let mut first = start_operator(plane, &kubeconfig, &db.url, "windflow-a");
-    eventually("windflow-a holds the lease", Duration::from_secs(60), || {
-        let client = client.clone();
-        async move {
-            let holder = holder(&client).await;
-            (holder.as_deref() == Some("windflow-a")).then_some(()).ok_or(format!("held by {holder:?}"))
-        }
-    })
-    .await;
-    let second = start_operator(plane, &kubeconfig, &db.url, "windflow-b");
+    let Scenario { plane, kubeconfig, db, client, .. } = &scenario().await;
+    let (plane, kubeconfig) = (*plane, kubeconfig.as_path());
+    let mut first = start_operator(plane, kubeconfig, &db.url, "windflow-a");
+    held_by(client, "windflow-a").await;
+    let second = start_operator(plane, kubeconfig, &db.url, "windflow-b");
 
     // Mid-convergence: the platform is applied, and the leader dies a moment later.
     let apply = tokio::task::spawn_blocking(move || apply_examples(plane));
     tokio::time::sleep(Duration::from_secs(3)).await;
     first.kill();
     let killed = Instant::now();
-    let took_over = eventually("windflow-b takes the lease", Duration::from_secs(60), || {
-        let client = client.clone();
-        async move {
-            let holder = holder(&client).await;
-            (holder.as_deref() == Some("windflow-b")).then_some(()).ok_or(format!("held by {holder:?}"))
-        }
-    })
-    .await;
+    let took_over = held_by(client, "windflow-b").await;
     let renewal = LEASE_DURATION / 3;
     eprintln!("the standby took the lease {:?} after the leader was killed", killed.elapsed());
     assert!(
@@ -63,7 +51,7 @@ async fn the_standby_takes_over_from_a_killed_leader_and_nothing_is_lost_or_doub
         "taken over in {took_over:?}, more than the lease duration {LEASE_DURATION:?} plus a renewal {renewal:?}"
     );
     apply.await.expect("kubectl apply");
-    wait_for_sample(&client, &expected_without_providers(), Duration::from_secs(180)).await;
+    wait_for_sample(client, &expected_without_providers(), Duration::from_secs(180)).await;
 
     // Nothing doubled: one create audit row per object, one event row per rollout step, one
     // Kubernetes Event per event row.
@@ -77,15 +65,15 @@ async fn the_standby_takes_over_from_a_killed_leader_and_nothing_is_lost_or_doub
     assert_eq!(doubled, vec![], "objects created once are audited once");
     let deployments = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Deployment"));
     let rollout = deployments.get("shop-1-4-2").await.expect("the rollout");
-    steps_are_published_once(&client, &db.pool, &rollout).await;
+    steps_are_published_once(client, &db.pool, &rollout).await;
     let audited: i64 = sqlx::query_scalar("SELECT count(DISTINCT resource_id) FROM audit_logs WHERE action = 'create'")
         .fetch_one(&db.pool)
         .await
         .expect("count");
     assert_eq!(audited as usize, crate::platform::sample().len(), "every object has its create audit row");
-    let (clean, report) = windflow("check", &kubeconfig, &db.url);
+    let (clean, report) = windflow("check", kubeconfig, &db.url);
     assert!(clean, "windflow check after the failover: {report}");
 
-    delete_examples(plane, &client).await;
+    delete_examples(plane, client).await;
     drop(second);
 }

@@ -120,12 +120,13 @@ pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (boo
 pub async fn reset(plane: &ControlPlane) {
     let client = plane.client().await;
     for crd in windflow::api::crds() {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &windflow::api::api_resource(&crd));
+        let resource = windflow::api::api_resource(&crd);
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let Ok(list) = api.list(&ListParams::default()).await else { continue };
         for obj in list.items {
             let scoped: Api<DynamicObject> = match obj.namespace() {
-                Some(namespace) => Api::namespaced_with(client.clone(), &namespace, &windflow::api::api_resource(&crd)),
-                None => Api::all_with(client.clone(), &windflow::api::api_resource(&crd)),
+                Some(namespace) => Api::namespaced_with(client.clone(), &namespace, &resource),
+                None => Api::all_with(client.clone(), &resource),
             };
             let name = obj.name_any();
             let unfinalized = json!({ "metadata": { "finalizers": null } });

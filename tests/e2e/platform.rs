@@ -166,16 +166,41 @@ pub async fn delete_examples(plane: &ControlPlane, client: &Client) {
     .await;
 }
 
-#[tokio::test]
-async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
-    let _turn = exclusive().await;
+/// A scenario with operators: this test's turn, a clean cluster with the CRDs and the chart,
+/// the ServiceAccount's kubeconfig, a throwaway database and an admin client.
+pub struct Scenario {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+    pub plane: &'static ControlPlane,
+    pub kubeconfig: std::path::PathBuf,
+    pub db: crate::support::TestDb,
+    pub client: Client,
+}
+
+pub async fn scenario() -> Scenario {
+    let turn = exclusive().await;
     let plane = control_plane().await;
     install_crds(plane);
     reset(plane).await;
-    let operator_kubeconfig = install_chart(plane).await;
+    let kubeconfig = install_chart(plane).await;
     let db = crate::support::database().await;
-    let operator = start_operator(plane, &operator_kubeconfig, &db.url, "windflow-0");
     let client = plane.client().await;
+    Scenario { _turn: turn, plane, kubeconfig, db, client }
+}
+
+/// The first object `api` holds of the WindFlow object named `owner`.
+async fn first_owned_by<K>(api: &Api<K>, owner: &str) -> K
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let owned = ListParams::default().labels(&format!("windflow.io/owner-name={owner}"));
+    api.list(&owned).await.expect("list").items.into_iter().next().unwrap_or_else(|| panic!("a child of {owner}"))
+}
+
+#[tokio::test]
+async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
+    let Scenario { plane, kubeconfig: operator_kubeconfig, db, client, .. } = &scenario().await;
+    let (plane, operator_kubeconfig, db, client) = (*plane, operator_kubeconfig.as_path(), db, client.clone());
+    let operator = start_operator(plane, operator_kubeconfig, &db.url, "windflow-0");
 
     // 4. Converge: one `kubectl apply` of the directory, retried as Argo CD retries.
     let attempts = apply_examples(plane);
@@ -192,7 +217,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
         let audit = count(&db.pool, "SELECT count(*) FROM audit_logs WHERE resource_id = $1", &uid).await;
         assert!(audit >= 1, "{} {name} has an audit row", doc["kind"]);
     }
-    let (clean, report) = windflow("check", &operator_kubeconfig, &db.url);
+    let (clean, report) = windflow("check", operator_kubeconfig, &db.url);
     assert!(clean, "windflow check after converging: {report}");
 
     // `kubectl get windflow` lists every kind with its printer columns.
@@ -303,14 +328,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
 
     // Drift: a child deleted by hand and another edited by hand are repaired.
     let services: Api<Service> = Api::namespaced(client.clone(), "acme-production");
-    let service = services
-        .list(&ListParams::default().labels("windflow.io/owner-name=api"))
-        .await
-        .expect("services")
-        .items
-        .into_iter()
-        .next()
-        .expect("the api Service");
+    let service = first_owned_by(&services, "api").await;
     services.delete(&service.name_any(), &DeleteParams::default()).await.expect("delete the Service");
     let took = eventually("the deleted Service is back", Duration::from_secs(60), || {
         let (services, name) = (services.clone(), service.name_any());
@@ -348,14 +366,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     };
     let took = eventually("the Application's row and workload follow", Duration::from_secs(30), replicas_of_api).await;
     eprintln!("an Application change reached its row and workload in {took:?}");
-    let workload = workloads
-        .list(&ListParams::default().labels("windflow.io/owner-name=api"))
-        .await
-        .expect("workloads")
-        .items
-        .into_iter()
-        .next()
-        .expect("the api workload");
+    let workload = first_owned_by(&workloads, "api").await;
     let by_hand = PatchParams::apply("someone-by-hand").force();
     let scaled = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "spec": { "replicas": 1 } });
     let edited = workloads.patch(&workload.name_any(), &by_hand, &Patch::Apply(scaled)).await.expect("scale by hand");
@@ -368,11 +379,11 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
         .execute(&db.pool)
         .await
         .expect("tamper");
-    let (clean, report) = windflow("check", &operator_kubeconfig, &db.url);
+    let (clean, report) = windflow("check", operator_kubeconfig, &db.url);
     assert!(!clean && report.contains("User alice"), "check finds the tampered row: {report}");
-    let (repaired, report) = windflow("resync", &operator_kubeconfig, &db.url);
+    let (repaired, report) = windflow("resync", operator_kubeconfig, &db.url);
     assert!(repaired, "resync: {report}");
-    let (clean, report) = windflow("check", &operator_kubeconfig, &db.url);
+    let (clean, report) = windflow("check", operator_kubeconfig, &db.url);
     assert!(clean, "check after resync: {report}");
 
     // 6. Delete: finalizers complete, children go, rows go, audit rows stay.
