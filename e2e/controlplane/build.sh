@@ -27,6 +27,13 @@ if [ -f "$out/.complete" ]; then
   exit 0
 fi
 
+# The binaries are the cache. Go's module and build caches for them (about 4 GB) live only for
+# this build, so that neither CI's disk nor the user's own Go caches carry them afterwards.
+scratch="$cache/.go-$key"
+rm -rf "$scratch"
+export GOMODCACHE="$scratch/mod" GOCACHE="$scratch/build" GOFLAGS=-modcacherw
+trap 'rm -rf "$scratch"' EXIT
+
 version() { go list -m -f '{{.Version}}' "$1"; }
 kubernetes=$(version k8s.io/kubernetes)
 kwok=$(version sigs.k8s.io/kwok)
@@ -71,7 +78,7 @@ done > "$out.partial/kwok-stages.yaml"
 mkdir -p "$out.partial/thirdparty"
 grep -v '^\s*#' thirdparty.txt | while read -r module version sum files; do
   [ -n "$module" ] || continue
-  json=$(GOTOOLCHAIN=go1.27.3 GOFLAGS=-mod=mod go mod download -json "$module@$version")
+  json=$(GOTOOLCHAIN=go1.27.3 GOFLAGS="$GOFLAGS -mod=mod" go mod download -json "$module@$version")
   dir=$(sed -n 's/.*"Dir": "\(.*\)",/\1/p' <<<"$json")
   got=$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$json")
   if [ -z "$dir" ] || [ "$got" != "$sum" ]; then
@@ -84,4 +91,6 @@ done
 rm -rf "$out"
 mv "$out.partial" "$out"
 touch "$out/.complete"
+# Builds of earlier pins are not used again.
+find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
 echo "$out"
