@@ -19,7 +19,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 use windflow::api::apps::{ApplicationType, DeploymentType};
-use windflow::deploy::{self, Facts, Health, Target, Workloads};
+use windflow::deploy::{self, Facts, Health, RolloutTarget, Workloads};
 use windflow::events;
 
 const ROUNDS: usize = 2;
@@ -43,7 +43,7 @@ fn facts(workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {
         strategy: DeploymentType::Rolling,
         stack: ("shop", "deployed"),
         queued_behind: None,
-        targets: Ok(vec![Target {
+        targets: Ok(vec![RolloutTarget {
             name: "storefront".into(),
             application_type: ApplicationType::Container,
             revision: "abc".into(),

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
-use windflow::api::*;
-use windflow::mirror::{Mirrored, Prepared, prepare, store};
+use windflow::kinds::*;
+use windflow::mirror::{Prepared, store};
 use windflow::reconcile::catalog::Catalog;
 use windflow::reconcile::{Outcome, sync};
 
@@ -35,7 +35,7 @@ trait Sample: Sync {
     fn prepare(&self, catalog: &Catalog) -> Prepared;
 }
 
-impl<K: Mirrored> Sample for K {
+impl<K: Kind> Sample for K {
     fn sync<'a>(&'a self, pool: &'a PgPool, catalog: &'a Catalog) -> BoxFuture<'a, Outcome> {
         Box::pin(async move { sync(pool, catalog, self, None).await.expect("database reachable").0 })
     }
@@ -51,7 +51,7 @@ type Boxed = Box<dyn Sample>;
 /// How many turns each path takes; see `main`.
 const ROUNDS: usize = 50;
 
-fn boxed<K: Mirrored>(doc: &Value) -> Boxed {
+fn boxed<K: Kind>(doc: &Value) -> Boxed {
     Box::new(serde_json::from_value::<K>(doc.clone()).expect("a valid benchmark object"))
 }
 
@@ -120,7 +120,7 @@ fn as_recorded(prepared: Vec<Prepared>) -> Vec<Prepared> {
 /// bare `INSERT … ON CONFLICT`, then an audit insert holding the row, in one transaction. No
 /// resolving, no join rows, no diff: the least a mirror with an audit trail must do.
 async fn baseline(pool: &PgPool, prepared: &Prepared) {
-    let table = prepared.target.table();
+    let table = prepared.kind.table();
     let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
     let list = columns.join(", ");
     let updates: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();

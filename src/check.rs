@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use futures::future::BoxFuture;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Map, Value, json};
@@ -12,31 +13,12 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::api::*;
+use crate::api::{api_resource, describe, describe_document};
+use crate::kinds::{Kind, KindId, Visitor, prepare, visit};
 use crate::mirror::store::{self, StoreError};
-use crate::mirror::{AuditedObject, Mirrored, Target, audit_row, prepare};
+use crate::mirror::{AuditedObject, audit_row};
 use crate::reconcile::catalog::{Catalog, as_mirrored};
 use crate::reconcile::{Outcome, sync};
-
-/// Runs `$body` with `$obj` bound to the document `$doc` deserialized as its kind; `$other`
-/// for a document of no WindFlow kind.
-#[macro_export]
-macro_rules! with_kind {
-    ($doc:expr, |$obj:ident| $body:expr, $other:expr) => {
-        $crate::with_kind!(@kinds $doc, $obj, $body, $other, Organization, User, Tag, Function, Group, Policy,
-            Environment, Element, ContainerCluster, ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain,
-            DnsRecord, DnssecKey, Stack, Application, Deployment)
-    };
-    (@kinds $doc:expr, $obj:ident, $body:expr, $other:expr, $($kind:ident),*) => {
-        match $doc["kind"].as_str().unwrap_or_default() {
-            $(stringify!($kind) => match serde_json::from_value::<$crate::api::$kind>($doc.clone()) {
-                Ok($obj) => $body,
-                Err(error) => $other(error.to_string()),
-            },)*
-            other => $other(format!("{other:?} is not a WindFlow kind")),
-        }
-    };
-}
 
 /// One way a row differs from its object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +27,7 @@ pub struct Difference {
     pub object: String,
     pub problem: String,
     /// The object's row, when it has one that differs.
-    pub row: Option<(Target, Uuid)>,
+    pub row: Option<(KindId, Uuid)>,
 }
 
 impl fmt::Display for Difference {
@@ -54,10 +36,26 @@ impl fmt::Display for Difference {
     }
 }
 
+/// `windflow check`, or with `repair` `windflow resync`: every WindFlow object in the cluster
+/// against its rows. Prints each difference (or what could not be repaired) and a total;
+/// returns how many there are.
+pub async fn run(database_url: &str, connections: u32, repair: bool) -> anyhow::Result<usize> {
+    let pool = store::pool(database_url, connections)?;
+    store::migrate(&pool).await?;
+    let objects = list_all(&Client::try_default().await?).await?;
+    let problems = if repair { resync(&pool, &objects).await? } else { check(&pool, &objects).await? };
+    for problem in &problems {
+        println!("{problem}");
+    }
+    let what = if repair { "could not be repaired" } else { "differences" };
+    eprintln!("{} objects, {} {what}", objects.len(), problems.len());
+    Ok(problems.len())
+}
+
 /// Every WindFlow object in the cluster, as JSON documents.
 pub async fn list_all(client: &Client) -> Result<Vec<Value>, kube::Error> {
     let mut documents = vec![];
-    for crd in crds() {
+    for crd in crate::kinds::crds() {
         let resource = api_resource(&crd);
         let list = Api::<DynamicObject>::all_with(client.clone(), &resource).list(&ListParams::default()).await?;
         for mut item in list.items {
@@ -76,14 +74,14 @@ pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let mut differences = vec![];
     for doc in documents {
-        let unknown = |problem: String| Ok(vec![Difference { object: describe_document(doc), problem, row: None }]);
-        let found: Result<Vec<Difference>, StoreError> =
-            with_kind!(doc, |obj| compare(&mut conn, &catalog, &obj).await, unknown);
-        differences.extend(found?);
+        match visit(doc, Compare { conn: &mut conn, catalog: &catalog }) {
+            Ok(compared) => differences.extend(compared.await?),
+            Err(problem) => differences.push(Difference { object: describe_document(doc), problem, row: None }),
+        }
     }
-    for (target, id, name) in strays(&mut conn, documents).await? {
+    for (kind, id, name) in strays(&mut conn, documents).await? {
         differences.push(Difference {
-            object: format!("{target} {name} (row {id} of {})", target.table()),
+            object: format!("{kind} {name} (row {id} of {})", kind.table()),
             problem: "the row has no object in the cluster".into(),
             row: None,
         });
@@ -91,18 +89,28 @@ pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>
     Ok(differences)
 }
 
+/// [`compare`] for an object of any kind.
+struct Compare<'a> {
+    conn: &'a mut PgConnection,
+    catalog: &'a Catalog,
+}
+
+impl<'a> Visitor for Compare<'a> {
+    type Output = BoxFuture<'a, Result<Vec<Difference>, StoreError>>;
+
+    fn visit<K: Kind>(self, obj: K) -> Self::Output {
+        Box::pin(async move { compare(self.conn, self.catalog, &obj).await })
+    }
+}
+
 /// Columns the object alone cannot tell: a password hash comes from a Secret.
 const FROM_ELSEWHERE: &[&str] = &["hashed_password"];
 
-async fn compare<K: Mirrored>(
-    conn: &mut PgConnection,
-    catalog: &Catalog,
-    obj: &K,
-) -> Result<Vec<Difference>, StoreError> {
+async fn compare<K: Kind>(conn: &mut PgConnection, catalog: &Catalog, obj: &K) -> Result<Vec<Difference>, StoreError> {
     let object = describe(K::kind(&()), obj.namespace().as_deref(), &obj.name_any());
     let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
-    let differ = |problem: String| Difference { object: object.clone(), problem, row: Some((K::TARGET, id)) };
-    let table = K::TARGET.table();
+    let differ = |problem: String| Difference { object: object.clone(), problem, row: Some((K::ID, id)) };
+    let table = K::ID.table();
     let row: Option<Value> = fetch_row(conn, table, id).await?;
     let Some(row) = row else {
         return Ok(vec![Difference { object, problem: "no row".into(), row: None }]);
@@ -194,48 +202,43 @@ async fn normalized(
         .collect())
 }
 
-/// Every kind, children before parents (the order stray rows can be deleted in).
-const KINDS: &[Target] = &[
-    Target::Deployment,
-    Target::Application,
-    Target::Stack,
-    Target::DnssecKey,
-    Target::DnsRecord,
-    Target::Domain,
-    Target::Gateway,
-    Target::Volume,
-    Target::Network,
-    Target::PhysicalHost,
-    Target::VM,
-    Target::ContainerNode,
-    Target::ContainerCluster,
-    Target::Element,
-    Target::Environment,
-    Target::Policy,
-    Target::Group,
-    Target::Function,
-    Target::Tag,
-    Target::User,
-    Target::Organization,
-];
-
 /// Rows the mirror wrote (they have a Kubernetes name) whose object is not among `documents`.
-async fn strays(conn: &mut PgConnection, documents: &[Value]) -> Result<Vec<(Target, Uuid, String)>, StoreError> {
+async fn strays(conn: &mut PgConnection, documents: &[Value]) -> Result<Vec<(KindId, Uuid, String)>, StoreError> {
     let present: BTreeSet<String> =
         documents.iter().filter_map(|d| d["metadata"]["uid"].as_str().map(str::to_owned)).collect();
     let mut found = vec![];
-    for target in KINDS {
+    // Children before parents: the order stray rows can be deleted in.
+    for kind in KindId::ALL.iter().rev() {
         let statement = format!(
             "SELECT id, coalesce(k8s_namespace || '/', '') || k8s_name FROM {} WHERE k8s_name IS NOT NULL",
-            target.table()
+            kind.table()
         );
         let rows: Vec<(Uuid, String)> =
             sqlx::query_as(AssertSqlSafe(statement)).fetch_all(&mut *conn).await.map_err(StoreError::Unavailable)?;
         found.extend(
-            rows.into_iter().filter(|(id, _)| !present.contains(&id.to_string())).map(|(id, n)| (*target, id, n)),
+            rows.into_iter().filter(|(id, _)| !present.contains(&id.to_string())).map(|(id, n)| (*kind, id, n)),
         );
     }
     Ok(found)
+}
+
+/// Mirrors an object of any kind; says why it cannot be, if so.
+struct Mirror<'a> {
+    pool: &'a PgPool,
+    catalog: &'a Catalog,
+}
+
+impl<'a> Visitor for Mirror<'a> {
+    type Output = BoxFuture<'a, Result<Option<String>, StoreError>>;
+
+    fn visit<K: Kind>(self, obj: K) -> Self::Output {
+        Box::pin(async move {
+            Ok(match sync(self.pool, self.catalog, &obj, None).await?.0 {
+                Outcome::Mirrored(_) => None,
+                Outcome::Blocked(verdict) => Some(format!("{}: {}", verdict.reason, verdict.message)),
+            })
+        })
+    }
 }
 
 /// Rebuilds the rows from `documents`: rows that differ from their object lose their fence (the
@@ -243,9 +246,9 @@ async fn strays(conn: &mut PgConnection, documents: &[Value]) -> Result<Vec<(Tar
 /// repeat until no more can be, as parents come first), then rows without an object are
 /// deleted, children first, each with its `delete` audit row. Returns what could not be done.
 pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>, StoreError> {
-    let differing: BTreeSet<(Target, Uuid)> = check(pool, documents).await?.into_iter().filter_map(|d| d.row).collect();
-    for (target, id) in differing {
-        let statement = format!("UPDATE {} SET k8s_resource_version = -1 WHERE id = $1", target.table());
+    let differing: BTreeSet<(KindId, Uuid)> = check(pool, documents).await?.into_iter().filter_map(|d| d.row).collect();
+    for (kind, id) in differing {
+        let statement = format!("UPDATE {} SET k8s_resource_version = -1 WHERE id = $1", kind.table());
         sqlx::query(AssertSqlSafe(statement)).bind(id).execute(pool).await.map_err(StoreError::Unavailable)?;
     }
     // What the caches would hold: an object mirrored here counts as mirrored for the next
@@ -259,15 +262,11 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
         blocked.clear();
         for &index in &pending {
             let doc = &documents[index];
-            let outcome: Result<Option<String>, StoreError> = with_kind!(
-                doc,
-                |obj| match sync(pool, &catalog, &obj, None).await?.0 {
-                    Outcome::Mirrored(_) => Ok(None),
-                    Outcome::Blocked(verdict) => Ok(Some(format!("{}: {}", verdict.reason, verdict.message))),
-                },
-                |problem: String| Ok(Some(problem))
-            );
-            match outcome? {
+            let problem = match visit(doc, Mirror { pool, catalog: &catalog }) {
+                Ok(mirrored) => mirrored.await?,
+                Err(problem) => Some(problem),
+            };
+            match problem {
                 Some(problem) => {
                     blocked.push(Difference { object: describe_document(doc), problem, row: None });
                     left.push(index);
@@ -283,15 +282,15 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let strays = strays(&mut conn, documents).await?;
     drop(conn);
-    for (target, id, name) in strays {
+    for (kind, id, name) in strays {
         let (namespace, name) = name.split_once('/').map_or((None, name.as_str()), |(ns, n)| (Some(ns), n));
         // The organization of the audit row is read from the deleted row itself.
-        let gone = AuditedObject { target, id, namespace, name };
+        let gone = AuditedObject { kind, id, namespace, name };
         let audit = audit_row(&gone, Some("windflow resync"), None, i64::MAX);
-        match store::delete(pool, target, &audit).await {
+        match store::delete(pool, kind, &audit).await {
             Ok(_) => {}
             Err(StoreError::StillReferenced(message)) => {
-                blocked.push(Difference { object: format!("{target} {name}"), problem: message, row: None })
+                blocked.push(Difference { object: format!("{kind} {name}"), problem: message, row: None })
             }
             Err(error) => return Err(error),
         }

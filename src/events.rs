@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::api::Deployment;
+use crate::api::apps::Deployment;
 use crate::deploy::{Rollout, Step, Transition};
 
 /// What went wrong recording or publishing steps; every kind of it is retried.

@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod deploy;
 pub mod events;
+pub mod kinds;
 pub mod metrics;
 pub mod mirror;
 pub mod operator;
@@ -27,7 +28,7 @@ pub const FIELD_MANAGER: &str = "windflow-operator";
 /// Every CRD as one YAML stream, in the order `kubectl apply` should see them.
 pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
     let mut out = String::new();
-    for crd in api::crds() {
+    for crd in kinds::crds() {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&crd)?);
     }
@@ -37,7 +38,7 @@ pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
 /// Writes one `<name>.yaml` file per CRD into `dir`.
 pub fn write_crds(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for crd in api::crds() {
+    for crd in kinds::crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         std::fs::write(dir.join(format!("{name}.yaml")), serde_yaml::to_string(&crd)?)?;
     }

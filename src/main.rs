@@ -1,5 +1,5 @@
 use clap::Parser;
-use windflow::cli::{Cli, Command, DatabaseArgs};
+use windflow::cli::{Cli, Command};
 use windflow::{check, mirror::store, operator, render, telemetry};
 
 #[tokio::main]
@@ -13,21 +13,13 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", windflow::crds_yaml()?);
             Ok(())
         }
-        Command::Render(args) => {
-            let rendered = render::read(&args.files).and_then(|found| render::render(&found, &args.provision.config()));
-            match rendered {
-                Ok(yaml) => print!("{yaml}"),
-                Err(problems) => {
-                    for problem in problems {
-                        eprintln!("{problem}");
-                    }
-                    std::process::exit(1);
-                }
-            }
-            Ok(())
+        Command::Render(args) => exit_on_problems(render::run(&args.files, &args.provision.config())),
+        Command::Check(args) => {
+            exit_on_problems(check::run(&args.database_url, args.database_connections, false).await?)
         }
-        Command::Check(args) => compare(args, false).await,
-        Command::Resync(args) => compare(args, true).await,
+        Command::Resync(args) => {
+            exit_on_problems(check::run(&args.database_url, args.database_connections, true).await?)
+        }
         Command::Migrate(args) => {
             let pool = store::pool(&args.database_url, args.database_connections)?;
             store::migrate(&pool).await?;
@@ -37,19 +29,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `check`, or with `repair` `resync`: every WindFlow object in the cluster against its rows.
-/// Prints each difference (or what could not be repaired); exits with 1 when there is any.
-async fn compare(args: DatabaseArgs, repair: bool) -> anyhow::Result<()> {
-    let pool = store::pool(&args.database_url, args.database_connections)?;
-    store::migrate(&pool).await?;
-    let objects = check::list_all(&kube::Client::try_default().await?).await?;
-    let problems = if repair { check::resync(&pool, &objects).await? } else { check::check(&pool, &objects).await? };
-    for problem in &problems {
-        println!("{problem}");
-    }
-    let what = if repair { "could not be repaired" } else { "differences" };
-    eprintln!("{} objects, {} {what}", objects.len(), problems.len());
-    if !problems.is_empty() {
+/// `render`, `check` and `resync` exit with 1 when they found problems.
+fn exit_on_problems(problems: usize) -> anyhow::Result<()> {
+    if problems > 0 {
         std::process::exit(1);
     }
     Ok(())

@@ -21,11 +21,11 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{error, info};
 
 use crate::FIELD_MANAGER;
-use crate::api::*;
 use crate::cli::{LeaderElectionArgs, RunArgs};
+use crate::kinds::*;
 use crate::provision::labels;
 use crate::reconcile::catalog::Catalog;
-use crate::reconcile::{self, Context, Reconciled};
+use crate::reconcile::{self, Context, Lifecycle};
 
 /// Runs every controller until a shutdown signal; in-flight reconciles finish first, then the
 /// Lease is released so that a standby takes over at once.
@@ -35,51 +35,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
-    // The controllers of the kinds that objects reference or builders read share their caches
-    // as the catalog: one watch per kind, whatever reads it.
-    let organizations = controller::<Organization>(&client);
-    let users = controller::<User>(&client);
-    let tags = controller::<Tag>(&client);
-    let functions = controller::<Function>(&client);
-    let groups = controller::<Group>(&client);
-    let environments = controller::<Environment>(&client);
-    let elements = controller::<Element>(&client);
-    let container_clusters = controller::<ContainerCluster>(&client);
-    let networks = controller::<Network>(&client);
-    let volumes = controller::<Volume>(&client);
-    let domains = controller::<Domain>(&client);
-    let stacks = controller::<Stack>(&client);
-    let applications = controller::<Application>(&client);
-    let deployments = controller::<Deployment>(&client);
-    let catalog = Catalog {
-        organizations: organizations.store(),
-        users: users.store(),
-        tags: tags.store(),
-        functions: functions.store(),
-        groups: groups.store(),
-        environments: environments.store(),
-        elements: elements.store(),
-        container_clusters: container_clusters.store(),
-        networks: networks.store(),
-        volumes: volumes.store(),
-        domains: domains.store(),
-        stacks: stacks.store(),
-        applications: applications.store(),
-        deployments: deployments.store(),
-    };
+    // The controllers' caches are the catalog builders read: one watch per kind.
+    let mut controllers = Controllers::new(&client);
+    let catalog = controllers.catalog();
     let ctx = Arc::new(Context::new(client.clone(), pool, reporter, catalog, args.provision.config()));
     // A stack's phase follows its applications and rollouts; an application's workloads follow
     // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
     // the counts of each refresh of the views.
-    let stacks = stacks
+    controllers.stack = controllers
+        .stack
         .watches(kube::Api::<Application>::all(client.clone()), watcher::Config::default(), |app| {
             Some(named(&app, &app.spec.stack_ref.name))
         })
         .watches(kube::Api::<Deployment>::all(client.clone()), watcher::Config::default(), |deployment| {
             Some(named(&deployment, &deployment.spec.stack_ref.name))
         });
-    let application_store = ctx.catalog.applications.clone();
-    let applications = applications.watches(
+    let application_store = ctx.catalog.application.clone();
+    controllers.application = controllers.application.watches(
         kube::Api::<Deployment>::all(client.clone()),
         watcher::Config::default(),
         move |deployment| {
@@ -94,12 +66,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
         },
     );
-    let deployments =
-        deployments.watches(kube::Api::<Deployment>::all(client.clone()), watcher::Config::default(), |deployment| {
+    controllers.deployment = controllers.deployment.watches(
+        kube::Api::<Deployment>::all(client.clone()),
+        watcher::Config::default(),
+        |deployment| {
             let parent = deployment.spec.parent_deployment_ref.as_ref()?;
             Some(ObjectRef::new(&parent.name).within(&deployment.namespace().unwrap_or_default()))
-        });
-    let organizations = organizations.reconcile_all_on(ctx.views.refreshed());
+        },
+    );
+    controllers.organization = controllers.organization.reconcile_all_on(ctx.views.refreshed());
     let views = {
         let ctx = ctx.clone();
         tokio::spawn(async move { ctx.views.run(&ctx.pool, reconcile::views::DEBOUNCE).await })
@@ -107,32 +82,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let health = Arc::new(Health::new(ctx.clone()));
     let server = tokio::spawn(serve(args.probe_address, health.clone()));
 
-    // Adding a kind: its CRD type, its `Mirrored` and `Provisioning` impls, and one line here.
     let controllers = async {
         info!("starting controllers");
-        futures::join!(
-            drive(organizations, &ctx),
-            drive(users, &ctx),
-            drive(tags, &ctx),
-            drive(functions, &ctx),
-            drive(groups, &ctx),
-            drive(controller::<Policy>(&client), &ctx),
-            drive(environments, &ctx),
-            drive(elements, &ctx),
-            drive(container_clusters, &ctx),
-            drive(controller::<ContainerNode>(&client), &ctx),
-            drive(controller::<VM>(&client), &ctx),
-            drive(controller::<PhysicalHost>(&client), &ctx),
-            drive(networks, &ctx),
-            drive(volumes, &ctx),
-            drive(controller::<Gateway>(&client), &ctx),
-            drive(domains, &ctx),
-            drive(controller::<DnsRecord>(&client), &ctx),
-            drive(controller::<DnssecKey>(&client), &ctx),
-            drive(stacks, &ctx),
-            drive(applications, &ctx),
-            drive(deployments, &ctx),
-        );
+        controllers.run(&ctx).await;
         info!("controllers stopped");
     };
     let result = if args.leader_election.enabled {
@@ -217,6 +169,31 @@ async fn shutdown_signal() {
     interrupt.await.unwrap_or_default();
 }
 
+/// One controller per kind, from the registry; each runs the reconcile with the kind's lifecycle.
+macro_rules! controllers {
+    ($($kind:ident: $module:ident => $lifecycle:ident,)*) => {
+        struct Controllers {
+            $($module: Controller<$kind>,)*
+        }
+
+        impl Controllers {
+            fn new(client: &Client) -> Self {
+                Self { $($module: controller::<$kind>(client),)* }
+            }
+
+            fn catalog(&self) -> Catalog {
+                Catalog { $($module: self.$module.store(),)* }
+            }
+
+            async fn run(self, ctx: &Arc<Context>) {
+                futures::join!($(drive::<$kind, reconcile::$lifecycle>(self.$module, ctx),)*);
+            }
+        }
+    };
+}
+
+crate::registry!(controllers);
+
 /// The object `name` of kind `K` that `referrer` names: references stay in its namespace.
 fn named<K: kube::Resource<DynamicType = ()>>(referrer: &impl ResourceExt, name: &str) -> ObjectRef<K> {
     ObjectRef::new(name).within(&referrer.namespace().unwrap_or_default())
@@ -225,7 +202,7 @@ fn named<K: kube::Resource<DynamicType = ()>>(referrer: &impl ResourceExt, name:
 /// The controller of a kind, also woken by its children: a child deleted, edited by hand or
 /// changing status reconciles its owner at once. Third-party child types, which may not be
 /// installed, are left to the periodic resync.
-fn controller<K: Reconciled>(client: &Client) -> Controller<K> {
+fn controller<K: Kind>(client: &Client) -> Controller<K> {
     let controller = Controller::new(kube::Api::<K>::all(client.clone()), watcher::Config::default().any_semantic());
     let owned_by = format!("{}={}", labels::OWNER_KIND, K::kind(&()));
     K::CHILD_TYPES.iter().filter(|child| child.always_served()).fold(controller, |controller, child| {
@@ -249,10 +226,10 @@ fn owner_of<K: kube::Resource<DynamicType = ()>>(child: DynamicObject) -> Option
     })
 }
 
-async fn drive<K: Reconciled>(controller: Controller<K>, ctx: &Arc<Context>) {
+async fn drive<K: Kind, L: Lifecycle<K>>(controller: Controller<K>, ctx: &Arc<Context>) {
     controller
         .shutdown_on_signal()
-        .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx.clone())
+        .run(reconcile::reconcile::<K, L>, reconcile::error_policy::<K>, ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .await;
 }

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::api;
-use crate::provision::{self, ChildType};
+use crate::kinds::{self, KindId};
+use crate::provision::ChildType;
 
 /// One permission: API group, resource (with subresource), verb.
 pub type Access = (String, String, String);
@@ -17,7 +18,7 @@ fn access(group: &str, resource: &str, verbs: &[&str]) -> impl Iterator<Item = A
 /// Cluster-wide: the operator watches every WindFlow object and provisions in any namespace.
 pub fn cluster_access() -> BTreeSet<Access> {
     let mut all = BTreeSet::new();
-    let crds = api::crds();
+    let crds = kinds::crds();
     let plural_of = |kind: &str| {
         crds.iter().find(|crd| crd.spec.names.kind == kind).map(|crd| crd.spec.names.plural.clone()).unwrap_or_default()
     };
@@ -33,11 +34,11 @@ pub fn cluster_access() -> BTreeSet<Access> {
     all.extend(access("", "secrets", &["get"]));
     // A rollout reads the workloads it waits for.
     all.extend(access("apps", "deployments", &["get"]));
-    for (kind, children) in provision::provisioning_kinds() {
+    for kind in KindId::ALL.iter().filter(|kind| !kind.child_types().is_empty()) {
         // An owner reference with blockOwnerDeletion needs this where the
         // OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift).
-        all.extend(access(api::common::GROUP, &format!("{}/finalizers", plural_of(&kind)), &["update"]));
-        for child in children {
+        all.extend(access(api::common::GROUP, &format!("{}/finalizers", plural_of(&kind.to_string())), &["update"]));
+        for child in kind.child_types() {
             all.extend(child_access(child));
         }
     }

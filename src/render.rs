@@ -11,10 +11,28 @@ use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::*;
-use crate::mirror::{Mirrored, Reference, Target};
-use crate::provision::{self, Config, Inputs, Provisioned, World, tenant_namespace};
+use crate::api::{describe, describe_document};
+use crate::kinds::{self, Kind, KindId, Visitor};
+use crate::mirror::Reference;
+use crate::provision::{self, Config, Inputs, World, tenant_namespace};
 use crate::validate::Schemas;
+
+/// `windflow render`: prints the children of the manifests, or every problem; returns how
+/// many problems there are.
+pub fn run(paths: &[PathBuf], config: &Config) -> usize {
+    match read(paths).and_then(|found| render(&found, config)) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            0
+        }
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            problems.len()
+        }
+    }
+}
 
 /// One manifest and the file it came from.
 pub struct Manifest {
@@ -80,81 +98,40 @@ type Build = Box<dyn Fn(&Inputs) -> provision::Result<Vec<DynamicObject>>>;
 /// One loaded object: what the checks and the rendering need of it, whatever its kind.
 struct Loaded {
     source: String,
-    target: Target,
+    kind: KindId,
     namespace: Option<String>,
     name: String,
     references: Vec<Reference>,
     children: Option<Build>,
 }
 
+/// Loads a document of any kind.
+struct Load<'a> {
+    source: &'a str,
+}
+
+impl Visitor for Load<'_> {
+    type Output = Loaded;
+
+    fn visit<K: Kind>(self, obj: K) -> Loaded {
+        let (namespace, name, references) = (obj.namespace(), obj.name_any(), obj.references());
+        let children: Option<Build> = (!K::CHILD_TYPES.is_empty()).then(|| {
+            Box::new(move |inputs: &Inputs| {
+                // Health checks are not run offline, but what they would need is checked.
+                if let Some(Err(error)) = obj.probe_target() {
+                    return Err(error);
+                }
+                kinds::children(&obj, inputs)
+            }) as Build
+        });
+        Loaded { source: self.source.to_owned(), kind: K::ID, namespace, name, references, children }
+    }
+}
+
 impl Loaded {
-    fn mirrored<K: Mirrored>(source: &str, obj: &K) -> Self {
-        Self {
-            source: source.to_owned(),
-            target: K::TARGET,
-            namespace: obj.namespace(),
-            name: obj.name_any(),
-            references: obj.references(),
-            children: None,
-        }
-    }
-
-    fn provisioned<K: Mirrored + Provisioned>(source: &str, obj: K) -> Self {
-        let mut loaded = Self::mirrored(source, &obj);
-        loaded.children = Some(Box::new(move |inputs| {
-            // Health checks are not run offline, but what they would need is checked.
-            if let Some(Err(error)) = obj.probe_target() {
-                return Err(error);
-            }
-            provision::children(&obj, inputs)
-        }));
-        loaded
-    }
-
     fn label(&self) -> String {
-        describe(self.target, self.namespace.as_deref(), &self.name)
+        describe(self.kind, self.namespace.as_deref(), &self.name)
     }
-}
-
-fn parse<K: Mirrored>(document: &Value) -> Result<K, String> {
-    K::deserialize(document).map_err(|e| format!("spec: {e}"))
-}
-
-/// `obj`, after a copy of it is added to `list`.
-fn kept<K: Clone>(list: &mut Vec<K>, obj: K) -> K {
-    list.push(obj.clone());
-    obj
-}
-
-/// Deserializes a valid document as its kind, adding it to the world when builders read it.
-fn load(manifest: &Manifest, world: &mut World) -> Result<Loaded, String> {
-    let source = manifest.source.as_str();
-    let doc = &manifest.document;
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
-    Ok(match kind {
-        "Organization" => Loaded::provisioned(source, kept(&mut world.organizations, parse(doc)?)),
-        "Environment" => Loaded::provisioned(source, kept(&mut world.environments, parse(doc)?)),
-        "Application" => Loaded::provisioned(source, kept(&mut world.applications, parse(doc)?)),
-        "Domain" => Loaded::provisioned(source, kept(&mut world.domains, parse(doc)?)),
-        "Element" => Loaded::mirrored(source, &kept(&mut world.elements, parse(doc)?)),
-        "Stack" => Loaded::mirrored(source, &kept(&mut world.stacks, parse(doc)?)),
-        "Function" => Loaded::mirrored(source, &kept(&mut world.functions, parse(doc)?)),
-        "Volume" => Loaded::provisioned(source, parse::<Volume>(doc)?),
-        "Network" => Loaded::provisioned(source, parse::<Network>(doc)?),
-        "VM" => Loaded::provisioned(source, parse::<VM>(doc)?),
-        "ContainerCluster" => Loaded::provisioned(source, parse::<ContainerCluster>(doc)?),
-        "Gateway" => Loaded::provisioned(source, parse::<Gateway>(doc)?),
-        "DnsRecord" => Loaded::provisioned(source, parse::<DnsRecord>(doc)?),
-        "Policy" => Loaded::provisioned(source, parse::<Policy>(doc)?),
-        "Tag" => Loaded::mirrored(source, &parse::<Tag>(doc)?),
-        "User" => Loaded::mirrored(source, &parse::<User>(doc)?),
-        "Group" => Loaded::mirrored(source, &parse::<Group>(doc)?),
-        "ContainerNode" => Loaded::mirrored(source, &parse::<ContainerNode>(doc)?),
-        "PhysicalHost" => Loaded::mirrored(source, &parse::<PhysicalHost>(doc)?),
-        "DnssecKey" => Loaded::mirrored(source, &parse::<DnssecKey>(doc)?),
-        "Deployment" => Loaded::mirrored(source, &parse::<Deployment>(doc)?),
-        other => return Err(format!("kind: {other:?} is not a WindFlow kind")),
-    })
 }
 
 /// Validates the manifests and returns every child they provision, as one YAML stream; or one
@@ -162,7 +139,7 @@ fn load(manifest: &Manifest, world: &mut World) -> Result<Loaded, String> {
 pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<String>> {
     let schemas = Schemas::new();
     let mut problems = vec![];
-    let mut world = World::default();
+    let mut valid = vec![];
     let mut loaded = vec![];
     for manifest in manifests {
         let found = schemas.problems(&manifest.document, None);
@@ -171,8 +148,11 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
             problems.extend(found.into_iter().map(|p| format!("{}: {what}: {p}", manifest.source)));
             continue;
         }
-        match load(manifest, &mut world) {
-            Ok(object) => loaded.push(object),
+        match kinds::visit(&manifest.document, Load { source: &manifest.source }) {
+            Ok(object) => {
+                loaded.push(object);
+                valid.push(manifest.document.clone());
+            }
             Err(problem) => problems.push(format!("{}: {what}: {problem}", manifest.source)),
         }
     }
@@ -185,6 +165,8 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
             (text("/kind").unwrap_or_default(), text("/metadata/namespace"), text("/metadata/name").unwrap_or_default())
         })
         .collect();
+    // Every document here deserialized as its kind above.
+    let world = World::from_documents(&valid).map_err(|e| vec![e.to_string()])?;
     problems.extend(check_tenancy_and_references(&loaded, &named, &world));
     if !problems.is_empty() {
         return Err(problems);
@@ -221,7 +203,7 @@ fn check_tenancy_and_references(
     let mut problems = vec![];
     for object in loaded {
         let what = format!("{}: {}", object.source, object.label());
-        let organization = match (&object.namespace, object.target.cluster_scoped()) {
+        let organization = match (&object.namespace, object.kind.cluster_scoped()) {
             (None, false) => {
                 problems.push(format!("{what}: metadata.namespace: a namespaced kind needs its namespace"));
                 continue;
@@ -236,14 +218,14 @@ fn check_tenancy_and_references(
             _ => None,
         };
         for reference in &object.references {
-            let scope = if reference.target.cluster_scoped() { None } else { object.namespace.as_deref() };
-            if !named.contains(&(reference.target.to_string(), scope.map(str::to_owned), reference.name.clone())) {
+            let scope = if reference.kind.cluster_scoped() { None } else { object.namespace.as_deref() };
+            if !named.contains(&(reference.kind.to_string(), scope.map(str::to_owned), reference.name.clone())) {
                 let place = scope.map(|ns| format!(" in namespace {ns}")).unwrap_or_default();
                 problems.push(format!(
                     "{what}: {}: {} {:?} is not in these manifests{place}",
-                    reference.field, reference.target, reference.name
+                    reference.field, reference.kind, reference.name
                 ));
-            } else if let (Target::User, Some(org)) = (reference.target, organization)
+            } else if let (KindId::User, Some(org)) = (reference.kind, organization)
                 && !org.spec.members.iter().any(|m| m.user == reference.name)
             {
                 problems.push(format!(

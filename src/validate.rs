@@ -18,7 +18,7 @@ pub struct Schemas(BTreeMap<String, Kind>);
 impl Schemas {
     pub fn new() -> Self {
         Self(
-            crate::api::crds()
+            crate::kinds::crds()
                 .into_iter()
                 .filter_map(|crd| {
                     let schema = crd.spec.versions.first()?.schema.as_ref()?.open_api_v3_schema.as_ref()?;

@@ -175,7 +175,7 @@ fn other_values_reach_the_manifests() {
     assert_eq!(one(&manifests, "NetworkPolicy")["spec"]["ingress"][0]["ports"][0]["port"], 8080);
     let health = one(&manifests, "ConfigMap");
     assert_eq!(health["metadata"]["name"], "argocd-cm");
-    let kinds: BTreeSet<String> = windflow::api::crds().into_iter().map(|crd| crd.spec.names.kind).collect();
+    let kinds: BTreeSet<String> = windflow::kinds::crds().into_iter().map(|crd| crd.spec.names.kind).collect();
     for kind in kinds {
         assert!(health["data"].get(format!("resource.customizations.health.windflow.io_{kind}")).is_some(), "{kind}");
     }
@@ -231,7 +231,7 @@ fn conditions(observed: i64, ready: (&str, &str), synced: (&str, &str)) -> Value
 
 #[test]
 fn argocd_health_for_every_kind_and_outcome() {
-    for crd in windflow::api::crds() {
+    for crd in windflow::kinds::crds() {
         let kind = crd.spec.names.kind.as_str();
         let cases = [
             (object(kind, 1, Value::Null), "Progressing"),

@@ -16,12 +16,11 @@ use kube::Client;
 use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::runtime::events::Reporter;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use support::*;
-use windflow::api::{Application, ContainerCluster, Environment, User, VM, Volume};
+use windflow::kinds::{Application, ContainerCluster, Environment, User, VM, Volume};
 use windflow::provision::Config;
 use windflow::reconcile::{self, Context, Error, FINALIZER, durations};
 
@@ -99,14 +98,15 @@ fn mocked_with(pool: PgPool, catalog: Catalog) -> (Context, ApiServer) {
 }
 
 /// Runs one reconcile while `server` plays the API server's part.
-async fn reconcile_with<K, S>(obj: &Value, ctx: &Arc<Context>, server: S) -> Result<Action, Error>
+async fn reconcile_with<K, L, S>(obj: &Value, ctx: &Arc<Context>, server: S) -> Result<Action, Error>
 where
-    K: reconcile::Reconciled + DeserializeOwned,
+    K: windflow::kinds::Kind,
+    L: reconcile::Lifecycle<K>,
     S: Future<Output = ()>,
 {
     let obj: Arc<K> = Arc::new(serde_json::from_value(obj.clone()).expect("a valid object"));
     let (result, ()) =
-        tokio::time::timeout(TIMEOUT, async { futures::join!(reconcile::reconcile(obj, ctx.clone()), server) })
+        tokio::time::timeout(TIMEOUT, async { futures::join!(reconcile::reconcile::<K, L>(obj, ctx.clone()), server) })
             .await
             .expect("the reconcile finished");
     result
@@ -259,7 +259,7 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     let claims = "/api/v1/namespaces/acme-production/persistentvolumeclaims";
 
     // First the finalizer, and nothing written before it is in place.
-    let action = reconcile_with::<Volume, _>(&volume, &ctx, async {
+    let action = reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
         let seen = server.expect("PATCH", path, |_| with_finalizer(&volume)).await;
         assert_eq!(seen.body[1], json!({ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] }));
     })
@@ -271,7 +271,7 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     // Then the row, the claim by server-side apply, the stale claim of an earlier spec deleted,
     // the status with the claim's phase, and a Normal event for the Ready flip.
     let stored = with_finalizer(&volume);
-    let action = reconcile_with::<Volume, _>(&stored, &ctx, async {
+    let action = reconcile_with::<Volume, reconcile::Provision, _>(&stored, &ctx, async {
         server.expect("GET", "/api/v1", |_| core_v1()).await;
         let seen = server.expect("PATCH", &format!("{claims}/scratch"), stored_with(json!({ "phase": "Bound" }))).await;
         assert_server_side_apply(&seen);
@@ -309,7 +309,7 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     // desired claim again, forcing our fields back. Discovery is remembered; Ready does not
     // flip, so no event.
     let ready = already_ready(&stored);
-    reconcile_with::<Volume, _>(&ready, &ctx, async {
+    reconcile_with::<Volume, reconcile::Provision, _>(&ready, &ctx, async {
         let seen = server
             .expect("PATCH", &format!("{claims}/scratch"), |_| {
                 json!({ "apiVersion": "v1", "kind": "PersistentVolumeClaim",
@@ -330,7 +330,7 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     // Deletion (deletionPolicy Delete, the default): the claim, then the row; the audit trail
     // stays; then the finalizer is removed.
     let gone = deleting(&volume);
-    let action = reconcile_with::<Volume, _>(&gone, &ctx, async {
+    let action = reconcile_with::<Volume, reconcile::Provision, _>(&gone, &ctx, async {
         let listed =
             server.expect("GET", "/api/v1/persistentvolumeclaims", |_| found(&[("acme-production", "scratch")])).await;
         assert_selects_children_of(&listed, &volume);
@@ -354,7 +354,7 @@ async fn an_orphaned_claim_outlives_its_volume_without_owner_labels() {
     volume["spec"]["deletionPolicy"] = "Orphan".into();
     let gone = deleting(&volume);
 
-    reconcile_with::<Volume, _>(&gone, &ctx, async {
+    reconcile_with::<Volume, reconcile::Provision, _>(&gone, &ctx, async {
         server.expect("GET", "/api/v1", |_| core_v1()).await;
         server.expect("GET", "/api/v1/persistentvolumeclaims", |_| found(&[("acme-production", "keep")])).await;
         let path = "/api/v1/namespaces/acme-production/persistentvolumeclaims/keep";
@@ -384,7 +384,7 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     let app = application("worker", json!({ "image": "ghcr.io/acme/worker:1.0", "replicas": 2, "ports": [9090] }));
     let namespace = "/namespaces/acme-production";
 
-    let action = reconcile_with::<Application, _>(&app, &ctx, async {
+    let action = reconcile_with::<Application, reconcile::Provision, _>(&app, &ctx, async {
         server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
         server.expect("GET", "/api/v1", |_| core_v1()).await;
         let seen = server
@@ -423,7 +423,7 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     // Scaled by hand to 7: the next reconcile applies 2 again. KubeVirt's absence is
     // remembered for a minute, and Ready does not flip: no discovery, no event.
     let ready = already_ready(&app);
-    reconcile_with::<Application, _>(&ready, &ctx, async {
+    reconcile_with::<Application, reconcile::Provision, _>(&ready, &ctx, async {
         let deployment = format!("/apis/apps/v1{namespace}/deployments/worker");
         let seen = server.expect("PATCH", &deployment, stored_with(json!({ "replicas": 7 }))).await;
         assert_eq!(seen.body["spec"]["replicas"], 2);
@@ -439,7 +439,7 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     // Deleted with deletionPolicy Orphan: the workload keeps running, no longer WindFlow's.
     let mut orphaning = deleting(&app);
     orphaning["spec"]["deletionPolicy"] = "Orphan".into();
-    reconcile_with::<Application, _>(&orphaning, &ctx, async {
+    reconcile_with::<Application, reconcile::Provision, _>(&orphaning, &ctx, async {
         server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "worker")])).await;
         server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "worker")])).await;
         for child in
@@ -464,7 +464,7 @@ async fn an_application_that_cannot_be_built_is_mirrored_and_applies_nothing() {
     let (_db, ctx, mut server) = scenario().await;
     let app = application("no-image", json!({ "replicas": 1 }));
 
-    let action = reconcile_with::<Application, _>(&app, &ctx, async {
+    let action = reconcile_with::<Application, reconcile::Provision, _>(&app, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/no-image/status";
         let seen = server.expect("PATCH", path, |_| app.clone()).await;
         assert_eq!(condition(&seen.body, "Synced")["status"], "True");
@@ -491,7 +491,7 @@ async fn a_missing_provider_is_a_condition_naming_it_rechecked_later_and_nothing
                        "diskGb": 20 });
     let vm = with_finalizer(&object("VM", "batch", Some("acme"), spec));
 
-    let action = reconcile_with::<VM, _>(&vm, &ctx, async {
+    let action = reconcile_with::<VM, reconcile::Provision, _>(&vm, &ctx, async {
         server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
         let seen =
             server.expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/vms/batch/status", |_| vm.clone()).await;
@@ -529,7 +529,7 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
         None => format!("{base}/{plural}/{name}"),
     };
 
-    reconcile_with::<Environment, _>(&environment, &ctx, async {
+    reconcile_with::<Environment, reconcile::Provision, _>(&environment, &ctx, async {
         server.expect("GET", "/api/v1", |_| core_v1()).await;
         server.expect("GET", "/apis/networking.k8s.io/v1", |_| networking()).await;
         let mut applied = vec![];
@@ -559,7 +559,7 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
     .expect("provisioned");
 
     // Deleting the environment deletes what it provisioned, namespace included.
-    reconcile_with::<Environment, _>(&deleting(&environment), &ctx, async {
+    reconcile_with::<Environment, reconcile::Provision, _>(&deleting(&environment), &ctx, async {
         // Every child is found first, then deleted.
         for (base, plural, namespace, name) in children {
             server
@@ -596,7 +596,7 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
     })
     .expect("a Secret");
 
-    let action = reconcile_with::<User, _>(&user, &ctx, async {
+    let action = reconcile_with::<User, reconcile::Provision, _>(&user, &ctx, async {
         server.expect("GET", "/api/v1/namespaces/acme/secrets/carol-login", |_| secret.clone()).await;
         let seen = server.expect("PATCH", "/apis/windflow.io/v1alpha1/users/carol/status", |_| user.clone()).await;
         assert_server_side_apply(&seen);
@@ -615,7 +615,7 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
     assert_eq!(stored, hash);
 
     let gone = deleting(&user);
-    reconcile_with::<User, _>(&gone, &ctx, async {
+    reconcile_with::<User, reconcile::Provision, _>(&gone, &ctx, async {
         server.expect("PATCH", "/apis/windflow.io/v1alpha1/users/carol", |_| user.clone()).await;
     })
     .await
@@ -630,7 +630,7 @@ async fn a_missing_parent_is_a_condition_and_a_warning_then_a_short_requeue() {
     let (db, ctx, mut server) = scenario().await;
     let volume = with_finalizer(&volume("orphan", "not-yet"));
 
-    let action = reconcile_with::<Volume, _>(&volume, &ctx, async {
+    let action = reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/orphan/status";
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
         let ready = condition(&seen.body, "Ready");
@@ -659,7 +659,7 @@ async fn an_unreachable_database_is_reported_and_retried_with_growing_backoff() 
     let (ctx, mut server) = mocked(pool, &docs);
     let volume = with_finalizer(&volume("data", "storage"));
 
-    let result = reconcile_with::<Volume, _>(&volume, &ctx, async {
+    let result = reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/data/status";
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
         assert_eq!(condition(&seen.body, "Ready")["reason"], "DatabaseUnavailable");
@@ -692,7 +692,7 @@ async fn a_swarm_is_health_checked_and_its_nodes_reported_as_container_nodes() {
         )
     };
 
-    let action = reconcile_with::<ContainerCluster, _>(&cluster, &ctx, async {
+    let action = reconcile_with::<ContainerCluster, reconcile::Provision, _>(&cluster, &ctx, async {
         server.expect("GET", "/apis/windflow.io/v1alpha1", |_| windflow()).await;
         for (node, phase) in [("edge-manager-1", "ready"), ("edge-worker-1", "not_ready")] {
             let seen = server.expect("PATCH", &format!("{nodes}/{node}"), Clone::clone).await;
@@ -738,7 +738,7 @@ async fn an_engine_that_does_not_answer_makes_the_cluster_unhealthy_and_touches_
                        "endpoint": { "url": format!("http://127.0.0.1:{port}") } });
     let cluster = with_finalizer(&object("ContainerCluster", "gone", Some("acme"), spec));
 
-    let action = reconcile_with::<ContainerCluster, _>(&cluster, &ctx, async {
+    let action = reconcile_with::<ContainerCluster, reconcile::Provision, _>(&cluster, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/containerclusters/gone/status";
         let seen = server.expect("PATCH", path, |_| cluster.clone()).await;
         assert_eq!(seen.body["status"]["phase"], "unhealthy");
@@ -792,12 +792,12 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     let docs = converged(&db.pool, &platform()).await;
     // A store whose writer never sees a list: as when a CRD is missing.
     let (organizations, _writer) = store();
-    let catalog = Catalog { organizations, ..catalog_of(&docs) };
+    let catalog = Catalog { organization: organizations, ..catalog_of(&docs) };
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog);
     let ctx = Arc::new(ctx.with_cache_wait(Duration::from_millis(200)));
     let volume = with_finalizer(&volume("waiting", "storage"));
 
-    let result = reconcile_with::<Volume, _>(&volume, &ctx, async {
+    let result = reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/waiting/status";
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
         // Nothing can be dereferenced, so nothing is mirrored, and the status says why.
@@ -866,7 +866,7 @@ async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -
     let mut storefront = with_finalizer(find(docs, "Application", "storefront"));
     storefront["status"]["conditions"] = json!([]);
     let mut applied = Applied { workloads: vec![], service: Value::Null, status: Value::Null };
-    reconcile_with::<Application, _>(&storefront, &ctx, async {
+    reconcile_with::<Application, reconcile::Provision, _>(&storefront, &ctx, async {
         server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
         server.expect("GET", "/api/v1", |_| core_v1()).await;
         for name in workloads {
@@ -927,7 +927,7 @@ async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a
 
     // Admitted and started: three steps, their Events, the status; no workload is read yet.
     let mut reported = Value::Null;
-    let action = reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
+    let action = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&deployment, &ctx, async {
         expect_events(&mut server, "shop-2", &["Created", "Started", "ApplicationApplied"]).await;
         let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
         reported = seen.body["status"].clone();
@@ -954,7 +954,7 @@ async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a
 
     // Every replica ready: health check passed and completed are recorded; the API server
     // fails the second Event, so the reconcile fails with both steps recorded.
-    let error = reconcile_with::<windflow::api::Deployment, _>(&running, &ctx, async {
+    let error = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&running, &ctx, async {
         server
             .expect("GET", "/apis/apps/v1/namespaces/acme-production/deployments/storefront", |_| {
                 workload_ready("storefront", &revision, 3)
@@ -983,7 +983,7 @@ async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a
     // the unpublished Event is created (the API server already has it: 409, which is done).
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
     let ctx = Arc::new(ctx);
-    let action = reconcile_with::<windflow::api::Deployment, _>(&running, &ctx, async {
+    let action = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&running, &ctx, async {
         let seen = server
             .answer("POST", EVENTS, 409, |_| {
                 json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409 })
@@ -1001,7 +1001,7 @@ async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a
     assert!(event_rows(&db.pool, &deployment).await.iter().all(|(_, published)| *published));
 
     // And once more: nothing to record, nothing to publish.
-    reconcile_with::<windflow::api::Deployment, _>(&running, &ctx, async {
+    reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&running, &ctx, async {
         server.expect("PATCH", status_path, |_| deployment.clone()).await;
     })
     .await
@@ -1025,7 +1025,7 @@ async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
     let ctx = Arc::new(ctx);
     let status_path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-3/status";
     let mut reported = Value::Null;
-    reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
+    reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&deployment, &ctx, async {
         expect_events(&mut server, "shop-3", &["Created", "Started", "ApplicationApplied"]).await;
         reported = server.expect("PATCH", status_path, |_| deployment.clone()).await.body["status"].clone();
     })
@@ -1052,7 +1052,7 @@ async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
 
     // The preview is ready: health check passed, traffic switched; the live workload is next.
     let mut switched = previewing.clone();
-    let action = reconcile_with::<windflow::api::Deployment, _>(&previewing, &ctx, async {
+    let action = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&previewing, &ctx, async {
         server
             .expect("GET", &format!("{workloads}/storefront-preview"), |_| {
                 workload_ready("storefront-preview", &revision, 3)
@@ -1069,7 +1069,7 @@ async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
     assert_eq!(action, Action::requeue(windflow::deploy::POLL));
 
     // The live workload has rolled to the new revision: the rollout completes.
-    reconcile_with::<windflow::api::Deployment, _>(&switched, &ctx, async {
+    reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&switched, &ctx, async {
         server.expect("GET", &format!("{workloads}/storefront"), |_| workload_ready("storefront", &revision, 3)).await;
         expect_events(&mut server, "shop-3", &["HealthCheckPassed", "Completed"]).await;
         let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
@@ -1103,7 +1103,7 @@ async fn a_deployment_of_a_stack_that_is_not_ready_waits_for_it_and_applies_noth
     // with its rollout.
     let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
     let ctx = Arc::new(ctx);
-    let action = reconcile_with::<windflow::api::Deployment, _>(&deployment, &ctx, async {
+    let action = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&deployment, &ctx, async {
         expect_events(&mut server, "shop-4", &["Created"]).await;
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-4/status";
         let seen = server.expect("PATCH", path, |_| deployment.clone()).await;

@@ -8,7 +8,7 @@ use windflow::validate::Schemas;
 
 #[test]
 fn crds_directory_matches_what_the_binary_generates() {
-    for crd in windflow::api::crds() {
+    for crd in windflow::kinds::crds() {
         let name = crd.metadata.name.clone().expect("name");
         let path = format!("{}/crds/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
         let committed = std::fs::read_to_string(&path)
@@ -20,12 +20,12 @@ fn crds_directory_matches_what_the_binary_generates() {
         );
     }
     let files = std::fs::read_dir(format!("{}/crds", env!("CARGO_MANIFEST_DIR"))).expect("crds/").count();
-    assert_eq!(files, windflow::api::crds().len(), "one file per kind, no stale files");
+    assert_eq!(files, windflow::kinds::crds().len(), "one file per kind, no stale files");
 }
 
 #[test]
 fn every_kind_is_in_the_windflow_category_with_status_and_printer_columns() {
-    let crds = windflow::api::crds();
+    let crds = windflow::kinds::crds();
     assert_eq!(crds.len(), 21);
     for crd in crds {
         assert_eq!(crd.spec.group, "windflow.io");

@@ -12,13 +12,18 @@ use support::*;
 use uuid::Uuid;
 use windflow::api::apps::{ApplicationType, DeploymentType};
 use windflow::api::common::FreeForm;
-use windflow::deploy::{self, Facts, Health, Phase, Target, Workloads};
+use windflow::deploy::{self, Facts, Health, Phase, RolloutTarget, Workloads};
 use windflow::events;
 use windflow::mirror::views;
 
-fn target() -> Target {
+fn target() -> RolloutTarget {
     let config: FreeForm = serde_json::from_value(json!({ "image": "ghcr.io/acme/storefront:1.5.0" })).expect("config");
-    Target { name: "storefront".into(), application_type: ApplicationType::Container, revision: "abc".into(), config }
+    RolloutTarget {
+        name: "storefront".into(),
+        application_type: ApplicationType::Container,
+        revision: "abc".into(),
+        config,
+    }
 }
 
 fn facts(strategy: DeploymentType, workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {

@@ -98,17 +98,6 @@ pub struct CommonStatus {
     pub mirrored_resource_version: Option<String>,
 }
 
-/// Access to the common part of a kind's status.
-pub trait HasCommonStatus {
-    fn common(&self) -> Option<&CommonStatus>;
-
-    /// Whether the object's row is written, as its status says: the operator records
-    /// `mirroredResourceVersion` once it has written the row, and keeps it.
-    fn is_mirrored(&self) -> bool {
-        self.common().is_some_and(|common| common.mirrored_resource_version.is_some())
-    }
-}
-
 /// What deleting a WindFlow object does to the Kubernetes objects it provisioned.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum DeletionPolicy {

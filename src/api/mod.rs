@@ -1,4 +1,5 @@
-//! The WindFlow custom resources: types only. Doc comments become `kubectl explain` text.
+//! The WindFlow custom resources: types only, by area; `kinds` re-exports each beside what
+//! WindFlow does with it. Doc comments become `kubectl explain` text.
 
 // kube's `printcolumn(name = …, type_ = …)` repeats its keys once per column by design.
 #![allow(clippy::duplicated_attributes)]
@@ -11,65 +12,8 @@ pub mod tenancy;
 use std::fmt::Display;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use kube::api::ApiResource;
 use serde_json::Value;
-
-pub use apps::{Application, Deployment, Stack};
-pub use infra::{
-    ContainerCluster, ContainerNode, DnsRecord, DnssecKey, Domain, Element, Gateway, Network, PhysicalHost, VM, Volume,
-};
-pub use tenancy::{Environment, Function, Group, Organization, Policy, Tag, User};
-
-use common::{CommonStatus, HasCommonStatus};
-
-macro_rules! common_status {
-    (own: $($own:ty),*; nested: $($nested:ty),*) => {
-        $(impl HasCommonStatus for $own {
-            fn common(&self) -> Option<&CommonStatus> {
-                self.status.as_ref()
-            }
-        })*
-        $(impl HasCommonStatus for $nested {
-            fn common(&self) -> Option<&CommonStatus> {
-                self.status.as_ref().map(|status| &status.common)
-            }
-        })*
-    };
-}
-
-common_status!(
-    own: User, Tag, Function, Group, Policy, Environment;
-    nested: Organization, Element, ContainerCluster, ContainerNode, VM, PhysicalHost, Network, Volume, Gateway,
-        Domain, DnsRecord, DnssecKey, Stack, Application, Deployment
-);
-
-/// Every WindFlow CRD, in dependency order (a kind comes after the kinds it references).
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
-        Tag::crd(),
-        Function::crd(),
-        User::crd(),
-        Organization::crd(),
-        Environment::crd(),
-        Group::crd(),
-        Element::crd(),
-        Policy::crd(),
-        Network::crd(),
-        Volume::crd(),
-        ContainerCluster::crd(),
-        ContainerNode::crd(),
-        PhysicalHost::crd(),
-        Domain::crd(),
-        DnsRecord::crd(),
-        DnssecKey::crd(),
-        Stack::crd(),
-        VM::crd(),
-        Application::crd(),
-        Gateway::crd(),
-        Deployment::crd(),
-    ]
-}
 
 /// How messages name an object: `Kind namespace/name`, or `Kind name` when cluster-scoped.
 pub fn describe(kind: impl Display, namespace: Option<&str>, name: &str) -> String {

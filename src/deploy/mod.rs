@@ -148,7 +148,7 @@ pub struct Workloads {
 
 /// An application to roll out, as of the rollout's start.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Target {
+pub struct RolloutTarget {
     pub name: String,
     pub application_type: ApplicationType,
     pub revision: String,
@@ -164,7 +164,7 @@ pub struct Facts<'a> {
     /// Another running Deployment of the stack, which this one waits for.
     pub queued_behind: Option<&'a str>,
     /// What to roll out, or why nothing can be (a rollback whose parent recorded nothing).
-    pub targets: Result<Vec<Target>, String>,
+    pub targets: Result<Vec<RolloutTarget>, String>,
     /// How long a ready canary is watched before promotion.
     pub analysis: Duration,
     /// Promote a canary on its own after the analysis, or wait for the promote annotation.

@@ -7,8 +7,8 @@ fn now() -> Timestamp {
     "2026-11-25T10:00:00Z".parse().expect("time")
 }
 
-fn target(name: &str, application_type: ApplicationType) -> Target {
-    Target {
+fn target(name: &str, application_type: ApplicationType) -> RolloutTarget {
+    RolloutTarget {
         name: name.into(),
         application_type,
         revision: format!("{name}-rev2"),

@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use uuid::Uuid;
 
-use super::{Prepared, Target, sql};
+use super::{KindId, Prepared, sql};
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -62,7 +62,7 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 
 /// Which of `rows` (a kind's table, an id) do not exist, as indexes into `rows`: after a write
 /// failed on a foreign key, the parents it waits for.
-pub async fn absent(conn: &mut PgConnection, rows: &[(Target, Uuid)]) -> Result<Vec<usize>> {
+pub async fn absent(conn: &mut PgConnection, rows: &[(KindId, Uuid)]) -> Result<Vec<usize>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -100,9 +100,9 @@ pub async fn write(conn: &mut PgConnection, prepared: &Prepared) -> Result<Writt
 }
 
 async fn run_write(conn: &mut PgConnection, prepared: &Prepared, mode: sql::Write) -> Result<Written> {
-    let table = prepared.target.table();
+    let table = prepared.kind.table();
     let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
-    let tenant = !prepared.target.cluster_scoped();
+    let tenant = !prepared.kind.cluster_scoped();
     let joins: Vec<_> = prepared.rows.joins.iter().map(|j| (j.table, tenant)).collect();
     let statement = sql::write(mode, table, &columns, &joins);
 
@@ -121,8 +121,8 @@ async fn run_write(conn: &mut PgConnection, prepared: &Prepared, mode: sql::Writ
 }
 
 /// Deletes the row and leaves a `delete` audit row. Returns whether a row was deleted.
-pub async fn delete(pool: &PgPool, target: Target, audit: &Map<String, Value>) -> Result<bool> {
-    let statement = sql::delete(target.table());
+pub async fn delete(pool: &PgPool, kind: KindId, audit: &Map<String, Value>) -> Result<bool> {
+    let statement = sql::delete(kind.table());
     match sqlx::query(AssertSqlSafe(statement)).bind(Json(audit)).fetch_optional(pool).await {
         Ok(row) => Ok(row.is_some()),
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(FOREIGN_KEY_VIOLATION) => {
@@ -148,7 +148,7 @@ async fn explain(conn: &mut PgConnection, prepared: &Prepared, error: sqlx::Erro
     match db.code().as_deref() {
         Some(UNIQUE_VIOLATION) => {
             let table = db.table().unwrap_or_default().to_owned();
-            let holder = if table == prepared.target.table() {
+            let holder = if table == prepared.kind.table() {
                 holder_of(conn, &table, &constraint, prepared).await
             } else {
                 None
@@ -193,5 +193,5 @@ async fn holder_of(conn: &mut PgConnection, table: &str, constraint: &str, prepa
         .await
         .ok()??;
     let name = name?;
-    Some(crate::api::describe(prepared.target, namespace.as_deref(), &name))
+    Some(crate::api::describe(prepared.kind, namespace.as_deref(), &name))
 }

@@ -3,24 +3,17 @@
 //! them to the cluster.
 
 pub mod apply;
-mod compute;
-mod ingress;
-mod namespace;
-mod network;
 pub mod probe;
-mod rbac;
 pub mod release;
-mod storage;
-mod workload;
 
 use std::collections::BTreeMap;
 
-use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::api::common::DeletionPolicy;
-use crate::api::*;
+use crate::api::apps::{Application, Deployment, Stack};
+use crate::api::infra::{Domain, Element};
+use crate::api::tenancy::{Environment, Function, Organization};
 
 /// Labels on every provisioned object: who it belongs to, and which object asked for it.
 pub mod labels {
@@ -57,7 +50,7 @@ pub enum ProvisionError {
 }
 
 impl ProvisionError {
-    fn invalid(field: &str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid { field: field.to_owned(), message: message.into() }
     }
 }
@@ -107,12 +100,17 @@ pub struct World {
     pub deployments: Vec<Deployment>,
 }
 
-fn find<'a, K: Resource>(list: &'a [K], namespace: &str, name: &str) -> Option<&'a K> {
+pub fn find<'a, K: Resource>(list: &'a [K], namespace: &str, name: &str) -> Option<&'a K> {
     list.iter().find(|o| o.meta().name.as_deref() == Some(name) && o.meta().namespace.as_deref() == Some(namespace))
 }
 
 /// The object of that name in `namespace`, or why it is missing, naming the field that asks.
-fn named<'a, K: Resource<DynamicType = ()>>(list: &'a [K], namespace: &str, name: &str, field: &str) -> Result<&'a K> {
+pub fn named<'a, K: Resource<DynamicType = ()>>(
+    list: &'a [K],
+    namespace: &str,
+    name: &str,
+    field: &str,
+) -> Result<&'a K> {
     find(list, namespace, name)
         .ok_or_else(|| ProvisionError::Missing(format!("{field}: {} {namespace}/{name} does not exist", K::kind(&()))))
 }
@@ -159,16 +157,16 @@ impl World {
             .ok_or_else(|| ProvisionError::NoOrganization(namespace.to_owned()))
     }
 
-    fn environment(&self, namespace: &str, name: &str, field: &str) -> Result<&Environment> {
+    pub fn environment(&self, namespace: &str, name: &str, field: &str) -> Result<&Environment> {
         named(&self.environments, namespace, name, field)
     }
 
-    fn domain(&self, namespace: &str, name: &str, field: &str) -> Result<&Domain> {
+    pub fn domain(&self, namespace: &str, name: &str, field: &str) -> Result<&Domain> {
         named(&self.domains, namespace, name, field)
     }
 
     /// The name of the environment an element belongs to, once it is known to exist.
-    fn element_environment(&self, namespace: &str, element: &str, field: &str) -> Result<String> {
+    pub fn element_environment(&self, namespace: &str, element: &str, field: &str) -> Result<String> {
         let element = named(&self.elements, namespace, element, field)?;
         let environment = &element.spec.environment_ref.name;
         self.environment(namespace, environment, &format!("{field} → environmentRef"))?;
@@ -176,7 +174,7 @@ impl World {
     }
 
     /// Where the children of the object `name` in `namespace` land.
-    fn placement(&self, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
+    pub fn placement(&self, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
         if let Anchor::Organization = anchor {
             return Placement::new(name.to_owned(), None);
         }
@@ -234,7 +232,7 @@ impl Placement {
         Ok(Self { organization, environment, namespace })
     }
 
-    fn workload_namespace(&self) -> &str {
+    pub fn workload_namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or_default()
     }
 }
@@ -246,130 +244,6 @@ pub struct Inputs<'a> {
     /// What the health check of an existing cluster saw, for the kinds that have one.
     pub report: Option<&'a probe::ClusterReport>,
 }
-
-/// A kind that provisions Kubernetes objects.
-pub trait Provisioned: Resource<DynamicType = ()> + ResourceExt {
-    /// What leads to where the children land.
-    fn anchor(&self) -> Anchor<'_>;
-
-    /// The desired children, before labels and owner references are added.
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>>;
-
-    /// The seed `phase` of a kind whose children are all it needs, once they are applied.
-    const APPLIED_PHASE: Option<&'static str> = None;
-
-    /// Seed status fields that follow the children, as the API server returned them applied.
-    fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Map<String, Value> {
-        Self::APPLIED_PHASE.map(phase).unwrap_or_default()
-    }
-
-    /// The existing cluster or engine to health-check before building, if any.
-    fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
-        None
-    }
-}
-
-/// What the reconcile asks of every kind, whether it provisions anything or not.
-pub trait Provisioning {
-    /// The Kubernetes types the kind may provision, listed to find children no longer wanted;
-    /// empty for kinds that only mirror.
-    const CHILD_TYPES: &'static [ChildType];
-    /// The kind's status follows other objects (read from the world) even though it provisions
-    /// nothing. A kind that provisions nothing and does not follow the world is observed with an
-    /// empty one.
-    const OBSERVES_WORLD: bool = false;
-
-    /// `spec.deletionPolicy`.
-    fn deletion_policy(&self) -> DeletionPolicy;
-
-    /// The children, with labels and owner references.
-    fn plan(&self, inputs: &Inputs) -> Result<Vec<DynamicObject>>;
-
-    /// Seed status fields that follow the applied children.
-    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value>;
-
-    /// The existing cluster or engine to health-check before building, if any.
-    fn probe_target(&self) -> Option<Result<probe::ProbeTarget>>;
-}
-
-macro_rules! provisioning {
-    (
-        provisions: $($kind:ty => [$($child:ident),*]),*;
-        observes: $($observer:ty => $observe:path),*;
-        reports: $($reporter:ty => $report:path),*;
-        mirrors only: $($mirrored:ty),*
-    ) => {
-        /// Every kind that provisions, with the types it provisions.
-        pub fn provisioning_kinds() -> Vec<(String, &'static [ChildType])> {
-            vec![$((<$kind as Resource>::kind(&()).into_owned(), <$kind as Provisioning>::CHILD_TYPES)),*]
-        }
-
-        $(impl Provisioning for $kind {
-            const CHILD_TYPES: &'static [ChildType] = &[$(types::$child),*];
-
-            fn deletion_policy(&self) -> DeletionPolicy {
-                self.spec.deletion_policy
-            }
-
-            fn plan(&self, inputs: &Inputs) -> Result<Vec<DynamicObject>> {
-                children(self, inputs)
-            }
-
-            fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
-                Provisioned::observe(self, applied, inputs)
-            }
-
-            fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
-                Provisioned::probe_target(self)
-            }
-        })*
-        $(provisioning!(@nothing $observer, true, |obj, world| $observe(obj, world));)*
-        $(provisioning!(@nothing $reporter, false, |obj, _world| $report(obj));)*
-        $(provisioning!(@nothing $mirrored, false, |_obj, _world| Map::new());)*
-    };
-    // A kind that provisions nothing; its status may still follow the world.
-    (@nothing $kind:ty, $observes:literal, |$obj:ident, $world:ident| $observe:expr) => {
-        impl Provisioning for $kind {
-            const CHILD_TYPES: &'static [ChildType] = &[];
-            const OBSERVES_WORLD: bool = $observes;
-
-            fn deletion_policy(&self) -> DeletionPolicy {
-                DeletionPolicy::Delete
-            }
-
-            fn plan(&self, _: &Inputs) -> Result<Vec<DynamicObject>> {
-                Ok(vec![])
-            }
-
-            fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
-                let ($obj, $world) = (self, inputs.world);
-                $observe
-            }
-
-            fn probe_target(&self) -> Option<Result<probe::ProbeTarget>> {
-                None
-            }
-        }
-    };
-}
-
-provisioning!(
-    provisions:
-        Organization => [NAMESPACE],
-        Environment => [NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, NETWORK_POLICY],
-        Volume => [PVC],
-        Network => [NETWORK_POLICY, NETWORK_ATTACHMENT],
-        VM => [VIRTUAL_MACHINE],
-        ContainerCluster => [CAPI_CLUSTER, CONTAINER_NODE],
-        Application => [DEPLOYMENT, SERVICE, VIRTUAL_MACHINE],
-        Gateway => [INGRESS, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE],
-        Domain => [CERTIFICATE],
-        DnsRecord => [DNS_ENDPOINT],
-        Policy => [ROLE, ROLE_BINDING];
-    observes: Stack => release::stack_status;
-    reports: Element => in_service;
-    mirrors only: User, Tag, Function, Group, ContainerNode, PhysicalHost, DnssecKey, Deployment
-);
 
 /// A Kubernetes type a kind provisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -420,7 +294,7 @@ impl ChildType {
     }
 
     /// A child object of this type: `apiVersion`, `kind`, `metadata` with name and namespace.
-    fn object(&self, namespace: Option<&str>, name: &str, rest: Value) -> Value {
+    pub fn object(&self, namespace: Option<&str>, name: &str, rest: Value) -> Value {
         let mut metadata = json!({ "name": name });
         if let Some(namespace) = namespace.filter(|_| self.namespaced) {
             metadata["namespace"] = namespace.into();
@@ -434,7 +308,7 @@ impl ChildType {
 }
 
 /// The child types, in one place.
-mod types {
+pub mod types {
     use super::ChildType;
 
     const fn namespaced(api_version: &'static str, kind: &'static str, plural: &'static str) -> ChildType {
@@ -463,71 +337,3 @@ mod types {
     pub const TCP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "tcproutes");
     pub const UDP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "UDPRoute", "udproutes");
 }
-
-/// The children of `obj`, with labels and owner references: what `render` prints and the
-/// operator applies.
-pub fn children<K: Provisioned>(obj: &K, inputs: &Inputs) -> Result<Vec<DynamicObject>> {
-    let placement = inputs.world.placement(&obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())?;
-    let owner_namespace = obj.namespace();
-    let owner_reference = obj.controller_owner_ref(&());
-    obj.desired(&placement, inputs)?
-        .into_iter()
-        .map(|desired| {
-            let mut child: DynamicObject = serde_json::from_value(desired)
-                .map_err(|e| ProvisionError::invalid("spec", format!("cannot build a child object: {e}")))?;
-            let labels = child.labels_mut();
-            labels.insert(labels::ORGANIZATION.into(), placement.organization.clone());
-            if let Some(environment) = &placement.environment {
-                labels.insert(labels::ENVIRONMENT.into(), environment.clone());
-            }
-            labels.insert(labels::OWNER_KIND.into(), K::kind(&()).into_owned());
-            labels.insert(labels::OWNER_NAME.into(), obj.name_any());
-            if let Some(namespace) = &owner_namespace {
-                labels.insert(labels::OWNER_NAMESPACE.into(), namespace.clone());
-            }
-            if let Some(uid) = obj.uid() {
-                labels.insert(labels::OWNER_UID.into(), uid);
-            }
-            labels.insert(labels::MANAGED_BY.into(), "windflow".into());
-            // Owner references cannot cross namespaces: a namespaced owner owns only the
-            // children in its own namespace; the others are found and deleted by label.
-            let same_namespace = owner_namespace.is_none() || child.metadata.namespace == owner_namespace;
-            if let (Some(owner), true) = (&owner_reference, same_namespace) {
-                child.metadata.owner_references = Some(vec![owner.clone()]);
-            }
-            Ok(child)
-        })
-        .collect()
-}
-
-/// An element is `active` once mirrored: what runs on it is provisioned by its own kinds.
-fn in_service(_: &Element) -> Map<String, Value> {
-    phase("active")
-}
-
-/// The seed status `phase` as a status field.
-fn phase(value: &str) -> Map<String, Value> {
-    Map::from_iter([("phase".to_owned(), Value::from(value))])
-}
-
-/// The first applied child of `kind`, and the text at `pointer` in it (`/status/phase`).
-fn applied_text<'a>(applied: &'a [DynamicObject], kind: &str, pointer: &str) -> Option<&'a str> {
-    applied
-        .iter()
-        .find(|child| child.types.as_ref().is_some_and(|t| t.kind == kind))
-        .and_then(|child| child.data.pointer(pointer))
-        .and_then(Value::as_str)
-}
-
-/// A Kubernetes quantity in decimal gigabytes, as the seed counts them (`10` → `10G`).
-fn gigabytes(size: f64) -> String {
-    format!("{size}G")
-}
-
-/// A free-form field as a string, if it is one.
-fn text<'a>(form: &'a crate::api::common::FreeForm, key: &str) -> Option<&'a str> {
-    form.0.get(key).and_then(Value::as_str)
-}
-
-#[cfg(test)]
-mod tests;

@@ -7,11 +7,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
-use super::{ProvisionError, Provisioned, Result, World};
+use super::{Anchor, ProvisionError, Result, World};
 pub use crate::api::apps::REVISION_LABEL;
+use crate::api::apps::{Application, Deployment, Stack};
 use crate::api::apps::{ApplicationRelease, ApplicationRollout, DeploymentType, RolloutStage};
 use crate::api::common::FreeForm;
-use crate::api::{Application, Deployment, Stack};
 
 /// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -338,6 +338,10 @@ fn status_without(stack: &Stack, world: &World, skipped: Option<&str>) -> Map<St
 
 /// The workload namespace of an application's environment.
 pub fn application_namespace(app: &Application, world: &World) -> Result<String> {
-    let placement = world.placement(&app.namespace().unwrap_or_default(), &app.name_any(), app.anchor())?;
+    let placement = world.placement(
+        &app.namespace().unwrap_or_default(),
+        &app.name_any(),
+        Anchor::Stack(&app.spec.stack_ref.name),
+    )?;
     Ok(placement.workload_namespace().to_owned())
 }

@@ -9,25 +9,23 @@ use kube::{Resource, ResourceExt};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::api::common::HasCommonStatus;
-use crate::api::*;
-use crate::mirror::{Reference, Referenced, Resolved, Target};
+use crate::kinds::*;
+use crate::mirror::{Reference, Referenced, Resolved};
 use crate::provision::World;
 
-/// The catalog's stores, one per kind that is referenced or read by builders; written once.
+/// The catalog's stores, one per kind, from the registry.
 macro_rules! catalog {
-    ($($field:ident: $kind:ident),* $(,)?) => {
-        /// Read-only views of the reflector stores of every kind that objects reference or
-        /// builders read.
+    ($($kind:ident: $module:ident => $lifecycle:ident,)*) => {
+        /// Read-only views of the reflector stores of every kind.
         #[derive(Clone)]
         pub struct Catalog {
-            $(pub $field: Store<$kind>,)*
+            $(pub $module: Store<$kind>,)*
         }
 
         impl Catalog {
             /// Waits for every store's first list.
             pub async fn ready(&self) -> Result<(), WriterDropped> {
-                $(self.$field.wait_until_ready().await?;)*
+                $(self.$module.wait_until_ready().await?;)*
                 Ok(())
             }
 
@@ -36,37 +34,21 @@ macro_rules! catalog {
             /// Documents that are no valid object of their kind are left out; the mirror
             /// reports those itself.
             pub fn from_documents(documents: &[Value]) -> Self {
-                Self { $($field: listed(of_kind::<$kind>(documents)),)* }
+                Self { $($module: listed(of_kind::<$kind>(documents)),)* }
             }
 
-            /// The id of the mirrored object `name` of `target` in `scope`, for a reference
-            /// whose builds read nothing else. No kind references a target without a store here.
-            fn plain_referenced(&self, target: Target, name: &str, scope: Option<&str>) -> Option<Referenced> {
-                match target {
-                    $(Target::$kind => plain(lookup(&self.$field, name, scope)?.as_ref()),)*
-                    _ => None,
+            /// The id of the mirrored object `name` of `kind` in `scope`, for a reference
+            /// whose builds read nothing else.
+            fn plain_referenced(&self, kind: KindId, name: &str, scope: Option<&str>) -> Option<Referenced> {
+                match kind {
+                    $(KindId::$kind => plain(lookup(&self.$module, name, scope)?.as_ref()),)*
                 }
             }
         }
     };
 }
 
-catalog!(
-    organizations: Organization,
-    users: User,
-    tags: Tag,
-    functions: Function,
-    groups: Group,
-    environments: Environment,
-    elements: Element,
-    container_clusters: ContainerCluster,
-    networks: Network,
-    volumes: Volume,
-    domains: Domain,
-    stacks: Stack,
-    applications: Application,
-    deployments: Deployment,
-);
+crate::registry!(catalog);
 
 impl Catalog {
     /// What a builder of an object in `namespace` may read: every organization and function,
@@ -75,14 +57,14 @@ impl Catalog {
     /// started (every reconcile waits for that first, `Context::catalog_ready`).
     pub fn world(&self, namespace: Option<&str>) -> World {
         World {
-            organizations: everything(&self.organizations),
-            functions: everything(&self.functions),
-            environments: within(&self.environments, namespace),
-            elements: within(&self.elements, namespace),
-            stacks: within(&self.stacks, namespace),
-            applications: within(&self.applications, namespace),
-            domains: within(&self.domains, namespace),
-            deployments: within(&self.deployments, namespace),
+            organizations: everything(&self.organization),
+            functions: everything(&self.function),
+            environments: within(&self.environment, namespace),
+            elements: within(&self.element, namespace),
+            stacks: within(&self.stack, namespace),
+            applications: within(&self.application, namespace),
+            domains: within(&self.domain, namespace),
+            deployments: within(&self.deployment, namespace),
         }
     }
 
@@ -97,7 +79,7 @@ impl Catalog {
         resolved.organization_name = tenant.as_ref().map(|org| org.name_any());
         for reference in references {
             if let Some(found) = self.referenced(reference, namespace, tenant.as_deref()) {
-                resolved.insert(reference.target, reference.name.clone(), found);
+                resolved.insert(reference.kind, reference.name.clone(), found);
             }
         }
         resolved
@@ -106,7 +88,7 @@ impl Catalog {
     /// The mirrored organization whose tenant namespace is `namespace`. Should two claim it,
     /// the older one: the database lets only the first owner have it.
     fn tenant(&self, namespace: &str) -> Option<Arc<Organization>> {
-        self.organizations
+        self.organization
             .state()
             .into_iter()
             .filter(|org| {
@@ -127,28 +109,28 @@ impl Catalog {
     ) -> Option<Referenced> {
         let name = reference.name.as_str();
         // References never leave the referring object's namespace; cluster-scoped targets have none.
-        let scope = if reference.target.cluster_scoped() { None } else { Some(namespace?) };
-        Some(match reference.target {
-            Target::User => {
+        let scope = if reference.kind.cluster_scoped() { None } else { Some(namespace?) };
+        Some(match reference.kind {
+            KindId::User => {
                 let role = tenant.and_then(|org| org.spec.members.iter().find(|m| m.user == name));
                 Referenced {
                     organization_role: role.map(|m| m.role.as_str().to_owned()),
-                    ..self.plain_referenced(Target::User, name, scope)?
+                    ..self.plain_referenced(KindId::User, name, scope)?
                 }
             }
-            Target::Element => {
-                let element = lookup(&self.elements, name, scope)?;
+            KindId::Element => {
+                let element = lookup(&self.element, name, scope)?;
                 Referenced {
                     element_type: Some(element.spec.element_type.as_str().to_owned()),
                     ..plain(element.as_ref())?
                 }
             }
-            Target::Application => {
-                let application = lookup(&self.applications, name, scope)?;
-                let stack = lookup(&self.stacks, &application.spec.stack_ref.name, scope);
+            KindId::Application => {
+                let application = lookup(&self.application, name, scope)?;
+                let stack = lookup(&self.stack, &application.spec.stack_ref.name, scope);
                 Referenced { stack_id: stack.and_then(|s| uid(s.as_ref())), ..plain(application.as_ref())? }
             }
-            target => self.plain_referenced(target, name, scope)?,
+            kind => self.plain_referenced(kind, name, scope)?,
         })
     }
 }
@@ -162,11 +144,7 @@ pub fn as_mirrored(doc: &Value) -> Value {
 }
 
 /// The object of that name, in `namespace` for a namespaced kind, if its row is written.
-fn lookup<K: Resource<DynamicType = ()> + Clone + HasCommonStatus>(
-    store: &Store<K>,
-    name: &str,
-    namespace: Option<&str>,
-) -> Option<Arc<K>> {
+fn lookup<K: Kind>(store: &Store<K>, name: &str, namespace: Option<&str>) -> Option<Arc<K>> {
     let key = ObjectRef::new(name);
     let found = store.get(&match namespace {
         Some(namespace) => key.within(namespace),
@@ -247,11 +225,11 @@ mod tests {
         let docs = platform();
         let catalog = Catalog::from_documents(&docs);
         let references = [
-            Reference::new(Target::Element, "storage", "spec.elementRef"),
-            Reference::new(Target::Application, "storefront", "spec.applicationRef"),
-            Reference::new(Target::User, "bob", "spec.triggeredBy"),
-            Reference::new(Target::Tag, "critical", "spec.tags[0]"),
-            Reference::new(Target::Environment, "staging-of-nobody", "spec.environmentRef"),
+            Reference::new(KindId::Element, "storage", "spec.elementRef"),
+            Reference::new(KindId::Application, "storefront", "spec.applicationRef"),
+            Reference::new(KindId::User, "bob", "spec.triggeredBy"),
+            Reference::new(KindId::Tag, "critical", "spec.tags[0]"),
+            Reference::new(KindId::Environment, "staging-of-nobody", "spec.environmentRef"),
         ];
         let resolved = catalog.resolve(Some("acme"), &references);
 
@@ -277,7 +255,7 @@ mod tests {
             doc["status"] = json!({});
         }
         let catalog = Catalog::from_documents(&docs);
-        let element = Reference::new(Target::Element, "storage", "spec.elementRef");
+        let element = Reference::new(KindId::Element, "storage", "spec.elementRef");
         let resolved = catalog.resolve(Some("acme"), std::slice::from_ref(&element));
         assert_eq!(resolved.organization, None, "the organization's row is not written");
         assert_eq!(resolved.missing(std::slice::from_ref(&element)), vec![&element]);
@@ -286,8 +264,8 @@ mod tests {
     #[test]
     fn namespaced_references_never_leave_the_namespace() {
         let catalog = Catalog::from_documents(&platform());
-        let element = Reference::new(Target::Element, "storage", "spec.elementRef");
-        let tag = Reference::new(Target::Tag, "critical", "spec.tags[0]");
+        let element = Reference::new(KindId::Element, "storage", "spec.elementRef");
+        let tag = Reference::new(KindId::Tag, "critical", "spec.tags[0]");
         let resolved = catalog.resolve(Some("globex"), &[element.clone(), tag.clone()]);
         assert_eq!(resolved.organization, None, "no organization owns globex");
         assert_eq!(resolved.missing(&[element.clone(), tag]), vec![&element], "a tag is cluster-scoped");

@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use super::status::{Report, Verdict};
 use super::{Context, Lifecycle, Result, durations, mirrored, publish};
+use crate::api::apps::{Application, Deployment};
 use crate::api::apps::{ApplicationType, DeploymentType, RolloutStage};
-use crate::api::{Application, Deployment};
-use crate::deploy::{self, Facts, Health, Phase, Rollout, Target, Transition, Workloads};
+use crate::deploy::{self, Facts, Health, Phase, Rollout, RolloutTarget, Transition, Workloads};
 use crate::events;
 use crate::provision::World;
 use crate::provision::release::{self, Settings};
@@ -27,18 +27,21 @@ use crate::provision::release::{self, Settings};
 /// The annotation that promotes a canary whose `deploymentConfig.autoPromote` is false.
 pub const PROMOTE_ANNOTATION: &str = "windflow.io/promote";
 
-impl Lifecycle for Deployment {
-    fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
-        Box::pin(roll_out(self, ctx))
+/// A Deployment's lifecycle: it rolls its stack out.
+pub struct RollOut;
+
+impl Lifecycle<Deployment> for RollOut {
+    fn progress<'a>(obj: &'a Deployment, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+        Box::pin(roll_out(obj, ctx))
     }
 
-    fn retire<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
+    fn retire<'a>(obj: &'a Deployment, ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let running = self.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "running");
+            let running = obj.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "running");
             if running {
                 let note =
                     "deleted while rolling out: cancelled; the applications return to the release they ran before";
-                publish(ctx, self, EventType::Warning, deploy::reasons::CANCELLED, note).await;
+                publish(ctx, obj, EventType::Warning, deploy::reasons::CANCELLED, note).await;
             }
             Ok(())
         })
@@ -126,7 +129,7 @@ fn facts<'a>(
 
 /// What the rollout deploys: the stack's applications (or the one named) as configured now, or
 /// for a rollback what the parent deployed.
-fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<Target>, String> {
+fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<RolloutTarget>, String> {
     let spec = &obj.spec;
     let applications: Vec<&Application> = world
         .applications
@@ -137,7 +140,7 @@ fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<Target>, 
     let Some(parent_ref) = &spec.parent_deployment_ref else {
         return Ok(applications
             .into_iter()
-            .map(|app| Target {
+            .map(|app| RolloutTarget {
                 name: app.name_any(),
                 application_type: app.spec.application_type,
                 revision: release::revision(&app.spec.deployment_config),
@@ -164,7 +167,7 @@ fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<Target>, 
         .filter(|part| part.stage == RolloutStage::Done)
         .filter_map(|part| {
             let app = applications.iter().find(|a| a.name_any() == part.name)?;
-            Some(Target {
+            Some(RolloutTarget {
                 name: part.name,
                 application_type: app.spec.application_type,
                 revision: part.revision,

@@ -6,6 +6,8 @@ pub mod deployment;
 pub mod status;
 pub mod views;
 
+pub use deployment::RollOut;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,12 +26,13 @@ use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
+use crate::kinds::{self, Kind, KindId, Organization, PrepareError, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{Mirrored, PrepareError, Reference, Resolved, Target, audit_metadata, current_status, prepare};
+use crate::mirror::{Reference, Resolved, audit_metadata, current_status};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
-use crate::provision::{self, Inputs, ProvisionError, Provisioning};
+use crate::provision::{self, Inputs, ProvisionError};
 use catalog::Catalog;
 use status::{Report, Verdict, reasons};
 use views::ViewRefresh;
@@ -188,7 +191,7 @@ pub enum Outcome {
 
 /// Dereference (the catalog), build and write one object. Transient faults are errors;
 /// everything users can fix or wait for is an `Outcome::Blocked` with the reason.
-pub async fn sync<K: Mirrored>(
+pub async fn sync<K: Kind>(
     pool: &PgPool,
     catalog: &Catalog,
     obj: &K,
@@ -207,7 +210,7 @@ pub async fn sync<K: Mirrored>(
         );
         Outcome::Blocked(Verdict::failed(reasons::NO_ORGANIZATION, message))
     };
-    if !K::TARGET.cluster_scoped() && resolved.organization.is_none() {
+    if !K::ID.cluster_scoped() && resolved.organization.is_none() {
         return Ok((no_organization(), None));
     }
     let missing = resolved.missing(&references);
@@ -225,7 +228,7 @@ pub async fn sync<K: Mirrored>(
         Ok(written) => Outcome::Mirrored(written),
         Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(reasons::CONFLICT, message)),
         Err(StoreError::ParentMissing(message)) => {
-            let tenant = if K::TARGET.cluster_scoped() { None } else { resolved.organization };
+            let tenant = if K::ID.cluster_scoped() { None } else { resolved.organization };
             match unwritten_parents(&mut conn, tenant, &resolved, &references).await? {
                 Unwritten::Tenant => return Ok((no_organization(), None)),
                 Unwritten::References(unwritten) if !unwritten.is_empty() => waiting_for(&unwritten),
@@ -255,10 +258,10 @@ async fn unwritten_parents<'a>(
     references: &'a [Reference],
 ) -> Result<Unwritten<'a>, StoreError> {
     let parents = resolved.ids(references);
-    let rows: Vec<(Target, Uuid)> = tenant
-        .map(|id| (Target::Organization, id))
+    let rows: Vec<(KindId, Uuid)> = tenant
+        .map(|id| (KindId::Organization, id))
         .into_iter()
-        .chain(parents.iter().map(|(reference, id)| (reference.target, *id)))
+        .chain(parents.iter().map(|(reference, id)| (reference.kind, *id)))
         .collect();
     let absent = store::absent(conn, &rows).await?;
     // The tenant, when there is one, is row 0.
@@ -271,79 +274,48 @@ async fn unwritten_parents<'a>(
 
 /// The object waits for the rows of these references.
 fn waiting_for(references: &[&Reference]) -> Outcome {
-    let list: Vec<String> = references.iter().map(|r| format!("{} {:?} ({})", r.target, r.name, r.field)).collect();
+    let list: Vec<String> = references.iter().map(|r| format!("{} {:?} ({})", r.kind, r.name, r.field)).collect();
     Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, format!("waiting for {}", list.join(", "))))
 }
 
 /// Deletes an object's row, leaving a `delete` audit row.
-pub async fn remove<K: Mirrored>(pool: &PgPool, obj: &K) -> Result<bool, StoreError> {
+pub async fn remove<K: Kind>(pool: &PgPool, obj: &K) -> Result<bool, StoreError> {
     let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let version = obj.resource_version().and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
     // The organization of the audit row is read from the deleted row itself.
-    store::delete(pool, K::TARGET, &audit_metadata(obj, K::TARGET, id, None, version)).await
+    store::delete(pool, K::ID, &audit_metadata(obj, K::ID, id, None, version)).await
 }
 
-/// How to reach a kind's API: cluster-scoped or in the object's namespace.
-pub trait Scoped: Sized {
-    fn api(client: Client, namespace: Option<&str>) -> Api<Self>;
-}
-
-macro_rules! scoped {
-    (cluster: $($cluster:ty),*; namespaced: $($namespaced:ty),*; provisioned: $($provisioned:ty),*) => {
-        $(impl Lifecycle for $provisioned {
-            fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
-                Box::pin(provision(self, ctx))
-            }
-        })*
-        $(impl Scoped for $cluster {
-            fn api(client: Client, _: Option<&str>) -> Api<Self> {
-                Api::all(client)
-            }
-        })*
-        $(impl Scoped for $namespaced {
-            fn api(client: Client, namespace: Option<&str>) -> Api<Self> {
-                Api::namespaced(client, namespace.unwrap_or_default())
-            }
-        })*
-    };
-}
-
-/// What a kind does once its row is written: most provision what they ask for; a Deployment
-/// rolls out (`deployment.rs`).
-pub trait Lifecycle {
-    /// Users' problems are a `Ready=False` report; transient faults are errors.
-    fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>>;
+/// What a kind's controller does once the row is written; the registry names it per kind.
+/// Users' problems are a `Ready=False` report; transient faults are errors.
+pub trait Lifecycle<K: Kind>: 'static {
+    fn progress<'a>(obj: &'a K, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>>;
 
     /// Runs before the row is deleted.
-    fn retire<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
+    fn retire<'a>(_obj: &'a K, _ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
 }
 
-/// What the reconcile needs of a kind.
-pub trait Reconciled: Mirrored + Scoped + Provisioning + Lifecycle {}
-impl<K: Mirrored + Scoped + Provisioning + Lifecycle> Reconciled for K {}
+/// Provisions what the object asks for.
+pub struct Provision;
 
-use crate::api::*;
-scoped!(
-    cluster: Organization, User, Tag, Function;
-    namespaced: Group, Policy, Environment, Element, ContainerCluster, ContainerNode, VM, PhysicalHost,
-        Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application, Deployment;
-    // Organization (counts) and Deployment (rollouts, deployment.rs) have lifecycles of their own.
-    provisioned: User, Tag, Function, Group, Policy, Environment, Element, ContainerCluster,
-        ContainerNode, VM, PhysicalHost, Network, Volume, Gateway, Domain, DnsRecord, DnssecKey, Stack, Application
-);
+impl<K: Kind> Lifecycle<K> for Provision {
+    fn progress<'a>(obj: &'a K, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+        Box::pin(provision(obj, ctx))
+    }
+}
 
 /// The controller's reconcile for any mirrored kind.
 #[instrument(skip_all, fields(kind = %K::kind(&()), name = %obj.name_any(), namespace = obj.namespace()))]
-pub async fn reconcile<K: Reconciled>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile<K: Kind, L: Lifecycle<K>>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
     let _running = ctx.metrics.reconcile(&K::kind(&()));
-    let api = K::api(ctx.client.clone(), obj.namespace().as_deref());
+    let api = kinds::api::<K>(ctx.client.clone(), obj.namespace().as_deref());
     let key = retry_key(obj.as_ref());
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
-            FinalizerEvent::Apply(obj) => apply(obj.as_ref(), &api, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(obj.as_ref(), &ctx).await,
+            FinalizerEvent::Apply(obj) => apply::<K, L>(obj.as_ref(), &api, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup::<K, L>(obj.as_ref(), &ctx).await,
         }
     })
     .await
@@ -354,7 +326,7 @@ pub async fn reconcile<K: Reconciled>(obj: Arc<K>, ctx: Arc<Context>) -> Result<
     result
 }
 
-async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
+async fn apply<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
     if status::is_paused(obj) {
         let verdict =
             Verdict::failed(reasons::PAUSED, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
@@ -391,7 +363,7 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
                 info!("mirrored");
                 ctx.views.request();
             }
-            match obj.progress(ctx).await {
+            match L::progress(obj, ctx).await {
                 Ok(progressed) => progressed,
                 Err(error) => {
                     let verdict = Verdict::failed(reasons::PROVIDER_UNAVAILABLE, error.to_string());
@@ -417,13 +389,7 @@ async fn apply<K: Reconciled>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Ac
 
 /// Says in the status why the object cannot be mirrored now, best effort: the returned error
 /// drives the backoff.
-async fn report_fault<K: Reconciled>(
-    obj: &K,
-    api: &Api<K>,
-    ctx: &Context,
-    reason: &'static str,
-    error: Error,
-) -> Error {
+async fn report_fault<K: Kind>(obj: &K, api: &Api<K>, ctx: &Context, reason: &'static str, error: Error) -> Error {
     let verdict = Verdict::failed(reason, error.to_string());
     if let Err(status_error) = update_status(obj, api, ctx, &Report::blocked(verdict), None).await {
         warn!(%status_error, %error, "could not report the fault");
@@ -433,11 +399,13 @@ async fn report_fault<K: Reconciled>(
 
 /// An organization provisions its namespace and shows its counts from the view
 /// `organization_resources`; a database fault leaves the last ones shown.
-impl Lifecycle for Organization {
-    fn progress<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+pub struct Tenant;
+
+impl Lifecycle<Organization> for Tenant {
+    fn progress<'a>(obj: &'a Organization, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
         Box::pin(async move {
-            let (mut report, action) = provision(self, ctx).await?;
-            let id = self.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
+            let (mut report, action) = provision(obj, ctx).await?;
+            let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
             match crate::mirror::views::organization_resources(&ctx.pool, id).await {
                 Ok(Some(resources)) => {
                     report.observed.insert("resources".into(), serde_json::json!(resources));
@@ -458,7 +426,7 @@ fn mirrored() -> Report {
 /// Provisions what a mirrored object asks for: dereference (the catalog, and the health of an
 /// existing cluster), build (pure), apply, delete the children no longer wanted. Users'
 /// problems are a `Ready=False` report; transient faults are errors.
-async fn provision<K: Mirrored + Provisioning>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
+async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
     if K::CHILD_TYPES.is_empty() && !K::OBSERVES_WORLD {
         // Nothing to read: the status follows the object alone.
         let nothing = provision::World::default();
@@ -483,7 +451,7 @@ async fn provision<K: Mirrored + Provisioning>(obj: &K, ctx: &Context) -> Result
     };
     let world = ctx.catalog.world(obj.namespace().as_deref());
     let inputs = Inputs { world: &world, config: &ctx.config, report: report.as_ref() };
-    let children = match obj.plan(&inputs) {
+    let children = match kinds::children(obj, &inputs) {
         Ok(children) => children,
         Err(error @ ProvisionError::Invalid { .. }) => {
             return blocked(reasons::INVALID_SPEC, error.to_string(), Action::await_change());
@@ -539,7 +507,7 @@ fn provisioned_message(applied: &[kube::api::DynamicObject]) -> String {
     format!("mirrored and applied: {}", names.join(", "))
 }
 
-async fn cleanup<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action> {
+async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Action> {
     // Children first: should this fail, the row (and the finalizer) stay for the retry.
     if let (false, Some(owner)) = (K::CHILD_TYPES.is_empty(), obj.uid()) {
         let released =
@@ -548,7 +516,7 @@ async fn cleanup<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action> {
             info!(released, policy = ?obj.deletion_policy(), "released children");
         }
     }
-    obj.retire(ctx).await?;
+    L::retire(obj, ctx).await?;
     match remove(&ctx.pool, obj).await {
         Ok(_) => {
             ctx.views.request();
@@ -572,7 +540,7 @@ async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) ->
 
 /// Applies the status (server-side, our field manager) and publishes an Event when Ready flips
 /// or is false.
-async fn update_status<K: Mirrored>(
+async fn update_status<K: Kind>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
@@ -594,7 +562,7 @@ async fn update_status<K: Mirrored>(
     Ok(())
 }
 
-async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
+async fn publish<K: Kind>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
     let event = Event {
         type_,
         reason: reason.to_owned(),
@@ -608,12 +576,12 @@ async fn publish<K: Mirrored>(ctx: &Context, obj: &K, type_: EventType, reason: 
 }
 
 /// The object's entry in the backoff table.
-fn retry_key<K: Mirrored>(obj: &K) -> String {
+fn retry_key<K: Kind>(obj: &K) -> String {
     format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 /// Transient faults: retry with exponential backoff per object.
-pub fn error_policy<K: Mirrored>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Kind>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(&K::kind(&()), error.category());
     let delay = ctx.backoff(retry_key(obj.as_ref()));
     warn!(kind = %K::kind(&()), name = %obj.name_any(), category = error.category(), %error, ?delay, "reconcile failed");

@@ -5,7 +5,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
-use crate::mirror::{Mirrored, StatusColumn};
+use crate::kinds::Kind;
+use crate::mirror::StatusColumn;
 
 /// One condition as a reconcile concluded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,13 +107,7 @@ fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Times
 /// The status to apply over the object's current `status`: conditions from the report, the
 /// organization, the mirrored version, observed fields; every other field as it is and the seed
 /// status columns defaulted, so that the controller keeps owning them.
-pub fn build<K: Mirrored>(
-    obj: &K,
-    status: &Value,
-    report: &Report,
-    organization: Option<&str>,
-    now: Timestamp,
-) -> Value {
+pub fn build<K: Kind>(obj: &K, status: &Value, report: &Report, organization: Option<&str>, now: Timestamp) -> Value {
     let generation = obj.meta().generation;
     let mut conditions = current_conditions(status);
     merge_condition(&mut conditions, condition("Synced", &report.synced, generation, now));
@@ -168,7 +163,7 @@ pub fn ready_status(status: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Volume;
+    use crate::kinds::Volume;
 
     fn volume(status: Value) -> Volume {
         serde_json::from_value(json!({

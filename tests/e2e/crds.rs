@@ -59,7 +59,7 @@ async fn the_crds_are_served_explained_and_refuse_bad_input() {
     let mut resources = plane.kubectl();
     resources.args(["api-resources", "--categories=windflow", "-o", "name"]);
     let served = run(resources);
-    for crd in windflow::api::crds() {
+    for crd in windflow::kinds::crds() {
         let name = crd.metadata.name.clone().expect("name");
         assert!(served.lines().any(|line| line == name), "{name} is in the windflow category: {served}");
     }
@@ -68,7 +68,7 @@ async fn the_crds_are_served_explained_and_refuse_bad_input() {
     run(get);
 
     // `kubectl explain` shows the doc comments.
-    for crd in windflow::api::crds() {
+    for crd in windflow::kinds::crds() {
         let version = &crd.spec.versions[0];
         let schema = version.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()).expect("schema");
         let spec = schema.properties.as_ref().and_then(|p| p.get("spec")).expect("a spec");

@@ -119,7 +119,7 @@ pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (boo
 /// object (finalizers dropped: no operator runs now), the namespaces WindFlow made, the Lease.
 pub async fn reset(plane: &ControlPlane) {
     let client = plane.client().await;
-    for crd in windflow::api::crds() {
+    for crd in windflow::kinds::crds() {
         let resource = windflow::api::api_resource(&crd);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let Ok(list) = api.list(&ListParams::default()).await else { continue };

@@ -43,7 +43,7 @@ pub fn api_for(client: &Client, doc: &Value) -> (Api<DynamicObject>, String) {
 
 /// Where the WindFlow kind `kind` is served.
 pub fn resource_of(kind: &str) -> ApiResource {
-    let crd = windflow::api::crds().into_iter().find(|crd| crd.spec.names.kind == kind).expect("a WindFlow kind");
+    let crd = windflow::kinds::crds().into_iter().find(|crd| crd.spec.names.kind == kind).expect("a WindFlow kind");
     windflow::api::api_resource(&crd)
 }
 

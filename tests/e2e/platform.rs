@@ -224,7 +224,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let mut get = plane.kubectl();
     get.args(["get", "windflow", "-A"]);
     let listed = run(get);
-    for crd in windflow::api::crds() {
+    for crd in windflow::kinds::crds() {
         let prefix = format!("{}.windflow.io/", crd.spec.names.singular.clone().unwrap_or_default());
         assert!(listed.contains(&prefix), "kubectl get windflow lists {prefix}: {listed}");
     }

@@ -6,10 +6,12 @@ pub mod bad;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+use windflow::kinds::{self, Kind, Visitor};
 use windflow::mirror::store;
 pub use windflow::reconcile::catalog::{Catalog, as_mirrored};
 use windflow::reconcile::{Outcome, sync};
@@ -165,11 +167,14 @@ fn same_object(a: &Value, b: &Value) -> bool {
 
 /// Runs the reconcile's mirror path on any kind, dereferencing from `catalog`.
 pub async fn mirror_with(pool: &PgPool, catalog: &Catalog, doc: &Value) -> Outcome {
-    windflow::with_kind!(
-        doc,
-        |obj| sync(pool, catalog, &obj, None).await.expect("database reachable").0,
-        |e: String| panic!("{e}")
-    )
+    struct Mirror<'a>(&'a PgPool, &'a Catalog);
+    impl<'a> Visitor for Mirror<'a> {
+        type Output = BoxFuture<'a, Outcome>;
+        fn visit<K: Kind>(self, obj: K) -> Self::Output {
+            Box::pin(async move { sync(self.0, self.1, &obj, None).await.expect("database reachable").0 })
+        }
+    }
+    kinds::visit(doc, Mirror(pool, catalog)).unwrap_or_else(|e| panic!("{e}")).await
 }
 
 /// `docs`, all applied and mirrored (see [`Cluster::converge`]), as the caches then hold them.
@@ -181,9 +186,14 @@ pub async fn converged(pool: &PgPool, docs: &[Value]) -> Vec<Value> {
 
 /// Runs the finalizer's deletion path on any kind.
 pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
-    windflow::with_kind!(doc, |obj| windflow::reconcile::remove(pool, &obj).await.expect("delete"), |e: String| panic!(
-        "{e}"
-    ))
+    struct Remove<'a>(&'a PgPool);
+    impl<'a> Visitor for Remove<'a> {
+        type Output = BoxFuture<'a, bool>;
+        fn visit<K: Kind>(self, obj: K) -> Self::Output {
+            Box::pin(async move { windflow::reconcile::remove(self.0, &obj).await.expect("delete") })
+        }
+    }
+    kinds::visit(doc, Remove(pool)).unwrap_or_else(|e| panic!("{e}")).await
 }
 
 pub fn with_version(doc: &Value, version: u64) -> Value {

@@ -1,127 +1,78 @@
-//! VM → KubeVirt VirtualMachine; ContainerCluster (kubernetes mode) → Cluster API Cluster.
+//! ContainerCluster (kubernetes mode) → Cluster API Cluster; an existing cluster or engine is
+//! health-checked and its nodes reported as ContainerNodes.
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde_json::{Map, Value, json};
 
-use super::network::attachment_label;
-use super::probe::{ClusterReport, ProbeTarget};
-use super::types::{CAPI_CLUSTER, CONTAINER_NODE, VIRTUAL_MACHINE};
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, applied_text, gigabytes, phase, text};
-use crate::api::common::FreeForm;
-use crate::api::infra::{ClusterMode, NetworkAttachment};
-use crate::api::{ContainerCluster, VM};
+use serde::Serialize;
+use uuid::Uuid;
 
-impl Provisioned for VM {
-    fn anchor(&self) -> Anchor<'_> {
-        Anchor::Element(&self.spec.element_ref.name)
-    }
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::api::infra::*;
+use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::ChildType;
+use crate::provision::probe::{ClusterReport, ProbeTarget};
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result};
 
-    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
-        let machine = Machine {
-            cpu_cores: self.spec.cpu_cores,
-            memory_gb: self.spec.memory_gb,
-            disk_gb: self.spec.disk_gb,
-            os: serde_json::to_value(self.spec.os_type).unwrap_or_default(),
-            os_version: self.spec.os_version.clone(),
-            config: &self.spec.vm_config,
-            config_field: "spec.vmConfig",
-            volumes: &self.spec.volumes,
-            networks: self.spec.networks.iter().map(|n: &NetworkAttachment| n.network.clone()).collect(),
-        };
-        Ok(vec![machine.virtual_machine(placement.workload_namespace(), &self.name_any())?])
-    }
+pub use crate::api::infra::ContainerCluster;
 
-    /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
-    fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        let status = match applied_text(applied, VIRTUAL_MACHINE.kind, "/status/printableStatus") {
-            None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => "creating",
-            Some("Starting") => "starting",
-            Some("Running" | "Migrating") => "running",
-            Some("Stopping" | "Terminating") => "stopping",
-            Some("Stopped" | "Paused") => "stopped",
-            // ErrorUnschedulable, ErrImagePull, CrashLoopBackOff, DataVolumeError, Unknown...
-            Some(_) => "error",
-        };
-        phase(status)
-    }
+pub static VOLUME_CONTAINER_CLUSTERS: JoinTable =
+    JoinTable { table: "volume_container_clusters", owner: "cluster_id", key: &["volume_id"], values: &[] };
+
+/// A `container_clusters` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct ContainerClusterRow<'a> {
+    name: String,
+    element_id: Uuid,
+    cluster_mode: &'a ClusterMode,
+    version: Option<&'a str>,
+    ha_enabled: bool,
+    endpoint: &'a FreeForm,
+    cluster_config: &'a FreeForm,
 }
 
-/// What a KubeVirt VirtualMachine is made of, from a VM or a `vm` Application.
-pub(super) struct Machine<'a> {
-    pub cpu_cores: i32,
-    pub memory_gb: f64,
-    pub disk_gb: f64,
-    pub os: Value,
-    pub os_version: Option<String>,
-    /// `powerState` (running, stopped) and `image` (a container disk image to boot from).
-    pub config: &'a FreeForm,
-    pub config_field: &'a str,
-    /// Volumes attached as extra disks (their claims have the volume's name).
-    pub volumes: &'a [String],
-    pub networks: Vec<String>,
-}
+impl Kind for ContainerCluster {
+    const ID: KindId = KindId::ContainerCluster;
+    const TABLE: &'static str = "container_clusters";
+    const CHILD_TYPES: &'static [ChildType] = &[CAPI_CLUSTER, CONTAINER_NODE];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[
+        phase_column("status", "initializing"),
+        StatusColumn { field: "nodeCount", column: "node_count", default: Some("0") },
+    ];
 
-impl Machine<'_> {
-    pub fn virtual_machine(&self, namespace: &str, name: &str) -> Result<Value> {
-        let run_strategy = match text(self.config, "powerState").unwrap_or("running") {
-            "running" => "Always",
-            "stopped" => "Halted",
-            other => {
-                return Err(ProvisionError::invalid(
-                    &format!("{}.powerState", self.config_field),
-                    format!("{other:?} is not running or stopped"),
-                ));
-            }
-        };
-        let root = format!("{name}-root");
-        let source = match text(self.config, "image") {
-            Some(image) => json!({ "registry": { "url": format!("docker://{image}") } }),
-            None => json!({ "blank": {} }),
-        };
-        let mut disks = vec![json!({ "name": "root", "disk": { "bus": "virtio" } })];
-        let mut volumes = vec![json!({ "name": "root", "dataVolume": { "name": root } })];
-        for volume in self.volumes {
-            disks.push(json!({ "name": volume, "disk": { "bus": "virtio" } }));
-            volumes.push(json!({ "name": volume, "persistentVolumeClaim": { "claimName": volume } }));
-        }
-        let mut pod_labels = serde_json::Map::new();
-        pod_labels.insert("kubevirt.io/vm".into(), name.into());
-        for network in &self.networks {
-            pod_labels.insert(attachment_label(network), "true".into());
-        }
-        let mut os_labels = json!({ "kubevirt.io/os": self.os });
-        if let Some(version) = &self.os_version {
-            os_labels["windflow.io/os-version"] = version.as_str().into();
-        }
-        let mut object = VIRTUAL_MACHINE.object(
-            Some(namespace),
-            name,
-            json!({ "spec": {
-                "runStrategy": run_strategy,
-                "dataVolumeTemplates": [{
-                    "metadata": { "name": root },
-                    "spec": { "storage": { "resources": { "requests": { "storage": gigabytes(self.disk_gb) } } }, "source": source },
-                }],
-                "template": {
-                    "metadata": { "labels": pod_labels },
-                    "spec": {
-                        "domain": {
-                            "cpu": { "cores": self.cpu_cores },
-                            "memory": { "guest": gigabytes(self.memory_gb) },
-                            "devices": { "disks": disks },
-                        },
-                        "volumes": volumes,
-                    },
-                },
-            } }),
-        );
-        object["metadata"]["labels"] = os_labels;
-        Ok(object)
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
     }
-}
 
-impl Provisioned for ContainerCluster {
+    fn references(&self) -> Vec<Reference> {
+        std::iter::once(element(&self.spec.element_ref)).chain(volumes(&self.spec.volumes).map(|(r, _)| r)).collect()
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        Ok(Rows {
+            row: columns(&ContainerClusterRow {
+                name: name_of(self),
+                element_id: resolved.element_of_type(&element(&spec.element_ref), "container_cluster")?,
+                cluster_mode: &spec.cluster_mode,
+                version: spec.version.as_deref(),
+                ha_enabled: spec.ha_enabled,
+                endpoint: &spec.endpoint,
+                cluster_config: &spec.cluster_config,
+            })?,
+            joins: vec![linked(&VOLUME_CONTAINER_CLUSTERS, volumes(&spec.volumes), resolved)?],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)
     }

@@ -3,16 +3,130 @@
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
-use super::compute::Machine;
 use super::network::attachment_label;
-use super::release::{self, Release, WorkloadPlan};
-use super::types::{DEPLOYMENT, SERVICE};
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels, text};
-use crate::api::Application;
-use crate::api::apps::ApplicationType;
-use crate::api::common::FreeForm;
+use serde::Serialize;
+use uuid::Uuid;
 
-impl Provisioned for Application {
+use super::shared::*;
+use super::vm::Machine;
+use super::{Kind, KindId};
+use crate::api::apps::*;
+use crate::api::common::*;
+use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::ChildType;
+use crate::provision::release::{self, Release, WorkloadPlan};
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result, labels};
+
+pub use crate::api::apps::Application;
+
+pub static VOLUME_APPLICATIONS: JoinTable = JoinTable {
+    table: "volume_applications",
+    owner: "application_id",
+    key: &["volume_id", "mount_path"],
+    values: &["mount_options"],
+};
+pub static NETWORK_APPLICATIONS: JoinTable = JoinTable {
+    table: "network_applications",
+    owner: "application_id",
+    key: &["network_id"],
+    values: &["ip_address", "connection_config"],
+};
+
+/// A `applications` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct ApplicationRow<'a> {
+    name: String,
+    description: Option<&'a str>,
+    stack_id: Uuid,
+    application_type: &'a ApplicationType,
+    plugin_name: Option<&'a str>,
+    plugin_version: Option<&'a str>,
+    deployment_config: &'a FreeForm,
+    allocated_resources: &'a FreeForm,
+}
+
+/// A `volume_applications` row's own columns.
+#[derive(Serialize)]
+struct Mount<'a> {
+    mount_path: &'a str,
+    mount_options: &'a FreeForm,
+}
+
+/// A `network_applications` row's own columns.
+#[derive(Serialize)]
+struct Connection<'a> {
+    ip_address: Option<&'a str>,
+    connection_config: &'a FreeForm,
+}
+
+impl Kind for Application {
+    const ID: KindId = KindId::Application;
+    const TABLE: &'static str = "applications";
+    const CHILD_TYPES: &'static [ChildType] = &[DEPLOYMENT, SERVICE, VIRTUAL_MACHINE];
+    const STATUS_COLUMNS: &'static [StatusColumn] =
+        &[StatusColumn { field: "deploymentStatus", column: "deployment_status", default: Some("pending") }];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        let spec = &self.spec;
+        std::iter::once(Reference::new(KindId::Stack, &spec.stack_ref.name, "spec.stackRef"))
+            .chain(
+                spec.volumes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Reference::new(KindId::Volume, &v.volume, format!("spec.volumes[{i}].volume"))),
+            )
+            .chain(
+                spec.networks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Reference::new(KindId::Network, &n.network, format!("spec.networks[{i}].network"))),
+            )
+            .collect()
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        let stack = Reference::new(KindId::Stack, &spec.stack_ref.name, "spec.stackRef");
+        let mounts = spec.volumes.iter().enumerate().map(|(i, v)| {
+            (
+                Reference::new(KindId::Volume, &v.volume, format!("spec.volumes[{i}].volume")),
+                Mount { mount_path: &v.mount_path, mount_options: &v.mount_options },
+            )
+        });
+        let connections = spec.networks.iter().enumerate().map(|(i, n)| {
+            (
+                Reference::new(KindId::Network, &n.network, format!("spec.networks[{i}].network")),
+                Connection { ip_address: n.ip_address.as_deref(), connection_config: &n.connection_config },
+            )
+        });
+        Ok(Rows {
+            row: columns(&ApplicationRow {
+                name: name_of(self),
+                description: spec.description.as_deref(),
+                stack_id: resolved.id(&stack)?,
+                application_type: &spec.application_type,
+                plugin_name: spec.plugin_name.as_deref(),
+                plugin_version: spec.plugin_version.as_deref(),
+                deployment_config: &spec.deployment_config,
+                allocated_resources: &spec.allocated_resources,
+            })?,
+            joins: vec![
+                linked(&VOLUME_APPLICATIONS, mounts, resolved)?,
+                linked(&NETWORK_APPLICATIONS, connections, resolved)?,
+            ],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Stack(&self.spec.stack_ref.name)
     }

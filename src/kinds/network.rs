@@ -4,13 +4,69 @@
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
-use super::types::{NETWORK_ATTACHMENT, NETWORK_POLICY};
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, labels};
-use crate::api::Network;
-use crate::api::infra::NetworkType;
+use serde::Serialize;
+use uuid::Uuid;
 
-impl Provisioned for Network {
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::api::infra::*;
+use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::ChildType;
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result, labels};
+
+pub use crate::api::infra::Network;
+
+/// A `networks` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct NetworkRow<'a> {
+    name: String,
+    element_id: Uuid,
+    network_type: &'a NetworkType,
+    subnet: Option<&'a str>,
+    gateway: Option<&'a str>,
+    encryption_enabled: bool,
+    cross_cluster: bool,
+    network_config: &'a FreeForm,
+}
+
+impl Kind for Network {
+    const ID: KindId = KindId::Network;
+    const TABLE: &'static str = "networks";
+    const CHILD_TYPES: &'static [ChildType] = &[NETWORK_POLICY, NETWORK_ATTACHMENT];
     const APPLIED_PHASE: Option<&'static str> = Some("active");
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        vec![element(&self.spec.element_ref)]
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        Ok(Rows {
+            row: columns(&NetworkRow {
+                name: name_of(self),
+                element_id: resolved.element_of_type(&element(&spec.element_ref), "network")?,
+                network_type: &spec.network_type,
+                subnet: spec.subnet.as_deref(),
+                gateway: spec.gateway.as_deref(),
+                encryption_enabled: spec.encryption_enabled,
+                cross_cluster: spec.cross_cluster,
+                network_config: &spec.network_config,
+            })?,
+            joins: vec![],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)

@@ -1,28 +1,67 @@
-//! Organization → tenant namespace; Environment → workload namespace, quota, limits, default deny.
+//! Environment → workload namespace, quota, limits, default deny.
 
-use kube::Resource;
 use serde_json::{Map, Value, json};
 
-use super::types::{LIMIT_RANGE, NAMESPACE, NETWORK_POLICY, RESOURCE_QUOTA};
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, tenant_namespace};
-use crate::api::{Environment, Organization};
+use serde::Serialize;
 
-/// On a workload namespace: production, staging, development…
-const ENVIRONMENT_TYPE: &str = "windflow.io/environment-type";
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::api::tenancy::*;
+use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
+use crate::provision::ChildType;
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result};
+use kube::Resource;
 
-impl Provisioned for Organization {
-    fn anchor(&self) -> Anchor<'_> {
-        Anchor::Organization
-    }
+pub use crate::api::tenancy::Environment;
 
-    /// The tenant namespace, created or adopted (server-side apply only adds the labels to an
-    /// existing one).
-    fn desired(&self, _: &Placement, _: &Inputs) -> Result<Vec<Value>> {
-        Ok(vec![NAMESPACE.object(None, &tenant_namespace(self), json!({}))])
-    }
+pub static ENVIRONMENT_TAGS: JoinTable = tag_table("environment_tags", "environment_id");
+
+/// A `environments` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct EnvironmentRow<'a> {
+    name: String,
+    description: Option<&'a str>,
+    environment_type: &'a EnvironmentType,
+    is_active: bool,
+    configuration: &'a FreeForm,
+    resource_limits: &'a FreeForm,
 }
 
-impl Provisioned for Environment {
+impl Kind for Environment {
+    const ID: KindId = KindId::Environment;
+    const TABLE: &'static str = "environments";
+    const CHILD_TYPES: &'static [ChildType] = &[NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, NETWORK_POLICY];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref()
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        tags(&self.spec.tags).collect()
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        Ok(Rows {
+            row: columns(&EnvironmentRow {
+                name: name_of(self),
+                description: spec.description.as_deref(),
+                environment_type: &spec.environment_type,
+                is_active: spec.is_active,
+                configuration: &spec.configuration,
+                resource_limits: &spec.resource_limits,
+            })?,
+            joins: vec![tag_rows(&ENVIRONMENT_TAGS, &spec.tags, resolved)?],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Environment(self.meta().name.as_deref().unwrap_or_default())
     }
@@ -58,6 +97,9 @@ impl Provisioned for Environment {
         Ok(children)
     }
 }
+
+/// On a workload namespace: production, staging, development…
+const ENVIRONMENT_TYPE: &str = "windflow.io/environment-type";
 
 /// ResourceQuota `hard` from `resourceLimits`: `cpu`, `memory`, `storage` and `pods` are short
 /// for `limits.cpu`, `limits.memory`, `requests.storage` and `pods`; any quota key passes as is.

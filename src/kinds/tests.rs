@@ -4,6 +4,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::api::apps::*;
+use crate::api::infra::*;
+use crate::api::tenancy::*;
+use crate::provision::{Config, Inputs, ProvisionError, World, labels, probe, release};
 
 fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)
@@ -45,10 +49,10 @@ fn merge(target: &mut Value, patch: Value) {
 
 /// The children of `obj`, each checked to be of a type its kind declares (else orphan cleanup
 /// would never find it).
-fn build<K: Provisioning>(obj: &K, config: &Config) -> Result<Vec<Value>> {
+fn build<K: Kind>(obj: &K, config: &Config) -> crate::provision::Result<Vec<Value>> {
     let world = world(&platform());
     let inputs = Inputs { world: &world, config, report: None };
-    let children = obj.plan(&inputs)?;
+    let children = children(obj, &inputs)?;
     for child in &children {
         let types = child.types.as_ref().expect("apiVersion and kind");
         assert!(
@@ -61,7 +65,7 @@ fn build<K: Provisioning>(obj: &K, config: &Config) -> Result<Vec<Value>> {
     Ok(children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect())
 }
 
-fn built<K: Provisioning>(obj: &K) -> Vec<Value> {
+fn built<K: Kind>(obj: &K) -> Vec<Value> {
     build(obj, &Config::default()).expect("children")
 }
 
@@ -385,9 +389,10 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
 }
 
 /// The children as the API server returns them applied, with `status`.
-fn applied_with<K: Provisioning>(obj: &K, status: Value) -> Vec<DynamicObject> {
+fn applied_with<K: Kind>(obj: &K, status: Value) -> Vec<DynamicObject> {
     let world = world(&platform());
-    let children = obj.plan(&Inputs { world: &world, config: &Config::default(), report: None }).expect("children");
+    let children =
+        children(obj, &Inputs { world: &world, config: &Config::default(), report: None }).expect("children");
     children
         .into_iter()
         .map(|mut child| {
@@ -397,10 +402,10 @@ fn applied_with<K: Provisioning>(obj: &K, status: Value) -> Vec<DynamicObject> {
         .collect()
 }
 
-fn observed_phase<K: Provisioning>(obj: &K, status: Value) -> Option<String> {
+fn observed_phase<K: Kind>(obj: &K, status: Value) -> Option<String> {
     let world = world(&platform());
     let inputs = Inputs { world: &world, config: &Config::default(), report: None };
-    let observed = Provisioning::observe(obj, &applied_with(obj, status), &inputs);
+    let observed = Kind::observe(obj, &applied_with(obj, status), &inputs);
     observed.get("phase").and_then(Value::as_str).map(str::to_owned)
 }
 
@@ -461,7 +466,7 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
                           "endpoint": { "url": "https://10.0.0.5:2376", "tlsSecret": "engine-tls" } } }),
     );
     assert_eq!(
-        Provisioned::probe_target(&swarm),
+        Kind::probe_target(&swarm),
         Some(Ok(probe::ProbeTarget::Engine {
             url: "https://10.0.0.5:2376".into(),
             swarm: true,
@@ -474,7 +479,7 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     };
     let world = world(&platform());
     let inputs = Inputs { world: &world, config: &Config::default(), report: Some(&report) };
-    let children = swarm.plan(&inputs).expect("nodes");
+    let children = children(&swarm, &inputs).expect("nodes");
     let nodes: Vec<Value> = children.iter().map(|c| serde_json::to_value(c).expect("json")).collect();
     assert_eq!(
         kinds(&nodes),
@@ -487,25 +492,25 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     assert_eq!(nodes[1]["status"]["phase"], "not_ready");
     // Same namespace as the cluster: owned by it, so deleted with it by the garbage collector too.
     assert_eq!(nodes[0]["metadata"]["ownerReferences"][0]["kind"], "ContainerCluster");
-    let observed = Provisioning::observe(&swarm, &children, &inputs);
+    let observed = Kind::observe(&swarm, &children, &inputs);
     assert_eq!((observed["phase"].as_str(), observed["nodeCount"].as_u64()), (Some("degraded"), Some(2)));
 
     let all_down = probe::ClusterReport { nodes: vec![node("a", false, NodeRole::Worker)], ..report.clone() };
     let inputs = Inputs { report: Some(&all_down), ..inputs };
-    assert_eq!(Provisioning::observe(&swarm, &[], &inputs)["phase"], "unhealthy");
+    assert_eq!(Kind::observe(&swarm, &[], &inputs)["phase"], "unhealthy");
 
     let no_url: ContainerCluster =
         sample("ContainerCluster", "main", json!({ "spec": { "clusterMode": "docker", "clusterConfig": null } }));
-    let refused = Provisioned::probe_target(&no_url).expect("a target").expect_err("no url");
+    let refused = Kind::probe_target(&no_url).expect("a target").expect_err("no url");
     assert!(refused.to_string().starts_with("spec.endpoint.url:"), "{refused}");
     let existing: ContainerCluster =
         sample("ContainerCluster", "main", json!({ "spec": { "clusterConfig": { "kubeconfigSecret": "edge" } } }));
     assert_eq!(
-        Provisioned::probe_target(&existing),
+        Kind::probe_target(&existing),
         Some(Ok(probe::ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge".into() }))
     );
     let capi: ContainerCluster = sample("ContainerCluster", "main", json!({}));
-    assert_eq!(Provisioned::probe_target(&capi), None);
+    assert_eq!(Kind::probe_target(&capi), None);
 }
 
 /// The sample platform with the Deployment `rollout` of stack shop (strategy, status) added, and
@@ -522,9 +527,9 @@ fn api_during(strategy: &str, status: Value) -> (Vec<Value>, Map<String, Value>)
     let world = world(&docs);
     let app: Application = sample("Application", "api", json!({}));
     let inputs = Inputs { world: &world, config: &Config::default(), report: None };
-    let children = app.plan(&inputs).expect("children");
+    let children = children(&app, &inputs).expect("children");
     let children = children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect();
-    (children, Provisioning::observe(&app, &[], &inputs))
+    (children, Kind::observe(&app, &[], &inputs))
 }
 
 fn rolling_out(stage: &str) -> Value {

@@ -1,17 +1,90 @@
-//! Gateway → Ingress (http) or Gateway API route (tcp, udp); Domain → cert-manager Certificate;
-//! DnsRecord → ExternalDNS DNSEndpoint.
+//! Gateway → Ingress (http) or Gateway API route (tcp, udp), a Certificate when `autoSsl`, and
+//! the policies that let it reach its backends.
 
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
-use super::types::{CERTIFICATE, DNS_ENDPOINT, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
-use super::workload::first_port;
-use super::{Anchor, Inputs, Placement, ProvisionError, Provisioned, Result, find, labels, text};
-use crate::api::infra::{GatewayType, LoadBalancingStrategy};
-use crate::api::{DnsRecord, Domain, Gateway};
+use super::application::first_port;
+use super::domain::certificate;
+use serde::Serialize;
+use uuid::Uuid;
 
-impl Provisioned for Gateway {
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::api::infra::*;
+use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::ChildType;
+use crate::provision::find;
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result, labels};
+
+pub use crate::api::infra::Gateway;
+
+pub static NETWORK_GATEWAYS: JoinTable =
+    JoinTable { table: "network_gateways", owner: "gateway_id", key: &["network_id"], values: &[] };
+
+/// A `gateways` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct GatewayRow<'a> {
+    name: String,
+    stack_id: Uuid,
+    gateway_type: &'a GatewayType,
+    auto_ssl: bool,
+    ssl_config: &'a FreeForm,
+    load_balancing_strategy: &'a LoadBalancingStrategy,
+    rate_limiting: bool,
+    rate_limit_config: &'a FreeForm,
+    gateway_config: &'a FreeForm,
+}
+
+impl Kind for Gateway {
+    const ID: KindId = KindId::Gateway;
+    const TABLE: &'static str = "gateways";
+    const CHILD_TYPES: &'static [ChildType] = &[INGRESS, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
     const APPLIED_PHASE: Option<&'static str> = Some("active");
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring")];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        std::iter::once(Reference::new(KindId::Stack, &self.spec.stack_ref.name, "spec.stackRef"))
+            .chain(
+                self.spec
+                    .networks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Reference::new(KindId::Network, n, format!("spec.networks[{i}]"))),
+            )
+            .collect()
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        let stack = Reference::new(KindId::Stack, &spec.stack_ref.name, "spec.stackRef");
+        let links = self.references().into_iter().skip(1).map(|network| (network, Link {}));
+        Ok(Rows {
+            row: columns(&GatewayRow {
+                name: name_of(self),
+                stack_id: resolved.id(&stack)?,
+                gateway_type: &spec.gateway_type,
+                auto_ssl: spec.auto_ssl,
+                ssl_config: &spec.ssl_config,
+                load_balancing_strategy: &spec.load_balancing_strategy,
+                rate_limiting: spec.rate_limiting,
+                rate_limit_config: &spec.rate_limit_config,
+                gateway_config: &spec.gateway_config,
+            })?,
+            joins: vec![linked(&NETWORK_GATEWAYS, links, resolved)?],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Stack(&self.spec.stack_ref.name)
@@ -184,68 +257,4 @@ fn no_port(application: &str, field: &str) -> ProvisionError {
         field,
         format!("Application {application:?} exposes no port (deploymentConfig.ports) and the route names none"),
     )
-}
-
-fn certificate(namespace: &str, name: &str, secret: &str, dns_names: Vec<String>, inputs: &Inputs) -> Value {
-    CERTIFICATE.object(
-        Some(namespace),
-        name,
-        json!({ "spec": {
-            "secretName": secret,
-            "dnsNames": dns_names,
-            "issuerRef": { "kind": "ClusterIssuer", "name": inputs.config.cluster_issuer },
-        } }),
-    )
-}
-
-impl Provisioned for Domain {
-    const APPLIED_PHASE: Option<&'static str> = Some("active");
-
-    fn anchor(&self) -> Anchor<'_> {
-        Anchor::Element(&self.spec.element_ref.name)
-    }
-
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
-        if !self.spec.auto_ssl {
-            return Ok(vec![]);
-        }
-        let fqdn = &self.spec.fqdn;
-        let mut names = vec![fqdn.clone()];
-        if self.spec.wildcard_support {
-            names.push(format!("*.{fqdn}"));
-        }
-        let name = self.name_any();
-        Ok(vec![certificate(placement.workload_namespace(), &name, &format!("{name}-tls"), names, inputs)])
-    }
-}
-
-impl Provisioned for DnsRecord {
-    const APPLIED_PHASE: Option<&'static str> = Some("active");
-
-    fn anchor(&self) -> Anchor<'_> {
-        Anchor::Domain(&self.spec.domain_ref.name)
-    }
-
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
-        let namespace = self.namespace().unwrap_or_default();
-        let fqdn = &inputs.world.domain(&namespace, &self.spec.domain_ref.name, "spec.domainRef")?.spec.fqdn;
-        let dns_name = match self.spec.record_name.as_str() {
-            "@" => fqdn.clone(),
-            name => format!("{name}.{fqdn}"),
-        };
-        let target = match self.spec.priority {
-            Some(priority) => format!("{priority} {}", self.spec.value),
-            None => self.spec.value.clone(),
-        };
-        Ok(vec![DNS_ENDPOINT.object(
-            Some(placement.workload_namespace()),
-            &self.name_any(),
-            json!({ "spec": { "endpoints": [{
-                "dnsName": dns_name,
-                "recordType": self.spec.record_type,
-                "targets": [target],
-                "recordTTL": self.spec.ttl,
-            }] } }),
-        )])
-    }
 }

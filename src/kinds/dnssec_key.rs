@@ -1,0 +1,57 @@
+//! DnssecKey: a DNSSEC key of a domain, mirrored.
+
+use super::domain::domain_reference;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::api::infra::*;
+use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::Result;
+
+pub use crate::api::infra::DnssecKey;
+
+/// A `dnssec_keys` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct DnssecKeyRow<'a> {
+    domain_id: Uuid,
+    key_type: &'a DnssecKeyType,
+    algorithm: &'a DnssecAlgorithm,
+    key_tag: i32,
+    public_key: &'a String,
+    activated_at: Option<&'a str>,
+    expires_at: Option<&'a str>,
+}
+
+impl Kind for DnssecKey {
+    const ID: KindId = KindId::DnssecKey;
+    const TABLE: &'static str = "dnssec_keys";
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "generated")];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        vec![domain_reference(&self.spec.domain_ref)]
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        Ok(Rows {
+            row: columns(&DnssecKeyRow {
+                domain_id: resolved.id(&domain_reference(&spec.domain_ref))?,
+                key_type: &spec.key_type,
+                algorithm: &spec.algorithm,
+                key_tag: spec.key_tag,
+                public_key: &spec.public_key,
+                activated_at: spec.activates_at.as_deref(),
+                expires_at: spec.expires_at.as_deref(),
+            })?,
+            joins: vec![],
+        })
+    }
+}

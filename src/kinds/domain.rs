@@ -1,0 +1,101 @@
+//! Domain → cert-manager Certificate when `autoSsl`.
+
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::ChildType;
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, Result};
+
+pub use crate::api::infra::Domain;
+
+/// A `domains` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct DomainRow<'a> {
+    fqdn: &'a String,
+    element_id: Uuid,
+    dnssec_enabled: bool,
+    auto_ssl: bool,
+    wildcard_support: bool,
+    dns_config: &'a FreeForm,
+}
+
+impl Kind for Domain {
+    const ID: KindId = KindId::Domain;
+    const TABLE: &'static str = "domains";
+    const CHILD_TYPES: &'static [ChildType] = &[CERTIFICATE];
+    const APPLIED_PHASE: Option<&'static str> = Some("active");
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[
+        phase_column("status", "configuring"),
+        StatusColumn { field: "dnssecStatus", column: "dnssec_status", default: Some("disabled") },
+    ];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        vec![element(&self.spec.element_ref)]
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        Ok(Rows {
+            row: columns(&DomainRow {
+                fqdn: &spec.fqdn,
+                element_id: resolved.element_of_type(&element(&spec.element_ref), "domain")?,
+                dnssec_enabled: spec.dnssec_enabled,
+                auto_ssl: spec.auto_ssl,
+                wildcard_support: spec.wildcard_support,
+                dns_config: &spec.dns_config,
+            })?,
+            joins: vec![],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
+    }
+
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+        if !self.spec.auto_ssl {
+            return Ok(vec![]);
+        }
+        let fqdn = &self.spec.fqdn;
+        let mut names = vec![fqdn.clone()];
+        if self.spec.wildcard_support {
+            names.push(format!("*.{fqdn}"));
+        }
+        let name = self.name_any();
+        Ok(vec![certificate(placement.workload_namespace(), &name, &format!("{name}-tls"), names, inputs)])
+    }
+}
+
+pub(super) fn certificate(namespace: &str, name: &str, secret: &str, dns_names: Vec<String>, inputs: &Inputs) -> Value {
+    CERTIFICATE.object(
+        Some(namespace),
+        name,
+        json!({ "spec": {
+            "secretName": secret,
+            "dnsNames": dns_names,
+            "issuerRef": { "kind": "ClusterIssuer", "name": inputs.config.cluster_issuer },
+        } }),
+    )
+}
+
+/// `spec.domainRef` of a record or key.
+pub(super) fn domain_reference(reference: &ObjectRef) -> Reference {
+    Reference::new(KindId::Domain, &reference.name, "spec.domainRef")
+}

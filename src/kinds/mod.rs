@@ -1,0 +1,267 @@
+//! THE registry: every WindFlow kind, and the one trait that says what WindFlow does with it.
+//!
+//! A kind lives in one module (`kinds/volume.rs`): its CRD types, the objects it references,
+//! the rows it mirrors, the children it provisions and the status fields that follow them. What
+//! walks the kinds (the CRDs, the controllers, the caches, `check`, `render`, RBAC) takes them
+//! from [`registry!`]. Adding a kind is one module, one registry line and one migration (the
+//! README's contributor section lists what else a new kind may want).
+
+// kube's `printcolumn(name = …, type_ = …)` repeats its keys once per column by design.
+#![allow(clippy::duplicated_attributes)]
+
+mod shared;
+
+pub mod application;
+pub mod container_cluster;
+pub mod container_node;
+pub mod deployment;
+pub mod dns_record;
+pub mod dnssec_key;
+pub mod domain;
+pub mod element;
+pub mod environment;
+pub mod function;
+pub mod gateway;
+pub mod group;
+pub mod network;
+pub mod organization;
+pub mod physical_host;
+pub mod policy;
+pub mod stack;
+pub mod tag;
+pub mod user;
+pub mod vm;
+pub mod volume;
+
+use std::fmt;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
+use kube::api::DynamicObject;
+use kube::{Api, Client, CustomResourceExt, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::api::common::{CommonStatus, DeletionPolicy};
+use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::probe::ProbeTarget;
+use crate::provision::{Anchor, ChildType, Inputs, Placement};
+
+pub use shared::{LOCKED_PASSWORD, PrepareError, children, prepare};
+
+/// Every kind, in dependency order (a kind comes after the kinds it references): the one list.
+/// `$then!` receives `Kind: module => lifecycle` for each, where the lifecycle names what the
+/// controller does once the row is written (`reconcile::Provision`, `Tenant`, `RollOut`).
+#[macro_export]
+macro_rules! registry {
+    ($then:ident) => {
+        $then! {
+            Tag: tag => Provision,
+            Function: function => Provision,
+            User: user => Provision,
+            Organization: organization => Tenant,
+            Environment: environment => Provision,
+            Group: group => Provision,
+            Element: element => Provision,
+            Policy: policy => Provision,
+            Network: network => Provision,
+            Volume: volume => Provision,
+            ContainerCluster: container_cluster => Provision,
+            ContainerNode: container_node => Provision,
+            PhysicalHost: physical_host => Provision,
+            Domain: domain => Provision,
+            DnsRecord: dns_record => Provision,
+            DnssecKey: dnssec_key => Provision,
+            Stack: stack => Provision,
+            VM: vm => Provision,
+            Application: application => Provision,
+            Gateway: gateway => Provision,
+            Deployment: deployment => RollOut,
+        }
+    };
+}
+
+/// What WindFlow does with one kind. Everything here is pure; the reconcile reads the objects
+/// it references (dereference), then calls these to validate and build, then applies.
+pub trait Kind:
+    Resource<DynamicType = (), Scope: ApiScope> + Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// Which kind this is, where kinds are named at run time (references, rows, audit).
+    const ID: KindId;
+    /// The seed table holding the kind's rows.
+    const TABLE: &'static str;
+    /// Status fields that mirror seed columns the controller owns.
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[];
+    /// The Kubernetes types the kind provisions, listed to find children no longer wanted;
+    /// empty for kinds that only mirror.
+    const CHILD_TYPES: &'static [ChildType] = &[];
+    /// The kind's status follows other objects (read from the world) although it provisions
+    /// nothing.
+    const OBSERVES_WORLD: bool = false;
+    /// The seed `phase` of a kind whose children are all it needs, once they are applied.
+    const APPLIED_PHASE: Option<&'static str> = None;
+
+    /// The status every kind carries.
+    fn common_status(&self) -> Option<&CommonStatus>;
+
+    /// The objects this one references by name.
+    fn references(&self) -> Vec<Reference>;
+
+    /// Validates the spec against what it references and builds the kind's own columns and
+    /// join rows (ids, organization and bookkeeping are added by [`prepare`]).
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid>;
+
+    /// The Secret key holding the object's password hash, if it has one:
+    /// (namespace, name, key).
+    fn password_secret(&self) -> Option<(&str, &str, &str)> {
+        None
+    }
+
+    /// `spec.deletionPolicy`, for kinds that provision.
+    fn deletion_policy(&self) -> DeletionPolicy {
+        DeletionPolicy::Delete
+    }
+
+    /// What leads to where the children land.
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Tenant
+    }
+
+    /// The desired children, before labels and owner references are added ([`children`]).
+    fn desired(&self, _placement: &Placement, _inputs: &Inputs) -> crate::provision::Result<Vec<Value>> {
+        Ok(vec![])
+    }
+
+    /// Seed status fields that follow the children, as the API server returned them applied
+    /// (and, for kinds that observe it, the world).
+    fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Map<String, Value> {
+        Self::APPLIED_PHASE.map(shared::phase).unwrap_or_default()
+    }
+
+    /// The existing cluster or engine to health-check before building, if any.
+    fn probe_target(&self) -> Option<crate::provision::Result<ProbeTarget>> {
+        None
+    }
+
+    /// Whether the object's row is written, as its status says: the operator records
+    /// `mirroredResourceVersion` once it has written the row, and keeps it.
+    fn is_mirrored(&self) -> bool {
+        self.common_status().is_some_and(|common| common.mirrored_resource_version.is_some())
+    }
+}
+
+/// How a kind's API is reached, from the scope its CRD derive declares.
+pub trait ApiScope {
+    const CLUSTER: bool;
+    fn api<K: Resource<Scope = Self, DynamicType = ()>>(client: Client, namespace: Option<&str>) -> Api<K>;
+}
+
+impl ApiScope for ClusterResourceScope {
+    const CLUSTER: bool = true;
+    fn api<K: Resource<Scope = Self, DynamicType = ()>>(client: Client, _: Option<&str>) -> Api<K> {
+        Api::all(client)
+    }
+}
+
+impl ApiScope for NamespaceResourceScope {
+    const CLUSTER: bool = false;
+    fn api<K: Resource<Scope = Self, DynamicType = ()>>(client: Client, namespace: Option<&str>) -> Api<K> {
+        Api::namespaced(client, namespace.unwrap_or_default())
+    }
+}
+
+/// The API of `K` for objects in `namespace` (ignored for cluster-scoped kinds).
+pub fn api<K: Kind>(client: Client, namespace: Option<&str>) -> Api<K> {
+    <K::Scope as ApiScope>::api::<K>(client, namespace)
+}
+
+/// Cluster-scoped kinds are referenced without a namespace and belong to no organization.
+pub fn cluster_scoped<K: Kind>() -> bool {
+    <K::Scope as ApiScope>::CLUSTER
+}
+
+/// Something done with an object whatever its kind: [`visit`] calls it with the typed object.
+pub trait Visitor {
+    type Output;
+    fn visit<K: Kind>(self, obj: K) -> Self::Output;
+}
+
+macro_rules! generated {
+    ($($kind:ident: $module:ident => $lifecycle:ident,)*) => {
+        $(pub use $module::$kind;)*
+
+        /// Every kind, where kinds are named at run time.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum KindId {
+            $($kind,)*
+        }
+
+        impl KindId {
+            /// Every kind, in dependency order.
+            pub const ALL: &'static [KindId] = &[$(KindId::$kind,)*];
+
+            /// The seed table holding the kind's rows.
+            pub fn table(self) -> &'static str {
+                match self {
+                    $(Self::$kind => <$kind as Kind>::TABLE,)*
+                }
+            }
+
+            /// The Kubernetes types the kind provisions.
+            pub fn child_types(self) -> &'static [ChildType] {
+                match self {
+                    $(Self::$kind => <$kind as Kind>::CHILD_TYPES,)*
+                }
+            }
+
+            /// Cluster-scoped kinds are referenced without a namespace and belong to no
+            /// organization.
+            pub fn cluster_scoped(self) -> bool {
+                match self {
+                    $(Self::$kind => cluster_scoped::<$kind>(),)*
+                }
+            }
+        }
+
+        /// Every WindFlow CRD, in dependency order (a kind comes after the kinds it references).
+        pub fn crds() -> Vec<CustomResourceDefinition> {
+            vec![$(<$kind as CustomResourceExt>::crd(),)*]
+        }
+
+        /// Calls `visitor` with `document` deserialized as its kind; or says why it cannot be.
+        pub fn visit<V: Visitor>(document: &Value, visitor: V) -> Result<V::Output, String> {
+            match document.get("kind").and_then(Value::as_str).unwrap_or_default() {
+                $(stringify!($kind) => serde_json::from_value::<$kind>(document.clone())
+                    .map(|obj| visitor.visit(obj))
+                    .map_err(|error| format!("spec: {error}")),)*
+                other => Err(format!("kind: {other:?} is not a WindFlow kind")),
+            }
+        }
+
+        #[cfg(test)]
+        mod registered {
+            use super::*;
+
+            #[test]
+            fn every_kind_names_itself_and_its_scope_as_its_crd_does() {
+                $(
+                    assert_eq!(format!("{}", <$kind as Kind>::ID), <$kind as Resource>::kind(&()));
+                    let crd = <$kind as CustomResourceExt>::crd();
+                    assert_eq!(crd.spec.scope == "Cluster", cluster_scoped::<$kind>(), "{}", stringify!($kind));
+                )*
+            }
+        }
+    };
+}
+
+registry!(generated);
+
+impl fmt::Display for KindId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests;

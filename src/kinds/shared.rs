@@ -1,0 +1,254 @@
+//! What the kinds share: the glue from a kind to the mirror's rows ([`prepare`]) and to the
+//! provider's children ([`children`]), and small helpers their builders use.
+
+use kube::api::DynamicObject;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{Kind, KindId, cluster_scoped};
+use crate::api::common::{FreeForm, ObjectRef};
+use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, Reference, Resolved, StatusColumn, audit_metadata};
+use crate::provision::{self, ProvisionError, labels};
+
+/// Roles that may change what an organization runs.
+pub const ROLES_THAT_DEPLOY: &[&str] = &["owner", "admin", "member"];
+/// Every role.
+pub const ANY_ROLE: &[&str] = &["owner", "admin", "member", "viewer"];
+/// The `hashed_password` of a user without a password: no hash matches it.
+pub const LOCKED_PASSWORD: &str = "!locked";
+
+/// Why an object cannot be prepared for the mirror.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("the object has no uid yet")]
+    NoUid,
+    #[error("resourceVersion {0:?} is not a number")]
+    ResourceVersion(String),
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+}
+
+/// The columns every row carries besides its kind's own.
+#[derive(Serialize)]
+struct Bookkeeping<'a> {
+    id: Uuid,
+    /// Only tenant tables have it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization_id: Option<Uuid>,
+    k8s_namespace: Option<&'a str>,
+    k8s_name: &'a str,
+    k8s_resource_version: i64,
+    k8s_generation: Option<i64>,
+}
+
+/// Pure: the rows an object writes, given what its references resolved to.
+pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, PrepareError> {
+    let meta = obj.meta();
+    let id = meta.uid.as_deref().and_then(|uid| Uuid::parse_str(uid).ok()).ok_or(PrepareError::NoUid)?;
+    let version_text = meta.resource_version.clone().unwrap_or_default();
+    let resource_version: i64 =
+        version_text.parse().map_err(|_| PrepareError::ResourceVersion(version_text.clone()))?;
+    let tenant = if cluster_scoped::<K>() { None } else { resolved.organization };
+
+    let mut rows = obj.rows(resolved)?;
+    // Serializing the whole object to read its status costs more than the rest of the build:
+    // only for kinds that mirror status fields.
+    let status = if K::STATUS_COLUMNS.is_empty() { Value::Null } else { crate::mirror::current_status(obj) };
+    for column in K::STATUS_COLUMNS {
+        let value = status.get(column.field).cloned().filter(|v| !v.is_null());
+        rows.row.insert(column.column.into(), value.unwrap_or_else(|| Value::from(column.default)));
+    }
+    let name = obj.name_any();
+    rows.row.extend(columns(&Bookkeeping {
+        id,
+        organization_id: tenant,
+        k8s_namespace: meta.namespace.as_deref(),
+        k8s_name: &name,
+        k8s_resource_version: resource_version,
+        k8s_generation: meta.generation,
+    })?);
+    for join in &mut rows.joins {
+        for row in &mut join.rows {
+            row.insert(join.table.owner.into(), Value::from(id.to_string()));
+            if let Some(organization) = tenant {
+                row.insert("organization_id".into(), Value::from(organization.to_string()));
+            }
+        }
+    }
+
+    let audit = audit_metadata(obj, K::ID, id, tenant, resource_version);
+    Ok(Prepared { kind: K::ID, id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
+}
+
+/// The children of `obj`, with labels and owner references: what `render` prints and the
+/// operator applies.
+pub fn children<K: Kind>(obj: &K, inputs: &provision::Inputs) -> provision::Result<Vec<DynamicObject>> {
+    if K::CHILD_TYPES.is_empty() {
+        return Ok(vec![]);
+    }
+    let placement = inputs.world.placement(&obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())?;
+    let owner_namespace = obj.namespace();
+    let owner_reference = obj.controller_owner_ref(&());
+    obj.desired(&placement, inputs)?
+        .into_iter()
+        .map(|desired| {
+            let mut child: DynamicObject = serde_json::from_value(desired)
+                .map_err(|e| ProvisionError::invalid("spec", format!("cannot build a child object: {e}")))?;
+            let labels = child.labels_mut();
+            labels.insert(labels::ORGANIZATION.into(), placement.organization.clone());
+            if let Some(environment) = &placement.environment {
+                labels.insert(labels::ENVIRONMENT.into(), environment.clone());
+            }
+            labels.insert(labels::OWNER_KIND.into(), K::kind(&()).into_owned());
+            labels.insert(labels::OWNER_NAME.into(), obj.name_any());
+            if let Some(namespace) = &owner_namespace {
+                labels.insert(labels::OWNER_NAMESPACE.into(), namespace.clone());
+            }
+            if let Some(uid) = obj.uid() {
+                labels.insert(labels::OWNER_UID.into(), uid);
+            }
+            labels.insert(labels::MANAGED_BY.into(), "windflow".into());
+            // Owner references cannot cross namespaces: a namespaced owner owns only the
+            // children in its own namespace; the others are found and deleted by label.
+            let same_namespace = owner_namespace.is_none() || child.metadata.namespace == owner_namespace;
+            if let (Some(owner), true) = (&owner_reference, same_namespace) {
+                child.metadata.owner_references = Some(vec![owner.clone()]);
+            }
+            Ok(child)
+        })
+        .collect()
+}
+
+pub fn name_of<K: Resource>(obj: &K) -> String {
+    obj.meta().name.clone().unwrap_or_default()
+}
+
+/// `spec.elementRef`.
+pub fn element(reference: &ObjectRef) -> Reference {
+    Reference::new(KindId::Element, &reference.name, "spec.elementRef")
+}
+
+/// `spec.tags[]`.
+pub fn tags(names: &[String]) -> impl Iterator<Item = Reference> + '_ {
+    names.iter().enumerate().map(|(i, name)| Reference::new(KindId::Tag, name, format!("spec.tags[{i}]")))
+}
+
+/// The rows of a `*_tags` table.
+pub fn tag_rows(table: &'static JoinTable, names: &[String], resolved: &Resolved) -> Result<JoinRows, Invalid> {
+    linked(table, tags(names).map(|tag| (tag, Link {})), resolved)
+}
+
+/// A `*_tags` join table.
+pub const fn tag_table(table: &'static str, owner: &'static str) -> JoinTable {
+    JoinTable { table, owner, key: &["tag_id"], values: &[] }
+}
+
+/// A join row that holds nothing but the ids it joins.
+#[derive(Serialize)]
+pub struct Link {}
+
+/// A join row that attaches to a network, at an address.
+#[derive(Serialize)]
+pub struct Attachment<'a> {
+    pub ip_address: Option<&'a str>,
+}
+
+/// Rows of a join table, one per referenced object: its id goes to the table's first key
+/// column, beside the columns of `E`.
+pub fn linked<E: Serialize>(
+    table: &'static JoinTable,
+    links: impl Iterator<Item = (Reference, E)>,
+    resolved: &Resolved,
+) -> Result<JoinRows, Invalid> {
+    join_rows(table, links, |reference| resolved.id(reference))
+}
+
+/// Rows of a join table of users, each checked to be a member of the organization.
+pub fn members(
+    table: &'static JoinTable,
+    users: impl Iterator<Item = Reference>,
+    resolved: &Resolved,
+) -> Result<JoinRows, Invalid> {
+    join_rows(table, users.map(|user| (user, Link {})), |user| resolved.member(user, ANY_ROLE))
+}
+
+fn join_rows<E: Serialize>(
+    table: &'static JoinTable,
+    links: impl Iterator<Item = (Reference, E)>,
+    id: impl Fn(&Reference) -> Result<Uuid, Invalid>,
+) -> Result<JoinRows, Invalid> {
+    let key = table.key.first().copied().unwrap_or_default();
+    let rows = links
+        .map(|(reference, extra)| {
+            let mut row = columns(&extra)?;
+            row.insert(key.to_owned(), Value::from(id(&reference)?.to_string()));
+            Ok(row)
+        })
+        .collect::<Result<_, Invalid>>()?;
+    Ok(JoinRows { table, rows })
+}
+
+/// Rows of a join table from typed rows.
+pub fn typed_rows<R: Serialize>(table: &'static JoinTable, rows: &[R]) -> Result<JoinRows, Invalid> {
+    Ok(JoinRows { table, rows: rows.iter().map(columns).collect::<Result<_, Invalid>>()? })
+}
+
+/// `spec.volumes[]`, as names.
+pub fn volumes(names: &[String]) -> impl Iterator<Item = (Reference, Link)> + '_ {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (Reference::new(KindId::Volume, name, format!("spec.volumes[{i}]")), Link {}))
+}
+
+/// `spec.networks[]`, as attachments with an address.
+pub fn networks(
+    attachments: &[crate::api::infra::NetworkAttachment],
+) -> impl Iterator<Item = (Reference, Attachment<'_>)> + '_ {
+    attachments.iter().enumerate().map(|(i, a)| {
+        (
+            Reference::new(KindId::Network, &a.network, format!("spec.networks[{i}].network")),
+            Attachment { ip_address: a.ip_address.as_deref() },
+        )
+    })
+}
+
+/// The seed status `phase`, mirrored to `column`.
+pub const fn phase_column(column: &'static str, default: &'static str) -> StatusColumn {
+    StatusColumn { field: "phase", column, default: Some(default) }
+}
+
+/// The seed status `phase` as a status field.
+pub fn phase(value: &str) -> Map<String, Value> {
+    Map::from_iter([("phase".to_owned(), Value::from(value))])
+}
+
+/// The first applied child of `kind`, and the text at `pointer` in it (`/status/phase`).
+pub fn applied_text<'a>(applied: &'a [DynamicObject], kind: &str, pointer: &str) -> Option<&'a str> {
+    applied
+        .iter()
+        .find(|child| child.types.as_ref().is_some_and(|t| t.kind == kind))
+        .and_then(|child| child.data.pointer(pointer))
+        .and_then(Value::as_str)
+}
+
+/// A Kubernetes quantity in decimal gigabytes, as the seed counts them (`10` → `10G`).
+pub fn gigabytes(size: f64) -> String {
+    format!("{size}G")
+}
+
+/// A free-form field as a string, if it is one.
+pub fn text<'a>(form: &'a FreeForm, key: &str) -> Option<&'a str> {
+    form.0.get(key).and_then(Value::as_str)
+}
+
+/// A typed row as the columns the mirror writes.
+pub fn columns(row: &impl serde::Serialize) -> Result<Map<String, Value>, Invalid> {
+    match serde_json::to_value(row) {
+        Ok(Value::Object(columns)) => Ok(columns),
+        Ok(other) => Err(Invalid(format!("a row must be an object of columns, not {other}"))),
+        Err(error) => Err(Invalid(format!("cannot write the row: {error}"))),
+    }
+}

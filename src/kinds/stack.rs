@@ -1,0 +1,69 @@
+//! Stack: applications rolled out together; its phase follows them and their rollouts.
+
+use kube::api::DynamicObject;
+use serde_json::{Map, Value};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::{Inputs, Result};
+
+pub use crate::api::apps::Stack;
+
+/// A `stacks` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct StackRow<'a> {
+    name: String,
+    description: Option<&'a str>,
+    element_id: Uuid,
+    template_id: Option<&'a str>,
+    configuration: &'a FreeForm,
+    llm_optimized: bool,
+    llm_optimization_version: Option<&'a str>,
+    workflow_id: Option<&'a str>,
+}
+
+impl Kind for Stack {
+    const ID: KindId = KindId::Stack;
+    const TABLE: &'static str = "stacks";
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[
+        phase_column("status", "draft"),
+        StatusColumn { field: "lastDeployedAt", column: "last_deployed_at", default: None },
+    ];
+
+    const OBSERVES_WORLD: bool = true;
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        vec![element(&self.spec.element_ref)]
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        Ok(Rows {
+            row: columns(&StackRow {
+                name: name_of(self),
+                description: spec.description.as_deref(),
+                element_id: resolved.id(&element(&spec.element_ref))?,
+                template_id: spec.template_id.as_deref(),
+                configuration: &spec.configuration,
+                llm_optimized: spec.llm_optimized,
+                llm_optimization_version: spec.llm_optimization_version.as_deref(),
+                workflow_id: spec.workflow_id.as_deref(),
+            })?,
+            joins: vec![],
+        })
+    }
+
+    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+        crate::provision::release::stack_status(self, inputs.world)
+    }
+}

@@ -1,0 +1,202 @@
+//! VM → KubeVirt VirtualMachine.
+
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use serde_json::{Map, Value, json};
+
+use super::network::attachment_label;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::api::infra::*;
+use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::ChildType;
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result};
+
+pub use crate::api::infra::VM;
+
+pub static VOLUME_VMS: JoinTable = JoinTable { table: "volume_vms", owner: "vm_id", key: &["volume_id"], values: &[] };
+pub static NETWORK_VMS: JoinTable =
+    JoinTable { table: "network_vms", owner: "vm_id", key: &["network_id"], values: &["ip_address"] };
+
+/// A `vms` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct VMRow<'a> {
+    name: String,
+    element_id: Uuid,
+    stack_id: Option<Uuid>,
+    cpu_cores: i32,
+    memory_gb: f64,
+    disk_gb: f64,
+    os_type: &'a OsType,
+    os_version: Option<&'a str>,
+    ip_address: Option<&'a str>,
+    hostname: Option<&'a str>,
+    hypervisor_type: Option<&'a str>,
+    vm_config: &'a FreeForm,
+}
+
+impl Kind for VM {
+    const ID: KindId = KindId::VM;
+    const TABLE: &'static str = "vms";
+    const CHILD_TYPES: &'static [ChildType] = &[VIRTUAL_MACHINE];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        let spec = &self.spec;
+        std::iter::once(element(&spec.element_ref))
+            .chain(spec.stack_ref.iter().map(|s| Reference::new(KindId::Stack, &s.name, "spec.stackRef")))
+            .chain(volumes(&spec.volumes).map(|(r, _)| r))
+            .chain(networks(&spec.networks).map(|(r, _)| r))
+            .collect()
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        let stack = spec
+            .stack_ref
+            .as_ref()
+            .map(|s| resolved.id(&Reference::new(KindId::Stack, &s.name, "spec.stackRef")))
+            .transpose()?;
+        Ok(Rows {
+            row: columns(&VMRow {
+                name: name_of(self),
+                element_id: resolved.element_of_type(&element(&spec.element_ref), "vm")?,
+                stack_id: stack,
+                cpu_cores: spec.cpu_cores,
+                memory_gb: spec.memory_gb,
+                disk_gb: spec.disk_gb,
+                os_type: &spec.os_type,
+                os_version: spec.os_version.as_deref(),
+                ip_address: spec.ip_address.as_deref(),
+                hostname: spec.hostname.as_deref(),
+                hypervisor_type: spec.hypervisor_type.as_deref(),
+                vm_config: &spec.vm_config,
+            })?,
+            joins: vec![
+                linked(&VOLUME_VMS, volumes(&spec.volumes), resolved)?,
+                linked(&NETWORK_VMS, networks(&spec.networks), resolved)?,
+            ],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
+    }
+
+    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
+        let machine = Machine {
+            cpu_cores: self.spec.cpu_cores,
+            memory_gb: self.spec.memory_gb,
+            disk_gb: self.spec.disk_gb,
+            os: serde_json::to_value(self.spec.os_type).unwrap_or_default(),
+            os_version: self.spec.os_version.clone(),
+            config: &self.spec.vm_config,
+            config_field: "spec.vmConfig",
+            volumes: &self.spec.volumes,
+            networks: self.spec.networks.iter().map(|n: &NetworkAttachment| n.network.clone()).collect(),
+        };
+        Ok(vec![machine.virtual_machine(placement.workload_namespace(), &self.name_any())?])
+    }
+
+    /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
+    fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        let status = match applied_text(applied, VIRTUAL_MACHINE.kind, "/status/printableStatus") {
+            None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => "creating",
+            Some("Starting") => "starting",
+            Some("Running" | "Migrating") => "running",
+            Some("Stopping" | "Terminating") => "stopping",
+            Some("Stopped" | "Paused") => "stopped",
+            // ErrorUnschedulable, ErrImagePull, CrashLoopBackOff, DataVolumeError, Unknown...
+            Some(_) => "error",
+        };
+        phase(status)
+    }
+}
+
+/// What a KubeVirt VirtualMachine is made of, from a VM or a `vm` Application.
+pub(super) struct Machine<'a> {
+    pub cpu_cores: i32,
+    pub memory_gb: f64,
+    pub disk_gb: f64,
+    pub os: Value,
+    pub os_version: Option<String>,
+    /// `powerState` (running, stopped) and `image` (a container disk image to boot from).
+    pub config: &'a FreeForm,
+    pub config_field: &'a str,
+    /// Volumes attached as extra disks (their claims have the volume's name).
+    pub volumes: &'a [String],
+    pub networks: Vec<String>,
+}
+
+impl Machine<'_> {
+    pub fn virtual_machine(&self, namespace: &str, name: &str) -> Result<Value> {
+        let run_strategy = match text(self.config, "powerState").unwrap_or("running") {
+            "running" => "Always",
+            "stopped" => "Halted",
+            other => {
+                return Err(ProvisionError::invalid(
+                    &format!("{}.powerState", self.config_field),
+                    format!("{other:?} is not running or stopped"),
+                ));
+            }
+        };
+        let root = format!("{name}-root");
+        let source = match text(self.config, "image") {
+            Some(image) => json!({ "registry": { "url": format!("docker://{image}") } }),
+            None => json!({ "blank": {} }),
+        };
+        let mut disks = vec![json!({ "name": "root", "disk": { "bus": "virtio" } })];
+        let mut volumes = vec![json!({ "name": "root", "dataVolume": { "name": root } })];
+        for volume in self.volumes {
+            disks.push(json!({ "name": volume, "disk": { "bus": "virtio" } }));
+            volumes.push(json!({ "name": volume, "persistentVolumeClaim": { "claimName": volume } }));
+        }
+        let mut pod_labels = serde_json::Map::new();
+        pod_labels.insert("kubevirt.io/vm".into(), name.into());
+        for network in &self.networks {
+            pod_labels.insert(attachment_label(network), "true".into());
+        }
+        let mut os_labels = json!({ "kubevirt.io/os": self.os });
+        if let Some(version) = &self.os_version {
+            os_labels["windflow.io/os-version"] = version.as_str().into();
+        }
+        let mut object = VIRTUAL_MACHINE.object(
+            Some(namespace),
+            name,
+            json!({ "spec": {
+                "runStrategy": run_strategy,
+                "dataVolumeTemplates": [{
+                    "metadata": { "name": root },
+                    "spec": { "storage": { "resources": { "requests": { "storage": gigabytes(self.disk_gb) } } }, "source": source },
+                }],
+                "template": {
+                    "metadata": { "labels": pod_labels },
+                    "spec": {
+                        "domain": {
+                            "cpu": { "cores": self.cpu_cores },
+                            "memory": { "guest": gigabytes(self.memory_gb) },
+                            "devices": { "disks": disks },
+                        },
+                        "volumes": volumes,
+                    },
+                },
+            } }),
+        );
+        object["metadata"]["labels"] = os_labels;
+        Ok(object)
+    }
+}

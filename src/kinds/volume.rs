@@ -1,0 +1,109 @@
+//! Volume → PersistentVolumeClaim.
+
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use serde_json::{Map, Value, json};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::shared::*;
+use super::{Kind, KindId};
+use crate::api::common::*;
+use crate::api::infra::*;
+use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::provision::ChildType;
+use crate::provision::types::*;
+use crate::provision::{Anchor, Inputs, Placement, Result};
+
+pub use crate::api::infra::Volume;
+
+/// A `volumes` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
+/// `kinds::prepare`).
+#[derive(Serialize)]
+struct VolumeRow<'a> {
+    name: String,
+    element_id: Uuid,
+    volume_type: &'a VolumeType,
+    size_gb: f64,
+    backup_enabled: bool,
+    backup_schedule: Option<&'a str>,
+    shared: bool,
+    access_mode: &'a AccessMode,
+    storage_config: &'a FreeForm,
+}
+
+impl Kind for Volume {
+    const ID: KindId = KindId::Volume;
+    const TABLE: &'static str = "volumes";
+    const CHILD_TYPES: &'static [ChildType] = &[PVC];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
+
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|status| &status.common)
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        vec![element(&self.spec.element_ref)]
+    }
+
+    fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
+        let spec = &self.spec;
+        Ok(Rows {
+            row: columns(&VolumeRow {
+                name: name_of(self),
+                element_id: resolved.element_of_type(&element(&spec.element_ref), "volume")?,
+                volume_type: &spec.volume_type,
+                size_gb: spec.size_gb,
+                backup_enabled: spec.backup_enabled,
+                backup_schedule: spec.backup_schedule.as_deref(),
+                shared: spec.shared,
+                access_mode: &spec.access_mode,
+                storage_config: &spec.storage_config,
+            })?,
+            joins: vec![],
+        })
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
+    }
+
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+        let access_mode = match self.spec.access_mode {
+            AccessMode::ReadWriteOnce => "ReadWriteOnce",
+            AccessMode::ReadOnlyMany => "ReadOnlyMany",
+            AccessMode::ReadWriteMany => "ReadWriteMany",
+        };
+        let mut spec = json!({
+            "accessModes": [access_mode],
+            "resources": { "requests": { "storage": gigabytes(self.spec.size_gb) } },
+        });
+        let volume_type = serde_json::to_value(self.spec.volume_type).unwrap_or_default();
+        if let Some(class) = volume_type.as_str().and_then(|t| inputs.config.storage_classes.get(t)) {
+            spec["storageClassName"] = class.as_str().into();
+        }
+        Ok(vec![PVC.object(Some(placement.workload_namespace()), &self.name_any(), json!({ "spec": spec }))])
+    }
+
+    /// The claim's phase: `Bound` is `bound` when an application mounts the volume, else
+    /// `available`; `Pending` is `creating`; `Lost` is `error`.
+    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+        let status = match applied_text(applied, PVC.kind, "/status/phase") {
+            Some("Bound") => {
+                let name = self.name_any();
+                let mounted = inputs.world.applications.iter().any(|app| {
+                    app.namespace() == self.namespace() && app.spec.volumes.iter().any(|mount| mount.volume == name)
+                });
+                if mounted { "bound" } else { "available" }
+            }
+            Some("Lost") => "error",
+            _ => "creating",
+        };
+        phase(status)
+    }
+}
