@@ -5,10 +5,10 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
+use windflow::api::common::Reason;
 use windflow::reconcile::Outcome;
-use windflow::reconcile::status::reasons;
 
-fn blocked(outcome: Outcome) -> (&'static str, String) {
+fn blocked(outcome: Outcome) -> (Reason, String) {
     match outcome {
         Outcome::Blocked(verdict) => (verdict.reason, verdict.message),
         Outcome::Mirrored(w) => panic!("expected a blocked outcome, got {w:?}"),
@@ -288,7 +288,7 @@ async fn children_wait_for_parents_and_tenancy_is_enforced() {
 
     // No organization owns the namespace yet.
     let (reason, message) = blocked(cluster.mirror(find(&docs, "Environment", "production")).await);
-    assert_eq!(reason, reasons::NO_ORGANIZATION);
+    assert_eq!(reason, Reason::NoOrganization);
     assert!(message.contains("\"acme\""), "{message}");
 
     cluster.mirror(find(&docs, "Tag", "critical")).await;
@@ -297,7 +297,7 @@ async fn children_wait_for_parents_and_tenancy_is_enforced() {
     }
     cluster.mirror(find(&docs, "Organization", "acme")).await;
     let (reason, message) = blocked(cluster.mirror(find(&docs, "Element", "storage")).await);
-    assert_eq!(reason, reasons::WAITING_FOR_DEPENDENCY);
+    assert_eq!(reason, Reason::WaitingForDependency);
     assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
     assert_eq!(count(&db.pool, "elements").await, 0);
     assert_eq!(count(&db.pool, "audit_logs").await, 4, "waiting writes nothing");
@@ -305,7 +305,7 @@ async fn children_wait_for_parents_and_tenancy_is_enforced() {
     // Applied but not mirrored yet: the Environment's status does not say it is.
     cluster.apply(find(&docs, "Environment", "production"));
     let (reason, message) = blocked(cluster.mirror(find(&docs, "Element", "storage")).await);
-    assert_eq!(reason, reasons::WAITING_FOR_DEPENDENCY);
+    assert_eq!(reason, Reason::WaitingForDependency);
     assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
 
     // Its status says mirrored, but the row is not there (a database restored from an older
@@ -315,7 +315,7 @@ async fn children_wait_for_parents_and_tenancy_is_enforced() {
     restored["status"] = json!({ "mirroredResourceVersion": "1" });
     cluster.apply(&restored);
     let (reason, message) = blocked(cluster.mirror(find(&docs, "Element", "storage")).await);
-    assert_eq!(reason, reasons::WAITING_FOR_DEPENDENCY);
+    assert_eq!(reason, Reason::WaitingForDependency);
     assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
     assert_eq!(count(&db.pool, "elements").await, 0);
     assert_eq!(count(&db.pool, "audit_logs").await, 4, "a write refused by a foreign key leaves nothing");
@@ -330,14 +330,14 @@ async fn children_wait_for_parents_and_tenancy_is_enforced() {
     production_in_globex["metadata"]["namespace"] = json!("globex");
     production_in_globex["metadata"]["uid"] = json!(uuid::Uuid::new_v4());
     let (reason, message) = blocked(cluster.mirror(&production_in_globex).await);
-    assert_eq!(reason, reasons::NO_ORGANIZATION);
+    assert_eq!(reason, Reason::NoOrganization);
     assert!(message.contains("\"globex\""), "{message}");
     assert_eq!(count(&db.pool, "environments").await, 0);
 
     // A namespace of no organization.
     let mut elsewhere = find(&docs, "Environment", "production").clone();
     elsewhere["metadata"]["namespace"] = json!("kube-system");
-    assert_eq!(blocked(cluster.mirror(&elsewhere).await).0, reasons::NO_ORGANIZATION);
+    assert_eq!(blocked(cluster.mirror(&elsewhere).await).0, Reason::NoOrganization);
 }
 
 #[tokio::test]
@@ -350,13 +350,13 @@ async fn specs_that_break_cross_object_rules_are_invalid() {
     let mut wrong_element = with_version(find(&docs, "Volume", "pgdata"), 3);
     wrong_element["spec"]["elementRef"]["name"] = json!("backbone");
     let (reason, message) = blocked(cluster.mirror(&wrong_element).await);
-    assert_eq!(reason, reasons::INVALID_SPEC);
+    assert_eq!(reason, Reason::InvalidSpec);
     assert!(message.contains("of type network"), "{message}");
 
     let mut viewer = with_version(find(&docs, "Deployment", "shop-1-4-2"), 3);
     viewer["spec"]["triggeredBy"] = json!("bob");
     let (reason, message) = blocked(cluster.mirror(&viewer).await);
-    assert_eq!(reason, reasons::INVALID_SPEC);
+    assert_eq!(reason, Reason::InvalidSpec);
     assert!(message.contains("is a viewer"), "{message}");
 }
 
@@ -372,7 +372,7 @@ async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
     second["metadata"]["uid"] = json!(uuid::Uuid::new_v4());
     second["spec"]["email"] = json!("alice@acme.example");
     let (reason, message) = blocked(cluster.mirror(&second).await);
-    assert_eq!(reason, reasons::CONFLICT);
+    assert_eq!(reason, Reason::Conflict);
     assert!(message.contains("User alice"), "{message}");
 
     // A second organization whose Domain claims the same fqdn.
@@ -391,7 +391,7 @@ async fn a_unique_value_stays_with_its_first_owner_and_the_conflict_names_it() {
     let domain = in_globex(find(&docs, "Domain", "acme-example"));
     cluster.converge(&[production, dns]).await;
     let (reason, message) = blocked(cluster.mirror(&domain).await);
-    assert_eq!(reason, reasons::CONFLICT);
+    assert_eq!(reason, Reason::Conflict);
     assert!(message.contains("Domain acme/acme-example"), "{message}");
     let owner: String =
         sqlx::query_scalar("SELECT k8s_namespace FROM domains").fetch_one(&db.pool).await.expect("domain");

@@ -107,3 +107,74 @@ pub enum DeletionPolicy {
     /// They stay, no longer owned nor labeled as its children.
     Orphan,
 }
+
+/// Why a condition or a rollout is what it is: the reasons users read in `kubectl describe`,
+/// and the ones the controller decides by. Serialized as its name.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Reason {
+    /// The database row holds the object.
+    Mirrored,
+    /// Mirrored, and every child it asks for applied.
+    Provisioned,
+    ProviderNotInstalled,
+    /// The API server could not be reached or refused the operator (RBAC) while provisioning.
+    ProviderUnavailable,
+    /// An existing cluster or engine does not answer its health check.
+    Unreachable,
+    WaitingForDependency,
+    NoOrganization,
+    InvalidSpec,
+    Conflict,
+    DatabaseUnavailable,
+    /// The operator's watches have not listed every kind yet: nothing can be dereferenced.
+    CachesNotSynced,
+    Paused,
+    StillReferenced,
+    /// A rollout waits for the one before it.
+    Queued,
+    Progressing,
+    Completed,
+    StackNotDeployable,
+    /// The stack is still draft or validating: the rollout waits for it, up to its deadline.
+    WaitingForStack,
+    InvalidRollout,
+    HealthCheckFailed,
+    Cancelled,
+    RolledBack,
+}
+
+impl Reason {
+    /// The reason as conditions and Events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mirrored => "Mirrored",
+            Self::Provisioned => "Provisioned",
+            Self::ProviderNotInstalled => "ProviderNotInstalled",
+            Self::ProviderUnavailable => "ProviderUnavailable",
+            Self::Unreachable => "Unreachable",
+            Self::WaitingForDependency => "WaitingForDependency",
+            Self::NoOrganization => "NoOrganization",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::Conflict => "Conflict",
+            Self::DatabaseUnavailable => "DatabaseUnavailable",
+            Self::CachesNotSynced => "CachesNotSynced",
+            Self::Paused => "Paused",
+            Self::StillReferenced => "StillReferenced",
+            Self::Queued => "Queued",
+            Self::Progressing => "Progressing",
+            Self::Completed => "Completed",
+            Self::StackNotDeployable => "StackNotDeployable",
+            Self::WaitingForStack => "WaitingForStack",
+            Self::InvalidRollout => "InvalidRollout",
+            Self::HealthCheckFailed => "HealthCheckFailed",
+            Self::Cancelled => "Cancelled",
+            Self::RolledBack => "RolledBack",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::api::apps::{ApplicationRollout, ApplicationType, DeploymentType, REVISION_LABEL, RolloutStage};
 use crate::api::common::FreeForm;
+use crate::api::common::Reason;
 
 /// How often a running rollout looks at its workloads.
 pub const POLL: Duration = Duration::from_secs(5);
@@ -53,26 +54,13 @@ impl Phase {
     }
 }
 
-/// Why a rollout is where it is: the `Ready` condition's reason.
-pub mod reasons {
-    pub const QUEUED: &str = "Queued";
-    pub const PROGRESSING: &str = "Progressing";
-    pub const COMPLETED: &str = "Completed";
-    pub const STACK_NOT_DEPLOYABLE: &str = "StackNotDeployable";
-    /// The stack is still draft or validating: the rollout waits for it, up to its deadline.
-    pub const WAITING_FOR_STACK: &str = "WaitingForStack";
-    pub const INVALID_ROLLOUT: &str = "InvalidRollout";
-    pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
-    pub const CANCELLED: &str = "Cancelled";
-    pub const ROLLED_BACK: &str = "RolledBack";
-}
-
 /// The rollout as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rollout {
     pub phase: Phase,
-    pub reason: String,
+    /// Why it is where it is: the `Ready` condition's reason.
+    pub reason: Reason,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
@@ -86,7 +74,7 @@ impl Rollout {
     fn pending() -> Self {
         Self {
             phase: Phase::Pending,
-            reason: reasons::QUEUED.into(),
+            reason: Reason::Queued,
             message: "waiting to start".into(),
             started_at: None,
             completed_at: None,
@@ -248,9 +236,9 @@ fn step(
 }
 
 /// Ends the rollout, with the step that says how.
-fn finish(rollout: &mut Rollout, facts: &Facts, phase: Phase, reason: &'static str, message: String) -> Step {
+fn finish(rollout: &mut Rollout, facts: &Facts, phase: Phase, reason: Reason, message: String) -> Step {
     rollout.phase = phase;
-    rollout.reason = reason.to_owned();
+    rollout.reason = reason;
     rollout.message = message.clone();
     rollout.completed_at = Some(facts.now);
     let (key, event_type, event_reason, level) = match phase {
@@ -265,11 +253,11 @@ fn finish(rollout: &mut Rollout, facts: &Facts, phase: Phase, reason: &'static s
 fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<Duration> {
     let (stack, stack_phase) = facts.stack;
     if facts.cancel {
-        steps.push(finish(rollout, facts, Phase::Cancelled, reasons::CANCELLED, "cancelled before it started".into()));
+        steps.push(finish(rollout, facts, Phase::Cancelled, Reason::Cancelled, "cancelled before it started".into()));
         return None;
     }
     if let Some(running) = facts.queued_behind {
-        rollout.reason = reasons::QUEUED.into();
+        rollout.reason = Reason::Queued;
         rollout.message = format!("queued behind Deployment {running}, which is rolling out stack {stack}");
         return Some(QUEUED_POLL);
     }
@@ -280,7 +268,7 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
         let waited = facts.created.map(|created| facts.now.duration_since(created));
         let within = waited.is_none_or(|waited| waited.as_secs_f64() < facts.start_deadline.as_secs_f64());
         if coming_up && within {
-            rollout.reason = reasons::WAITING_FOR_STACK.into();
+            rollout.reason = Reason::WaitingForStack;
             rollout.message = format!(
                 "waiting for Stack {stack} to be ready (it is {stack_phase}), at most {}s after this Deployment was created",
                 facts.start_deadline.as_secs()
@@ -288,7 +276,7 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
             return Some(QUEUED_POLL);
         }
         let message = format!("Stack {stack} is {stack_phase}: only a ready or deployed stack can be deployed");
-        steps.push(finish(rollout, facts, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, message));
+        steps.push(finish(rollout, facts, Phase::Failed, Reason::StackNotDeployable, message));
         return None;
     }
     let targets = match &facts.targets {
@@ -299,13 +287,13 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
     let targets = match targets {
         Ok(targets) => targets,
         Err(message) => {
-            steps.push(finish(rollout, facts, Phase::Failed, reasons::INVALID_ROLLOUT, message));
+            steps.push(finish(rollout, facts, Phase::Failed, Reason::InvalidRollout, message));
             return None;
         }
     };
     rollout.phase = Phase::Running;
     rollout.started_at = Some(facts.now);
-    rollout.reason = reasons::PROGRESSING.into();
+    rollout.reason = Reason::Progressing;
     rollout.message = "started".into();
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     steps.push(step(
@@ -365,7 +353,7 @@ pub fn first_stage(strategy: DeploymentType) -> RolloutStage {
 fn progress(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<Duration> {
     if facts.cancel {
         let message = "cancelled; the applications return to the release they ran before".to_owned();
-        steps.push(finish(rollout, facts, Phase::Cancelled, reasons::CANCELLED, message));
+        steps.push(finish(rollout, facts, Phase::Cancelled, Reason::Cancelled, message));
         return None;
     }
     let mut wait = POLL;
@@ -382,13 +370,13 @@ fn progress(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Opti
             failed.name,
             failed.message.as_deref().unwrap_or("unhealthy")
         );
-        steps.push(finish(rollout, facts, Phase::Failed, reasons::HEALTH_CHECK_FAILED, message));
+        steps.push(finish(rollout, facts, Phase::Failed, Reason::HealthCheckFailed, message));
         return None;
     }
     if rollout.applications.iter().all(|a| a.stage == RolloutStage::Done) {
         let names: Vec<&str> = rollout.applications.iter().map(|a| a.name.as_str()).collect();
         let message = format!("{} run the new revision", names.join(", "));
-        steps.push(finish(rollout, facts, Phase::Completed, reasons::COMPLETED, message));
+        steps.push(finish(rollout, facts, Phase::Completed, Reason::Completed, message));
         return None;
     }
     let waiting: Vec<String> = rollout

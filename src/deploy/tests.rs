@@ -94,17 +94,17 @@ fn admission_follows_create_deployment() {
     let none = BTreeMap::new();
     // (stack phase, seconds since the Deployment was created, queued behind, cancel, ...)
     for (stack_phase, waited, queued_behind, cancel, phase, reason, step_keys) in [
-        ("draft", 60, None, false, Phase::Pending, reasons::WAITING_FOR_STACK, vec!["created"]),
-        ("validating", 599, None, false, Phase::Pending, reasons::WAITING_FOR_STACK, vec!["created"]),
-        ("draft", 600, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("validating", 3600, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("error", 60, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("archived", 60, None, false, Phase::Failed, reasons::STACK_NOT_DEPLOYABLE, vec!["created", "failed"]),
-        ("deploying", 60, Some("shop-1"), false, Phase::Pending, reasons::QUEUED, vec!["created"]),
-        ("draft", 60, None, true, Phase::Cancelled, reasons::CANCELLED, vec!["created", "cancelled"]),
-        ("ready", 60, None, true, Phase::Cancelled, reasons::CANCELLED, vec!["created", "cancelled"]),
-        ("ready", 60, None, false, Phase::Running, reasons::PROGRESSING, vec!["created", "started", "applied/web"]),
-        ("deployed", 60, None, false, Phase::Running, reasons::PROGRESSING, vec!["created", "started", "applied/web"]),
+        ("draft", 60, None, false, Phase::Pending, Reason::WaitingForStack, vec!["created"]),
+        ("validating", 599, None, false, Phase::Pending, Reason::WaitingForStack, vec!["created"]),
+        ("draft", 600, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("validating", 3600, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("error", 60, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("archived", 60, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("deploying", 60, Some("shop-1"), false, Phase::Pending, Reason::Queued, vec!["created"]),
+        ("draft", 60, None, true, Phase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        ("ready", 60, None, true, Phase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        ("ready", 60, None, false, Phase::Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
+        ("deployed", 60, None, false, Phase::Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
     ] {
         let mut facts = facts(DeploymentType::Rolling, &none);
         facts.stack = ("shop", stack_phase);
@@ -113,14 +113,14 @@ fn admission_follows_create_deployment() {
         facts.cancel = cancel;
         let transition = advance(None, &facts);
         let label = format!("stack {stack_phase} after {waited}s, queued {queued_behind:?}, cancel {cancel}");
-        assert_eq!((transition.rollout.phase, transition.rollout.reason.as_str()), (phase, reason), "{label}");
+        assert_eq!((transition.rollout.phase, transition.rollout.reason), (phase, reason), "{label}");
         assert_eq!(keys(&transition), step_keys, "{label}");
         assert_eq!(transition.rollout.completed_at.is_some(), phase.is_terminal(), "{label}");
         if phase == Phase::Failed {
             assert!(transition.rollout.message.contains(&format!("Stack shop is {stack_phase}")), "{label}");
             assert_eq!(transition.steps[1].level, Level::Error);
         }
-        if reason == reasons::WAITING_FOR_STACK {
+        if reason == Reason::WaitingForStack {
             assert_eq!(transition.wait, Some(QUEUED_POLL), "{label}");
             assert!(transition.rollout.message.contains("at most 600s"), "{label}");
         }
@@ -135,7 +135,7 @@ fn a_rollout_with_nothing_to_deploy_or_no_parent_record_fails_as_invalid() {
         facts.targets = targets;
         let transition = advance(None, &facts);
         assert_eq!(transition.rollout.phase, Phase::Failed);
-        assert_eq!(transition.rollout.reason, reasons::INVALID_ROLLOUT);
+        assert_eq!(transition.rollout.reason, Reason::InvalidRollout);
     }
 }
 

@@ -11,7 +11,7 @@ use super::{Anchor, ProvisionError, Result, World};
 pub use crate::api::apps::REVISION_LABEL;
 use crate::api::apps::{Application, Deployment, Stack};
 use crate::api::apps::{ApplicationRelease, ApplicationRollout, DeploymentType, RolloutStage};
-use crate::api::common::FreeForm;
+use crate::api::common::{FreeForm, Reason};
 
 /// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -272,7 +272,7 @@ fn ready_now(app: &Application) -> Option<bool> {
 }
 
 /// Reasons that need users to act, not time to pass.
-const BROKEN: &[&str] = &["InvalidSpec", "Conflict", "ProviderNotInstalled"];
+const BROKEN: &[Reason] = &[Reason::InvalidSpec, Reason::Conflict, Reason::ProviderNotInstalled];
 
 /// The seed `status` of a stack and `lastDeployedAt`, from its applications and Deployments:
 /// draft (no application), validating (an application is not provisioned yet), error (one
@@ -313,7 +313,7 @@ fn status_without(stack: &Stack, world: &World, skipped: Option<&str>) -> Map<St
             s.common
                 .conditions
                 .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "False" && BROKEN.contains(&c.reason.as_str()))
+                .any(|c| c.type_ == "Ready" && c.status == "False" && BROKEN.iter().any(|r| r.as_str() == c.reason))
         })
     });
     let phase = if deployments.iter().any(|d| phase_of(d) == "running") {

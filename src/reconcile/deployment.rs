@@ -19,6 +19,7 @@ use super::status::{Report, Verdict};
 use super::{Context, Lifecycle, Result, durations, mirrored, publish};
 use crate::api::apps::{Application, Deployment};
 use crate::api::apps::{ApplicationType, DeploymentType, RolloutStage};
+use crate::api::common::Reason;
 use crate::deploy::{self, Facts, Health, Phase, Rollout, RolloutTarget, Transition, Workloads};
 use crate::events;
 use crate::provision::World;
@@ -41,7 +42,7 @@ impl Lifecycle<Deployment> for RollOut {
             if running {
                 let note =
                     "deleted while rolling out: cancelled; the applications return to the release they ran before";
-                publish(ctx, obj, EventType::Warning, deploy::reasons::CANCELLED, note).await;
+                publish(ctx, obj, EventType::Warning, Reason::Cancelled, note).await;
             }
             Ok(())
         })
@@ -237,19 +238,19 @@ fn parent_id(obj: &Deployment, world: &World) -> Option<Uuid> {
 /// The status a recorded rollout shows. Its steps publish their own Events.
 fn report(rollout: &Rollout) -> Report {
     let message = rollout.message.clone();
-    let reason: &'static str = match rollout.phase {
-        Phase::Pending => match rollout.reason.as_str() {
-            deploy::reasons::WAITING_FOR_STACK => deploy::reasons::WAITING_FOR_STACK,
-            _ => deploy::reasons::QUEUED,
+    let reason = match rollout.phase {
+        Phase::Pending => match rollout.reason {
+            Reason::WaitingForStack => Reason::WaitingForStack,
+            _ => Reason::Queued,
         },
-        Phase::Running => deploy::reasons::PROGRESSING,
-        Phase::Completed => deploy::reasons::COMPLETED,
-        Phase::Cancelled => deploy::reasons::CANCELLED,
-        Phase::RolledBack => deploy::reasons::ROLLED_BACK,
-        Phase::Failed => match rollout.reason.as_str() {
-            deploy::reasons::STACK_NOT_DEPLOYABLE => deploy::reasons::STACK_NOT_DEPLOYABLE,
-            deploy::reasons::INVALID_ROLLOUT => deploy::reasons::INVALID_ROLLOUT,
-            _ => deploy::reasons::HEALTH_CHECK_FAILED,
+        Phase::Running => Reason::Progressing,
+        Phase::Completed => Reason::Completed,
+        Phase::Cancelled => Reason::Cancelled,
+        Phase::RolledBack => Reason::RolledBack,
+        Phase::Failed => match rollout.reason {
+            Reason::StackNotDeployable => Reason::StackNotDeployable,
+            Reason::InvalidRollout => Reason::InvalidRollout,
+            _ => Reason::HealthCheckFailed,
         },
     };
     let ready = if rollout.phase == Phase::Completed {

@@ -26,6 +26,7 @@ use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
+use crate::api::common::Reason;
 use crate::kinds::{self, Kind, KindId, Organization, PrepareError, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
@@ -34,7 +35,7 @@ use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
 use crate::provision::{self, Inputs, ProvisionError};
 use catalog::Catalog;
-use status::{Report, Verdict, reasons};
+use status::{Report, Verdict};
 use views::ViewRefresh;
 
 /// The finalizer that keeps an object until its row is deleted.
@@ -164,6 +165,24 @@ impl Error {
         }
     }
 
+    /// The reason a status gives for this fault, in one place.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::Store(_) | Self::Rollout(crate::events::Error::Database(_)) => Reason::DatabaseUnavailable,
+            Self::NotSynced | Self::ShuttingDown => Reason::CachesNotSynced,
+            Self::StillReferenced(_) => Reason::StillReferenced,
+            Self::Kube(_) | Self::Finalizer(_) | Self::Provisioning(_) | Self::Rollout(_) => {
+                Reason::ProviderUnavailable
+            }
+        }
+    }
+
+    /// The status while this fault lasts; `mirrored` says whether the row was written first.
+    fn report(&self, mirrored: bool) -> Report {
+        let verdict = Verdict::failed(self.reason(), self.to_string());
+        if mirrored { Report { ready: verdict, ..self::mirrored() } } else { Report::both(verdict) }
+    }
+
     /// Children that cannot be listed, deleted or orphaned: every kind of it is retried.
     fn from_apply(error: ApplyError) -> Self {
         match error {
@@ -208,7 +227,7 @@ pub async fn sync<K: Kind>(
              objects here are neither mirrored nor provisioned",
             namespace.clone().unwrap_or_default()
         );
-        Outcome::Blocked(Verdict::failed(reasons::NO_ORGANIZATION, message))
+        Outcome::Blocked(Verdict::failed(Reason::NoOrganization, message))
     };
     if !K::ID.cluster_scoped() && resolved.organization.is_none() {
         return Ok((no_organization(), None));
@@ -220,23 +239,23 @@ pub async fn sync<K: Kind>(
     let prepared = match prepare(obj, &resolved) {
         Ok(prepared) => prepared,
         Err(error @ (PrepareError::Invalid(_) | PrepareError::ResourceVersion(_) | PrepareError::NoUid)) => {
-            return Ok((Outcome::Blocked(Verdict::failed(reasons::INVALID_SPEC, error.to_string())), organization));
+            return Ok((Outcome::Blocked(Verdict::failed(Reason::InvalidSpec, error.to_string())), organization));
         }
     };
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let outcome = match store::write(&mut conn, &prepared).await {
         Ok(written) => Outcome::Mirrored(written),
-        Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(reasons::CONFLICT, message)),
+        Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(Reason::Conflict, message)),
         Err(StoreError::ParentMissing(message)) => {
             let tenant = if K::ID.cluster_scoped() { None } else { resolved.organization };
             match unwritten_parents(&mut conn, tenant, &resolved, &references).await? {
                 Unwritten::Tenant => return Ok((no_organization(), None)),
                 Unwritten::References(unwritten) if !unwritten.is_empty() => waiting_for(&unwritten),
                 // Written in the meantime: the next reconcile will find it.
-                Unwritten::References(_) => Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, message)),
+                Unwritten::References(_) => Outcome::Blocked(Verdict::failed(Reason::WaitingForDependency, message)),
             }
         }
-        Err(StoreError::Rejected(message)) => Outcome::Blocked(Verdict::failed(reasons::INVALID_SPEC, message)),
+        Err(StoreError::Rejected(message)) => Outcome::Blocked(Verdict::failed(Reason::InvalidSpec, message)),
         Err(error) => return Err(error),
     };
     Ok((outcome, organization))
@@ -275,7 +294,7 @@ async fn unwritten_parents<'a>(
 /// The object waits for the rows of these references.
 fn waiting_for(references: &[&Reference]) -> Outcome {
     let list: Vec<String> = references.iter().map(|r| format!("{} {:?} ({})", r.kind, r.name, r.field)).collect();
-    Outcome::Blocked(Verdict::failed(reasons::WAITING_FOR_DEPENDENCY, format!("waiting for {}", list.join(", "))))
+    Outcome::Blocked(Verdict::failed(Reason::WaitingForDependency, format!("waiting for {}", list.join(", "))))
 }
 
 /// Deletes an object's row, leaving a `delete` audit row.
@@ -326,75 +345,93 @@ pub async fn reconcile<K: Kind, L: Lifecycle<K>>(obj: Arc<K>, ctx: Arc<Context>)
     result
 }
 
+/// One reconcile of a live object: conclude, then write the status once, whatever the outcome.
 async fn apply<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
+    let mut progress = Progress::default();
+    let concluded = conclude::<K, L>(obj, ctx, &mut progress).await;
+    let report = match &concluded {
+        Ok((report, _)) => report.clone(),
+        Err(error) => error.report(progress.mirrored),
+    };
+    let written = update_status(obj, api, ctx, &report, progress.organization.as_deref()).await;
+    match (concluded, written) {
+        (Ok((_, action)), Ok(())) => Ok(action),
+        (Ok(_), Err(status_error)) => Err(status_error),
+        (Err(error), Ok(())) => Err(error),
+        (Err(error), Err(status_error)) => {
+            warn!(%status_error, %error, "could not report the fault");
+            Err(error)
+        }
+    }
+}
+
+/// How far a reconcile got before it concluded or failed.
+#[derive(Default)]
+struct Progress {
+    /// The organization the object's namespace belongs to, once resolved.
+    organization: Option<String>,
+    /// The row holds the object.
+    mirrored: bool,
+}
+
+/// Dereference, validate and build, apply: what the status should say and when to look again.
+/// Users' problems are a report; transient faults are errors.
+async fn conclude<K: Kind, L: Lifecycle<K>>(
+    obj: &K,
+    ctx: &Context,
+    progress: &mut Progress,
+) -> Result<(Report, Action)> {
     if status::is_paused(obj) {
         let verdict =
-            Verdict::failed(reasons::PAUSED, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
-        update_status(obj, api, ctx, &Report::blocked(verdict), None).await?;
-        return Ok(Action::await_change());
+            Verdict::failed(Reason::Paused, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
+        return Ok(blocked(verdict));
     }
     let password = match obj.password_secret() {
         Some((namespace, name, key)) => match read_secret(&ctx.client, namespace, name, key).await? {
             Some(hash) => Some(hash),
             None => {
-                let verdict = Verdict::failed(
-                    reasons::WAITING_FOR_DEPENDENCY,
-                    format!("waiting for key {key:?} of Secret {namespace}/{name}"),
-                );
-                update_status(obj, api, ctx, &Report::blocked(verdict), None).await?;
-                return Ok(Action::requeue(durations::WAITING));
+                let message = format!("waiting for key {key:?} of Secret {namespace}/{name}");
+                return Ok(blocked(Verdict::failed(Reason::WaitingForDependency, message)));
             }
         },
         None => None,
     };
-    if let Err(error) = ctx.catalog_ready().await {
-        return Err(report_fault(obj, api, ctx, reasons::CACHES_NOT_SYNCED, error).await);
-    }
+    ctx.catalog_ready().await?;
     let started = std::time::Instant::now();
     let synced = sync(&ctx.pool, &ctx.catalog, obj, password).await;
     ctx.metrics.mirror_written(started.elapsed());
-    let (outcome, organization) = match synced {
-        Ok(result) => result,
-        Err(error) => return Err(report_fault(obj, api, ctx, reasons::DATABASE_UNAVAILABLE, error.into()).await),
-    };
-    let (report, action) = match outcome {
+    let (outcome, organization) = synced?;
+    progress.organization = organization;
+    match outcome {
         Outcome::Mirrored(written) => {
+            progress.mirrored = true;
             if written.audited {
                 info!("mirrored");
                 ctx.views.request();
             }
-            match L::progress(obj, ctx).await {
-                Ok(progressed) => progressed,
-                Err(error) => {
-                    let verdict = Verdict::failed(reasons::PROVIDER_UNAVAILABLE, error.to_string());
-                    let report = Report { ready: verdict, ..mirrored() };
-                    if let Err(status_error) = update_status(obj, api, ctx, &report, organization.as_deref()).await {
-                        warn!(%status_error, "could not report the provisioning fault");
-                    }
-                    return Err(error);
-                }
-            }
+            L::progress(obj, ctx).await
         }
-        Outcome::Blocked(verdict) => {
-            let action = match verdict.reason {
-                reasons::WAITING_FOR_DEPENDENCY | reasons::NO_ORGANIZATION => Action::requeue(durations::WAITING),
-                _ => Action::await_change(),
-            };
-            (Report::blocked(verdict), action)
-        }
-    };
-    update_status(obj, api, ctx, &report, organization.as_deref()).await?;
-    Ok(action)
+        Outcome::Blocked(verdict) => Ok(blocked(verdict)),
+    }
 }
 
-/// Says in the status why the object cannot be mirrored now, best effort: the returned error
-/// drives the backoff.
-async fn report_fault<K: Kind>(obj: &K, api: &Api<K>, ctx: &Context, reason: &'static str, error: Error) -> Error {
-    let verdict = Verdict::failed(reason, error.to_string());
-    if let Err(status_error) = update_status(obj, api, ctx, &Report::blocked(verdict), None).await {
-        warn!(%status_error, %error, "could not report the fault");
+/// A reconcile that stopped short: both conditions say why, and the reason says when to look
+/// again.
+fn blocked(verdict: Verdict) -> (Report, Action) {
+    let action = wait_for(verdict.reason);
+    (Report::both(verdict), action)
+}
+
+/// When to look again at an object held up for `reason`, in one place: what users fix waits for
+/// their change; what comes by itself is looked for again.
+fn wait_for(reason: Reason) -> Action {
+    match reason {
+        Reason::WaitingForDependency | Reason::NoOrganization | Reason::Unreachable => {
+            Action::requeue(durations::WAITING)
+        }
+        Reason::ProviderNotInstalled => Action::requeue(durations::PROVIDER_RECHECK),
+        _ => Action::await_change(),
     }
-    error
 }
 
 /// An organization provisions its namespace and shows its counts from the view
@@ -420,7 +457,7 @@ impl Lifecycle<Organization> for Tenant {
 
 /// `Synced` once the row holds the object.
 fn mirrored() -> Report {
-    Report::blocked(Verdict::ok(reasons::MIRRORED, "the database row holds this object"))
+    Report::both(Verdict::ok(Reason::Mirrored, "the database row holds this object"))
 }
 
 /// Provisions what a mirrored object asks for: dereference (the catalog, and the health of an
@@ -433,16 +470,17 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         let inputs = Inputs { world: &nothing, config: &ctx.config, report: None };
         return Ok((Report { observed: obj.observe(&[], &inputs), ..mirrored() }, Action::requeue(durations::RESYNC)));
     }
-    let blocked = |reason, message: String, action| {
-        Ok((Report { ready: Verdict::failed(reason, message), ..mirrored() }, action))
+    // Mirrored, but what it asks for cannot be provisioned now.
+    let held = |reason, message: String| {
+        Ok((Report { ready: Verdict::failed(reason, message), ..mirrored() }, wait_for(reason)))
     };
     let report = match obj.probe_target() {
         None => None,
-        Some(Err(error)) => return blocked(reasons::INVALID_SPEC, error.to_string(), Action::await_change()),
+        Some(Err(error)) => return held(Reason::InvalidSpec, error.to_string()),
         Some(Ok(target)) => match probe(&ctx.client, &target).await {
             Ok(report) => Some(report),
             Err(ProbeError::Unreachable(message)) => {
-                let ready = Verdict::failed(reasons::UNREACHABLE, message);
+                let ready = Verdict::failed(Reason::Unreachable, message);
                 let observed = Map::from_iter([("phase".to_owned(), Value::from("unhealthy"))]);
                 return Ok((Report { ready, observed, ..mirrored() }, Action::requeue(durations::WAITING)));
             }
@@ -454,26 +492,22 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     let children = match kinds::children(obj, &inputs) {
         Ok(children) => children,
         Err(error @ ProvisionError::Invalid { .. }) => {
-            return blocked(reasons::INVALID_SPEC, error.to_string(), Action::await_change());
+            return held(Reason::InvalidSpec, error.to_string());
         }
         Err(error @ ProvisionError::Missing(_)) => {
-            return blocked(reasons::WAITING_FOR_DEPENDENCY, error.to_string(), Action::requeue(durations::WAITING));
+            return held(Reason::WaitingForDependency, error.to_string());
         }
         Err(error @ ProvisionError::NoOrganization(_)) => {
-            return blocked(reasons::NO_ORGANIZATION, error.to_string(), Action::requeue(durations::WAITING));
+            return held(Reason::NoOrganization, error.to_string());
         }
     };
     let applied = match ctx.provider.apply(K::CHILD_TYPES, &children).await {
         Ok(applied) => applied,
         Err(error @ ApplyError::NotInstalled(_)) => {
-            return blocked(
-                reasons::PROVIDER_NOT_INSTALLED,
-                error.to_string(),
-                Action::requeue(durations::PROVIDER_RECHECK),
-            );
+            return held(Reason::ProviderNotInstalled, error.to_string());
         }
         Err(error @ ApplyError::Rejected { .. }) => {
-            return blocked(reasons::INVALID_SPEC, error.to_string(), Action::await_change());
+            return held(Reason::InvalidSpec, error.to_string());
         }
         Err(ApplyError::Kube(error)) => return Err(error.into()),
     };
@@ -486,7 +520,7 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     if let Some(report) = &report {
         message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
     }
-    let ready = Verdict::ok(reasons::PROVISIONED, message);
+    let ready = Verdict::ok(Reason::Provisioned, message);
     let report = Report { ready, observed: obj.observe(&applied, &inputs), ..mirrored() };
     // An existing cluster is checked again soon: its health is what it reports.
     let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { durations::RESYNC };
@@ -523,7 +557,7 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Act
             Ok(Action::await_change())
         }
         Err(StoreError::StillReferenced(message)) => {
-            publish(ctx, obj, EventType::Warning, reasons::STILL_REFERENCED, &message).await;
+            publish(ctx, obj, EventType::Warning, Reason::StillReferenced, &message).await;
             Err(Error::StillReferenced(message))
         }
         Err(error) => Err(error.into()),
@@ -562,10 +596,10 @@ async fn update_status<K: Kind>(
     Ok(())
 }
 
-async fn publish<K: Kind>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str) {
+async fn publish<K: Kind>(ctx: &Context, obj: &K, type_: EventType, reason: Reason, note: &str) {
     let event = Event {
         type_,
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         note: Some(note.chars().take(1000).collect()),
         action: "Reconcile".into(),
         secondary: None,

@@ -5,6 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
+use crate::api::common::Reason;
 use crate::kinds::Kind;
 use crate::mirror::StatusColumn;
 
@@ -13,17 +14,16 @@ use crate::mirror::StatusColumn;
 pub struct Verdict {
     /// The condition's status is `True`.
     pub ok: bool,
-    /// CamelCase reason, such as `Mirrored` or `WaitingForDependency`.
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
 impl Verdict {
-    pub fn ok(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn ok(reason: Reason, message: impl Into<String>) -> Self {
         Self { ok: true, reason, message: message.into() }
     }
 
-    pub fn failed(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn failed(reason: Reason, message: impl Into<String>) -> Self {
         Self { ok: false, reason, message: message.into() }
     }
 }
@@ -41,31 +41,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Nothing went through: both conditions say why.
-    pub fn blocked(verdict: Verdict) -> Self {
+    /// Both conditions say the same: why nothing went through, or that the row is all there is.
+    pub fn both(verdict: Verdict) -> Self {
         Self { synced: verdict.clone(), ready: verdict, observed: Map::new(), announce: true }
     }
-}
-
-/// Condition reasons, in one place.
-pub mod reasons {
-    pub const MIRRORED: &str = "Mirrored";
-    /// Mirrored, and every child it asks for applied.
-    pub const PROVISIONED: &str = "Provisioned";
-    pub const PROVIDER_NOT_INSTALLED: &str = "ProviderNotInstalled";
-    /// The API server could not be reached or refused the operator (RBAC) while provisioning.
-    pub const PROVIDER_UNAVAILABLE: &str = "ProviderUnavailable";
-    /// An existing cluster or engine does not answer its health check.
-    pub const UNREACHABLE: &str = "Unreachable";
-    pub const WAITING_FOR_DEPENDENCY: &str = "WaitingForDependency";
-    pub const NO_ORGANIZATION: &str = "NoOrganization";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    pub const CONFLICT: &str = "Conflict";
-    pub const DATABASE_UNAVAILABLE: &str = "DatabaseUnavailable";
-    /// The operator's watches have not listed every kind yet: nothing can be dereferenced.
-    pub const CACHES_NOT_SYNCED: &str = "CachesNotSynced";
-    pub const PAUSED: &str = "Paused";
-    pub const STILL_REFERENCED: &str = "StillReferenced";
 }
 
 /// The annotation that stops reconciling an object (deletion still works).
@@ -97,7 +76,7 @@ fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Times
     Condition {
         type_: type_.to_owned(),
         status: if verdict.ok { "True" } else { "False" }.to_owned(),
-        reason: verdict.reason.to_owned(),
+        reason: verdict.reason.as_str().to_owned(),
         message: verdict.message.clone(),
         observed_generation: generation,
         last_transition_time: Time(now),
@@ -182,7 +161,7 @@ mod tests {
     }
 
     fn mirrored(message: &str) -> Report {
-        Report::blocked(Verdict::ok(reasons::MIRRORED, message))
+        Report::both(Verdict::ok(Reason::Mirrored, message))
     }
 
     #[test]
@@ -197,7 +176,7 @@ mod tests {
         assert_eq!(ready["message"], "mirrored again");
         assert_eq!(again["status"]["organization"], "acme");
 
-        let conflict = Report::blocked(Verdict::failed(reasons::CONFLICT, "taken"));
+        let conflict = Report::both(Verdict::failed(Reason::Conflict, "taken"));
         let flipped = build_over(again["status"].clone(), &conflict, None, later);
         let ready = &flipped["status"]["conditions"][1];
         assert_eq!(ready["status"], "False");
@@ -219,8 +198,8 @@ mod tests {
     #[test]
     fn ready_and_synced_differ_when_provisioning_is_blocked_and_observed_fields_win() {
         let report = Report {
-            synced: Verdict::ok(reasons::MIRRORED, "the row holds it"),
-            ready: Verdict::failed(reasons::PROVIDER_NOT_INSTALLED, "KubeVirt is not installed"),
+            synced: Verdict::ok(Reason::Mirrored, "the row holds it"),
+            ready: Verdict::failed(Reason::ProviderNotInstalled, "KubeVirt is not installed"),
             observed: Map::from_iter([("phase".to_owned(), json!("error"))]),
             announce: true,
         };
