@@ -1,8 +1,18 @@
 //! Environment → workload namespace, quota, limits, default deny.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use serde::Serialize;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyPort, NetworkPolicySpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::shared::*;
 use super::{Kind, KindId};
@@ -68,32 +78,63 @@ impl Kind for Environment {
 
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
         let namespace = placement.workload_namespace();
-        let mut children = vec![NAMESPACE.object(None, namespace, json!({}))];
-        let hard = quota(&self.spec.resource_limits.0)?;
+        let environment_type = serde_json::to_value(self.spec.environment_type).ok();
+        let labels = environment_type
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(|environment_type| BTreeMap::from([(ENVIRONMENT_TYPE.to_owned(), environment_type.to_owned())]));
+        let mut children = vec![typed(&Namespace {
+            metadata: ObjectMeta { labels, ..metadata(None, namespace) },
+            ..Namespace::default()
+        })?];
+        let hard = quantities("spec.resourceLimits", &self.spec.resource_limits.0, quota_key)?;
         if !hard.is_empty() {
-            children.push(RESOURCE_QUOTA.object(Some(namespace), "windflow", json!({ "spec": { "hard": hard } })));
+            children.push(typed(&ResourceQuota {
+                metadata: metadata(Some(namespace), "windflow"),
+                spec: Some(ResourceQuotaSpec { hard: Some(hard), ..ResourceQuotaSpec::default() }),
+                ..ResourceQuota::default()
+            })?);
         }
         // With a quota on cpu or memory, pods without requests are refused: give them defaults.
         let defaults = &self.spec.configuration.0;
-        let limit = defaults.get("defaultLimits").cloned().unwrap_or(json!({ "cpu": "500m", "memory": "512Mi" }));
-        let request = defaults.get("defaultRequests").cloned().unwrap_or(json!({ "cpu": "100m", "memory": "128Mi" }));
-        children.push(LIMIT_RANGE.object(
-            Some(namespace),
-            "windflow",
-            json!({ "spec": { "limits": [{ "type": "Container", "default": limit, "defaultRequest": request }] } }),
-        ));
+        let container_default = |field: &str, cpu: &str, memory: &str| match defaults.get(field) {
+            Some(Value::Object(given)) => quantities(&format!("spec.configuration.{field}"), given, str::to_owned),
+            Some(_) => Err(ProvisionError::invalid(&format!("spec.configuration.{field}"), "an object of quantities")),
+            None => Ok(BTreeMap::from([
+                ("cpu".to_owned(), Quantity(cpu.to_owned())),
+                ("memory".to_owned(), Quantity(memory.to_owned())),
+            ])),
+        };
+        children.push(typed(&LimitRange {
+            metadata: metadata(Some(namespace), "windflow"),
+            spec: Some(LimitRangeSpec {
+                limits: vec![LimitRangeItem {
+                    type_: "Container".into(),
+                    default: Some(container_default("defaultLimits", "500m", "512Mi")?),
+                    default_request: Some(container_default("defaultRequests", "100m", "128Mi")?),
+                    ..LimitRangeItem::default()
+                }],
+            }),
+        })?);
         // Nothing reaches the environment's pods unless a Network lets it; they may still
         // resolve names.
-        children.push(NETWORK_POLICY.object(
-            Some(namespace),
-            "windflow-default-deny",
-            json!({ "spec": {
-                "podSelector": {},
-                "policyTypes": ["Ingress", "Egress"],
-                "egress": [{ "ports": [{ "protocol": "UDP", "port": 53 }, { "protocol": "TCP", "port": 53 }] }],
-            } }),
-        ));
-        children[0]["metadata"]["labels"] = json!({ ENVIRONMENT_TYPE: self.spec.environment_type });
+        let dns = |protocol: &str| NetworkPolicyPort {
+            protocol: Some(protocol.to_owned()),
+            port: Some(IntOrString::Int(53)),
+            ..NetworkPolicyPort::default()
+        };
+        children.push(typed(&NetworkPolicy {
+            metadata: metadata(Some(namespace), "windflow-default-deny"),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    ports: Some(vec![dns("UDP"), dns("TCP")]),
+                    ..NetworkPolicyEgressRule::default()
+                }]),
+                ..NetworkPolicySpec::default()
+            }),
+        })?);
         Ok(children)
     }
 }
@@ -101,29 +142,14 @@ impl Kind for Environment {
 /// On a workload namespace: production, staging, development…
 const ENVIRONMENT_TYPE: &str = "windflow.io/environment-type";
 
-/// ResourceQuota `hard` from `resourceLimits`: `cpu`, `memory`, `storage` and `pods` are short
-/// for `limits.cpu`, `limits.memory`, `requests.storage` and `pods`; any quota key passes as is.
-fn quota(limits: &Map<String, Value>) -> Result<Map<String, Value>> {
-    limits
-        .iter()
-        .map(|(key, value)| {
-            let key = match key.as_str() {
-                "cpu" => "limits.cpu",
-                "memory" => "limits.memory",
-                "storage" => "requests.storage",
-                other => other,
-            };
-            let quantity = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                _ => {
-                    return Err(ProvisionError::invalid(
-                        &format!("spec.resourceLimits.{key}"),
-                        "a quantity is a string or a number",
-                    ));
-                }
-            };
-            Ok((key.to_owned(), Value::String(quantity)))
-        })
-        .collect()
+/// A ResourceQuota `hard` key from a `resourceLimits` key: `cpu`, `memory` and `storage` are
+/// short for `limits.cpu`, `limits.memory` and `requests.storage`; any quota key passes as is.
+fn quota_key(key: &str) -> String {
+    match key {
+        "cpu" => "limits.cpu",
+        "memory" => "limits.memory",
+        "storage" => "requests.storage",
+        other => other,
+    }
+    .to_owned()
 }

@@ -1,8 +1,10 @@
 //! Organization → its tenant namespace; members become `user_organizations` rows.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use serde::Serialize;
+
+use k8s_openapi::api::core::v1::Namespace;
 
 use super::shared::*;
 use super::{Kind, KindId};
@@ -91,6 +93,6 @@ impl Kind for Organization {
     /// The tenant namespace, created or adopted (server-side apply only adds the labels to an
     /// existing one).
     fn desired(&self, _: &Placement, _: &Inputs) -> Result<Vec<Value>> {
-        Ok(vec![NAMESPACE.object(None, &tenant_namespace(self), json!({}))])
+        Ok(vec![typed(&Namespace { metadata: metadata(None, &tenant_namespace(self)), ..Namespace::default() })?])
     }
 }

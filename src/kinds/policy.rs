@@ -2,10 +2,12 @@
 //! organization's namespaces (or the rule's environment only).
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use serde::Serialize;
 use uuid::Uuid;
+
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
 use super::shared::*;
 use super::{Kind, KindId};
@@ -46,6 +48,8 @@ struct RuleRow<'a> {
     element_id: Option<Uuid>,
     conditions: &'a FreeForm,
 }
+
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 impl Kind for Policy {
     const ID: KindId = KindId::Policy;
@@ -148,18 +152,15 @@ impl Kind for Policy {
         for environment in inputs.world.environments.iter().filter(|e| e.namespace().as_deref() == Some(&tenant)) {
             every_namespace.push(workload_namespace(&placement.organization, &environment.name_any())?);
         }
-        let subjects: Vec<Value> =
-            self.spec
-                .subjects
-                .users
-                .iter()
-                .map(|user| json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user }))
-                .chain(
-                    self.spec.subjects.groups.iter().map(
-                        |group| json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }),
-                    ),
-                )
-                .collect();
+        let subject = |kind: &str, name: &String| Subject {
+            api_group: Some(RBAC_GROUP.into()),
+            kind: kind.into(),
+            name: name.clone(),
+            namespace: None,
+        };
+        let subjects: Vec<Subject> = (self.spec.subjects.users.iter().map(|user| subject("User", user)))
+            .chain(self.spec.subjects.groups.iter().map(|group| subject("Group", group)))
+            .collect();
         let mut children = vec![];
         for (i, rule) in self.spec.rules.iter().enumerate() {
             let function = inputs.world.functions.iter().find(|f| f.name_any() == rule.function).ok_or_else(|| {
@@ -176,22 +177,29 @@ impl Kind for Policy {
                 None => every_namespace.clone(),
             };
             let name = format!("policy-{}-{}", self.name_any(), rule.function);
-            let rules: Vec<Value> = function
+            let rules: Vec<PolicyRule> = function
                 .spec
                 .grants
                 .iter()
-                .map(|g| json!({ "apiGroups": g.api_groups, "resources": g.resources, "verbs": g.verbs }))
+                .map(|grant| PolicyRule {
+                    api_groups: Some(grant.api_groups.clone()),
+                    resources: Some(grant.resources.clone()),
+                    // Verbs are lower-case names (serde's `rename_all`).
+                    verbs: grant
+                        .verbs
+                        .iter()
+                        .filter_map(|verb| serde_json::to_value(verb).ok()?.as_str().map(str::to_owned))
+                        .collect(),
+                    ..PolicyRule::default()
+                })
                 .collect();
             for namespace in &namespaces {
-                children.push(ROLE.object(Some(namespace), &name, json!({ "rules": rules })));
-                children.push(ROLE_BINDING.object(
-                    Some(namespace),
-                    &name,
-                    json!({
-                        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name },
-                        "subjects": subjects,
-                    }),
-                ));
+                children.push(typed(&Role { metadata: metadata(Some(namespace), &name), rules: Some(rules.clone()) })?);
+                children.push(typed(&RoleBinding {
+                    metadata: metadata(Some(namespace), &name),
+                    role_ref: RoleRef { api_group: Some(RBAC_GROUP.into()), kind: "Role".into(), name: name.clone() },
+                    subjects: Some(subjects.clone()),
+                })?);
             }
         }
         Ok(children)

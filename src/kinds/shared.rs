@@ -1,6 +1,10 @@
 //! What the kinds share: the glue from a kind to the mirror's rows ([`prepare`]) and to the
 //! provider's children ([`children`]), and small helpers their builders use.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -251,4 +255,40 @@ pub fn columns(row: &impl serde::Serialize) -> Result<Map<String, Value>, Invali
         Ok(other) => Err(Invalid(format!("a row must be an object of columns, not {other}"))),
         Err(error) => Err(Invalid(format!("cannot write the row: {error}"))),
     }
+}
+
+/// The metadata of a child named `name`, in `namespace` when it has one.
+pub fn metadata(namespace: Option<&str>, name: &str) -> ObjectMeta {
+    ObjectMeta { name: Some(name.to_owned()), namespace: namespace.map(str::to_owned), ..ObjectMeta::default() }
+}
+
+/// A child typed with k8s-openapi, as the provider applies it (with its `apiVersion` and
+/// `kind`).
+pub fn typed<K: k8s_openapi::Resource + Serialize>(child: &K) -> provision::Result<Value> {
+    serde_json::to_value(child).map_err(|e| ProvisionError::invalid("spec", format!("cannot build a {}: {e}", K::KIND)))
+}
+
+/// Free-form quantities (strings or numbers) under `field`, keyed by `key_of` their key.
+pub fn quantities(
+    field: &str,
+    given: &Map<String, Value>,
+    key_of: impl Fn(&str) -> String,
+) -> provision::Result<BTreeMap<String, Quantity>> {
+    given
+        .iter()
+        .map(|(key, value)| {
+            let key = key_of(key);
+            let quantity = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => {
+                    return Err(ProvisionError::invalid(
+                        &format!("{field}.{key}"),
+                        "a quantity is a string or a number",
+                    ));
+                }
+            };
+            Ok((key, Quantity(quantity)))
+        })
+        .collect()
 }

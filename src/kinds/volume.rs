@@ -2,10 +2,15 @@
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use serde::Serialize;
 use uuid::Uuid;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::shared::*;
 use super::{Kind, KindId};
@@ -79,15 +84,21 @@ impl Kind for Volume {
             AccessMode::ReadOnlyMany => "ReadOnlyMany",
             AccessMode::ReadWriteMany => "ReadWriteMany",
         };
-        let mut spec = json!({
-            "accessModes": [access_mode],
-            "resources": { "requests": { "storage": gigabytes(self.spec.size_gb) } },
-        });
         let volume_type = serde_json::to_value(self.spec.volume_type).unwrap_or_default();
-        if let Some(class) = volume_type.as_str().and_then(|t| inputs.config.storage_classes.get(t)) {
-            spec["storageClassName"] = class.as_str().into();
-        }
-        Ok(vec![PVC.object(Some(placement.workload_namespace()), &self.name_any(), json!({ "spec": spec }))])
+        let storage_class = volume_type.as_str().and_then(|t| inputs.config.storage_classes.get(t)).cloned();
+        Ok(vec![typed(&PersistentVolumeClaim {
+            metadata: metadata(Some(placement.workload_namespace()), &self.name_any()),
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec![access_mode.to_owned()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(gigabytes(self.spec.size_gb)))])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                storage_class_name: storage_class,
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        })?])
     }
 
     /// The claim's phase: `Bound` is `bound` when an application mounts the volume, else

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
@@ -168,7 +168,7 @@ pub struct Prepared {
     /// first ([`sql::Write`]).
     pub row_recorded: bool,
     pub rows: Rows,
-    pub audit: Map<String, Value>,
+    pub audit: AuditRow,
 }
 
 /// The object's status as JSON (`null` when it has none).
@@ -184,7 +184,7 @@ pub fn audit_metadata<K: Resource>(
     id: Uuid,
     organization: Option<Uuid>,
     resource_version: i64,
-) -> Map<String, Value> {
+) -> AuditRow {
     let meta = obj.meta();
     let actor = meta
         .managed_fields
@@ -211,14 +211,26 @@ pub fn audit_row(
     actor: Option<&str>,
     organization: Option<Uuid>,
     resource_version: i64,
-) -> Map<String, Value> {
-    Map::from_iter([
-        ("organization_id".to_owned(), json!(organization)),
-        ("actor".to_owned(), json!(actor)),
-        ("resource_type".to_owned(), json!(object.kind.to_string())),
-        ("resource_id".to_owned(), json!(object.id)),
-        ("resource_namespace".to_owned(), json!(object.namespace)),
-        ("resource_name".to_owned(), json!(object.name)),
-        ("resource_version".to_owned(), json!(resource_version)),
-    ])
+) -> AuditRow {
+    AuditRow {
+        organization_id: organization,
+        actor: actor.map(str::to_owned),
+        resource_type: object.kind.to_string(),
+        resource_id: object.id,
+        resource_namespace: object.namespace.map(str::to_owned),
+        resource_name: object.name.to_owned(),
+        resource_version,
+    }
+}
+
+/// An `audit_logs` row's fixed part; the statement adds the action and the diff.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditRow {
+    pub organization_id: Option<Uuid>,
+    pub actor: Option<String>,
+    pub resource_type: String,
+    pub resource_id: Uuid,
+    pub resource_namespace: Option<String>,
+    pub resource_name: String,
+    pub resource_version: i64,
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 // Statements are built from our own table and column names (static, or read from the catalog),
 // never from object contents, which are always bound parameters.
@@ -11,7 +10,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use uuid::Uuid;
 
-use super::{KindId, Prepared, sql};
+use super::{AuditRow, KindId, Prepared, sql};
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -121,7 +120,7 @@ async fn run_write(conn: &mut PgConnection, prepared: &Prepared, mode: sql::Writ
 }
 
 /// Deletes the row and leaves a `delete` audit row. Returns whether a row was deleted.
-pub async fn delete(pool: &PgPool, kind: KindId, audit: &Map<String, Value>) -> Result<bool> {
+pub async fn delete(pool: &PgPool, kind: KindId, audit: &AuditRow) -> Result<bool> {
     let statement = sql::delete(kind.table());
     match sqlx::query(AssertSqlSafe(statement)).bind(Json(audit)).fetch_optional(pool).await {
         Ok(row) => Ok(row.is_some()),

@@ -151,10 +151,7 @@ impl World {
 
     /// The organization whose tenant namespace is `namespace`.
     pub fn organization(&self, namespace: &str) -> Result<&Organization> {
-        self.organizations
-            .iter()
-            .find(|org| tenant_namespace(org) == namespace)
-            .ok_or_else(|| ProvisionError::NoOrganization(namespace.to_owned()))
+        tenant_of(&self.organizations, namespace).ok_or_else(|| ProvisionError::NoOrganization(namespace.to_owned()))
     }
 
     pub fn environment(&self, namespace: &str, name: &str, field: &str) -> Result<&Environment> {
@@ -198,6 +195,19 @@ impl World {
         };
         Placement::new(organization, environment)
     }
+}
+
+/// The organization whose tenant namespace is `namespace`. Should two claim it, the older one:
+/// the database lets only the first owner have it. The one rule of the mirror, provisioning and
+/// `render`.
+pub fn tenant_of<O: std::ops::Deref<Target = Organization>>(
+    organizations: impl IntoIterator<Item = O>,
+    namespace: &str,
+) -> Option<O> {
+    organizations.into_iter().filter(|org| tenant_namespace(org) == namespace).min_by(|a, b| {
+        (a.meta().creation_timestamp.as_ref(), &a.meta().name)
+            .cmp(&(b.meta().creation_timestamp.as_ref(), &b.meta().name))
+    })
 }
 
 /// The tenant namespace of an organization: `spec.namespace`, else its name.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::kinds::*;
 use crate::mirror::{Reference, Referenced, Resolved};
-use crate::provision::World;
+use crate::provision::{World, tenant_of};
 
 /// The catalog's stores, one per kind, from the registry.
 macro_rules! catalog {
@@ -57,7 +57,7 @@ impl Catalog {
     /// started (every reconcile waits for that first, `Context::catalog_ready`).
     pub fn world(&self, namespace: Option<&str>) -> World {
         World {
-            organizations: everything(&self.organization),
+            organizations: mirrored(&self.organization).map(|org| org.as_ref().clone()).collect(),
             functions: everything(&self.function),
             environments: within(&self.environment, namespace),
             elements: within(&self.element, namespace),
@@ -85,20 +85,9 @@ impl Catalog {
         resolved
     }
 
-    /// The mirrored organization whose tenant namespace is `namespace`. Should two claim it,
-    /// the older one: the database lets only the first owner have it.
+    /// The mirrored organization whose tenant namespace is `namespace` ([`tenant_of`]).
     fn tenant(&self, namespace: &str) -> Option<Arc<Organization>> {
-        self.organization
-            .state()
-            .into_iter()
-            .filter(|org| {
-                let claimed = org.spec.namespace.as_deref().or(org.meta().name.as_deref());
-                org.is_mirrored() && claimed == Some(namespace)
-            })
-            .min_by(|a, b| {
-                (a.meta().creation_timestamp.as_ref(), &a.meta().name)
-                    .cmp(&(b.meta().creation_timestamp.as_ref(), &b.meta().name))
-            })
+        tenant_of(mirrored(&self.organization), namespace)
     }
 
     fn referenced(
@@ -151,6 +140,11 @@ fn lookup<K: Kind>(store: &Store<K>, name: &str, namespace: Option<&str>) -> Opt
         None => key,
     })?;
     found.is_mirrored().then_some(found)
+}
+
+/// The objects of `store` whose row is written.
+fn mirrored<K: Kind>(store: &Store<K>) -> impl Iterator<Item = Arc<K>> {
+    store.state().into_iter().filter(|obj| obj.is_mirrored())
 }
 
 fn uid<K: Resource>(obj: &K) -> Option<Uuid> {
