@@ -107,7 +107,7 @@ impl Kind for Application {
         });
         Ok(Rows {
             row: columns(&ApplicationRow {
-                name: name_of(self),
+                name: self.name_any(),
                 description: spec.description.as_deref(),
                 stack_id: resolved.id(&stack)?,
                 application_type: &spec.application_type,

@@ -57,7 +57,7 @@ impl Kind for ContainerCluster {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&ContainerClusterRow {
-                name: name_of(self),
+                name: self.name_any(),
                 element_id: resolved.element_of_type(&element(&spec.element_ref), "container_cluster")?,
                 cluster_mode: &spec.cluster_mode,
                 version: spec.version.as_deref(),

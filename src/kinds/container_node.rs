@@ -3,6 +3,8 @@
 use serde::Serialize;
 use uuid::Uuid;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -50,7 +52,7 @@ impl Kind for ContainerNode {
         let cluster = Reference::new(KindId::ContainerCluster, &spec.cluster_ref.name, "spec.clusterRef");
         Ok(Rows {
             row: columns(&ContainerNodeRow {
-                name: name_of(self),
+                name: self.name_any(),
                 cluster_id: resolved.id(&cluster)?,
                 hostname: spec.hostname.as_deref(),
                 ip_address: spec.ip_address.as_deref(),

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use uuid::Uuid;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -48,7 +50,7 @@ impl Kind for Element {
         let environment = Reference::new(KindId::Environment, &spec.environment_ref.name, "spec.environmentRef");
         Ok(Rows {
             row: columns(&ElementRow {
-                name: name_of(self),
+                name: self.name_any(),
                 description: spec.description.as_deref(),
                 environment_id: resolved.id(&environment)?,
                 element_type: spec.element_type.as_str(),

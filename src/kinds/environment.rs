@@ -23,6 +23,7 @@ use crate::provision::ChildType;
 use crate::provision::types::*;
 use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result};
 use kube::Resource;
+use kube::ResourceExt;
 
 pub use crate::api::tenancy::Environment;
 
@@ -57,7 +58,7 @@ impl Kind for Environment {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&EnvironmentRow {
-                name: name_of(self),
+                name: self.name_any(),
                 description: spec.description.as_deref(),
                 environment_type: &spec.environment_type,
                 is_active: spec.is_active,

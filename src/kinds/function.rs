@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -37,7 +39,7 @@ impl Kind for Function {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&FunctionRow {
-                name: name_of(self),
+                name: self.name_any(),
                 description: spec.description.as_deref(),
                 category: spec.category.as_deref(),
                 permissions: &spec.grants,

@@ -68,7 +68,7 @@ impl Kind for Gateway {
         let links = self.references().into_iter().skip(1).map(|network| (network, Link {}));
         Ok(Rows {
             row: columns(&GatewayRow {
-                name: name_of(self),
+                name: self.name_any(),
                 stack_id: resolved.id(&stack)?,
                 gateway_type: &spec.gateway_type,
                 auto_ssl: spec.auto_ssl,

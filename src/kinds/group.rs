@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -44,7 +46,7 @@ impl Kind for Group {
         let spec = &self.spec;
         let users = self.references().into_iter().filter(|r| r.kind == KindId::User);
         Ok(Rows {
-            row: columns(&GroupRow { name: name_of(self), description: spec.description.as_deref() })?,
+            row: columns(&GroupRow { name: self.name_any(), description: spec.description.as_deref() })?,
             joins: vec![members(&USER_GROUPS, users, resolved)?, tag_rows(&GROUP_TAGS, &self.spec.tags, resolved)?],
         })
     }

@@ -251,6 +251,19 @@ macro_rules! generated {
                     assert_eq!(crd.spec.scope == "Cluster", cluster_scoped::<$kind>(), "{}", stringify!($kind));
                 )*
             }
+
+            /// A kind module that is not registered would compile and never run.
+            #[test]
+            fn every_kind_module_is_registered() {
+                let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/src/kinds");
+                let modules: std::collections::BTreeSet<String> = std::fs::read_dir(directory)
+                    .expect("src/kinds")
+                    .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+                    .filter(|stem| !["mod", "shared", "tests"].contains(&stem.as_str()))
+                    .collect();
+                let registered = [$(stringify!($module),)*].map(str::to_owned).into_iter().collect();
+                assert_eq!(modules, registered);
+            }
         }
     };
 }

@@ -51,7 +51,7 @@ impl Kind for Network {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&NetworkRow {
-                name: name_of(self),
+                name: self.name_any(),
                 element_id: resolved.element_of_type(&element(&spec.element_ref), "network")?,
                 network_type: &spec.network_type,
                 subnet: spec.subnet.as_deref(),

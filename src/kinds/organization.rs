@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use k8s_openapi::api::core::v1::Namespace;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -64,7 +66,7 @@ impl Kind for Organization {
 
     fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {
         let spec = &self.spec;
-        let name = name_of(self);
+        let name = self.name_any();
         let members = self.references().into_iter().zip(&spec.members).map(|(user, m)| {
             (user, Membership { role: m.role.as_str(), is_default: m.is_default, permissions: &m.permissions })
         });

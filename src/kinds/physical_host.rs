@@ -3,6 +3,8 @@
 use serde::Serialize;
 use uuid::Uuid;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -52,7 +54,7 @@ impl Kind for PhysicalHost {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&PhysicalHostRow {
-                name: name_of(self),
+                name: self.name_any(),
                 element_id: resolved.element_of_type(&element(&spec.element_ref), "physical_host")?,
                 hostname: spec.hostname.as_deref(),
                 ip_address: spec.ip_address.as_deref(),

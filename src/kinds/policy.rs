@@ -121,7 +121,7 @@ impl Kind for Policy {
             });
         Ok(Rows {
             row: columns(&PolicyRow {
-                name: name_of(self),
+                name: self.name_any(),
                 description: spec.description.as_deref(),
                 is_active: spec.is_active,
             })?,

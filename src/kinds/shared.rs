@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
 use kube::api::DynamicObject;
-use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -123,10 +123,6 @@ pub fn children<K: Kind>(obj: &K, inputs: &provision::Inputs) -> provision::Resu
             Ok(child)
         })
         .collect()
-}
-
-pub fn name_of<K: Resource>(obj: &K) -> String {
-    obj.meta().name.clone().unwrap_or_default()
 }
 
 /// `spec.elementRef`.

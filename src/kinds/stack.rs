@@ -1,5 +1,6 @@
 //! Stack: applications rolled out together; its phase follows them and their rollouts.
 
+use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde_json::{Map, Value};
 
@@ -50,7 +51,7 @@ impl Kind for Stack {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&StackRow {
-                name: name_of(self),
+                name: self.name_any(),
                 description: spec.description.as_deref(),
                 element_id: resolved.id(&element(&spec.element_ref))?,
                 template_id: spec.template_id.as_deref(),

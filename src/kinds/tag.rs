@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -35,7 +37,7 @@ impl Kind for Tag {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&TagRow {
-                name: name_of(self),
+                name: self.name_any(),
                 description: spec.description.as_deref(),
                 color: spec.color.as_deref(),
             })?,

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use kube::ResourceExt;
+
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;
@@ -42,7 +44,7 @@ impl Kind for User {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&UserRow {
-                username: name_of(self),
+                username: self.name_any(),
                 email: &spec.email,
                 hashed_password: resolved.password_hash.as_deref().unwrap_or(LOCKED_PASSWORD),
                 is_superadmin: spec.is_superadmin,

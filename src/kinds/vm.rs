@@ -69,7 +69,7 @@ impl Kind for VM {
             .transpose()?;
         Ok(Rows {
             row: columns(&VMRow {
-                name: name_of(self),
+                name: self.name_any(),
                 element_id: resolved.element_of_type(&element(&spec.element_ref), "vm")?,
                 stack_id: stack,
                 cpu_cores: spec.cpu_cores,

@@ -56,7 +56,7 @@ impl Kind for Volume {
         let spec = &self.spec;
         Ok(Rows {
             row: columns(&VolumeRow {
-                name: name_of(self),
+                name: self.name_any(),
                 element_id: resolved.element_of_type(&element(&spec.element_ref), "volume")?,
                 volume_type: &spec.volume_type,
                 size_gb: spec.size_gb,

@@ -319,23 +319,32 @@ impl ChildType {
 
 /// The child types, in one place.
 pub mod types {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Service};
+    use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+
     use super::ChildType;
 
     const fn namespaced(api_version: &'static str, kind: &'static str, plural: &'static str) -> ChildType {
         ChildType { api_version, kind, plural, namespaced: true }
     }
 
-    pub const NAMESPACE: ChildType =
-        ChildType { api_version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false };
-    pub const RESOURCE_QUOTA: ChildType = namespaced("v1", "ResourceQuota", "resourcequotas");
-    pub const LIMIT_RANGE: ChildType = namespaced("v1", "LimitRange", "limitranges");
-    pub const PVC: ChildType = namespaced("v1", "PersistentVolumeClaim", "persistentvolumeclaims");
-    pub const SERVICE: ChildType = namespaced("v1", "Service", "services");
-    pub const DEPLOYMENT: ChildType = namespaced("apps/v1", "Deployment", "deployments");
-    pub const NETWORK_POLICY: ChildType = namespaced("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies");
-    pub const INGRESS: ChildType = namespaced("networking.k8s.io/v1", "Ingress", "ingresses");
-    pub const ROLE: ChildType = namespaced("rbac.authorization.k8s.io/v1", "Role", "roles");
-    pub const ROLE_BINDING: ChildType = namespaced("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings");
+    /// A built-in type, named as k8s-openapi names it: the builders apply these typed.
+    const fn builtin<K: k8s_openapi::Resource>(namespaced: bool) -> ChildType {
+        ChildType { api_version: K::API_VERSION, kind: K::KIND, plural: K::URL_PATH_SEGMENT, namespaced }
+    }
+
+    pub const NAMESPACE: ChildType = builtin::<Namespace>(false);
+    pub const RESOURCE_QUOTA: ChildType = builtin::<ResourceQuota>(true);
+    pub const LIMIT_RANGE: ChildType = builtin::<LimitRange>(true);
+    pub const PVC: ChildType = builtin::<PersistentVolumeClaim>(true);
+    pub const SERVICE: ChildType = builtin::<Service>(true);
+    pub const DEPLOYMENT: ChildType = builtin::<Deployment>(true);
+    pub const NETWORK_POLICY: ChildType = builtin::<NetworkPolicy>(true);
+    pub const INGRESS: ChildType = builtin::<Ingress>(true);
+    pub const ROLE: ChildType = builtin::<Role>(true);
+    pub const ROLE_BINDING: ChildType = builtin::<RoleBinding>(true);
     pub const NETWORK_ATTACHMENT: ChildType =
         namespaced("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions");
     pub const VIRTUAL_MACHINE: ChildType = namespaced("kubevirt.io/v1", "VirtualMachine", "virtualmachines");

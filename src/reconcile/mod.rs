@@ -177,10 +177,10 @@ impl Error {
         }
     }
 
-    /// The status while this fault lasts; `mirrored` says whether the row was written first.
-    fn report(&self, mirrored: bool) -> Report {
+    /// The status while this fault lasts, after the row was written or before.
+    fn report(&self, row_written: bool) -> Report {
         let verdict = Verdict::failed(self.reason(), self.to_string());
-        if mirrored { Report { ready: verdict, ..self::mirrored() } } else { Report::both(verdict) }
+        if row_written { Report { ready: verdict, ..mirrored() } } else { Report::both(verdict) }
     }
 
     /// Children that cannot be listed, deleted or orphaned: every kind of it is retried.
@@ -229,7 +229,7 @@ pub async fn sync<K: Kind>(
         );
         Outcome::Blocked(Verdict::failed(Reason::NoOrganization, message))
     };
-    if !K::ID.cluster_scoped() && resolved.organization.is_none() {
+    if !kinds::cluster_scoped::<K>() && resolved.organization.is_none() {
         return Ok((no_organization(), None));
     }
     let missing = resolved.missing(&references);
@@ -247,7 +247,7 @@ pub async fn sync<K: Kind>(
         Ok(written) => Outcome::Mirrored(written),
         Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(Reason::Conflict, message)),
         Err(StoreError::ParentMissing(message)) => {
-            let tenant = if K::ID.cluster_scoped() { None } else { resolved.organization };
+            let tenant = if kinds::cluster_scoped::<K>() { None } else { resolved.organization };
             match unwritten_parents(&mut conn, tenant, &resolved, &references).await? {
                 Unwritten::Tenant => return Ok((no_organization(), None)),
                 Unwritten::References(unwritten) if !unwritten.is_empty() => waiting_for(&unwritten),
