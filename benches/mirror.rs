@@ -22,26 +22,26 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
+use windflow::kinds::index::Index;
 use windflow::kinds::*;
 use windflow::mirror::{Prepared, store};
-use windflow::reconcile::catalog::Catalog;
 use windflow::reconcile::{Outcome, sync};
 
 /// One object of the mix, already deserialized as a reconcile would receive it, whatever its kind.
 trait Sample: Sync {
-    /// The reconcile's database work for this object, dereferencing from `catalog`.
-    fn sync<'a>(&'a self, pool: &'a PgPool, catalog: &'a Catalog) -> BoxFuture<'a, Outcome>;
+    /// The reconcile's database work for this object, dereferencing from `index`.
+    fn sync<'a>(&'a self, pool: &'a PgPool, index: &'a Index) -> BoxFuture<'a, Outcome>;
     /// The object's row and audit metadata, resolved ahead of time for the baseline.
-    fn prepare(&self, catalog: &Catalog) -> Prepared;
+    fn prepare(&self, index: &Index) -> Prepared;
 }
 
 impl<K: Kind> Sample for K {
-    fn sync<'a>(&'a self, pool: &'a PgPool, catalog: &'a Catalog) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move { sync(pool, catalog, self, None).await.expect("database reachable").0 })
+    fn sync<'a>(&'a self, pool: &'a PgPool, index: &'a Index) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move { sync(pool, index, self, None).await.expect("database reachable").0 })
     }
 
-    fn prepare(&self, catalog: &Catalog) -> Prepared {
-        let resolved = catalog.resolve(self.namespace().as_deref(), &self.references());
+    fn prepare(&self, index: &Index) -> Prepared {
+        let resolved = index.resolve(self.namespace().as_deref(), &self.references());
         prepare(self, &resolved).expect("a valid benchmark object")
     }
 }
@@ -91,8 +91,8 @@ fn sample(run: &str, index: usize) -> Boxed {
 }
 
 /// One object through the mirror path; every one must land.
-async fn mirror(pool: &PgPool, catalog: &Catalog, sample: &Boxed) {
-    let outcome = sample.sync(pool, catalog).await;
+async fn mirror(pool: &PgPool, index: &Index, sample: &Boxed) {
+    let outcome = sample.sync(pool, index).await;
     assert!(matches!(outcome, Outcome::Mirrored(_)), "{outcome:?}");
 }
 
@@ -107,8 +107,8 @@ fn samples(run: &str, count: usize) -> Vec<Boxed> {
     (0..count).map(|i| sample(run, i)).collect()
 }
 
-fn prepare_all(catalog: &Catalog, samples: &[Boxed]) -> Vec<Prepared> {
-    samples.iter().map(|sample| sample.prepare(catalog)).collect()
+fn prepare_all(index: &Index, samples: &[Boxed]) -> Vec<Prepared> {
+    samples.iter().map(|sample| sample.prepare(index)).collect()
 }
 
 /// The same writes as for objects whose status records a row: the upsert goes first.
@@ -200,24 +200,24 @@ async fn main() {
     let objects: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
     let db = support::database().await;
     // The operator's caches hold the platform the samples reference.
-    let catalog = Catalog::from_documents(&support::converged(&db.pool, &support::platform()).await);
+    let index = Index::from_documents(&support::converged(&db.pool, &support::platform()).await);
 
     // Warm every path (connections, plans, caches) before anything is timed.
     let mut warm = Measured::default();
-    warm.run(samples("warm", 200).iter().map(|sample| mirror(&db.pool, &catalog, sample)), 4).await;
-    let ahead = prepare_all(&catalog, &samples("warm-ahead", 200));
+    warm.run(samples("warm", 200).iter().map(|sample| mirror(&db.pool, &index, sample)), 4).await;
+    let ahead = prepare_all(&index, &samples("warm-ahead", 200));
     warm.run(ahead.iter().map(|prepared| baseline(&db.pool, prepared)), 4).await;
-    let ahead = prepare_all(&catalog, &samples("warm-write", 200));
+    let ahead = prepare_all(&index, &samples("warm-write", 200));
     warm.run(ahead.iter().map(|prepared| write(&db.pool, prepared)), 4).await;
-    let ahead = as_recorded(prepare_all(&catalog, &samples("warm-upsert", 200)));
+    let ahead = as_recorded(prepare_all(&index, &samples("warm-upsert", 200)));
     warm.run(ahead.iter().map(|prepared| write(&db.pool, prepared)), 4).await;
 
     println!("| path | concurrency | objects/s | p50 ms | p99 ms | of baseline |");
     println!("|---|---|---|---|---|---|");
     for concurrency in [1, 4] {
-        let bare_rows = prepare_all(&catalog, &samples(&format!("baseline-c{concurrency}"), objects));
-        let write_rows = prepare_all(&catalog, &samples(&format!("write-c{concurrency}"), objects));
-        let upsert_rows = as_recorded(prepare_all(&catalog, &samples(&format!("upsert-c{concurrency}"), objects)));
+        let bare_rows = prepare_all(&index, &samples(&format!("baseline-c{concurrency}"), objects));
+        let write_rows = prepare_all(&index, &samples(&format!("write-c{concurrency}"), objects));
+        let upsert_rows = as_recorded(prepare_all(&index, &samples(&format!("upsert-c{concurrency}"), objects)));
         let mirror_objects = samples(&format!("mirror-c{concurrency}"), objects);
         let mut measured: [Measured; 4] = Default::default();
         // The paths take turns in rounds, each round led by another path, so that all of them
@@ -233,7 +233,7 @@ async fn main() {
                     1 => m.run(write_rows[range.clone()].iter().map(|p| write(&db.pool, p)), concurrency).await,
                     2 => m.run(upsert_rows[range.clone()].iter().map(|p| write(&db.pool, p)), concurrency).await,
                     _ => {
-                        m.run(mirror_objects[range.clone()].iter().map(|s| mirror(&db.pool, &catalog, s)), concurrency)
+                        m.run(mirror_objects[range.clone()].iter().map(|s| mirror(&db.pool, &index, s)), concurrency)
                             .await
                     }
                 }

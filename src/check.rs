@@ -14,10 +14,10 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::api::{api_resource, describe, describe_document};
+use crate::kinds::index::{Index, as_mirrored};
 use crate::kinds::{Kind, KindId, Visitor, prepare, visit};
 use crate::mirror::store::{self, StoreError};
 use crate::mirror::{AuditedObject, audit_row};
-use crate::reconcile::catalog::{Catalog, as_mirrored};
 use crate::reconcile::{Outcome, sync};
 
 /// One way a row differs from its object.
@@ -70,11 +70,11 @@ pub async fn list_all(client: &Client) -> Result<Vec<Value>, kube::Error> {
 /// Compares every object with its rows, and finds rows whose object is gone.
 pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>, StoreError> {
     // Rows are compared with what the objects say, whatever the statuses say of the rows.
-    let catalog = Catalog::from_documents(&documents.iter().map(as_mirrored).collect::<Vec<_>>());
+    let index = Index::from_documents(&documents.iter().map(as_mirrored).collect::<Vec<_>>());
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let mut differences = vec![];
     for doc in documents {
-        match visit(doc, Compare { conn: &mut conn, catalog: &catalog }) {
+        match visit(doc, Compare { conn: &mut conn, index: &index }) {
             Ok(compared) => differences.extend(compared.await?),
             Err(problem) => differences.push(Difference { object: describe_document(doc), problem, row: None }),
         }
@@ -92,21 +92,21 @@ pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>
 /// [`compare`] for an object of any kind.
 struct Compare<'a> {
     conn: &'a mut PgConnection,
-    catalog: &'a Catalog,
+    index: &'a Index,
 }
 
 impl<'a> Visitor for Compare<'a> {
     type Output = BoxFuture<'a, Result<Vec<Difference>, StoreError>>;
 
     fn visit<K: Kind>(self, obj: K) -> Self::Output {
-        Box::pin(async move { compare(self.conn, self.catalog, &obj).await })
+        Box::pin(async move { compare(self.conn, self.index, &obj).await })
     }
 }
 
 /// Columns the object alone cannot tell: a password hash comes from a Secret.
 const FROM_ELSEWHERE: &[&str] = &["hashed_password"];
 
-async fn compare<K: Kind>(conn: &mut PgConnection, catalog: &Catalog, obj: &K) -> Result<Vec<Difference>, StoreError> {
+async fn compare<K: Kind>(conn: &mut PgConnection, index: &Index, obj: &K) -> Result<Vec<Difference>, StoreError> {
     let object = describe(K::kind(&()), obj.namespace().as_deref(), &obj.name_any());
     let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let differ = |problem: String| Difference { object: object.clone(), problem, row: Some((K::ID, id)) };
@@ -131,7 +131,7 @@ async fn compare<K: Kind>(conn: &mut PgConnection, catalog: &Catalog, obj: &K) -
         // Older rows differ in every field that changed since: the version says it all.
         return Ok(differences);
     }
-    let resolved = catalog.resolve(obj.namespace().as_deref(), &obj.references());
+    let resolved = index.resolve(obj.namespace().as_deref(), &obj.references());
     let prepared = match prepare(obj, &resolved) {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -225,7 +225,7 @@ async fn strays(conn: &mut PgConnection, documents: &[Value]) -> Result<Vec<(Kin
 /// Mirrors an object of any kind; says why it cannot be, if so.
 struct Mirror<'a> {
     pool: &'a PgPool,
-    catalog: &'a Catalog,
+    index: &'a Index,
 }
 
 impl<'a> Visitor for Mirror<'a> {
@@ -233,7 +233,7 @@ impl<'a> Visitor for Mirror<'a> {
 
     fn visit<K: Kind>(self, obj: K) -> Self::Output {
         Box::pin(async move {
-            Ok(match sync(self.pool, self.catalog, &obj, None).await?.0 {
+            Ok(match sync(self.pool, self.index, &obj, None).await?.0 {
                 Outcome::Mirrored(_) => None,
                 Outcome::Blocked(verdict) => Some(format!("{}: {}", verdict.reason, verdict.message)),
             })
@@ -257,21 +257,21 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
     let mut pending: Vec<usize> = (0..documents.len()).collect();
     let mut blocked: Vec<Difference> = vec![];
     while !pending.is_empty() {
-        let catalog = Catalog::from_documents(&known);
+        let index = Index::from_documents(&known);
         let mut left = vec![];
         blocked.clear();
-        for &index in &pending {
-            let doc = &documents[index];
-            let problem = match visit(doc, Mirror { pool, catalog: &catalog }) {
+        for &position in &pending {
+            let doc = &documents[position];
+            let problem = match visit(doc, Mirror { pool, index: &index }) {
                 Ok(mirrored) => mirrored.await?,
                 Err(problem) => Some(problem),
             };
             match problem {
                 Some(problem) => {
                     blocked.push(Difference { object: describe_document(doc), problem, row: None });
-                    left.push(index);
+                    left.push(position);
                 }
-                None => known[index] = as_mirrored(doc),
+                None => known[position] = as_mirrored(doc),
             }
         }
         if left.len() == pending.len() {

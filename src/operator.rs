@@ -22,9 +22,9 @@ use tracing::{error, info};
 
 use crate::FIELD_MANAGER;
 use crate::cli::{LeaderElectionArgs, RunArgs};
+use crate::kinds::Index;
 use crate::kinds::*;
 use crate::provision::labels;
-use crate::reconcile::catalog::Catalog;
 use crate::reconcile::{self, Context, Lifecycle};
 
 /// Runs every controller until a shutdown signal; in-flight reconciles finish first, then the
@@ -35,10 +35,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
-    // The controllers' caches are the catalog builders read: one watch per kind.
+    // The controllers' caches are the index builders read: one watch per kind.
     let mut controllers = Controllers::new(&client);
-    let catalog = controllers.catalog();
-    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, catalog, args.provision.config()));
+    let index = controllers.index();
+    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, index, args.provision.config()));
     // A stack's phase follows its applications and rollouts; an application's workloads follow
     // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
     // the counts of each refresh of the views.
@@ -50,7 +50,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .watches(kube::Api::<Deployment>::all(client.clone()), watcher::Config::default(), |deployment| {
             Some(named(&deployment, &deployment.spec.stack_ref.name))
         });
-    let application_store = ctx.catalog.application.clone();
+    let application_store = ctx.index.application.clone();
     controllers.application = controllers.application.watches(
         kube::Api::<Deployment>::all(client.clone()),
         watcher::Config::default(),
@@ -181,8 +181,8 @@ macro_rules! controllers {
                 Self { $($module: controller::<$kind>(client),)* }
             }
 
-            fn catalog(&self) -> Catalog {
-                Catalog { $($module: self.$module.store(),)* }
+            fn index(&self) -> Index {
+                Index { $($module: self.$module.store(),)* }
             }
 
             async fn run(self, ctx: &Arc<Context>) {
@@ -274,7 +274,7 @@ pub async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
     if !health.leader.load(Ordering::Acquire) {
         return (StatusCode::OK, "standby: another replica holds the lease; database reachable".into());
     }
-    let synced = tokio::time::timeout(Duration::ZERO, health.ctx.catalog.ready()).await.is_ok_and(|r| r.is_ok());
+    let synced = tokio::time::timeout(Duration::ZERO, health.ctx.index.ready()).await.is_ok_and(|r| r.is_ok());
     if !synced {
         return (StatusCode::SERVICE_UNAVAILABLE, "leader: the watches have not listed everything yet".into());
     }

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{describe, describe_document};
-use crate::kinds::{self, Kind, KindId, Visitor};
+use crate::kinds::index::{Index, as_mirrored};
+use crate::kinds::{self, Inputs, Kind, KindId, Visitor};
 use crate::mirror::Reference;
-use crate::provision::{self, Config, Inputs, World, tenant_namespace};
+use crate::provision::{self, Config, tenant_namespace};
 use crate::validate::Schemas;
 
 /// `windflow render`: prints the children of the manifests, or every problem; returns how
@@ -165,14 +166,14 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
             (text("/kind").unwrap_or_default(), text("/metadata/namespace"), text("/metadata/name").unwrap_or_default())
         })
         .collect();
-    // Every document here deserialized as its kind above.
-    let world = World::from_documents(&valid).map_err(|e| vec![e.to_string()])?;
-    problems.extend(check_tenancy_and_references(&loaded, &named, &world));
+    // The operator would have written every valid object's row before provisioning it.
+    let index = Index::from_documents(&valid.iter().map(as_mirrored).collect::<Vec<_>>());
+    problems.extend(check_tenancy_and_references(&loaded, &named, &index));
     if !problems.is_empty() {
         return Err(problems);
     }
 
-    let inputs = Inputs { world: &world, config, report: None };
+    let inputs = Inputs { index: &index, config, report: None };
     let mut out = String::new();
     for object in &loaded {
         let Some(children) = &object.children else { continue };
@@ -198,7 +199,7 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
 fn check_tenancy_and_references(
     loaded: &[Loaded],
     named: &BTreeSet<(String, Option<String>, String)>,
-    world: &World,
+    index: &Index,
 ) -> Vec<String> {
     let mut problems = vec![];
     for object in loaded {
@@ -208,7 +209,7 @@ fn check_tenancy_and_references(
                 problems.push(format!("{what}: metadata.namespace: a namespaced kind needs its namespace"));
                 continue;
             }
-            (Some(namespace), false) => match world.organization(namespace) {
+            (Some(namespace), false) => match index.organization(namespace) {
                 Ok(org) => Some(org),
                 Err(e) => {
                     problems.push(format!("{what}: metadata.namespace: {e}"));
@@ -225,7 +226,7 @@ fn check_tenancy_and_references(
                     "{what}: {}: {} {:?} is not in these manifests{place}",
                     reference.field, reference.kind, reference.name
                 ));
-            } else if let (KindId::User, Some(org)) = (reference.kind, organization)
+            } else if let (KindId::User, Some(org)) = (reference.kind, organization.as_deref())
                 && !org.spec.members.iter().any(|m| m.user == reference.name)
             {
                 problems.push(format!(

@@ -83,18 +83,18 @@ impl ApiServer {
     }
 }
 
-/// A context whose client talks to the returned mock, with `docs` as catalog.
+/// A context whose client talks to the returned mock, with `docs` as index.
 fn mocked(pool: PgPool, docs: &[Value]) -> (Arc<Context>, ApiServer) {
-    let (ctx, server) = mocked_with(pool, catalog_of(docs));
+    let (ctx, server) = mocked_with(pool, index_of(docs));
     (Arc::new(ctx), server)
 }
 
-/// A context on a mocked API server, reading `catalog`.
-fn mocked_with(pool: PgPool, catalog: Catalog) -> (Context, ApiServer) {
+/// A context on a mocked API server, reading `index`.
+fn mocked_with(pool: PgPool, index: Index) -> (Context, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: Some("test".into()) };
-    (Context::new(client, pool, reporter, catalog, Config::default()), ApiServer(handle))
+    (Context::new(client, pool, reporter, index, Config::default()), ApiServer(handle))
 }
 
 /// Runs one reconcile while `server` plays the API server's part.
@@ -792,8 +792,8 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
     let docs = converged(&db.pool, &platform()).await;
     // A store whose writer never sees a list: as when a CRD is missing.
     let (organizations, _writer) = store();
-    let catalog = Catalog { organization: organizations, ..catalog_of(&docs) };
-    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog);
+    let index = Index { organization: organizations, ..index_of(&docs) };
+    let (ctx, mut server) = mocked_with(db.pool.clone(), index);
     let ctx = Arc::new(ctx.with_cache_wait(Duration::from_millis(200)));
     let volume = with_finalizer(&volume("waiting", "storage"));
 
@@ -814,7 +814,7 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
 }
 
 /// The sample platform mirrored, with stack shop `deployed` (its applications Ready, a rollout
-/// done before), and `extra` objects (Deployments) in the catalog of a context on a mocked API
+/// done before), and `extra` objects (Deployments) in the index of a context on a mocked API
 /// server.
 async fn rollout_scenario(extra: &[Value]) -> (TestDb, Vec<Value>) {
     let db = database().await;
@@ -832,8 +832,8 @@ async fn rollout_scenario(extra: &[Value]) -> (TestDb, Vec<Value>) {
     (db, docs)
 }
 
-fn catalog_of(docs: &[Value]) -> Catalog {
-    Catalog::from_documents(docs)
+fn index_of(docs: &[Value]) -> Index {
+    Index::from_documents(docs)
 }
 
 fn rollout(name: &str, strategy: &str) -> Value {
@@ -856,12 +856,12 @@ struct Applied {
     status: Value,
 }
 
-/// Reconciles Application storefront of `docs` (the catalog, with the rollouts in it) on a
+/// Reconciles Application storefront of `docs` (the index, with the rollouts in it) on a
 /// fresh mocked API server that expects the apply of `workloads`, in order, and its Service.
 async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -> Applied {
-    let (ctx, mut server) = mocked_with(pool.clone(), catalog_of(docs));
+    let (ctx, mut server) = mocked_with(pool.clone(), index_of(docs));
     let ctx = Arc::new(ctx);
-    // Not Ready yet as the object shows it (the catalog may say otherwise): the reconcile
+    // Not Ready yet as the object shows it (the index may say otherwise): the reconcile
     // announces Ready with an Event.
     let mut storefront = with_finalizer(find(docs, "Application", "storefront"));
     storefront["status"]["conditions"] = json!([]);
@@ -921,7 +921,7 @@ async fn event_rows(pool: &PgPool, deployment: &Value) -> Vec<(String, bool)> {
 async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a_restart() {
     let deployment = rollout("shop-2", "rolling");
     let (db, docs) = rollout_scenario(&[]).await;
-    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let (ctx, mut server) = mocked_with(db.pool.clone(), index_of(&docs));
     let ctx = Arc::new(ctx);
     let status_path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-2/status";
 
@@ -981,7 +981,7 @@ async fn a_rolling_rollout_records_each_step_once_and_publishes_it_once_across_a
 
     // A restart: a new context, the object still showing running. Nothing is recorded again;
     // the unpublished Event is created (the API server already has it: 409, which is done).
-    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let (ctx, mut server) = mocked_with(db.pool.clone(), index_of(&docs));
     let ctx = Arc::new(ctx);
     let action = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&running, &ctx, async {
         let seen = server
@@ -1021,7 +1021,7 @@ async fn a_blue_green_rollout_previews_switches_the_service_then_completes() {
         doc["status"]["release"] = json!({ "deployment": "shop-1", "revision": "0a0a0a0a0a0a", "config": released,
                                            "deployedAt": "2026-11-20T10:00:00Z" });
     }
-    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let (ctx, mut server) = mocked_with(db.pool.clone(), index_of(&docs));
     let ctx = Arc::new(ctx);
     let status_path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-3/status";
     let mut reported = Value::Null;
@@ -1101,7 +1101,7 @@ async fn a_deployment_of_a_stack_that_is_not_ready_waits_for_it_and_applies_noth
     let docs = converged(&db.pool, &platform()).await;
     // The stack's applications are not Ready yet: validating, as when GitOps applies a stack
     // with its rollout.
-    let (ctx, mut server) = mocked_with(db.pool.clone(), catalog_of(&docs));
+    let (ctx, mut server) = mocked_with(db.pool.clone(), index_of(&docs));
     let ctx = Arc::new(ctx);
     let action = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&deployment, &ctx, async {
         expect_events(&mut server, "shop-4", &["Created"]).await;

@@ -14,10 +14,10 @@ use kube::runtime::events::Reporter;
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use windflow::cli::LeaderElectionArgs;
+use windflow::kinds::index::Index;
 use windflow::operator::{Health, lead};
 use windflow::provision::Config;
 use windflow::reconcile::Context;
-use windflow::reconcile::catalog::Catalog;
 
 /// One Lease, and which field manager owns its `holderIdentity`.
 #[derive(Default)]
@@ -116,8 +116,8 @@ fn replica_client(server: Arc<Mutex<LeaseServer>>, dead: Arc<AtomicBool>) -> Cli
 fn health(client: &Client) -> Health {
     let pool = PgPoolOptions::new().connect_lazy("postgres://unused@127.0.0.1:9/unused").expect("a lazy pool");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: None };
-    let catalog = Catalog::from_documents(&[]);
-    Health::new(Arc::new(Context::new(client.clone(), pool, reporter, catalog, Config::default())))
+    let index = Index::from_documents(&[]);
+    Health::new(Arc::new(Context::new(client.clone(), pool, reporter, index, Config::default())))
 }
 
 #[tokio::test]

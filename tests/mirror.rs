@@ -229,7 +229,7 @@ async fn a_create_writes_what_an_upsert_would_and_a_row_written_before_its_statu
     let mut cluster = Cluster::new(&db.pool);
     let docs = platform();
     cluster.converge(&docs).await;
-    let catalog = cluster.catalog();
+    let index = cluster.index();
     let group = find(&docs, "Group", "platform-team");
 
     // Objects of the same spec: one whose status says nothing (the create goes first), one
@@ -242,7 +242,7 @@ async fn a_create_writes_what_an_upsert_would_and_a_row_written_before_its_statu
     };
     let (created, upserted) = (twin("by-create"), as_mirrored(&twin("by-upsert")));
     for doc in [&created, &upserted] {
-        let outcome = mirror_with(&db.pool, &catalog, doc).await;
+        let outcome = mirror_with(&db.pool, &index, doc).await;
         assert!(matches!(outcome, Outcome::Mirrored(w) if w.written && w.audited), "{outcome:?}");
     }
     let same_object = |doc: &Value, changes: Value| {
@@ -259,17 +259,17 @@ async fn a_create_writes_what_an_upsert_would_and_a_row_written_before_its_statu
 
     // The status never recorded the write (the operator stopped in between): the create finds
     // the row and the upsert takes over, fenced and diffed as ever.
-    let again = mirror_with(&db.pool, &catalog, &created).await;
+    let again = mirror_with(&db.pool, &index, &created).await;
     assert_eq!(again, Outcome::Mirrored(windflow::mirror::store::Written { written: false, audited: false }));
     let mut fewer = with_version(&created, 2);
     fewer["spec"]["members"] = json!(["alice"]);
     fewer["spec"]["description"] = json!("just alice");
-    let outcome = mirror_with(&db.pool, &catalog, &fewer).await;
+    let outcome = mirror_with(&db.pool, &index, &fewer).await;
     assert!(matches!(outcome, Outcome::Mirrored(w) if w.written && w.audited), "{outcome:?}");
     let update = last_audit(&db.pool, "by-create", "update").await;
     assert_eq!(update["row"], json!({ "description": { "old": null, "new": "just alice" } }));
     assert_eq!(update["joins"]["user_groups"]["removed"].as_array().map(Vec::len), Some(1), "{update}");
-    let stale = mirror_with(&db.pool, &catalog, &with_version(&created, 1)).await;
+    let stale = mirror_with(&db.pool, &index, &with_version(&created, 1)).await;
     assert!(matches!(stale, Outcome::Mirrored(w) if !w.written), "{stale:?}");
     let members: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE g.k8s_name = 'by-create'",
@@ -480,7 +480,7 @@ async fn every_row_a_kind_builds_names_columns_of_its_table() {
     use windflow::kinds::{self, Kind, KindId, Visitor, prepare};
     use windflow::mirror::Prepared;
 
-    struct Prepare<'a>(&'a Catalog);
+    struct Prepare<'a>(&'a Index);
     impl Visitor for Prepare<'_> {
         type Output = Prepared;
         fn visit<K: Kind>(self, obj: K) -> Prepared {
@@ -501,10 +501,10 @@ async fn every_row_a_kind_builds_names_columns_of_its_table() {
         schema.entry(table).or_default().insert(column);
     }
     let docs: Vec<Value> = platform().iter().map(as_mirrored).collect();
-    let catalog = Catalog::from_documents(&docs);
+    let index = Index::from_documents(&docs);
     let mut seen = BTreeSet::new();
     for doc in &docs {
-        let prepared = kinds::visit(doc, Prepare(&catalog)).expect("a WindFlow kind");
+        let prepared = kinds::visit(doc, Prepare(&index)).expect("a WindFlow kind");
         seen.insert(prepared.kind);
         let table = prepared.kind.table();
         let written: Vec<(&str, &serde_json::Map<String, Value>)> = std::iter::once((table, &prepared.rows.row))

@@ -7,16 +7,16 @@ use super::network::attachment_label;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::release::{self, Release, WorkloadPlan};
 use super::shared::*;
 use super::vm::Machine;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::apps::*;
 use crate::api::common::*;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::release::{self, Release, WorkloadPlan};
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result, labels};
+use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
 
 pub use crate::api::apps::Application;
 
@@ -133,7 +133,7 @@ impl Kind for Application {
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
         let namespace = placement.workload_namespace();
-        let plan = release::plan(self, inputs.world)?;
+        let plan = release::plan(self, inputs.index)?;
         match self.spec.application_type {
             ApplicationType::Container => self.container(namespace, &plan),
             ApplicationType::Vm => self.machine(namespace, &plan.main.config),
@@ -143,7 +143,7 @@ impl Kind for Application {
     }
 
     fn observe(&self, _: &[kube::api::DynamicObject], inputs: &Inputs) -> Map<String, Value> {
-        release::application_status(self, inputs.world)
+        release::application_status(self, inputs.index)
     }
 }
 

@@ -9,14 +9,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::api::infra::*;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, Placement, ProvisionError, Result};
 
 pub use crate::api::infra::ContainerCluster;
 

@@ -8,13 +8,13 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::api::infra::*;
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, Result};
+use crate::provision::{Anchor, Placement, Result};
 
 pub use crate::api::infra::DnsRecord;
 
@@ -70,7 +70,8 @@ impl Kind for DnsRecord {
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
         let namespace = self.namespace().unwrap_or_default();
-        let fqdn = &inputs.world.domain(&namespace, &self.spec.domain_ref.name, "spec.domainRef")?.spec.fqdn;
+        let fqdn =
+            &inputs.index.named::<super::Domain>(&namespace, &self.spec.domain_ref.name, "spec.domainRef")?.spec.fqdn;
         let dns_name = match self.spec.record_name.as_str() {
             "@" => fqdn.clone(),
             name => format!("{name}.{fqdn}"),

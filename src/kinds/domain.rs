@@ -7,12 +7,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, Result};
+use crate::provision::{Anchor, Placement, Result};
 
 pub use crate::api::infra::Domain;
 

@@ -9,15 +9,15 @@ use super::domain::certificate;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::Application;
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::api::infra::*;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::find;
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result, labels};
+use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
 
 pub use crate::api::infra::Gateway;
 
@@ -129,19 +129,15 @@ impl Gateway {
         let namespace = self.namespace().unwrap_or_default();
         let stack = &self.spec.stack_ref.name;
         let application = |name: &str, field: &str| {
-            find(&inputs.world.applications, &namespace, name)
+            (inputs.index.get::<Application>(Some(&namespace), name))
                 .filter(|app| &app.spec.stack_ref.name == stack)
                 .ok_or_else(|| {
                     ProvisionError::Missing(format!("{field}: Application {name:?} is not in Stack {stack:?}"))
                 })
         };
         let Some(listed) = self.spec.gateway_config.0.get("routes") else {
-            let members: Vec<_> = inputs
-                .world
-                .applications
-                .iter()
-                .filter(|app| app.namespace().as_deref() == Some(&namespace) && &app.spec.stack_ref.name == stack)
-                .collect();
+            let mut members = inputs.index.all::<Application>(Some(&namespace));
+            members.retain(|app| &app.spec.stack_ref.name == stack);
             let [only] = members.as_slice() else {
                 return Err(ProvisionError::invalid(
                     "spec.gatewayConfig.routes",
@@ -164,7 +160,7 @@ impl Gateway {
                 let field = format!("spec.gatewayConfig.routes[{i}]");
                 let name = route.get("application").and_then(Value::as_str).ok_or_else(invalid)?;
                 let app = application(name, &field)?;
-                let port = route.get("port").and_then(Value::as_i64).or_else(|| first_port(app));
+                let port = route.get("port").and_then(Value::as_i64).or_else(|| first_port(&app));
                 Ok(Route {
                     path: route.get("path").and_then(Value::as_str).unwrap_or("/").to_owned(),
                     application: name.to_owned(),

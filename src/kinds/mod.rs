@@ -11,6 +11,9 @@
 
 mod shared;
 
+pub mod index;
+pub mod release;
+
 pub mod application;
 pub mod container_cluster;
 pub mod container_node;
@@ -45,10 +48,20 @@ use serde_json::{Map, Value};
 
 use crate::api::common::{CommonStatus, DeletionPolicy};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::probe::ProbeTarget;
-use crate::provision::{Anchor, ChildType, Inputs, Placement};
+use crate::provision::probe::{ClusterReport, ProbeTarget};
+use crate::provision::{Anchor, ChildType, Config, Placement};
 
+pub use index::{Index, Indexed};
 pub use shared::{LOCKED_PASSWORD, PrepareError, children, prepare};
+
+/// Everything a builder reads besides the object itself.
+pub struct Inputs<'a> {
+    /// The other WindFlow objects.
+    pub index: &'a Index,
+    pub config: &'a Config,
+    /// What the health check of an existing cluster saw, for the kinds that have one.
+    pub report: Option<&'a ClusterReport>,
+}
 
 /// Every kind, in dependency order (a kind comes after the kinds it references): the one list.
 /// `$then!` receives `Kind: module => lifecycle` for each, where the lifecycle names what the
@@ -96,9 +109,9 @@ pub trait Kind:
     /// The Kubernetes types the kind provisions, listed to find children no longer wanted;
     /// empty for kinds that only mirror.
     const CHILD_TYPES: &'static [ChildType] = &[];
-    /// The kind's status follows other objects (read from the world) although it provisions
+    /// The kind's status follows other objects (read from the index) although it provisions
     /// nothing.
-    const OBSERVES_WORLD: bool = false;
+    const OBSERVES_OTHERS: bool = false;
     /// The seed `phase` of a kind whose children are all it needs, once they are applied.
     const APPLIED_PHASE: Option<&'static str> = None;
 
@@ -134,7 +147,7 @@ pub trait Kind:
     }
 
     /// Seed status fields that follow the children, as the API server returned them applied
-    /// (and, for kinds that observe it, the world).
+    /// (and, for kinds that observe it, the index).
     fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Map<String, Value> {
         Self::APPLIED_PHASE.map(shared::phase).unwrap_or_default()
     }
@@ -259,7 +272,7 @@ macro_rules! generated {
                 let modules: std::collections::BTreeSet<String> = std::fs::read_dir(directory)
                     .expect("src/kinds")
                     .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
-                    .filter(|stem| !["mod", "shared", "tests"].contains(&stem.as_str()))
+                    .filter(|stem| !["mod", "shared", "tests", "index", "release"].contains(&stem.as_str()))
                     .collect();
                 let registered = [$(stringify!($module),)*].map(str::to_owned).into_iter().collect();
                 assert_eq!(modules, registered);

@@ -8,13 +8,13 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::api::infra::*;
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result, labels};
+use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
 
 pub use crate::api::infra::Network;
 

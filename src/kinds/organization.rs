@@ -9,12 +9,12 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
 use crate::provision::ChildType;
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, Result, tenant_namespace};
+use crate::provision::{Anchor, Placement, Result, tenant_namespace};
 
 pub use crate::api::tenancy::Organization;
 

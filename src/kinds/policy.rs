@@ -10,12 +10,12 @@ use uuid::Uuid;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
 use crate::provision::ChildType;
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, ProvisionError, Result, tenant_namespace, workload_namespace};
+use crate::provision::{Anchor, Placement, ProvisionError, Result, tenant_namespace, workload_namespace};
 
 pub use crate::api::tenancy::Policy;
 
@@ -147,9 +147,9 @@ impl Kind for Policy {
             return Ok(vec![]);
         }
         let tenant = self.namespace().unwrap_or_default();
-        let organization = inputs.world.organization(&tenant)?;
-        let mut every_namespace = vec![tenant_namespace(organization)];
-        for environment in inputs.world.environments.iter().filter(|e| e.namespace().as_deref() == Some(&tenant)) {
+        let organization = inputs.index.organization(&tenant)?;
+        let mut every_namespace = vec![tenant_namespace(&organization)];
+        for environment in inputs.index.all::<super::Environment>(Some(&tenant)) {
             every_namespace.push(workload_namespace(&placement.organization, &environment.name_any())?);
         }
         let subject = |kind: &str, name: &String| Subject {
@@ -163,7 +163,7 @@ impl Kind for Policy {
             .collect();
         let mut children = vec![];
         for (i, rule) in self.spec.rules.iter().enumerate() {
-            let function = inputs.world.functions.iter().find(|f| f.name_any() == rule.function).ok_or_else(|| {
+            let function = inputs.index.get::<super::Function>(None, &rule.function).ok_or_else(|| {
                 ProvisionError::Missing(format!(
                     "spec.rules[{i}].function: Function {:?} does not exist",
                     rule.function
@@ -171,7 +171,11 @@ impl Kind for Policy {
             })?;
             let namespaces = match &rule.environment {
                 Some(environment) => {
-                    inputs.world.environment(&tenant, environment, &format!("spec.rules[{i}].environment"))?;
+                    inputs.index.named::<super::Environment>(
+                        &tenant,
+                        environment,
+                        &format!("spec.rules[{i}].environment"),
+                    )?;
                     vec![workload_namespace(&placement.organization, environment)?]
                 }
                 None => every_namespace.clone(),

@@ -88,11 +88,11 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
 
 /// The children of `obj`, with labels and owner references: what `render` prints and the
 /// operator applies.
-pub fn children<K: Kind>(obj: &K, inputs: &provision::Inputs) -> provision::Result<Vec<DynamicObject>> {
+pub fn children<K: Kind>(obj: &K, inputs: &super::Inputs) -> provision::Result<Vec<DynamicObject>> {
     if K::CHILD_TYPES.is_empty() {
         return Ok(vec![]);
     }
-    let placement = inputs.world.placement(&obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())?;
+    let placement = inputs.index.placement(&obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())?;
     let owner_namespace = obj.namespace();
     let owner_reference = obj.controller_owner_ref(&());
     obj.desired(&placement, inputs)?

@@ -8,10 +8,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::{Inputs, Result};
+use crate::provision::Result;
 
 pub use crate::api::apps::Stack;
 
@@ -37,7 +37,7 @@ impl Kind for Stack {
         StatusColumn { field: "lastDeployedAt", column: "last_deployed_at", default: None },
     ];
 
-    const OBSERVES_WORLD: bool = true;
+    const OBSERVES_OTHERS: bool = true;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)
@@ -65,6 +65,6 @@ impl Kind for Stack {
     }
 
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
-        crate::provision::release::stack_status(self, inputs.world)
+        super::release::stack_status(self, inputs.index)
     }
 }

@@ -3,11 +3,13 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::index::as_mirrored;
+use super::release;
 use super::*;
 use crate::api::apps::*;
 use crate::api::infra::*;
 use crate::api::tenancy::*;
-use crate::provision::{Config, Inputs, ProvisionError, World, labels, probe, release};
+use crate::provision::{Config, ProvisionError, labels, probe};
 
 fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)
@@ -20,8 +22,9 @@ fn platform() -> Vec<Value> {
     documents(include_str!("../../examples/platform.yaml"))
 }
 
-fn world(docs: &[Value]) -> World {
-    World::from_documents(docs).expect("valid fixtures")
+/// The index of `docs`, every row written.
+fn index(docs: &[Value]) -> Index {
+    Index::from_documents(&docs.iter().map(as_mirrored).collect::<Vec<_>>())
 }
 
 /// The sample object `kind`/`name`, after `change` is merged into it (JSON merge patch).
@@ -50,8 +53,8 @@ fn merge(target: &mut Value, patch: Value) {
 /// The children of `obj`, each checked to be of a type its kind declares (else orphan cleanup
 /// would never find it).
 fn build<K: Kind>(obj: &K, config: &Config) -> crate::provision::Result<Vec<Value>> {
-    let world = world(&platform());
-    let inputs = Inputs { world: &world, config, report: None };
+    let index = index(&platform());
+    let inputs = Inputs { index: &index, config, report: None };
     let children = children(obj, &inputs)?;
     for child in &children {
         let types = child.types.as_ref().expect("apiVersion and kind");
@@ -379,8 +382,8 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
     // The chain is followed to its end: an element whose environment is gone.
     let mut docs = platform();
     docs.retain(|d| !(d["kind"] == "Environment" && d["metadata"]["name"] == "production"));
-    let world = world(&docs);
-    let inputs = Inputs { world: &world, config: &Config::default(), report: None };
+    let index = index(&docs);
+    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
     let volume: Volume = sample("Volume", "pgdata", json!({}));
     assert_eq!(
         children(&volume, &inputs).expect_err("refused").to_string(),
@@ -390,9 +393,9 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
 
 /// The children as the API server returns them applied, with `status`.
 fn applied_with<K: Kind>(obj: &K, status: Value) -> Vec<DynamicObject> {
-    let world = world(&platform());
+    let index = index(&platform());
     let children =
-        children(obj, &Inputs { world: &world, config: &Config::default(), report: None }).expect("children");
+        children(obj, &Inputs { index: &index, config: &Config::default(), report: None }).expect("children");
     children
         .into_iter()
         .map(|mut child| {
@@ -403,8 +406,8 @@ fn applied_with<K: Kind>(obj: &K, status: Value) -> Vec<DynamicObject> {
 }
 
 fn observed_phase<K: Kind>(obj: &K, status: Value) -> Option<String> {
-    let world = world(&platform());
-    let inputs = Inputs { world: &world, config: &Config::default(), report: None };
+    let index = index(&platform());
+    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
     let observed = Kind::observe(obj, &applied_with(obj, status), &inputs);
     observed.get("phase").and_then(Value::as_str).map(str::to_owned)
 }
@@ -477,8 +480,8 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
         version: "Docker 27.3.1".into(),
         nodes: vec![node("Manager_1", true, NodeRole::Manager), node("worker-1", false, NodeRole::Worker)],
     };
-    let world = world(&platform());
-    let inputs = Inputs { world: &world, config: &Config::default(), report: Some(&report) };
+    let index = index(&platform());
+    let inputs = Inputs { index: &index, config: &Config::default(), report: Some(&report) };
     let children = children(&swarm, &inputs).expect("nodes");
     let nodes: Vec<Value> = children.iter().map(|c| serde_json::to_value(c).expect("json")).collect();
     assert_eq!(
@@ -524,9 +527,9 @@ fn api_during(strategy: &str, status: Value) -> (Vec<Value>, Map<String, Value>)
                   "deploymentConfig": { "maxSurge": 1, "maxUnavailable": 0, "canaryWeight": 25 } },
         "status": status,
     }));
-    let world = world(&docs);
+    let index = index(&docs);
     let app: Application = sample("Application", "api", json!({}));
-    let inputs = Inputs { world: &world, config: &Config::default(), report: None };
+    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
     let children = children(&app, &inputs).expect("children");
     let children = children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect();
     (children, Kind::observe(&app, &[], &inputs))
@@ -669,7 +672,7 @@ fn stack_with(apps: &[(&str, &str, i64)], deployments: &[(&str, Value)]) -> Map<
         }));
     }
     let stack: Stack = sample("Stack", "shop", json!({}));
-    release::stack_status(&stack, &world(&docs))
+    release::stack_status(&stack, &index(&docs))
 }
 
 #[test]

@@ -13,13 +13,13 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpe
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::api::infra::*;
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::types::*;
-use crate::provision::{Anchor, Inputs, Placement, Result};
+use crate::provision::{Anchor, Placement, Result};
 
 pub use crate::api::infra::Volume;
 
@@ -106,10 +106,7 @@ impl Kind for Volume {
     fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
         let status = match applied_text(applied, PVC.kind, "/status/phase") {
             Some("Bound") => {
-                let name = self.name_any();
-                let mounted = inputs.world.applications.iter().any(|app| {
-                    app.namespace() == self.namespace() && app.spec.volumes.iter().any(|mount| mount.volume == name)
-                });
+                let mounted = !inputs.index.children::<super::Application, _>(self).is_empty();
                 if mounted { "bound" } else { "available" }
             }
             Some("Lost") => "error",

@@ -4,16 +4,13 @@
 
 pub mod apply;
 pub mod probe;
-pub mod release;
 
 use std::collections::BTreeMap;
 
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::api::apps::{Application, Deployment, Stack};
-use crate::api::infra::{Domain, Element};
-use crate::api::tenancy::{Environment, Function, Organization};
+use crate::api::tenancy::Organization;
 
 /// Labels on every provisioned object: who it belongs to, and which object asked for it.
 pub mod labels {
@@ -86,35 +83,6 @@ impl Default for Config {
     }
 }
 
-/// The WindFlow objects a builder may read: the organizations, and the namespaced objects that
-/// lead from an object to its environment. `render` reads them from files.
-#[derive(Clone, Debug, Default)]
-pub struct World {
-    pub organizations: Vec<Organization>,
-    pub environments: Vec<Environment>,
-    pub elements: Vec<Element>,
-    pub stacks: Vec<Stack>,
-    pub applications: Vec<Application>,
-    pub domains: Vec<Domain>,
-    pub functions: Vec<Function>,
-    pub deployments: Vec<Deployment>,
-}
-
-pub fn find<'a, K: Resource>(list: &'a [K], namespace: &str, name: &str) -> Option<&'a K> {
-    list.iter().find(|o| o.meta().name.as_deref() == Some(name) && o.meta().namespace.as_deref() == Some(namespace))
-}
-
-/// The object of that name in `namespace`, or why it is missing, naming the field that asks.
-pub fn named<'a, K: Resource<DynamicType = ()>>(
-    list: &'a [K],
-    namespace: &str,
-    name: &str,
-    field: &str,
-) -> Result<&'a K> {
-    find(list, namespace, name)
-        .ok_or_else(|| ProvisionError::Missing(format!("{field}: {} {namespace}/{name} does not exist", K::kind(&()))))
-}
-
 /// What leads from an object to where its children land.
 pub enum Anchor<'a> {
     /// The object is an organization: its children are its own, in no environment.
@@ -129,72 +97,6 @@ pub enum Anchor<'a> {
     Stack(&'a str),
     /// The environment of the Domain of that name (`spec.domainRef`), through its element.
     Domain(&'a str),
-}
-
-impl World {
-    /// The objects of the kinds builders read among `documents` (others are skipped).
-    pub fn from_documents(documents: &[Value]) -> serde_json::Result<Self> {
-        fn of<K: serde::de::DeserializeOwned>(documents: &[Value], kind: &str) -> serde_json::Result<Vec<K>> {
-            documents.iter().filter(|d| d["kind"] == kind).map(|d| serde_json::from_value(d.clone())).collect()
-        }
-        Ok(Self {
-            organizations: of(documents, "Organization")?,
-            environments: of(documents, "Environment")?,
-            elements: of(documents, "Element")?,
-            stacks: of(documents, "Stack")?,
-            applications: of(documents, "Application")?,
-            domains: of(documents, "Domain")?,
-            functions: of(documents, "Function")?,
-            deployments: of(documents, "Deployment")?,
-        })
-    }
-
-    /// The organization whose tenant namespace is `namespace`.
-    pub fn organization(&self, namespace: &str) -> Result<&Organization> {
-        tenant_of(&self.organizations, namespace).ok_or_else(|| ProvisionError::NoOrganization(namespace.to_owned()))
-    }
-
-    pub fn environment(&self, namespace: &str, name: &str, field: &str) -> Result<&Environment> {
-        named(&self.environments, namespace, name, field)
-    }
-
-    pub fn domain(&self, namespace: &str, name: &str, field: &str) -> Result<&Domain> {
-        named(&self.domains, namespace, name, field)
-    }
-
-    /// The name of the environment an element belongs to, once it is known to exist.
-    pub fn element_environment(&self, namespace: &str, element: &str, field: &str) -> Result<String> {
-        let element = named(&self.elements, namespace, element, field)?;
-        let environment = &element.spec.environment_ref.name;
-        self.environment(namespace, environment, &format!("{field} → environmentRef"))?;
-        Ok(environment.clone())
-    }
-
-    /// Where the children of the object `name` in `namespace` land.
-    pub fn placement(&self, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
-        if let Anchor::Organization = anchor {
-            return Placement::new(name.to_owned(), None);
-        }
-        let organization = self.organization(namespace)?.name_any();
-        let environment = match anchor {
-            Anchor::Organization | Anchor::Tenant => None,
-            Anchor::Environment(environment) => Some(environment.to_owned()),
-            Anchor::Element(element) => Some(self.element_environment(namespace, element, "spec.elementRef")?),
-            Anchor::Stack(stack) => {
-                let stack = named(&self.stacks, namespace, stack, "spec.stackRef")?;
-                Some(self.element_environment(namespace, &stack.spec.element_ref.name, "spec.stackRef → elementRef")?)
-            }
-            Anchor::Domain(domain) => {
-                let domain = self.domain(namespace, domain, "spec.domainRef")?;
-                Some(self.element_environment(
-                    namespace,
-                    &domain.spec.element_ref.name,
-                    "spec.domainRef → elementRef",
-                )?)
-            }
-        };
-        Placement::new(organization, environment)
-    }
 }
 
 /// The organization whose tenant namespace is `namespace`. Should two claim it, the older one:
@@ -237,7 +139,7 @@ pub struct Placement {
 }
 
 impl Placement {
-    fn new(organization: String, environment: Option<String>) -> Result<Self> {
+    pub fn new(organization: String, environment: Option<String>) -> Result<Self> {
         let namespace = environment.as_deref().map(|env| workload_namespace(&organization, env)).transpose()?;
         Ok(Self { organization, environment, namespace })
     }
@@ -245,14 +147,6 @@ impl Placement {
     pub fn workload_namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or_default()
     }
-}
-
-/// Everything a builder reads besides the object itself.
-pub struct Inputs<'a> {
-    pub world: &'a World,
-    pub config: &'a Config,
-    /// What the health check of an existing cluster saw, for the kinds that have one.
-    pub report: Option<&'a probe::ClusterReport>,
 }
 
 /// A Kubernetes type a kind provisions.

@@ -17,13 +17,13 @@ use uuid::Uuid;
 
 use super::status::{Report, Verdict};
 use super::{Context, Lifecycle, Result, durations, mirrored, publish};
-use crate::api::apps::{Application, Deployment};
+use crate::api::apps::{Application, Deployment, Stack};
 use crate::api::apps::{ApplicationType, DeploymentType, RolloutStage};
 use crate::api::common::Reason;
 use crate::deploy::{self, Facts, Health, Phase, Rollout, RolloutTarget, Transition, Workloads};
 use crate::events;
-use crate::provision::World;
-use crate::provision::release::{self, Settings};
+use crate::kinds::Index;
+use crate::kinds::release::{self, Settings};
 
 /// The annotation that promotes a canary whose `deploymentConfig.autoPromote` is false.
 pub const PROMOTE_ANNOTATION: &str = "windflow.io/promote";
@@ -57,14 +57,15 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
             (Transition { rollout: rollout.clone(), steps: vec![], wait: None, rolls_back_parent: false }, None)
         }
         _ => {
-            let world = ctx.catalog.world(obj.namespace().as_deref());
+            let index = &ctx.index;
             let workloads = match &recorded {
-                Some(rollout) if rollout.phase == Phase::Running => observe(obj, rollout, &world, ctx).await?,
+                Some(rollout) if rollout.phase == Phase::Running => observe(obj, rollout, index, ctx).await?,
                 _ => BTreeMap::new(),
             };
-            let stack_phase = stack_phase(obj, &world);
-            let transition = deploy::advance(recorded.as_ref(), &facts(obj, &world, &workloads, &stack_phase));
-            (transition, parent_id(obj, &world))
+            let (stack_phase, queued_behind) = (stack_phase(obj, index), queued_behind(obj, index));
+            let facts = facts(obj, index, &workloads, (&stack_phase, queued_behind.as_deref()));
+            let transition = deploy::advance(recorded.as_ref(), &facts);
+            (transition, parent_id(obj, index))
         }
     };
     if !transition.steps.is_empty() || recorded.as_ref() != Some(&transition.rollout) {
@@ -83,29 +84,30 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
 /// The stack's phase as its applications and the other rollouts make it now, not as its status
 /// last said: the Stack controller may have looked at them before the caches showed their
 /// latest change, and nothing would wake it again.
-fn stack_phase(obj: &Deployment, world: &World) -> String {
-    world
-        .stacks
-        .iter()
-        .find(|stack| stack.name_any() == obj.spec.stack_ref.name)
-        .map_or_else(|| "draft".to_owned(), |stack| release::phase_for_rollout(stack, world, &obj.name_any()))
+fn stack_phase(obj: &Deployment, index: &Index) -> String {
+    index
+        .get::<Stack>(obj.namespace().as_deref(), &obj.spec.stack_ref.name)
+        .map_or_else(|| "draft".to_owned(), |stack| release::phase_for_rollout(&stack, index, &obj.name_any()))
 }
 
-/// What `advance` needs, read from the object, the world and the workloads.
+/// The other rollout of the stack that is running, which this one queues behind.
+fn queued_behind(obj: &Deployment, index: &Index) -> Option<String> {
+    let mut others = index.all::<Deployment>(obj.namespace().as_deref());
+    others.retain(|d| d.spec.stack_ref == obj.spec.stack_ref && d.metadata.name != obj.metadata.name);
+    let running = others.iter().find(|d| d.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("running"));
+    running.map(|d| d.name_any())
+}
+
+/// What `advance` needs, read from the object, the index and the workloads; the stack's phase
+/// and the rollout it queues behind.
 fn facts<'a>(
     obj: &'a Deployment,
-    world: &'a World,
+    index: &Index,
     workloads: &'a BTreeMap<String, Workloads>,
-    stack_phase: &'a str,
+    (stack_phase, queued_behind): (&'a str, Option<&'a str>),
 ) -> Facts<'a> {
     let spec = &obj.spec;
     let stack = spec.stack_ref.name.as_str();
-    let queued_behind = world
-        .deployments
-        .iter()
-        .filter(|d| d.spec.stack_ref.name == stack && d.metadata.name != obj.metadata.name)
-        .find(|d| d.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("running"))
-        .and_then(|d| d.metadata.name.as_deref());
     // Bad settings fail the rollout at admission; the defaults stand in for them meanwhile.
     let settings = Settings::parse(&spec.deployment_config);
     let (analysis, auto_promote, start_deadline) = match &settings {
@@ -116,7 +118,7 @@ fn facts<'a>(
         strategy: spec.deployment_type,
         stack: (stack, stack_phase),
         queued_behind,
-        targets: settings.map_err(|error| error.to_string()).and_then(|_| targets(obj, world)),
+        targets: settings.map_err(|error| error.to_string()).and_then(|_| targets(obj, index)),
         analysis,
         auto_promote,
         promote: obj.annotations().get(PROMOTE_ANNOTATION).is_some_and(|v| v == "true"),
@@ -130,14 +132,12 @@ fn facts<'a>(
 
 /// What the rollout deploys: the stack's applications (or the one named) as configured now, or
 /// for a rollback what the parent deployed.
-fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<RolloutTarget>, String> {
+fn targets(obj: &Deployment, index: &Index) -> std::result::Result<Vec<RolloutTarget>, String> {
     let spec = &obj.spec;
-    let applications: Vec<&Application> = world
-        .applications
-        .iter()
-        .filter(|a| a.spec.stack_ref == spec.stack_ref)
-        .filter(|a| spec.application_ref.as_ref().is_none_or(|r| r.name == a.name_any()))
-        .collect();
+    let mut applications = index.all::<Application>(obj.namespace().as_deref());
+    applications.retain(|a| {
+        a.spec.stack_ref == spec.stack_ref && spec.application_ref.as_ref().is_none_or(|r| r.name == a.name_any())
+    });
     let Some(parent_ref) = &spec.parent_deployment_ref else {
         return Ok(applications
             .into_iter()
@@ -149,10 +149,8 @@ fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<RolloutTa
             })
             .collect());
     };
-    let parent = world
-        .deployments
-        .iter()
-        .find(|d| d.name_any() == parent_ref.name)
+    let parent = index
+        .get::<Deployment>(obj.namespace().as_deref(), &parent_ref.name)
         .ok_or_else(|| format!("spec.parentDeploymentRef: Deployment {} does not exist", parent_ref.name))?;
     let status = parent.status.clone().unwrap_or_default();
     if status.phase.as_deref() != Some("completed") {
@@ -182,7 +180,7 @@ fn targets(obj: &Deployment, world: &World) -> std::result::Result<Vec<RolloutTa
 async fn observe(
     obj: &Deployment,
     rollout: &Rollout,
-    world: &World,
+    index: &Index,
     ctx: &Context,
 ) -> Result<BTreeMap<String, Workloads>> {
     let mut observed = BTreeMap::new();
@@ -195,7 +193,7 @@ async fn observe(
         if matches!(part.stage, RolloutStage::Done | RolloutStage::Failed) {
             continue;
         }
-        let Some(app) = world.applications.iter().find(|a| a.name_any() == part.name) else {
+        let Some(app) = index.get::<Application>(obj.namespace().as_deref(), &part.name) else {
             let gone = Health::Failed(format!("Application {} was deleted", part.name));
             observed.insert(part.name.clone(), Workloads { main: gone.clone(), side: gone });
             continue;
@@ -203,7 +201,7 @@ async fn observe(
         if app.spec.application_type != ApplicationType::Container {
             continue;
         }
-        let namespace = match release::application_namespace(app, world) {
+        let namespace = match release::application_namespace(&app, index) {
             Ok(namespace) => namespace,
             Err(error) => {
                 let waiting = Health::Progressing(error.to_string());
@@ -230,9 +228,9 @@ async fn observe(
 }
 
 /// The id of the parent a rollback returns to, once mirrored.
-fn parent_id(obj: &Deployment, world: &World) -> Option<Uuid> {
+fn parent_id(obj: &Deployment, index: &Index) -> Option<Uuid> {
     let parent = obj.spec.parent_deployment_ref.as_ref()?;
-    world.deployments.iter().find(|d| d.name_any() == parent.name)?.uid()?.parse().ok()
+    index.get::<Deployment>(obj.namespace().as_deref(), &parent.name)?.uid()?.parse().ok()
 }
 
 /// The status a recorded rollout shows. Its steps publish their own Events.

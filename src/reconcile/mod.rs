@@ -1,7 +1,6 @@
 //! The generic reconcile: dereference → validate and build (pure) → apply (one transaction) →
 //! update status, behind the finalizer that mirrors deletion.
 
-pub mod catalog;
 pub mod deployment;
 pub mod status;
 pub mod views;
@@ -27,14 +26,13 @@ use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
 use crate::api::common::Reason;
-use crate::kinds::{self, Kind, KindId, Organization, PrepareError, prepare};
+use crate::kinds::{self, Index, Inputs, Kind, KindId, Organization, PrepareError, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
 use crate::mirror::{Reference, Resolved, audit_metadata, current_status};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
-use crate::provision::{self, Inputs, ProvisionError};
-use catalog::Catalog;
+use crate::provision::{self, ProvisionError};
 use status::{Report, Verdict};
 use views::ViewRefresh;
 
@@ -67,11 +65,11 @@ pub struct Context {
     /// The debounced refresh of the materialized views.
     pub views: ViewRefresh,
     /// The objects builders read.
-    pub catalog: Catalog,
+    pub index: Index,
     /// How the cluster provides what objects ask for.
     pub config: provision::Config,
     provider: Provider,
-    /// How long provisioning waits for the catalog's first lists.
+    /// How long a reconcile waits for the index's first lists.
     cache_wait: Duration,
     pub metrics: Metrics,
     /// Consecutive transient failures per object, for backoff.
@@ -79,7 +77,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, pool: PgPool, reporter: Reporter, catalog: Catalog, config: provision::Config) -> Self {
+    pub fn new(client: Client, pool: PgPool, reporter: Reporter, index: Index, config: provision::Config) -> Self {
         let provider = Provider::new(client.clone());
         let metrics = Metrics::default();
         let recorder = Recorder::new(client.clone(), reporter.clone());
@@ -89,7 +87,7 @@ impl Context {
             recorder,
             reporter,
             views: ViewRefresh::default(),
-            catalog,
+            index,
             config,
             provider,
             cache_wait: durations::WAITING,
@@ -98,17 +96,17 @@ impl Context {
         }
     }
 
-    /// Waits `wait` for the catalog instead of `durations::WAITING`.
+    /// Waits `wait` for the index instead of `durations::WAITING`.
     pub fn with_cache_wait(mut self, wait: Duration) -> Self {
         self.cache_wait = wait;
         self
     }
 
-    /// Waits for the catalog's first lists, so that nothing is missing only because the
+    /// Waits for the index's first lists, so that nothing is missing only because the
     /// operator just started. The caches list once at start; a kind whose CRD is missing never
-    /// does: say so, retry. Every reconcile waits for this before it reads the catalog.
-    pub async fn catalog_ready(&self) -> Result<()> {
-        match tokio::time::timeout(self.cache_wait, self.catalog.ready()).await {
+    /// does: say so, retry. Every reconcile waits for this before it reads the index.
+    pub async fn index_ready(&self) -> Result<()> {
+        match tokio::time::timeout(self.cache_wait, self.index.ready()).await {
             Ok(ready) => ready.map_err(|_| Error::ShuttingDown),
             Err(_) => Err(Error::NotSynced),
         }
@@ -208,17 +206,17 @@ pub enum Outcome {
     Blocked(Verdict),
 }
 
-/// Dereference (the catalog), build and write one object. Transient faults are errors;
+/// Dereference (the index), build and write one object. Transient faults are errors;
 /// everything users can fix or wait for is an `Outcome::Blocked` with the reason.
 pub async fn sync<K: Kind>(
     pool: &PgPool,
-    catalog: &Catalog,
+    index: &Index,
     obj: &K,
     password_hash: Option<String>,
 ) -> Result<(Outcome, Option<String>), StoreError> {
     let references = obj.references();
     let namespace = obj.namespace();
-    let mut resolved = catalog.resolve(namespace.as_deref(), &references);
+    let mut resolved = index.resolve(namespace.as_deref(), &references);
     resolved.password_hash = password_hash;
     let organization = resolved.organization_name.clone();
     let no_organization = || {
@@ -396,9 +394,9 @@ async fn conclude<K: Kind, L: Lifecycle<K>>(
         },
         None => None,
     };
-    ctx.catalog_ready().await?;
+    ctx.index_ready().await?;
     let started = std::time::Instant::now();
-    let synced = sync(&ctx.pool, &ctx.catalog, obj, password).await;
+    let synced = sync(&ctx.pool, &ctx.index, obj, password).await;
     ctx.metrics.mirror_written(started.elapsed());
     let (outcome, organization) = synced?;
     progress.organization = organization;
@@ -460,14 +458,13 @@ fn mirrored() -> Report {
     Report::both(Verdict::ok(Reason::Mirrored, "the database row holds this object"))
 }
 
-/// Provisions what a mirrored object asks for: dereference (the catalog, and the health of an
+/// Provisions what a mirrored object asks for: dereference (the index, and the health of an
 /// existing cluster), build (pure), apply, delete the children no longer wanted. Users'
 /// problems are a `Ready=False` report; transient faults are errors.
 async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
-    if K::CHILD_TYPES.is_empty() && !K::OBSERVES_WORLD {
+    if K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS {
         // Nothing to read: the status follows the object alone.
-        let nothing = provision::World::default();
-        let inputs = Inputs { world: &nothing, config: &ctx.config, report: None };
+        let inputs = Inputs { index: &ctx.index, config: &ctx.config, report: None };
         return Ok((Report { observed: obj.observe(&[], &inputs), ..mirrored() }, Action::requeue(durations::RESYNC)));
     }
     // Mirrored, but what it asks for cannot be provisioned now.
@@ -487,8 +484,7 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
-    let world = ctx.catalog.world(obj.namespace().as_deref());
-    let inputs = Inputs { world: &world, config: &ctx.config, report: report.as_ref() };
+    let inputs = Inputs { index: &ctx.index, config: &ctx.config, report: report.as_ref() };
     let children = match kinds::children(obj, &inputs) {
         Ok(children) => children,
         Err(error @ ProvisionError::Invalid { .. }) => {

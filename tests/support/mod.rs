@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+pub use windflow::kinds::index::{Index, as_mirrored};
 use windflow::kinds::{self, Kind, Visitor};
 use windflow::mirror::store;
-pub use windflow::reconcile::catalog::{Catalog, as_mirrored};
 use windflow::reconcile::{Outcome, sync};
 
 /// A migrated database that lives as long as the value: a fresh database on `DATABASE_URL`'s
@@ -107,8 +107,8 @@ impl<'a> Cluster<'a> {
     }
 
     /// What the operator's caches would hold.
-    pub fn catalog(&self) -> Catalog {
-        Catalog::from_documents(&self.objects)
+    pub fn index(&self) -> Index {
+        Index::from_documents(&self.objects)
     }
 
     /// The objects as the caches hold them, with the statuses the mirror gave them.
@@ -128,7 +128,7 @@ impl<'a> Cluster<'a> {
             doc["status"] = status;
         }
         self.apply(&doc);
-        let outcome = mirror_with(self.pool, &self.catalog(), &doc).await;
+        let outcome = mirror_with(self.pool, &self.index(), &doc).await;
         if matches!(outcome, Outcome::Mirrored(_)) {
             self.apply(&as_mirrored(&doc));
         }
@@ -165,16 +165,16 @@ fn same_object(a: &Value, b: &Value) -> bool {
     ["/kind", "/metadata/namespace", "/metadata/name"].iter().all(|at| a.pointer(at) == b.pointer(at))
 }
 
-/// Runs the reconcile's mirror path on any kind, dereferencing from `catalog`.
-pub async fn mirror_with(pool: &PgPool, catalog: &Catalog, doc: &Value) -> Outcome {
-    struct Mirror<'a>(&'a PgPool, &'a Catalog);
+/// Runs the reconcile's mirror path on any kind, dereferencing from `index`.
+pub async fn mirror_with(pool: &PgPool, index: &Index, doc: &Value) -> Outcome {
+    struct Mirror<'a>(&'a PgPool, &'a Index);
     impl<'a> Visitor for Mirror<'a> {
         type Output = BoxFuture<'a, Outcome>;
         fn visit<K: Kind>(self, obj: K) -> Self::Output {
             Box::pin(async move { sync(self.0, self.1, &obj, None).await.expect("database reachable").0 })
         }
     }
-    kinds::visit(doc, Mirror(pool, catalog)).unwrap_or_else(|e| panic!("{e}")).await
+    kinds::visit(doc, Mirror(pool, index)).unwrap_or_else(|e| panic!("{e}")).await
 }
 
 /// `docs`, all applied and mirrored (see [`Cluster::converge`]), as the caches then hold them.

@@ -1,17 +1,19 @@
 //! Which release an application runs, and how a rollout in progress shapes its workloads; the
-//! stack and application statuses that follow from the Deployments. Pure: read from the world.
+//! stack and application statuses that follow from the Deployments. Pure: read from the index.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
-use super::{Anchor, ProvisionError, Result, World};
+use super::Index;
 pub use crate::api::apps::REVISION_LABEL;
 use crate::api::apps::{Application, Deployment, Stack};
 use crate::api::apps::{ApplicationRelease, ApplicationRollout, DeploymentType, RolloutStage};
 use crate::api::common::{FreeForm, Reason};
+use crate::provision::{Anchor, ProvisionError, Result};
 
 /// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,21 +135,22 @@ pub struct WorkloadPlan {
 }
 
 /// The Deployments of the application's stack that cover it (the whole stack or just it).
-fn covering<'a>(app: &'a Application, world: &'a World) -> impl Iterator<Item = &'a Deployment> + 'a {
-    world.deployments.iter().filter(move |d| {
-        d.namespace() == app.namespace()
-            && d.spec.stack_ref == app.spec.stack_ref
-            && d.spec.application_ref.as_ref().is_none_or(|a| a.name == app.name_any())
-    })
+fn covering(app: &Application, index: &Index) -> impl Iterator<Item = Arc<Deployment>> {
+    let name = app.name_any();
+    let stack = app.spec.stack_ref.clone();
+    index
+        .all::<Deployment>(app.namespace().as_deref())
+        .into_iter()
+        .filter(move |d| d.spec.stack_ref == stack && d.spec.application_ref.as_ref().is_none_or(|a| a.name == name))
 }
 
 fn phase_of(deployment: &Deployment) -> &str {
     deployment.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("pending")
 }
 
-fn part_of<'a>(deployment: &'a Deployment, app: &Application) -> Option<&'a ApplicationRollout> {
+fn part_of(deployment: &Deployment, app: &Application) -> Option<ApplicationRollout> {
     let name = app.name_any();
-    deployment.status.as_ref()?.applications.iter().find(|a| a.name == name)
+    deployment.status.as_ref()?.applications.iter().find(|a| a.name == name).cloned()
 }
 
 fn time(text: &str) -> Option<Timestamp> {
@@ -155,18 +158,21 @@ fn time(text: &str) -> Option<Timestamp> {
 }
 
 /// The rollout running on the application, and its part in it.
-fn running<'a>(app: &'a Application, world: &'a World) -> Option<(&'a Deployment, &'a ApplicationRollout)> {
-    covering(app, world).filter(|d| phase_of(d) == "running").find_map(|d| Some((d, part_of(d, app)?)))
+fn running(app: &Application, index: &Index) -> Option<(Arc<Deployment>, ApplicationRollout)> {
+    covering(app, index).filter(|d| phase_of(d) == "running").find_map(|d| {
+        let part = part_of(&d, app)?;
+        Some((d, part))
+    })
 }
 
 /// The last release a completed Deployment rolled out to the application: the newer of the one
 /// its status records and the newest completed Deployment's.
-pub fn settled(app: &Application, world: &World) -> Option<ApplicationRelease> {
+pub fn settled(app: &Application, index: &Index) -> Option<ApplicationRelease> {
     let recorded = app.status.as_ref().and_then(|s| s.release.clone());
-    let completed = covering(app, world)
+    let completed = covering(app, index)
         .filter(|d| phase_of(d) == "completed")
         .filter_map(|d| {
-            let part = part_of(d, app).filter(|p| p.stage == RolloutStage::Done)?;
+            let part = part_of(&d, app).filter(|p| p.stage == RolloutStage::Done)?;
             let deployed_at = d.status.as_ref()?.completed_at.clone()?;
             Some(ApplicationRelease {
                 deployment: d.name_any(),
@@ -187,17 +193,17 @@ pub fn settled(app: &Application, world: &World) -> Option<ApplicationRelease> {
 
 /// What the application runs when no rollout is in progress: its settled release, else its own
 /// configuration.
-fn current(app: &Application, world: &World) -> Release {
-    match settled(app, world) {
+fn current(app: &Application, index: &Index) -> Release {
+    match settled(app, index) {
         Some(release) => Release { revision: release.revision, config: release.config },
         None => Release { revision: revision(&app.spec.deployment_config), config: app.spec.deployment_config.clone() },
     }
 }
 
-/// The application's workloads, given the rollouts of the world.
-pub fn plan(app: &Application, world: &World) -> Result<WorkloadPlan> {
-    let before = current(app, world);
-    let Some((deployment, part)) = running(app, world) else {
+/// The application's workloads, given the rollouts in the index.
+pub fn plan(app: &Application, index: &Index) -> Result<WorkloadPlan> {
+    let before = current(app, index);
+    let Some((deployment, part)) = running(app, index) else {
         return Ok(WorkloadPlan {
             main: before,
             main_replicas: None,
@@ -207,7 +213,7 @@ pub fn plan(app: &Application, world: &World) -> Result<WorkloadPlan> {
         });
     };
     let settings = Settings::parse(&deployment.spec.deployment_config)?;
-    let new = Release { revision: part.revision.clone(), config: part.config.clone() };
+    let new = Release { revision: part.revision, config: part.config };
     let replicas = new.config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1);
     let strategy = deployment.spec.deployment_type;
     let plan = |main, main_replicas, side, service_revision| WorkloadPlan {
@@ -241,17 +247,17 @@ pub fn plan(app: &Application, world: &World) -> Result<WorkloadPlan> {
 }
 
 /// The seed `deployment_status` of an application and the release it runs.
-pub fn application_status(app: &Application, world: &World) -> Map<String, Value> {
-    let settled = settled(app, world);
-    let latest_ended = covering(app, world)
+pub fn application_status(app: &Application, index: &Index) -> Map<String, Value> {
+    let settled = settled(app, index);
+    let latest_ended = covering(app, index)
         .filter(|d| matches!(phase_of(d), "completed" | "failed" | "rolled_back"))
         .filter(|d| part_of(d, app).is_some())
         .max_by_key(|d| d.status.as_ref().and_then(|s| s.completed_at.as_deref()).and_then(time));
-    let status = match running(app, world) {
+    let status = match running(app, index) {
         Some((_, part)) if part.stage == RolloutStage::Done => "deployed",
         Some(_) if settled.is_some() => "updating",
         Some(_) => "deploying",
-        None if latest_ended.is_some_and(|d| phase_of(d) == "failed") => "failed",
+        None if latest_ended.is_some_and(|d| phase_of(&d) == "failed") => "failed",
         None if settled.is_some() => "deployed",
         None => "pending",
     };
@@ -277,30 +283,23 @@ const BROKEN: &[Reason] = &[Reason::InvalidSpec, Reason::Conflict, Reason::Provi
 /// The seed `status` of a stack and `lastDeployedAt`, from its applications and Deployments:
 /// draft (no application), validating (an application is not provisioned yet), error (one
 /// cannot be), deploying (a rollout runs), deployed (one completed), else ready.
-pub fn stack_status(stack: &Stack, world: &World) -> Map<String, Value> {
-    status_without(stack, world, None)
+pub fn stack_status(stack: &Stack, index: &Index) -> Map<String, Value> {
+    status_without(stack, index, None)
 }
 
 /// The stack's phase as rollout `rollout` finds it when it would start: from the applications
 /// and the other rollouts as they are now (its own running state does not make the stack
 /// `deploying`), not as the stack's status last said.
-pub fn phase_for_rollout(stack: &Stack, world: &World, rollout: &str) -> String {
-    let status = status_without(stack, world, Some(rollout));
+pub fn phase_for_rollout(stack: &Stack, index: &Index, rollout: &str) -> String {
+    let status = status_without(stack, index, Some(rollout));
     status.get("phase").and_then(Value::as_str).unwrap_or("draft").to_owned()
 }
 
 /// `stack_status`, leaving out the Deployment named `skipped`.
-fn status_without(stack: &Stack, world: &World, skipped: Option<&str>) -> Map<String, Value> {
-    let name = stack.name_any();
-    let in_stack = |namespace: Option<String>, stack_ref: &str| namespace == stack.namespace() && stack_ref == name;
-    let applications: Vec<&Application> =
-        world.applications.iter().filter(|a| in_stack(a.namespace(), &a.spec.stack_ref.name)).collect();
-    let deployments: Vec<&Deployment> = world
-        .deployments
-        .iter()
-        .filter(|d| in_stack(d.namespace(), &d.spec.stack_ref.name))
-        .filter(|d| skipped.is_none_or(|skipped| d.metadata.name.as_deref() != Some(skipped)))
-        .collect();
+fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> Map<String, Value> {
+    let applications = index.children::<Application, _>(stack);
+    let mut deployments = index.children::<Deployment, _>(stack);
+    deployments.retain(|d| skipped.is_none_or(|skipped| d.metadata.name.as_deref() != Some(skipped)));
     let last_deployed = deployments
         .iter()
         .filter(|d| matches!(phase_of(d), "completed" | "rolled_back"))
@@ -337,8 +336,8 @@ fn status_without(stack: &Stack, world: &World, skipped: Option<&str>) -> Map<St
 }
 
 /// The workload namespace of an application's environment.
-pub fn application_namespace(app: &Application, world: &World) -> Result<String> {
-    let placement = world.placement(
+pub fn application_namespace(app: &Application, index: &Index) -> Result<String> {
+    let placement = index.placement(
         &app.namespace().unwrap_or_default(),
         &app.name_any(),
         Anchor::Stack(&app.spec.stack_ref.name),

@@ -1,0 +1,374 @@
+//! The one index of the WindFlow objects: which organization owns a namespace, what a
+//! reference points at, which objects hang from another. Synchronous and pure over the
+//! controllers' reflector stores (a lookup is a hash lookup, nothing is cloned but `Arc`s), so
+//! the mirror, provisioning, rollouts, `check` and `render` all ask it the same questions; the
+//! tools and tests build it from documents, without an API server.
+
+use std::sync::Arc;
+
+use kube::runtime::reflector::store::{Writer, WriterDropped};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::*;
+use crate::mirror::{Reference, Referenced, Resolved};
+use crate::provision::{Anchor, Placement, ProvisionError, Result, tenant_of};
+
+/// A kind the index holds: where its store is.
+pub trait Indexed: Kind {
+    fn store(index: &Index) -> &Store<Self>;
+}
+
+/// The index's stores, one per kind, from the registry.
+macro_rules! index {
+    ($($kind:ident: $module:ident => $lifecycle:ident,)*) => {
+        /// Read-only views of the reflector stores of every kind.
+        #[derive(Clone)]
+        pub struct Index {
+            $(pub $module: Store<$kind>,)*
+        }
+
+        $(impl Indexed for $kind {
+            fn store(index: &Index) -> &Store<Self> {
+                &index.$module
+            }
+        })*
+
+        impl Index {
+            /// Waits for every store's first list.
+            pub async fn ready(&self) -> std::result::Result<(), WriterDropped> {
+                $(self.$module.wait_until_ready().await?;)*
+                Ok(())
+            }
+
+            /// An index holding exactly the objects of its kinds among `documents`, as if every
+            /// store had listed them: for tools and tests that have no cluster to watch.
+            /// Documents that are no valid object of their kind are left out; the mirror
+            /// reports those itself.
+            pub fn from_documents(documents: &[Value]) -> Self {
+                Self { $($module: listed(of_kind::<$kind>(documents)),)* }
+            }
+
+            /// The id of the mirrored object `name` of `kind` in `scope`, for a reference
+            /// whose builds read nothing else.
+            fn plain_referenced(&self, kind: KindId, name: &str, scope: Option<&str>) -> Option<Referenced> {
+                match kind {
+                    $(KindId::$kind => plain(self.mirrored::<$kind>(scope, name)?.as_ref()),)*
+                }
+            }
+        }
+    };
+}
+
+crate::registry!(index);
+
+impl Index {
+    /// The object `name` of `K`, in `namespace` for a namespaced kind.
+    pub fn get<K: Indexed>(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
+        let key = ObjectRef::new(name);
+        K::store(self).get(&match namespace.filter(|_| !cluster_scoped::<K>()) {
+            Some(namespace) => key.within(namespace),
+            None => key,
+        })
+    }
+
+    /// The object, if its row is written (its status says so).
+    pub fn mirrored<K: Indexed>(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
+        self.get::<K>(namespace, name).filter(|obj| obj.is_mirrored())
+    }
+
+    /// The object `name` of `K` in `namespace`, or why it is missing, naming the field that asks.
+    pub fn named<K: Indexed>(&self, namespace: &str, name: &str, field: &str) -> Result<Arc<K>> {
+        self.get(Some(namespace), name).ok_or_else(|| {
+            ProvisionError::Missing(format!("{field}: {} {namespace}/{name} does not exist", K::kind(&())))
+        })
+    }
+
+    /// The objects of `K` in `namespace` (every one, for a cluster-scoped kind).
+    pub fn all<K: Indexed>(&self, namespace: Option<&str>) -> Vec<Arc<K>> {
+        let scoped = !cluster_scoped::<K>();
+        K::store(self).state_filter(|obj| !scoped || obj.meta().namespace.as_deref() == namespace)
+    }
+
+    /// The objects of `K` that reference `parent` (a Stack's Applications, an Environment's
+    /// Elements): references never leave their namespace.
+    pub fn children<K: Indexed, P: Kind>(&self, parent: &P) -> Vec<Arc<K>> {
+        let name = parent.name_any();
+        let mut children = self.all::<K>(parent.meta().namespace.as_deref());
+        children.retain(|child| child.references().iter().any(|r| r.kind == P::ID && r.name == name));
+        children
+    }
+
+    /// The mirrored organization whose tenant namespace is `namespace` ([`tenant_of`]).
+    pub fn tenant(&self, namespace: &str) -> Option<Arc<Organization>> {
+        tenant_of(self.organization.state().into_iter().filter(|org| org.is_mirrored()), namespace)
+    }
+
+    /// The tenant of `namespace`, or why there is none.
+    pub fn organization(&self, namespace: &str) -> Result<Arc<Organization>> {
+        self.tenant(namespace).ok_or_else(|| ProvisionError::NoOrganization(namespace.to_owned()))
+    }
+
+    /// The name of the environment an element belongs to, once it is known to exist.
+    pub fn element_environment(&self, namespace: &str, element: &str, field: &str) -> Result<String> {
+        let element = self.named::<Element>(namespace, element, field)?;
+        let environment = &element.spec.environment_ref.name;
+        self.named::<Environment>(namespace, environment, &format!("{field} → environmentRef"))?;
+        Ok(environment.clone())
+    }
+
+    /// Where the children of the object `name` in `namespace` land.
+    pub fn placement(&self, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
+        if let Anchor::Organization = anchor {
+            return Placement::new(name.to_owned(), None);
+        }
+        let organization = self.organization(namespace)?.name_any();
+        let environment = match anchor {
+            Anchor::Organization | Anchor::Tenant => None,
+            Anchor::Environment(environment) => Some(environment.to_owned()),
+            Anchor::Element(element) => Some(self.element_environment(namespace, element, "spec.elementRef")?),
+            Anchor::Stack(stack) => {
+                let stack = self.named::<Stack>(namespace, stack, "spec.stackRef")?;
+                Some(self.element_environment(namespace, &stack.spec.element_ref.name, "spec.stackRef → elementRef")?)
+            }
+            Anchor::Domain(domain) => {
+                let domain = self.named::<Domain>(namespace, domain, "spec.domainRef")?;
+                Some(self.element_environment(
+                    namespace,
+                    &domain.spec.element_ref.name,
+                    "spec.domainRef → elementRef",
+                )?)
+            }
+        };
+        Placement::new(organization, environment)
+    }
+
+    /// The dereference step of the mirror: the tenant organization of `namespace` and what
+    /// builds read of every referenced object that is mirrored. A row's id is its object's
+    /// uid, so nothing is read from the database; the write's foreign keys still guard against
+    /// a row deleted since.
+    pub fn resolve(&self, namespace: Option<&str>, references: &[Reference]) -> Resolved {
+        let tenant = namespace.and_then(|namespace| self.tenant(namespace));
+        let mut resolved = Resolved::default();
+        resolved.organization = tenant.as_ref().and_then(|org| uid(org.as_ref()));
+        resolved.organization_name = tenant.as_ref().map(|org| org.name_any());
+        for reference in references {
+            if let Some(found) = self.referenced(reference, namespace, tenant.as_deref()) {
+                resolved.insert(reference.kind, reference.name.clone(), found);
+            }
+        }
+        resolved
+    }
+
+    fn referenced(
+        &self,
+        reference: &Reference,
+        namespace: Option<&str>,
+        tenant: Option<&Organization>,
+    ) -> Option<Referenced> {
+        let name = reference.name.as_str();
+        // References never leave the referring object's namespace; cluster-scoped targets have none.
+        let scope = if reference.kind.cluster_scoped() { None } else { Some(namespace?) };
+        Some(match reference.kind {
+            KindId::User => {
+                let role = tenant.and_then(|org| org.spec.members.iter().find(|m| m.user == name));
+                Referenced {
+                    organization_role: role.map(|m| m.role.as_str().to_owned()),
+                    ..self.plain_referenced(KindId::User, name, scope)?
+                }
+            }
+            KindId::Element => {
+                let element = self.mirrored::<Element>(scope, name)?;
+                Referenced {
+                    element_type: Some(element.spec.element_type.as_str().to_owned()),
+                    ..plain(element.as_ref())?
+                }
+            }
+            KindId::Application => {
+                let application = self.mirrored::<Application>(scope, name)?;
+                let stack = self.mirrored::<Stack>(scope, &application.spec.stack_ref.name);
+                Referenced { stack_id: stack.and_then(|s| uid(s.as_ref())), ..plain(application.as_ref())? }
+            }
+            kind => self.plain_referenced(kind, name, scope)?,
+        })
+    }
+}
+
+/// `doc` with the status the operator gives an object once its row is written, for tools
+/// that know the rows are there. A document read from a file has no resource version yet.
+pub fn as_mirrored(doc: &Value) -> Value {
+    let mut mirrored = doc.clone();
+    let version = doc["metadata"]["resourceVersion"].as_str().unwrap_or("0");
+    mirrored["status"]["mirroredResourceVersion"] = version.into();
+    mirrored
+}
+
+fn uid<K: Resource>(obj: &K) -> Option<Uuid> {
+    obj.meta().uid.as_deref().and_then(|uid| Uuid::parse_str(uid).ok())
+}
+
+/// A referenced object that builds read nothing of but its id. One the API server has not
+/// given a uid has no row to point at.
+fn plain<K: Resource>(obj: &K) -> Option<Referenced> {
+    Some(Referenced { id: uid(obj)?, ..Referenced::default() })
+}
+
+fn of_kind<K: Resource<DynamicType = ()> + serde::de::DeserializeOwned>(documents: &[Value]) -> Vec<K> {
+    documents
+        .iter()
+        .filter(|d| d["kind"] == K::kind(&()).as_ref())
+        .filter_map(|d| serde_json::from_value(d.clone()).ok())
+        .collect()
+}
+
+fn listed<K: Resource<DynamicType = ()> + Clone>(objects: Vec<K>) -> Store<K> {
+    let (store, mut writer): (Store<K>, Writer<K>) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for obj in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    store
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The sample platform, each object with a uid of its own as the API server gives it.
+    fn platform() -> Vec<Value> {
+        serde_yaml::Deserializer::from_str(include_str!("../../examples/platform.yaml"))
+            .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml")).expect("json"))
+            .filter(|doc: &Value| !doc.is_null())
+            .map(|mut doc| {
+                doc["metadata"]["uid"] = Uuid::new_v4().to_string().into();
+                doc["status"]["mirroredResourceVersion"] = "1".into();
+                doc
+            })
+            .collect()
+    }
+
+    fn uid_of(docs: &[Value], kind: &str, name: &str) -> Uuid {
+        let doc = docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("sample");
+        doc["metadata"]["uid"].as_str().and_then(|uid| uid.parse().ok()).expect("a uid")
+    }
+
+    #[test]
+    fn references_resolve_to_uids_and_the_fields_builds_read() {
+        let docs = platform();
+        let index = Index::from_documents(&docs);
+        let references = [
+            Reference::new(KindId::Element, "storage", "spec.elementRef"),
+            Reference::new(KindId::Application, "storefront", "spec.applicationRef"),
+            Reference::new(KindId::User, "bob", "spec.triggeredBy"),
+            Reference::new(KindId::Tag, "critical", "spec.tags[0]"),
+            Reference::new(KindId::Environment, "staging-of-nobody", "spec.environmentRef"),
+        ];
+        let resolved = index.resolve(Some("acme"), &references);
+
+        assert_eq!(resolved.organization, Some(uid_of(&docs, "Organization", "acme")));
+        assert_eq!(resolved.organization_name.as_deref(), Some("acme"));
+        let element = resolved.get(&references[0]).expect("the element");
+        assert_eq!(
+            (element.id, element.element_type.as_deref()),
+            (uid_of(&docs, "Element", "storage"), Some("volume"))
+        );
+        let application = resolved.get(&references[1]).expect("the application");
+        assert_eq!(application.stack_id, Some(uid_of(&docs, "Stack", "shop")));
+        let user = resolved.get(&references[2]).expect("the user");
+        assert_eq!((user.id, user.organization_role.as_deref()), (uid_of(&docs, "User", "bob"), Some("viewer")));
+        assert_eq!(resolved.id(&references[3]).expect("the tag"), uid_of(&docs, "Tag", "critical"));
+        assert_eq!(resolved.missing(&references), vec![&references[4]]);
+    }
+
+    #[test]
+    fn an_object_whose_status_does_not_say_mirrored_is_waited_for() {
+        let mut docs = platform();
+        for doc in docs.iter_mut().filter(|d| d["kind"] == "Element" || d["kind"] == "Organization") {
+            doc["status"] = json!({});
+        }
+        let index = Index::from_documents(&docs);
+        let element = Reference::new(KindId::Element, "storage", "spec.elementRef");
+        let resolved = index.resolve(Some("acme"), std::slice::from_ref(&element));
+        assert_eq!(resolved.organization, None, "the organization's row is not written");
+        assert_eq!(resolved.missing(std::slice::from_ref(&element)), vec![&element]);
+    }
+
+    #[test]
+    fn namespaced_references_never_leave_the_namespace() {
+        let index = Index::from_documents(&platform());
+        let element = Reference::new(KindId::Element, "storage", "spec.elementRef");
+        let tag = Reference::new(KindId::Tag, "critical", "spec.tags[0]");
+        let resolved = index.resolve(Some("globex"), &[element.clone(), tag.clone()]);
+        assert_eq!(resolved.organization, None, "no organization owns globex");
+        assert_eq!(resolved.missing(&[element.clone(), tag]), vec![&element], "a tag is cluster-scoped");
+    }
+
+    #[test]
+    fn of_two_organizations_claiming_a_namespace_the_older_is_its_tenant() {
+        let mut docs = platform();
+        let acme = docs.iter().find(|d| d["kind"] == "Organization").expect("acme").clone();
+        docs.iter_mut().filter(|d| d["kind"] == "Organization").for_each(|d| {
+            d["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z".into();
+        });
+        let mut claimant = acme;
+        claimant["metadata"]["name"] = "acme-too".into();
+        claimant["metadata"]["uid"] = Uuid::new_v4().to_string().into();
+        claimant["metadata"]["creationTimestamp"] = "2026-06-01T00:00:00Z".into();
+        claimant["spec"]["namespace"] = "acme".into();
+        docs.insert(0, claimant);
+        let resolved = Index::from_documents(&docs).resolve(Some("acme"), &[]);
+        assert_eq!(resolved.organization, Some(uid_of(&docs, "Organization", "acme")));
+    }
+
+    fn names<K: Resource>(objects: &[Arc<K>]) -> Vec<String> {
+        let mut names: Vec<String> = objects.iter().map(|obj| obj.name_any()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn lookups_are_scoped_by_namespace_except_for_cluster_scoped_kinds() {
+        let index = Index::from_documents(&platform());
+        assert!(index.get::<Stack>(Some("acme"), "shop").is_some());
+        assert!(index.get::<Stack>(Some("globex"), "shop").is_none(), "namespaced objects stay in theirs");
+        assert!(index.get::<Tag>(Some("globex"), "critical").is_some(), "a tag is cluster-scoped");
+        assert_eq!(names(&index.all::<Environment>(Some("acme"))), ["production", "staging"]);
+        assert!(index.all::<Environment>(Some("globex")).is_empty());
+        let missing = index.named::<Stack>("acme", "cart", "spec.stackRef").expect_err("no such stack");
+        assert_eq!(missing.to_string(), "spec.stackRef: Stack acme/cart does not exist");
+    }
+
+    #[test]
+    fn the_children_of_an_object_are_the_objects_that_reference_it() {
+        let index = Index::from_documents(&platform());
+        let stack = index.get::<Stack>(Some("acme"), "shop").expect("the stack");
+        assert_eq!(names(&index.children::<Application, _>(stack.as_ref())), ["api", "postgres", "storefront"]);
+        assert_eq!(names(&index.children::<Deployment, _>(stack.as_ref())), ["shop-1-4-2"]);
+        let uploads = index.get::<Volume>(Some("acme"), "uploads").expect("the volume");
+        assert_eq!(names(&index.children::<Application, _>(uploads.as_ref())), ["api", "storefront"]);
+        let production = index.get::<Environment>(Some("acme"), "production").expect("the environment");
+        assert!(index.children::<Application, _>(production.as_ref()).is_empty(), "only direct references count");
+    }
+
+    #[test]
+    fn placement_follows_references_to_the_environment_and_says_what_is_missing() {
+        let index = Index::from_documents(&platform());
+        let placement = index.placement("acme", "storefront", Anchor::Stack("shop")).expect("placed");
+        let element = index.get::<Element>(Some("acme"), "k8s").expect("the stack's element");
+        let environment = element.spec.environment_ref.name.clone();
+        assert_eq!(placement.organization, "acme");
+        assert_eq!(placement.namespace, Some(format!("acme-{environment}")));
+        assert_eq!(placement.environment, Some(environment));
+        let missing = index.placement("acme", "cart", Anchor::Stack("cart")).expect_err("no such stack");
+        assert_eq!(missing.to_string(), "spec.stackRef: Stack acme/cart does not exist");
+        let foreign = index.placement("globex", "cart", Anchor::Tenant).expect_err("no tenant");
+        assert_eq!(foreign, ProvisionError::NoOrganization("globex".into()));
+    }
+}
