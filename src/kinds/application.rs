@@ -1,12 +1,21 @@
 //! Application → Deployment + Service (container), or a KubeVirt VirtualMachine (vm).
 
-use kube::ResourceExt;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
-use super::network::attachment_label;
+use k8s_openapi::api::apps::v1::{Deployment as Workload, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+use serde_json::{Map, Value};
+
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::network::attachment_label;
 use super::release::{self, Release, WorkloadPlan};
 use super::shared::*;
 use super::vm::Machine;
@@ -148,7 +157,7 @@ impl Kind for Application {
 }
 
 /// A container port of `deploymentConfig.ports`: a number, or `{name, port}`.
-fn ports(config: &Map<String, Value>) -> Result<Vec<(String, i64)>> {
+fn ports(config: &Map<String, Value>) -> Result<Vec<(String, i32)>> {
     let Some(list) = config.get("ports") else { return Ok(vec![]) };
     let invalid = || ProvisionError::invalid("spec.deploymentConfig.ports", "a list of port numbers or {name, port}");
     list.as_array()
@@ -157,16 +166,21 @@ fn ports(config: &Map<String, Value>) -> Result<Vec<(String, i64)>> {
         .enumerate()
         .map(|(i, port)| {
             let number = port.as_i64().or_else(|| port.get("port").and_then(Value::as_i64)).ok_or_else(invalid)?;
-            if !(1..=65535).contains(&number) {
-                return Err(ProvisionError::invalid(
+            let number = i32::try_from(number).ok().filter(|n| (1..=65535).contains(n)).ok_or_else(|| {
+                ProvisionError::invalid(
                     &format!("spec.deploymentConfig.ports[{i}]"),
                     format!("{number} is not a port (1-65535)"),
-                ));
-            }
+                )
+            })?;
             let name = port.get("name").and_then(Value::as_str).map_or_else(|| format!("port-{number}"), str::to_owned);
             Ok((name, number))
         })
         .collect()
+}
+
+/// Labels as Kubernetes selectors and templates take them.
+fn label_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    pairs.into_iter().map(|(key, value)| (key.to_owned(), value.to_owned())).collect()
 }
 
 impl Application {
@@ -183,18 +197,25 @@ impl Application {
         };
         let ports = ports(&served.config.0)?;
         if !ports.is_empty() {
-            let mut selector = Map::from_iter([(labels::APPLICATION.to_owned(), Value::from(name.as_str()))]);
+            let mut selector = label_map([(labels::APPLICATION, name.as_str())]);
             if let Some(revision) = &plan.service_revision {
-                selector.insert(release::REVISION_LABEL.into(), revision.as_str().into());
+                selector.insert(release::REVISION_LABEL.into(), revision.clone());
             }
-            children.push(SERVICE.object(
-                Some(namespace),
-                &name,
-                json!({ "spec": {
-                    "selector": selector,
-                    "ports": ports.iter().map(|(port_name, port)| json!({ "name": port_name, "port": port, "targetPort": port })).collect::<Vec<_>>(),
-                } }),
-            ));
+            let ports = ports.into_iter().map(|(port_name, port)| ServicePort {
+                name: Some(port_name),
+                port,
+                target_port: Some(IntOrString::Int(port)),
+                ..ServicePort::default()
+            });
+            children.push(typed(&Service {
+                metadata: metadata(Some(namespace), &name),
+                spec: Some(ServiceSpec {
+                    selector: Some(selector),
+                    ports: Some(ports.collect()),
+                    ..ServiceSpec::default()
+                }),
+                ..Service::default()
+            })?);
         }
         Ok(children)
     }
@@ -214,50 +235,93 @@ impl Application {
             ProvisionError::invalid("spec.deploymentConfig.image", "a container application names its image")
         })?;
         let replicas = replicas.unwrap_or_else(|| config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1));
-        let ports = ports(&config.0)?;
+        let replicas = i32::try_from(replicas).map_err(|_| {
+            ProvisionError::invalid("spec.deploymentConfig.replicas", format!("{replicas} is too many"))
+        })?;
         // The selector is immutable: it names the workload, not the revision.
-        let mut selector = Map::from_iter([(labels::APPLICATION.to_owned(), Value::from(application.as_str()))]);
+        let mut selector = label_map([(labels::APPLICATION, application.as_str())]);
         if name != application {
             selector.insert(labels::WORKLOAD.into(), name.into());
         }
         let mut pod_labels = selector.clone();
-        pod_labels.insert(release::REVISION_LABEL.into(), release.revision.as_str().into());
+        pod_labels.insert(release::REVISION_LABEL.into(), release.revision.clone());
         for network in &self.spec.networks {
             pod_labels.insert(attachment_label(&network.network), "true".into());
         }
-        let mut container = json!({
-            "name": application,
-            "image": image,
-            "ports": ports.iter().map(|(port_name, port)| json!({ "name": port_name, "containerPort": port })).collect::<Vec<_>>(),
-            "env": env(config),
-            "volumeMounts": self.spec.volumes.iter()
-                .map(|mount| json!({ "name": mount.volume, "mountPath": mount.mount_path }))
-                .collect::<Vec<_>>(),
+        let resources = &self.spec.allocated_resources.0;
+        let resources = (!resources.is_empty())
+            .then(|| quantities("spec.allocatedResources", resources, str::to_owned))
+            .transpose()?
+            .map(|quantities| ResourceRequirements {
+                requests: Some(quantities.clone()),
+                limits: Some(quantities),
+                ..ResourceRequirements::default()
+            });
+        let container = Container {
+            name: application,
+            image: Some(image.to_owned()),
+            ports: Some(
+                ports(&config.0)?
+                    .into_iter()
+                    .map(|(port_name, port)| ContainerPort {
+                        name: Some(port_name),
+                        container_port: port,
+                        ..ContainerPort::default()
+                    })
+                    .collect(),
+            ),
+            env: Some(env(config)),
+            volume_mounts: Some(
+                self.spec
+                    .volumes
+                    .iter()
+                    .map(|mount| VolumeMount {
+                        name: mount.volume.clone(),
+                        mount_path: mount.mount_path.clone(),
+                        ..VolumeMount::default()
+                    })
+                    .collect(),
+            ),
+            resources,
+            ..Container::default()
+        };
+        let volumes = self.spec.volumes.iter().map(|mount| Volume {
+            name: mount.volume.clone(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: mount.volume.clone(),
+                ..PersistentVolumeClaimVolumeSource::default()
+            }),
+            ..Volume::default()
         });
-        if !self.spec.allocated_resources.0.is_empty() {
-            let resources = self.spec.allocated_resources.to_value();
-            container["resources"] = json!({ "requests": resources, "limits": resources });
-        }
-        let volumes: Vec<Value> = self
-            .spec
-            .volumes
-            .iter()
-            .map(|mount| json!({ "name": mount.volume, "persistentVolumeClaim": { "claimName": mount.volume } }))
-            .collect();
-        let mut spec = json!({
-            "replicas": replicas,
-            "selector": { "matchLabels": selector },
-            "template": {
-                "metadata": { "labels": pod_labels },
-                "spec": { "containers": [container], "volumes": volumes },
+        let strategy = plan.settings.as_ref().map(|settings| DeploymentStrategy {
+            type_: Some("RollingUpdate".into()),
+            rolling_update: Some(RollingUpdateDeployment {
+                max_surge: Some(settings.max_surge.clone()),
+                max_unavailable: Some(settings.max_unavailable.clone()),
+            }),
+        });
+        typed(&Workload {
+            metadata: metadata(Some(namespace), name),
+            spec: DeploymentSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta { labels: Some(pod_labels), ..ObjectMeta::default() }),
+                    spec: Some(PodSpec {
+                        containers: vec![container],
+                        volumes: Some(volumes.collect()),
+                        ..PodSpec::default()
+                    }),
+                },
+                strategy,
+                progress_deadline_seconds: plan
+                    .settings
+                    .as_ref()
+                    .and_then(|settings| i32::try_from(settings.progress_deadline_seconds).ok()),
+                ..DeploymentSpec::default()
             },
-        });
-        if let Some(settings) = &plan.settings {
-            spec["strategy"] = json!({ "type": "RollingUpdate", "rollingUpdate": {
-                "maxSurge": settings.max_surge, "maxUnavailable": settings.max_unavailable } });
-            spec["progressDeadlineSeconds"] = json!(settings.progress_deadline_seconds);
-        }
-        Ok(DEPLOYMENT.object(Some(namespace), name, json!({ "spec": spec })))
+            ..Workload::default()
+        })
     }
 
     fn machine(&self, namespace: &str, config: &FreeForm) -> Result<Vec<Value>> {
@@ -283,23 +347,18 @@ impl Application {
 }
 
 /// `deploymentConfig.env` as container environment variables.
-fn env(config: &FreeForm) -> Vec<Value> {
-    config
-        .0
-        .get("env")
-        .and_then(Value::as_object)
-        .map(|env| {
-            env.iter()
-                .map(|(key, value)| {
-                    let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                    json!({ "name": key, "value": value })
-                })
-                .collect()
+fn env(config: &FreeForm) -> Vec<EnvVar> {
+    let variables = config.0.get("env").and_then(Value::as_object).into_iter().flatten();
+    variables
+        .map(|(key, value)| EnvVar {
+            name: key.clone(),
+            value: Some(value.as_str().map_or_else(|| value.to_string(), str::to_owned)),
+            ..EnvVar::default()
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// The port an application's Service serves first, for routes that name no port.
-pub(super) fn first_port(application: &Application) -> Option<i64> {
+pub(super) fn first_port(application: &Application) -> Option<i32> {
     ports(&application.spec.deployment_config.0).ok()?.first().map(|(_, port)| *port)
 }

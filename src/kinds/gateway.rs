@@ -1,15 +1,23 @@
 //! Gateway → Ingress (http) or Gateway API route (tcp, udp), a Certificate when `autoSsl`, and
 //! the policies that let it reach its backends.
 
-use kube::ResourceExt;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
-use super::application::first_port;
-use super::domain::certificate;
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
+    IngressTLS, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+    ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
 use serde::Serialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Application;
+use super::application::first_port;
+use super::domain::certificate;
 use super::shared::*;
 use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
@@ -119,7 +127,7 @@ impl Kind for Gateway {
 struct Route {
     path: String,
     application: String,
-    port: i64,
+    port: i32,
 }
 
 impl Gateway {
@@ -160,11 +168,20 @@ impl Gateway {
                 let field = format!("spec.gatewayConfig.routes[{i}]");
                 let name = route.get("application").and_then(Value::as_str).ok_or_else(invalid)?;
                 let app = application(name, &field)?;
-                let port = route.get("port").and_then(Value::as_i64).or_else(|| first_port(&app));
+                let port = match route.get("port") {
+                    None => first_port(&app).ok_or_else(|| no_port(name, &field))?,
+                    Some(port) => port
+                        .as_i64()
+                        .and_then(|p| i32::try_from(p).ok())
+                        .filter(|p| (1..=65535).contains(p))
+                        .ok_or_else(|| {
+                            ProvisionError::invalid(&format!("{field}.port"), format!("{port} is not a port (1-65535)"))
+                        })?,
+                };
                 Ok(Route {
                     path: route.get("path").and_then(Value::as_str).unwrap_or("/").to_owned(),
                     application: name.to_owned(),
-                    port: port.ok_or_else(|| no_port(name, &field))?,
+                    port,
                 })
             })
             .collect()
@@ -174,45 +191,73 @@ impl Gateway {
         let host = text(&self.spec.gateway_config, "host").ok_or_else(|| {
             ProvisionError::invalid("spec.gatewayConfig.host", "an http gateway names the host it serves")
         })?;
-        let paths: Vec<Value> = routes
-            .iter()
-            .map(|r| {
-                json!({ "path": r.path, "pathType": "Prefix",
-                        "backend": { "service": { "name": r.application, "port": { "number": r.port } } } })
-            })
-            .collect();
-        let mut spec = json!({ "rules": [{ "host": host, "http": { "paths": paths } }] });
-        if let Some(class) = &inputs.config.ingress_class {
-            spec["ingressClassName"] = class.as_str().into();
-        }
+        let paths = routes.iter().map(|r| HTTPIngressPath {
+            path: Some(r.path.clone()),
+            path_type: "Prefix".into(),
+            backend: IngressBackend {
+                service: Some(IngressServiceBackend {
+                    name: r.application.clone(),
+                    port: Some(ServiceBackendPort { number: Some(r.port), ..ServiceBackendPort::default() }),
+                }),
+                ..IngressBackend::default()
+            },
+        });
         // The environment denies all ingress by default: let the ingress controller, wherever it
         // runs, reach the routed applications on their ports.
-        let applications: Vec<&str> = routes.iter().map(|r| r.application.as_str()).collect();
-        let ports: Vec<Value> = routes.iter().map(|r| json!({ "protocol": "TCP", "port": r.port })).collect();
-        let mut children = vec![NETWORK_POLICY.object(
-            Some(namespace),
-            &format!("gateway-{name}"),
-            json!({ "spec": {
-                "podSelector": { "matchExpressions": [{ "key": labels::APPLICATION, "operator": "In", "values": applications }] },
-                "policyTypes": ["Ingress"],
-                "ingress": [{ "from": [{ "namespaceSelector": {} }], "ports": ports }],
-            } }),
-        )];
+        let applications = routes.iter().map(|r| r.application.clone()).collect();
+        let ports = routes.iter().map(|r| NetworkPolicyPort {
+            protocol: Some("TCP".into()),
+            port: Some(IntOrString::Int(r.port)),
+            ..NetworkPolicyPort::default()
+        });
+        let mut children = vec![typed(&NetworkPolicy {
+            metadata: metadata(Some(namespace), &format!("gateway-{name}")),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector {
+                    match_expressions: Some(vec![LabelSelectorRequirement {
+                        key: labels::APPLICATION.into(),
+                        operator: "In".into(),
+                        values: Some(applications),
+                    }]),
+                    ..LabelSelector::default()
+                }),
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![NetworkPolicyPeer {
+                        namespace_selector: Some(LabelSelector::default()),
+                        ..NetworkPolicyPeer::default()
+                    }]),
+                    ports: Some(ports.collect()),
+                }]),
+                ..NetworkPolicySpec::default()
+            }),
+        })?];
+        let mut tls = None;
         if self.spec.auto_ssl {
             let secret = format!("{name}-tls");
-            spec["tls"] = json!([{ "hosts": [host], "secretName": secret }]);
             children.push(certificate(namespace, name, &secret, vec![host.to_owned()], inputs));
+            tls = Some(vec![IngressTLS { hosts: Some(vec![host.to_owned()]), secret_name: Some(secret) }]);
         }
-        let mut ingress = INGRESS.object(Some(namespace), name, json!({ "spec": spec }));
-        ingress["metadata"]["annotations"] = Value::Object(self.annotations()?);
-        children.push(ingress);
+        children.push(typed(&Ingress {
+            metadata: ObjectMeta { annotations: Some(self.annotations()?), ..metadata(Some(namespace), name) },
+            spec: Some(IngressSpec {
+                ingress_class_name: inputs.config.ingress_class.clone(),
+                rules: Some(vec![IngressRule {
+                    host: Some(host.to_owned()),
+                    http: Some(HTTPIngressRuleValue { paths: paths.collect() }),
+                }]),
+                tls,
+                ..IngressSpec::default()
+            }),
+            ..Ingress::default()
+        })?);
         Ok(children)
     }
 
     /// ingress-nginx's annotations for the load-balancing strategy and rate limits.
-    fn annotations(&self) -> Result<Map<String, Value>> {
+    fn annotations(&self) -> Result<BTreeMap<String, String>> {
         const PREFIX: &str = "nginx.ingress.kubernetes.io/";
-        let mut annotations = Map::new();
+        let mut annotations = BTreeMap::new();
         match self.spec.load_balancing_strategy {
             LoadBalancingStrategy::RoundRobin => {
                 annotations.insert(format!("{PREFIX}load-balance"), "round_robin".into());

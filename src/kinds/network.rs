@@ -1,10 +1,15 @@
 //! Network → a NetworkPolicy between the workloads attached to it; bridge and macvlan networks
 //! also get a Multus NetworkAttachmentDefinition.
 
-use kube::ResourceExt;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::ResourceExt;
 use serde::Serialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::shared::*;
@@ -75,17 +80,21 @@ impl Kind for Network {
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
         let namespace = placement.workload_namespace();
         let name = self.name_any();
-        let members = json!({ "matchLabels": { attachment_label(&name): "true" } });
-        let mut children = vec![NETWORK_POLICY.object(
-            Some(namespace),
-            &format!("network-{name}"),
-            json!({ "spec": {
-                "podSelector": members,
-                "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{ "from": [{ "podSelector": members }] }],
-                "egress": [{ "to": [{ "podSelector": members }] }],
-            } }),
-        )];
+        // Members reach one another, both ways.
+        let members = || {
+            let labels = BTreeMap::from([(attachment_label(&name), "true".to_owned())]);
+            LabelSelector { match_labels: Some(labels), ..LabelSelector::default() }
+        };
+        let peers = || Some(vec![NetworkPolicyPeer { pod_selector: Some(members()), ..NetworkPolicyPeer::default() }]);
+        let mut children = vec![typed(&NetworkPolicy {
+            metadata: metadata(Some(namespace), &format!("network-{name}")),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(members()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule { from: peers(), ..NetworkPolicyIngressRule::default() }]),
+                egress: Some(vec![NetworkPolicyEgressRule { to: peers(), ..NetworkPolicyEgressRule::default() }]),
+            }),
+        })?];
         let plugin = match self.spec.network_type {
             NetworkType::Bridge => Some("bridge"),
             NetworkType::Macvlan => Some("macvlan"),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
@@ -19,9 +20,9 @@ use crate::provision::{Anchor, ProvisionError, Result};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// RollingUpdate `maxSurge`: a count or a percentage.
-    pub max_surge: Value,
+    pub max_surge: IntOrString,
     /// RollingUpdate `maxUnavailable`.
-    pub max_unavailable: Value,
+    pub max_unavailable: IntOrString,
     /// The canary's share of the replicas, in percent.
     pub canary_weight: i64,
     /// How long a ready canary is watched before promotion.
@@ -38,11 +39,15 @@ impl Settings {
     pub fn parse(config: &FreeForm) -> Result<Self> {
         let config = &config.0;
         let field = |key: &str| format!("spec.deploymentConfig.{key}");
-        let surge_or_unavailable = |key: &str, default: &str| -> Result<Value> {
+        let surge_or_unavailable = |key: &str, default: &str| -> Result<IntOrString> {
             match config.get(key) {
-                None => Ok(json!(default)),
-                Some(Value::Number(n)) if n.as_u64().is_some() => Ok(json!(n)),
-                Some(Value::String(s)) if s.strip_suffix('%').is_some_and(|n| n.parse::<u8>().is_ok()) => Ok(json!(s)),
+                None => Ok(IntOrString::String(default.to_owned())),
+                Some(Value::Number(n)) if let Some(count) = n.as_u64().and_then(|n| i32::try_from(n).ok()) => {
+                    Ok(IntOrString::Int(count))
+                }
+                Some(Value::String(s)) if s.strip_suffix('%').is_some_and(|n| n.parse::<u8>().is_ok()) => {
+                    Ok(IntOrString::String(s.clone()))
+                }
                 Some(other) => {
                     Err(ProvisionError::invalid(&field(key), format!("{other} is neither a count nor a percentage")))
                 }

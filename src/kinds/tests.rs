@@ -1,5 +1,6 @@
 //! The builders, from the YAML of `examples/platform.yaml` and small fixtures beside it.
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -641,8 +642,11 @@ fn rollout_settings_are_checked() {
     let parse = |config: Value| release::Settings::parse(&serde_json::from_value(config).expect("config"));
     let defaults = parse(json!({})).expect("defaults");
     assert_eq!((defaults.canary_weight, defaults.analysis.as_secs(), defaults.auto_promote), (20, 60, true));
-    assert_eq!(defaults.max_surge, json!("25%"));
-    assert_eq!(parse(json!({ "maxSurge": "50%", "maxUnavailable": 1 })).expect("valid").max_unavailable, json!(1));
+    assert_eq!(defaults.max_surge, IntOrString::String("25%".into()));
+    assert_eq!(
+        parse(json!({ "maxSurge": "50%", "maxUnavailable": 1 })).expect("valid").max_unavailable,
+        IntOrString::Int(1)
+    );
     for (bad, message) in [
         (json!({ "canaryWeight": 0 }), "spec.deploymentConfig.canaryWeight: 0 is not a whole number in 1..=99"),
         (json!({ "maxSurge": "lots" }), "spec.deploymentConfig.maxSurge: \"lots\" is neither a count nor a percentage"),
