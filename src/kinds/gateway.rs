@@ -284,9 +284,9 @@ impl Gateway {
                     "rate limiting needs requestsPerSecond",
                 )
             })?;
-            annotations.insert(format!("{PREFIX}limit-rps"), rps.to_string().into());
+            annotations.insert(format!("{PREFIX}limit-rps"), rps.to_string());
             if let Some(burst) = limits.get("burstMultiplier").and_then(Value::as_i64) {
-                annotations.insert(format!("{PREFIX}limit-burst-multiplier"), burst.to_string().into());
+                annotations.insert(format!("{PREFIX}limit-burst-multiplier"), burst.to_string());
             }
         }
         Ok(annotations)
