@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
-use windflow::api::apps::{ApplicationType, DeploymentType};
+use windflow::api::apps::{ApplicationType, DeploymentType, StackPhase};
 use windflow::deploy::{self, Facts, Health, RolloutTarget, Workloads};
 use windflow::events;
 
@@ -41,7 +41,7 @@ fn facts(workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {
     let config = serde_json::from_value(json!({ "image": "ghcr.io/acme/storefront:1.5.0" })).expect("config");
     Facts {
         strategy: DeploymentType::Rolling,
-        stack: ("shop", "deployed"),
+        stack: ("shop", StackPhase::Deployed),
         queued_behind: None,
         targets: Ok(vec![RolloutTarget {
             name: "storefront".into(),

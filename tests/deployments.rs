@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use support::*;
 use uuid::Uuid;
-use windflow::api::apps::{ApplicationType, DeploymentType};
+use windflow::api::apps::{ApplicationType, DeploymentPhase, DeploymentType, StackPhase};
 use windflow::api::common::FreeForm;
-use windflow::deploy::{self, Facts, Health, Phase, RolloutTarget, Workloads};
+use windflow::deploy::{self, Facts, Health, RolloutTarget, Workloads};
 use windflow::events;
 use windflow::mirror::views;
 
@@ -29,7 +29,7 @@ fn target() -> RolloutTarget {
 fn facts(strategy: DeploymentType, workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {
     Facts {
         strategy,
-        stack: ("shop", "deployed"),
+        stack: ("shop", StackPhase::Deployed),
         queued_behind: None,
         targets: Ok(vec![target()]),
         analysis: Duration::ZERO,
@@ -114,7 +114,7 @@ async fn steps_are_recorded_with_their_state_once_across_a_restart() {
     assert_eq!(loaded, started.rollout);
     let again = deploy::advance(Some(&loaded), &facts(DeploymentType::Rolling, &none));
     assert!(again.steps.is_empty());
-    assert_eq!(again.rollout.phase, Phase::Running);
+    assert_eq!(again.rollout.phase, DeploymentPhase::Running);
     assert_eq!(events::record(&db.pool, id, Some(&loaded), &again, None).await.expect("state only"), 0);
     let loaded = again.rollout;
 
@@ -186,7 +186,7 @@ async fn a_completed_rollback_marks_its_parent_rolled_back_in_the_same_transacti
     let last = parent_steps.last().expect("a step");
     assert_eq!((last.1.as_str(), last.2.as_str()), ("deployment.rolled_back", "warning"));
     let loaded = events::load(&db.pool, parent).await.expect("load").expect("recorded");
-    assert_eq!(loaded.phase, Phase::RolledBack);
+    assert_eq!(loaded.phase, DeploymentPhase::RolledBack);
 }
 
 #[tokio::test]

@@ -57,11 +57,35 @@ pub struct StackStatus {
     pub common: CommonStatus,
     /// Seed `stacks.status`: draft, validating, ready, deploying, deployed, error, archived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(draft|validating|ready|deploying|deployed|error|archived)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<StackPhase>,
     /// When the stack was last deployed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_deployed_at: Option<String>,
+}
+
+/// The values of `StackStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum StackPhase {
+    Draft,
+    Validating,
+    Ready,
+    Deploying,
+    Deployed,
+    Error,
+    Archived,
 }
 
 /// A deployable application of a stack (tables `applications`, `volume_applications`,
@@ -173,12 +197,36 @@ pub struct ApplicationStatus {
     /// deploying or updating (a rollout runs), deployed, failed (the last rollout failed and the
     /// previous release runs again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(pending|deploying|deployed|failed|stopped|scaling|updating)$"))]
-    pub deployment_status: Option<String>,
+    pub deployment_status: Option<ApplicationDeploymentStatus>,
     /// The release the application runs, once a Deployment has rolled one out. Until then it
     /// runs its own `deploymentConfig`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ApplicationRelease>,
+}
+
+/// The values of `ApplicationStatus.deployment_status`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ApplicationDeploymentStatus {
+    Pending,
+    Deploying,
+    Deployed,
+    Failed,
+    Stopped,
+    Scaling,
+    Updating,
 }
 
 /// What a completed Deployment rolled out to an application.
@@ -305,8 +353,7 @@ pub struct DeploymentStatus {
     pub common: CommonStatus,
     /// Seed `deployments.status`: pending, running, completed, failed, cancelled, rolled_back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(pending|running|completed|failed|cancelled|rolled_back)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<DeploymentPhase>,
     /// When the rollout started (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
@@ -320,6 +367,40 @@ pub struct DeploymentStatus {
     /// What the rollout waits for, or why it ended as it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// The values of `DeploymentStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DeploymentPhase {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    RolledBack,
+}
+
+impl DeploymentPhase {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
 }
 
 /// The label that carries a release's revision on the pods of its workloads.

@@ -85,8 +85,31 @@ pub struct ElementStatus {
     pub common: CommonStatus,
     /// Seed `elements.status`: inactive, provisioning, active, error, maintenance, terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(inactive|provisioning|active|error|maintenance|terminated)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<ElementPhase>,
+}
+
+/// The values of `ElementStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ElementPhase {
+    Inactive,
+    Provisioning,
+    Active,
+    Error,
+    Maintenance,
+    Terminated,
 }
 
 /// A container cluster on a `container_cluster` element (tables `container_clusters`,
@@ -155,11 +178,33 @@ pub struct ContainerClusterStatus {
     pub common: CommonStatus,
     /// Seed `container_clusters.status`: initializing, healthy, degraded, unhealthy, maintenance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(initializing|healthy|degraded|unhealthy|maintenance)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<ContainerClusterPhase>,
     /// Nodes the cluster reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_count: Option<i32>,
+}
+
+/// The values of `ContainerClusterStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ContainerClusterPhase {
+    Initializing,
+    Healthy,
+    Degraded,
+    Unhealthy,
+    Maintenance,
 }
 
 /// A node of a container cluster (tables `container_nodes`, `network_container_nodes`).
@@ -234,8 +279,30 @@ pub struct ContainerNodeStatus {
     pub common: CommonStatus,
     /// Seed `container_nodes.status`: joining, ready, not_ready, unknown, terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(joining|ready|not_ready|unknown|terminated)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<ContainerNodePhase>,
+}
+
+/// The values of `ContainerNodeStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ContainerNodePhase {
+    Joining,
+    Ready,
+    NotReady,
+    Unknown,
+    Terminated,
 }
 
 /// A connection to a Network, with an optional fixed address.
@@ -345,8 +412,32 @@ pub struct VmStatus {
     pub common: CommonStatus,
     /// Seed `vms.status`: creating, starting, running, stopping, stopped, error, destroyed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(creating|starting|running|stopping|stopped|error|destroyed)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<VmPhase>,
+}
+
+/// The values of `VmStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum VmPhase {
+    Creating,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Error,
+    Destroyed,
 }
 
 /// A physical server on a `physical_host` element (tables `physical_hosts`,
@@ -415,8 +506,30 @@ pub struct PhysicalHostStatus {
     pub common: CommonStatus,
     /// `physical_hosts.status`: provisioning, active, maintenance, error, decommissioned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(provisioning|active|maintenance|error|decommissioned)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<PhysicalHostPhase>,
+}
+
+/// The values of `PhysicalHostStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum PhysicalHostPhase {
+    Provisioning,
+    Active,
+    Maintenance,
+    Error,
+    Decommissioned,
 }
 
 /// An overlay or host network on a `network` element (table `networks`).
@@ -487,8 +600,29 @@ pub struct NetworkStatus {
     pub common: CommonStatus,
     /// Seed `networks.status`: creating, active, error, deleting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(creating|active|error|deleting)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<NetworkPhase>,
+}
+
+/// The values of `NetworkStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum NetworkPhase {
+    Creating,
+    Active,
+    Error,
+    Deleting,
 }
 
 /// A storage volume on a `volume` element (table `volumes`).
@@ -577,8 +711,30 @@ pub struct VolumeStatus {
     pub common: CommonStatus,
     /// Seed `volumes.status`: creating, available, bound, error, deleting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(creating|available|bound|error|deleting)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<VolumePhase>,
+}
+
+/// The values of `VolumeStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum VolumePhase {
+    Creating,
+    Available,
+    Bound,
+    Error,
+    Deleting,
 }
 
 /// A load-balancing gateway of a stack (tables `gateways`, `network_gateways`). Short name
@@ -661,8 +817,29 @@ pub struct GatewayStatus {
     pub common: CommonStatus,
     /// Seed `gateways.status`: configuring, active, error, updating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(configuring|active|error|updating)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<GatewayPhase>,
+}
+
+/// The values of `GatewayStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum GatewayPhase {
+    Configuring,
+    Active,
+    Error,
+    Updating,
 }
 
 /// A DNS domain on a `domain` element (table `domains`). `fqdn` is unique across all tenants.
@@ -713,12 +890,54 @@ pub struct DomainStatus {
     pub common: CommonStatus,
     /// Seed `domains.status`: configuring, active, error, suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(configuring|active|error|suspended)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<DomainPhase>,
     /// Seed `domains.dnssec_status`: disabled, unsigned, signed, error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(disabled|unsigned|signed|error)$"))]
-    pub dnssec_status: Option<String>,
+    pub dnssec_status: Option<DnssecStatus>,
+}
+
+/// The values of `DomainStatus.dnssec_status`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DnssecStatus {
+    Disabled,
+    Unsigned,
+    Signed,
+    Error,
+}
+
+/// The values of `DomainStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DomainPhase {
+    Configuring,
+    Active,
+    Error,
+    Suspended,
 }
 
 /// A DNS record of a domain (table `dns_records`).
@@ -805,8 +1024,28 @@ pub struct DnsRecordStatus {
     pub common: CommonStatus,
     /// `dns_records.status`: pending, active, error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(pending|active|error)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<DnsRecordPhase>,
+}
+
+/// The values of `DnsRecordStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DnsRecordPhase {
+    Pending,
+    Active,
+    Error,
 }
 
 /// The public half of a DNSSEC signing key of a domain (table `dnssec_keys`). The private key
@@ -880,6 +1119,28 @@ pub struct DnssecKeyStatus {
     pub common: CommonStatus,
     /// `dnssec_keys.status`: generated, published, active, retired, revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(generated|published|active|retired|revoked)$"))]
-    pub phase: Option<String>,
+    pub phase: Option<DnssecKeyPhase>,
+}
+
+/// The values of `DnssecKeyStatus.phase`: the seed's check on the column it mirrors.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DnssecKeyPhase {
+    Generated,
+    Published,
+    Active,
+    Retired,
+    Revoked,
 }

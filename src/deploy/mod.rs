@@ -16,7 +16,9 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::apps::{ApplicationRollout, ApplicationType, DeploymentType, REVISION_LABEL, RolloutStage};
+use crate::api::apps::{
+    ApplicationRollout, ApplicationType, DeploymentPhase, DeploymentType, REVISION_LABEL, RolloutStage, StackPhase,
+};
 use crate::api::common::FreeForm;
 use crate::api::common::Reason;
 
@@ -25,40 +27,11 @@ pub const POLL: Duration = Duration::from_secs(5);
 /// How often a queued rollout looks whether the stack is free.
 pub const QUEUED_POLL: Duration = Duration::from_secs(10);
 
-/// Seed `deployments.status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-    RolledBack,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::RolledBack => "rolled_back",
-        }
-    }
-
-    pub fn is_terminal(self) -> bool {
-        !matches!(self, Self::Pending | Self::Running)
-    }
-}
-
 /// The rollout as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rollout {
-    pub phase: Phase,
+    pub phase: DeploymentPhase,
     /// Why it is where it is: the `Ready` condition's reason.
     pub reason: Reason,
     pub message: String,
@@ -73,7 +46,7 @@ pub struct Rollout {
 impl Rollout {
     fn pending() -> Self {
         Self {
-            phase: Phase::Pending,
+            phase: DeploymentPhase::Pending,
             reason: Reason::Queued,
             message: "waiting to start".into(),
             started_at: None,
@@ -148,7 +121,7 @@ pub struct RolloutTarget {
 pub struct Facts<'a> {
     pub strategy: DeploymentType,
     /// The stack's name and phase.
-    pub stack: (&'a str, &'a str),
+    pub stack: (&'a str, StackPhase),
     /// Another running Deployment of the stack, which this one waits for.
     pub queued_behind: Option<&'a str>,
     /// What to roll out, or why nothing can be (a rollback whose parent recorded nothing).
@@ -191,10 +164,11 @@ pub fn advance(recorded: Option<&Rollout>, facts: &Facts) -> Transition {
     };
     let mut rolls_back_parent = false;
     let wait = match rollout.phase {
-        Phase::Pending => admit(&mut rollout, facts, &mut steps),
-        Phase::Running => {
+        DeploymentPhase::Pending => admit(&mut rollout, facts, &mut steps),
+        DeploymentPhase::Running => {
             let wait = progress(&mut rollout, facts, &mut steps);
-            rolls_back_parent = rollout.phase == Phase::Completed && facts.strategy == DeploymentType::Rollback;
+            rolls_back_parent =
+                rollout.phase == DeploymentPhase::Completed && facts.strategy == DeploymentType::Rollback;
             wait
         }
         _ => None,
@@ -236,14 +210,14 @@ fn step(
 }
 
 /// Ends the rollout, with the step that says how.
-fn finish(rollout: &mut Rollout, facts: &Facts, phase: Phase, reason: Reason, message: String) -> Step {
+fn finish(rollout: &mut Rollout, facts: &Facts, phase: DeploymentPhase, reason: Reason, message: String) -> Step {
     rollout.phase = phase;
     rollout.reason = reason;
     rollout.message = message.clone();
     rollout.completed_at = Some(facts.now);
     let (key, event_type, event_reason, level) = match phase {
-        Phase::Completed => ("completed", "deployment.completed", "Completed", Level::Info),
-        Phase::Cancelled => ("cancelled", "deployment.cancelled", "Cancelled", Level::Warning),
+        DeploymentPhase::Completed => ("completed", "deployment.completed", "Completed", Level::Info),
+        DeploymentPhase::Cancelled => ("cancelled", "deployment.cancelled", "Cancelled", Level::Warning),
         _ => ("failed", "deployment.failed", "Failed", Level::Error),
     };
     step(key, event_type, event_reason, level, None, message)
@@ -253,7 +227,13 @@ fn finish(rollout: &mut Rollout, facts: &Facts, phase: Phase, reason: Reason, me
 fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<Duration> {
     let (stack, stack_phase) = facts.stack;
     if facts.cancel {
-        steps.push(finish(rollout, facts, Phase::Cancelled, Reason::Cancelled, "cancelled before it started".into()));
+        steps.push(finish(
+            rollout,
+            facts,
+            DeploymentPhase::Cancelled,
+            Reason::Cancelled,
+            "cancelled before it started".into(),
+        ));
         return None;
     }
     if let Some(running) = facts.queued_behind {
@@ -261,10 +241,10 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
         rollout.message = format!("queued behind Deployment {running}, which is rolling out stack {stack}");
         return Some(QUEUED_POLL);
     }
-    if !matches!(stack_phase, "ready" | "deployed") {
+    if !matches!(stack_phase, StackPhase::Ready | StackPhase::Deployed) {
         // A stack applied with its rollout is still coming up: wait for it, as `create_deployment`
         // is applied when the rollout would start, up to the deadline.
-        let coming_up = matches!(stack_phase, "draft" | "validating");
+        let coming_up = matches!(stack_phase, StackPhase::Draft | StackPhase::Validating);
         let waited = facts.created.map(|created| facts.now.duration_since(created));
         let within = waited.is_none_or(|waited| waited.as_secs_f64() < facts.start_deadline.as_secs_f64());
         if coming_up && within {
@@ -276,7 +256,7 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
             return Some(QUEUED_POLL);
         }
         let message = format!("Stack {stack} is {stack_phase}: only a ready or deployed stack can be deployed");
-        steps.push(finish(rollout, facts, Phase::Failed, Reason::StackNotDeployable, message));
+        steps.push(finish(rollout, facts, DeploymentPhase::Failed, Reason::StackNotDeployable, message));
         return None;
     }
     let targets = match &facts.targets {
@@ -287,11 +267,11 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
     let targets = match targets {
         Ok(targets) => targets,
         Err(message) => {
-            steps.push(finish(rollout, facts, Phase::Failed, Reason::InvalidRollout, message));
+            steps.push(finish(rollout, facts, DeploymentPhase::Failed, Reason::InvalidRollout, message));
             return None;
         }
     };
-    rollout.phase = Phase::Running;
+    rollout.phase = DeploymentPhase::Running;
     rollout.started_at = Some(facts.now);
     rollout.reason = Reason::Progressing;
     rollout.message = "started".into();
@@ -353,7 +333,7 @@ pub fn first_stage(strategy: DeploymentType) -> RolloutStage {
 fn progress(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<Duration> {
     if facts.cancel {
         let message = "cancelled; the applications return to the release they ran before".to_owned();
-        steps.push(finish(rollout, facts, Phase::Cancelled, Reason::Cancelled, message));
+        steps.push(finish(rollout, facts, DeploymentPhase::Cancelled, Reason::Cancelled, message));
         return None;
     }
     let mut wait = POLL;
@@ -370,13 +350,13 @@ fn progress(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Opti
             failed.name,
             failed.message.as_deref().unwrap_or("unhealthy")
         );
-        steps.push(finish(rollout, facts, Phase::Failed, Reason::HealthCheckFailed, message));
+        steps.push(finish(rollout, facts, DeploymentPhase::Failed, Reason::HealthCheckFailed, message));
         return None;
     }
     if rollout.applications.iter().all(|a| a.stage == RolloutStage::Done) {
         let names: Vec<&str> = rollout.applications.iter().map(|a| a.name.as_str()).collect();
         let message = format!("{} run the new revision", names.join(", "));
-        steps.push(finish(rollout, facts, Phase::Completed, Reason::Completed, message));
+        steps.push(finish(rollout, facts, DeploymentPhase::Completed, Reason::Completed, message));
         return None;
     }
     let waiting: Vec<String> = rollout

@@ -19,7 +19,7 @@ fn target(name: &str, application_type: ApplicationType) -> RolloutTarget {
 fn facts<'a>(strategy: DeploymentType, workloads: &'a BTreeMap<String, Workloads>) -> Facts<'a> {
     Facts {
         strategy,
-        stack: ("shop", "deployed"),
+        stack: ("shop", StackPhase::Deployed),
         queued_behind: None,
         targets: Ok(vec![target("web", ApplicationType::Container)]),
         analysis: Duration::from_secs(60),
@@ -36,7 +36,7 @@ fn facts<'a>(strategy: DeploymentType, workloads: &'a BTreeMap<String, Workloads
 /// A running rollout whose one application `web` is at `stage` since `since`.
 fn running(stage: RolloutStage, since: &str) -> Rollout {
     let mut rollout = Rollout::pending();
-    rollout.phase = Phase::Running;
+    rollout.phase = DeploymentPhase::Running;
     rollout.started_at = Some(now());
     rollout.applications = vec![ApplicationRollout {
         name: "web".into(),
@@ -80,7 +80,7 @@ fn a_new_deployment_is_created_and_started_with_its_first_stage_per_strategy() {
         (DeploymentType::Canary, RolloutStage::Canary),
     ] {
         let transition = advance(None, &facts(strategy, &none));
-        assert_eq!(transition.rollout.phase, Phase::Running, "{strategy:?}");
+        assert_eq!(transition.rollout.phase, DeploymentPhase::Running, "{strategy:?}");
         assert_eq!(keys(&transition), ["created", "started", "applied/web"], "{strategy:?}");
         assert_eq!(stage(&transition), first, "{strategy:?}");
         assert_eq!(transition.rollout.started_at, Some(now()));
@@ -94,20 +94,44 @@ fn admission_follows_create_deployment() {
     let none = BTreeMap::new();
     // (stack phase, seconds since the Deployment was created, queued behind, cancel, ...)
     for (stack_phase, waited, queued_behind, cancel, phase, reason, step_keys) in [
-        ("draft", 60, None, false, Phase::Pending, Reason::WaitingForStack, vec!["created"]),
-        ("validating", 599, None, false, Phase::Pending, Reason::WaitingForStack, vec!["created"]),
-        ("draft", 600, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("validating", 3600, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("error", 60, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("archived", 60, None, false, Phase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("deploying", 60, Some("shop-1"), false, Phase::Pending, Reason::Queued, vec!["created"]),
-        ("draft", 60, None, true, Phase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
-        ("ready", 60, None, true, Phase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
-        ("ready", 60, None, false, Phase::Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
-        ("deployed", 60, None, false, Phase::Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
+        ("draft", 60, None, false, DeploymentPhase::Pending, Reason::WaitingForStack, vec!["created"]),
+        ("validating", 599, None, false, DeploymentPhase::Pending, Reason::WaitingForStack, vec!["created"]),
+        ("draft", 600, None, false, DeploymentPhase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        (
+            "validating",
+            3600,
+            None,
+            false,
+            DeploymentPhase::Failed,
+            Reason::StackNotDeployable,
+            vec!["created", "failed"],
+        ),
+        ("error", 60, None, false, DeploymentPhase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("archived", 60, None, false, DeploymentPhase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("deploying", 60, Some("shop-1"), false, DeploymentPhase::Pending, Reason::Queued, vec!["created"]),
+        ("draft", 60, None, true, DeploymentPhase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        ("ready", 60, None, true, DeploymentPhase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        (
+            "ready",
+            60,
+            None,
+            false,
+            DeploymentPhase::Running,
+            Reason::Progressing,
+            vec!["created", "started", "applied/web"],
+        ),
+        (
+            "deployed",
+            60,
+            None,
+            false,
+            DeploymentPhase::Running,
+            Reason::Progressing,
+            vec!["created", "started", "applied/web"],
+        ),
     ] {
         let mut facts = facts(DeploymentType::Rolling, &none);
-        facts.stack = ("shop", stack_phase);
+        facts.stack = ("shop", serde_json::from_value(json!(stack_phase)).expect("a stack phase"));
         facts.created = Some(now() - Duration::from_secs(waited));
         facts.queued_behind = queued_behind;
         facts.cancel = cancel;
@@ -116,7 +140,7 @@ fn admission_follows_create_deployment() {
         assert_eq!((transition.rollout.phase, transition.rollout.reason), (phase, reason), "{label}");
         assert_eq!(keys(&transition), step_keys, "{label}");
         assert_eq!(transition.rollout.completed_at.is_some(), phase.is_terminal(), "{label}");
-        if phase == Phase::Failed {
+        if phase == DeploymentPhase::Failed {
             assert!(transition.rollout.message.contains(&format!("Stack shop is {stack_phase}")), "{label}");
             assert_eq!(transition.steps[1].level, Level::Error);
         }
@@ -134,7 +158,7 @@ fn a_rollout_with_nothing_to_deploy_or_no_parent_record_fails_as_invalid() {
         let mut facts = facts(DeploymentType::Rollback, &none);
         facts.targets = targets;
         let transition = advance(None, &facts);
-        assert_eq!(transition.rollout.phase, Phase::Failed);
+        assert_eq!(transition.rollout.phase, DeploymentPhase::Failed);
         assert_eq!(transition.rollout.reason, Reason::InvalidRollout);
     }
 }
@@ -159,22 +183,22 @@ fn each_strategy_moves_one_stage_per_observation() {
     #[rustfmt::skip]
     let table = [
         // strategy, stage, main, side, next stage, phase, step keys
-        (DeploymentType::Rolling, RolloutStage::Progressing, since, progressing(), Health::Ready, RolloutStage::Progressing, Phase::Running, vec![]),
-        (DeploymentType::Rolling, RolloutStage::Progressing, since, Health::Ready, Health::Ready, RolloutStage::Done, Phase::Completed, vec!["ready/web", "completed"]),
-        (DeploymentType::Rolling, RolloutStage::Progressing, since, failed(), Health::Ready, RolloutStage::Failed, Phase::Failed, vec!["unhealthy/web", "failed"]),
-        (DeploymentType::BlueGreen, RolloutStage::Preview, since, progressing(), progressing(), RolloutStage::Preview, Phase::Running, vec![]),
-        (DeploymentType::BlueGreen, RolloutStage::Preview, since, progressing(), Health::Ready, RolloutStage::Switched, Phase::Running, vec!["preview-ready/web", "switched/web"]),
-        (DeploymentType::BlueGreen, RolloutStage::Preview, since, progressing(), failed(), RolloutStage::Failed, Phase::Failed, vec!["unhealthy/web", "failed"]),
-        (DeploymentType::BlueGreen, RolloutStage::Switched, since, Health::Ready, Health::Ready, RolloutStage::Done, Phase::Completed, vec!["ready/web", "completed"]),
-        (DeploymentType::Canary, RolloutStage::Canary, since, progressing(), progressing(), RolloutStage::Canary, Phase::Running, vec![]),
-        (DeploymentType::Canary, RolloutStage::Canary, since, progressing(), Health::Ready, RolloutStage::Analysis, Phase::Running, vec!["canary-ready/web"]),
-        (DeploymentType::Canary, RolloutStage::Canary, since, progressing(), failed(), RolloutStage::Failed, Phase::Failed, vec!["unhealthy/web", "failed"]),
-        (DeploymentType::Canary, RolloutStage::Analysis, just_now, progressing(), Health::Ready, RolloutStage::Analysis, Phase::Running, vec![]),
-        (DeploymentType::Canary, RolloutStage::Analysis, since, progressing(), Health::Ready, RolloutStage::Promoting, Phase::Running, vec!["promoted/web"]),
-        (DeploymentType::Canary, RolloutStage::Analysis, since, progressing(), progressing(), RolloutStage::Canary, Phase::Running, vec![]),
-        (DeploymentType::Canary, RolloutStage::Analysis, since, progressing(), failed(), RolloutStage::Failed, Phase::Failed, vec!["unhealthy/web", "failed"]),
-        (DeploymentType::Canary, RolloutStage::Promoting, since, Health::Ready, Health::Ready, RolloutStage::Done, Phase::Completed, vec!["ready/web", "completed"]),
-        (DeploymentType::Rollback, RolloutStage::Progressing, since, Health::Ready, Health::Ready, RolloutStage::Done, Phase::Completed, vec!["ready/web", "completed"]),
+        (DeploymentType::Rolling, RolloutStage::Progressing, since, progressing(), Health::Ready, RolloutStage::Progressing, DeploymentPhase::Running, vec![]),
+        (DeploymentType::Rolling, RolloutStage::Progressing, since, Health::Ready, Health::Ready, RolloutStage::Done, DeploymentPhase::Completed, vec!["ready/web", "completed"]),
+        (DeploymentType::Rolling, RolloutStage::Progressing, since, failed(), Health::Ready, RolloutStage::Failed, DeploymentPhase::Failed, vec!["unhealthy/web", "failed"]),
+        (DeploymentType::BlueGreen, RolloutStage::Preview, since, progressing(), progressing(), RolloutStage::Preview, DeploymentPhase::Running, vec![]),
+        (DeploymentType::BlueGreen, RolloutStage::Preview, since, progressing(), Health::Ready, RolloutStage::Switched, DeploymentPhase::Running, vec!["preview-ready/web", "switched/web"]),
+        (DeploymentType::BlueGreen, RolloutStage::Preview, since, progressing(), failed(), RolloutStage::Failed, DeploymentPhase::Failed, vec!["unhealthy/web", "failed"]),
+        (DeploymentType::BlueGreen, RolloutStage::Switched, since, Health::Ready, Health::Ready, RolloutStage::Done, DeploymentPhase::Completed, vec!["ready/web", "completed"]),
+        (DeploymentType::Canary, RolloutStage::Canary, since, progressing(), progressing(), RolloutStage::Canary, DeploymentPhase::Running, vec![]),
+        (DeploymentType::Canary, RolloutStage::Canary, since, progressing(), Health::Ready, RolloutStage::Analysis, DeploymentPhase::Running, vec!["canary-ready/web"]),
+        (DeploymentType::Canary, RolloutStage::Canary, since, progressing(), failed(), RolloutStage::Failed, DeploymentPhase::Failed, vec!["unhealthy/web", "failed"]),
+        (DeploymentType::Canary, RolloutStage::Analysis, just_now, progressing(), Health::Ready, RolloutStage::Analysis, DeploymentPhase::Running, vec![]),
+        (DeploymentType::Canary, RolloutStage::Analysis, since, progressing(), Health::Ready, RolloutStage::Promoting, DeploymentPhase::Running, vec!["promoted/web"]),
+        (DeploymentType::Canary, RolloutStage::Analysis, since, progressing(), progressing(), RolloutStage::Canary, DeploymentPhase::Running, vec![]),
+        (DeploymentType::Canary, RolloutStage::Analysis, since, progressing(), failed(), RolloutStage::Failed, DeploymentPhase::Failed, vec!["unhealthy/web", "failed"]),
+        (DeploymentType::Canary, RolloutStage::Promoting, since, Health::Ready, Health::Ready, RolloutStage::Done, DeploymentPhase::Completed, vec!["ready/web", "completed"]),
+        (DeploymentType::Rollback, RolloutStage::Progressing, since, Health::Ready, Health::Ready, RolloutStage::Done, DeploymentPhase::Completed, vec!["ready/web", "completed"]),
     ];
     for (strategy, from, since, main, side, to, phase, step_keys) in table {
         let workloads = observed(main, side);
@@ -183,7 +207,10 @@ fn each_strategy_moves_one_stage_per_observation() {
         assert_eq!((stage(&transition), transition.rollout.phase), (to, phase), "{label}");
         assert_eq!(keys(&transition), step_keys, "{label}");
         assert_eq!(transition.wait.is_none(), phase.is_terminal(), "{label}");
-        assert_eq!(transition.rolls_back_parent, strategy == DeploymentType::Rollback && phase == Phase::Completed);
+        assert_eq!(
+            transition.rolls_back_parent,
+            strategy == DeploymentType::Rollback && phase == DeploymentPhase::Completed
+        );
     }
 }
 
@@ -215,7 +242,7 @@ fn cancelling_a_running_rollout_ends_it_and_nothing_more_happens() {
     let mut cancelled = facts(DeploymentType::BlueGreen, &workloads);
     cancelled.cancel = true;
     let transition = advance(Some(&running(RolloutStage::Preview, "2026-11-25T09:00:00Z")), &cancelled);
-    assert_eq!(transition.rollout.phase, Phase::Cancelled);
+    assert_eq!(transition.rollout.phase, DeploymentPhase::Cancelled);
     assert_eq!(keys(&transition), ["cancelled"]);
     let after = advance(Some(&transition.rollout), &cancelled);
     assert!(after.steps.is_empty() && after.wait.is_none());
@@ -233,7 +260,7 @@ fn a_rollout_of_several_applications_completes_when_the_last_is_done() {
         ("api".to_owned(), Workloads { main: progressing(), side: Health::Ready }),
     ]);
     let halfway = advance(Some(&rollout), &facts(DeploymentType::Rolling, &workloads));
-    assert_eq!(halfway.rollout.phase, Phase::Running);
+    assert_eq!(halfway.rollout.phase, DeploymentPhase::Running);
     assert_eq!(keys(&halfway), ["ready/web"]);
     assert!(halfway.rollout.message.contains("api"), "{}", halfway.rollout.message);
     let all_ready = BTreeMap::from([("api".to_owned(), Workloads { main: Health::Ready, side: Health::Ready })]);
@@ -249,7 +276,7 @@ fn vm_and_physical_applications_are_done_at_start() {
     let started = advance(None, &facts);
     assert!(started.rollout.applications.iter().all(|a| a.stage == RolloutStage::Done));
     let finished = advance(Some(&started.rollout), &facts);
-    assert_eq!(finished.rollout.phase, Phase::Completed);
+    assert_eq!(finished.rollout.phase, DeploymentPhase::Completed);
 }
 
 #[test]

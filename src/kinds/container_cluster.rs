@@ -3,9 +3,8 @@
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value, json};
-
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::shared::*;
@@ -115,9 +114,9 @@ impl Kind for ContainerCluster {
     fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
         if let Some(report) = inputs.report {
             let status = match report.ready_nodes() {
-                ready if ready == report.nodes.len() && ready > 0 => "healthy",
-                0 => "unhealthy",
-                _ => "degraded",
+                ready if ready == report.nodes.len() && ready > 0 => ContainerClusterPhase::Healthy,
+                0 => ContainerClusterPhase::Unhealthy,
+                _ => ContainerClusterPhase::Degraded,
             };
             let mut observed = phase(status);
             observed.insert("nodeCount".into(), report.nodes.len().into());
@@ -125,12 +124,16 @@ impl Kind for ContainerCluster {
         }
         let status = match applied_text(applied, CAPI_CLUSTER.kind, "/status/phase") {
             None => return Map::new(),
-            Some("Provisioned") => "healthy",
-            Some("Failed") => "unhealthy",
-            Some("Deleting") => "maintenance",
-            Some(_) => "initializing",
+            Some("Provisioned") => ContainerClusterPhase::Healthy,
+            Some("Failed") => ContainerClusterPhase::Unhealthy,
+            Some("Deleting") => ContainerClusterPhase::Maintenance,
+            Some(_) => ContainerClusterPhase::Initializing,
         };
         phase(status)
+    }
+
+    fn unreachable(&self) -> Map<String, Value> {
+        phase(ContainerClusterPhase::Unhealthy)
     }
 
     /// `clusterConfig.kubeconfigSecret` in kubernetes mode; `endpoint.url` (and
@@ -180,7 +183,7 @@ impl ContainerCluster {
                 if let Some(memory) = node.memory_gb {
                     spec["memoryGb"] = memory.into();
                 }
-                let status = json!({ "phase": if node.ready { "ready" } else { "not_ready" } });
+                let status = json!({ "phase": if node.ready { ContainerNodePhase::Ready } else { ContainerNodePhase::NotReady } });
                 CONTAINER_NODE.object(
                     self.namespace().as_deref(),
                     &node_name(&cluster, &node.name),

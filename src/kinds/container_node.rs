@@ -1,9 +1,8 @@
 //! ContainerNode: a node of a container cluster, mirrored.
 
+use kube::ResourceExt;
 use serde::Serialize;
 use uuid::Uuid;
-
-use kube::ResourceExt;
 
 use super::shared::*;
 use super::{Kind, KindId};

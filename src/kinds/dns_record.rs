@@ -1,12 +1,12 @@
 //! DnsRecord → ExternalDNS DNSEndpoint.
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
-
-use super::domain::domain_reference;
+use kube::api::DynamicObject;
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::domain::domain_reference;
 use super::shared::*;
 use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
@@ -34,7 +34,6 @@ impl Kind for DnsRecord {
     const ID: KindId = KindId::DnsRecord;
     const TABLE: &'static str = "dns_records";
     const CHILD_TYPES: &'static [ChildType] = &[DNS_ENDPOINT];
-    const APPLIED_PHASE: Option<&'static str> = Some("active");
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "pending")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -90,5 +89,10 @@ impl Kind for DnsRecord {
                 "recordTTL": self.spec.ttl,
             }] } }),
         )])
+    }
+
+    /// Active once its children are applied.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(DnsRecordPhase::Active)
     }
 }

@@ -1,9 +1,9 @@
 //! DnssecKey: a DNSSEC key of a domain, mirrored.
 
-use super::domain::domain_reference;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::domain::domain_reference;
 use super::shared::*;
 use super::{Kind, KindId};
 use crate::api::common::*;

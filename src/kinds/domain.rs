@@ -1,9 +1,9 @@
 //! Domain → cert-manager Certificate when `autoSsl`.
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
-
+use kube::api::DynamicObject;
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::shared::*;
@@ -14,7 +14,7 @@ use crate::provision::ChildType;
 use crate::provision::types::*;
 use crate::provision::{Anchor, Placement, Result};
 
-pub use crate::api::infra::Domain;
+pub use crate::api::infra::{Domain, DomainPhase};
 
 /// A `domains` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).
@@ -32,7 +32,6 @@ impl Kind for Domain {
     const ID: KindId = KindId::Domain;
     const TABLE: &'static str = "domains";
     const CHILD_TYPES: &'static [ChildType] = &[CERTIFICATE];
-    const APPLIED_PHASE: Option<&'static str> = Some("active");
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "configuring"),
         StatusColumn { field: "dnssecStatus", column: "dnssec_status", default: Some("disabled") },
@@ -80,6 +79,11 @@ impl Kind for Domain {
         }
         let name = self.name_any();
         Ok(vec![certificate(placement.workload_namespace(), &name, &format!("{name}-tls"), names, inputs)])
+    }
+
+    /// Active once its children are applied.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(DomainPhase::Active)
     }
 }
 

@@ -1,17 +1,18 @@
 //! Element: a piece of infrastructure of an environment, of one type.
 
+use kube::ResourceExt;
+use kube::api::DynamicObject;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use kube::ResourceExt;
-
 use super::shared::*;
-use super::{Kind, KindId};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
 
-pub use crate::api::infra::Element;
+pub use crate::api::infra::{Element, ElementPhase};
 
 pub static ELEMENT_TAGS: JoinTable = tag_table("element_tags", "element_id");
 
@@ -31,9 +32,6 @@ impl Kind for Element {
     const ID: KindId = KindId::Element;
     const TABLE: &'static str = "elements";
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "inactive")];
-
-    /// An element is `active` once mirrored: what runs on it is provisioned by its own kinds.
-    const APPLIED_PHASE: Option<&'static str> = Some("active");
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)
@@ -59,5 +57,10 @@ impl Kind for Element {
             })?,
             joins: vec![tag_rows(&ELEMENT_TAGS, &spec.tags, resolved)?],
         })
+    }
+
+    /// An element is `active` once mirrored: what runs on it is provisioned by its own kinds.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(ElementPhase::Active)
     }
 }

@@ -1,9 +1,5 @@
 //! Environment → workload namespace, quota, limits, default deny.
 
-use serde_json::Value;
-
-use serde::Serialize;
-
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -13,6 +9,10 @@ use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule, N
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+use kube::ResourceExt;
+use serde::Serialize;
+use serde_json::Value;
 
 use super::shared::*;
 use super::{Inputs, Kind, KindId};
@@ -22,8 +22,6 @@ use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
 use crate::provision::ChildType;
 use crate::provision::types::*;
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
-use kube::Resource;
-use kube::ResourceExt;
 
 pub use crate::api::tenancy::Environment;
 

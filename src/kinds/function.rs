@@ -1,8 +1,7 @@
 //! Function: a named permission and the Kubernetes verbs it grants.
 
-use serde::Serialize;
-
 use kube::ResourceExt;
+use serde::Serialize;
 
 use super::shared::*;
 use super::{Kind, KindId};

@@ -11,8 +11,9 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
+use kube::api::DynamicObject;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::Application;
@@ -51,7 +52,6 @@ impl Kind for Gateway {
     const ID: KindId = KindId::Gateway;
     const TABLE: &'static str = "gateways";
     const CHILD_TYPES: &'static [ChildType] = &[INGRESS, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
-    const APPLIED_PHASE: Option<&'static str> = Some("active");
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -120,6 +120,11 @@ impl Kind for Gateway {
                 )])
             }
         }
+    }
+
+    /// Active once its children are applied.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(GatewayPhase::Active)
     }
 }
 

@@ -1,8 +1,7 @@
 //! Group: users of one organization, mirrored with their tags.
 
-use serde::Serialize;
-
 use kube::ResourceExt;
+use serde::Serialize;
 
 use super::shared::*;
 use super::{Kind, KindId};

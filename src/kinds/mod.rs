@@ -112,8 +112,6 @@ pub trait Kind:
     /// The kind's status follows other objects (read from the index) although it provisions
     /// nothing.
     const OBSERVES_OTHERS: bool = false;
-    /// The seed `phase` of a kind whose children are all it needs, once they are applied.
-    const APPLIED_PHASE: Option<&'static str> = None;
 
     /// The status every kind carries.
     fn common_status(&self) -> Option<&CommonStatus>;
@@ -149,12 +147,17 @@ pub trait Kind:
     /// Seed status fields that follow the children, as the API server returned them applied
     /// (and, for kinds that observe it, the index).
     fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Map<String, Value> {
-        Self::APPLIED_PHASE.map(shared::phase).unwrap_or_default()
+        Map::new()
     }
 
     /// The existing cluster or engine to health-check before building, if any.
     fn probe_target(&self) -> Option<crate::provision::Result<ProbeTarget>> {
         None
+    }
+
+    /// Seed status fields while the probe cannot reach the target.
+    fn unreachable(&self) -> Map<String, Value> {
+        Map::new()
     }
 
     /// Whether the object's row is written, as its status says: the operator records
@@ -262,6 +265,23 @@ macro_rules! generated {
                     assert_eq!(format!("{}", <$kind as Kind>::ID), <$kind as Resource>::kind(&()));
                     let crd = <$kind as CustomResourceExt>::crd();
                     assert_eq!(crd.spec.scope == "Cluster", cluster_scoped::<$kind>(), "{}", stringify!($kind));
+                )*
+            }
+
+            /// A status column's default is what the row says before the status does: it must
+            /// be a value the status field takes.
+            #[test]
+            fn every_status_column_default_is_a_value_of_its_field() {
+                $(
+                    let crd = serde_json::to_value(<$kind as CustomResourceExt>::crd()).expect("json");
+                    let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
+                    for column in <$kind as Kind>::STATUS_COLUMNS {
+                        let field = &status["properties"][column.field];
+                        assert!(field.is_object(), "{}: no status field {}", stringify!($kind), column.field);
+                        if let (Some(default), Some(values)) = (column.default, field["enum"].as_array()) {
+                            assert!(values.contains(&Value::from(default)), "{}.{}: {default}", stringify!($kind), column.field);
+                        }
+                    }
                 )*
             }
 

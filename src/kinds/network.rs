@@ -8,8 +8,9 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
+use kube::api::DynamicObject;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::shared::*;
@@ -41,7 +42,6 @@ impl Kind for Network {
     const ID: KindId = KindId::Network;
     const TABLE: &'static str = "networks";
     const CHILD_TYPES: &'static [ChildType] = &[NETWORK_POLICY, NETWORK_ATTACHMENT];
-    const APPLIED_PHASE: Option<&'static str> = Some("active");
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -116,6 +116,11 @@ impl Kind for Network {
             ));
         }
         Ok(children)
+    }
+
+    /// Active once its children are applied.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(NetworkPhase::Active)
     }
 }
 

@@ -1,12 +1,9 @@
 //! Organization → its tenant namespace; members become `user_organizations` rows.
 
-use serde_json::Value;
-
-use serde::Serialize;
-
 use k8s_openapi::api::core::v1::Namespace;
-
 use kube::ResourceExt;
+use serde::Serialize;
+use serde_json::Value;
 
 use super::shared::*;
 use super::{Inputs, Kind, KindId};

@@ -1,9 +1,8 @@
 //! PhysicalHost: a server of an environment, mirrored.
 
+use kube::ResourceExt;
 use serde::Serialize;
 use uuid::Uuid;
-
-use kube::ResourceExt;
 
 use super::shared::*;
 use super::{Kind, KindId};

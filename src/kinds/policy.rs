@@ -1,13 +1,11 @@
 //! Policy → a Role and a RoleBinding per rule, for the policy's users and groups, in the
 //! organization's namespaces (or the rule's environment only).
 
-use kube::ResourceExt;
-use serde_json::Value;
-
-use serde::Serialize;
-use uuid::Uuid;
-
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::ResourceExt;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
 
 use super::shared::*;
 use super::{Inputs, Kind, KindId};

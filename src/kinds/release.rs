@@ -10,9 +10,13 @@ use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
 use super::Index;
+
 pub use crate::api::apps::REVISION_LABEL;
 use crate::api::apps::{Application, Deployment, Stack};
-use crate::api::apps::{ApplicationRelease, ApplicationRollout, DeploymentType, RolloutStage};
+use crate::api::apps::{
+    ApplicationDeploymentStatus, ApplicationRelease, ApplicationRollout, DeploymentPhase, DeploymentType, RolloutStage,
+    StackPhase,
+};
 use crate::api::common::{FreeForm, Reason};
 use crate::provision::{Anchor, ProvisionError, Result};
 
@@ -149,8 +153,8 @@ fn covering(app: &Application, index: &Index) -> impl Iterator<Item = Arc<Deploy
         .filter(move |d| d.spec.stack_ref == stack && d.spec.application_ref.as_ref().is_none_or(|a| a.name == name))
 }
 
-fn phase_of(deployment: &Deployment) -> &str {
-    deployment.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("pending")
+pub fn phase_of(deployment: &Deployment) -> DeploymentPhase {
+    deployment.status.as_ref().and_then(|s| s.phase).unwrap_or(DeploymentPhase::Pending)
 }
 
 fn part_of(deployment: &Deployment, app: &Application) -> Option<ApplicationRollout> {
@@ -164,7 +168,7 @@ fn time(text: &str) -> Option<Timestamp> {
 
 /// The rollout running on the application, and its part in it.
 fn running(app: &Application, index: &Index) -> Option<(Arc<Deployment>, ApplicationRollout)> {
-    covering(app, index).filter(|d| phase_of(d) == "running").find_map(|d| {
+    covering(app, index).filter(|d| phase_of(d) == DeploymentPhase::Running).find_map(|d| {
         let part = part_of(&d, app)?;
         Some((d, part))
     })
@@ -175,7 +179,7 @@ fn running(app: &Application, index: &Index) -> Option<(Arc<Deployment>, Applica
 pub fn settled(app: &Application, index: &Index) -> Option<ApplicationRelease> {
     let recorded = app.status.as_ref().and_then(|s| s.release.clone());
     let completed = covering(app, index)
-        .filter(|d| phase_of(d) == "completed")
+        .filter(|d| phase_of(d) == DeploymentPhase::Completed)
         .filter_map(|d| {
             let part = part_of(&d, app).filter(|p| p.stage == RolloutStage::Done)?;
             let deployed_at = d.status.as_ref()?.completed_at.clone()?;
@@ -255,16 +259,20 @@ pub fn plan(app: &Application, index: &Index) -> Result<WorkloadPlan> {
 pub fn application_status(app: &Application, index: &Index) -> Map<String, Value> {
     let settled = settled(app, index);
     let latest_ended = covering(app, index)
-        .filter(|d| matches!(phase_of(d), "completed" | "failed" | "rolled_back"))
+        .filter(|d| {
+            matches!(phase_of(d), DeploymentPhase::Completed | DeploymentPhase::Failed | DeploymentPhase::RolledBack)
+        })
         .filter(|d| part_of(d, app).is_some())
         .max_by_key(|d| d.status.as_ref().and_then(|s| s.completed_at.as_deref()).and_then(time));
     let status = match running(app, index) {
-        Some((_, part)) if part.stage == RolloutStage::Done => "deployed",
-        Some(_) if settled.is_some() => "updating",
-        Some(_) => "deploying",
-        None if latest_ended.is_some_and(|d| phase_of(&d) == "failed") => "failed",
-        None if settled.is_some() => "deployed",
-        None => "pending",
+        Some((_, part)) if part.stage == RolloutStage::Done => ApplicationDeploymentStatus::Deployed,
+        Some(_) if settled.is_some() => ApplicationDeploymentStatus::Updating,
+        Some(_) => ApplicationDeploymentStatus::Deploying,
+        None if latest_ended.is_some_and(|d| phase_of(&d) == DeploymentPhase::Failed) => {
+            ApplicationDeploymentStatus::Failed
+        }
+        None if settled.is_some() => ApplicationDeploymentStatus::Deployed,
+        None => ApplicationDeploymentStatus::Pending,
     };
     let mut fields = Map::from_iter([("deploymentStatus".to_owned(), json!(status))]);
     if let Some(release) = settled {
@@ -285,29 +293,33 @@ fn ready_now(app: &Application) -> Option<bool> {
 /// Reasons that need users to act, not time to pass.
 const BROKEN: &[Reason] = &[Reason::InvalidSpec, Reason::Conflict, Reason::ProviderNotInstalled];
 
+/// The stack's phase as rollout `rollout` finds it when it would start: from the applications
+/// and the other rollouts as they are now (its own running state does not make the stack
+/// `deploying`), not as the stack's status last said.
+pub fn phase_for_rollout(stack: &Stack, index: &Index, rollout: &str) -> StackPhase {
+    status_without(stack, index, Some(rollout)).0
+}
+
 /// The seed `status` of a stack and `lastDeployedAt`, from its applications and Deployments:
 /// draft (no application), validating (an application is not provisioned yet), error (one
 /// cannot be), deploying (a rollout runs), deployed (one completed), else ready.
 pub fn stack_status(stack: &Stack, index: &Index) -> Map<String, Value> {
-    status_without(stack, index, None)
+    let (phase, last_deployed) = status_without(stack, index, None);
+    let mut fields = Map::from_iter([("phase".to_owned(), json!(phase))]);
+    if let Some(at) = last_deployed {
+        fields.insert("lastDeployedAt".into(), json!(at));
+    }
+    fields
 }
 
-/// The stack's phase as rollout `rollout` finds it when it would start: from the applications
-/// and the other rollouts as they are now (its own running state does not make the stack
-/// `deploying`), not as the stack's status last said.
-pub fn phase_for_rollout(stack: &Stack, index: &Index, rollout: &str) -> String {
-    let status = status_without(stack, index, Some(rollout));
-    status.get("phase").and_then(Value::as_str).unwrap_or("draft").to_owned()
-}
-
-/// `stack_status`, leaving out the Deployment named `skipped`.
-fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> Map<String, Value> {
+/// The stack's phase and when it was last deployed, leaving out the Deployment named `skipped`.
+fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> (StackPhase, Option<String>) {
     let applications = index.children::<Application, _>(stack);
     let mut deployments = index.children::<Deployment, _>(stack);
     deployments.retain(|d| skipped.is_none_or(|skipped| d.metadata.name.as_deref() != Some(skipped)));
     let last_deployed = deployments
         .iter()
-        .filter(|d| matches!(phase_of(d), "completed" | "rolled_back"))
+        .filter(|d| matches!(phase_of(d), DeploymentPhase::Completed | DeploymentPhase::RolledBack))
         .filter_map(|d| d.status.as_ref()?.completed_at.clone())
         .chain(stack.status.as_ref().and_then(|s| s.last_deployed_at.clone()))
         .max_by_key(|at| time(at));
@@ -320,24 +332,20 @@ fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> Map<St
                 .any(|c| c.type_ == "Ready" && c.status == "False" && BROKEN.iter().any(|r| r.as_str() == c.reason))
         })
     });
-    let phase = if deployments.iter().any(|d| phase_of(d) == "running") {
-        "deploying"
+    let phase = if deployments.iter().any(|d| phase_of(d) == DeploymentPhase::Running) {
+        StackPhase::Deploying
     } else if applications.is_empty() {
-        "draft"
+        StackPhase::Draft
     } else if broken {
-        "error"
+        StackPhase::Error
     } else if applications.iter().any(|a| ready_now(a) != Some(true)) {
-        "validating"
+        StackPhase::Validating
     } else if last_deployed.is_some() {
-        "deployed"
+        StackPhase::Deployed
     } else {
-        "ready"
+        StackPhase::Ready
     };
-    let mut fields = Map::from_iter([("phase".to_owned(), json!(phase))]);
-    if let Some(at) = last_deployed {
-        fields.insert("lastDeployedAt".into(), json!(at));
-    }
-    fields
+    (phase, last_deployed)
 }
 
 /// The workload namespace of an application's environment.

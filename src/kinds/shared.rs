@@ -220,9 +220,9 @@ pub const fn phase_column(column: &'static str, default: &'static str) -> Status
     StatusColumn { field: "phase", column, default: Some(default) }
 }
 
-/// The seed status `phase` as a status field.
-pub fn phase(value: &str) -> Map<String, Value> {
-    Map::from_iter([("phase".to_owned(), Value::from(value))])
+/// The seed status `phase` as a status field, from the kind's phase enum.
+pub fn phase(value: impl Into<&'static str>) -> Map<String, Value> {
+    Map::from_iter([("phase".to_owned(), Value::from(value.into()))])
 }
 
 /// The first applied child of `kind`, and the text at `pointer` in it (`/status/phase`).

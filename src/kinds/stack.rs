@@ -2,9 +2,8 @@
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value};
-
 use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::shared::*;

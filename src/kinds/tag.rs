@@ -1,8 +1,7 @@
 //! Tag: a label users put on users, groups, policies, environments and elements.
 
-use serde::Serialize;
-
 use kube::ResourceExt;
+use serde::Serialize;
 
 use super::shared::*;
 use super::{Kind, KindId};

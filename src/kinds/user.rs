@@ -1,8 +1,7 @@
 //! User: a person of the platform, mirrored; a password hash comes from a Secret.
 
-use serde::Serialize;
-
 use kube::ResourceExt;
+use serde::Serialize;
 
 use super::shared::*;
 use super::{Kind, KindId};

@@ -2,12 +2,11 @@
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value, json};
-
-use super::network::attachment_label;
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::network::attachment_label;
 use super::shared::*;
 use super::{Inputs, Kind, KindId};
 use crate::api::common::*;
@@ -115,13 +114,13 @@ impl Kind for VM {
     /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
     fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
         let status = match applied_text(applied, VIRTUAL_MACHINE.kind, "/status/printableStatus") {
-            None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => "creating",
-            Some("Starting") => "starting",
-            Some("Running" | "Migrating") => "running",
-            Some("Stopping" | "Terminating") => "stopping",
-            Some("Stopped" | "Paused") => "stopped",
+            None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => VmPhase::Creating,
+            Some("Starting") => VmPhase::Starting,
+            Some("Running" | "Migrating") => VmPhase::Running,
+            Some("Stopping" | "Terminating") => VmPhase::Stopping,
+            Some("Stopped" | "Paused") => VmPhase::Stopped,
             // ErrorUnschedulable, ErrImagePull, CrashLoopBackOff, DataVolumeError, Unknown...
-            Some(_) => "error",
+            Some(_) => VmPhase::Error,
         };
         phase(status)
     }

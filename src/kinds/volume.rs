@@ -1,16 +1,14 @@
 //! Volume → PersistentVolumeClaim.
 
-use kube::ResourceExt;
-use kube::api::DynamicObject;
-use serde_json::{Map, Value};
-
-use serde::Serialize;
-use uuid::Uuid;
-
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use super::shared::*;
 use super::{Inputs, Kind, KindId};
@@ -107,10 +105,10 @@ impl Kind for Volume {
         let status = match applied_text(applied, PVC.kind, "/status/phase") {
             Some("Bound") => {
                 let mounted = !inputs.index.children::<super::Application, _>(self).is_empty();
-                if mounted { "bound" } else { "available" }
+                if mounted { VolumePhase::Bound } else { VolumePhase::Available }
             }
-            Some("Lost") => "error",
-            _ => "creating",
+            Some("Lost") => VolumePhase::Error,
+            _ => VolumePhase::Creating,
         };
         phase(status)
     }

@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use super::status::{Report, Verdict};
 use super::{Context, Lifecycle, Result, durations, mirrored, publish};
-use crate::api::apps::{Application, Deployment, Stack};
+use crate::api::apps::{Application, Deployment, DeploymentPhase, Stack, StackPhase};
 use crate::api::apps::{ApplicationType, DeploymentType, RolloutStage};
 use crate::api::common::Reason;
-use crate::deploy::{self, Facts, Health, Phase, Rollout, RolloutTarget, Transition, Workloads};
+use crate::deploy::{self, Facts, Health, Rollout, RolloutTarget, Transition, Workloads};
 use crate::events;
 use crate::kinds::Index;
 use crate::kinds::release::{self, Settings};
@@ -38,7 +38,7 @@ impl Lifecycle<Deployment> for RollOut {
 
     fn retire<'a>(obj: &'a Deployment, ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let running = obj.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "running");
+            let running = release::phase_of(obj) == DeploymentPhase::Running;
             if running {
                 let note =
                     "deleted while rolling out: cancelled; the applications return to the release they ran before";
@@ -59,11 +59,11 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
         _ => {
             let index = &ctx.index;
             let workloads = match &recorded {
-                Some(rollout) if rollout.phase == Phase::Running => observe(obj, rollout, index, ctx).await?,
+                Some(rollout) if rollout.phase == DeploymentPhase::Running => observe(obj, rollout, index, ctx).await?,
                 _ => BTreeMap::new(),
             };
             let (stack_phase, queued_behind) = (stack_phase(obj, index), queued_behind(obj, index));
-            let facts = facts(obj, index, &workloads, (&stack_phase, queued_behind.as_deref()));
+            let facts = facts(obj, index, &workloads, (stack_phase, queued_behind.as_deref()));
             let transition = deploy::advance(recorded.as_ref(), &facts);
             (transition, parent_id(obj, index))
         }
@@ -84,17 +84,17 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
 /// The stack's phase as its applications and the other rollouts make it now, not as its status
 /// last said: the Stack controller may have looked at them before the caches showed their
 /// latest change, and nothing would wake it again.
-fn stack_phase(obj: &Deployment, index: &Index) -> String {
+fn stack_phase(obj: &Deployment, index: &Index) -> StackPhase {
     index
         .get::<Stack>(obj.namespace().as_deref(), &obj.spec.stack_ref.name)
-        .map_or_else(|| "draft".to_owned(), |stack| release::phase_for_rollout(&stack, index, &obj.name_any()))
+        .map_or(StackPhase::Draft, |stack| release::phase_for_rollout(&stack, index, &obj.name_any()))
 }
 
 /// The other rollout of the stack that is running, which this one queues behind.
 fn queued_behind(obj: &Deployment, index: &Index) -> Option<String> {
     let mut others = index.all::<Deployment>(obj.namespace().as_deref());
     others.retain(|d| d.spec.stack_ref == obj.spec.stack_ref && d.metadata.name != obj.metadata.name);
-    let running = others.iter().find(|d| d.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("running"));
+    let running = others.iter().find(|d| release::phase_of(d) == DeploymentPhase::Running);
     running.map(|d| d.name_any())
 }
 
@@ -104,7 +104,7 @@ fn facts<'a>(
     obj: &'a Deployment,
     index: &Index,
     workloads: &'a BTreeMap<String, Workloads>,
-    (stack_phase, queued_behind): (&'a str, Option<&'a str>),
+    (stack_phase, queued_behind): (StackPhase, Option<&'a str>),
 ) -> Facts<'a> {
     let spec = &obj.spec;
     let stack = spec.stack_ref.name.as_str();
@@ -153,11 +153,11 @@ fn targets(obj: &Deployment, index: &Index) -> std::result::Result<Vec<RolloutTa
         .get::<Deployment>(obj.namespace().as_deref(), &parent_ref.name)
         .ok_or_else(|| format!("spec.parentDeploymentRef: Deployment {} does not exist", parent_ref.name))?;
     let status = parent.status.clone().unwrap_or_default();
-    if status.phase.as_deref() != Some("completed") {
+    if status.phase != Some(DeploymentPhase::Completed) {
         return Err(format!(
             "spec.parentDeploymentRef: Deployment {} is {}; only a completed Deployment can be rolled back to",
             parent_ref.name,
-            status.phase.as_deref().unwrap_or("pending")
+            release::phase_of(&parent)
         ));
     }
     Ok(status
@@ -237,21 +237,21 @@ fn parent_id(obj: &Deployment, index: &Index) -> Option<Uuid> {
 fn report(rollout: &Rollout) -> Report {
     let message = rollout.message.clone();
     let reason = match rollout.phase {
-        Phase::Pending => match rollout.reason {
+        DeploymentPhase::Pending => match rollout.reason {
             Reason::WaitingForStack => Reason::WaitingForStack,
             _ => Reason::Queued,
         },
-        Phase::Running => Reason::Progressing,
-        Phase::Completed => Reason::Completed,
-        Phase::Cancelled => Reason::Cancelled,
-        Phase::RolledBack => Reason::RolledBack,
-        Phase::Failed => match rollout.reason {
+        DeploymentPhase::Running => Reason::Progressing,
+        DeploymentPhase::Completed => Reason::Completed,
+        DeploymentPhase::Cancelled => Reason::Cancelled,
+        DeploymentPhase::RolledBack => Reason::RolledBack,
+        DeploymentPhase::Failed => match rollout.reason {
             Reason::StackNotDeployable => Reason::StackNotDeployable,
             Reason::InvalidRollout => Reason::InvalidRollout,
             _ => Reason::HealthCheckFailed,
         },
     };
-    let ready = if rollout.phase == Phase::Completed {
+    let ready = if rollout.phase == DeploymentPhase::Completed {
         Verdict::ok(reason, message.clone())
     } else {
         Verdict::failed(reason, message.clone())

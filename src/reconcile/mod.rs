@@ -19,7 +19,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
 use kube::{Api, Client, ResourceExt};
-use serde_json::{Map, Value};
+
 use sqlx::PgPool;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
@@ -478,8 +478,10 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
             Ok(report) => Some(report),
             Err(ProbeError::Unreachable(message)) => {
                 let ready = Verdict::failed(Reason::Unreachable, message);
-                let observed = Map::from_iter([("phase".to_owned(), Value::from("unhealthy"))]);
-                return Ok((Report { ready, observed, ..mirrored() }, Action::requeue(durations::WAITING)));
+                return Ok((
+                    Report { ready, observed: obj.unreachable(), ..mirrored() },
+                    Action::requeue(durations::WAITING),
+                ));
             }
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },

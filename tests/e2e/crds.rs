@@ -52,7 +52,7 @@ fn server_wording(offline: &str) -> &str {
 async fn the_crds_are_served_explained_and_refuse_bad_input() {
     let _turn = exclusive().await;
     let plane = control_plane().await;
-    install_crds(plane);
+    install_crds(plane).await;
     let client = plane.client().await;
 
     // `kubectl get windflow` covers every kind.

@@ -15,8 +15,12 @@ mod install;
 mod platform;
 mod thirdparty;
 
-use kube::Client;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, ResourceExt};
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -48,12 +52,25 @@ pub fn resource_of(kind: &str) -> ApiResource {
 }
 
 /// Applies the CRDs as users do and waits until the API server serves them.
-pub fn install_crds(plane: &controlplane::ControlPlane) {
+pub async fn install_crds(plane: &controlplane::ControlPlane) {
     let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
     let mut apply = plane.kubectl();
     apply.args(["apply", "-f", crds]);
     run(apply);
-    let mut wait = plane.kubectl();
-    wait.args(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
-    run(wait);
+    let names = windflow::kinds::crds().into_iter().map(|crd| crd.name_any());
+    established(plane, names).await;
+}
+
+/// Waits until the API server serves the CRDs named. (`kubectl wait` fails outright when it
+/// looks before the API server has written the CRD's first conditions.)
+pub async fn established(plane: &controlplane::ControlPlane, names: impl IntoIterator<Item = String>) {
+    let crds: Api<CustomResourceDefinition> = Api::all(plane.client().await);
+    for name in names {
+        let served = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        match tokio::time::timeout(Duration::from_secs(60), served).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => panic!("watching CRD {name}: {error}"),
+            Err(_) => panic!("CRD {name} not Established after 60 s"),
+        }
+    }
 }

@@ -179,7 +179,7 @@ pub struct Scenario {
 pub async fn scenario() -> Scenario {
     let turn = exclusive().await;
     let plane = control_plane().await;
-    install_crds(plane);
+    install_crds(plane).await;
     reset(plane).await;
     let kubeconfig = install_chart(plane).await;
     let db = crate::support::database().await;

@@ -12,7 +12,7 @@ use kube::api::Api;
 use serde_json::Value;
 
 use crate::controlplane::{both, control_plane, run};
-use crate::{exclusive, install_crds};
+use crate::{established, exclusive, install_crds};
 
 /// API groups whose CRDs the module proxy does not serve (KubeVirt, Multus): their children are
 /// checked offline only (`render`, the builders' unit tests).
@@ -26,7 +26,7 @@ fn group_of(doc: &Value) -> &str {
 async fn every_child_passes_strict_validation_of_the_apis_it_targets() {
     let _turn = exclusive().await;
     let plane = control_plane().await;
-    install_crds(plane);
+    install_crds(plane).await;
     // On an existing cluster (WINDFLOW_E2E_KUBECONFIG), CRDs already there are left alone: only
     // the missing ones are installed, and only those are removed afterwards.
     let crds: Api<CustomResourceDefinition> = Api::all(plane.client().await);
@@ -43,10 +43,13 @@ async fn every_child_passes_strict_validation_of_the_apis_it_targets() {
         let mut install = plane.kubectl();
         install.args(["apply", "--server-side", "-f"]).arg(path);
         run(install);
-        let mut wait = plane.kubectl();
-        wait.args(["wait", "--for=condition=Established", "--timeout=60s", "-f"]).arg(path);
-        run(wait);
     }
+    let names = installed.iter().map(|path| {
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&std::fs::read_to_string(path).expect("read")).expect("a CRD");
+        crd.name_any()
+    });
+    established(plane, names).await;
 
     let render = Command::new(env!("CARGO_BIN_EXE_windflow"))
         .args(["render", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/examples")])
