@@ -63,29 +63,9 @@ pub struct StackStatus {
     pub last_deployed_at: Option<String>,
 }
 
-/// The values of `StackStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum StackPhase {
-    Draft,
-    Validating,
-    Ready,
-    Deploying,
-    Deployed,
-    Error,
-    Archived,
+seed_values! {
+    /// The values of `StackStatus.phase`: the seed's check on the column it mirrors.
+    StackPhase { Draft, Validating, Ready, Deploying, Deployed, Error, Archived }
 }
 
 /// A deployable application of a stack (tables `applications`, `volume_applications`,
@@ -204,29 +184,9 @@ pub struct ApplicationStatus {
     pub release: Option<ApplicationRelease>,
 }
 
-/// The values of `ApplicationStatus.deployment_status`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ApplicationDeploymentStatus {
-    Pending,
-    Deploying,
-    Deployed,
-    Failed,
-    Stopped,
-    Scaling,
-    Updating,
+seed_values! {
+    /// The values of `ApplicationStatus.deployment_status`: the seed's check on the column it mirrors.
+    ApplicationDeploymentStatus { Pending, Deploying, Deployed, Failed, Stopped, Scaling, Updating }
 }
 
 /// What a completed Deployment rolled out to an application.
@@ -369,28 +329,9 @@ pub struct DeploymentStatus {
     pub message: Option<String>,
 }
 
-/// The values of `DeploymentStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DeploymentPhase {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-    RolledBack,
+seed_values! {
+    /// The values of `DeploymentStatus.phase`: the seed's check on the column it mirrors.
+    DeploymentPhase { Pending, Running, Completed, Failed, Cancelled, RolledBack }
 }
 
 impl DeploymentPhase {

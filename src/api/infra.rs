@@ -88,28 +88,9 @@ pub struct ElementStatus {
     pub phase: Option<ElementPhase>,
 }
 
-/// The values of `ElementStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ElementPhase {
-    Inactive,
-    Provisioning,
-    Active,
-    Error,
-    Maintenance,
-    Terminated,
+seed_values! {
+    /// The values of `ElementStatus.phase`: the seed's check on the column it mirrors.
+    ElementPhase { Inactive, Provisioning, Active, Error, Maintenance, Terminated }
 }
 
 /// A container cluster on a `container_cluster` element (tables `container_clusters`,
@@ -184,27 +165,9 @@ pub struct ContainerClusterStatus {
     pub node_count: Option<i32>,
 }
 
-/// The values of `ContainerClusterStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ContainerClusterPhase {
-    Initializing,
-    Healthy,
-    Degraded,
-    Unhealthy,
-    Maintenance,
+seed_values! {
+    /// The values of `ContainerClusterStatus.phase`: the seed's check on the column it mirrors.
+    ContainerClusterPhase { Initializing, Healthy, Degraded, Unhealthy, Maintenance }
 }
 
 /// A node of a container cluster (tables `container_nodes`, `network_container_nodes`).
@@ -282,27 +245,9 @@ pub struct ContainerNodeStatus {
     pub phase: Option<ContainerNodePhase>,
 }
 
-/// The values of `ContainerNodeStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ContainerNodePhase {
-    Joining,
-    Ready,
-    NotReady,
-    Unknown,
-    Terminated,
+seed_values! {
+    /// The values of `ContainerNodeStatus.phase`: the seed's check on the column it mirrors.
+    ContainerNodePhase { Joining, Ready, NotReady, Unknown, Terminated }
 }
 
 /// A connection to a Network, with an optional fixed address.
@@ -415,29 +360,9 @@ pub struct VmStatus {
     pub phase: Option<VmPhase>,
 }
 
-/// The values of `VmStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum VmPhase {
-    Creating,
-    Starting,
-    Running,
-    Stopping,
-    Stopped,
-    Error,
-    Destroyed,
+seed_values! {
+    /// The values of `VmStatus.phase`: the seed's check on the column it mirrors.
+    VmPhase { Creating, Starting, Running, Stopping, Stopped, Error, Destroyed }
 }
 
 /// A physical server on a `physical_host` element (tables `physical_hosts`,
@@ -509,27 +434,9 @@ pub struct PhysicalHostStatus {
     pub phase: Option<PhysicalHostPhase>,
 }
 
-/// The values of `PhysicalHostStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum PhysicalHostPhase {
-    Provisioning,
-    Active,
-    Maintenance,
-    Error,
-    Decommissioned,
+seed_values! {
+    /// The values of `PhysicalHostStatus.phase`: the seed's check on the column it mirrors.
+    PhysicalHostPhase { Provisioning, Active, Maintenance, Error, Decommissioned }
 }
 
 /// An overlay or host network on a `network` element (table `networks`).
@@ -603,26 +510,9 @@ pub struct NetworkStatus {
     pub phase: Option<NetworkPhase>,
 }
 
-/// The values of `NetworkStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum NetworkPhase {
-    Creating,
-    Active,
-    Error,
-    Deleting,
+seed_values! {
+    /// The values of `NetworkStatus.phase`: the seed's check on the column it mirrors.
+    NetworkPhase { Creating, Active, Error, Deleting }
 }
 
 /// A storage volume on a `volume` element (table `volumes`).
@@ -714,27 +604,9 @@ pub struct VolumeStatus {
     pub phase: Option<VolumePhase>,
 }
 
-/// The values of `VolumeStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum VolumePhase {
-    Creating,
-    Available,
-    Bound,
-    Error,
-    Deleting,
+seed_values! {
+    /// The values of `VolumeStatus.phase`: the seed's check on the column it mirrors.
+    VolumePhase { Creating, Available, Bound, Error, Deleting }
 }
 
 /// A load-balancing gateway of a stack (tables `gateways`, `network_gateways`). Short name
@@ -820,26 +692,9 @@ pub struct GatewayStatus {
     pub phase: Option<GatewayPhase>,
 }
 
-/// The values of `GatewayStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum GatewayPhase {
-    Configuring,
-    Active,
-    Error,
-    Updating,
+seed_values! {
+    /// The values of `GatewayStatus.phase`: the seed's check on the column it mirrors.
+    GatewayPhase { Configuring, Active, Error, Updating }
 }
 
 /// A DNS domain on a `domain` element (table `domains`). `fqdn` is unique across all tenants.
@@ -896,48 +751,14 @@ pub struct DomainStatus {
     pub dnssec_status: Option<DnssecStatus>,
 }
 
-/// The values of `DomainStatus.dnssec_status`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DnssecStatus {
-    Disabled,
-    Unsigned,
-    Signed,
-    Error,
+seed_values! {
+    /// The values of `DomainStatus.dnssec_status`: the seed's check on the column it mirrors.
+    DnssecStatus { Disabled, Unsigned, Signed, Error }
 }
 
-/// The values of `DomainStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DomainPhase {
-    Configuring,
-    Active,
-    Error,
-    Suspended,
+seed_values! {
+    /// The values of `DomainStatus.phase`: the seed's check on the column it mirrors.
+    DomainPhase { Configuring, Active, Error, Suspended }
 }
 
 /// A DNS record of a domain (table `dns_records`).
@@ -1027,25 +848,9 @@ pub struct DnsRecordStatus {
     pub phase: Option<DnsRecordPhase>,
 }
 
-/// The values of `DnsRecordStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DnsRecordPhase {
-    Pending,
-    Active,
-    Error,
+seed_values! {
+    /// The values of `DnsRecordStatus.phase`: the seed's check on the column it mirrors.
+    DnsRecordPhase { Pending, Active, Error }
 }
 
 /// The public half of a DNSSEC signing key of a domain (table `dnssec_keys`). The private key
@@ -1122,25 +927,7 @@ pub struct DnssecKeyStatus {
     pub phase: Option<DnssecKeyPhase>,
 }
 
-/// The values of `DnssecKeyStatus.phase`: the seed's check on the column it mirrors.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    schemars::JsonSchema,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DnssecKeyPhase {
-    Generated,
-    Published,
-    Active,
-    Retired,
-    Revoked,
+seed_values! {
+    /// The values of `DnssecKeyStatus.phase`: the seed's check on the column it mirrors.
+    DnssecKeyPhase { Generated, Published, Active, Retired, Revoked }
 }

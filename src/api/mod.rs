@@ -4,6 +4,32 @@
 // kube's `printcolumn(name = …, type_ = …)` repeats its keys once per column by design.
 #![allow(clippy::duplicated_attributes)]
 
+/// A seed status column's values as an enum: serde and the CRD schema spell them in
+/// snake_case, as the seed's check does, and strum gives the same text (`Display`,
+/// `&'static str`) for messages and column defaults. Fifteen status fields share this shape.
+macro_rules! seed_values {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(
+            serde::Serialize,
+            serde::Deserialize,
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            schemars::JsonSchema,
+            strum::Display,
+            strum::IntoStaticStr,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name {
+            $($variant,)*
+        }
+    };
+}
+
 pub mod apps;
 pub mod common;
 pub mod infra;
