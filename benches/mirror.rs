@@ -23,7 +23,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 use windflow::kinds::index::Index;
-use windflow::kinds::*;
+use windflow::kinds::{Application, DnsRecord, Group, Kind, Network, Tag, User, Volume, prepare};
 use windflow::mirror::{Prepared, store};
 use windflow::reconcile::{Outcome, sync};
 

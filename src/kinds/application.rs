@@ -16,14 +16,14 @@ use uuid::Uuid;
 
 use super::network::attachment_label;
 use super::release::{self, Release, WorkloadPlan};
-use super::shared::*;
+use super::shared::{columns, linked, metadata, quantities, text, typed};
 use super::vm::Machine;
 use super::{Inputs, Kind, KindId};
-use crate::api::apps::*;
-use crate::api::common::*;
+use crate::api::apps::ApplicationType;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::{DEPLOYMENT, SERVICE, VIRTUAL_MACHINE};
 use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
 
 pub use crate::api::apps::Application;

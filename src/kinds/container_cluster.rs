@@ -7,14 +7,14 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{applied_text, columns, element, linked, phase, phase_column, text, volumes};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
+use crate::api::infra::{ClusterMode, ContainerClusterPhase, ContainerNodePhase};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
-use crate::provision::types::*;
+use crate::provision::types::{CAPI_CLUSTER, CONTAINER_NODE};
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
 
 pub use crate::api::infra::ContainerCluster;

@@ -4,10 +4,10 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{ROLES_THAT_DEPLOY, columns};
 use super::{Kind, KindId};
-use crate::api::apps::*;
-use crate::api::common::*;
+use crate::api::apps::DeploymentType;
+use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, Reference, Resolved, Rows};
 use crate::provision::Result;
 

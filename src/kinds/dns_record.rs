@@ -7,13 +7,13 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::domain::domain_reference;
-use super::shared::*;
+use super::shared::{columns, phase, phase_column};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::{CommonStatus, DeletionPolicy};
+use crate::api::infra::{DnsRecordPhase, DnsRecordType};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::DNS_ENDPOINT;
 use crate::provision::{Anchor, Placement, Result};
 
 pub use crate::api::infra::DnsRecord;

@@ -4,10 +4,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::domain::domain_reference;
-use super::shared::*;
+use super::shared::{columns, phase_column};
 use super::{Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::CommonStatus;
+use crate::api::infra::{DnssecAlgorithm, DnssecKeyType};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
 

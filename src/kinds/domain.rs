@@ -6,12 +6,12 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{columns, element, phase, phase_column};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm, ObjectRef};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::CERTIFICATE;
 use crate::provision::{Anchor, Placement, Result};
 
 pub use crate::api::infra::{Domain, DomainPhase};

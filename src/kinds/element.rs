@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{columns, phase, phase_column, tag_rows, tag_table, tags};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
+use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
 

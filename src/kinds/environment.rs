@@ -14,13 +14,13 @@ use kube::ResourceExt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::shared::*;
+use super::shared::{columns, metadata, quantities, tag_rows, tag_table, tags, typed};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
-use crate::api::tenancy::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
+use crate::api::tenancy::EnvironmentType;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::{LIMIT_RANGE, NAMESPACE, NETWORK_POLICY, RESOURCE_QUOTA};
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
 
 pub use crate::api::tenancy::Environment;

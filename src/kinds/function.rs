@@ -3,10 +3,10 @@
 use kube::ResourceExt;
 use serde::Serialize;
 
-use super::shared::*;
+use super::shared::columns;
 use super::{Kind, KindId};
-use crate::api::common::*;
-use crate::api::tenancy::*;
+use crate::api::common::CommonStatus;
+use crate::api::tenancy::Grant;
 use crate::mirror::{Invalid, Reference, Resolved, Rows};
 use crate::provision::Result;
 

@@ -19,13 +19,13 @@ use uuid::Uuid;
 use super::Application;
 use super::application::first_port;
 use super::domain::certificate;
-use super::shared::*;
+use super::shared::{Link, columns, linked, metadata, phase, phase_column, text, typed};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
+use crate::api::infra::{GatewayPhase, GatewayType, LoadBalancingStrategy};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::{CERTIFICATE, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
 use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
 
 pub use crate::api::infra::Gateway;

@@ -13,13 +13,13 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{columns, element, metadata, phase, phase_column, typed};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
+use crate::api::infra::{NetworkPhase, NetworkType};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::{NETWORK_ATTACHMENT, NETWORK_POLICY};
 use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
 
 pub use crate::api::infra::Network;

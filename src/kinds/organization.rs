@@ -5,12 +5,12 @@ use kube::ResourceExt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::shared::*;
+use super::shared::{columns, linked, metadata, typed};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm, FreeFormList};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::NAMESPACE;
 use crate::provision::{Anchor, Placement, Result, tenant_namespace};
 
 pub use crate::api::tenancy::Organization;

@@ -4,10 +4,10 @@ use kube::ResourceExt;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{columns, element, linked, networks, phase_column};
 use super::{Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::{CommonStatus, FreeForm};
+use crate::api::infra::OsType;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
 

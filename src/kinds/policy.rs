@@ -7,12 +7,12 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{Link, columns, linked, members, metadata, tag_rows, tag_table, tags, typed, typed_rows};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::{ROLE, ROLE_BINDING};
 use crate::provision::{Anchor, Placement, ProvisionError, Result, tenant_namespace, workload_namespace};
 
 pub use crate::api::tenancy::Policy;

@@ -3,9 +3,9 @@
 use kube::ResourceExt;
 use serde::Serialize;
 
-use super::shared::*;
+use super::shared::columns;
 use super::{Kind, KindId};
-use crate::api::common::*;
+use crate::api::common::CommonStatus;
 use crate::mirror::{Invalid, Reference, Resolved, Rows};
 use crate::provision::Result;
 

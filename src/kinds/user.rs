@@ -3,9 +3,9 @@
 use kube::ResourceExt;
 use serde::Serialize;
 
-use super::shared::*;
+use super::shared::{LOCKED_PASSWORD, columns, tag_rows, tag_table, tags};
 use super::{Kind, KindId};
-use crate::api::common::*;
+use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
 use crate::provision::Result;
 

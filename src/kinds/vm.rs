@@ -7,13 +7,13 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::network::attachment_label;
-use super::shared::*;
+use super::shared::{applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
+use crate::api::infra::{NetworkAttachment, OsType, VmPhase};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::VIRTUAL_MACHINE;
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
 
 pub use crate::api::infra::VM;

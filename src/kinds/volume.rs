@@ -10,13 +10,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::*;
+use super::shared::{applied_text, columns, element, gigabytes, metadata, phase, phase_column, typed};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::*;
-use crate::api::infra::*;
+use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
+use crate::api::infra::{AccessMode, VolumePhase, VolumeType};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::*;
+use crate::provision::types::PVC;
 use crate::provision::{Anchor, Placement, Result};
 
 pub use crate::api::infra::Volume;
