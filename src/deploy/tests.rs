@@ -91,44 +91,21 @@ fn a_new_deployment_is_created_and_started_with_its_first_stage_per_strategy() {
 
 #[test]
 fn admission_follows_create_deployment() {
+    use DeploymentPhase::{Cancelled, Failed, Pending, Running};
     let none = BTreeMap::new();
     // (stack phase, seconds since the Deployment was created, queued behind, cancel, ...)
     for (stack_phase, waited, queued_behind, cancel, phase, reason, step_keys) in [
-        ("draft", 60, None, false, DeploymentPhase::Pending, Reason::WaitingForStack, vec!["created"]),
-        ("validating", 599, None, false, DeploymentPhase::Pending, Reason::WaitingForStack, vec!["created"]),
-        ("draft", 600, None, false, DeploymentPhase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        (
-            "validating",
-            3600,
-            None,
-            false,
-            DeploymentPhase::Failed,
-            Reason::StackNotDeployable,
-            vec!["created", "failed"],
-        ),
-        ("error", 60, None, false, DeploymentPhase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("archived", 60, None, false, DeploymentPhase::Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("deploying", 60, Some("shop-1"), false, DeploymentPhase::Pending, Reason::Queued, vec!["created"]),
-        ("draft", 60, None, true, DeploymentPhase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
-        ("ready", 60, None, true, DeploymentPhase::Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
-        (
-            "ready",
-            60,
-            None,
-            false,
-            DeploymentPhase::Running,
-            Reason::Progressing,
-            vec!["created", "started", "applied/web"],
-        ),
-        (
-            "deployed",
-            60,
-            None,
-            false,
-            DeploymentPhase::Running,
-            Reason::Progressing,
-            vec!["created", "started", "applied/web"],
-        ),
+        ("draft", 60, None, false, Pending, Reason::WaitingForStack, vec!["created"]),
+        ("validating", 599, None, false, Pending, Reason::WaitingForStack, vec!["created"]),
+        ("draft", 600, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("validating", 3600, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("error", 60, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("archived", 60, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        ("deploying", 60, Some("shop-1"), false, Pending, Reason::Queued, vec!["created"]),
+        ("draft", 60, None, true, Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        ("ready", 60, None, true, Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        ("ready", 60, None, false, Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
+        ("deployed", 60, None, false, Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
     ] {
         let mut facts = facts(DeploymentType::Rolling, &none);
         facts.stack = ("shop", serde_json::from_value(json!(stack_phase)).expect("a stack phase"));
