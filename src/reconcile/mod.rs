@@ -571,7 +571,7 @@ async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) ->
 }
 
 /// Applies the status (server-side, our field manager) and publishes an Event when Ready flips
-/// or is false.
+/// or fails for a new reason.
 async fn update_status<K: Kind>(
     obj: &K,
     api: &Api<K>,
@@ -583,13 +583,8 @@ async fn update_status<K: Kind>(
     let patch = status::build(obj, &before, report, organization, Timestamp::now());
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let ready = &report.ready;
-    if !report.announce {
-        return Ok(());
-    }
-    if !ready.ok {
-        publish(ctx, obj, EventType::Warning, ready.reason, &ready.message).await;
-    } else if status::ready_status(&before).as_deref() != Some("True") {
-        publish(ctx, obj, EventType::Normal, ready.reason, &ready.message).await;
+    if let Some(type_) = status::announcement(&before, ready).filter(|_| report.announce) {
+        publish(ctx, obj, type_, ready.reason, &ready.message).await;
     }
     Ok(())
 }

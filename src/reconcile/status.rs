@@ -2,6 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
@@ -134,9 +135,18 @@ fn seed_default(field: &str, default: &str) -> Value {
     }
 }
 
-/// The Ready status currently on the object, if any.
-pub fn ready_status(status: &Value) -> Option<String> {
-    current_conditions(status).into_iter().find(|c| c.type_ == "Ready").map(|c| c.status)
+/// The Event a reconcile announces, given the status before it: a Warning when Ready turns
+/// False or fails for another reason, a Normal when it turns True. A retry that finds the same
+/// fault, or the same success, announces nothing (its message may still change in the status).
+pub fn announcement(status: &Value, ready: &Verdict) -> Option<EventType> {
+    let before = current_conditions(status).into_iter().find(|c| c.type_ == "Ready");
+    let was = |status: &str| before.as_ref().is_some_and(|c| c.status == status);
+    match ready.ok {
+        false if was("False") && before.as_ref().is_some_and(|c| c.reason == ready.reason.as_str()) => None,
+        false => Some(EventType::Warning),
+        true if was("True") => None,
+        true => Some(EventType::Normal),
+    }
 }
 
 #[cfg(test)]
@@ -234,5 +244,29 @@ mod tests {
         assert!(!is_paused(&v));
         v.annotations_mut().insert(PAUSED_ANNOTATION.into(), "true".into());
         assert!(is_paused(&v));
+    }
+
+    #[test]
+    fn events_announce_flips_not_retries() {
+        let ready = |status: &str, reason: &str| {
+            json!({ "conditions": [{
+            "type": "Ready", "status": status, "reason": reason, "message": "before",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }] })
+        };
+        let waiting = Verdict::failed(Reason::WaitingForDependency, "spec.elementRef: not yet");
+        let invalid = Verdict::failed(Reason::InvalidSpec, "spec.sizeGb: too small");
+        let provisioned = Verdict::ok(Reason::Provisioned, "applied");
+        for (before, verdict, expected) in [
+            (json!({}), &waiting, Some(EventType::Warning)),
+            (ready("True", "Provisioned"), &waiting, Some(EventType::Warning)),
+            (ready("False", "WaitingForDependency"), &waiting, None),
+            (ready("False", "WaitingForDependency"), &invalid, Some(EventType::Warning)),
+            (json!({}), &provisioned, Some(EventType::Normal)),
+            (ready("False", "InvalidSpec"), &provisioned, Some(EventType::Normal)),
+            (ready("True", "Provisioned"), &provisioned, None),
+        ] {
+            assert_eq!(announcement(&before, verdict), expected, "{before} then {verdict:?}");
+        }
     }
 }
