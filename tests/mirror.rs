@@ -519,3 +519,46 @@ async fn every_row_a_kind_builds_names_columns_of_its_table() {
     }
     assert_eq!(seen.len(), KindId::ALL.len(), "the sample platform has every kind: {seen:?}");
 }
+
+#[tokio::test]
+async fn timestamps_say_when_the_object_was_created_changed_and_started() {
+    let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
+    let mut docs = platform();
+    for doc in &mut docs {
+        doc["metadata"]["creationTimestamp"] = json!("2026-03-01T08:00:00Z");
+    }
+    cluster.converge(&docs).await;
+    let times = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT created_at::text, updated_at::text FROM volumes WHERE k8s_name = 'pgdata'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("the volume's row")
+    };
+
+    // created_at is the object's creation, whenever the row was written.
+    let (created, first_update) = times().await;
+    assert_eq!(created, "2026-03-01 08:00:00+00");
+    assert_ne!(first_update, created, "updated_at is the write's time");
+
+    // A change moves updated_at, not created_at; a stale version moves neither.
+    let volume = find(&docs, "Volume", "pgdata");
+    let mut bigger = with_version(volume, 10);
+    bigger["spec"]["sizeGb"] = json!(80);
+    assert!(matches!(cluster.mirror(&bigger).await, Outcome::Mirrored(w) if w.written));
+    let (created_after, changed) = times().await;
+    assert_eq!(created_after, created);
+    assert!(changed > first_update, "{changed} after {first_update}");
+    assert!(matches!(cluster.mirror(&with_version(volume, 9)).await, Outcome::Mirrored(w) if !w.written));
+    assert_eq!(times().await.1, changed, "a stale version writes nothing");
+
+    // A pending rollout has not started: started_at is written by the step that starts it.
+    let started: Option<String> =
+        sqlx::query_scalar("SELECT started_at::text FROM deployments WHERE k8s_name = 'shop-1-4-2'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("deployment");
+    assert_eq!(started, None);
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde::Serialize;
@@ -45,6 +45,9 @@ struct Bookkeeping<'a> {
     k8s_name: &'a str,
     k8s_resource_version: i64,
     k8s_generation: Option<i64>,
+    /// The object's creation, not the row's: a row rebuilt by `resync` keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<&'a Time>,
 }
 
 /// Pure: the rows an object writes, given what its references resolved to.
@@ -72,6 +75,7 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
         k8s_name: &name,
         k8s_resource_version: resource_version,
         k8s_generation: meta.generation,
+        created_at: meta.creation_timestamp.as_ref(),
     })?);
     for join in &mut rows.joins {
         for row in &mut join.rows {

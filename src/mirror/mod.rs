@@ -1,7 +1,7 @@
 //! The mirror: every WindFlow object as rows of the seed's schema, with an audit trail.
 //!
 //! A kind says which objects it references and how its rows look (`kinds::Kind`); the rest is
-//! shared: references are dereferenced from the controllers' caches (`reconcile::catalog`),
+//! shared: references are dereferenced from the controllers' caches (`kinds::Index`),
 //! rows are built purely (`kinds::prepare`), and one statement writes the row, its join rows and
 //! the audit row in one transaction ([`store::write`]).
 
@@ -47,7 +47,7 @@ pub struct Referenced {
 }
 
 /// What the dereference step found: the tenant organization, and every referenced object
-/// that exists (the controllers' caches; see `reconcile::catalog`).
+/// that exists (the controllers' caches; see `kinds::Index`).
 #[derive(Clone, Debug, Default)]
 pub struct Resolved {
     /// The organization owning the object's namespace (namespaced kinds only).
