@@ -21,6 +21,14 @@ pub struct FailureLabels {
     pub category: String,
 }
 
+/// One object, named: for the rare objects worth naming (cardinality stays that of the faults).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabels {
     /// `idle` or `used`.
@@ -42,6 +50,7 @@ pub struct Metrics {
     mirror_write: Histogram,
     connections: Family<ConnectionLabels, Gauge>,
     leader: Gauge,
+    undeserializable: Family<ObjectLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -65,7 +74,23 @@ impl Default for Metrics {
         registry.register("database_connections", "Database pool connections, by state", connections.clone());
         let leader = Gauge::default();
         registry.register("leader", "1 when this replica holds the lease and reconciles", leader.clone());
-        Self { registry, reconciles, failures, duration, in_flight, mirror_write, connections, leader }
+        let undeserializable = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "undeserializable_objects",
+            "Objects skipped because they are no valid object of their kind (1 each), by kind, namespace and name",
+            undeserializable.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            failures,
+            duration,
+            in_flight,
+            mirror_write,
+            connections,
+            leader,
+            undeserializable,
+        }
     }
 }
 
@@ -85,6 +110,15 @@ impl Metrics {
 
     pub fn mirror_written(&self, took: Duration) {
         self.mirror_write.observe(took.as_secs_f64());
+    }
+
+    /// Whether the object is skipped as no valid object of its kind (a gauge at 1 while it is).
+    pub fn undeserializable(&self, object: ObjectLabels, skipped: bool) {
+        if skipped {
+            self.undeserializable.get_or_create(&object).set(1);
+        } else {
+            self.undeserializable.remove(&object);
+        }
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -131,6 +165,8 @@ mod tests {
         metrics.failed("Volume", "database");
         metrics.mirror_written(Duration::from_millis(3));
         metrics.set_leader(true);
+        let broken = ObjectLabels { kind: "Tag".into(), namespace: String::new(), name: "broken".into() };
+        metrics.undeserializable(broken.clone(), true);
         let text = metrics.encode(10, 7).expect("text");
         for line in [
             "windflow_reconciles_total{kind=\"Volume\"} 1",
@@ -140,8 +176,12 @@ mod tests {
             "windflow_mirror_write_seconds_count 1",
             "windflow_database_connections{state=\"used\"} 3",
             "windflow_leader 1",
+            "windflow_undeserializable_objects{kind=\"Tag\",namespace=\"\",name=\"broken\"} 1",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }
+        metrics.undeserializable(broken, false);
+        let text = metrics.encode(10, 7).expect("text");
+        assert!(!text.contains("name=\"broken\""), "a repaired object is no longer named:\n{text}");
     }
 }

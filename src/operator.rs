@@ -12,18 +12,21 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::StreamExt;
-use kube::api::DynamicObject;
-use kube::runtime::events::Reporter;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
-use kube::{Client, ResourceExt};
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::events::{EventType, Reporter};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::FIELD_MANAGER;
+use crate::api::common::Reason;
 use crate::cli::{LeaderElectionArgs, RunArgs};
 use crate::kinds::Index;
 use crate::kinds::*;
+use crate::metrics::ObjectLabels;
 use crate::provision::labels;
 use crate::reconcile::{self, Context, Lifecycle};
 
@@ -36,9 +39,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
     // The controllers' caches are the index builders read: one watch per kind.
-    let mut controllers = Controllers::new(&client);
-    let index = controllers.index();
-    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, index, args.provision.config()));
+    let stores = Stores::new();
+    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, stores.index(), args.provision.config()));
+    let mut controllers = stores.controllers(&client, &ctx);
     // A stack's phase follows its applications and rollouts; an application's workloads follow
     // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
     // the counts of each refresh of the views.
@@ -172,19 +175,30 @@ async fn shutdown_signal() {
 /// One controller per kind, from the registry; each runs the reconcile with the kind's lifecycle.
 macro_rules! controllers {
     ($($kind:ident: $module:ident => $lifecycle:ident,)*) => {
+        /// The caches of every kind, before their watches start: the index reads them.
+        struct Stores {
+            $($module: (Store<$kind>, Writer<$kind>),)*
+        }
+
+        impl Stores {
+            fn new() -> Self {
+                Self { $($module: reflector::store(),)* }
+            }
+
+            fn index(&self) -> Index {
+                Index { $($module: self.$module.0.clone(),)* }
+            }
+
+            fn controllers(self, client: &Client, ctx: &Arc<Context>) -> Controllers {
+                Controllers { $($module: controller::<$kind>(client, self.$module, ctx),)* }
+            }
+        }
+
         struct Controllers {
             $($module: Controller<$kind>,)*
         }
 
         impl Controllers {
-            fn new(client: &Client) -> Self {
-                Self { $($module: controller::<$kind>(client),)* }
-            }
-
-            fn index(&self) -> Index {
-                Index { $($module: self.$module.store(),)* }
-            }
-
             async fn run(self, ctx: &Arc<Context>) {
                 futures::join!($(drive::<$kind, reconcile::$lifecycle>(self.$module, ctx),)*);
             }
@@ -202,8 +216,30 @@ fn named<K: kube::Resource<DynamicType = ()>>(referrer: &impl ResourceExt, name:
 /// The controller of a kind, also woken by its children: a child deleted, edited by hand or
 /// changing status reconciles its owner at once. Third-party child types, which may not be
 /// installed, are left to the periodic resync.
-fn controller<K: Kind>(client: &Client) -> Controller<K> {
-    let controller = Controller::new(kube::Api::<K>::all(client.clone()), watcher::Config::default().any_semantic());
+///
+/// The kind is watched as plain objects and read as `K` one by one: an object that is no valid
+/// `K` (its CRD let it through: an older or looser schema) is reported and skipped, where a
+/// typed watch would fail its whole list and stall every object of the kind.
+fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>), ctx: &Arc<Context>) -> Controller<K> {
+    let resource = ApiResource::erase::<K>(&());
+    let api = kube::Api::<DynamicObject>::all_with(client.clone(), &resource);
+    let cache = reader.clone();
+    let ctx = ctx.clone();
+    let objects = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .then(move |event| {
+            let (cache, ctx) = (cache.clone(), ctx.clone());
+            async move {
+                match event {
+                    Ok(event) => typed_event::<K>(event, &cache, &ctx).await.map(Ok),
+                    Err(error) => Some(Err(error)),
+                }
+            }
+        })
+        .filter_map(futures::future::ready)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(objects, reader);
     let owned_by = format!("{}={}", labels::OWNER_KIND, K::kind(&()));
     K::CHILD_TYPES.iter().filter(|child| child.always_served()).fold(controller, |controller, child| {
         let resource = child.api_resource();
@@ -214,6 +250,58 @@ fn controller<K: Kind>(client: &Client) -> Controller<K> {
             owner_of::<K>,
         )
     })
+}
+
+/// `event` with its objects read as `K`. An object that is not a valid `K` is reported and
+/// left out; an earlier valid version of it leaves the cache, so that nothing acts on what
+/// the object no longer says.
+async fn typed_event<K: Kind>(
+    event: watcher::Event<DynamicObject>,
+    cache: &Store<K>,
+    ctx: &Context,
+) -> Option<watcher::Event<K>> {
+    Some(match event {
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+        watcher::Event::InitApply(obj) => match read_as(obj, cache, ctx, false).await {
+            Ok(obj) => watcher::Event::InitApply(obj),
+            Err(_) => return None,
+        },
+        watcher::Event::Apply(obj) => match read_as(obj, cache, ctx, false).await {
+            Ok(obj) => watcher::Event::Apply(obj),
+            Err(stale) => watcher::Event::Delete(stale?),
+        },
+        watcher::Event::Delete(obj) => match read_as(obj, cache, ctx, true).await {
+            Ok(obj) => watcher::Event::Delete(obj),
+            Err(stale) => watcher::Event::Delete(stale?),
+        },
+    })
+}
+
+/// `obj` as a `K`; or, when it is none, the version the cache holds, having reported it
+/// unless it is `gone` from the API server.
+async fn read_as<K: Kind>(obj: DynamicObject, cache: &Store<K>, ctx: &Context, gone: bool) -> Result<K, Option<K>> {
+    let named = ObjectLabels {
+        kind: K::kind(&()).into_owned(),
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+    };
+    let reference = obj.object_ref(&ApiResource::erase::<K>(&()));
+    let parsed = obj.try_parse::<K>();
+    ctx.metrics.undeserializable(named.clone(), parsed.is_err() && !gone);
+    match parsed {
+        Ok(typed) => Ok(typed),
+        Err(error) => {
+            if !gone {
+                let message = format!("not a valid {}: {error}; skipped until it is fixed", named.kind);
+                warn!(kind = %named.kind, namespace = %named.namespace, name = %named.name, %error, "object skipped");
+                reconcile::announce(ctx, &reference, EventType::Warning, Reason::InvalidObject, &message).await;
+            }
+            let key = ObjectRef::<K>::new(&named.name);
+            let key = if named.namespace.is_empty() { key } else { key.within(&named.namespace) };
+            Err(cache.get(&key).map(|held| held.as_ref().clone()))
+        }
+    }
 }
 
 /// The object a child's labels name as its owner.

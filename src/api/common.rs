@@ -109,8 +109,10 @@ pub enum DeletionPolicy {
 }
 
 /// Why a condition or a rollout is what it is: the reasons users read in `kubectl describe`,
-/// and the ones the controller decides by. Serialized as its name.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+/// and the ones the controller decides by. Serialized and shown as its name.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, strum::Display, strum::IntoStaticStr,
+)]
 pub enum Reason {
     /// The database row holds the object.
     Mirrored,
@@ -124,6 +126,9 @@ pub enum Reason {
     WaitingForDependency,
     NoOrganization,
     InvalidSpec,
+    /// The object is no valid object of its kind (its CRD let it through, an older or looser
+    /// schema): skipped until it is fixed.
+    InvalidObject,
     Conflict,
     DatabaseUnavailable,
     /// The operator's watches have not listed every kind yet: nothing can be dereferenced.
@@ -144,37 +149,8 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The reason as conditions and Events spell it.
+    /// The reason as conditions and Events spell it: its name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mirrored => "Mirrored",
-            Self::Provisioned => "Provisioned",
-            Self::ProviderNotInstalled => "ProviderNotInstalled",
-            Self::ProviderUnavailable => "ProviderUnavailable",
-            Self::Unreachable => "Unreachable",
-            Self::WaitingForDependency => "WaitingForDependency",
-            Self::NoOrganization => "NoOrganization",
-            Self::InvalidSpec => "InvalidSpec",
-            Self::Conflict => "Conflict",
-            Self::DatabaseUnavailable => "DatabaseUnavailable",
-            Self::CachesNotSynced => "CachesNotSynced",
-            Self::Paused => "Paused",
-            Self::StillReferenced => "StillReferenced",
-            Self::Queued => "Queued",
-            Self::Progressing => "Progressing",
-            Self::Completed => "Completed",
-            Self::StackNotDeployable => "StackNotDeployable",
-            Self::WaitingForStack => "WaitingForStack",
-            Self::InvalidRollout => "InvalidRollout",
-            Self::HealthCheckFailed => "HealthCheckFailed",
-            Self::Cancelled => "Cancelled",
-            Self::RolledBack => "RolledBack",
-        }
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -590,6 +590,11 @@ async fn update_status<K: Kind>(
 }
 
 async fn publish<K: Kind>(ctx: &Context, obj: &K, type_: EventType, reason: Reason, note: &str) {
+    announce(ctx, &obj.object_ref(&()), type_, reason, note).await;
+}
+
+/// Publishes an Event on the object `reference` names; a failure to publish is only logged.
+pub async fn announce(ctx: &Context, reference: &ObjectReference, type_: EventType, reason: Reason, note: &str) {
     let event = Event {
         type_,
         reason: reason.as_str().to_owned(),
@@ -597,7 +602,7 @@ async fn publish<K: Kind>(ctx: &Context, obj: &K, type_: EventType, reason: Reas
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+    if let Err(error) = ctx.recorder.publish(&event, reference).await {
         warn!(%error, "could not publish an event");
     }
 }

@@ -12,6 +12,7 @@ mod controlplane;
 mod crds;
 mod failover;
 mod install;
+mod invalid;
 mod platform;
 mod thirdparty;
 
