@@ -248,15 +248,28 @@ fn argocd_health_for_every_kind_and_outcome() {
                 "Degraded",
             ),
             (object(kind, 2, conditions(2, ("False", "Paused"), ("False", "Paused"))), "Suspended"),
+            // Applied, not working yet: a claim not Bound, a workload not Available.
+            (object(kind, 2, conditions(2, ("False", "Progressing"), ("True", "Mirrored"))), "Progressing"),
         ];
         for (obj, expected) in cases {
             let (status, message) = health(&obj);
             assert_eq!(status, expected, "{kind}: {obj} ({message})");
         }
     }
-    let mut rollout = object("Deployment", 1, conditions(1, ("True", "Mirrored"), ("True", "Mirrored")));
-    for (phase, expected) in [("running", "Progressing"), ("completed", "Healthy"), ("failed", "Degraded")] {
+    // A rollout as the operator reports it: queued, waiting for its stack or running is work
+    // under way; a finished one is a record, whatever its end (history is not a fault).
+    for (phase, ready, expected) in [
+        ("pending", ("False", "Queued"), "Progressing"),
+        ("pending", ("False", "WaitingForStack"), "Progressing"),
+        ("running", ("False", "Progressing"), "Progressing"),
+        ("completed", ("True", "Completed"), "Healthy"),
+        ("failed", ("False", "HealthCheckFailed"), "Healthy"),
+        ("cancelled", ("False", "Cancelled"), "Healthy"),
+        ("rolled_back", ("False", "RolledBack"), "Healthy"),
+    ] {
+        let mut rollout = object("Deployment", 1, conditions(1, ready, ("True", "Mirrored")));
         rollout["status"]["phase"] = phase.into();
-        assert_eq!(health(&rollout).0, expected, "rollout {phase}");
+        let (status, message) = health(&rollout);
+        assert_eq!(status, expected, "rollout {phase}: {message}");
     }
 }

@@ -387,8 +387,10 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     let action = reconcile_with::<Application, reconcile::Provision, _>(&app, &ctx, async {
         server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
         server.expect("GET", "/api/v1", |_| core_v1()).await;
+        // Ready means working: the workload is Available.
+        let available = json!({ "conditions": [{ "type": "Available", "status": "True" }] });
         let seen = server
-            .expect("PATCH", &format!("/apis/apps/v1{namespace}/deployments/worker"), stored_with(json!({})))
+            .expect("PATCH", &format!("/apis/apps/v1{namespace}/deployments/worker"), stored_with(available))
             .await;
         assert_server_side_apply(&seen);
         assert_eq!(seen.body["spec"]["replicas"], 2);
@@ -425,7 +427,8 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     let ready = already_ready(&app);
     reconcile_with::<Application, reconcile::Provision, _>(&ready, &ctx, async {
         let deployment = format!("/apis/apps/v1{namespace}/deployments/worker");
-        let seen = server.expect("PATCH", &deployment, stored_with(json!({ "replicas": 7 }))).await;
+        let scaled = json!({ "replicas": 7, "conditions": [{ "type": "Available", "status": "True" }] });
+        let seen = server.expect("PATCH", &deployment, stored_with(scaled)).await;
         assert_eq!(seen.body["spec"]["replicas"], 2);
         server.expect("PATCH", &format!("/api/v1{namespace}/services/worker"), stored_with(json!({}))).await;
         server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "worker")])).await;

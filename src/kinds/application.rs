@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::network::attachment_label;
 use super::release::{self, Release, WorkloadPlan};
-use super::shared::{columns, linked, metadata, quantities, text, typed};
-use super::vm::Machine;
+use super::shared::{columns, linked, metadata, quantities, text, typed, without_condition};
+use super::vm::{Machine, machine_not_working};
 use super::{Inputs, Kind, KindId};
 use crate::api::apps::ApplicationType;
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
@@ -147,6 +147,16 @@ impl Kind for Application {
             ApplicationType::Vm => self.machine(namespace, &plan.main.config),
             // A physical application runs on hosts WindFlow does not drive: mirrored only.
             ApplicationType::Physical => Ok(vec![]),
+        }
+    }
+
+    /// A container application works once its workloads are Available; a vm application once
+    /// its machine is Ready (or asked to stay stopped).
+    fn not_working(&self, applied: &[kube::api::DynamicObject], _: &Inputs) -> Option<String> {
+        match self.spec.application_type {
+            ApplicationType::Container => without_condition(applied, DEPLOYMENT.kind, "Available"),
+            ApplicationType::Vm => machine_not_working(&self.spec.deployment_config, applied),
+            ApplicationType::Physical => None,
         }
     }
 

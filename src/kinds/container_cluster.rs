@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::{applied_text, columns, element, linked, phase, phase_column, text, volumes};
+use super::shared::{applied_text, columns, element, linked, phase, phase_column, text, volumes, without_condition};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{ClusterMode, ContainerClusterPhase, ContainerNodePhase};
@@ -130,6 +130,18 @@ impl Kind for ContainerCluster {
             Some(_) => ContainerClusterPhase::Initializing,
         };
         phase(status)
+    }
+
+    /// An existing cluster works while all its nodes are ready; a Cluster API cluster once it
+    /// is Ready (provisioned, with its control plane ready).
+    fn not_working(&self, applied: &[DynamicObject], inputs: &Inputs) -> Option<String> {
+        match inputs.report {
+            Some(report) if report.ready_nodes() < report.nodes.len() || report.nodes.is_empty() => {
+                Some(format!("{} of {} nodes ready", report.ready_nodes(), report.nodes.len()))
+            }
+            Some(_) => None,
+            None => without_condition(applied, CAPI_CLUSTER.kind, "Ready"),
+        }
     }
 
     fn unreachable(&self) -> Map<String, Value> {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::{columns, element, phase, phase_column};
+use super::shared::{columns, element, phase, phase_column, without_condition};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm, ObjectRef};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
@@ -66,6 +66,11 @@ impl Kind for Domain {
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)
+    }
+
+    /// A domain with `autoSsl` works once its Certificate is Ready.
+    fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
+        without_condition(applied, CERTIFICATE.kind, "Ready")
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::Application;
 use super::application::first_port;
 use super::domain::certificate;
-use super::shared::{Link, columns, linked, metadata, phase, phase_column, text, typed};
+use super::shared::{Link, columns, linked, metadata, phase, phase_column, text, typed, without_condition};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{GatewayPhase, GatewayType, LoadBalancingStrategy};
@@ -96,6 +96,11 @@ impl Kind for Gateway {
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Stack(&self.spec.stack_ref.name)
+    }
+
+    /// A gateway with `autoSsl` works once its Certificate is Ready.
+    fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
+        without_condition(applied, CERTIFICATE.kind, "Ready")
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {

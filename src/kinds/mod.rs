@@ -150,6 +150,13 @@ pub trait Kind:
         Map::new()
     }
 
+    /// Why the applied children do not work yet (a claim not Bound, a workload not Available),
+    /// if they do not: Ready stays False, reason `Progressing`, until they do. Ready=True means
+    /// the thing works, not that it was applied.
+    fn not_working(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Option<String> {
+        None
+    }
+
     /// The existing cluster or engine to health-check before building, if any.
     fn probe_target(&self) -> Option<crate::provision::Result<ProbeTarget>> {
         None

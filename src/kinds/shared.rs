@@ -238,6 +238,22 @@ pub fn applied_text<'a>(applied: &'a [DynamicObject], kind: &str, pointer: &str)
         .and_then(Value::as_str)
 }
 
+/// The first applied child of `kind` whose condition `condition` is not True, described: what
+/// a kind still waits for (`Available` workloads, `Ready` certificates and machines).
+pub fn without_condition(applied: &[DynamicObject], kind: &str, condition: &str) -> Option<String> {
+    applied.iter().filter(|child| child.types.as_ref().is_some_and(|t| t.kind == kind)).find_map(|child| {
+        let conditions = child.data.pointer("/status/conditions").and_then(Value::as_array);
+        let found = conditions.into_iter().flatten().find(|c| c["type"] == condition);
+        let state = found.and_then(|c| c["status"].as_str()).unwrap_or("not reported yet");
+        let why = found.and_then(|c| c["message"].as_str()).filter(|m| !m.is_empty());
+        (state != "True").then(|| {
+            let what = crate::api::describe(kind, child.namespace().as_deref(), &child.name_any());
+            let why = why.map(|why| format!(": {why}")).unwrap_or_default();
+            format!("{what} is not {condition} yet ({condition}: {state}){why}")
+        })
+    })
+}
+
 /// A Kubernetes quantity in decimal gigabytes, as the seed counts them (`10` → `10G`).
 pub fn gigabytes(size: f64) -> String {
     format!("{size}G")

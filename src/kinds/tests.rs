@@ -448,6 +448,51 @@ fn status_follows_the_children() {
     assert_eq!(observed_phase(&environment, json!({})), None);
 }
 
+/// Why `obj` does not work yet, its children showing `status`.
+fn not_working<K: Kind>(obj: &K, status: Value) -> Option<String> {
+    let index = index(&platform());
+    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
+    obj.not_working(&applied_with(obj, status), &inputs)
+}
+
+fn condition(type_: &str, status: &str) -> Value {
+    json!({ "conditions": [{ "type": type_, "status": status, "message": "as the child says" }] })
+}
+
+#[test]
+fn ready_means_the_children_work_not_that_they_were_applied() {
+    let volume: Volume = sample("Volume", "pgdata", json!({}));
+    assert_eq!(not_working(&volume, json!({ "phase": "Bound" })), None);
+    let pending = not_working(&volume, json!({ "phase": "Pending" })).expect("a Pending claim");
+    assert!(pending.contains("claim pgdata is Pending") && pending.contains("WaitForFirstConsumer"), "{pending}");
+    assert!(not_working(&volume, json!({})).is_some(), "no status yet");
+
+    let app: Application = sample("Application", "storefront", json!({}));
+    assert_eq!(not_working(&app, condition("Available", "True")), None);
+    let unavailable = not_working(&app, condition("Available", "False")).expect("not Available");
+    assert!(unavailable.contains("Deployment acme-production/storefront is not Available yet"), "{unavailable}");
+    assert!(unavailable.ends_with("as the child says"), "{unavailable}");
+    assert!(not_working(&app, json!({})).expect("no status").contains("not reported yet"));
+
+    let vm: VM = sample("VM", "legacy-erp", json!({}));
+    assert_eq!(not_working(&vm, condition("Ready", "True")), None);
+    assert!(not_working(&vm, condition("Ready", "False")).is_some());
+    let stopped: VM = sample("VM", "legacy-erp", json!({ "spec": { "vmConfig": { "powerState": "stopped" } } }));
+    assert_eq!(not_working(&stopped, json!({})), None, "a machine asked to stay stopped works stopped");
+
+    let cluster: ContainerCluster = sample("ContainerCluster", "main", json!({}));
+    assert_eq!(not_working(&cluster, condition("Ready", "True")), None);
+    assert!(not_working(&cluster, condition("Ready", "False")).is_some());
+
+    let domain: Domain = sample("Domain", "acme-example", json!({}));
+    assert_eq!(not_working(&domain, condition("Ready", "True")), None);
+    assert!(not_working(&domain, condition("Ready", "False")).expect("no certificate").contains("Certificate"));
+
+    // Kinds whose children work once applied.
+    let network: Network = sample("Network", "backend", json!({}));
+    assert_eq!(not_working(&network, json!({})), None);
+}
+
 fn node(name: &str, ready: bool, role: crate::api::infra::NodeRole) -> probe::NodeReport {
     probe::NodeReport {
         name: name.into(),

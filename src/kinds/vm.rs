@@ -7,7 +7,9 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::network::attachment_label;
-use super::shared::{applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes};
+use super::shared::{
+    applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes, without_condition,
+};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{NetworkAttachment, OsType, VmPhase};
@@ -112,6 +114,12 @@ impl Kind for VM {
     }
 
     /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
+    /// A machine asked to run works once KubeVirt says it is Ready; one asked to stay stopped
+    /// works once applied.
+    fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
+        machine_not_working(&self.spec.vm_config, applied)
+    }
+
     fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
         let status = match applied_text(applied, VIRTUAL_MACHINE.kind, "/status/printableStatus") {
             None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => VmPhase::Creating,
@@ -124,6 +132,12 @@ impl Kind for VM {
         };
         phase(status)
     }
+}
+
+/// Why a VirtualMachine configured by `config` (its `powerState`) does not work yet.
+pub(super) fn machine_not_working(config: &FreeForm, applied: &[DynamicObject]) -> Option<String> {
+    let stopped = text(config, "powerState") == Some("stopped");
+    if stopped { None } else { without_condition(applied, VIRTUAL_MACHINE.kind, "Ready") }
 }
 
 /// What a KubeVirt VirtualMachine is made of, from a VM or a `vm` Application.

@@ -99,6 +99,17 @@ impl Kind for Volume {
         })?])
     }
 
+    /// A volume works once its claim is Bound.
+    fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
+        let phase = applied_text(applied, PVC.kind, "/status/phase").unwrap_or("Pending");
+        (phase != "Bound").then(|| {
+            format!(
+                "claim {} is {phase}, not Bound (a StorageClass that binds WaitForFirstConsumer binds it once a pod mounts it)",
+                self.name_any()
+            )
+        })
+    }
+
     /// The claim's phase: `Bound` is `bound` when an application mounts the volume, else
     /// `available`; `Pending` is `creating`; `Lost` is `error`.
     fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {

@@ -518,11 +518,15 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     if let Some(report) = &report {
         message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
     }
-    let ready = Verdict::ok(Reason::Provisioned, message);
-    let report = Report { ready, observed: obj.observe(&applied, &inputs), ..mirrored() };
+    let observed = obj.observe(&applied, &inputs);
+    // Applied is not working: Ready waits for what the children report.
+    let (ready, every) = match obj.not_working(&applied, &inputs) {
+        Some(why) => (Verdict::failed(Reason::Progressing, format!("{message}; {why}")), durations::WAITING),
+        None => (Verdict::ok(Reason::Provisioned, message), durations::RESYNC),
+    };
     // An existing cluster is checked again soon: its health is what it reports.
-    let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { durations::RESYNC };
-    Ok((report, Action::requeue(every)))
+    let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { every };
+    Ok((Report { ready, observed, ..mirrored() }, Action::requeue(every)))
 }
 
 fn provisioned_message(applied: &[kube::api::DynamicObject]) -> String {

@@ -19,8 +19,12 @@ for _, condition in ipairs(status.conditions) do
   if condition.type == "Ready" then ready = condition end
   if condition.type == "Synced" then synced = condition end
 end
--- Conditions users wait for rather than fix.
-local waiting = { WaitingForDependency = true, NoOrganization = true }
+-- Conditions users wait for rather than fix: a dependency, the organization, children that
+-- are applied but do not work yet, a rollout queued or waiting for its stack or running.
+local waiting = {
+  WaitingForDependency = true, NoOrganization = true, Progressing = true, Queued = true,
+  WaitingForStack = true, CachesNotSynced = true,
+}
 local function failed(condition)
   if waiting[condition.reason] then
     hs.status = "Progressing"
@@ -35,6 +39,13 @@ end
 if synced ~= nil and synced.status == "False" then
   return failed(synced)
 end
+-- A finished rollout is a record: history is not a fault of what runs now.
+local finished = { completed = true, failed = true, cancelled = true, rolled_back = true }
+if obj.kind == "Deployment" and finished[status.phase] then
+  hs.status = "Healthy"
+  hs.message = "rollout " .. status.phase .. ((ready and ready.message and (": " .. ready.message)) or "")
+  return hs
+end
 if ready == nil then
   hs.status = "Progressing"
   hs.message = "waiting for the Ready condition"
@@ -42,15 +53,6 @@ if ready == nil then
 end
 if ready.status ~= "True" then
   return failed(ready)
-end
-if obj.kind == "Deployment" and status.phase ~= nil then
-  local phases = {
-    pending = "Progressing", running = "Progressing", completed = "Healthy",
-    failed = "Degraded", cancelled = "Degraded", rolled_back = "Degraded",
-  }
-  hs.status = phases[status.phase] or "Progressing"
-  hs.message = "rollout " .. status.phase
-  return hs
 end
 hs.status = "Healthy"
 hs.message = ready.message or ""
