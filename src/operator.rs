@@ -12,14 +12,15 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject};
+use futures::channel::mpsc;
+use kube::api::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::FIELD_MANAGER;
 use crate::api::common::Reason;
@@ -27,7 +28,7 @@ use crate::cli::{LeaderElectionArgs, RunArgs};
 use crate::kinds::Index;
 use crate::kinds::*;
 use crate::metrics::ObjectLabels;
-use crate::provision::labels;
+use crate::provision::{ChildType, labels};
 use crate::reconcile::{self, Context, Lifecycle};
 
 /// Runs every controller until a shutdown signal; in-flight reconciles finish first, then the
@@ -87,7 +88,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let controllers = async {
         info!("starting controllers");
-        controllers.run(&ctx).await;
+        controllers.run(&client, &ctx).await;
         info!("controllers stopped");
     };
     let result = if args.leader_election.enabled {
@@ -189,18 +190,49 @@ macro_rules! controllers {
                 Index { $($module: self.$module.0.clone(),)* }
             }
 
+            /// The controllers, each also woken by the shared watches of its children.
             fn controllers(self, client: &Client, ctx: &Arc<Context>) -> Controllers {
-                Controllers { $($module: controller::<$kind>(client, self.$module, ctx),)* }
+                $(let $module = mpsc::unbounded();)*
+                Controllers {
+                    owners: Owners { $($module: $module.0,)* },
+                    $($module: controller::<$kind>(client, self.$module, ctx).reconcile_on($module.1),)*
+                }
             }
         }
 
         struct Controllers {
+            /// Where the changes of children are sent.
+            owners: Owners,
             $($module: Controller<$kind>,)*
         }
 
         impl Controllers {
-            async fn run(self, ctx: &Arc<Context>) {
-                futures::join!($(drive::<$kind, reconcile::$lifecycle>(self.$module, ctx),)*);
+            async fn run(self, client: &Client, ctx: &Arc<Context>) {
+                futures::join!(
+                    watch_children(client, &self.owners),
+                    $(drive::<$kind, reconcile::$lifecycle>(self.$module, ctx),)*
+                );
+            }
+        }
+
+        /// The controller of each kind, by the name children's labels give their owner's kind.
+        struct Owners {
+            $($module: mpsc::UnboundedSender<ObjectRef<$kind>>,)*
+        }
+
+        impl Owners {
+            /// Reconciles the owner `child`'s labels name.
+            fn wake(&self, child: &PartialObjectMeta<DynamicObject>) {
+                let labels = child.labels();
+                let (Some(kind), Some(name)) = (labels.get(labels::OWNER_KIND), labels.get(labels::OWNER_NAME)) else {
+                    return;
+                };
+                let namespace = labels.get(labels::OWNER_NAMESPACE).map(String::as_str);
+                // A send fails only once the controller has stopped (shutdown).
+                let _ = match kind.as_str() {
+                    $(stringify!($kind) => self.$module.unbounded_send(owner_ref(name, namespace)).is_ok(),)*
+                    _ => false,
+                };
             }
         }
     };
@@ -213,9 +245,7 @@ fn named<K: kube::Resource<DynamicType = ()>>(referrer: &impl ResourceExt, name:
     ObjectRef::new(name).within(&referrer.namespace().unwrap_or_default())
 }
 
-/// The controller of a kind, also woken by its children: a child deleted, edited by hand or
-/// changing status reconciles its owner at once. Third-party child types, which may not be
-/// installed, are left to the periodic resync.
+/// The controller of a kind. Its children wake it through [`watch_children`].
 ///
 /// The kind is watched as plain objects and read as `K` one by one: an object that is no valid
 /// `K` (its CRD let it through: an older or looser schema) is reported and skipped, where a
@@ -239,17 +269,29 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
         .filter_map(futures::future::ready)
         .reflect(writer)
         .applied_objects();
-    let controller = Controller::for_stream(objects, reader);
-    let owned_by = format!("{}={}", labels::OWNER_KIND, K::kind(&()));
-    K::CHILD_TYPES.iter().filter(|child| child.always_served()).fold(controller, |controller, child| {
-        let resource = child.api_resource();
-        controller.watches_with(
-            kube::Api::<DynamicObject>::all_with(client.clone(), &resource),
-            resource,
-            watcher::Config::default().labels(&owned_by),
-            owner_of::<K>,
-        )
-    })
+    Controller::for_stream(objects, reader)
+}
+
+/// One metadata watch per child type, whichever kinds own it: a child deleted, edited by hand
+/// or changing status reconciles the owner its labels name, within seconds. A third-party type
+/// that is not served yet is retried with backoff, so it is watched once its API is installed.
+async fn watch_children(client: &Client, owners: &Owners) {
+    let mut types: Vec<&ChildType> = KindId::ALL.iter().flat_map(|kind| kind.child_types()).collect();
+    types.sort_by_key(|child| (child.api_version, child.kind));
+    types.dedup_by_key(|child| (child.api_version, child.kind));
+    let watches = types.into_iter().map(|child| {
+        let api = kube::Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &child.api_resource());
+        watcher(api, watcher::Config::default().labels(labels::OWNER_KIND)).default_backoff().touched_objects().boxed()
+    });
+    futures::stream::select_all(watches)
+        .for_each(|child| {
+            match child {
+                Ok(child) => owners.wake(&child),
+                Err(error) => debug!(%error, "a child watch failed; retrying with backoff"),
+            }
+            futures::future::ready(())
+        })
+        .await;
 }
 
 /// `event` with its objects read as `K`. An object that is not a valid `K` is reported and
@@ -304,14 +346,13 @@ async fn read_as<K: Kind>(obj: DynamicObject, cache: &Store<K>, ctx: &Context, g
     }
 }
 
-/// The object a child's labels name as its owner.
-fn owner_of<K: kube::Resource<DynamicType = ()>>(child: DynamicObject) -> Option<ObjectRef<K>> {
-    let labels = child.labels();
-    let owner = ObjectRef::new(labels.get(labels::OWNER_NAME)?);
-    Some(match labels.get(labels::OWNER_NAMESPACE) {
+/// The owner a child's labels name: its name, and its namespace when it has one.
+fn owner_ref<K: kube::Resource<DynamicType = ()>>(name: &str, namespace: Option<&str>) -> ObjectRef<K> {
+    let owner = ObjectRef::new(name);
+    match namespace {
         Some(namespace) => owner.within(namespace),
         None => owner,
-    })
+    }
 }
 
 async fn drive<K: Kind, L: Lifecycle<K>>(controller: Controller<K>, ctx: &Arc<Context>) {

@@ -46,16 +46,12 @@ pub fn cluster_access() -> BTreeSet<Access> {
 }
 
 /// Server-side apply (patch, and create: applying an object that does not exist yet creates
-/// it), pruning (list across namespaces), deletion and, where always served, watches. Roles
-/// carry the grants of Functions, which the operator need not hold itself: `escalate` and
-/// `bind` on them.
+/// it), pruning (list across namespaces), deletion and the watch that wakes owners (every
+/// type, third-party ones once installed). Roles carry the grants of Functions, which the
+/// operator need not hold itself: `escalate` and `bind` on them.
 fn child_access(child: &ChildType) -> Vec<Access> {
     let group = child.group();
-    let mut verbs = vec!["list", "create", "patch", "delete"];
-    // Types every cluster serves are watched, so that their owners follow them at once.
-    if child.always_served() {
-        verbs.push("watch");
-    }
+    let mut verbs = vec!["list", "watch", "create", "patch", "delete"];
     // A child's status (a reported node's phase) is a WindFlow kind's: granted with the CRDs.
     //
     // A Role may grant what the operator lacks (escalate); binding it takes `bind` on the Role
