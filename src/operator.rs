@@ -87,6 +87,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(serve(args.probe_address, health.clone()));
 
     let controllers = async {
+        tokio::select! {
+            () = crds_served(&client) => {}
+            () = shutdown_signal() => return,
+        }
         info!("starting controllers");
         controllers.run(&client, &ctx).await;
         info!("controllers stopped");
@@ -101,6 +105,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     server.abort();
     views.abort();
     result
+}
+
+/// Waits until the API server serves every WindFlow kind (its CRD installed and Established),
+/// naming the missing ones every few seconds: watches of a kind that is not served would only
+/// fail, and every reconcile would wait for their caches.
+async fn crds_served(client: &Client) {
+    loop {
+        match missing_crds(client).await {
+            Ok(missing) if missing.is_empty() => return,
+            Ok(missing) => error!(
+                missing = %missing.join(", "),
+                "WindFlow CRDs are not installed or not Established: install the chart's CRDs; the controllers start once they are served"
+            ),
+            Err(error) => warn!(%error, "cannot read which WindFlow kinds the API server serves; retrying"),
+        }
+        tokio::time::sleep(reconcile::durations::WAITING).await;
+    }
+}
+
+/// The WindFlow CRDs whose kinds the API server does not serve.
+async fn missing_crds(client: &Client) -> Result<Vec<String>, kube::Error> {
+    let crds = crate::kinds::crds();
+    let Some(group_version) = crds.first().map(|crd| crate::api::api_resource(crd).api_version) else {
+        return Ok(vec![]);
+    };
+    let served = match client.list_api_group_resources(&group_version).await {
+        Ok(list) => list.resources.into_iter().map(|resource| resource.name).collect(),
+        // The group itself is not served: no WindFlow CRD is.
+        Err(kube::Error::Api(status)) if status.code == 404 => std::collections::BTreeSet::new(),
+        Err(error) => return Err(error),
+    };
+    Ok(crds.iter().filter(|crd| !served.contains(&crd.spec.names.plural)).map(|crd| crd.name_any()).collect())
 }
 
 /// Waits for the Lease, runs `controllers` while holding it, releases it on shutdown. Losing it while

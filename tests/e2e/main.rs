@@ -13,6 +13,7 @@ mod crds;
 mod failover;
 mod install;
 mod invalid;
+mod missing_crd;
 mod platform;
 mod thirdparty;
 
