@@ -77,6 +77,10 @@ pub struct ProvisionArgs {
     /// The Gateway API Gateway (`namespace/name`) that tcp and udp routes attach to.
     #[arg(long, env = "WINDFLOW_GATEWAY_PARENT", default_value = provision::DEFAULT_GATEWAY_PARENT)]
     pub gateway_parent: String,
+    /// The namespace of Cluster API ClusterClasses, for clusters whose `clusterConfig` names
+    /// no `classNamespace` (none: each Cluster's own namespace).
+    #[arg(long, env = "WINDFLOW_CLUSTER_CLASS_NAMESPACE")]
+    pub cluster_class_namespace: Option<String>,
 }
 
 impl ProvisionArgs {
@@ -86,6 +90,7 @@ impl ProvisionArgs {
             ingress_class: self.ingress_class.clone(),
             cluster_issuer: self.cluster_issuer.clone(),
             gateway_parent: self.gateway_parent.clone(),
+            cluster_class_namespace: self.cluster_class_namespace.clone(),
         }
     }
 }

@@ -708,7 +708,7 @@ async fn a_swarm_is_health_checked_and_its_nodes_reported_as_container_nodes() {
             assert_eq!(seen.body["status"]["phase"], phase);
         }
         // Cluster API is not installed: a swarm has no Cluster to look for.
-        server.expect_not_found("GET", "/apis/cluster.x-k8s.io/v1beta1").await;
+        server.expect_not_found("GET", "/apis/cluster.x-k8s.io/v1beta2").await;
         let listed = server
             .expect("GET", "/apis/windflow.io/v1alpha1/containernodes", |_| {
                 found(&[("acme", "edge-manager-1"), ("acme", "edge-worker-1"), ("acme", "edge-retired")])

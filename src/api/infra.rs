@@ -160,9 +160,12 @@ pub struct ContainerClusterStatus {
     /// Seed `container_clusters.status`: initializing, healthy, degraded, unhealthy, maintenance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ContainerClusterPhase>,
-    /// Nodes the cluster reports.
+    /// Nodes the cluster reports (an existing cluster), or machines Cluster API runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_count: Option<i32>,
+    /// The API server of a Cluster API cluster, once Cluster API has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane_endpoint: Option<String>,
 }
 
 seed_values! {

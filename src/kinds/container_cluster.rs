@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::{applied_text, columns, element, linked, phase, phase_column, text, volumes, without_condition};
+use super::shared::{columns, element, linked, phase, phase_column, text, volumes, without_condition};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{ClusterMode, ContainerClusterPhase, ContainerNodePhase};
@@ -98,11 +98,18 @@ impl Kind for ContainerCluster {
         })?;
         let workers = config.0.get("workers").and_then(Value::as_i64).unwrap_or(1);
         let worker_class = text(config, "workerClass").unwrap_or("default-worker");
+        // One ClusterClass serves every environment: it lives where the cluster or the chart
+        // says, else in the Cluster's own namespace (Cluster API's default).
+        let mut class_ref = json!({ "name": class });
+        let class_namespace = text(config, "classNamespace").or(inputs.config.cluster_class_namespace.as_deref());
+        if let Some(namespace) = class_namespace {
+            class_ref["namespace"] = namespace.into();
+        }
         Ok(vec![CAPI_CLUSTER.object(
             Some(placement.workload_namespace()),
             &self.name_any(),
             json!({ "spec": { "topology": {
-                "class": class,
+                "classRef": class_ref,
                 "version": version,
                 "controlPlane": { "replicas": if self.spec.ha_enabled { 3 } else { 1 } },
                 "workers": { "machineDeployments": [{ "class": worker_class, "name": "md-0", "replicas": workers }] },
@@ -122,25 +129,44 @@ impl Kind for ContainerCluster {
             observed.insert("nodeCount".into(), report.nodes.len().into());
             return observed;
         }
-        let status = match applied_text(applied, CAPI_CLUSTER.kind, "/status/phase") {
+        let Some(cluster) =
+            applied.iter().find(|child| child.types.as_ref().is_some_and(|t| t.kind == CAPI_CLUSTER.kind))
+        else {
+            return Map::new();
+        };
+        let status = match cluster.data.pointer("/status/phase").and_then(Value::as_str) {
             None => return Map::new(),
             Some("Provisioned") => ContainerClusterPhase::Healthy,
             Some("Failed") => ContainerClusterPhase::Unhealthy,
             Some("Deleting") => ContainerClusterPhase::Maintenance,
             Some(_) => ContainerClusterPhase::Initializing,
         };
-        phase(status)
+        let mut observed = phase(status);
+        // The machines Cluster API runs now, control plane and workers (v1beta2 counts).
+        let count = |pointer: &str| cluster.data.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+        observed.insert(
+            "nodeCount".into(),
+            (count("/status/controlPlane/replicas") + count("/status/workers/replicas")).into(),
+        );
+        if let (Some(host), Some(port)) = (
+            cluster.data.pointer("/spec/controlPlaneEndpoint/host").and_then(Value::as_str).filter(|h| !h.is_empty()),
+            cluster.data.pointer("/spec/controlPlaneEndpoint/port").and_then(Value::as_i64),
+        ) {
+            observed.insert("controlPlaneEndpoint".into(), format!("https://{host}:{port}").into());
+        }
+        observed
     }
 
     /// An existing cluster works while all its nodes are ready; a Cluster API cluster once it
-    /// is Ready (provisioned, with its control plane ready).
+    /// is Available (provisioned, with its control plane available).
     fn not_working(&self, applied: &[DynamicObject], inputs: &Inputs) -> Option<String> {
         match inputs.report {
             Some(report) if report.ready_nodes() < report.nodes.len() || report.nodes.is_empty() => {
                 Some(format!("{} of {} nodes ready", report.ready_nodes(), report.nodes.len()))
             }
             Some(_) => None,
-            None => without_condition(applied, CAPI_CLUSTER.kind, "Ready"),
+            // v1beta2's summary: infrastructure and control plane available, workers up.
+            None => without_condition(applied, CAPI_CLUSTER.kind, "Available"),
         }
     }
 

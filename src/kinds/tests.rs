@@ -195,11 +195,21 @@ fn kubernetes_cluster_is_a_cluster_api_cluster_from_its_class() {
     let cluster: ContainerCluster = sample("ContainerCluster", "main", json!({}));
     let children = built(&cluster);
     assert_eq!(kinds(&children), [("Cluster", "acme-production", "main")]);
+    assert_eq!(children[0]["apiVersion"], "cluster.x-k8s.io/v1beta2");
     let topology = &children[0]["spec"]["topology"];
-    assert_eq!(topology["class"], "acme-standard");
+    assert_eq!(topology["classRef"], json!({ "name": "acme-standard" }), "the Cluster's own namespace");
     assert_eq!(topology["version"], "v1.33.1");
     assert_eq!(topology["controlPlane"]["replicas"], 3, "haEnabled");
     assert_eq!(topology["workers"]["machineDeployments"][0]["replicas"], 3);
+    // One ClusterClass for every environment: the chart names its namespace, a cluster may
+    // name another.
+    let shared = Config { cluster_class_namespace: Some("capi-classes".into()), ..Config::default() };
+    let children = build(&cluster, &shared).expect("children");
+    assert_eq!(children[0]["spec"]["topology"]["classRef"]["namespace"], "capi-classes");
+    let elsewhere: ContainerCluster =
+        sample("ContainerCluster", "main", json!({ "spec": { "clusterConfig": { "classNamespace": "platform" } } }));
+    let children = build(&elsewhere, &shared).expect("children");
+    assert_eq!(children[0]["spec"]["topology"]["classRef"]["namespace"], "platform");
     let existing: ContainerCluster = sample(
         "ContainerCluster",
         "main",
@@ -440,6 +450,20 @@ fn status_follows_the_children() {
     assert_eq!(observed_phase(&cluster, json!({ "phase": "Provisioned" })).as_deref(), Some("healthy"));
     assert_eq!(observed_phase(&cluster, json!({ "phase": "Provisioning" })).as_deref(), Some("initializing"));
     assert_eq!(observed_phase(&cluster, json!({ "phase": "Failed" })).as_deref(), Some("unhealthy"));
+    // Cluster API's v1beta2 counts and endpoint are read back.
+    let index = index(&platform());
+    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
+    let mut applied = applied_with(
+        &cluster,
+        json!({ "phase": "Provisioned",
+        "controlPlane": { "replicas": 3 }, "workers": { "replicas": 2 } }),
+    );
+    applied[0].data["spec"]["controlPlaneEndpoint"] = json!({ "host": "10.0.0.10", "port": 6443 });
+    let observed = Kind::observe(&cluster, &applied, &inputs);
+    assert_eq!(
+        (observed["nodeCount"].as_i64(), observed["controlPlaneEndpoint"].as_str()),
+        (Some(5), Some("https://10.0.0.10:6443"))
+    );
 
     let network: Network = sample("Network", "backend", json!({}));
     assert_eq!(observed_phase(&network, json!({})).as_deref(), Some("active"));
@@ -481,8 +505,8 @@ fn ready_means_the_children_work_not_that_they_were_applied() {
     assert_eq!(not_working(&stopped, json!({})), None, "a machine asked to stay stopped works stopped");
 
     let cluster: ContainerCluster = sample("ContainerCluster", "main", json!({}));
-    assert_eq!(not_working(&cluster, condition("Ready", "True")), None);
-    assert!(not_working(&cluster, condition("Ready", "False")).is_some());
+    assert_eq!(not_working(&cluster, condition("Available", "True")), None);
+    assert!(not_working(&cluster, condition("Available", "False")).is_some());
 
     let domain: Domain = sample("Domain", "acme-example", json!({}));
     assert_eq!(not_working(&domain, condition("Ready", "True")), None);

@@ -66,6 +66,9 @@ pub struct Config {
     pub cluster_issuer: String,
     /// The Gateway API Gateway that tcp/udp routes attach to, as `namespace/name`.
     pub gateway_parent: String,
+    /// Where Cluster API ClusterClasses live, for clusters that do not say
+    /// (`clusterConfig.classNamespace`); none: the Cluster's own namespace.
+    pub cluster_class_namespace: Option<String>,
 }
 
 /// The defaults of `Config`, also the command line's.
@@ -79,6 +82,7 @@ impl Default for Config {
             ingress_class: None,
             cluster_issuer: DEFAULT_CLUSTER_ISSUER.to_owned(),
             gateway_parent: DEFAULT_GATEWAY_PARENT.to_owned(),
+            cluster_class_namespace: None,
         }
     }
 }
@@ -242,7 +246,7 @@ pub mod types {
     pub const NETWORK_ATTACHMENT: ChildType =
         namespaced("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions");
     pub const VIRTUAL_MACHINE: ChildType = namespaced("kubevirt.io/v1", "VirtualMachine", "virtualmachines");
-    pub const CAPI_CLUSTER: ChildType = namespaced("cluster.x-k8s.io/v1beta1", "Cluster", "clusters");
+    pub const CAPI_CLUSTER: ChildType = namespaced("cluster.x-k8s.io/v1beta2", "Cluster", "clusters");
     /// The nodes an existing cluster reports.
     pub const CONTAINER_NODE: ChildType = namespaced("windflow.io/v1alpha1", "ContainerNode", "containernodes");
     pub const CERTIFICATE: ChildType = namespaced("cert-manager.io/v1", "Certificate", "certificates");
