@@ -115,14 +115,18 @@ impl Kind for Gateway {
                     inputs.config.gateway_parent.split_once('/').unwrap_or(("", &inputs.config.gateway_parent));
                 let backends: Vec<Value> =
                     routes.iter().map(|r| json!({ "name": r.application, "port": r.port })).collect();
-                Ok(vec![route.object(
-                    Some(namespace),
-                    &name,
-                    json!({ "spec": {
-                        "parentRefs": [{ "name": parent, "namespace": parent_namespace }],
-                        "rules": [{ "backendRefs": backends }],
-                    } }),
-                )])
+                let protocol = if self.spec.gateway_type == GatewayType::Tcp { "TCP" } else { "UDP" };
+                Ok(vec![
+                    way_in(namespace, &name, &routes, protocol)?,
+                    route.object(
+                        Some(namespace),
+                        &name,
+                        json!({ "spec": {
+                            "parentRefs": [{ "name": parent, "namespace": parent_namespace }],
+                            "rules": [{ "backendRefs": backends }],
+                        } }),
+                    ),
+                ])
             }
         }
     }
@@ -212,36 +216,7 @@ impl Gateway {
                 ..IngressBackend::default()
             },
         });
-        // The environment denies all ingress by default: let the ingress controller, wherever it
-        // runs, reach the routed applications on their ports.
-        let applications = routes.iter().map(|r| r.application.clone()).collect();
-        let ports = routes.iter().map(|r| NetworkPolicyPort {
-            protocol: Some("TCP".into()),
-            port: Some(IntOrString::Int(r.port)),
-            ..NetworkPolicyPort::default()
-        });
-        let mut children = vec![typed(&NetworkPolicy {
-            metadata: metadata(Some(namespace), &format!("gateway-{name}")),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector {
-                    match_expressions: Some(vec![LabelSelectorRequirement {
-                        key: labels::APPLICATION.into(),
-                        operator: "In".into(),
-                        values: Some(applications),
-                    }]),
-                    ..LabelSelector::default()
-                }),
-                policy_types: Some(vec!["Ingress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    from: Some(vec![NetworkPolicyPeer {
-                        namespace_selector: Some(LabelSelector::default()),
-                        ..NetworkPolicyPeer::default()
-                    }]),
-                    ports: Some(ports.collect()),
-                }]),
-                ..NetworkPolicySpec::default()
-            }),
-        })?];
+        let mut children = vec![way_in(namespace, name, routes, "TCP")?];
         let mut tls = None;
         if self.spec.auto_ssl {
             let secret = format!("{name}-tls");
@@ -301,6 +276,40 @@ impl Gateway {
         }
         Ok(annotations)
     }
+}
+
+/// The environment denies all ingress by default: let the gateway's data plane (an ingress
+/// controller or Gateway API implementation, wherever it runs) reach the routed applications
+/// on their ports, over `protocol`.
+fn way_in(namespace: &str, name: &str, routes: &[Route], protocol: &str) -> Result<Value> {
+    let applications = routes.iter().map(|r| r.application.clone()).collect();
+    let ports = routes.iter().map(|r| NetworkPolicyPort {
+        protocol: Some(protocol.into()),
+        port: Some(IntOrString::Int(r.port)),
+        ..NetworkPolicyPort::default()
+    });
+    typed(&NetworkPolicy {
+        metadata: metadata(Some(namespace), &format!("gateway-{name}")),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: labels::APPLICATION.into(),
+                    operator: "In".into(),
+                    values: Some(applications),
+                }]),
+                ..LabelSelector::default()
+            }),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector::default()),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: Some(ports.collect()),
+            }]),
+            ..NetworkPolicySpec::default()
+        }),
+    })
 }
 
 fn no_port(application: &str, field: &str) -> ProvisionError {

@@ -87,10 +87,15 @@ impl Index {
         })
     }
 
-    /// The objects of `K` in `namespace` (every one, for a cluster-scoped kind).
+    /// The objects of `K` in `namespace` (every one, for a cluster-scoped kind), by name: what
+    /// is built from them comes out the same whatever order the watch delivered them in.
     pub fn all<K: Indexed>(&self, namespace: Option<&str>) -> Vec<Arc<K>> {
         let scoped = !cluster_scoped::<K>();
-        K::store(self).state_filter(|obj| !scoped || obj.meta().namespace.as_deref() == namespace)
+        let mut objects = K::store(self).state_filter(|obj| !scoped || obj.meta().namespace.as_deref() == namespace);
+        objects.sort_by(|a, b| {
+            (a.meta().namespace.as_deref(), &a.meta().name).cmp(&(b.meta().namespace.as_deref(), &b.meta().name))
+        });
+        objects
     }
 
     /// The objects of `K` that reference `parent` (a Stack's Applications, an Environment's

@@ -140,6 +140,14 @@ fn volume_is_a_claim_with_the_configured_class_access_mode_and_size() {
     assert!(children[0]["spec"].get("storageClassName").is_none(), "unmapped: the default class");
     let config = Config { storage_classes: [("nfs".to_owned(), "nfs-csi".to_owned())].into(), ..Config::default() };
     assert_eq!(build(&volume, &config).expect("children")[0]["spec"]["storageClassName"], "nfs-csi");
+
+    // An object store is mounted by a CSI driver the platform names, never a default disk.
+    let bucket: Volume = sample("Volume", "uploads", json!({ "spec": { "volumeType": "s3" } }));
+    let refused = build(&bucket, &Config::default()).expect_err("no class for s3");
+    assert!(matches!(refused, ProvisionError::NotProvided { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("provisioning.storageClasses.s3"), "{refused}");
+    let config = Config { storage_classes: [("s3".to_owned(), "csi-s3".to_owned())].into(), ..Config::default() };
+    assert_eq!(build(&bucket, &config).expect("children")[0]["spec"]["storageClassName"], "csi-s3");
 }
 
 #[test]
@@ -304,9 +312,18 @@ fn http_gateway_is_an_ingress_with_tls_annotations_and_a_way_in() {
 fn tcp_gateway_is_a_gateway_api_route_and_bad_routes_are_named() {
     let gateway: Gateway = sample("Gateway", "public", json!({ "spec": { "gatewayType": "tcp", "autoSsl": false } }));
     let children = built(&gateway);
-    assert_eq!(kinds(&children), [("TCPRoute", "acme-production", "public")]);
-    assert_eq!(children[0]["spec"]["parentRefs"], json!([{ "name": "windflow", "namespace": "windflow-system" }]));
-    assert_eq!(children[0]["spec"]["rules"][0]["backendRefs"][1], json!({ "name": "storefront", "port": 8080 }));
+    assert_eq!(
+        kinds(&children),
+        [("NetworkPolicy", "acme-production", "gateway-public"), ("TCPRoute", "acme-production", "public")]
+    );
+    assert_eq!(children[1]["spec"]["parentRefs"], json!([{ "name": "windflow", "namespace": "windflow-system" }]));
+    assert_eq!(children[1]["spec"]["rules"][0]["backendRefs"][1], json!({ "name": "storefront", "port": 8080 }));
+    // The environment's default deny lets the routed traffic in, over the gateway's protocol.
+    assert_eq!(children[0]["spec"]["ingress"][0]["ports"][1], json!({ "protocol": "TCP", "port": 8080 }));
+    let udp: Gateway = sample("Gateway", "public", json!({ "spec": { "gatewayType": "udp", "autoSsl": false } }));
+    let children = built(&udp);
+    assert_eq!(children[0]["spec"]["ingress"][0]["ports"][0], json!({ "protocol": "UDP", "port": 8000 }));
+    assert_eq!(children[1]["kind"], "UDPRoute");
     let stray: Gateway = sample(
         "Gateway",
         "public",

@@ -17,7 +17,7 @@ use crate::api::infra::{AccessMode, VolumePhase, VolumeType};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::types::PVC;
-use crate::provision::{Anchor, Placement, Result};
+use crate::provision::{Anchor, Placement, ProvisionError, Result};
 
 pub use crate::api::infra::Volume;
 
@@ -84,6 +84,19 @@ impl Kind for Volume {
         };
         let volume_type = serde_json::to_value(self.spec.volume_type).unwrap_or_default();
         let storage_class = volume_type.as_str().and_then(|t| inputs.config.storage_classes.get(t)).cloned();
+        // An object store is no block device: only a CSI driver that mounts it (a class the
+        // platform maps the type to) makes it a claim. The cluster's default class would hand
+        // out a disk instead.
+        let object_store = matches!(self.spec.volume_type, VolumeType::S3 | VolumeType::Gcs | VolumeType::AzureBlob);
+        if object_store && storage_class.is_none() {
+            let kind = volume_type.as_str().unwrap_or_default();
+            return Err(ProvisionError::NotProvided {
+                field: "spec.volumeType".into(),
+                message: format!(
+                    "{kind} volumes need a CSI driver that mounts the object store: map the type to its StorageClass (provisioning.storageClasses.{kind})"
+                ),
+            });
+        }
         Ok(vec![typed(&PersistentVolumeClaim {
             metadata: metadata(Some(placement.workload_namespace()), &self.name_any()),
             spec: Some(PersistentVolumeClaimSpec {

@@ -44,6 +44,9 @@ pub enum ProvisionError {
     /// The object's namespace belongs to no Organization.
     #[error("namespace {0:?} belongs to no Organization; objects here are not provisioned")]
     NoOrganization(String),
+    /// What the object asks for needs a provider the platform has not configured.
+    #[error("{field}: {message}")]
+    NotProvided { field: String, message: String },
 }
 
 impl ProvisionError {

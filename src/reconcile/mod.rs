@@ -498,6 +498,9 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         Err(error @ ProvisionError::NoOrganization(_)) => {
             return held(Reason::NoOrganization, error.to_string());
         }
+        Err(error @ ProvisionError::NotProvided { .. }) => {
+            return held(Reason::ProviderNotInstalled, error.to_string());
+        }
     };
     let applied = match ctx.provider.apply(K::CHILD_TYPES, &children).await {
         Ok(applied) => applied,
