@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::json;
 
 use crate::install::{eventually, start_operator};
-use crate::platform::{Scenario, readiness, scenario};
+use crate::platform::{Scenario, gone, readiness, ready, scenario, tag};
 use crate::resource_of;
 
 const TAGS: &str = "tags.windflow.io";
@@ -31,11 +31,7 @@ async fn an_invalid_object_is_reported_and_skipped_and_its_kind_goes_on() {
     crds.replace(TAGS, &PostParams::default(), &loose).await.expect("loosen the Tag CRD");
 
     // There before the operator's first list: `color` is a number, not the text a Tag holds.
-    let broken: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "windflow.io/v1alpha1", "kind": "Tag",
-        "metadata": { "name": "e2e-broken" }, "spec": { "color": 42 },
-    }))
-    .expect("object");
+    let broken = tag("e2e-broken", json!(42));
     eventually("the loose schema admits the broken tag", Duration::from_secs(20), || {
         let (tags, broken) = (tags.clone(), broken.clone());
         async move { tags.create(&PostParams::default(), &broken).await.map(|_| ()).map_err(|e| e.to_string()) }
@@ -43,21 +39,9 @@ async fn an_invalid_object_is_reported_and_skipped_and_its_kind_goes_on() {
     .await;
 
     let operator = start_operator(plane, kubeconfig, &db.url, "windflow-0");
-    let fine: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "windflow.io/v1alpha1", "kind": "Tag",
-        "metadata": { "name": "e2e-fine" }, "spec": { "color": "#00ff00" },
-    }))
-    .expect("object");
+    let fine = tag("e2e-fine", json!("#00ff00"));
     tags.create(&PostParams::default(), &fine).await.expect("create the valid tag");
-    let took = eventually("the valid tag is Ready", Duration::from_secs(60), || {
-        let tags = tags.clone();
-        async move {
-            let tag = tags.get("e2e-fine").await.map_err(|e| e.to_string())?;
-            let (status, reason) = readiness(&tag);
-            (status == "True").then_some(()).ok_or(format!("Ready={status} {reason}"))
-        }
-    })
-    .await;
+    let took = ready(&tags, "e2e-fine", Duration::from_secs(60)).await;
     eprintln!("the valid tag was Ready {took:?} after its create, beside an invalid one");
 
     let events: Api<Event> = Api::all(client.clone());
@@ -85,22 +69,10 @@ async fn an_invalid_object_is_reported_and_skipped_and_its_kind_goes_on() {
 
     // Put things back: the broken tag goes (nothing holds it), the CRD becomes strict again.
     tags.delete("e2e-broken", &DeleteParams::default()).await.expect("delete the broken tag");
-    eventually("the broken tag is gone", Duration::from_secs(30), || {
-        let tags = tags.clone();
-        async move {
-            tags.get_opt("e2e-broken").await.map_err(|e| e.to_string())?.map_or(Ok(()), |_| Err("still there".into()))
-        }
-    })
-    .await;
+    gone(&tags, "e2e-broken", Duration::from_secs(30)).await;
     let mut restored = strict.clone();
     restored.metadata.resource_version = crds.get(TAGS).await.expect("the Tag CRD").metadata.resource_version;
     crds.replace(TAGS, &PostParams::default(), &restored).await.expect("restore the Tag CRD");
     tags.delete("e2e-fine", &DeleteParams::default()).await.expect("delete the valid tag");
-    eventually("the valid tag is finalized and gone", Duration::from_secs(60), || {
-        let tags = tags.clone();
-        async move {
-            tags.get_opt("e2e-fine").await.map_err(|e| e.to_string())?.map_or(Ok(()), |_| Err("still there".into()))
-        }
-    })
-    .await;
+    gone(&tags, "e2e-fine", Duration::from_secs(60)).await;
 }

@@ -8,7 +8,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::json;
 
 use crate::install::{eventually, start_operator};
-use crate::platform::{Scenario, readiness, scenario};
+use crate::platform::{Scenario, gone, ready, scenario, tag};
 use crate::{install_crds, resource_of};
 
 const MISSING: &str = "dnsseckeys.windflow.io";
@@ -18,11 +18,7 @@ async fn a_missing_crd_is_named_and_the_controllers_start_once_it_is_served() {
     let Scenario { plane, kubeconfig, db, client, .. } = &scenario().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.delete(MISSING, &DeleteParams::default()).await.expect("delete a CRD");
-    eventually("the CRD is gone", Duration::from_secs(30), || {
-        let crds = crds.clone();
-        async move { crds.get_opt(MISSING).await.map_err(|e| e.to_string())?.map_or(Ok(()), |_| Err("still there".into())) }
-    })
-    .await;
+    gone(&crds, MISSING, Duration::from_secs(30)).await;
 
     let operator = start_operator(plane, kubeconfig, &db.url, "windflow-0");
     eventually("the operator names the missing CRD", Duration::from_secs(30), || {
@@ -38,20 +34,8 @@ async fn a_missing_crd_is_named_and_the_controllers_start_once_it_is_served() {
 
     install_crds(plane).await;
     let tags: Api<DynamicObject> = Api::all_with(client.clone(), &resource_of("Tag"));
-    let tag: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "windflow.io/v1alpha1", "kind": "Tag",
-        "metadata": { "name": "e2e-after-crds" }, "spec": { "color": "#123456" },
-    }))
-    .expect("object");
-    tags.create(&PostParams::default(), &tag).await.expect("create a tag");
-    let took = eventually("the tag is Ready once every CRD is served", Duration::from_secs(60), || {
-        let tags = tags.clone();
-        async move {
-            let (status, reason) = readiness(&tags.get("e2e-after-crds").await.map_err(|e| e.to_string())?);
-            (status == "True").then_some(()).ok_or(format!("Ready={status} {reason}"))
-        }
-    })
-    .await;
+    tags.create(&PostParams::default(), &tag("e2e-after-crds", json!("#123456"))).await.expect("create a tag");
+    let took = ready(&tags, "e2e-after-crds", Duration::from_secs(60)).await;
     eprintln!("controllers started and reconciled within {took:?} of the CRD's return");
     tags.delete("e2e-after-crds", &DeleteParams::default()).await.expect("delete the tag");
 }

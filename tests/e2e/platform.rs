@@ -54,6 +54,33 @@ pub fn readiness(obj: &DynamicObject) -> (String, String) {
         .unwrap_or_default()
 }
 
+/// Waits until `api` no longer holds `name`.
+pub async fn gone<K>(api: &Api<K>, name: &str, within: Duration)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(&format!("{name} is gone"), within, || async move {
+        api.get_opt(name).await.map_err(|e| e.to_string())?.map_or(Ok(()), |_| Err("still there".into()))
+    })
+    .await;
+}
+
+/// Waits until the WindFlow object `name` is Ready=True; returns how long it took.
+pub async fn ready(api: &Api<DynamicObject>, name: &str, within: Duration) -> Duration {
+    eventually(&format!("{name} is Ready"), within, || async move {
+        let (status, reason) = readiness(&api.get(name).await.map_err(|e| e.to_string())?);
+        (status == "True").then_some(()).ok_or(format!("Ready={status} {reason}"))
+    })
+    .await
+}
+
+/// A Tag named `name` whose `spec.color` is `color` (a number only a loosened CRD admits).
+pub fn tag(name: &str, color: Value) -> DynamicObject {
+    let tag = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Tag",
+                      "metadata": { "name": name }, "spec": { "color": color } });
+    serde_json::from_value(tag).expect("a Tag object")
+}
+
 /// What each sample object reaches on a control plane without the third-party APIs:
 /// (kind, name) -> (Ready, reason). Anything not listed is Ready=True.
 pub fn expected_without_providers() -> BTreeMap<(&'static str, &'static str), (&'static str, &'static str)> {
