@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -112,12 +112,17 @@ impl Metrics {
         self.mirror_write.observe(took.as_secs_f64());
     }
 
-    /// Whether the object is skipped as no valid object of its kind (a gauge at 1 while it is).
-    pub fn undeserializable(&self, object: ObjectLabels, skipped: bool) {
-        if skipped {
-            self.undeserializable.get_or_create(&object).set(1);
-        } else {
-            self.undeserializable.remove(&object);
+    /// The object is skipped as no valid object of its kind: a gauge at 1 while it is.
+    pub fn skipped(&self, object: &ObjectLabels) {
+        self.undeserializable.get_or_create(object).set(1);
+    }
+
+    /// The object reads again, or is gone: no longer named. Nothing is built while no object
+    /// is skipped, the usual case: this runs for every watch event.
+    pub fn readable(&self, object: impl FnOnce() -> ObjectLabels) {
+        // `EncodeMetric::is_empty`: whether the family holds any series (a read lock).
+        if !EncodeMetric::is_empty(&self.undeserializable) {
+            self.undeserializable.remove(&object());
         }
     }
 
@@ -166,7 +171,7 @@ mod tests {
         metrics.mirror_written(Duration::from_millis(3));
         metrics.set_leader(true);
         let broken = ObjectLabels { kind: "Tag".into(), namespace: String::new(), name: "broken".into() };
-        metrics.undeserializable(broken.clone(), true);
+        metrics.skipped(&broken);
         let text = metrics.encode(10, 7).expect("text");
         for line in [
             "windflow_reconciles_total{kind=\"Volume\"} 1",
@@ -180,7 +185,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }
-        metrics.undeserializable(broken, false);
+        metrics.readable(|| broken);
         let text = metrics.encode(10, 7).expect("text");
         assert!(!text.contains("name=\"broken\""), "a repaired object is no longer named:\n{text}");
     }

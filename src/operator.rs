@@ -127,6 +127,7 @@ async fn crds_served(client: &Client) {
 /// The WindFlow CRDs whose kinds the API server does not serve.
 async fn missing_crds(client: &Client) -> Result<Vec<String>, kube::Error> {
     let crds = crate::kinds::crds();
+    // Every WindFlow kind is served in the one group version: one discovery request.
     let Some(group_version) = crds.first().map(|crd| crate::api::api_resource(crd).api_version) else {
         return Ok(vec![]);
     };
@@ -264,11 +265,11 @@ macro_rules! controllers {
                     return;
                 };
                 let namespace = labels.get(labels::OWNER_NAMESPACE).map(String::as_str);
-                // A send fails only once the controller has stopped (shutdown).
-                let _ = match kind.as_str() {
-                    $(stringify!($kind) => self.$module.unbounded_send(owner_ref(name, namespace)).is_ok(),)*
-                    _ => false,
-                };
+                // A send fails only once the controller has stopped (shutdown): nothing to wake.
+                match kind.as_str() {
+                    $(stringify!($kind) => drop(self.$module.unbounded_send(owner_ref(name, namespace))),)*
+                    _ => {}
+                }
             }
         }
     };
@@ -359,27 +360,32 @@ async fn typed_event<K: Kind>(
 /// `obj` as a `K`; or, when it is none, the version the cache holds, having reported it
 /// unless it is `gone` from the API server.
 async fn read_as<K: Kind>(obj: DynamicObject, cache: &Store<K>, ctx: &Context, gone: bool) -> Result<K, Option<K>> {
-    let named = ObjectLabels {
+    let named = || ObjectLabels {
         kind: K::kind(&()).into_owned(),
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
     };
-    let reference = obj.object_ref(&ApiResource::erase::<K>(&()));
-    let parsed = obj.try_parse::<K>();
-    ctx.metrics.undeserializable(named.clone(), parsed.is_err() && !gone);
-    match parsed {
-        Ok(typed) => Ok(typed),
-        Err(error) => {
-            if !gone {
-                let message = format!("not a valid {}: {error}; skipped until it is fixed", named.kind);
-                warn!(kind = %named.kind, namespace = %named.namespace, name = %named.name, %error, "object skipped");
-                reconcile::announce(ctx, &reference, EventType::Warning, Reason::InvalidObject, &message).await;
-            }
-            let key = ObjectRef::<K>::new(&named.name);
-            let key = if named.namespace.is_empty() { key } else { key.within(&named.namespace) };
-            Err(cache.get(&key).map(|held| held.as_ref().clone()))
+    // What `DynamicObject::try_parse` does, keeping `obj` to name it should it fail.
+    let error = match serde_json::to_value(&obj).and_then(|value| K::deserialize(&value)) {
+        Ok(typed) => {
+            ctx.metrics.readable(named);
+            return Ok(typed);
         }
+        Err(error) => error,
+    };
+    let object = named();
+    if gone {
+        ctx.metrics.readable(|| object.clone());
+    } else {
+        let message = format!("not a valid {}: {error}; skipped until it is fixed", object.kind);
+        warn!(kind = %object.kind, namespace = %object.namespace, name = %object.name, %error, "object skipped");
+        ctx.metrics.skipped(&object);
+        let reference = obj.object_ref(&ApiResource::erase::<K>(&()));
+        reconcile::announce(ctx, &reference, EventType::Warning, Reason::InvalidObject, &message).await;
     }
+    let key = ObjectRef::<K>::new(&object.name);
+    let key = if object.namespace.is_empty() { key } else { key.within(&object.namespace) };
+    Err(cache.get(&key).map(|held| held.as_ref().clone()))
 }
 
 /// The owner a child's labels name: its name, and its namespace when it has one.

@@ -439,6 +439,33 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     .await
     .expect("repaired");
 
+    // A workload that is not Available (a rollout stuck, pods crashing): applied is not
+    // working, so Ready turns False, reason Progressing, naming it, with one Warning Event. The
+    // workload's watch wakes the object again: no polling meanwhile.
+    let action = reconcile_with::<Application, reconcile::Provision, _>(&ready, &ctx, async {
+        let deployment = format!("/apis/apps/v1{namespace}/deployments/worker");
+        let stuck =
+            json!({ "conditions": [{ "type": "Available", "status": "False", "message": "0/2 replicas ready" }] });
+        server.expect("PATCH", &deployment, stored_with(stuck)).await;
+        server.expect("PATCH", &format!("/api/v1{namespace}/services/worker"), stored_with(json!({}))).await;
+        server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "worker")])).await;
+        server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "worker")])).await;
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/worker/status";
+        let seen = server.expect("PATCH", path, |_| ready.clone()).await;
+        let condition = condition(&seen.body, "Ready");
+        assert_eq!((condition["status"].as_str(), condition["reason"].as_str()), (Some("False"), Some("Progressing")));
+        let message = condition["message"].as_str().unwrap_or_default();
+        assert!(message.ends_with("is not Available yet (Available: False): 0/2 replicas ready"), "{message}");
+        let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+        assert_eq!(
+            (event.body["type"].as_str(), event.body["reason"].as_str()),
+            (Some("Warning"), Some("Progressing"))
+        );
+    })
+    .await
+    .expect("progressing");
+    assert_eq!(action, Action::requeue(durations::RESYNC));
+
     // Deleted with deletionPolicy Orphan: the workload keeps running, no longer WindFlow's.
     let mut orphaning = deleting(&app);
     orphaning["spec"]["deletionPolicy"] = "Orphan".into();

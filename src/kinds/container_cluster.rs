@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::{columns, element, linked, phase, phase_column, text, volumes, without_condition};
+use super::shared::{applied_of, columns, element, linked, phase, phase_column, text, volumes, without_condition};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{ClusterMode, ContainerClusterPhase, ContainerNodePhase};
@@ -129,9 +129,7 @@ impl Kind for ContainerCluster {
             observed.insert("nodeCount".into(), report.nodes.len().into());
             return observed;
         }
-        let Some(cluster) =
-            applied.iter().find(|child| child.types.as_ref().is_some_and(|t| t.kind == CAPI_CLUSTER.kind))
-        else {
+        let Some(cluster) = applied_of(applied, CAPI_CLUSTER.kind).next() else {
             return Map::new();
         };
         let status = match cluster.data.pointer("/status/phase").and_then(Value::as_str) {

@@ -87,24 +87,28 @@ impl Index {
         })
     }
 
-    /// The objects of `K` in `namespace` (every one, for a cluster-scoped kind), by name: what
-    /// is built from them comes out the same whatever order the watch delivered them in.
+    /// The objects of `K` in `namespace` (every one, for a cluster-scoped kind), by name.
     pub fn all<K: Indexed>(&self, namespace: Option<&str>) -> Vec<Arc<K>> {
-        let scoped = !cluster_scoped::<K>();
-        let mut objects = K::store(self).state_filter(|obj| !scoped || obj.meta().namespace.as_deref() == namespace);
-        objects.sort_by(|a, b| {
-            (a.meta().namespace.as_deref(), &a.meta().name).cmp(&(b.meta().namespace.as_deref(), &b.meta().name))
-        });
-        objects
+        self.select(namespace, |_| true)
     }
 
     /// The objects of `K` that reference `parent` (a Stack's Applications, an Environment's
     /// Elements): references never leave their namespace.
     pub fn children<K: Indexed, P: Kind>(&self, parent: &P) -> Vec<Arc<K>> {
         let name = parent.name_any();
-        let mut children = self.all::<K>(parent.meta().namespace.as_deref());
-        children.retain(|child| child.references().iter().any(|r| r.kind == P::ID && r.name == name));
-        children
+        self.select(parent.meta().namespace.as_deref(), |child: &K| {
+            child.references().iter().any(|r| r.kind == P::ID && r.name == name)
+        })
+    }
+
+    /// The objects of `K` in `namespace` that `keep` keeps, sorted by name: what is built from
+    /// them comes out the same whatever order the watch delivered them in.
+    fn select<K: Indexed>(&self, namespace: Option<&str>, keep: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
+        let scoped = !cluster_scoped::<K>();
+        let mut objects =
+            K::store(self).state_filter(|obj| (!scoped || obj.meta().namespace.as_deref() == namespace) && keep(obj));
+        objects.sort_by(|a, b| (&a.meta().namespace, &a.meta().name).cmp(&(&b.meta().namespace, &b.meta().name)));
+        objects
     }
 
     /// The mirrored organization whose tenant namespace is `namespace` ([`tenant_of`]).

@@ -157,21 +157,18 @@ pub fn phase_of(deployment: &Deployment) -> DeploymentPhase {
     deployment.status.as_ref().and_then(|s| s.phase).unwrap_or(DeploymentPhase::Pending)
 }
 
-fn part_of(deployment: &Deployment, app: &Application) -> Option<ApplicationRollout> {
+fn part_of<'a>(deployment: &'a Deployment, app: &Application) -> Option<&'a ApplicationRollout> {
     let name = app.name_any();
-    deployment.status.as_ref()?.applications.iter().find(|a| a.name == name).cloned()
+    deployment.status.as_ref()?.applications.iter().find(|a| a.name == name)
 }
 
 fn time(text: &str) -> Option<Timestamp> {
     text.parse().ok()
 }
 
-/// The rollout running on the application, and its part in it.
-fn running(app: &Application, index: &Index) -> Option<(Arc<Deployment>, ApplicationRollout)> {
-    covering(app, index).filter(|d| phase_of(d) == DeploymentPhase::Running).find_map(|d| {
-        let part = part_of(&d, app)?;
-        Some((d, part))
-    })
+/// The rollout running on the application (one with a part for it).
+fn running(app: &Application, index: &Index) -> Option<Arc<Deployment>> {
+    covering(app, index).find(|d| phase_of(d) == DeploymentPhase::Running && part_of(d, app).is_some())
 }
 
 /// The last release a completed Deployment rolled out to the application: the newer of the one
@@ -212,7 +209,8 @@ fn current(app: &Application, index: &Index) -> Release {
 /// The application's workloads, given the rollouts in the index.
 pub fn plan(app: &Application, index: &Index) -> Result<WorkloadPlan> {
     let before = current(app, index);
-    let Some((deployment, part)) = running(app, index) else {
+    let running = running(app, index);
+    let Some((deployment, part)) = running.as_deref().and_then(|d| Some((d, part_of(d, app)?))) else {
         return Ok(WorkloadPlan {
             main: before,
             main_replicas: None,
@@ -222,7 +220,7 @@ pub fn plan(app: &Application, index: &Index) -> Result<WorkloadPlan> {
         });
     };
     let settings = Settings::parse(&deployment.spec.deployment_config)?;
-    let new = Release { revision: part.revision, config: part.config };
+    let new = Release { revision: part.revision.clone(), config: part.config.clone() };
     let replicas = new.config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1);
     let strategy = deployment.spec.deployment_type;
     let plan = |main, main_replicas, side, service_revision| WorkloadPlan {
@@ -264,8 +262,8 @@ pub fn application_status(app: &Application, index: &Index) -> Map<String, Value
         })
         .filter(|d| part_of(d, app).is_some())
         .max_by_key(|d| d.status.as_ref().and_then(|s| s.completed_at.as_deref()).and_then(time));
-    let status = match running(app, index) {
-        Some((_, part)) if part.stage == RolloutStage::Done => ApplicationDeploymentStatus::Deployed,
+    let status = match running(app, index).as_deref().and_then(|d| part_of(d, app)) {
+        Some(part) if part.stage == RolloutStage::Done => ApplicationDeploymentStatus::Deployed,
         Some(_) if settled.is_some() => ApplicationDeploymentStatus::Updating,
         Some(_) => ApplicationDeploymentStatus::Deploying,
         None if latest_ended.is_some_and(|d| phase_of(&d) == DeploymentPhase::Failed) => {

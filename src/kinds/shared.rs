@@ -229,19 +229,20 @@ pub fn phase(value: impl Into<&'static str>) -> Map<String, Value> {
     Map::from_iter([("phase".to_owned(), Value::from(value.into()))])
 }
 
+/// The applied children of `kind`, as the API server returned them.
+pub fn applied_of<'a>(applied: &'a [DynamicObject], kind: &'a str) -> impl Iterator<Item = &'a DynamicObject> {
+    applied.iter().filter(move |child| child.types.as_ref().is_some_and(|t| t.kind == kind))
+}
+
 /// The first applied child of `kind`, and the text at `pointer` in it (`/status/phase`).
-pub fn applied_text<'a>(applied: &'a [DynamicObject], kind: &str, pointer: &str) -> Option<&'a str> {
-    applied
-        .iter()
-        .find(|child| child.types.as_ref().is_some_and(|t| t.kind == kind))
-        .and_then(|child| child.data.pointer(pointer))
-        .and_then(Value::as_str)
+pub fn applied_text<'a>(applied: &'a [DynamicObject], kind: &'a str, pointer: &str) -> Option<&'a str> {
+    applied_of(applied, kind).next()?.data.pointer(pointer).and_then(Value::as_str)
 }
 
 /// The first applied child of `kind` whose condition `condition` is not True, described: what
 /// a kind still waits for (`Available` workloads, `Ready` certificates and machines).
 pub fn without_condition(applied: &[DynamicObject], kind: &str, condition: &str) -> Option<String> {
-    applied.iter().filter(|child| child.types.as_ref().is_some_and(|t| t.kind == kind)).find_map(|child| {
+    applied_of(applied, kind).find_map(|child| {
         let conditions = child.data.pointer("/status/conditions").and_then(Value::as_array);
         let found = conditions.into_iter().flatten().find(|c| c["type"] == condition);
         let state = found.and_then(|c| c["status"].as_str()).unwrap_or("not reported yet");

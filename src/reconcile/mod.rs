@@ -522,13 +522,14 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
     }
     let observed = obj.observe(&applied, &inputs);
-    // Applied is not working: Ready waits for what the children report.
-    let (ready, every) = match obj.not_working(&applied, &inputs) {
-        Some(why) => (Verdict::failed(Reason::Progressing, format!("{message}; {why}")), durations::WAITING),
-        None => (Verdict::ok(Reason::Provisioned, message), durations::RESYNC),
+    // Applied is not working: Ready waits for what the children report. Their changes wake this
+    // object (the child watches), so no polling meanwhile.
+    let ready = match obj.not_working(&applied, &inputs) {
+        Some(why) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
+        None => Verdict::ok(Reason::Provisioned, message),
     };
     // An existing cluster is checked again soon: its health is what it reports.
-    let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { every };
+    let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { durations::RESYNC };
     Ok((Report { ready, observed, ..mirrored() }, Action::requeue(every)))
 }
 
