@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::provision::{self, Config};
+use crate::provision::{self, Config, TrafficAnnotations};
 
 /// WindFlow: a multi-tenant deployment platform as a Kubernetes operator.
 #[derive(Parser, Debug)]
@@ -74,9 +74,14 @@ pub struct ProvisionArgs {
     /// cert-manager ClusterIssuer for `autoSsl`.
     #[arg(long, env = "WINDFLOW_CLUSTER_ISSUER", default_value = provision::DEFAULT_CLUSTER_ISSUER)]
     pub cluster_issuer: String,
-    /// The Gateway API Gateway (`namespace/name`) that tcp and udp routes attach to.
+    /// The Gateway API Gateway (`namespace/name`) that routes attach to.
     #[arg(long, env = "WINDFLOW_GATEWAY_PARENT", default_value = provision::DEFAULT_GATEWAY_PARENT)]
     pub gateway_parent: String,
+    /// Annotations of gateways' routes per balancing strategy and for `rate_limit`, as JSON:
+    /// `{"least_conn": {"example.org/lb": "least_conn"}, "rate_limit": {"example.org/rps":
+    /// "{requestsPerSecond}"}}`. Strategies other than round_robin, and rate limits, need them.
+    #[arg(long, env = "WINDFLOW_TRAFFIC_ANNOTATIONS", value_parser = parse_traffic_annotations)]
+    pub traffic_annotations: Option<TrafficAnnotations>,
     /// The namespace of Cluster API ClusterClasses, for clusters whose `clusterConfig` names
     /// no `classNamespace` (none: each Cluster's own namespace).
     #[arg(long, env = "WINDFLOW_CLUSTER_CLASS_NAMESPACE")]
@@ -90,9 +95,14 @@ impl ProvisionArgs {
             ingress_class: self.ingress_class.clone(),
             cluster_issuer: self.cluster_issuer.clone(),
             gateway_parent: self.gateway_parent.clone(),
+            traffic_annotations: self.traffic_annotations.clone().unwrap_or_default(),
             cluster_class_namespace: self.cluster_class_namespace.clone(),
         }
     }
+}
+
+fn parse_traffic_annotations(text: &str) -> Result<TrafficAnnotations, String> {
+    serde_json::from_str(text).map_err(|e| format!("a JSON object of annotation objects: {e}"))
 }
 
 fn parse_mapping(text: &str) -> Result<(String, String), String> {

@@ -173,7 +173,7 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
         return Err(problems);
     }
 
-    let inputs = Inputs { index: &index, config, report: None };
+    let inputs = Inputs::offline(&index, config);
     let mut out = String::new();
     for object in &loaded {
         let Some(children) = &object.children else { continue };

@@ -1,5 +1,6 @@
-//! Gateway → Ingress (http) or Gateway API route (tcp, udp), a Certificate when `autoSsl`, and
-//! the policies that let it reach its backends.
+//! Gateway → a Gateway API HTTPRoute (http; an Ingress where the Gateway API is missing) or a
+//! TCPRoute/UDPRoute, a Certificate when `autoSsl`, and the policy that lets traffic reach its
+//! backends.
 
 use std::collections::BTreeMap;
 
@@ -25,8 +26,8 @@ use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{GatewayPhase, GatewayType, LoadBalancingStrategy};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::{CERTIFICATE, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
-use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
+use crate::provision::types::{CERTIFICATE, HTTP_ROUTE, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
+use crate::provision::{Anchor, Placement, ProvisionError, Result, TrafficAnnotations, labels};
 
 pub use crate::api::infra::Gateway;
 
@@ -51,7 +52,8 @@ struct GatewayRow<'a> {
 impl Kind for Gateway {
     const ID: KindId = KindId::Gateway;
     const TABLE: &'static str = "gateways";
-    const CHILD_TYPES: &'static [ChildType] = &[INGRESS, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
+    const CHILD_TYPES: &'static [ChildType] = &[INGRESS, HTTP_ROUTE, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
+    const CONSULTS: &'static [ChildType] = &[HTTP_ROUTE];
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -108,11 +110,9 @@ impl Kind for Gateway {
         let routes = self.routes(inputs)?;
         let name = self.name_any();
         match self.spec.gateway_type {
-            GatewayType::Http => self.ingress(namespace, &name, &routes, inputs),
+            GatewayType::Http => self.http(namespace, &name, &routes, inputs),
             GatewayType::Tcp | GatewayType::Udp => {
                 let route = if self.spec.gateway_type == GatewayType::Tcp { TCP_ROUTE } else { UDP_ROUTE };
-                let (parent_namespace, parent) =
-                    inputs.config.gateway_parent.split_once('/').unwrap_or(("", &inputs.config.gateway_parent));
                 let backends: Vec<Value> =
                     routes.iter().map(|r| json!({ "name": r.application, "port": r.port })).collect();
                 let protocol = if self.spec.gateway_type == GatewayType::Tcp { "TCP" } else { "UDP" };
@@ -122,7 +122,7 @@ impl Kind for Gateway {
                         Some(namespace),
                         &name,
                         json!({ "spec": {
-                            "parentRefs": [{ "name": parent, "namespace": parent_namespace }],
+                            "parentRefs": [parent_ref(&inputs.config.gateway_parent)],
                             "rules": [{ "backendRefs": backends }],
                         } }),
                     ),
@@ -201,10 +201,25 @@ impl Gateway {
             .collect()
     }
 
-    fn ingress(&self, namespace: &str, name: &str, routes: &[Route], inputs: &Inputs) -> Result<Vec<Value>> {
+    /// An http gateway: the Gateway API `HTTPRoute` where the cluster serves it, else an
+    /// `Ingress`; with a Certificate for `autoSsl` and the way in through the default deny.
+    fn http(&self, namespace: &str, name: &str, routes: &[Route], inputs: &Inputs) -> Result<Vec<Value>> {
         let host = text(&self.spec.gateway_config, "host").ok_or_else(|| {
             ProvisionError::invalid("spec.gatewayConfig.host", "an http gateway names the host it serves")
         })?;
+        let annotations = self.traffic_annotations(&inputs.config.traffic_annotations)?;
+        let mut children = vec![way_in(namespace, name, routes, "TCP")?];
+        let secret = format!("{name}-tls");
+        if self.spec.auto_ssl {
+            children.push(certificate(namespace, name, &secret, vec![host.to_owned()], inputs));
+        }
+        let mut metadata = metadata(Some(namespace), name);
+        metadata.annotations = Some(annotations).filter(|a| !a.is_empty());
+        if inputs.serves(HTTP_ROUTE) {
+            // TLS ends at the parent Gateway's listener, which names the Certificate's Secret.
+            children.push(http_route(metadata, host, routes, &inputs.config.gateway_parent)?);
+            return Ok(children);
+        }
         let paths = routes.iter().map(|r| HTTPIngressPath {
             path: Some(r.path.clone()),
             path_type: "Prefix".into(),
@@ -216,15 +231,12 @@ impl Gateway {
                 ..IngressBackend::default()
             },
         });
-        let mut children = vec![way_in(namespace, name, routes, "TCP")?];
-        let mut tls = None;
-        if self.spec.auto_ssl {
-            let secret = format!("{name}-tls");
-            children.push(certificate(namespace, name, &secret, vec![host.to_owned()], inputs));
-            tls = Some(vec![IngressTLS { hosts: Some(vec![host.to_owned()]), secret_name: Some(secret) }]);
-        }
+        let tls = self
+            .spec
+            .auto_ssl
+            .then(|| vec![IngressTLS { hosts: Some(vec![host.to_owned()]), secret_name: Some(secret) }]);
         children.push(typed(&Ingress {
-            metadata: ObjectMeta { annotations: Some(self.annotations()?), ..metadata(Some(namespace), name) },
+            metadata,
             spec: Some(IngressSpec {
                 ingress_class_name: inputs.config.ingress_class.clone(),
                 rules: Some(vec![IngressRule {
@@ -239,42 +251,87 @@ impl Gateway {
         Ok(children)
     }
 
-    /// ingress-nginx's annotations for the load-balancing strategy and rate limits.
-    fn annotations(&self) -> Result<BTreeMap<String, String>> {
-        const PREFIX: &str = "nginx.ingress.kubernetes.io/";
-        let mut annotations = BTreeMap::new();
-        match self.spec.load_balancing_strategy {
-            LoadBalancingStrategy::RoundRobin => {
-                annotations.insert(format!("{PREFIX}load-balance"), "round_robin".into());
+    /// The annotations that carry the balancing strategy and rate limits to the data plane, as
+    /// the installation configures them: neither the Gateway API nor Ingress has fields for
+    /// them. Round robin, every data plane's default, needs none; anything else unconfigured
+    /// is refused rather than silently ignored.
+    fn traffic_annotations(&self, configured: &TrafficAnnotations) -> Result<BTreeMap<String, String>> {
+        let not_configured = |field: &str, key: &str, what: String| ProvisionError::NotProvided {
+            field: field.to_owned(),
+            message: format!(
+                "{what} needs the data plane's annotations for it: set provisioning.trafficAnnotations.{key} \
+                 in the chart (--traffic-annotations)"
+            ),
+        };
+        let strategy: &'static str = self.spec.load_balancing_strategy.into();
+        let mut annotations = match configured.get(strategy) {
+            Some(annotations) => annotations.clone(),
+            None if self.spec.load_balancing_strategy == LoadBalancingStrategy::RoundRobin => BTreeMap::new(),
+            None => {
+                return Err(not_configured("spec.loadBalancingStrategy", strategy, format!("{strategy} balancing")));
             }
-            // ingress-nginx's least-loaded balancer is EWMA.
-            LoadBalancingStrategy::LeastConn | LoadBalancingStrategy::HealthBased => {
-                annotations.insert(format!("{PREFIX}load-balance"), "ewma".into());
-            }
-            LoadBalancingStrategy::IpHash => {
-                annotations.insert(format!("{PREFIX}upstream-hash-by"), "$remote_addr".into());
-            }
-            LoadBalancingStrategy::Weighted => {
-                return Err(ProvisionError::invalid(
-                    "spec.loadBalancingStrategy",
-                    "weighted balancing has no ingress-nginx equivalent; use round_robin, least_conn or ip_hash",
-                ));
-            }
-        }
+        };
         if self.spec.rate_limiting {
-            let limits = &self.spec.rate_limit_config.0;
-            let rps = limits.get("requestsPerSecond").and_then(Value::as_i64).ok_or_else(|| {
-                ProvisionError::invalid(
-                    "spec.rateLimitConfig.requestsPerSecond",
-                    "rate limiting needs requestsPerSecond",
-                )
-            })?;
-            annotations.insert(format!("{PREFIX}limit-rps"), rps.to_string());
-            if let Some(burst) = limits.get("burstMultiplier").and_then(Value::as_i64) {
-                annotations.insert(format!("{PREFIX}limit-burst-multiplier"), burst.to_string());
+            let templates = configured
+                .get(RATE_LIMIT)
+                .ok_or_else(|| not_configured("spec.rateLimiting", RATE_LIMIT, "rate limiting".to_owned()))?;
+            for (key, template) in templates {
+                annotations.insert(key.clone(), fill(template, &self.spec.rate_limit_config)?);
             }
         }
         Ok(annotations)
+    }
+}
+
+/// The key of `trafficAnnotations` whose annotations carry `rateLimitConfig`.
+pub const RATE_LIMIT: &str = "rate_limit";
+
+/// `template` with each `{key}` replaced by `rateLimitConfig.key`.
+fn fill(template: &str, limits: &FreeForm) -> Result<String> {
+    let mut filled = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else { break };
+        let key = &rest[open + 1..close];
+        let value = limits.0.get(key).ok_or_else(|| {
+            ProvisionError::invalid(
+                &format!("spec.rateLimitConfig.{key}"),
+                format!("the configured rate-limit annotations use {{{key}}}: set it"),
+            )
+        })?;
+        filled.push_str(&rest[..open]);
+        filled.push_str(&value.as_str().map_or_else(|| value.to_string(), str::to_owned));
+        rest = &rest[close + 1..];
+    }
+    filled.push_str(rest);
+    Ok(filled)
+}
+
+/// A Gateway API `HTTPRoute` under `parent` (`namespace/name`): one rule per route.
+fn http_route(metadata: ObjectMeta, host: &str, routes: &[Route], parent: &str) -> Result<Value> {
+    let mut route = HTTP_ROUTE.object(
+        None,
+        "",
+        json!({ "spec": {
+        "parentRefs": [parent_ref(parent)],
+        "hostnames": [host],
+        "rules": routes.iter().map(|r| json!({
+            "matches": [{ "path": { "type": "PathPrefix", "value": r.path } }],
+            "backendRefs": [{ "name": r.application, "port": r.port }],
+        })).collect::<Vec<_>>(),
+    } }),
+    );
+    route["metadata"] =
+        serde_json::to_value(metadata).map_err(|e| ProvisionError::invalid("metadata", e.to_string()))?;
+    Ok(route)
+}
+
+/// A route's `parentRefs` entry for `parent` (`namespace/name`, or a name in the route's
+/// namespace).
+fn parent_ref(parent: &str) -> Value {
+    match parent.split_once('/') {
+        Some((namespace, name)) => json!({ "name": name, "namespace": namespace }),
+        None => json!({ "name": parent }),
     }
 }
 

@@ -61,6 +61,20 @@ pub struct Inputs<'a> {
     pub config: &'a Config,
     /// What the health check of an existing cluster saw, for the kinds that have one.
     pub report: Option<&'a ClusterReport>,
+    /// The types of [`Kind::CONSULTS`] the cluster does not serve (`render` assumes all are).
+    pub unserved: &'a [ChildType],
+}
+
+impl<'a> Inputs<'a> {
+    /// What builders read where no cluster is asked: every consulted API is served.
+    pub fn offline(index: &'a Index, config: &'a Config) -> Self {
+        Self { index, config, report: None, unserved: &[] }
+    }
+
+    /// Whether the cluster serves `type_` (one of the kind's [`Kind::CONSULTS`]).
+    pub fn serves(&self, type_: ChildType) -> bool {
+        !self.unserved.contains(&type_)
+    }
 }
 
 /// Every kind, in dependency order (a kind comes after the kinds it references): the one list.
@@ -109,6 +123,10 @@ pub trait Kind:
     /// The Kubernetes types the kind provisions, listed to find children no longer wanted;
     /// empty for kinds that only mirror.
     const CHILD_TYPES: &'static [ChildType] = &[];
+    /// Third-party APIs whose presence shapes the children (the Gateway API's HTTPRoute, or an
+    /// Ingress without it; CDI for a machine's disks): the reconcile asks discovery and tells
+    /// the builder in [`Inputs::unserved`].
+    const CONSULTS: &'static [ChildType] = &[];
     /// The kind's status follows other objects (read from the index) although it provisions
     /// nothing.
     const OBSERVES_OTHERS: bool = false;

@@ -10,7 +10,7 @@ use super::*;
 use crate::api::apps::*;
 use crate::api::infra::*;
 use crate::api::tenancy::*;
-use crate::provision::{Config, ProvisionError, labels, probe};
+use crate::provision::{Config, ProvisionError, labels, probe, types};
 
 fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)
@@ -54,8 +54,13 @@ fn merge(target: &mut Value, patch: Value) {
 /// The children of `obj`, each checked to be of a type its kind declares (else orphan cleanup
 /// would never find it).
 fn build<K: Kind>(obj: &K, config: &Config) -> crate::provision::Result<Vec<Value>> {
+    build_on(obj, config, &[])
+}
+
+/// [`build`] on a cluster that does not serve the `unserved` types.
+fn build_on<K: Kind>(obj: &K, config: &Config, unserved: &[ChildType]) -> crate::provision::Result<Vec<Value>> {
     let index = index(&platform());
-    let inputs = Inputs { index: &index, config, report: None };
+    let inputs = Inputs { unserved, ..Inputs::offline(&index, config) };
     let children = children(obj, &inputs)?;
     for child in &children {
         let types = child.types.as_ref().expect("apiVersion and kind");
@@ -277,19 +282,56 @@ fn vm_application_is_a_virtual_machine_and_physical_is_mirrored_only() {
     assert!(built(&physical).is_empty());
 }
 
+/// Balancing and rate limits as an installation might configure them.
+fn traffic_config() -> Config {
+    let traffic_annotations = serde_json::from_value(json!({
+        "least_conn": { "example.org/lb-method": "least_conn" },
+        "rate_limit": { "example.org/rate": "{requestsPerSecond}r/s", "example.org/burst": "{burst}" },
+    }))
+    .expect("annotations");
+    Config { ingress_class: Some("nginx".into()), traffic_annotations, ..Config::default() }
+}
+
 #[test]
-fn http_gateway_is_an_ingress_with_tls_annotations_and_a_way_in() {
+fn http_gateway_is_an_http_route_with_tls_and_a_way_in() {
     let gateway: Gateway = sample("Gateway", "public", json!({}));
-    let config = Config { ingress_class: Some("nginx".into()), ..Config::default() };
-    let children = build(&gateway, &config).expect("children");
+    let children = built(&gateway);
     assert_eq!(
         kinds(&children),
         [
             ("NetworkPolicy", "acme-production", "gateway-public"),
             ("Certificate", "acme-production", "public"),
-            ("Ingress", "acme-production", "public"),
+            ("HTTPRoute", "acme-production", "public"),
         ]
     );
+    let route = &children[2];
+    assert_eq!(route["apiVersion"], "gateway.networking.k8s.io/v1");
+    assert_eq!(route["spec"]["parentRefs"], json!([{ "name": "windflow", "namespace": "windflow-system" }]));
+    assert_eq!(route["spec"]["hostnames"], json!(["shop.acme.example"]));
+    assert_eq!(
+        route["spec"]["rules"][0],
+        json!({ "matches": [{ "path": { "type": "PathPrefix", "value": "/api" } }],
+                "backendRefs": [{ "name": "api", "port": 8000 }] })
+    );
+    // No data plane's annotations unless configured.
+    assert!(route["metadata"].get("annotations").is_none(), "{route}");
+    assert_eq!(children[1]["spec"]["issuerRef"], json!({ "kind": "ClusterIssuer", "name": "letsencrypt" }));
+    assert_eq!(
+        children[0]["spec"]["ingress"][0]["ports"],
+        json!([{ "protocol": "TCP", "port": 8000 }, { "protocol": "TCP", "port": 8080 }])
+    );
+}
+
+#[test]
+fn without_the_gateway_api_an_http_gateway_is_an_ingress_with_the_configured_annotations() {
+    let gateway: Gateway = sample(
+        "Gateway",
+        "public",
+        json!({ "spec": { "loadBalancingStrategy": "least_conn", "rateLimiting": true,
+                          "rateLimitConfig": { "requestsPerSecond": 50, "burst": "5" } } }),
+    );
+    let children = build_on(&gateway, &traffic_config(), &[types::HTTP_ROUTE]).expect("children");
+    assert_eq!(kinds(&children)[2], ("Ingress", "acme-production", "public"));
     let ingress = &children[2];
     assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
     assert_eq!(ingress["spec"]["rules"][0]["host"], "shop.acme.example");
@@ -298,13 +340,30 @@ fn http_gateway_is_an_ingress_with_tls_annotations_and_a_way_in() {
     assert_eq!(paths[0]["backend"]["service"], json!({ "name": "api", "port": { "number": 8000 } }));
     assert_eq!(paths[1]["backend"]["service"], json!({ "name": "storefront", "port": { "number": 8080 } }));
     assert_eq!(ingress["spec"]["tls"][0]["secretName"], "public-tls");
-    let annotations = &ingress["metadata"]["annotations"];
-    assert_eq!(annotations["nginx.ingress.kubernetes.io/load-balance"], "ewma");
-    assert_eq!(annotations["nginx.ingress.kubernetes.io/limit-rps"], "50");
-    assert_eq!(children[1]["spec"]["issuerRef"], json!({ "kind": "ClusterIssuer", "name": "letsencrypt" }));
     assert_eq!(
-        children[0]["spec"]["ingress"][0]["ports"],
-        json!([{ "protocol": "TCP", "port": 8000 }, { "protocol": "TCP", "port": 8080 }])
+        ingress["metadata"]["annotations"],
+        json!({ "example.org/lb-method": "least_conn", "example.org/rate": "50r/s", "example.org/burst": "5" })
+    );
+}
+
+#[test]
+fn balancing_and_rate_limits_without_configured_annotations_are_refused() {
+    let refused = |change: Value, config: &Config| {
+        let gateway: Gateway = sample("Gateway", "public", change);
+        build(&gateway, config).expect_err("refused").to_string()
+    };
+    assert_eq!(
+        refused(json!({ "spec": { "loadBalancingStrategy": "ip_hash" } }), &traffic_config()),
+        "spec.loadBalancingStrategy: ip_hash balancing needs the data plane's annotations for it: \
+         set provisioning.trafficAnnotations.ip_hash in the chart (--traffic-annotations)"
+    );
+    assert!(
+        refused(json!({ "spec": { "rateLimiting": true } }), &Config::default())
+            .starts_with("spec.rateLimiting: rate limiting needs the data plane's annotations"),
+    );
+    assert_eq!(
+        refused(json!({ "spec": { "rateLimiting": true, "rateLimitConfig": { "burst": 5 } } }), &traffic_config()),
+        "spec.rateLimitConfig.requestsPerSecond: the configured rate-limit annotations use {requestsPerSecond}: set it"
     );
 }
 
@@ -411,7 +470,8 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
     let mut docs = platform();
     docs.retain(|d| !(d["kind"] == "Environment" && d["metadata"]["name"] == "production"));
     let index = index(&docs);
-    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
+    let config = Config::default();
+    let inputs = Inputs::offline(&index, &config);
     let volume: Volume = sample("Volume", "pgdata", json!({}));
     assert_eq!(
         children(&volume, &inputs).expect_err("refused").to_string(),
@@ -422,8 +482,7 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
 /// The children as the API server returns them applied, with `status`.
 fn applied_with<K: Kind>(obj: &K, status: Value) -> Vec<DynamicObject> {
     let index = index(&platform());
-    let children =
-        children(obj, &Inputs { index: &index, config: &Config::default(), report: None }).expect("children");
+    let children = children(obj, &Inputs::offline(&index, &Config::default())).expect("children");
     children
         .into_iter()
         .map(|mut child| {
@@ -435,7 +494,8 @@ fn applied_with<K: Kind>(obj: &K, status: Value) -> Vec<DynamicObject> {
 
 fn observed_phase<K: Kind>(obj: &K, status: Value) -> Option<String> {
     let index = index(&platform());
-    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
+    let config = Config::default();
+    let inputs = Inputs::offline(&index, &config);
     let observed = Kind::observe(obj, &applied_with(obj, status), &inputs);
     observed.get("phase").and_then(Value::as_str).map(str::to_owned)
 }
@@ -469,7 +529,8 @@ fn status_follows_the_children() {
     assert_eq!(observed_phase(&cluster, json!({ "phase": "Failed" })).as_deref(), Some("unhealthy"));
     // Cluster API's v1beta2 counts and endpoint are read back.
     let index = index(&platform());
-    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
+    let config = Config::default();
+    let inputs = Inputs::offline(&index, &config);
     let mut applied = applied_with(
         &cluster,
         json!({ "phase": "Provisioned",
@@ -492,7 +553,8 @@ fn status_follows_the_children() {
 /// Why `obj` does not work yet, its children showing `status`.
 fn not_working<K: Kind>(obj: &K, status: Value) -> Option<String> {
     let index = index(&platform());
-    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
+    let config = Config::default();
+    let inputs = Inputs::offline(&index, &config);
     obj.not_working(&applied_with(obj, status), &inputs)
 }
 
@@ -568,7 +630,8 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
         nodes: vec![node("Manager_1", true, NodeRole::Manager), node("worker-1", false, NodeRole::Worker)],
     };
     let index = index(&platform());
-    let inputs = Inputs { index: &index, config: &Config::default(), report: Some(&report) };
+    let config = Config::default();
+    let inputs = Inputs { report: Some(&report), ..Inputs::offline(&index, &config) };
     let children = children(&swarm, &inputs).expect("nodes");
     let nodes: Vec<Value> = children.iter().map(|c| serde_json::to_value(c).expect("json")).collect();
     assert_eq!(
@@ -616,7 +679,8 @@ fn api_during(strategy: &str, status: Value) -> (Vec<Value>, Map<String, Value>)
     }));
     let index = index(&docs);
     let app: Application = sample("Application", "api", json!({}));
-    let inputs = Inputs { index: &index, config: &Config::default(), report: None };
+    let config = Config::default();
+    let inputs = Inputs::offline(&index, &config);
     let children = children(&app, &inputs).expect("children");
     let children = children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect();
     (children, Kind::observe(&app, &[], &inputs))

@@ -108,6 +108,17 @@ impl Provider {
         self.discovered.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The types among `types` that the cluster does not serve (discovery, cached).
+    pub async fn unserved(&self, types: &[ChildType]) -> Result<Vec<ChildType>, kube::Error> {
+        let mut unserved = vec![];
+        for &type_ in types {
+            if self.resource(type_).await?.is_none() {
+                unserved.push(type_);
+            }
+        }
+        Ok(unserved)
+    }
+
     /// Server-side applies every child (forcing our fields back: drift repair) and returns them
     /// as the API server stored them. Nothing is applied unless every type is installed.
     pub async fn apply(

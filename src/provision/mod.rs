@@ -67,12 +67,18 @@ pub struct Config {
     pub ingress_class: Option<String>,
     /// cert-manager ClusterIssuer for `autoSsl`.
     pub cluster_issuer: String,
-    /// The Gateway API Gateway that tcp/udp routes attach to, as `namespace/name`.
+    /// The Gateway API Gateway that routes attach to, as `namespace/name`.
     pub gateway_parent: String,
+    /// Annotations that carry a gateway's balancing strategy and rate limits to the data plane.
+    pub traffic_annotations: TrafficAnnotations,
     /// Where Cluster API ClusterClasses live, for clusters that do not say
     /// (`clusterConfig.classNamespace`); none: the Cluster's own namespace.
     pub cluster_class_namespace: Option<String>,
 }
+
+/// Per `loadBalancingStrategy` (snake_case, as in the spec), and for `rate_limit`, the
+/// annotations a gateway's route carries; `{key}` in a rate-limit value is `rateLimitConfig.key`.
+pub type TrafficAnnotations = BTreeMap<String, BTreeMap<String, String>>;
 
 /// The defaults of `Config`, also the command line's.
 pub const DEFAULT_CLUSTER_ISSUER: &str = "letsencrypt";
@@ -85,6 +91,7 @@ impl Default for Config {
             ingress_class: None,
             cluster_issuer: DEFAULT_CLUSTER_ISSUER.to_owned(),
             gateway_parent: DEFAULT_GATEWAY_PARENT.to_owned(),
+            traffic_annotations: TrafficAnnotations::new(),
             cluster_class_namespace: None,
         }
     }
@@ -194,6 +201,7 @@ impl ChildType {
     pub fn provider(&self) -> &'static str {
         match self.group() {
             "kubevirt.io" => "KubeVirt",
+            "cdi.kubevirt.io" => "CDI (KubeVirt's Containerized Data Importer)",
             "cluster.x-k8s.io" => "Cluster API",
             "k8s.cni.cncf.io" => "Multus",
             "cert-manager.io" => "cert-manager",
@@ -254,6 +262,9 @@ pub mod types {
     pub const CONTAINER_NODE: ChildType = namespaced("windflow.io/v1alpha1", "ContainerNode", "containernodes");
     pub const CERTIFICATE: ChildType = namespaced("cert-manager.io/v1", "Certificate", "certificates");
     pub const DNS_ENDPOINT: ChildType = namespaced("externaldns.k8s.io/v1alpha1", "DNSEndpoint", "dnsendpoints");
+    pub const HTTP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes");
+    /// Consulted, not provisioned: KubeVirt's `dataVolumeTemplates` need CDI.
+    pub const DATA_VOLUME: ChildType = namespaced("cdi.kubevirt.io/v1beta1", "DataVolume", "datavolumes");
     pub const TCP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "tcproutes");
     pub const UDP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "UDPRoute", "udproutes");
 }

@@ -464,7 +464,7 @@ fn mirrored() -> Report {
 async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
     if K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS {
         // Nothing to read: the status follows the object alone.
-        let inputs = Inputs { index: &ctx.index, config: &ctx.config, report: None };
+        let inputs = Inputs::offline(&ctx.index, &ctx.config);
         return Ok((Report { observed: obj.observe(&[], &inputs), ..mirrored() }, Action::requeue(durations::RESYNC)));
     }
     // Mirrored, but what it asks for cannot be provisioned now.
@@ -486,7 +486,8 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
-    let inputs = Inputs { index: &ctx.index, config: &ctx.config, report: report.as_ref() };
+    let unserved = ctx.provider.unserved(K::CONSULTS).await?;
+    let inputs = Inputs { report: report.as_ref(), unserved: &unserved, ..Inputs::offline(&ctx.index, &ctx.config) };
     let children = match kinds::children(obj, &inputs) {
         Ok(children) => children,
         Err(error @ ProvisionError::Invalid { .. }) => {
