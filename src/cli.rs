@@ -82,6 +82,10 @@ pub struct ProvisionArgs {
     /// "{requestsPerSecond}"}}`. Strategies other than round_robin, and rate limits, need them.
     #[arg(long, env = "WINDFLOW_TRAFFIC_ANNOTATIONS", value_parser = parse_traffic_annotations)]
     pub traffic_annotations: Option<TrafficAnnotations>,
+    /// How the cluster's pod network encrypts traffic (such as `wireguard`), if it does: only
+    /// then are networks that ask for encryption provisioned.
+    #[arg(long, env = "WINDFLOW_POD_NETWORK_ENCRYPTION")]
+    pub pod_network_encryption: Option<String>,
     /// The namespace of Cluster API ClusterClasses, for clusters whose `clusterConfig` names
     /// no `classNamespace` (none: each Cluster's own namespace).
     #[arg(long, env = "WINDFLOW_CLUSTER_CLASS_NAMESPACE")]
@@ -96,6 +100,7 @@ impl ProvisionArgs {
             cluster_issuer: self.cluster_issuer.clone(),
             gateway_parent: self.gateway_parent.clone(),
             traffic_annotations: self.traffic_annotations.clone().unwrap_or_default(),
+            pod_network_encryption: self.pod_network_encryption.clone(),
             cluster_class_namespace: self.cluster_class_namespace.clone(),
         }
     }

@@ -15,7 +15,7 @@ use crate::api::{describe, describe_document};
 use crate::kinds::index::{Index, as_mirrored};
 use crate::kinds::{self, Inputs, Kind, KindId, Visitor};
 use crate::mirror::Reference;
-use crate::provision::{self, Config, tenant_namespace};
+use crate::provision::{self, Config, ProvisionError, tenant_namespace};
 use crate::validate::Schemas;
 
 /// `windflow render`: prints the children of the manifests, or every problem; returns how
@@ -186,6 +186,11 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
                         Err(e) => problems.push(format!("{}: {}: {e}", object.source, object.label())),
                     }
                 }
+            }
+            // What this installation does not provide is not the manifests' fault: said in
+            // the output, as the operator says it in a condition, and the rest is rendered.
+            Err(e @ ProvisionError::NotProvided { .. }) => {
+                out.push_str(&format!("---\n# not provisioned by this installation: {}: {e}\n", object.label()));
             }
             Err(e) => problems.push(format!("{}: {}: {e}", object.source, object.label())),
         }

@@ -30,7 +30,10 @@ fn edited(replace: &[(&str, &str)]) -> String {
 
 #[test]
 fn the_sample_platform_renders_every_child() {
-    let output = render(&["-f", "examples", "--storage-class", "ceph=rook-ceph-block"], "");
+    let output = render(
+        &["-f", "examples", "--storage-class", "ceph=rook-ceph-block", "--pod-network-encryption", "wireguard"],
+        "",
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&stdout)
@@ -42,12 +45,13 @@ fn the_sample_platform_renders_every_child() {
         ("ResourceQuota", 2),
         ("LimitRange", 2),
         ("PersistentVolumeClaim", 2),
-        ("NetworkAttachmentDefinition", 1),
+        // The backend network's, and the VM's own for its fixed address.
+        ("NetworkAttachmentDefinition", 2),
         ("VirtualMachine", 1),
         ("Cluster", 1),
         ("Deployment", 3),
         ("Service", 3),
-        ("Ingress", 1),
+        ("HTTPRoute", 1),
         ("Certificate", 2),
         ("DNSEndpoint", 1),
         ("Role", 4),
@@ -57,6 +61,24 @@ fn the_sample_platform_renders_every_child() {
     }
     assert!(stdout.contains("storageClassName: rook-ceph-block"));
     assert!(stdout.contains("# provisioned by Volume acme/pgdata"));
+    assert!(!stdout.contains("not provisioned"), "{stdout}");
+}
+
+/// What the installation does not provide (here, an encrypting pod network) is said where the
+/// children would be, and the rest renders: the manifests are not at fault.
+#[test]
+fn what_the_installation_does_not_provide_is_noted_not_fatal() {
+    let output = render(&["-f", "examples"], "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains(
+            "# not provisioned by this installation: Network acme/frontend: spec.encryptionEnabled: the cluster's \
+             pod network is not known to encrypt traffic"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("# provisioned by Network acme/backend"));
 }
 
 #[test]

@@ -460,6 +460,7 @@ seed_values! {
 )]
 #[x_kube(validation = Rule::new("!has(self.gateway) || (has(self.subnet) && cidr(self.subnet).containsIP(self.gateway))").message("gateway must be an address inside subnet"))]
 #[x_kube(validation = Rule::new("!has(self.networkType) || !(self.networkType in ['bridge', 'macvlan']) || has(self.subnet)").message("a bridge or macvlan network needs a subnet"))]
+#[x_kube(validation = Rule::new("!has(self.networkType) || self.networkType == 'overlay' || (has(self.encryptionEnabled) && !self.encryptionEnabled)").message("only an overlay network is encrypted (by the cluster's pod network): a bridge, macvlan or host network sets encryptionEnabled: false"))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkSpec {
     /// What deleting this object does to the Kubernetes objects it provisioned.
@@ -480,7 +481,8 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isIP(self)").message("gateway must be an IP address"))]
     pub gateway: Option<String>,
-    /// Encrypt traffic.
+    /// Encrypt traffic: an overlay network is encrypted by the cluster's pod network (the
+    /// chart's `provisioning.podNetworkEncryption` says it does); other types cannot be.
     #[serde(default = "yes")]
     pub encryption_enabled: bool,
     /// Span clusters.
@@ -492,8 +494,11 @@ pub struct NetworkSpec {
 }
 
 /// Seed `network_type_check`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NetworkType {
     #[default]
     Overlay,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::network::attachment_label;
+use super::network::{Attachments, Join, MULTUS_NETWORKS, attach, attachment_label};
 use super::release::{self, Release, WorkloadPlan};
 use super::shared::{columns, linked, metadata, quantities, text, typed, without_condition};
 use super::vm::{Machine, machine_not_working};
@@ -23,7 +23,7 @@ use crate::api::apps::ApplicationType;
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::{DEPLOYMENT, SERVICE, VIRTUAL_MACHINE};
+use crate::provision::types::{DATA_VOLUME, DEPLOYMENT, NETWORK_ATTACHMENT, SERVICE, VIRTUAL_MACHINE};
 use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
 
 pub use crate::api::apps::Application;
@@ -72,7 +72,8 @@ struct Connection<'a> {
 impl Kind for Application {
     const ID: KindId = KindId::Application;
     const TABLE: &'static str = "applications";
-    const CHILD_TYPES: &'static [ChildType] = &[DEPLOYMENT, SERVICE, VIRTUAL_MACHINE];
+    const CHILD_TYPES: &'static [ChildType] = &[DEPLOYMENT, SERVICE, VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
+    const CONSULTS: &'static [ChildType] = &[DATA_VOLUME];
     const STATUS_COLUMNS: &'static [StatusColumn] =
         &[StatusColumn { field: "deploymentStatus", column: "deployment_status", default: Some("pending") }];
 
@@ -143,8 +144,8 @@ impl Kind for Application {
         let namespace = placement.workload_namespace();
         let plan = release::plan(self, inputs.index)?;
         match self.spec.application_type {
-            ApplicationType::Container => self.container(namespace, &plan),
-            ApplicationType::Vm => self.machine(namespace, &plan.main.config),
+            ApplicationType::Container => self.container(namespace, &plan, inputs),
+            ApplicationType::Vm => self.machine(namespace, &plan.main.config, inputs),
             // A physical application runs on hosts WindFlow does not drive: mirrored only.
             ApplicationType::Physical => Ok(vec![]),
         }
@@ -193,11 +194,22 @@ fn label_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMa
 }
 
 impl Application {
-    fn container(&self, namespace: &str, plan: &WorkloadPlan) -> Result<Vec<Value>> {
+    fn joins(&self) -> Vec<Join<'_>> {
+        let networks = self.spec.networks.iter().enumerate();
+        networks.map(|(i, n)| Join::listed(i, &n.network, n.ip_address.as_ref())).collect()
+    }
+
+    fn container(&self, namespace: &str, plan: &WorkloadPlan, inputs: &Inputs) -> Result<Vec<Value>> {
         let name = self.name_any();
-        let mut children = vec![self.workload(namespace, &name, &plan.main, plan.main_replicas, plan)?];
-        if let Some((suffix, release, replicas)) = &plan.side {
-            children.push(self.workload(namespace, &format!("{name}-{suffix}"), release, Some(*replicas), plan)?);
+        let replicas = replicas(&plan.main.config, plan.main_replicas)?;
+        let object_namespace = self.namespace().unwrap_or_default();
+        let attachments = attach(&name, namespace, &object_namespace, &self.joins(), replicas, inputs)?;
+        let mut children = attachments.definitions.clone();
+        children.push(self.workload(namespace, &name, &plan.main, replicas, &attachments, plan)?);
+        if let Some((suffix, release, side_replicas)) = &plan.side {
+            let side_replicas = replicas_of(*side_replicas)?;
+            let side = format!("{name}-{suffix}");
+            children.push(self.workload(namespace, &side, release, side_replicas, &attachments, plan)?);
         }
         // The Service serves the ports of the revision it selects.
         let served = match &plan.service_revision {
@@ -235,17 +247,14 @@ impl Application {
         namespace: &str,
         name: &str,
         release: &Release,
-        replicas: Option<i64>,
+        replicas: i32,
+        attachments: &Attachments,
         plan: &WorkloadPlan,
     ) -> Result<Value> {
         let config = &release.config;
         let application = self.name_any();
         let image = text(config, "image").ok_or_else(|| {
             ProvisionError::invalid("spec.deploymentConfig.image", "a container application names its image")
-        })?;
-        let replicas = replicas.unwrap_or_else(|| config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1));
-        let replicas = i32::try_from(replicas).map_err(|_| {
-            ProvisionError::invalid("spec.deploymentConfig.replicas", format!("{replicas} is too many"))
         })?;
         // The selector is immutable: it names the workload, not the revision.
         let mut selector = label_map([(labels::APPLICATION, application.as_str())]);
@@ -315,7 +324,11 @@ impl Application {
                 replicas: Some(replicas),
                 selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
                 template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta { labels: Some(pod_labels), ..ObjectMeta::default() }),
+                    metadata: Some(ObjectMeta {
+                        labels: Some(pod_labels),
+                        annotations: multus_annotation(attachments),
+                        ..ObjectMeta::default()
+                    }),
                     spec: Some(PodSpec {
                         containers: vec![container],
                         volumes: Some(volumes.collect()),
@@ -333,7 +346,7 @@ impl Application {
         })
     }
 
-    fn machine(&self, namespace: &str, config: &FreeForm) -> Result<Vec<Value>> {
+    fn machine(&self, namespace: &str, config: &FreeForm, inputs: &Inputs) -> Result<Vec<Value>> {
         let number = |key: &str| {
             config.0.get(key).and_then(Value::as_f64).ok_or_else(|| {
                 ProvisionError::invalid(&format!("spec.deploymentConfig.{key}"), "a vm application sets it (a number)")
@@ -349,10 +362,31 @@ impl Application {
             config,
             config_field: "spec.deploymentConfig",
             volumes: &volumes,
-            networks: self.spec.networks.iter().map(|n| n.network.clone()).collect(),
+            joins: self.joins(),
+            object_namespace: self.namespace().unwrap_or_default(),
         };
-        Ok(vec![machine.virtual_machine(namespace, &self.name_any())?])
+        machine.virtual_machine(namespace, &self.name_any(), inputs)
     }
+}
+
+/// The pods of the main workload: `replicas` as the rollout sets it, else
+/// `deploymentConfig.replicas`, else one.
+fn replicas(config: &FreeForm, rollout: Option<i64>) -> Result<i32> {
+    replicas_of(rollout.unwrap_or_else(|| config.0.get("replicas").and_then(Value::as_i64).unwrap_or(1)))
+}
+
+fn replicas_of(replicas: i64) -> Result<i32> {
+    i32::try_from(replicas)
+        .map_err(|_| ProvisionError::invalid("spec.deploymentConfig.replicas", format!("{replicas} is too many")))
+}
+
+/// The pod annotation by which Multus attaches the selected definitions, if any.
+fn multus_annotation(attachments: &Attachments) -> Option<BTreeMap<String, String>> {
+    if attachments.selected.is_empty() {
+        return None;
+    }
+    let selected: Vec<&str> = attachments.selected.iter().map(|(_, definition)| definition.as_str()).collect();
+    Some(BTreeMap::from([(MULTUS_NETWORKS.to_owned(), selected.join(","))]))
 }
 
 /// `deploymentConfig.env` as container environment variables.

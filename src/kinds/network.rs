@@ -77,7 +77,16 @@ impl Kind for Network {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
-    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+        if self.spec.encryption_enabled && inputs.config.pod_network_encryption.is_none() {
+            return Err(ProvisionError::NotProvided {
+                field: "spec.encryptionEnabled".into(),
+                message: "the cluster's pod network is not known to encrypt traffic: set \
+                          provisioning.podNetworkEncryption in the chart once its CNI does (WireGuard or \
+                          IPsec), or encryptionEnabled: false"
+                    .into(),
+            });
+        }
         let namespace = placement.workload_namespace();
         let name = self.name_any();
         // Members reach one another, both ways.
@@ -95,25 +104,9 @@ impl Kind for Network {
                 egress: Some(vec![NetworkPolicyEgressRule { to: peers(), ..NetworkPolicyEgressRule::default() }]),
             }),
         })?];
-        let plugin = match self.spec.network_type {
-            NetworkType::Bridge => Some("bridge"),
-            NetworkType::Macvlan => Some("macvlan"),
-            NetworkType::Overlay | NetworkType::Host => None,
-        };
-        if let Some(plugin) = plugin {
-            let subnet = self.spec.subnet.as_deref().ok_or_else(|| {
-                ProvisionError::invalid("spec.subnet", format!("a {plugin} network needs a subnet for its addresses"))
-            })?;
-            let mut ipam = json!({ "type": "host-local", "subnet": subnet });
-            if let Some(gateway) = &self.spec.gateway {
-                ipam["gateway"] = gateway.as_str().into();
-            }
-            let config = json!({ "cniVersion": "0.3.1", "name": name, "type": plugin, "ipam": ipam });
-            children.push(NETWORK_ATTACHMENT.object(
-                Some(namespace),
-                &name,
-                json!({ "spec": { "config": config.to_string() } }),
-            ));
+        if let Some(plugin) = self.multus_plugin() {
+            let ipam = self.ipam(json!({ "type": "host-local", "subnet": self.subnet(plugin)? }));
+            children.push(self.definition(namespace, &name, plugin, ipam));
         }
         Ok(children)
     }
@@ -123,6 +116,133 @@ impl Kind for Network {
         phase(NetworkPhase::Active)
     }
 }
+
+impl Network {
+    /// The CNI plugin of a Multus network (bridge, macvlan); overlay and host networks are the
+    /// cluster's pod network.
+    fn multus_plugin(&self) -> Option<&'static str> {
+        match self.spec.network_type {
+            NetworkType::Bridge => Some("bridge"),
+            NetworkType::Macvlan => Some("macvlan"),
+            NetworkType::Overlay | NetworkType::Host => None,
+        }
+    }
+
+    fn subnet(&self, plugin: &str) -> Result<&str> {
+        self.spec.subnet.as_deref().ok_or_else(|| {
+            ProvisionError::invalid("spec.subnet", format!("a {plugin} network needs a subnet for its addresses"))
+        })
+    }
+
+    /// `ipam` with the network's gateway, if it has one.
+    fn ipam(&self, mut ipam: Value) -> Value {
+        if let Some(gateway) = &self.spec.gateway {
+            ipam["gateway"] = gateway.as_str().into();
+        }
+        ipam
+    }
+
+    /// A NetworkAttachmentDefinition of this network named `name`: its CNI network is the
+    /// network's name whatever the definition's, so that addresses are allocated from one pool.
+    fn definition(&self, namespace: &str, name: &str, plugin: &str, ipam: Value) -> Value {
+        let config = json!({ "cniVersion": "0.3.1", "name": self.name_any(), "type": plugin, "ipam": ipam });
+        NETWORK_ATTACHMENT.object(Some(namespace), name, json!({ "spec": { "config": config.to_string() } }))
+    }
+}
+
+/// A network a workload joins, with its fixed address if it has one.
+pub(super) struct Join<'a> {
+    pub network: &'a str,
+    pub ip_address: Option<&'a str>,
+    /// `spec.networks[i]`, for messages.
+    pub field: String,
+}
+
+impl<'a> Join<'a> {
+    /// `spec.networks[i]` of a workload.
+    pub fn listed(i: usize, network: &'a str, ip_address: Option<&'a String>) -> Self {
+        Self { network, ip_address: ip_address.map(String::as_str), field: format!("spec.networks[{i}]") }
+    }
+}
+
+/// How a workload joins its Multus networks (bridge, macvlan; overlay and host networks are
+/// the pod network and need nothing).
+#[derive(Default)]
+pub(super) struct Attachments {
+    /// (network, definition as `namespace/name`): what the pods' networks annotation and
+    /// KubeVirt's `multus.networkName` select.
+    pub selected: Vec<(String, String)>,
+    /// The workload's own definitions: a fixed address is a static IPAM of its own.
+    pub definitions: Vec<Value>,
+}
+
+/// The attachments of the workload `owner` (in `namespace`, the object in `object_namespace`),
+/// which runs `replicas` pods (a fixed address fits one).
+pub(super) fn attach(
+    owner: &str,
+    namespace: &str,
+    object_namespace: &str,
+    joins: &[Join],
+    replicas: i32,
+    inputs: &Inputs,
+) -> Result<Attachments> {
+    let mut attachments = Attachments::default();
+    for join in joins {
+        let network = inputs.index.named::<Network>(object_namespace, join.network, &join.field)?;
+        let Some(plugin) = network.multus_plugin() else {
+            if join.ip_address.is_some() {
+                return Err(ProvisionError::invalid(
+                    &format!("{}.ipAddress", join.field),
+                    format!(
+                        "Network {:?} is the cluster's pod network ({}): a fixed address needs a bridge or \
+                         macvlan network",
+                        join.network,
+                        <&str>::from(network.spec.network_type)
+                    ),
+                ));
+            }
+            continue;
+        };
+        let Some(address) = join.ip_address else {
+            let home = inputs.index.placement(
+                object_namespace,
+                join.network,
+                Anchor::Element(&network.spec.element_ref.name),
+            )?;
+            attachments
+                .selected
+                .push((join.network.to_owned(), format!("{}/{}", home.workload_namespace(), join.network)));
+            continue;
+        };
+        let field = format!("{}.ipAddress", join.field);
+        if replicas != 1 {
+            return Err(ProvisionError::invalid(
+                &field,
+                format!("a fixed address fits one pod; this workload runs {replicas} replicas"),
+            ));
+        }
+        let subnet: ipnet::IpNet = network.subnet(plugin)?.parse().map_err(|e| {
+            ProvisionError::invalid(&field, format!("Network {:?} has no usable subnet: {e}", join.network))
+        })?;
+        let ip: std::net::IpAddr =
+            address.parse().map_err(|e| ProvisionError::invalid(&field, format!("{address:?}: {e}")))?;
+        if !subnet.contains(&ip) {
+            return Err(ProvisionError::invalid(
+                &field,
+                format!("{address} is not in Network {:?}'s subnet {subnet}", join.network),
+            ));
+        }
+        let name = format!("{}-{owner}", join.network);
+        let addresses = json!([{ "address": format!("{ip}/{}", subnet.prefix_len()) }]);
+        let ipam = network.ipam(json!({ "type": "static", "addresses": addresses }));
+        attachments.definitions.push(network.definition(namespace, &name, plugin, ipam));
+        attachments.selected.push((join.network.to_owned(), format!("{namespace}/{name}")));
+    }
+    Ok(attachments)
+}
+
+/// The pod annotation by which Multus attaches `selected` definitions.
+pub(super) const MULTUS_NETWORKS: &str = "k8s.v1.cni.cncf.io/networks";
 
 /// The pod label that attaches a workload to a network.
 pub fn attachment_label(network: &str) -> String {

@@ -172,8 +172,17 @@ fn network_policy_joins_members_and_bridges_get_a_multus_attachment() {
     let config: Value = serde_json::from_str(children[1]["spec"]["config"].as_str().expect("config")).expect("json");
     assert_eq!(config["type"], "bridge");
     assert_eq!(config["ipam"], json!({ "type": "host-local", "subnet": "10.20.0.0/16", "gateway": "10.20.0.1" }));
+    // An overlay network is the pod network: encrypted only where the installation says the
+    // CNI encrypts.
     let overlay: Network = sample("Network", "frontend", json!({}));
-    assert_eq!(kinds(&built(&overlay)), [("NetworkPolicy", "acme-production", "network-frontend")]);
+    let refused = build(&overlay, &Config::default()).expect_err("not known to encrypt");
+    assert!(matches!(refused, ProvisionError::NotProvided { .. }), "{refused:?}");
+    assert!(refused.to_string().starts_with("spec.encryptionEnabled: the cluster's pod network is not known"));
+    let encrypting = Config { pod_network_encryption: Some("wireguard".into()), ..Config::default() };
+    let children = build(&overlay, &encrypting).expect("children");
+    assert_eq!(kinds(&children), [("NetworkPolicy", "acme-production", "network-frontend")]);
+    let plain: Network = sample("Network", "frontend", json!({ "spec": { "encryptionEnabled": false } }));
+    assert_eq!(kinds(&built(&plain)), [("NetworkPolicy", "acme-production", "network-frontend")]);
 }
 
 #[test]
@@ -184,7 +193,33 @@ fn vm_is_a_kubevirt_virtual_machine() {
         json!({ "spec": { "vmConfig": { "powerState": "stopped", "image": "quay.io/acme/erp:9" } } }),
     );
     let children = built(&vm);
-    assert_eq!(kinds(&children), [("VirtualMachine", "acme-production", "legacy-erp")]);
+    assert_eq!(
+        kinds(&children),
+        [
+            ("NetworkAttachmentDefinition", "acme-production", "backend-legacy-erp"),
+            ("VirtualMachine", "acme-production", "legacy-erp")
+        ]
+    );
+    // The fixed address is the static IPAM of the machine's own definition, in the network's
+    // CNI network.
+    let config: Value = serde_json::from_str(children[0]["spec"]["config"].as_str().expect("config")).expect("json");
+    assert_eq!(config["name"], "backend");
+    assert_eq!(config["type"], "bridge");
+    assert_eq!(
+        config["ipam"],
+        json!({ "type": "static", "addresses": [{ "address": "10.20.1.5/16" }], "gateway": "10.20.0.1" })
+    );
+    let template = &children[1]["spec"]["template"]["spec"];
+    assert_eq!(
+        template["networks"],
+        json!([{ "name": "default", "pod": {} },
+               { "name": "backend", "multus": { "networkName": "acme-production/backend-legacy-erp" } }])
+    );
+    assert_eq!(
+        template["domain"]["devices"]["interfaces"],
+        json!([{ "name": "default", "masquerade": {} }, { "name": "backend", "bridge": {} }])
+    );
+    let children = &children[1..];
     let spec = &children[0]["spec"];
     assert_eq!(spec["runStrategy"], "Halted");
     assert_eq!(spec["template"]["spec"]["domain"]["cpu"]["cores"], 4);
@@ -195,7 +230,24 @@ fn vm_is_a_kubevirt_virtual_machine() {
     assert_eq!(spec["template"]["metadata"]["labels"]["network.windflow.io/backend"], "true");
     assert_eq!(children[0]["metadata"]["labels"]["kubevirt.io/os"], "linux");
     let running: VM = sample("VM", "legacy-erp", json!({}));
-    assert_eq!(built(&running)[0]["spec"]["runStrategy"], "Always");
+    assert_eq!(built(&running)[1]["spec"]["runStrategy"], "Always");
+    // Without CDI the root disk cannot be made: said, not applied.
+    let refused = build_on(&running, &Config::default(), &[types::DATA_VOLUME]).expect_err("no CDI");
+    assert!(matches!(refused, ProvisionError::NotProvided { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("CDI (KubeVirt's Containerized Data Importer) is not installed"));
+    let refused_address = |networks: Value| {
+        let vm: VM = sample("VM", "legacy-erp", json!({ "spec": { "networks": networks } }));
+        build(&vm, &Config::default()).expect_err("refused").to_string()
+    };
+    assert_eq!(
+        refused_address(json!([{ "network": "backend", "ipAddress": "10.30.0.5" }])),
+        "spec.networks[0].ipAddress: 10.30.0.5 is not in Network \"backend\"'s subnet 10.20.0.0/16"
+    );
+    assert_eq!(
+        refused_address(json!([{ "network": "frontend", "ipAddress": "10.1.0.5" }])),
+        "spec.networks[0].ipAddress: Network \"frontend\" is the cluster's pod network (overlay): a fixed \
+         address needs a bridge or macvlan network"
+    );
     let bad: VM = sample("VM", "legacy-erp", json!({ "spec": { "vmConfig": { "powerState": "paused" } } }));
     assert_eq!(
         build(&bad, &Config::default()).expect_err("refused").to_string(),
@@ -250,6 +302,8 @@ fn container_application_is_a_deployment_and_a_service_with_volumes_and_networks
     assert_eq!(children[0]["spec"]["replicas"], 2);
     assert_eq!(pod["metadata"]["labels"]["network.windflow.io/frontend"], "true");
     assert_eq!(pod["metadata"]["labels"]["network.windflow.io/backend"], "true");
+    // Multus attaches the bridge network (the overlay one is the pod network).
+    assert_eq!(pod["metadata"]["annotations"], json!({ "k8s.v1.cni.cncf.io/networks": "acme-production/backend" }));
     let container = &pod["spec"]["containers"][0];
     assert_eq!(container["image"], "ghcr.io/acme/shop-api:2.0.1");
     assert_eq!(container["volumeMounts"], json!([{ "name": "uploads", "mountPath": "/srv/uploads" }]));
@@ -265,6 +319,21 @@ fn container_application_is_a_deployment_and_a_service_with_volumes_and_networks
     assert_eq!(
         build(&imageless, &Config::default()).expect_err("refused").to_string(),
         "spec.deploymentConfig.image: a container application names its image"
+    );
+    // A fixed address fits one pod.
+    let fixed = json!([{ "network": "backend", "ipAddress": "10.20.2.7" }]);
+    let crowded: Application = sample("Application", "api", json!({ "spec": { "networks": fixed } }));
+    assert_eq!(
+        build(&crowded, &Config::default()).expect_err("refused").to_string(),
+        "spec.networks[0].ipAddress: a fixed address fits one pod; this workload runs 2 replicas"
+    );
+    let single: Application =
+        sample("Application", "api", json!({ "spec": { "networks": fixed, "deploymentConfig": { "replicas": 1 } } }));
+    let children = built(&single);
+    assert_eq!(kinds(&children)[0], ("NetworkAttachmentDefinition", "acme-production", "backend-api"));
+    assert_eq!(
+        children[1]["spec"]["template"]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"],
+        "acme-production/backend-api"
     );
 }
 

@@ -6,16 +6,16 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::network::attachment_label;
+use super::network::{Attachments, Join, attach, attachment_label};
 use super::shared::{
     applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes, without_condition,
 };
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::api::infra::{NetworkAttachment, OsType, VmPhase};
+use crate::api::infra::{OsType, VmPhase};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
-use crate::provision::types::VIRTUAL_MACHINE;
+use crate::provision::types::{DATA_VOLUME, NETWORK_ATTACHMENT, VIRTUAL_MACHINE};
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
 
 pub use crate::api::infra::VM;
@@ -45,7 +45,8 @@ struct VMRow<'a> {
 impl Kind for VM {
     const ID: KindId = KindId::VM;
     const TABLE: &'static str = "vms";
-    const CHILD_TYPES: &'static [ChildType] = &[VIRTUAL_MACHINE];
+    const CHILD_TYPES: &'static [ChildType] = &[VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
+    const CONSULTS: &'static [ChildType] = &[DATA_VOLUME];
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -98,7 +99,7 @@ impl Kind for VM {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
-    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
         let machine = Machine {
             cpu_cores: self.spec.cpu_cores,
             memory_gb: self.spec.memory_gb,
@@ -108,9 +109,12 @@ impl Kind for VM {
             config: &self.spec.vm_config,
             config_field: "spec.vmConfig",
             volumes: &self.spec.volumes,
-            networks: self.spec.networks.iter().map(|n: &NetworkAttachment| n.network.clone()).collect(),
+            joins: (self.spec.networks.iter().enumerate())
+                .map(|(i, n)| Join::listed(i, &n.network, n.ip_address.as_ref()))
+                .collect(),
+            object_namespace: self.namespace().unwrap_or_default(),
         };
-        Ok(vec![machine.virtual_machine(placement.workload_namespace(), &self.name_any())?])
+        machine.virtual_machine(placement.workload_namespace(), &self.name_any(), inputs)
     }
 
     /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
@@ -152,11 +156,14 @@ pub(super) struct Machine<'a> {
     pub config_field: &'a str,
     /// Volumes attached as extra disks (their claims have the volume's name).
     pub volumes: &'a [String],
-    pub networks: Vec<String>,
+    pub joins: Vec<Join<'a>>,
+    /// The WindFlow object's namespace, where its Networks are.
+    pub object_namespace: String,
 }
 
 impl Machine<'_> {
-    pub fn virtual_machine(&self, namespace: &str, name: &str) -> Result<Value> {
+    /// The VirtualMachine, after the NetworkAttachmentDefinitions of its fixed addresses.
+    pub fn virtual_machine(&self, namespace: &str, name: &str, inputs: &Inputs) -> Result<Vec<Value>> {
         let run_strategy = match text(self.config, "powerState").unwrap_or("running") {
             "running" => "Always",
             "stopped" => "Halted",
@@ -167,6 +174,21 @@ impl Machine<'_> {
                 ));
             }
         };
+        // The root disk is a DataVolume: without CDI, KubeVirt would accept the machine and
+        // never start it.
+        if !inputs.serves(DATA_VOLUME) {
+            return Err(ProvisionError::NotProvided {
+                field: self.config_field.to_owned(),
+                message: format!(
+                    "the machine's {} GB root disk is a DataVolume, and {} is not installed (the cluster does not \
+                     serve {} {})",
+                    self.disk_gb,
+                    DATA_VOLUME.provider(),
+                    DATA_VOLUME.api_version,
+                    DATA_VOLUME.kind
+                ),
+            });
+        }
         let root = format!("{name}-root");
         let source = match text(self.config, "image") {
             Some(image) => json!({ "registry": { "url": format!("docker://{image}") } }),
@@ -178,10 +200,19 @@ impl Machine<'_> {
             disks.push(json!({ "name": volume, "disk": { "bus": "virtio" } }));
             volumes.push(json!({ "name": volume, "persistentVolumeClaim": { "claimName": volume } }));
         }
+        // The pod network (masquerade), then each Multus network on a bridge of its own.
+        let Attachments { selected, definitions: mut children } =
+            attach(name, namespace, &self.object_namespace, &self.joins, 1, inputs)?;
+        let mut interfaces = vec![json!({ "name": "default", "masquerade": {} })];
+        let mut networks = vec![json!({ "name": "default", "pod": {} })];
+        for (network, definition) in &selected {
+            interfaces.push(json!({ "name": network, "bridge": {} }));
+            networks.push(json!({ "name": network, "multus": { "networkName": definition } }));
+        }
         let mut pod_labels = serde_json::Map::new();
         pod_labels.insert("kubevirt.io/vm".into(), name.into());
-        for network in &self.networks {
-            pod_labels.insert(attachment_label(network), "true".into());
+        for join in &self.joins {
+            pod_labels.insert(attachment_label(join.network), "true".into());
         }
         let mut os_labels = json!({ "kubevirt.io/os": self.os });
         if let Some(version) = &self.os_version {
@@ -202,14 +233,16 @@ impl Machine<'_> {
                         "domain": {
                             "cpu": { "cores": self.cpu_cores },
                             "memory": { "guest": gigabytes(self.memory_gb) },
-                            "devices": { "disks": disks },
+                            "devices": { "disks": disks, "interfaces": interfaces },
                         },
+                        "networks": networks,
                         "volumes": volumes,
                     },
                 },
             } }),
         );
         object["metadata"]["labels"] = os_labels;
-        Ok(object)
+        children.push(object);
+        Ok(children)
     }
 }

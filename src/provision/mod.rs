@@ -71,6 +71,9 @@ pub struct Config {
     pub gateway_parent: String,
     /// Annotations that carry a gateway's balancing strategy and rate limits to the data plane.
     pub traffic_annotations: TrafficAnnotations,
+    /// How the cluster's pod network encrypts traffic (WireGuard, IPsec), as the installation
+    /// says; none: it does not, and networks asking for encryption are refused.
+    pub pod_network_encryption: Option<String>,
     /// Where Cluster API ClusterClasses live, for clusters that do not say
     /// (`clusterConfig.classNamespace`); none: the Cluster's own namespace.
     pub cluster_class_namespace: Option<String>,
@@ -92,6 +95,7 @@ impl Default for Config {
             cluster_issuer: DEFAULT_CLUSTER_ISSUER.to_owned(),
             gateway_parent: DEFAULT_GATEWAY_PARENT.to_owned(),
             traffic_annotations: TrafficAnnotations::new(),
+            pod_network_encryption: None,
             cluster_class_namespace: None,
         }
     }

@@ -88,12 +88,14 @@ pub fn expected_without_providers() -> BTreeMap<(&'static str, &'static str), (&
     BTreeMap::from([
         // Multus (a bridge network's NetworkAttachmentDefinition).
         (("Network", "backend"), not_installed),
+        // An encrypted overlay network, where the chart does not say the pod network encrypts.
+        (("Network", "frontend"), not_installed),
         // Cluster API.
         (("ContainerCluster", "main"), not_installed),
         // ExternalDNS, and cert-manager for autoSsl.
         (("Domain", "acme-example"), not_installed),
         (("DnsRecord", "www"), not_installed),
-        // KubeVirt.
+        // CDI (the machine's root disk), KubeVirt and Multus (its fixed address).
         (("VM", "legacy-erp"), not_installed),
         // cert-manager (autoSsl).
         (("Gateway", "public"), not_installed),

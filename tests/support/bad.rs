@@ -46,6 +46,7 @@ pub const BAD_SPECS: &[(&str, &str, &str, &str, &str)] = &[
     ("Network", "backend", "/spec/networkType", r#""vxlan""#, "is not one of"),
     ("Network", "backend", "/spec/gateway", r#""10.99.0.1""#, "gateway must be an address inside subnet"),
     ("Network", "backend", "/spec/subnet", r#""10.20.0.0""#, "subnet must be a CIDR"),
+    ("Network", "backend", "/spec/encryptionEnabled", "true", "only an overlay network is encrypted"),
     // gateway_type_check, lb_strategy_check
     ("Gateway", "public", "/spec/gatewayType", r#""grpc""#, "is not one of"),
     ("Gateway", "public", "/spec/loadBalancingStrategy", r#""random""#, "is not one of"),
