@@ -43,6 +43,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let stores = Stores::new();
     let ctx = Arc::new(Context::new(client.clone(), pool, reporter, stores.index(), args.provision.config()));
     let mut controllers = stores.controllers(&client, &ctx);
+    let owners = controllers.owners.clone();
+    ctx.set_waker(Box::new(move |kind, name, namespace| owners.wake_named(kind, name, namespace)));
     // A stack's phase follows its applications and rollouts; an application's workloads follow
     // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
     // the counts of each refresh of the views.
@@ -253,6 +255,7 @@ macro_rules! controllers {
         }
 
         /// The controller of each kind, by the name children's labels give their owner's kind.
+        #[derive(Clone)]
         struct Owners {
             $($module: mpsc::UnboundedSender<ObjectRef<$kind>>,)*
         }
@@ -269,6 +272,13 @@ macro_rules! controllers {
                 match kind.as_str() {
                     $(stringify!($kind) => drop(self.$module.unbounded_send(owner_ref(name, namespace))),)*
                     _ => {}
+                }
+            }
+
+            /// Reconciles the object `name` of `kind`.
+            fn wake_named(&self, kind: KindId, name: &str, namespace: Option<&str>) {
+                match kind {
+                    $(KindId::$kind => drop(self.$module.unbounded_send(owner_ref(name, namespace))),)*
                 }
             }
         }

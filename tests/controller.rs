@@ -406,8 +406,9 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
                 found(&[("acme-production", "worker"), ("acme-production", "worker-metrics")])
             })
             .await;
-        // KubeVirt is not installed: a container application has no VM to look for.
+        // Neither KubeVirt nor Multus is installed: no VM, no network attachment to look for.
         server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        server.expect_not_found("GET", "/apis/k8s.cni.cncf.io/v1").await;
         server.expect("DELETE", &format!("/api/v1{namespace}/services/worker-metrics"), |_| status_gone()).await;
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/worker/status";
         let seen = server.expect("PATCH", path, |_| app.clone()).await;
@@ -522,14 +523,15 @@ async fn a_missing_provider_is_a_condition_naming_it_rechecked_later_and_nothing
     let vm = with_finalizer(&object("VM", "batch", Some("acme"), spec));
 
     let action = reconcile_with::<VM, reconcile::Provision, _>(&vm, &ctx, async {
-        server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        // The machine's root disk needs CDI: looked for before anything is built.
+        server.expect_not_found("GET", "/apis/cdi.kubevirt.io/v1beta1").await;
         let seen =
             server.expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/vms/batch/status", |_| vm.clone()).await;
         assert_eq!(condition(&seen.body, "Synced")["status"], "True");
         let ready = condition(&seen.body, "Ready");
         assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("ProviderNotInstalled")));
         let message = ready["message"].as_str().unwrap_or_default();
-        assert!(message.contains("KubeVirt") && message.contains("kubevirt.io/v1 VirtualMachine"), "{message}");
+        assert!(message.contains("CDI") && message.contains("cdi.kubevirt.io/v1beta1 DataVolume"), "{message}");
         assert_eq!(seen.body["status"]["phase"], "creating");
         let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
         assert_eq!(event.body["reason"], "ProviderNotInstalled");
@@ -908,6 +910,7 @@ async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -
         server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "storefront")])).await;
         server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "storefront")])).await;
         server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
+        server.expect_not_found("GET", "/apis/k8s.cni.cncf.io/v1").await;
         let status = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/storefront/status";
         applied.status = server.expect("PATCH", status, |_| storefront.clone()).await.body;
         server.expect("POST", EVENTS, Clone::clone).await;

@@ -32,6 +32,7 @@ async fn a_swarm_manager_reports_every_node_of_its_swarm() {
     assert_eq!((manager.name.as_str(), manager.role, manager.ready), ("manager-1", NodeRole::Manager, true));
     assert_eq!((manager.cpu_cores, manager.memory_gb), (Some(4), Some(8.0)));
     assert_eq!(manager.address.as_deref(), Some("10.0.0.5"));
+    assert_eq!(manager.heartbeat.as_deref(), Some("2026-12-03T09:58:00.123456789Z"));
     let worker = &report.nodes[1];
     assert_eq!((worker.name.as_str(), worker.role, worker.ready), ("worker-1", NodeRole::Worker, false));
 }
@@ -72,7 +73,8 @@ fn node(name: &str, ready: bool, control_plane: bool) -> Value {
     json!({
         "metadata": { "name": name, "labels": labels },
         "status": {
-            "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }],
+            "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" },
+                             "lastHeartbeatTime": "2026-12-03T09:58:00Z" }],
             "addresses": [{ "type": "InternalIP", "address": "10.1.0.2" }],
             "capacity": { "cpu": "8", "memory": "32Gi" },
             "nodeInfo": { "osImage": "Ubuntu 24.04", "kubeletVersion": "v1.33.1", "containerRuntimeVersion": "containerd://2.0",
@@ -119,6 +121,7 @@ async fn an_existing_cluster_is_reached_through_its_kubeconfig_secret() {
         (NodeRole::Master, Some(8), Some(34.36))
     );
     assert_eq!(control_plane.details["kubeletVersion"], "v1.33.1");
+    assert_eq!(control_plane.heartbeat.as_deref(), Some("2026-12-03T09:58:00Z"));
     assert_eq!(report.nodes[1].role, NodeRole::Worker);
 }
 

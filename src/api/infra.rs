@@ -86,6 +86,10 @@ pub struct ElementStatus {
     /// Seed `elements.status`: inactive, provisioning, active, error, maintenance, terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ElementPhase>,
+    /// Seed `elements.last_health_check`: when WindFlow last weighed the readiness of the
+    /// objects on the element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_health_check: Option<String>,
 }
 
 seed_values! {
@@ -246,6 +250,10 @@ pub struct ContainerNodeStatus {
     /// Seed `container_nodes.status`: joining, ready, not_ready, unknown, terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ContainerNodePhase>,
+    /// Seed `container_nodes.last_heartbeat`: the node's last heartbeat as its cluster reports
+    /// it (a Kubernetes node's Ready `lastHeartbeatTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat: Option<String>,
 }
 
 seed_values! {

@@ -73,7 +73,6 @@ impl Kind for Application {
     const ID: KindId = KindId::Application;
     const TABLE: &'static str = "applications";
     const CHILD_TYPES: &'static [ChildType] = &[DEPLOYMENT, SERVICE, VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
-    const CONSULTS: &'static [ChildType] = &[DATA_VOLUME];
     const STATUS_COLUMNS: &'static [StatusColumn] =
         &[StatusColumn { field: "deploymentStatus", column: "deployment_status", default: Some("pending") }];
 
@@ -138,6 +137,14 @@ impl Kind for Application {
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Stack(&self.spec.stack_ref.name)
+    }
+
+    /// A vm application's machine needs CDI.
+    fn consults(&self) -> &'static [ChildType] {
+        match self.spec.application_type {
+            ApplicationType::Vm => &[DATA_VOLUME],
+            ApplicationType::Container | ApplicationType::Physical => &[],
+        }
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {

@@ -219,7 +219,11 @@ impl ContainerCluster {
                 if let Some(memory) = node.memory_gb {
                     spec["memoryGb"] = memory.into();
                 }
-                let status = json!({ "phase": if node.ready { ContainerNodePhase::Ready } else { ContainerNodePhase::NotReady } });
+                let phase = if node.ready { ContainerNodePhase::Ready } else { ContainerNodePhase::NotReady };
+                let mut status = json!({ "phase": phase });
+                if let Some(heartbeat) = &node.heartbeat {
+                    status["lastHeartbeat"] = heartbeat.as_str().into();
+                }
                 CONTAINER_NODE.object(
                     self.namespace().as_deref(),
                     &node_name(&cluster, &node.name),

@@ -34,7 +34,10 @@ struct ContainerNodeRow<'a> {
 impl Kind for ContainerNode {
     const ID: KindId = KindId::ContainerNode;
     const TABLE: &'static str = "container_nodes";
-    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "joining")];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[
+        phase_column("status", "joining"),
+        StatusColumn { field: "lastHeartbeat", column: "last_heartbeat", default: None },
+    ];
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)

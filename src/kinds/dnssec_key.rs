@@ -1,13 +1,16 @@
-//! DnssecKey: a DNSSEC key of a domain, mirrored.
+//! DnssecKey: a DNSSEC key of a domain, mirrored; its phase follows its activation and expiry.
 
+use k8s_openapi::jiff::Timestamp;
+use kube::api::DynamicObject;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::domain::domain_reference;
-use super::shared::{columns, phase_column};
-use super::{Kind, KindId};
+use super::shared::{columns, phase, phase_column};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::CommonStatus;
-use crate::api::infra::{DnssecAlgorithm, DnssecKeyType};
+use crate::api::infra::{DnssecAlgorithm, DnssecKeyPhase, DnssecKeyType};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
 
@@ -53,5 +56,23 @@ impl Kind for DnssecKey {
             })?,
             joins: vec![],
         })
+    }
+
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(self.phase_at(Timestamp::now()))
+    }
+}
+
+impl DnssecKey {
+    /// Where the key is in its life at `now`, from its activation and expiry: generated until
+    /// it activates, active until it expires, then retired. (Publishing and revoking are done
+    /// at the DNS provider, which WindFlow does not drive.)
+    pub fn phase_at(&self, now: Timestamp) -> DnssecKeyPhase {
+        let at = |time: &Option<String>| time.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+        match (at(&self.spec.activates_at), at(&self.spec.expires_at)) {
+            (_, Some(expiry)) if expiry <= now => DnssecKeyPhase::Retired,
+            (Some(activation), _) if now < activation => DnssecKeyPhase::Generated,
+            _ => DnssecKeyPhase::Active,
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Domain → cert-manager Certificate when `autoSsl`.
 
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde::Serialize;
@@ -13,6 +14,9 @@ use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::types::CERTIFICATE;
 use crate::provision::{Anchor, Placement, Result};
+
+use super::DnssecKey;
+use crate::api::infra::{DnssecKeyPhase, DnssecKeyType, DnssecStatus};
 
 pub use crate::api::infra::{Domain, DomainPhase};
 
@@ -32,6 +36,7 @@ impl Kind for Domain {
     const ID: KindId = KindId::Domain;
     const TABLE: &'static str = "domains";
     const CHILD_TYPES: &'static [ChildType] = &[CERTIFICATE];
+    const OBSERVES_OTHERS: bool = true;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "configuring"),
         StatusColumn { field: "dnssecStatus", column: "dnssec_status", default: Some("disabled") },
@@ -86,9 +91,30 @@ impl Kind for Domain {
         Ok(vec![certificate(placement.workload_namespace(), &name, &format!("{name}-tls"), names, inputs)])
     }
 
-    /// Active once its children are applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(DomainPhase::Active)
+    /// Active once its children are applied; DNSSEC as its keys stand (their reconciles wake
+    /// it when their phase changes).
+    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+        let now = Timestamp::now();
+        let keys: Vec<(DnssecKeyType, DnssecKeyPhase)> = (inputs.index.children::<DnssecKey, _>(self).iter())
+            .map(|key| (key.spec.key_type, key.phase_at(now)))
+            .collect();
+        let mut observed = phase(DomainPhase::Active);
+        observed.insert("dnssecStatus".into(), json!(dnssec_status(self.spec.dnssec_enabled, &keys)));
+        observed
+    }
+}
+
+/// A domain's DNSSEC from its keys: disabled unless enabled; signed while a key-signing key is
+/// active; error once every key has expired; unsigned until then (no key, or none active yet).
+fn dnssec_status(enabled: bool, keys: &[(DnssecKeyType, DnssecKeyPhase)]) -> DnssecStatus {
+    if !enabled {
+        DnssecStatus::Disabled
+    } else if keys.contains(&(DnssecKeyType::Ksk, DnssecKeyPhase::Active)) {
+        DnssecStatus::Signed
+    } else if !keys.is_empty() && keys.iter().all(|(_, phase)| *phase == DnssecKeyPhase::Retired) {
+        DnssecStatus::Error
+    } else {
+        DnssecStatus::Unsigned
     }
 }
 

@@ -1,4 +1,5 @@
-//! Element: a piece of infrastructure of an environment, of one type.
+//! Element: a piece of infrastructure of an environment, of one type; its phase follows the
+//! objects on it.
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
@@ -6,8 +7,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::{columns, phase, phase_column, tag_rows, tag_table, tags};
-use super::{Inputs, Kind, KindId};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use super::shared::{Standing, columns, in_maintenance, phase, phase_column, standing, tag_rows, tag_table, tags};
+use super::{ContainerCluster, Domain, Index, Indexed, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume};
 use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
@@ -31,7 +34,11 @@ struct ElementRow<'a> {
 impl Kind for Element {
     const ID: KindId = KindId::Element;
     const TABLE: &'static str = "elements";
-    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "inactive")];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[
+        phase_column("status", "inactive"),
+        StatusColumn { field: "lastHealthCheck", column: "last_health_check", default: None },
+    ];
+    const OBSERVES_OTHERS: bool = true;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)
@@ -59,8 +66,88 @@ impl Kind for Element {
         })
     }
 
-    /// An element is `active` once mirrored: what runs on it is provisioned by its own kinds.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(ElementPhase::Active)
+    /// The element's phase follows the objects on it (their reconciles wake it when their
+    /// readiness changes), and the time it was weighed.
+    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+        let index = inputs.index;
+        let standings: Vec<Standing> = std::iter::empty()
+            .chain(on::<Volume>(index, self))
+            .chain(on::<Network>(index, self))
+            .chain(on::<VM>(index, self))
+            .chain(on::<ContainerCluster>(index, self))
+            .chain(on::<PhysicalHost>(index, self))
+            .chain(on::<Domain>(index, self))
+            .chain(on::<Stack>(index, self))
+            .collect();
+        let now = phase_of(in_maintenance(self), &standings);
+        let before = self.status.as_ref();
+        let checked = health_checked_at(
+            before.and_then(|s| s.last_health_check.as_deref()),
+            before.and_then(|s| s.phase) != Some(now),
+            Timestamp::now(),
+        );
+        let mut observed = phase(now);
+        observed.insert("lastHealthCheck".into(), checked.into());
+        observed
+    }
+}
+
+/// How the objects of `K` on `element` stand.
+fn on<K: Indexed>(index: &Index, element: &Element) -> Vec<Standing> {
+    index.children::<K, _>(element).iter().map(|obj| standing(obj.as_ref())).collect()
+}
+
+/// The phase of an element whose objects stand as `standings`: maintenance when users say so;
+/// inactive with nothing on it; error while one is broken; provisioning while one is not ready.
+fn phase_of(maintenance: bool, standings: &[Standing]) -> ElementPhase {
+    if maintenance {
+        ElementPhase::Maintenance
+    } else if standings.is_empty() {
+        ElementPhase::Inactive
+    } else if standings.contains(&Standing::Broken) {
+        ElementPhase::Error
+    } else if standings.contains(&Standing::Pending) {
+        ElementPhase::Provisioning
+    } else {
+        ElementPhase::Active
+    }
+}
+
+/// How long a health check's time stands before a reconcile records a new one. Shorter than
+/// the resync, so that each resync records its check; long enough that recording it (a status
+/// write, which wakes the element again) is not repeated at once.
+const HEALTH_CHECK_KEPT: SignedDuration = SignedDuration::from_secs(60);
+
+/// When the element was last weighed: `now` if the phase changed or the last check is stale,
+/// else the last check.
+fn health_checked_at(last: Option<&str>, changed: bool, now: Timestamp) -> String {
+    match last.and_then(|at| at.parse::<Timestamp>().ok()) {
+        Some(at) if !changed && now.duration_since(at) < HEALTH_CHECK_KEPT => at.to_string(),
+        _ => now.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_element_follows_the_objects_on_it() {
+        use Standing::{Broken, Pending, Ready};
+        assert_eq!(phase_of(false, &[]), ElementPhase::Inactive);
+        assert_eq!(phase_of(false, &[Ready, Ready]), ElementPhase::Active);
+        assert_eq!(phase_of(false, &[Ready, Pending]), ElementPhase::Provisioning);
+        assert_eq!(phase_of(false, &[Pending, Broken]), ElementPhase::Error);
+        assert_eq!(phase_of(true, &[Broken]), ElementPhase::Maintenance);
+    }
+
+    #[test]
+    fn a_health_check_is_recorded_when_the_phase_changes_or_the_last_one_is_stale() {
+        let now: Timestamp = "2026-12-03T10:00:00Z".parse().expect("time");
+        let recent = "2026-12-03T09:59:30Z";
+        assert_eq!(health_checked_at(Some(recent), false, now), recent);
+        assert_eq!(health_checked_at(Some(recent), true, now), "2026-12-03T10:00:00Z");
+        assert_eq!(health_checked_at(Some("2026-12-03T09:58:00Z"), false, now), "2026-12-03T10:00:00Z");
+        assert_eq!(health_checked_at(None, false, now), "2026-12-03T10:00:00Z");
     }
 }

@@ -53,7 +53,6 @@ impl Kind for Gateway {
     const ID: KindId = KindId::Gateway;
     const TABLE: &'static str = "gateways";
     const CHILD_TYPES: &'static [ChildType] = &[INGRESS, HTTP_ROUTE, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
-    const CONSULTS: &'static [ChildType] = &[HTTP_ROUTE];
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -103,6 +102,14 @@ impl Kind for Gateway {
     /// A gateway with `autoSsl` works once its Certificate is Ready.
     fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
         without_condition(applied, CERTIFICATE.kind, "Ready")
+    }
+
+    /// An http gateway is an HTTPRoute where the Gateway API is served.
+    fn consults(&self) -> &'static [ChildType] {
+        match self.spec.gateway_type {
+            GatewayType::Http => &[HTTP_ROUTE],
+            GatewayType::Tcp | GatewayType::Udp => &[],
+        }
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {

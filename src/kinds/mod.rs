@@ -61,7 +61,7 @@ pub struct Inputs<'a> {
     pub config: &'a Config,
     /// What the health check of an existing cluster saw, for the kinds that have one.
     pub report: Option<&'a ClusterReport>,
-    /// The types of [`Kind::CONSULTS`] the cluster does not serve (`render` assumes all are).
+    /// The types of [`Kind::consults`] the cluster does not serve (`render` assumes all are).
     pub unserved: &'a [ChildType],
 }
 
@@ -71,7 +71,7 @@ impl<'a> Inputs<'a> {
         Self { index, config, report: None, unserved: &[] }
     }
 
-    /// Whether the cluster serves `type_` (one of the kind's [`Kind::CONSULTS`]).
+    /// Whether the cluster serves `type_` (one the object [`Kind::consults`]).
     pub fn serves(&self, type_: ChildType) -> bool {
         !self.unserved.contains(&type_)
     }
@@ -123,10 +123,6 @@ pub trait Kind:
     /// The Kubernetes types the kind provisions, listed to find children no longer wanted;
     /// empty for kinds that only mirror.
     const CHILD_TYPES: &'static [ChildType] = &[];
-    /// Third-party APIs whose presence shapes the children (the Gateway API's HTTPRoute, or an
-    /// Ingress without it; CDI for a machine's disks): the reconcile asks discovery and tells
-    /// the builder in [`Inputs::unserved`].
-    const CONSULTS: &'static [ChildType] = &[];
     /// The kind's status follows other objects (read from the index) although it provisions
     /// nothing.
     const OBSERVES_OTHERS: bool = false;
@@ -155,6 +151,13 @@ pub trait Kind:
     /// What leads to where the children land.
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Tenant
+    }
+
+    /// Third-party APIs whose presence shapes this object's children (the Gateway API's
+    /// HTTPRoute, or an Ingress without it; CDI for a machine's disks): the reconcile asks
+    /// discovery and tells the builder in [`Inputs::unserved`].
+    fn consults(&self) -> &'static [ChildType] {
+        &[]
     }
 
     /// The desired children, before labels and owner references are added ([`children`]).
@@ -253,6 +256,13 @@ macro_rules! generated {
             pub fn child_types(self) -> &'static [ChildType] {
                 match self {
                     $(Self::$kind => <$kind as Kind>::CHILD_TYPES,)*
+                }
+            }
+
+            /// The kind's status follows the objects that reference it.
+            pub fn observes_others(self) -> bool {
+                match self {
+                    $(Self::$kind => <$kind as Kind>::OBSERVES_OTHERS,)*
                 }
             }
 

@@ -1,13 +1,15 @@
-//! PhysicalHost: a server of an environment, mirrored.
+//! PhysicalHost: a server of an environment, mirrored; in service or in maintenance.
 
 use kube::ResourceExt;
+use kube::api::DynamicObject;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::{columns, element, linked, networks, phase_column};
-use super::{Kind, KindId};
+use super::shared::{columns, element, in_maintenance, linked, networks, phase, phase_column};
+use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, FreeForm};
-use crate::api::infra::OsType;
+use crate::api::infra::{OsType, PhysicalHostPhase};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
 
@@ -66,5 +68,11 @@ impl Kind for PhysicalHost {
             })?,
             joins: vec![linked(&NETWORK_PHYSICAL_HOSTS, networks(&spec.networks), resolved)?],
         })
+    }
+
+    /// A declared host is in service once mirrored (WindFlow installs nothing on it), or in
+    /// maintenance when users say so.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(if in_maintenance(self) { PhysicalHostPhase::Maintenance } else { PhysicalHostPhase::Active })
     }
 }

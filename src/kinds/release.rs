@@ -10,6 +10,7 @@ use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
 use super::Index;
+use super::shared::{Standing, standing};
 
 pub use crate::api::apps::REVISION_LABEL;
 use crate::api::apps::{Application, Deployment, Stack};
@@ -17,7 +18,7 @@ use crate::api::apps::{
     ApplicationDeploymentStatus, ApplicationRelease, ApplicationRollout, DeploymentPhase, DeploymentType, RolloutStage,
     StackPhase,
 };
-use crate::api::common::{FreeForm, Reason};
+use crate::api::common::FreeForm;
 use crate::provision::{Anchor, ProvisionError, Result};
 
 /// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.
@@ -279,18 +280,6 @@ pub fn application_status(app: &Application, index: &Index) -> Map<String, Value
     fields
 }
 
-/// Ready, at the object's current generation.
-fn ready_now(app: &Application) -> Option<bool> {
-    let status = app.status.as_ref()?;
-    if status.common.observed_generation != app.metadata.generation {
-        return None;
-    }
-    status.common.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status == "True")
-}
-
-/// Reasons that need users to act, not time to pass.
-const BROKEN: &[Reason] = &[Reason::InvalidSpec, Reason::Conflict, Reason::ProviderNotInstalled];
-
 /// The stack's phase as rollout `rollout` finds it when it would start: from the applications
 /// and the other rollouts as they are now (its own running state does not make the stack
 /// `deploying`), not as the stack's status last said.
@@ -321,22 +310,14 @@ fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> (Stack
         .filter_map(|d| d.status.as_ref()?.completed_at.clone())
         .chain(stack.status.as_ref().and_then(|s| s.last_deployed_at.clone()))
         .max_by_key(|at| time(at));
-    let broken = applications.iter().any(|a| {
-        let status = a.status.as_ref();
-        status.is_some_and(|s| {
-            s.common
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "False" && BROKEN.iter().any(|r| r.as_str() == c.reason))
-        })
-    });
+    let standings: Vec<Standing> = applications.iter().map(|app| standing(app.as_ref())).collect();
     let phase = if deployments.iter().any(|d| phase_of(d) == DeploymentPhase::Running) {
         StackPhase::Deploying
     } else if applications.is_empty() {
         StackPhase::Draft
-    } else if broken {
+    } else if standings.contains(&Standing::Broken) {
         StackPhase::Error
-    } else if applications.iter().any(|a| ready_now(a) != Some(true)) {
+    } else if standings.contains(&Standing::Pending) {
         StackPhase::Validating
     } else if last_deployed.is_some() {
         StackPhase::Deployed

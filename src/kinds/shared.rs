@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{Kind, KindId, cluster_scoped};
-use crate::api::common::{FreeForm, ObjectRef};
+use crate::api::common::{FreeForm, ObjectRef, Reason};
 use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, Reference, Resolved, StatusColumn, audit_metadata};
 use crate::provision::{self, ProvisionError, labels};
 
@@ -227,6 +227,39 @@ pub const fn phase_column(column: &'static str, default: &'static str) -> Status
 /// The seed status `phase` as a status field, from the kind's phase enum.
 pub fn phase(value: impl Into<&'static str>) -> Map<String, Value> {
     Map::from_iter([("phase".to_owned(), Value::from(value.into()))])
+}
+
+/// The annotation by which users put an Element or a PhysicalHost in maintenance.
+pub const MAINTENANCE_ANNOTATION: &str = "windflow.io/maintenance";
+
+pub fn in_maintenance(obj: &impl ResourceExt) -> bool {
+    obj.annotations().get(MAINTENANCE_ANNOTATION).is_some_and(|v| v == "true")
+}
+
+/// Reasons that need users to act, not time to pass.
+const BROKEN: &[Reason] = &[Reason::InvalidSpec, Reason::Conflict, Reason::ProviderNotInstalled];
+
+/// How an object stands, as its `Ready` condition says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Ready, at its current generation.
+    Ready,
+    /// Not ready for a reason users must fix (an invalid spec, a conflict, a missing provider).
+    Broken,
+    /// Not ready yet, or not reconciled since its last change.
+    Pending,
+}
+
+pub fn standing<K: Kind>(obj: &K) -> Standing {
+    let Some(status) = obj.common_status() else { return Standing::Pending };
+    let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") else { return Standing::Pending };
+    if ready.status == "False" && BROKEN.iter().any(|r| r.as_str() == ready.reason) {
+        Standing::Broken
+    } else if ready.status == "True" && status.observed_generation == obj.meta().generation {
+        Standing::Ready
+    } else {
+        Standing::Pending
+    }
 }
 
 /// The applied children of `kind`, as the API server returned them.

@@ -671,6 +671,7 @@ fn node(name: &str, ready: bool, role: crate::api::infra::NodeRole) -> probe::No
         address: Some("10.0.0.5".into()),
         role,
         ready,
+        heartbeat: Some("2026-12-03T09:58:00Z".into()),
         cpu_cores: Some(4),
         memory_gb: Some(8.0),
         details: Map::new(),
@@ -712,6 +713,8 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     assert_eq!(nodes[0]["spec"]["ipAddress"], "10.0.0.5");
     assert_eq!(nodes[0]["status"]["phase"], "ready");
     assert_eq!(nodes[1]["status"]["phase"], "not_ready");
+    // The heartbeat the cluster reports, for `container_nodes.last_heartbeat`.
+    assert_eq!(nodes[0]["status"]["lastHeartbeat"], "2026-12-03T09:58:00Z");
     // Same namespace as the cluster: owned by it, so deleted with it by the garbage collector too.
     assert_eq!(nodes[0]["metadata"]["ownerReferences"][0]["kind"], "ContainerCluster");
     let observed = Kind::observe(&swarm, &children, &inputs);

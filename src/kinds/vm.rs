@@ -46,7 +46,6 @@ impl Kind for VM {
     const ID: KindId = KindId::VM;
     const TABLE: &'static str = "vms";
     const CHILD_TYPES: &'static [ChildType] = &[VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
-    const CONSULTS: &'static [ChildType] = &[DATA_VOLUME];
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -97,6 +96,10 @@ impl Kind for VM {
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)
+    }
+
+    fn consults(&self) -> &'static [ChildType] {
+        &[DATA_VOLUME]
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {

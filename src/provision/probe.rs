@@ -52,6 +52,8 @@ pub struct NodeReport {
     pub address: Option<String>,
     pub role: NodeRole,
     pub ready: bool,
+    /// When the node last reported itself (RFC 3339), as its cluster tells.
+    pub heartbeat: Option<String>,
     pub cpu_cores: Option<i32>,
     pub memory_gb: Option<f64>,
     /// Operating system, runtime and agent versions.
@@ -140,7 +142,10 @@ fn kubernetes_node(node: &Node) -> NodeReport {
         .iter()
         .any(|label| labels.contains_key(*label));
     let status = node.status.clone().unwrap_or_default();
-    let ready = status.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    let conditions = status.conditions.unwrap_or_default();
+    let ready_condition = conditions.iter().find(|c| c.type_ == "Ready");
+    let ready = ready_condition.is_some_and(|c| c.status == "True");
+    let heartbeat = ready_condition.and_then(|c| c.last_heartbeat_time.as_ref()).map(|t| t.0.to_string());
     let address = status.addresses.unwrap_or_default().into_iter().find(|a| a.type_ == "InternalIP").map(|a| a.address);
     let capacity = status.capacity.unwrap_or_default();
     let info = status.node_info;
@@ -156,6 +161,7 @@ fn kubernetes_node(node: &Node) -> NodeReport {
         address,
         role: if control_plane { NodeRole::Master } else { NodeRole::Worker },
         ready,
+        heartbeat,
         cpu_cores: capacity.get("cpu").and_then(|q| q.0.parse().ok()),
         memory_gb: capacity.get("memory").and_then(|q| gigabytes(&q.0)),
         details,
@@ -216,6 +222,8 @@ struct SwarmNode {
     description: Option<Value>,
     spec: Option<Value>,
     status: Option<Value>,
+    /// When the swarm last updated the node, its heartbeats included.
+    updated_at: Option<String>,
 }
 
 async fn engine(
@@ -240,6 +248,8 @@ async fn engine(
             address: None,
             role: NodeRole::Worker,
             ready: true,
+            // The engine itself answered, just now.
+            heartbeat: Some(k8s_openapi::jiff::Timestamp::now().to_string()),
             cpu_cores: info.ncpu,
             memory_gb: info.mem_total.map(decimal_gigabytes),
             details: Map::from_iter([("os".to_owned(), json!(info.operating_system))]),
@@ -274,6 +284,7 @@ fn swarm_node(node: &SwarmNode) -> NodeReport {
         address: text(&node.status, "/Addr"),
         role: if manager { NodeRole::Manager } else { NodeRole::Worker },
         ready: text(&node.status, "/State").as_deref() == Some("ready"),
+        heartbeat: node.updated_at.clone(),
         cpu_cores: at(&node.description, "/Resources/NanoCPUs")
             .and_then(|v| v.as_f64())
             .map(|nano| (nano / 1e9).round() as i32),

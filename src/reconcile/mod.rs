@@ -8,7 +8,7 @@ pub mod views;
 pub use deployment::RollOut;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -74,7 +74,12 @@ pub struct Context {
     pub metrics: Metrics,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Reconciles an object of a kind by name, once the operator's controllers exist.
+    waker: OnceLock<Waker>,
 }
+
+/// Reconciles the object (kind, name, namespace).
+pub type Waker = Box<dyn Fn(KindId, &str, Option<&str>) + Send + Sync>;
 
 impl Context {
     pub fn new(client: Client, pool: PgPool, reporter: Reporter, index: Index, config: provision::Config) -> Self {
@@ -93,6 +98,24 @@ impl Context {
             cache_wait: durations::WAITING,
             metrics,
             failures: Mutex::default(),
+            waker: OnceLock::new(),
+        }
+    }
+
+    /// How the controllers are reached; set once.
+    pub fn set_waker(&self, waker: Waker) {
+        // Set once by the operator; a second call would find the same controllers.
+        let _ = self.waker.set(waker);
+    }
+
+    /// Reconciles the objects `obj` references whose status follows the objects that
+    /// reference them (an Element, a Domain, a Stack), now that `obj`'s has changed.
+    fn wake_followers<K: Kind>(&self, obj: &K) {
+        let Some(wake) = self.waker.get() else { return };
+        let namespace = obj.namespace();
+        for reference in obj.references().iter().filter(|r| r.kind.observes_others()) {
+            let scope = if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
+            wake(reference.kind, &reference.name, scope);
         }
     }
 
@@ -486,7 +509,7 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
-    let unserved = ctx.provider.unserved(K::CONSULTS).await?;
+    let unserved = ctx.provider.unserved(obj.consults()).await?;
     let inputs = Inputs { report: report.as_ref(), unserved: &unserved, ..Inputs::offline(&ctx.index, &ctx.config) };
     let children = match kinds::children(obj, &inputs) {
         Ok(children) => children,
@@ -592,7 +615,11 @@ async fn update_status<K: Kind>(
     let patch = status::build(obj, &before, report, organization, Timestamp::now());
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let ready = &report.ready;
-    if let Some(type_) = status::announcement(&before, ready).filter(|_| report.announce) {
+    let announcement = status::announcement(&before, ready);
+    if announcement.is_some() || before.get("phase") != patch.get("phase") {
+        ctx.wake_followers(obj);
+    }
+    if let Some(type_) = announcement.filter(|_| report.announce) {
         publish(ctx, obj, type_, ready.reason, &ready.message).await;
     }
     Ok(())

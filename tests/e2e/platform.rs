@@ -328,6 +328,34 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let rollout = deployments.get("shop-1-4-2").await.expect("the rollout");
     steps_are_published_once(&client, &db.pool, &rollout).await;
 
+    // The seed's status columns follow the real state: each element as the objects on it stand
+    // (without the third-party providers, those with objects waiting for one are in error), the
+    // declared host in service, DNSSEC signed by the domain's active key-signing key.
+    let pool = db.pool.clone();
+    eventually("the seed statuses follow", Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move {
+            let query = "SELECT name || ' ' || status || ' ' || (last_health_check IS NOT NULL) FROM elements \
+                         UNION ALL SELECT 'host ' || status FROM physical_hosts \
+                         UNION ALL SELECT 'dnssec ' || dnssec_status FROM domains \
+                         UNION ALL SELECT 'key ' || status FROM dnssec_keys ORDER BY 1";
+            let rows: Vec<String> = sqlx::query_scalar(query).fetch_all(&pool).await.map_err(|e| e.to_string())?;
+            let expected = [
+                "backbone error true",
+                "compute error true",
+                "dns error true",
+                "dnssec signed",
+                "host active",
+                "k8s error true",
+                "key active",
+                "metal active true",
+                "storage active true",
+            ];
+            (rows == expected).then_some(()).ok_or(format!("{rows:?}"))
+        }
+    })
+    .await;
+
     // 5. Changes follow: a Volume grows, an Application scales.
     let volumes = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Volume"));
     volumes

@@ -256,7 +256,7 @@ pub fn swarm_engine() -> HashMap<&'static str, Value> {
         (
             "/nodes",
             json!([
-                { "ID": "abc", "Spec": { "Role": "manager" },
+                { "ID": "abc", "Spec": { "Role": "manager" }, "UpdatedAt": "2026-12-03T09:58:00.123456789Z",
                   "Description": { "Hostname": "manager-1", "Platform": { "OS": "linux" },
                                    "Resources": { "NanoCPUs": 4_000_000_000u64, "MemoryBytes": 8_000_000_000u64 },
                                    "Engine": { "EngineVersion": "27.3.1" } },
