@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
+use support::argocd::health;
 use support::documents;
 use windflow::rbac::{self, Access};
 
@@ -179,42 +180,6 @@ fn other_values_reach_the_manifests() {
     for kind in kinds {
         assert!(health["data"].get(format!("resource.customizations.health.windflow.io_{kind}")).is_some(), "{kind}");
     }
-}
-
-/// A JSON value as a Lua table constructor.
-fn lua(value: &Value) -> String {
-    match value {
-        Value::Null => "nil".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("{s:?}"),
-        Value::Array(items) => format!("{{{}}}", items.iter().map(lua).collect::<Vec<_>>().join(", ")),
-        Value::Object(fields) => {
-            format!(
-                "{{{}}}",
-                fields.iter().map(|(k, v)| format!("[{k:?}] = {}", lua(v))).collect::<Vec<_>>().join(", ")
-            )
-        }
-    }
-}
-
-/// Argo CD's verdict on `obj`: (status, message).
-fn health(obj: &Value) -> (String, String) {
-    let interpreter = std::env::var("LUA").unwrap_or_else(|_| "lua5.4".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(CHART).join("argocd/health.lua");
-    let program = format!(
-        "obj = {}\nlocal hs = assert(loadfile({:?}))()\nio.write(hs.status, \"\\t\", hs.message or \"\")",
-        lua(obj),
-        script.display().to_string()
-    );
-    let output = Command::new(&interpreter)
-        .args(["-e", &program])
-        .output()
-        .unwrap_or_else(|e| panic!("{interpreter} cannot run ({e}); install lua5.4 or set LUA"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "lua: {}", String::from_utf8_lossy(&output.stderr));
-    let (status, message) = stdout.split_once('\t').unwrap_or((&stdout, ""));
-    (status.to_owned(), message.to_owned())
 }
 
 fn object(kind: &str, generation: i64, status: Value) -> Value {

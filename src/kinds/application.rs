@@ -214,6 +214,15 @@ impl Application {
         let mut children = attachments.definitions.clone();
         children.push(self.workload(namespace, &name, &plan.main, replicas, &attachments, plan)?);
         if let Some((suffix, release, side_replicas)) = &plan.side {
+            if !attachments.definitions.is_empty() {
+                return Err(ProvisionError::invalid(
+                    "spec.networks",
+                    format!(
+                        "a fixed address is one pod's, and a {suffix} rollout runs a second workload beside the \
+                         first: roll this application out with a standard or rolling Deployment"
+                    ),
+                ));
+            }
             let side_replicas = replicas_of(*side_replicas)?;
             let side = format!("{name}-{suffix}");
             children.push(self.workload(namespace, &side, release, side_replicas, &attachments, plan)?);
@@ -318,13 +327,18 @@ impl Application {
             }),
             ..Volume::default()
         });
-        let strategy = plan.settings.as_ref().map(|settings| DeploymentStrategy {
-            type_: Some("RollingUpdate".into()),
-            rolling_update: Some(RollingUpdateDeployment {
-                max_surge: Some(settings.max_surge.clone()),
-                max_unavailable: Some(settings.max_unavailable.clone()),
-            }),
-        });
+        // A fixed address is one pod's: the old pod goes before the new one takes it.
+        let strategy = if attachments.definitions.is_empty() {
+            plan.settings.as_ref().map(|settings| DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(settings.max_surge.clone()),
+                    max_unavailable: Some(settings.max_unavailable.clone()),
+                }),
+            })
+        } else {
+            Some(DeploymentStrategy { type_: Some("Recreate".into()), rolling_update: None })
+        };
         typed(&Workload {
             metadata: metadata(Some(namespace), name),
             spec: DeploymentSpec {

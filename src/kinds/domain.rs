@@ -91,16 +91,18 @@ impl Kind for Domain {
         Ok(vec![certificate(placement.workload_namespace(), &name, &format!("{name}-tls"), names, inputs)])
     }
 
-    /// Active once its children are applied; DNSSEC as its keys stand (their reconciles wake
-    /// it when their phase changes).
-    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+    /// Active once its children are applied.
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+        phase(DomainPhase::Active)
+    }
+
+    /// DNSSEC as its keys stand (their reconciles wake it when their phase changes).
+    fn observe_others(&self, inputs: &Inputs) -> Map<String, Value> {
         let now = Timestamp::now();
         let keys: Vec<(DnssecKeyType, DnssecKeyPhase)> = (inputs.index.children::<DnssecKey, _>(self).iter())
             .map(|key| (key.spec.key_type, key.phase_at(now)))
             .collect();
-        let mut observed = phase(DomainPhase::Active);
-        observed.insert("dnssecStatus".into(), json!(dnssec_status(self.spec.dnssec_enabled, &keys)));
-        observed
+        Map::from_iter([("dnssecStatus".to_owned(), json!(dnssec_status(self.spec.dnssec_enabled, &keys)))])
     }
 }
 

@@ -171,6 +171,13 @@ pub trait Kind:
         Map::new()
     }
 
+    /// Seed status fields that follow other objects (read from the index), not the children:
+    /// reported whatever became of the children (a Domain's DNSSEC follows its keys even while
+    /// its Certificate cannot be made).
+    fn observe_others(&self, _inputs: &Inputs) -> Map<String, Value> {
+        Map::new()
+    }
+
     /// Why the applied children do not work yet (a claim not Bound, a workload not Available),
     /// if they do not: Ready stays False, reason `Progressing`, until they do. Ready=True means
     /// the thing works, not that it was applied.

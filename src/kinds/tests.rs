@@ -335,6 +335,8 @@ fn container_application_is_a_deployment_and_a_service_with_volumes_and_networks
         children[1]["spec"]["template"]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"],
         "acme-production/backend-api"
     );
+    // The old pod releases the address before the new one takes it.
+    assert_eq!(children[1]["spec"]["strategy"], json!({ "type": "Recreate" }));
 }
 
 #[test]

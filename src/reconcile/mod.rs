@@ -490,9 +490,12 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         let inputs = Inputs::offline(&ctx.index, &ctx.config);
         return Ok((Report { observed: obj.observe(&[], &inputs), ..mirrored() }, Action::requeue(durations::RESYNC)));
     }
+    // What follows other objects is reported whatever becomes of the children.
+    let others = obj.observe_others(&Inputs::offline(&ctx.index, &ctx.config));
     // Mirrored, but what it asks for cannot be provisioned now.
     let held = |reason, message: String| {
-        Ok((Report { ready: Verdict::failed(reason, message), ..mirrored() }, wait_for(reason)))
+        let ready = Verdict::failed(reason, message);
+        Ok((Report { ready, observed: others.clone(), ..mirrored() }, wait_for(reason)))
     };
     let report = match obj.probe_target() {
         None => None,
@@ -502,7 +505,7 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
             Err(ProbeError::Unreachable(message)) => {
                 let ready = Verdict::failed(Reason::Unreachable, message);
                 return Ok((
-                    Report { ready, observed: obj.unreachable(), ..mirrored() },
+                    Report { ready, observed: obj.unreachable().into_iter().chain(others).collect(), ..mirrored() },
                     Action::requeue(durations::WAITING),
                 ));
             }
@@ -545,7 +548,8 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     if let Some(report) = &report {
         message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
     }
-    let observed = obj.observe(&applied, &inputs);
+    let mut observed = obj.observe(&applied, &inputs);
+    observed.extend(others);
     // Applied is not working: Ready waits for what the children report. Their changes wake this
     // object (the child watches), so no polling meanwhile.
     let ready = match obj.not_working(&applied, &inputs) {

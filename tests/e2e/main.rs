@@ -14,6 +14,7 @@ mod failover;
 mod install;
 mod invalid;
 mod missing_crd;
+mod orders;
 mod platform;
 mod thirdparty;
 

@@ -109,13 +109,25 @@ pub async fn wait_for_sample(
     expected: &BTreeMap<(&'static str, &'static str), (&'static str, &'static str)>,
     within: Duration,
 ) -> Duration {
+    wait_for(client, &sample(), |kind, name| expected.get(&(kind, name)).copied(), within).await
+}
+
+/// Waits until every object of `docs` reports what `expected` says of its (kind, name), Ready
+/// when it says nothing; panics with every object's readiness when they do not within `within`.
+/// Returns how long it took.
+pub async fn wait_for(
+    client: &Client,
+    docs: &[Value],
+    expected: impl Fn(&str, &str) -> Option<(&'static str, &'static str)>,
+    within: Duration,
+) -> Duration {
     let start = Instant::now();
     loop {
         let mut off = vec![];
-        for doc in sample() {
-            let (api, name) = api_for(client, &doc);
+        for doc in docs {
+            let (api, name) = api_for(client, doc);
             let kind = doc["kind"].as_str().unwrap_or_default();
-            let want = expected.get(&(kind, name.as_str())).copied().unwrap_or(("True", ""));
+            let want = expected(kind, &name).unwrap_or(("True", ""));
             let have = match api.get_opt(&name).await {
                 Ok(Some(obj)) => readiness(&obj),
                 Ok(None) => ("absent".into(), String::new()),

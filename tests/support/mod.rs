@@ -1,6 +1,7 @@
 //! Shared test helpers: a throwaway PostgreSQL, and fixtures from YAML.
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
+pub mod argocd;
 pub mod bad;
 
 use std::collections::HashMap;
