@@ -99,7 +99,7 @@ impl Kind for Domain {
     /// DNSSEC as its keys stand (their reconciles wake it when their phase changes).
     fn observe_others(&self, inputs: &Inputs) -> Map<String, Value> {
         let now = Timestamp::now();
-        let keys: Vec<(DnssecKeyType, DnssecKeyPhase)> = (inputs.index.children::<DnssecKey, _>(self).iter())
+        let keys: Vec<(DnssecKeyType, DnssecKeyPhase)> = (inputs.index.live_children::<DnssecKey, _>(self).iter())
             .map(|key| (key.spec.key_type, key.phase_at(now)))
             .collect();
         Map::from_iter([("dnssecStatus".to_owned(), json!(dnssec_status(self.spec.dnssec_enabled, &keys)))])

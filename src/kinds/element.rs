@@ -94,7 +94,7 @@ impl Kind for Element {
 
 /// How the objects of `K` on `element` stand.
 fn on<K: Indexed>(index: &Index, element: &Element) -> Vec<Standing> {
-    index.children::<K, _>(element).iter().map(|obj| standing(obj.as_ref())).collect()
+    index.live_children::<K, _>(element).iter().map(|obj| standing(obj.as_ref())).collect()
 }
 
 /// The phase of an element whose objects stand as `standings`: maintenance when users say so;

@@ -101,6 +101,14 @@ impl Index {
         })
     }
 
+    /// [`children`](Self::children) that are not being deleted: what a status that follows
+    /// them counts (the deleted one's cleanup wakes its followers before it leaves the cache).
+    pub fn live_children<K: Indexed, P: Kind>(&self, parent: &P) -> Vec<Arc<K>> {
+        let mut children = self.children::<K, P>(parent);
+        children.retain(|child| child.meta().deletion_timestamp.is_none());
+        children
+    }
+
     /// The objects of `K` in `namespace` that `keep` keeps, sorted by name: what is built from
     /// them comes out the same whatever order the watch delivered them in.
     fn select<K: Indexed>(&self, namespace: Option<&str>, keep: impl Fn(&K) -> bool) -> Vec<Arc<K>> {

@@ -41,6 +41,8 @@ impl Kind for Volume {
     const TABLE: &'static str = "volumes";
     const CHILD_TYPES: &'static [ChildType] = &[PVC];
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
+    /// `bound` or `available` follows the Applications that mount it.
+    const OBSERVES_OTHERS: bool = true;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)
@@ -128,7 +130,7 @@ impl Kind for Volume {
     fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
         let status = match applied_text(applied, PVC.kind, "/status/phase") {
             Some("Bound") => {
-                let mounted = !inputs.index.children::<super::Application, _>(self).is_empty();
+                let mounted = !inputs.index.live_children::<super::Application, _>(self).is_empty();
                 if mounted { VolumePhase::Bound } else { VolumePhase::Available }
             }
             Some("Lost") => VolumePhase::Error,

@@ -585,6 +585,8 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Act
         }
     }
     L::retire(obj, ctx).await?;
+    // What followed this object (an Element, a Volume it mounted) follows its absence.
+    ctx.wake_followers(obj);
     match remove(&ctx.pool, obj).await {
         Ok(_) => {
             ctx.views.request();

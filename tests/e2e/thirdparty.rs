@@ -27,6 +27,8 @@ async fn every_child_passes_strict_validation_of_the_apis_it_targets() {
     let _turn = exclusive().await;
     let plane = control_plane().await;
     install_crds(plane).await;
+    // What an earlier scenario left (its tenant namespaces) would collide with these.
+    crate::install::reset(plane).await;
     // On an existing cluster (WINDFLOW_E2E_KUBECONFIG), CRDs already there are left alone: only
     // the missing ones are installed, and only those are removed afterwards.
     let crds: Api<CustomResourceDefinition> = Api::all(plane.client().await);
