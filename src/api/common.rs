@@ -130,6 +130,8 @@ pub enum Reason {
     /// schema): skipped until it is fixed.
     InvalidObject,
     Conflict,
+    /// An object this one gathers (on an Element, in a Stack) needs users to act.
+    DependentFailed,
     DatabaseUnavailable,
     /// The operator's watches have not listed every kind yet: nothing can be dereferenced.
     CachesNotSynced,

@@ -9,8 +9,10 @@ use uuid::Uuid;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::shared::{Standing, columns, in_maintenance, phase, phase_column, standing, tag_rows, tag_table, tags};
-use super::{ContainerCluster, Domain, Index, Indexed, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume};
+use super::shared::{
+    Gathered, Standing, columns, gathered, in_maintenance, phase, phase_column, standings, tag_rows, tag_table, tags,
+};
+use super::{ContainerCluster, Domain, Index, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume};
 use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
@@ -69,16 +71,7 @@ impl Kind for Element {
     /// The element's phase follows the objects on it (their reconciles wake it when their
     /// readiness changes), and the time it was weighed.
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
-        let index = inputs.index;
-        let standings: Vec<Standing> = std::iter::empty()
-            .chain(on::<Volume>(index, self))
-            .chain(on::<Network>(index, self))
-            .chain(on::<VM>(index, self))
-            .chain(on::<ContainerCluster>(index, self))
-            .chain(on::<PhysicalHost>(index, self))
-            .chain(on::<Domain>(index, self))
-            .chain(on::<Stack>(index, self))
-            .collect();
+        let standings: Vec<Standing> = self.objects_on(inputs.index).into_iter().map(|(_, s)| s).collect();
         let now = phase_of(in_maintenance(self), &standings);
         let before = self.status.as_ref();
         let checked = health_checked_at(
@@ -90,11 +83,37 @@ impl Kind for Element {
         observed.insert("lastHealthCheck".into(), checked.into());
         observed
     }
+
+    /// An element works while everything on it does: one that needs users is its fault too.
+    fn failing(&self, inputs: &Inputs) -> Option<String> {
+        match gathered(&self.objects_on(inputs.index))? {
+            Gathered::Broken(why) => Some(why),
+            Gathered::Pending(_) => None,
+        }
+    }
+
+    fn not_working(&self, _: &[DynamicObject], inputs: &Inputs) -> Option<String> {
+        match gathered(&self.objects_on(inputs.index))? {
+            Gathered::Pending(why) => Some(why),
+            Gathered::Broken(_) => None,
+        }
+    }
 }
 
-/// How the objects of `K` on `element` stand.
-fn on<K: Indexed>(index: &Index, element: &Element) -> Vec<Standing> {
-    index.live_children::<K, _>(element).iter().map(|obj| standing(obj.as_ref())).collect()
+impl Element {
+    /// The objects on the element, and how they stand.
+    fn objects_on(&self, index: &Index) -> Vec<(String, Standing)> {
+        [
+            standings::<Volume, _>(index, self),
+            standings::<Network, _>(index, self),
+            standings::<VM, _>(index, self),
+            standings::<ContainerCluster, _>(index, self),
+            standings::<PhysicalHost, _>(index, self),
+            standings::<Domain, _>(index, self),
+            standings::<Stack, _>(index, self),
+        ]
+        .concat()
+    }
 }
 
 /// The phase of an element whose objects stand as `standings`: maintenance when users say so;

@@ -178,6 +178,12 @@ pub trait Kind:
         Map::new()
     }
 
+    /// A fault of what this object gathers (an Element's objects, a Stack's applications) that
+    /// needs users: Ready=False, reason `DependentFailed`, naming it.
+    fn failing(&self, _inputs: &Inputs) -> Option<String> {
+        None
+    }
+
     /// Why the applied children do not work yet (a claim not Bound, a workload not Available),
     /// if they do not: Ready stays False, reason `Progressing`, until they do. Ready=True means
     /// the thing works, not that it was applied.

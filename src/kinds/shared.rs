@@ -237,7 +237,8 @@ pub fn in_maintenance(obj: &impl ResourceExt) -> bool {
 }
 
 /// Reasons that need users to act, not time to pass.
-const BROKEN: &[Reason] = &[Reason::InvalidSpec, Reason::Conflict, Reason::ProviderNotInstalled];
+const BROKEN: &[Reason] =
+    &[Reason::InvalidSpec, Reason::Conflict, Reason::ProviderNotInstalled, Reason::DependentFailed];
 
 /// How an object stands, as its `Ready` condition says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,6 +261,28 @@ pub fn standing<K: Kind>(obj: &K) -> Standing {
     } else {
         Standing::Pending
     }
+}
+
+/// The objects of `K` that reference `parent` and are not being deleted, named ("Volume
+/// uploads") with how they stand: what a gathering object (an Element, a Stack) follows.
+pub fn standings<K: super::Indexed, P: Kind>(index: &super::Index, parent: &P) -> Vec<(String, Standing)> {
+    let live = index.live_children::<K, P>(parent);
+    live.iter().map(|obj| (format!("{} {}", K::ID, obj.name_any()), standing(obj.as_ref()))).collect()
+}
+
+/// Why a gathering object is not all Ready: the first of `named` that is broken (a fault) or,
+/// failing that, the first that is not Ready yet (work under way).
+pub fn gathered(named: &[(String, Standing)]) -> Option<Gathered> {
+    let first = |which| named.iter().find(|(_, standing)| *standing == which).map(|(name, _)| name.clone());
+    first(Standing::Broken)
+        .map(|name| Gathered::Broken(format!("{name} needs users to act (its Ready condition says why)")))
+        .or_else(|| first(Standing::Pending).map(|name| Gathered::Pending(format!("{name} is not Ready yet"))))
+}
+
+/// What [`gathered`] found.
+pub enum Gathered {
+    Broken(String),
+    Pending(String),
 }
 
 /// The applied children of `kind`, as the API server returned them.

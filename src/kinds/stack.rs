@@ -6,8 +6,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::{columns, element, phase_column};
-use super::{Inputs, Kind, KindId};
+use super::shared::{Gathered, columns, element, gathered, phase_column, standings};
+use super::{Application, Deployment, Inputs, Kind, KindId};
+use crate::api::apps::DeploymentPhase;
 use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
@@ -65,5 +66,27 @@ impl Kind for Stack {
 
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
         super::release::stack_status(self, inputs.index)
+    }
+
+    /// A stack works while its applications do: one that needs users is its fault too.
+    fn failing(&self, inputs: &Inputs) -> Option<String> {
+        match gathered(&standings::<Application, _>(inputs.index, self))? {
+            Gathered::Broken(why) => Some(why),
+            Gathered::Pending(_) => None,
+        }
+    }
+
+    /// Work under way: a rollout running, an application not Ready yet.
+    fn not_working(&self, _: &[DynamicObject], inputs: &Inputs) -> Option<String> {
+        let rollouts = inputs.index.live_children::<Deployment, _>(self);
+        if let Some(running) =
+            rollouts.iter().find(|d| d.status.as_ref().and_then(|s| s.phase) == Some(DeploymentPhase::Running))
+        {
+            return Some(format!("rollout {} is running", running.name_any()));
+        }
+        match gathered(&standings::<Application, _>(inputs.index, self))? {
+            Gathered::Pending(why) => Some(why),
+            Gathered::Broken(_) => None,
+        }
     }
 }

@@ -552,9 +552,10 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     observed.extend(others);
     // Applied is not working: Ready waits for what the children report. Their changes wake this
     // object (the child watches), so no polling meanwhile.
-    let ready = match obj.not_working(&applied, &inputs) {
-        Some(why) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
-        None => Verdict::ok(Reason::Provisioned, message),
+    let ready = match (obj.failing(&inputs), obj.not_working(&applied, &inputs)) {
+        (Some(why), _) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
+        (None, Some(why)) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
+        (None, None) => Verdict::ok(Reason::Provisioned, message),
     };
     // An existing cluster is checked again soon: its health is what it reports.
     let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { durations::RESYNC };

@@ -28,7 +28,7 @@ const ORGANIZATIONS: [&str; 3] = ["acme", "globex", "initech"];
 /// others.
 const SEEDS: [u64; 3] = [20261203, 7, 4242];
 /// Reasons that are real faults: Argo CD may call Degraded only these.
-const FAULTS: &[&str] = &["ProviderNotInstalled", "InvalidSpec", "Conflict"];
+const FAULTS: &[&str] = &["ProviderNotInstalled", "InvalidSpec", "Conflict", "DependentFailed"];
 /// Static volumes added per run, so that each run's claims find volumes to bind.
 static NEXT_VOLUME: AtomicUsize = AtomicUsize::new(100);
 
