@@ -86,6 +86,14 @@ pub struct ProvisionArgs {
     /// then are networks that ask for encryption provisioned.
     #[arg(long, env = "WINDFLOW_POD_NETWORK_ENCRYPTION")]
     pub pod_network_encryption: Option<String>,
+    /// The one namespace whose Secrets Users' `passwordSecretRef` may name (the chart's release
+    /// namespace).
+    #[arg(long, env = "WINDFLOW_USER_SECRET_NAMESPACE", default_value = provision::DEFAULT_USER_SECRET_NAMESPACE)]
+    pub user_secret_namespace: String,
+    /// Addresses (CIDRs) health checks of existing clusters and engines never connect to; the
+    /// default is loopback and link-local (cloud metadata).
+    #[arg(long = "probe-deny", env = "WINDFLOW_PROBE_DENY", value_delimiter = ',', default_values = provision::destination::DEFAULT_DENY)]
+    pub probe_deny: Vec<ipnet::IpNet>,
     /// The namespace of Cluster API ClusterClasses, for clusters whose `clusterConfig` names
     /// no `classNamespace` (none: each Cluster's own namespace).
     #[arg(long, env = "WINDFLOW_CLUSTER_CLASS_NAMESPACE")]
@@ -101,6 +109,8 @@ impl ProvisionArgs {
             gateway_parent: self.gateway_parent.clone(),
             traffic_annotations: self.traffic_annotations.clone().unwrap_or_default(),
             pod_network_encryption: self.pod_network_encryption.clone(),
+            probe_deny: self.probe_deny.clone(),
+            user_secret_namespace: self.user_secret_namespace.clone(),
             cluster_class_namespace: self.cluster_class_namespace.clone(),
         }
     }

@@ -46,12 +46,13 @@ pub fn cluster_access() -> BTreeSet<Access> {
 }
 
 /// Server-side apply (patch, and create: applying an object that does not exist yet creates
-/// it), pruning (list across namespaces), deletion and the watch that wakes owners (every
+/// it) of names that are free or this owner's (get), pruning (list across namespaces), deletion and the watch that wakes owners (every
 /// type, third-party ones once installed). Roles carry the grants of Functions, which the
 /// operator need not hold itself: `escalate` and `bind` on them.
 fn child_access(child: &ChildType) -> Vec<Access> {
     let group = child.group();
-    let mut verbs = vec!["list", "watch", "create", "patch", "delete"];
+    // get: before applying, a name is checked free or this owner's (never taken over).
+    let mut verbs = vec!["get", "list", "watch", "create", "patch", "delete"];
     // A child's status (a reported node's phase) is a WindFlow kind's: granted with the CRDs.
     //
     // A Role may grant what the operator lacks (escalate); binding it takes `bind` on the Role

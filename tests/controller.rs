@@ -66,6 +66,31 @@ impl ApiServer {
         Seen { query, body }
     }
 
+    /// Expects the checks before an apply: each child of `paths` looked up, and found `held_by`
+    /// the owner uid (`None`: not there); then each namespace the children land in looked up,
+    /// and found the organization acme's (`None`: not there yet).
+    async fn expect_checks(&mut self, paths: &[String], held_by: Option<&str>, namespaces: &[(&str, bool)]) {
+        for path in paths {
+            match held_by {
+                Some(owner) => {
+                    let owner = owner.to_owned();
+                    self.expect("GET", path, move |_| labeled(&[("windflow.io/owner-uid", &owner)])).await;
+                }
+                None => {
+                    self.expect_not_found("GET", path).await;
+                }
+            }
+        }
+        for (namespace, exists) in namespaces {
+            let path = format!("/api/v1/namespaces/{namespace}");
+            if *exists {
+                self.expect("GET", &path, |_| labeled(&[("windflow.io/organization", "acme")])).await;
+            } else {
+                self.expect_not_found("GET", &path).await;
+            }
+        }
+    }
+
     /// Drops the context, then fails if its client sent anything more.
     async fn finish(self, ctx: Arc<Context>) {
         drop(ctx);
@@ -94,7 +119,9 @@ fn mocked_with(pool: PgPool, index: Index) -> (Context, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: Some("test".into()) };
-    (Context::new(client, pool, reporter, index, Config::default()), ApiServer(handle))
+    // The fake engines listen on loopback, which the default deny list refuses.
+    let config = Config { probe_deny: vec![], ..Config::default() };
+    (Context::new(client, pool, reporter, index, config), ApiServer(handle))
 }
 
 /// Runs one reconcile while `server` plays the API server's part.
@@ -230,6 +257,12 @@ fn assert_selects_children_of(seen: &Seen, obj: &Value) {
     assert!(seen.query.contains(&format!("labelSelector=windflow.io%2Fowner-uid%3D{}", uid(obj))), "{}", seen.query);
 }
 
+/// An object's metadata as the API server returns it, with `labels`.
+fn labeled(labels: &[(&str, &str)]) -> Value {
+    let labels: serde_json::Map<String, Value> = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+    json!({ "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": { "name": "x", "labels": labels } })
+}
+
 /// The server's answer to a server-side apply: the object as sent, with `status`.
 fn stored_with(status: Value) -> impl FnOnce(&Value) -> Value {
     move |body| {
@@ -273,6 +306,8 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     let stored = with_finalizer(&volume);
     let action = reconcile_with::<Volume, reconcile::Provision, _>(&stored, &ctx, async {
         server.expect("GET", "/api/v1", |_| core_v1()).await;
+        // The claim's name is free, and the namespace is the tenant's.
+        server.expect_checks(&[format!("{claims}/scratch")], None, &[("acme-production", true)]).await;
         let seen = server.expect("PATCH", &format!("{claims}/scratch"), stored_with(json!({ "phase": "Bound" }))).await;
         assert_server_side_apply(&seen);
         assert_eq!(seen.body["spec"]["resources"]["requests"]["storage"], "5G");
@@ -305,11 +340,13 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     assert_eq!(action, Action::requeue(durations::RESYNC));
     assert!(row_exists(&db.pool, "volumes", &volume).await);
 
-    // Someone shrank the claim and dropped its labels: the next reconcile applies the whole
-    // desired claim again, forcing our fields back. Discovery is remembered; Ready does not
-    // flip, so no event.
+    // Someone shrank the claim and dropped a label: the next reconcile applies the whole
+    // desired claim again, forcing our fields back (the claim is still ours: its owner-uid
+    // label says so). Discovery is remembered; Ready does not flip, so no event.
     let ready = already_ready(&stored);
     reconcile_with::<Volume, reconcile::Provision, _>(&ready, &ctx, async {
+        let owner = uid(&volume).to_owned();
+        server.expect_checks(&[format!("{claims}/scratch")], Some(&owner), &[("acme-production", true)]).await;
         let seen = server
             .expect("PATCH", &format!("{claims}/scratch"), |_| {
                 json!({ "apiVersion": "v1", "kind": "PersistentVolumeClaim",
@@ -387,6 +424,9 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     let action = reconcile_with::<Application, reconcile::Provision, _>(&app, &ctx, async {
         server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
         server.expect("GET", "/api/v1", |_| core_v1()).await;
+        let children =
+            [format!("/apis/apps/v1{namespace}/deployments/worker"), format!("/api/v1{namespace}/services/worker")];
+        server.expect_checks(&children, None, &[("acme-production", true)]).await;
         // Ready means working: the workload is Available.
         let available = json!({ "conditions": [{ "type": "Available", "status": "True" }] });
         let seen = server
@@ -426,7 +466,11 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     // Scaled by hand to 7: the next reconcile applies 2 again. KubeVirt's absence is
     // remembered for a minute, and Ready does not flip: no discovery, no event.
     let ready = already_ready(&app);
+    let children =
+        [format!("/apis/apps/v1{namespace}/deployments/worker"), format!("/api/v1{namespace}/services/worker")];
+    let owner = uid(&app).to_owned();
     reconcile_with::<Application, reconcile::Provision, _>(&ready, &ctx, async {
+        server.expect_checks(&children, Some(&owner), &[("acme-production", true)]).await;
         let deployment = format!("/apis/apps/v1{namespace}/deployments/worker");
         let scaled = json!({ "replicas": 7, "conditions": [{ "type": "Available", "status": "True" }] });
         let seen = server.expect("PATCH", &deployment, stored_with(scaled)).await;
@@ -444,6 +488,7 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     // working, so Ready turns False, reason Progressing, naming it, with one Warning Event. The
     // workload's watch wakes the object again: no polling meanwhile.
     let action = reconcile_with::<Application, reconcile::Provision, _>(&ready, &ctx, async {
+        server.expect_checks(&children, Some(&owner), &[("acme-production", true)]).await;
         let deployment = format!("/apis/apps/v1{namespace}/deployments/worker");
         let stuck =
             json!({ "conditions": [{ "type": "Available", "status": "False", "message": "0/2 replicas ready" }] });
@@ -564,6 +609,9 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
     reconcile_with::<Environment, reconcile::Provision, _>(&environment, &ctx, async {
         server.expect("GET", "/api/v1", |_| core_v1()).await;
         server.expect("GET", "/apis/networking.k8s.io/v1", |_| networking()).await;
+        let paths: Vec<String> = children.into_iter().map(path_of).collect();
+        // Every name is free; the environment's namespace is one of them, not there yet.
+        server.expect_checks(&paths, None, &[("acme-qa", false)]).await;
         let mut applied = vec![];
         for child in children {
             let seen = server.expect("PATCH", &path_of(child), stored_with(json!({}))).await;
@@ -612,24 +660,96 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
     server.finish(ctx).await;
 }
 
+/// A name held by someone else is never taken over by forced apply: the object says who holds
+/// it and nothing is applied, until the holder frees it or an administrator hands it over.
+#[tokio::test]
+async fn a_namespace_held_by_another_is_a_conflict_naming_it_until_handed_over() {
+    let (_db, ctx, mut server) = scenario().await;
+    let environment =
+        with_finalizer(&object("Environment", "qa", Some("acme"), json!({ "environmentType": "testing" })));
+    let networking = || served("networking.k8s.io/v1", &[("networkpolicies", "NetworkPolicy", true)]);
+    let status = "/apis/windflow.io/v1alpha1/namespaces/acme/environments/qa/status";
+    // `acme-qa` is also organization `acme-q`'s environment `a`: held by that Environment.
+    let held = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "acme-qa", "labels": {
+        "windflow.io/owner-uid": "someone-else", "windflow.io/owner-kind": "Environment",
+        "windflow.io/owner-name": "a", "windflow.io/owner-namespace": "acme-q" } } });
+
+    let action = reconcile_with::<Environment, reconcile::Provision, _>(&environment, &ctx, async {
+        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect("GET", "/apis/networking.k8s.io/v1", |_| networking()).await;
+        let held = held.clone();
+        server.expect("GET", "/api/v1/namespaces/acme-qa", move |_| held).await;
+        let seen = server.expect("PATCH", status, |_| environment.clone()).await;
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("NamespaceConflict")));
+        let message = ready["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("Namespace acme-qa exists and is not this object's (held by Environment acme-q/a)"),
+            "{message}"
+        );
+        assert!(message.contains("windflow.io/adopt=Environment/acme/qa"), "{message}");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await
+    .expect("a condition, not an error");
+    assert_eq!(action, Action::requeue(durations::PROVIDER_RECHECK));
+
+    // An administrator hands it over: the namespace is applied, then the rest.
+    let mut handed = held.clone();
+    handed["metadata"]["annotations"] = json!({ "windflow.io/adopt": "Environment/acme/qa" });
+    reconcile_with::<Environment, reconcile::Provision, _>(&environment, &ctx, async {
+        server.expect("GET", "/api/v1/namespaces/acme-qa", move |_| handed).await;
+        for path in [
+            "/api/v1/namespaces/acme-qa/limitranges/windflow",
+            "/apis/networking.k8s.io/v1/namespaces/acme-qa/networkpolicies/windflow-default-deny",
+        ] {
+            server.expect_not_found("GET", path).await;
+        }
+        server.expect("GET", "/api/v1/namespaces/acme-qa", |_| labeled(&[("windflow.io/organization", "acme")])).await;
+        let seen = server.expect("PATCH", "/api/v1/namespaces/acme-qa", stored_with(json!({}))).await;
+        assert_eq!(seen.body["metadata"]["labels"]["windflow.io/owner-uid"], uid(&environment));
+        server.expect("PATCH", "/api/v1/namespaces/acme-qa/limitranges/windflow", stored_with(json!({}))).await;
+        let policy = "/apis/networking.k8s.io/v1/namespaces/acme-qa/networkpolicies/windflow-default-deny";
+        server.expect("PATCH", policy, stored_with(json!({}))).await;
+        for list in [
+            "/api/v1/namespaces",
+            "/api/v1/resourcequotas",
+            "/api/v1/limitranges",
+            "/apis/networking.k8s.io/v1/networkpolicies",
+        ] {
+            server.expect("GET", list, |_| found(&[])).await;
+        }
+        let seen = server.expect("PATCH", status, |_| environment.clone()).await;
+        assert_eq!(condition(&seen.body, "Ready")["reason"], "Provisioned");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await
+    .expect("provisioned once handed over");
+    server.finish(ctx).await;
+}
+
 #[tokio::test]
 async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_default_namespace() {
     let (db, ctx, mut server) = scenario().await;
     let spec = json!({
         "email": "carol@acme.example",
-        "passwordSecretRef": { "namespace": "acme", "name": "carol-login", "key": "hash" },
+        "passwordSecretRef": { "namespace": "windflow-system", "name": "carol-login", "key": "hash" },
     });
     let user = with_finalizer(&object("User", "carol", None, spec));
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
     let secret = serde_json::to_value(Secret {
-        metadata: ObjectMeta { name: Some("carol-login".into()), namespace: Some("acme".into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some("carol-login".into()),
+            namespace: Some("windflow-system".into()),
+            ..Default::default()
+        },
         data: Some([("hash".to_owned(), ByteString(hash.into()))].into()),
         ..Default::default()
     })
     .expect("a Secret");
 
     let action = reconcile_with::<User, reconcile::Provision, _>(&user, &ctx, async {
-        server.expect("GET", "/api/v1/namespaces/acme/secrets/carol-login", |_| secret.clone()).await;
+        server.expect("GET", "/api/v1/namespaces/windflow-system/secrets/carol-login", |_| secret.clone()).await;
         let seen = server.expect("PATCH", "/apis/windflow.io/v1alpha1/users/carol/status", |_| user.clone()).await;
         assert_server_side_apply(&seen);
         assert_eq!(condition(&seen.body, "Ready")["status"], "True");
@@ -645,6 +765,20 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
         .await
         .expect("the user row");
     assert_eq!(stored, hash);
+
+    // A tenant's Secret is never read for a User: refused before any request, naming the field.
+    let mut elsewhere = user.clone();
+    elsewhere["spec"]["passwordSecretRef"]["namespace"] = "acme".into();
+    reconcile_with::<User, reconcile::Provision, _>(&elsewhere, &ctx, async {
+        let seen = server.expect("PATCH", "/apis/windflow.io/v1alpha1/users/carol/status", |_| user.clone()).await;
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
+        let message = ready["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("spec.passwordSecretRef.namespace: \"acme\""), "{message}");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/default/events", Clone::clone).await;
+    })
+    .await
+    .expect("a condition");
 
     let gone = deleting(&user);
     reconcile_with::<User, reconcile::Provision, _>(&gone, &ctx, async {
@@ -726,6 +860,8 @@ async fn a_swarm_is_health_checked_and_its_nodes_reported_as_container_nodes() {
 
     let action = reconcile_with::<ContainerCluster, reconcile::Provision, _>(&cluster, &ctx, async {
         server.expect("GET", "/apis/windflow.io/v1alpha1", |_| windflow()).await;
+        let paths = [format!("{nodes}/edge-manager-1"), format!("{nodes}/edge-worker-1")];
+        server.expect_checks(&paths, None, &[("acme", true)]).await;
         for (node, phase) in [("edge-manager-1", "ready"), ("edge-worker-1", "not_ready")] {
             let seen = server.expect("PATCH", &format!("{nodes}/{node}"), Clone::clone).await;
             assert_server_side_apply(&seen);
@@ -901,6 +1037,12 @@ async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -
     reconcile_with::<Application, reconcile::Provision, _>(&storefront, &ctx, async {
         server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
         server.expect("GET", "/api/v1", |_| core_v1()).await;
+        let mut paths: Vec<String> = workloads
+            .iter()
+            .map(|name| format!("/apis/apps/v1/namespaces/acme-production/deployments/{name}"))
+            .collect();
+        paths.push("/api/v1/namespaces/acme-production/services/storefront".into());
+        server.expect_checks(&paths, None, &[("acme-production", true)]).await;
         for name in workloads {
             let path = format!("/apis/apps/v1/namespaces/acme-production/deployments/{name}");
             applied.workloads.push(server.expect("PATCH", &path, stored_with(json!({}))).await.body);

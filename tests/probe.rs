@@ -14,6 +14,10 @@ use tokio::net::TcpListener;
 use windflow::api::infra::NodeRole;
 use windflow::provision::probe::{ProbeError, ProbeTarget, probe};
 
+/// The fake servers listen on loopback, which the default deny list refuses: these tests allow
+/// every address.
+const LOOPBACK: &[ipnet::IpNet] = &[];
+
 /// A client for the operator's own cluster that must not be used.
 fn unused_client() -> (Client, tower_test::mock::Handle<Request<Body>, Response<Body>>) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -24,7 +28,7 @@ fn unused_client() -> (Client, tower_test::mock::Handle<Request<Body>, Response<
 async fn a_swarm_manager_reports_every_node_of_its_swarm() {
     let url = serve(swarm_engine()).await;
     let (client, _unused) = unused_client();
-    let report = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }).await.expect("healthy");
+    let report = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK).await.expect("healthy");
     assert_eq!(report.version, "Docker 27.3.1");
     assert_eq!(report.nodes.len(), 2);
     assert_eq!(report.ready_nodes(), 1);
@@ -41,7 +45,8 @@ async fn a_swarm_manager_reports_every_node_of_its_swarm() {
 async fn a_docker_engine_is_its_own_single_node_and_a_plain_engine_is_no_swarm() {
     let url = serve(swarm_engine()).await;
     let (client, _unused) = unused_client();
-    let single = probe(&client, &ProbeTarget::Engine { url: url.clone(), swarm: false, tls: None }).await.expect("up");
+    let single =
+        probe(&client, &ProbeTarget::Engine { url: url.clone(), swarm: false, tls: None }, LOOPBACK).await.expect("up");
     assert_eq!(single.nodes.len(), 1);
     assert_eq!((single.nodes[0].name.as_str(), single.nodes[0].cpu_cores), ("manager-1", Some(4)));
 
@@ -51,7 +56,8 @@ async fn a_docker_engine_is_its_own_single_node_and_a_plain_engine_is_no_swarm()
         json!({ "Name": "box", "ServerVersion": "27.3.1", "Swarm": { "LocalNodeState": "inactive" } }),
     );
     let url = serve(plain).await;
-    let error = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }).await.expect_err("no swarm");
+    let error =
+        probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK).await.expect_err("no swarm");
     assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains("not part of a swarm")), "{error}");
 }
 
@@ -61,7 +67,7 @@ async fn an_engine_that_does_not_answer_is_unreachable_not_a_crash() {
     let port = TcpListener::bind("127.0.0.1:0").await.expect("port").local_addr().expect("address").port();
     let (client, _unused) = unused_client();
     let target = ProbeTarget::Engine { url: format!("http://127.0.0.1:{port}"), swarm: false, tls: None };
-    let error = probe(&client, &target).await.expect_err("refused");
+    let error = probe(&client, &target, LOOPBACK).await.expect_err("refused");
     assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains(&port.to_string())), "{error}");
 }
 
@@ -107,7 +113,7 @@ async fn an_existing_cluster_is_reached_through_its_kubeconfig_secret() {
     let secret = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "edge-kubeconfig", "namespace": "acme" },
                          "data": { "value": base64(&kubeconfig) } });
     let target = ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge-kubeconfig".into() };
-    let (report, ()) = tokio::join!(probe(&client, &target), async {
+    let (report, ()) = tokio::join!(probe(&client, &target, LOOPBACK), async {
         let (request, send) = handle.next_request().await.expect("the Secret is read");
         assert_eq!(request.uri().path(), "/api/v1/namespaces/acme/secrets/edge-kubeconfig");
         send.send_response(Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"));
@@ -128,4 +134,55 @@ async fn an_existing_cluster_is_reached_through_its_kubeconfig_secret() {
 fn base64(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// The Secret `acme/edge-kubeconfig` holding `kubeconfig`, as the operator's client reads it.
+async fn probe_kubeconfig(
+    kubeconfig: &str,
+    deny: &[ipnet::IpNet],
+) -> Result<windflow::provision::probe::ClusterReport, ProbeError> {
+    let (client, mut handle) = unused_client();
+    let secret = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "edge-kubeconfig", "namespace": "acme" },
+                         "data": { "value": base64(kubeconfig) } });
+    let target = ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge-kubeconfig".into() };
+    let (report, ()) = tokio::join!(probe(&client, &target, deny), async {
+        let (_, send) = handle.next_request().await.expect("the Secret is read");
+        send.send_response(Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"));
+    });
+    report
+}
+
+/// A tenant's kubeconfig may name a command, a file (the operator's own token), a proxy or an
+/// address of the operator's side: none is run, read, followed or connected to.
+#[tokio::test]
+async fn a_tenants_kubeconfig_is_followed_only_for_inline_credentials_to_allowed_addresses() {
+    let kubeconfig = |cluster: &str, user: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: edge\nclusters: [{{ name: edge, cluster: {cluster} }}]\n\
+             users: [{{ name: edge, user: {user} }}]\ncontexts: [{{ name: edge, context: {{ cluster: edge, user: edge }} }}]\n"
+        )
+    };
+    let marker = std::env::temp_dir().join(format!("windflow-exec-{}", std::process::id()));
+    let exec = format!(
+        "{{ exec: {{ apiVersion: client.authentication.k8s.io/v1, command: touch, args: [{}] }} }}",
+        marker.display()
+    );
+    let refused = probe_kubeconfig(&kubeconfig("{ server: 'https://10.9.9.9:6443' }", &exec), LOOPBACK).await;
+    let message = refused.expect_err("exec is refused").to_string();
+    assert!(message.contains("kubeconfig users[0].user.exec: only inline credentials"), "{message}");
+    assert!(!marker.exists(), "the command was not run");
+    let token_file = "{ tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token }";
+    let refused = probe_kubeconfig(&kubeconfig("{ server: 'https://10.9.9.9:6443' }", token_file), LOOPBACK).await;
+    assert!(matches!(refused, Err(ProbeError::Refused(m)) if m.contains("users[0].user.tokenFile")));
+
+    // The default deny list: loopback and cloud metadata are never connected to.
+    let deny = windflow::provision::destination::default_deny();
+    for server in ["https://127.0.0.1:6443", "https://169.254.169.254", "https://localhost:6443"] {
+        let refused = probe_kubeconfig(&kubeconfig(&format!("{{ server: '{server}' }}"), "{ token: t }"), &deny).await;
+        assert!(matches!(&refused, Err(ProbeError::Refused(m)) if m.contains("deny list")), "{server}: {refused:?}");
+    }
+    let engine = ProbeTarget::Engine { url: "http://127.0.0.1:2375".into(), swarm: false, tls: None };
+    let (client, _unused) = unused_client();
+    let refused = probe(&client, &engine, &deny).await;
+    assert!(matches!(&refused, Err(ProbeError::Refused(m)) if m.contains("127.0.0.0/8")), "{refused:?}");
 }

@@ -130,6 +130,8 @@ pub enum Reason {
     /// schema): skipped until it is fixed.
     InvalidObject,
     Conflict,
+    /// The namespace an Organization or Environment would provision exists and is not its own.
+    NamespaceConflict,
     /// An object this one gathers (on an Element, in a Stack) needs users to act.
     DependentFailed,
     DatabaseUnavailable,

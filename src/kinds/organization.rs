@@ -89,8 +89,8 @@ impl Kind for Organization {
         Anchor::Organization
     }
 
-    /// The tenant namespace, created or adopted (server-side apply only adds the labels to an
-    /// existing one).
+    /// The tenant namespace: created, or taken only when it is already this organization's
+    /// (or handed over with `windflow.io/adopt`); any other is a `NamespaceConflict`.
     fn desired(&self, _: &Placement, _: &Inputs) -> Result<Vec<Value>> {
         Ok(vec![typed(&Namespace { metadata: metadata(None, &tenant_namespace(self)), ..Namespace::default() })?])
     }

@@ -237,8 +237,13 @@ pub fn in_maintenance(obj: &impl ResourceExt) -> bool {
 }
 
 /// Reasons that need users to act, not time to pass.
-const BROKEN: &[Reason] =
-    &[Reason::InvalidSpec, Reason::Conflict, Reason::ProviderNotInstalled, Reason::DependentFailed];
+const BROKEN: &[Reason] = &[
+    Reason::InvalidSpec,
+    Reason::Conflict,
+    Reason::NamespaceConflict,
+    Reason::ProviderNotInstalled,
+    Reason::DependentFailed,
+];
 
 /// How an object stands, as its `Ready` condition says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResource;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResource, ObjectMeta};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -29,9 +30,56 @@ pub enum ApplyError {
     /// The API server refused a child as invalid: something in the spec users can fix.
     #[error("{kind} {name}: {message}")]
     Rejected { kind: String, name: String, message: String },
+    /// A child's name is taken by an object that is not this owner's: it is never taken over
+    /// (unless annotated for adoption).
+    #[error(
+        "{kind} {} exists and is not this object's ({holder}); it is left alone: free the name, or annotate it {ADOPT_ANNOTATION}={owner} to hand it over",
+        describe(.namespace.as_deref(), .name)
+    )]
+    NotOurs { kind: String, namespace: Option<String>, name: String, holder: String, owner: String },
     /// A transient fault, retried with backoff.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+}
+
+/// The annotation by which an administrator hands a pre-existing object to a WindFlow owner
+/// (`Kind/name`, or `Kind/namespace/name` for a namespaced owner), as Crossplane's import does.
+pub const ADOPT_ANNOTATION: &str = "windflow.io/adopt";
+
+fn describe(namespace: Option<&str>, name: &str) -> String {
+    namespace.map_or_else(|| name.to_owned(), |namespace| format!("{namespace}/{name}"))
+}
+
+/// Who an existing object's labels say holds it.
+fn holder(existing: &ObjectMeta) -> String {
+    let labels = existing.labels.clone().unwrap_or_default();
+    match (labels.get(labels::OWNER_KIND), labels.get(labels::OWNER_NAME)) {
+        (Some(kind), Some(name)) => match labels.get(labels::OWNER_NAMESPACE) {
+            Some(namespace) => format!("held by {kind} {namespace}/{name}"),
+            None => format!("held by {kind} {name}"),
+        },
+        _ => "not made by WindFlow".to_owned(),
+    }
+}
+
+/// The owner a child's labels name, as the adoption annotation names it.
+fn owner_of(child: &DynamicObject) -> String {
+    let labels = child.labels();
+    let part = |key: &str| labels.get(key).map(String::as_str);
+    [part(labels::OWNER_KIND), part(labels::OWNER_NAMESPACE), part(labels::OWNER_NAME)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether `child` may be applied over `existing`: it is this owner's (its owner-uid label),
+/// or an administrator handed it over.
+fn ours(existing: &ObjectMeta, child: &DynamicObject) -> bool {
+    let uid = child.labels().get(labels::OWNER_UID);
+    let held = existing.labels.as_ref().and_then(|labels| labels.get(labels::OWNER_UID));
+    let adopted = existing.annotations.as_ref().and_then(|a| a.get(ADOPT_ANNOTATION));
+    (uid.is_some() && held == uid) || adopted.is_some_and(|owner| *owner == owner_of(child))
 }
 
 fn not_installed(types: &[ChildType]) -> String {
@@ -139,6 +187,24 @@ impl Provider {
         if !missing.is_empty() {
             return Err(ApplyError::NotInstalled(missing));
         }
+        // Nothing is applied unless every name is free or already this owner's: forced apply
+        // would take over whatever holds it.
+        for (child, resource) in children.iter().zip(&targets) {
+            let name = child.name_any();
+            let api = api(&self.client, child.namespace().as_deref(), resource);
+            if let Some(existing) = api.get_metadata_opt(&name).await?
+                && !ours(&existing.metadata, child)
+            {
+                return Err(ApplyError::NotOurs {
+                    kind: resource.kind.clone(),
+                    namespace: child.namespace(),
+                    name,
+                    holder: holder(&existing.metadata),
+                    owner: owner_of(child),
+                });
+            }
+        }
+        self.namespaces_are_the_tenants(children).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let mut applied = Vec::with_capacity(children.len());
         for (child, resource) in children.iter().zip(&targets) {
@@ -162,6 +228,35 @@ impl Provider {
             applied.push(stored);
         }
         Ok(applied)
+    }
+
+    /// Every namespace a child lands in belongs to the child's organization (its
+    /// `windflow.io/organization` label): two tenants' environment namespaces may be named
+    /// alike, and a child must never land in the other's.
+    async fn namespaces_are_the_tenants(&self, children: &[DynamicObject]) -> Result<(), ApplyError> {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let mut checked: Vec<String> = vec![];
+        for child in children {
+            let Some(namespace) = child.namespace() else { continue };
+            if checked.contains(&namespace) {
+                continue;
+            }
+            let tenant = child.labels().get(labels::ORGANIZATION);
+            let existing = namespaces.get_metadata_opt(&namespace).await?;
+            checked.push(namespace.clone());
+            // A namespace the same apply creates is checked as a child itself.
+            let Some(existing) = existing else { continue };
+            if existing.labels().get(labels::ORGANIZATION) != tenant {
+                return Err(ApplyError::NotOurs {
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: namespace,
+                    holder: holder(&existing.metadata),
+                    owner: owner_of(child),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the children of `owner` (by the owner-uid label) that `wanted` no longer holds.

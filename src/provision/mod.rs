@@ -3,6 +3,7 @@
 //! them to the cluster.
 
 pub mod apply;
+pub mod destination;
 pub mod probe;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,12 @@ pub struct Config {
     /// How the cluster's pod network encrypts traffic (WireGuard, IPsec), as the installation
     /// says; none: it does not, and networks asking for encryption are refused.
     pub pod_network_encryption: Option<String>,
+    /// The one namespace whose Secrets hold Users' password hashes (the chart's release
+    /// namespace by default): Users are cluster-scoped, and a reference elsewhere would read a
+    /// tenant's Secrets.
+    pub user_secret_namespace: String,
+    /// Addresses health checks never connect to (loopback, link-local by default).
+    pub probe_deny: Vec<ipnet::IpNet>,
     /// Where Cluster API ClusterClasses live, for clusters that do not say
     /// (`clusterConfig.classNamespace`); none: the Cluster's own namespace.
     pub cluster_class_namespace: Option<String>,
@@ -86,6 +93,7 @@ pub type TrafficAnnotations = BTreeMap<String, BTreeMap<String, String>>;
 /// The defaults of `Config`, also the command line's.
 pub const DEFAULT_CLUSTER_ISSUER: &str = "letsencrypt";
 pub const DEFAULT_GATEWAY_PARENT: &str = "windflow-system/windflow";
+pub const DEFAULT_USER_SECRET_NAMESPACE: &str = "windflow-system";
 
 impl Default for Config {
     fn default() -> Self {
@@ -96,6 +104,8 @@ impl Default for Config {
             gateway_parent: DEFAULT_GATEWAY_PARENT.to_owned(),
             traffic_annotations: TrafficAnnotations::new(),
             pod_network_encryption: None,
+            probe_deny: destination::default_deny(),
+            user_secret_namespace: DEFAULT_USER_SECRET_NAMESPACE.to_owned(),
             cluster_class_namespace: None,
         }
     }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -15,6 +16,7 @@ use kube::{Api, Client, Config};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::destination::{self, not_inline};
 use crate::api::infra::NodeRole;
 
 /// No reconcile waits longer than this for a cluster that does not answer.
@@ -66,13 +68,18 @@ pub enum ProbeError {
     /// is repeated.
     #[error("{0}")]
     Unreachable(String),
+    /// What the Secret asks the operator to follow is refused (a command, a file, a proxy, a
+    /// denied address): users fix the Secret or the spec.
+    #[error("{0}")]
+    Refused(String),
     /// Reading the Secret from this cluster failed: retried with backoff.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 }
 
-/// Runs the health check; `client` is the operator's own, to read Secrets.
-pub async fn probe(client: &Client, target: &ProbeTarget) -> Result<ClusterReport, ProbeError> {
+/// Runs the health check; `client` is the operator's own, to read Secrets; destinations in
+/// `deny` are refused.
+pub async fn probe(client: &Client, target: &ProbeTarget, deny: &[IpNet]) -> Result<ClusterReport, ProbeError> {
     match target {
         ProbeTarget::Kubeconfig { namespace, secret } => {
             let data = secret_data(client, namespace, secret).await?;
@@ -82,14 +89,20 @@ pub async fn probe(client: &Client, target: &ProbeTarget) -> Result<ClusterRepor
                 .ok_or_else(|| unreachable(format!("Secret {namespace}/{secret} has no key value or kubeconfig")))?;
             let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(kubeconfig))
                 .map_err(|e| unreachable(format!("Secret {namespace}/{secret}: not a kubeconfig: {e}")))?;
-            kubernetes(kubeconfig).await
+            if let Some(field) = not_inline(&kubeconfig) {
+                return Err(ProbeError::Refused(format!(
+                    "Secret {namespace}/{secret}: kubeconfig {field}: only inline credentials are followed \
+                     (server, certificate-authority-data, client-certificate-data, client-key-data, token)"
+                )));
+            }
+            kubernetes(kubeconfig, deny).await
         }
         ProbeTarget::Engine { url, swarm, tls } => {
             let tls = match tls {
                 Some((namespace, name)) => Some(secret_data(client, namespace, name).await?),
                 None => None,
             };
-            engine(url, *swarm, tls.as_ref()).await
+            engine(url, *swarm, tls.as_ref(), deny).await
         }
     }
 }
@@ -110,21 +123,28 @@ async fn secret_data(
     Ok(secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
-/// A client for the endpoint a kubeconfig describes, with short timeouts.
-async fn client_for(kubeconfig: Kubeconfig, what: &str) -> Result<Client, ProbeError> {
+/// A client for the endpoint a kubeconfig describes, with short timeouts, connecting to the
+/// address its host resolved to once that address passed `deny`.
+async fn client_for(kubeconfig: Kubeconfig, what: &str, deny: &[IpNet]) -> Result<Client, ProbeError> {
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| unreachable(format!("{what}: {e}")))?;
+    let refused = |e: destination::Refused| ProbeError::Refused(format!("{what}: {e}"));
+    let address = destination::pinned(&config.cluster_url, deny).await.map_err(refused)?;
+    if let Some(host) = config.cluster_url.host().filter(|host| host.parse::<std::net::IpAddr>().is_err()) {
+        config.tls_server_name = Some(host.to_owned());
+    }
+    config.cluster_url = destination::with_address(&config.cluster_url, address).map_err(refused)?;
     config.connect_timeout = Some(TIMEOUT);
     config.read_timeout = Some(TIMEOUT);
     config.write_timeout = Some(TIMEOUT);
     Client::try_from(config).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 
-async fn kubernetes(kubeconfig: Kubeconfig) -> Result<ClusterReport, ProbeError> {
+async fn kubernetes(kubeconfig: Kubeconfig, deny: &[IpNet]) -> Result<ClusterReport, ProbeError> {
     let server = kubeconfig.clusters.first().and_then(|c| c.cluster.as_ref()).and_then(|c| c.server.clone());
     let what = format!("the cluster at {}", server.as_deref().unwrap_or("(no server)"));
-    let remote = client_for(kubeconfig, &what).await?;
+    let remote = client_for(kubeconfig, &what, deny).await?;
     let version = remote.apiserver_version().await.map_err(|e| unreachable(format!("{what}: {e}")))?;
     let nodes = Api::<Node>::all(remote)
         .list(&ListParams::default())
@@ -230,9 +250,10 @@ async fn engine(
     url: &str,
     swarm: bool,
     tls: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
+    deny: &[IpNet],
 ) -> Result<ClusterReport, ProbeError> {
     let what = format!("the engine at {url}");
-    let remote = client_for(engine_kubeconfig(url, tls), &what).await?;
+    let remote = client_for(engine_kubeconfig(url, tls), &what, deny).await?;
     let get = |path: &str| http::Request::get(path).body(Vec::new());
     let fail = |e: &dyn std::fmt::Display| unreachable(format!("{what}: {e}"));
     let ping = get("/_ping").map_err(|e| fail(&e))?;

@@ -408,6 +408,14 @@ async fn conclude<K: Kind, L: Lifecycle<K>>(
         return Ok(blocked(verdict));
     }
     let password = match obj.password_secret() {
+        Some((namespace, _, _)) if namespace != ctx.config.user_secret_namespace => {
+            let message = format!(
+                "spec.passwordSecretRef.namespace: {namespace:?}: Users' password Secrets are read only in namespace \
+                 {:?} (the chart's security.userSecretNamespace)",
+                ctx.config.user_secret_namespace
+            );
+            return Ok(blocked(Verdict::failed(Reason::InvalidSpec, message)));
+        }
         Some((namespace, name, key)) => match read_secret(&ctx.client, namespace, name, key).await? {
             Some(hash) => Some(hash),
             None => {
@@ -450,7 +458,10 @@ fn wait_for(reason: Reason) -> Action {
         Reason::WaitingForDependency | Reason::NoOrganization | Reason::Unreachable => {
             Action::requeue(durations::WAITING)
         }
-        Reason::ProviderNotInstalled => Action::requeue(durations::PROVIDER_RECHECK),
+        // What the holder of a name or a provider does is not watched: looked at again.
+        Reason::ProviderNotInstalled | Reason::Conflict | Reason::NamespaceConflict => {
+            Action::requeue(durations::PROVIDER_RECHECK)
+        }
         _ => Action::await_change(),
     }
 }
@@ -500,7 +511,7 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     let report = match obj.probe_target() {
         None => None,
         Some(Err(error)) => return held(Reason::InvalidSpec, error.to_string()),
-        Some(Ok(target)) => match probe(&ctx.client, &target).await {
+        Some(Ok(target)) => match probe(&ctx.client, &target, &ctx.config.probe_deny).await {
             Ok(report) => Some(report),
             Err(ProbeError::Unreachable(message)) => {
                 let ready = Verdict::failed(Reason::Unreachable, message);
@@ -509,6 +520,7 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
                     Action::requeue(durations::WAITING),
                 ));
             }
+            Err(ProbeError::Refused(message)) => return held(Reason::InvalidSpec, message),
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
@@ -536,6 +548,13 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         }
         Err(error @ ApplyError::Rejected { .. }) => {
             return held(Reason::InvalidSpec, error.to_string());
+        }
+        Err(error @ ApplyError::NotOurs { .. }) => {
+            let reason = match &error {
+                ApplyError::NotOurs { kind, .. } if kind == "Namespace" => Reason::NamespaceConflict,
+                _ => Reason::Conflict,
+            };
+            return held(reason, error.to_string());
         }
         Err(ApplyError::Kube(error)) => return Err(error.into()),
     };
