@@ -90,6 +90,10 @@ pub struct ProvisionArgs {
     /// namespace).
     #[arg(long, env = "WINDFLOW_USER_SECRET_NAMESPACE", default_value = provision::DEFAULT_USER_SECRET_NAMESPACE)]
     pub user_secret_namespace: String,
+    /// The database's address as tenants reach it, in their login's Secret (default: the
+    /// operator's own, from its database URL).
+    #[arg(long, env = "WINDFLOW_TENANT_DATABASE_HOST")]
+    pub tenant_database_host: Option<String>,
     /// Addresses (CIDRs) health checks of existing clusters and engines never connect to; the
     /// default is loopback and link-local (cloud metadata).
     #[arg(long = "probe-deny", env = "WINDFLOW_PROBE_DENY", value_delimiter = ',', default_values = provision::destination::DEFAULT_DENY)]
@@ -111,6 +115,8 @@ impl ProvisionArgs {
             pod_network_encryption: self.pod_network_encryption.clone(),
             probe_deny: self.probe_deny.clone(),
             user_secret_namespace: self.user_secret_namespace.clone(),
+            // Known once the database is: set by `run`.
+            tenant_database: None,
             cluster_class_namespace: self.cluster_class_namespace.clone(),
         }
     }

@@ -41,7 +41,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
     // The controllers' caches are the index builders read: one watch per kind.
     let stores = Stores::new();
-    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, stores.index(), args.provision.config()));
+    let mut config = args.provision.config();
+    config.tenant_database = Some(crate::mirror::store::tenant_database(
+        &args.database.database_url,
+        args.provision.tenant_database_host.as_deref(),
+    )?);
+    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, stores.index(), config));
     let mut controllers = stores.controllers(&client, &ctx);
     let owners = controllers.owners.clone();
     ctx.set_waker(Box::new(move |kind, name, namespace| owners.wake_named(kind, name, namespace)));

@@ -30,8 +30,9 @@ pub fn cluster_access() -> BTreeSet<Access> {
     }
     // Events: the recorder creates them and patches a series.
     all.extend(access("events.k8s.io", "events", &["create", "patch"]));
-    // Password hashes, kubeconfigs and engine TLS material.
-    all.extend(access("", "secrets", &["get"]));
+    // Password hashes, kubeconfigs and engine TLS material are read; each tenant's database
+    // login is written to its namespace.
+    all.extend(access("", "secrets", &["get", "create", "patch"]));
     // A rollout reads the workloads it waits for.
     all.extend(access("apps", "deployments", &["get"]));
     for kind in KindId::ALL.iter().filter(|kind| !kind.child_types().is_empty()) {

@@ -421,29 +421,6 @@ impl<K: serde::de::DeserializeOwned> DeserializeDoc for K {
 }
 
 #[tokio::test]
-async fn row_level_security_shows_a_tenant_only_its_rows() {
-    let db = database().await;
-    let mut cluster = Cluster::new(&db.pool);
-    let docs = platform();
-    cluster.converge(&docs).await;
-    let acme: uuid::Uuid = sqlx::query_scalar("SELECT id FROM organizations").fetch_one(&db.pool).await.expect("org");
-
-    let mut tx = db.pool.begin().await.expect("tx");
-    sqlx::query("SET LOCAL ROLE windflow_tenant").execute(&mut *tx).await.expect("role");
-    let hidden: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&mut *tx).await.expect("count");
-    assert_eq!(hidden, 0, "no organization set: nothing visible");
-    sqlx::query("SELECT set_config('windflow.organization_id', $1, true)")
-        .bind(acme.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("set");
-    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&mut *tx).await.expect("count");
-    assert_eq!(visible, 2);
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await.expect("count");
-    assert_eq!(users, 2, "members of the organization");
-}
-
-#[tokio::test]
 async fn create_deployment_checks_the_stack_and_the_user() {
     let db = database().await;
     let mut cluster = Cluster::new(&db.pool);

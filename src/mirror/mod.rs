@@ -7,6 +7,7 @@
 
 pub mod sql;
 pub mod store;
+pub mod tenants;
 pub mod views;
 
 use std::collections::HashMap;

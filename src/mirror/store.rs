@@ -39,6 +39,16 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Where tenants reach the database of `url`: its port and database, at `host` or its own.
+pub fn tenant_database(url: &str, host: Option<&str>) -> Result<crate::provision::TenantDatabase> {
+    let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(StoreError::Unavailable)?;
+    Ok(crate::provision::TenantDatabase {
+        host: host.unwrap_or(options.get_host()).to_owned(),
+        port: options.get_port(),
+        dbname: options.get_database().unwrap_or("postgres").to_owned(),
+    })
+}
+
 /// A pool that tries once per second for `acquire_timeout` and never blocks startup: the
 /// operator runs, reports not ready, and catches up when PostgreSQL is back.
 pub fn pool(url: &str, max_connections: u32) -> Result<PgPool> {

@@ -75,6 +75,8 @@ pub struct Config {
     /// How the cluster's pod network encrypts traffic (WireGuard, IPsec), as the installation
     /// says; none: it does not, and networks asking for encryption are refused.
     pub pod_network_encryption: Option<String>,
+    /// Where tenants reach the database, for their login's Secret; none: no logins are made.
+    pub tenant_database: Option<TenantDatabase>,
     /// The one namespace whose Secrets hold Users' password hashes (the chart's release
     /// namespace by default): Users are cluster-scoped, and a reference elsewhere would read a
     /// tenant's Secrets.
@@ -89,6 +91,14 @@ pub struct Config {
 /// Per `loadBalancingStrategy` (snake_case, as in the spec), and for `rate_limit`, the
 /// annotations a gateway's route carries; `{key}` in a rate-limit value is `rateLimitConfig.key`.
 pub type TrafficAnnotations = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Where tenants reach the database (the operator's own address unless the chart says).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantDatabase {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+}
 
 /// The defaults of `Config`, also the command line's.
 pub const DEFAULT_CLUSTER_ISSUER: &str = "letsencrypt";
@@ -106,6 +116,7 @@ impl Default for Config {
             pod_network_encryption: None,
             probe_deny: destination::default_deny(),
             user_secret_namespace: DEFAULT_USER_SECRET_NAMESPACE.to_owned(),
+            tenant_database: None,
             cluster_class_namespace: None,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod deployment;
 pub mod status;
+mod tenant;
 pub mod views;
 
 pub use deployment::RollOut;
@@ -26,7 +27,7 @@ use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
 use crate::api::common::Reason;
-use crate::kinds::{self, Index, Inputs, Kind, KindId, Organization, PrepareError, prepare};
+use crate::kinds::{self, Index, Inputs, Kind, KindId, PrepareError, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
 use crate::mirror::{Reference, Resolved, audit_metadata, current_status};
@@ -34,6 +35,7 @@ use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::probe::{ProbeError, probe};
 use crate::provision::{self, ProvisionError};
 use status::{Report, Verdict};
+pub use tenant::Tenant;
 use views::ViewRefresh;
 
 /// The finalizer that keeps an object until its row is deleted.
@@ -466,27 +468,6 @@ fn wait_for(reason: Reason) -> Action {
     }
 }
 
-/// An organization provisions its namespace and shows its counts from the view
-/// `organization_resources`; a database fault leaves the last ones shown.
-pub struct Tenant;
-
-impl Lifecycle<Organization> for Tenant {
-    fn progress<'a>(obj: &'a Organization, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
-        Box::pin(async move {
-            let (mut report, action) = provision(obj, ctx).await?;
-            let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
-            match crate::mirror::views::organization_resources(&ctx.pool, id).await {
-                Ok(Some(resources)) => {
-                    report.observed.insert("resources".into(), serde_json::json!(resources));
-                }
-                Ok(None) => {}
-                Err(error) => warn!(%error, "could not read the organization's resource counts"),
-            }
-            Ok((report, action))
-        })
-    }
-}
-
 /// `Synced` once the row holds the object.
 fn mirrored() -> Report {
     Report::both(Verdict::ok(Reason::Mirrored, "the database row holds this object"))
@@ -495,7 +476,7 @@ fn mirrored() -> Report {
 /// Provisions what a mirrored object asks for: dereference (the index, and the health of an
 /// existing cluster), build (pure), apply, delete the children no longer wanted. Users'
 /// problems are a `Ready=False` report; transient faults are errors.
-async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
+pub(crate) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
     if K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS {
         // Nothing to read: the status follows the object alone.
         let inputs = Inputs::offline(&ctx.index, &ctx.config);

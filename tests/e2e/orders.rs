@@ -39,18 +39,6 @@ fn seeds() -> Vec<u64> {
     }
 }
 
-/// The sample's documents for `organization`: its own copy of every namespaced object and of
-/// its Organization; the cluster-scoped Users, Functions and Tags stay the sample's, shared.
-fn platform_of(organization: &str) -> Vec<Value> {
-    let text = include_str!("../../examples/platform.yaml").replace("acme", organization);
-    crate::support::documents(&text)
-        .into_iter()
-        .filter(|doc| {
-            organization == "acme" || doc["metadata"]["namespace"].is_string() || doc["kind"] == "Organization"
-        })
-        .collect()
-}
-
 /// What each object of any organization's copy reaches here: what the sample's object of that
 /// name does.
 fn expected(kind: &str, name: &str) -> Option<(&'static str, &'static str)> {
@@ -107,11 +95,12 @@ async fn final_state(client: &Client, pool: &PgPool, docs: &[Value]) -> FinalSta
             children.insert(format!("{} {}/{}", child.kind, obj.namespace().unwrap_or_default(), obj.name_any()));
         }
     }
-    // Every table but the histories, whose length depends on how long objects waited: the audit
-    // rows and the rollout steps.
+    // Every table but the histories, whose length depends on how long objects waited (the audit
+    // rows and the rollout steps), and the tenants' logins, named after their uids.
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
-         AND table_type = 'BASE TABLE' AND table_name NOT IN ('_sqlx_migrations', 'audit_logs', 'deployment_events')",
+         AND table_type = 'BASE TABLE' \
+         AND table_name NOT IN ('_sqlx_migrations', 'audit_logs', 'deployment_events', 'tenant_roles')",
     )
     .fetch_all(pool)
     .await
@@ -288,7 +277,7 @@ async fn any_order_converges_to_the_state_of_dependency_order_and_argo_cd_health
     eprintln!("the sample shuffled with seed {} ends as in dependency order", seeds[0]);
 
     // Three organizations at once, in two shuffles.
-    let larger: Vec<Value> = ORGANIZATIONS.iter().flat_map(|org| platform_of(org)).collect();
+    let larger: Vec<Value> = ORGANIZATIONS.iter().flat_map(|org| crate::support::platform_of(org)).collect();
     let mut states = vec![];
     for &seed in &seeds[1..] {
         let (state, seen) = run(&shuffled(&larger, seed), ORGANIZATIONS.len(), &format!("larger-{seed}")).await;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as Workload;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, ResourceQuota, Service};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, ResourceQuota, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -233,6 +233,21 @@ pub async fn scenario() -> Scenario {
     Scenario { _turn: turn, plane, kubeconfig, db, client }
 }
 
+/// `name` from `api`, once it is there.
+async fn eventually_get<K>(api: &Api<K>, name: &str) -> K
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let found = std::sync::Mutex::new(None);
+    eventually(&format!("{name} exists"), Duration::from_secs(60), || async {
+        let got = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("absent")?;
+        *found.lock().expect("lock") = Some(got);
+        Ok(())
+    })
+    .await;
+    found.into_inner().expect("lock").expect("found")
+}
+
 /// The first object `api` holds of the WindFlow object named `owner`.
 async fn first_owned_by<K>(api: &Api<K>, owner: &str) -> K
 where
@@ -265,6 +280,32 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     }
     let (clean, report) = windflow("check", operator_kubeconfig, &db.url);
     assert!(clean, "windflow check after converging: {report}");
+
+    // The tenant's database login: its Secret in the tenant namespace logs in and reads acme's
+    // rows; deleted, it comes back with a new password and the old one no longer logs in.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
+    let uri_of = |secret: &Secret| {
+        let data = secret.data.clone().unwrap_or_default();
+        for key in ["host", "port", "dbname", "user", "password", "uri"] {
+            assert!(data.contains_key(key), "the Secret has {key}");
+        }
+        String::from_utf8(data["uri"].0.clone()).expect("a uri")
+    };
+    let secret = eventually_get(&secrets, "windflow-database").await;
+    let uri = uri_of(&secret);
+    let tenant = sqlx::PgPool::connect(&uri).await.expect("the tenant logs in");
+    let volumes: i64 = sqlx::query_scalar("SELECT count(*) FROM volumes").fetch_one(&tenant).await.expect("volumes");
+    assert_eq!(volumes, 2, "acme's two volumes");
+    tenant.close().await;
+    secrets.delete("windflow-database", &DeleteParams::default()).await.expect("delete the Secret");
+    // The next reconcile of the organization rotates it (a change of it, here; else the resync).
+    let organizations = Api::<DynamicObject>::all_with(client.clone(), &crate::resource_of("Organization"));
+    let touch = json!({ "metadata": { "annotations": { "example.org/touched": "rotate" } } });
+    organizations.patch("acme", &PatchParams::default(), &Patch::Merge(touch)).await.expect("touch acme");
+    let rotated = uri_of(&eventually_get(&secrets, "windflow-database").await);
+    assert_ne!(rotated, uri, "a new password");
+    assert!(sqlx::PgPool::connect(&uri).await.is_err(), "the old password no longer logs in");
+    sqlx::PgPool::connect(&rotated).await.expect("the new one does").close().await;
 
     // `kubectl get windflow` lists every kind with its printer columns.
     let mut get = plane.kubectl();

@@ -47,7 +47,9 @@ pub async fn database() -> TestDb {
             // grow and plans stay right for their size.
             // Nobody reads the server's log pipe, and a full pipe stops the server: log only
             // what ends it.
+            // Passwords are checked (tenant logins are tested by them), as on a real server.
             let server = pgtemp::PgTempDB::builder()
+                .with_initdb_arg("auth-host", "scram-sha-256")
                 .with_config_param("autovacuum", "on")
                 .with_config_param("log_min_messages", "fatal")
                 .with_config_param("log_min_error_statement", "panic")
@@ -70,6 +72,18 @@ pub fn documents(yaml: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The sample's documents for `organization`: its own copy of every namespaced object and of
+/// its Organization; the cluster-scoped Users, Functions and Tags stay the sample's, shared.
+pub fn platform_of(organization: &str) -> Vec<Value> {
+    let text = include_str!("../../examples/platform.yaml").replace("acme", organization);
+    documents(&text)
+        .into_iter()
+        .filter(|doc| {
+            organization == "acme" || doc["metadata"]["namespace"].is_string() || doc["kind"] == "Organization"
+        })
+        .collect()
+}
+
 /// The sample object of that kind and name.
 pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("fixture object")
@@ -78,8 +92,12 @@ pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 /// The sample platform of `examples/`, each object with a uid and resourceVersion 1, as the
 /// API server would give them.
 pub fn platform() -> Vec<Value> {
-    documents(include_str!("../../examples/platform.yaml"))
-        .into_iter()
+    stored(documents(include_str!("../../examples/platform.yaml")))
+}
+
+/// `docs` as the API server stores them: a uid, resourceVersion 1, generation 1.
+pub fn stored(docs: Vec<Value>) -> Vec<Value> {
+    docs.into_iter()
         .map(|mut doc| {
             doc["metadata"]["uid"] = Value::String(Uuid::new_v4().to_string());
             doc["metadata"]["resourceVersion"] = Value::String("1".into());

@@ -1,0 +1,118 @@
+//! The Organization's lifecycle: its namespace, its counts from the view
+//! `organization_resources`, and its tenant's database login with the Secret that carries it.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::status::Report;
+use super::{Context, Error, Lifecycle, Result, provision};
+use crate::FIELD_MANAGER;
+use crate::kinds::Organization;
+use crate::mirror::tenants;
+use crate::provision::{TenantDatabase, labels, tenant_namespace};
+
+/// The Secret in the tenant namespace that carries the organization's database login, with
+/// the keys CloudNativePG's application Secrets have.
+pub const DATABASE_SECRET: &str = "windflow-database";
+
+/// An organization provisions its namespace, shows its counts from the view
+/// `organization_resources` (a database fault leaves the last ones shown), and keeps its
+/// tenant's login and Secret.
+pub struct Tenant;
+
+impl Lifecycle<Organization> for Tenant {
+    fn progress<'a>(obj: &'a Organization, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+        Box::pin(async move {
+            let (mut report, action) = provision(obj, ctx).await?;
+            let id = organization_id(obj);
+            // The login's Secret lands in the namespace once it is the organization's.
+            if let (true, Some(database)) = (report.ready.ok, &ctx.config.tenant_database) {
+                login(obj, id, ctx, database).await?;
+            }
+            match crate::mirror::views::organization_resources(&ctx.pool, id).await {
+                Ok(Some(resources)) => {
+                    report.observed.insert("resources".into(), serde_json::json!(resources));
+                }
+                Ok(None) => {}
+                Err(error) => warn!(%error, "could not read the organization's resource counts"),
+            }
+            Ok((report, action))
+        })
+    }
+
+    /// The login goes before the row (its mapping would go with the row, the role would not).
+    fn retire<'a>(obj: &'a Organization, ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { Ok(tenants::drop_login(&ctx.pool, organization_id(obj)).await?) })
+    }
+}
+
+fn organization_id(obj: &Organization) -> Uuid {
+    obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default()
+}
+
+/// Keeps the organization's login: its password is the Secret's; a Secret that is missing or
+/// has no password (deleted to rotate it) gets a new one, set on the role first.
+async fn login(org: &Organization, id: Uuid, ctx: &Context, database: &TenantDatabase) -> Result<()> {
+    let namespace = tenant_namespace(org);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = secrets.get_opt(DATABASE_SECRET).await?;
+    let kept = existing
+        .as_ref()
+        .and_then(|secret| secret.data.as_ref()?.get("password"))
+        .map(|password| String::from_utf8_lossy(&password.0).into_owned());
+    let (password, rotate) = match kept {
+        Some(password) => (password, false),
+        None => {
+            (tenants::new_password().map_err(|_| Error::Provisioning("no randomness for a password".into()))?, true)
+        }
+    };
+    let role = tenants::ensure(&ctx.pool, id, &password, rotate).await?;
+    if !rotate {
+        return Ok(());
+    }
+    let secret = credentials(org, &namespace, &role, &password, database);
+    secrets.patch(DATABASE_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
+    info!(%role, %namespace, "tenant database login written");
+    Ok(())
+}
+
+/// The Secret of a login, owned by the organization (deleted with it).
+fn credentials(org: &Organization, namespace: &str, role: &str, password: &str, db: &TenantDatabase) -> Secret {
+    let uri = format!("postgresql://{role}:{password}@{}:{}/{}", db.host, db.port, db.dbname);
+    let data = [
+        ("host", db.host.clone()),
+        ("port", db.port.to_string()),
+        ("dbname", db.dbname.clone()),
+        ("user", role.to_owned()),
+        ("password", password.to_owned()),
+        ("uri", uri),
+    ];
+    let name = org.name_any();
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(DATABASE_SECRET.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(BTreeMap::from([
+                (labels::MANAGED_BY.to_owned(), "windflow".to_owned()),
+                (labels::ORGANIZATION.to_owned(), name.clone()),
+                (labels::OWNER_KIND.to_owned(), "Organization".to_owned()),
+                (labels::OWNER_NAME.to_owned(), name),
+                (labels::OWNER_UID.to_owned(), org.uid().unwrap_or_default()),
+            ])),
+            owner_references: org.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        data: Some(data.into_iter().map(|(key, value)| (key.to_owned(), ByteString(value.into_bytes()))).collect()),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    }
+}
