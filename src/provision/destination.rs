@@ -30,8 +30,7 @@ pub fn not_inline(kubeconfig: &Kubeconfig) -> Option<String> {
             ("tls-server-name", cluster.tls_server_name.is_some()),
             ("disable-compression", cluster.disable_compression.is_some()),
         ];
-        let other = cluster.other.keys().map(String::as_str);
-        if let Some(field) = set.iter().filter(|(_, set)| *set).map(|(field, _)| *field).chain(other).next() {
+        if let Some(field) = first_set(&set, &cluster.other) {
             return Some(format!("clusters[{i}].cluster.{field}"));
         }
     }
@@ -50,12 +49,17 @@ pub fn not_inline(kubeconfig: &Kubeconfig) -> Option<String> {
             ("as-groups", user.impersonate_groups.is_some()),
             ("as-user-extra", user.impersonate_user_extra.is_some()),
         ];
-        let other = user.other.keys().map(String::as_str);
-        if let Some(field) = set.iter().filter(|(_, set)| *set).map(|(field, _)| *field).chain(other).next() {
+        if let Some(field) = first_set(&set, &user.other) {
             return Some(format!("users[{i}].user.{field}"));
         }
     }
     None
+}
+
+/// The first of the known `fields` that is set, else the first unknown key.
+fn first_set<V>(fields: &[(&str, bool)], unknown: &std::collections::BTreeMap<String, V>) -> Option<String> {
+    let known = fields.iter().filter(|(_, set)| *set).map(|(field, _)| (*field).to_owned());
+    known.chain(unknown.keys().cloned()).next()
 }
 
 /// Why a destination is refused.
