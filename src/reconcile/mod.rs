@@ -476,7 +476,7 @@ fn mirrored() -> Report {
 /// Provisions what a mirrored object asks for: dereference (the index, and the health of an
 /// existing cluster), build (pure), apply, delete the children no longer wanted. Users'
 /// problems are a `Ready=False` report; transient faults are errors.
-pub(crate) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
+async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
     if K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS {
         // Nothing to read: the status follows the object alone.
         let inputs = Inputs::offline(&ctx.index, &ctx.config);
