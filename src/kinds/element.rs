@@ -10,9 +10,11 @@ use uuid::Uuid;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::shared::{
-    Gathered, Standing, columns, gathered, in_maintenance, phase, phase_column, standings, tag_rows, tag_table, tags,
+    Standing, columns, first_unready, in_maintenance, phase, phase_column, standings, tag_rows, tag_table, tags,
 };
-use super::{ContainerCluster, Domain, Index, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume};
+use super::{
+    ContainerCluster, Domain, Gathered, Index, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume,
+};
 use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::Result;
@@ -85,18 +87,8 @@ impl Kind for Element {
     }
 
     /// An element works while everything on it does: one that needs users is its fault too.
-    fn failing(&self, inputs: &Inputs) -> Option<String> {
-        match gathered(&self.objects_on(inputs.index))? {
-            Gathered::Broken(why) => Some(why),
-            Gathered::Pending(_) => None,
-        }
-    }
-
-    fn not_working(&self, _: &[DynamicObject], inputs: &Inputs) -> Option<String> {
-        match gathered(&self.objects_on(inputs.index))? {
-            Gathered::Pending(why) => Some(why),
-            Gathered::Broken(_) => None,
-        }
+    fn gathered(&self, inputs: &Inputs) -> Option<Gathered> {
+        first_unready(&self.objects_on(inputs.index))
     }
 }
 

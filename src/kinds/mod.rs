@@ -54,6 +54,15 @@ use crate::provision::{Anchor, ChildType, Config, Placement};
 pub use index::{Index, Indexed};
 pub use shared::{LOCKED_PASSWORD, PrepareError, children, prepare};
 
+/// Why a gathering object is not all Ready ([`Kind::gathered`]), said by its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gathered {
+    /// One of its objects needs users to act.
+    Broken(String),
+    /// Work is under way.
+    Pending(String),
+}
+
 /// Everything a builder reads besides the object itself.
 pub struct Inputs<'a> {
     /// The other WindFlow objects.
@@ -178,9 +187,11 @@ pub trait Kind:
         Map::new()
     }
 
-    /// A fault of what this object gathers (an Element's objects, a Stack's applications) that
-    /// needs users: Ready=False, reason `DependentFailed`, naming it.
-    fn failing(&self, _inputs: &Inputs) -> Option<String> {
+    /// How what this object gathers stands (an Element's objects, a Stack's applications and
+    /// rollouts), when not all is Ready: one that needs users makes it Ready=False, reason
+    /// `DependentFailed`; work under way, reason `Progressing`. Weighed once per reconcile,
+    /// before [`Kind::not_working`].
+    fn gathered(&self, _inputs: &Inputs) -> Option<Gathered> {
         None
     }
 

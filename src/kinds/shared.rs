@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{Kind, KindId, cluster_scoped};
+use super::{Gathered, Kind, KindId, cluster_scoped};
 use crate::api::common::{FreeForm, ObjectRef, Reason};
 use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, Reference, Resolved, StatusColumn, audit_metadata};
 use crate::provision::{self, ProvisionError, labels};
@@ -277,17 +277,11 @@ pub fn standings<K: super::Indexed, P: Kind>(index: &super::Index, parent: &P) -
 
 /// Why a gathering object is not all Ready: the first of `named` that is broken (a fault) or,
 /// failing that, the first that is not Ready yet (work under way).
-pub fn gathered(named: &[(String, Standing)]) -> Option<Gathered> {
+pub fn first_unready(named: &[(String, Standing)]) -> Option<Gathered> {
     let first = |which| named.iter().find(|(_, standing)| *standing == which).map(|(name, _)| name.clone());
     first(Standing::Broken)
         .map(|name| Gathered::Broken(format!("{name} needs users to act (its Ready condition says why)")))
         .or_else(|| first(Standing::Pending).map(|name| Gathered::Pending(format!("{name} is not Ready yet"))))
-}
-
-/// What [`gathered`] found.
-pub enum Gathered {
-    Broken(String),
-    Pending(String),
 }
 
 /// The applied children of `kind`, as the API server returned them.

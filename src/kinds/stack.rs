@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::{Gathered, columns, element, gathered, phase_column, standings};
-use super::{Application, Deployment, Inputs, Kind, KindId};
+use super::shared::{columns, element, first_unready, phase_column, standings};
+use super::{Application, Deployment, Gathered, Inputs, Kind, KindId};
 use crate::api::apps::DeploymentPhase;
 use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
@@ -68,25 +68,16 @@ impl Kind for Stack {
         super::release::stack_status(self, inputs.index)
     }
 
-    /// A stack works while its applications do: one that needs users is its fault too.
-    fn failing(&self, inputs: &Inputs) -> Option<String> {
-        match gathered(&standings::<Application, _>(inputs.index, self))? {
-            Gathered::Broken(why) => Some(why),
-            Gathered::Pending(_) => None,
+    /// A stack works while its applications do (one that needs users is its fault too); a
+    /// running rollout is work under way.
+    fn gathered(&self, inputs: &Inputs) -> Option<Gathered> {
+        let unready = first_unready(&standings::<Application, _>(inputs.index, self));
+        if let Some(broken @ Gathered::Broken(_)) = unready {
+            return Some(broken);
         }
-    }
-
-    /// Work under way: a rollout running, an application not Ready yet.
-    fn not_working(&self, _: &[DynamicObject], inputs: &Inputs) -> Option<String> {
         let rollouts = inputs.index.live_children::<Deployment, _>(self);
-        if let Some(running) =
-            rollouts.iter().find(|d| d.status.as_ref().and_then(|s| s.phase) == Some(DeploymentPhase::Running))
-        {
-            return Some(format!("rollout {} is running", running.name_any()));
-        }
-        match gathered(&standings::<Application, _>(inputs.index, self))? {
-            Gathered::Pending(why) => Some(why),
-            Gathered::Broken(_) => None,
-        }
+        let running =
+            rollouts.iter().find(|d| d.status.as_ref().and_then(|s| s.phase) == Some(DeploymentPhase::Running));
+        running.map(|rollout| Gathered::Pending(format!("rollout {} is running", rollout.name_any()))).or(unready)
     }
 }

@@ -881,6 +881,13 @@ fn rollout_settings_are_checked() {
 }
 
 fn stack_with(apps: &[(&str, &str, i64)], deployments: &[(&str, Value)]) -> Map<String, Value> {
+    let (stack, index) = stack_among(apps, deployments);
+    release::stack_status(&stack, &index)
+}
+
+/// The sample Stack, and an index holding it with these applications (name, Ready reason,
+/// observed generation) and rollouts (name, status).
+fn stack_among(apps: &[(&str, &str, i64)], deployments: &[(&str, Value)]) -> (Stack, Index) {
     let mut docs: Vec<Value> = platform().into_iter().filter(|d| d["kind"] != "Application").collect();
     for (name, ready_reason, generation) in apps {
         let ready = if *ready_reason == "Provisioned" { "True" } else { "False" };
@@ -900,25 +907,39 @@ fn stack_with(apps: &[(&str, &str, i64)], deployments: &[(&str, Value)]) -> Map<
         }));
     }
     let stack: Stack = sample("Stack", "shop", json!({}));
-    release::stack_status(&stack, &index(&docs))
+    (stack, index(&docs))
 }
 
 #[test]
 fn the_stack_phase_follows_its_applications_and_rollouts() {
     let ready = ("web", "Provisioned", 2);
     let done = json!({ "phase": "completed", "completedAt": "2026-11-25T10:05:00Z" });
-    for (apps, deployments, phase) in [
-        (vec![], vec![], "draft"),
-        (vec![ready, ("api", "Provisioned", 1)], vec![], "validating"),
-        (vec![ready, ("api", "WaitingForDependency", 2)], vec![], "validating"),
-        (vec![ready, ("api", "InvalidSpec", 2)], vec![], "error"),
-        (vec![ready], vec![], "ready"),
-        (vec![ready], vec![("one", json!({ "phase": "running" }))], "deploying"),
-        (vec![ready], vec![("one", done.clone())], "deployed"),
-        (vec![ready], vec![("one", json!({ "phase": "failed", "completedAt": "2026-11-25T10:05:00Z" }))], "ready"),
+    let running = ("one", json!({ "phase": "running" }));
+    let failed = ("one", json!({ "phase": "failed", "completedAt": "2026-11-25T10:05:00Z" }));
+    // The phase, and what the stack's Ready says: work under way, or an application's fault.
+    let progressing = |why: &str| Some(Gathered::Pending(why.to_owned()));
+    let api_broken = Some(Gathered::Broken("Application api needs users to act (its Ready condition says why)".into()));
+    for (apps, deployments, phase, unready) in [
+        (vec![], vec![], "draft", None),
+        (vec![ready, ("api", "Provisioned", 1)], vec![], "validating", progressing("Application api is not Ready yet")),
+        (
+            vec![ready, ("api", "WaitingForDependency", 2)],
+            vec![],
+            "validating",
+            progressing("Application api is not Ready yet"),
+        ),
+        (vec![ready, ("api", "InvalidSpec", 2)], vec![], "error", api_broken.clone()),
+        (vec![ready, ("api", "InvalidSpec", 2)], vec![running.clone()], "deploying", api_broken),
+        (vec![ready], vec![], "ready", None),
+        (vec![ready], vec![running], "deploying", progressing("rollout one is running")),
+        (vec![ready], vec![("one", done.clone())], "deployed", None),
+        (vec![ready], vec![failed], "ready", None),
     ] {
-        let status = stack_with(&apps, &deployments);
+        let (stack, index) = stack_among(&apps, &deployments);
+        let status = release::stack_status(&stack, &index);
         assert_eq!(status["phase"], phase, "{apps:?} {deployments:?}");
+        let config = Config::default();
+        assert_eq!(stack.gathered(&Inputs::offline(&index, &config)), unready, "{apps:?} {deployments:?}");
     }
     assert_eq!(stack_with(&[ready], &[("one", done)])["lastDeployedAt"], "2026-11-25T10:05:00Z");
 }

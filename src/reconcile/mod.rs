@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
 use crate::api::common::Reason;
-use crate::kinds::{self, Index, Inputs, Kind, KindId, PrepareError, prepare};
+use crate::kinds::{self, Gathered, Index, Inputs, Kind, KindId, PrepareError, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
 use crate::mirror::{Reference, Resolved, audit_metadata, current_status};
@@ -552,10 +552,11 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     observed.extend(others);
     // Applied is not working: Ready waits for what the children report. Their changes wake this
     // object (the child watches), so no polling meanwhile.
-    let ready = match (obj.failing(&inputs), obj.not_working(&applied, &inputs)) {
-        (Some(why), _) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
-        (None, Some(why)) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
-        (None, None) => Verdict::ok(Reason::Provisioned, message),
+    let unready = obj.gathered(&inputs).or_else(|| obj.not_working(&applied, &inputs).map(Gathered::Pending));
+    let ready = match unready {
+        Some(Gathered::Broken(why)) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
+        Some(Gathered::Pending(why)) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
+        None => Verdict::ok(Reason::Provisioned, message),
     };
     // An existing cluster is checked again soon: its health is what it reports.
     let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { durations::RESYNC };
