@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
+use windflow::api::actor::{Actor, CHANGED_BY};
 use windflow::kinds::index::Index;
 use windflow::kinds::{Application, DnsRecord, Group, Kind, Network, Tag, User, Volume, prepare};
 use windflow::mirror::{Prepared, store};
@@ -37,7 +38,7 @@ trait Sample: Sync {
 
 impl<K: Kind> Sample for K {
     fn sync<'a>(&'a self, pool: &'a PgPool, index: &'a Index) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move { sync(pool, index, self, None).await.expect("database reachable").0 })
+        Box::pin(async move { sync(pool, index, self, None, None).await.expect("database reachable").0 })
     }
 
     fn prepare(&self, index: &Index) -> Prepared {
@@ -82,8 +83,11 @@ fn sample(run: &str, index: usize) -> Boxed {
             boxed::<Application>,
         ),
     };
-    let mut metadata =
-        json!({ "name": name, "uid": Uuid::new_v4().to_string(), "resourceVersion": "1", "generation": 1 });
+    // Admission's record of the requester: every audit row looks its User up by login.
+    let requester =
+        Actor { username: "oidc:alice".into(), groups: vec!["developers".into()], login: Some("alice".into()) };
+    let mut metadata = json!({ "name": name, "uid": Uuid::new_v4().to_string(), "resourceVersion": "1", "generation": 1,
+                               "annotations": { CHANGED_BY: requester.to_annotation() } });
     if !matches!(kind, "Tag" | "User") {
         metadata["namespace"] = "acme".into();
     }

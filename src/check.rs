@@ -233,7 +233,7 @@ impl<'a> Visitor for Mirror<'a> {
 
     fn visit<K: Kind>(self, obj: K) -> Self::Output {
         Box::pin(async move {
-            Ok(match sync(self.pool, self.index, &obj, None).await?.0 {
+            Ok(match sync(self.pool, self.index, &obj, None, None).await?.0 {
                 Outcome::Mirrored(_) => None,
                 Outcome::Blocked(verdict) => Some(format!("{}: {}", verdict.reason, verdict.message)),
             })

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::provision::{self, Config, TrafficAnnotations};
+use crate::admission::Identities;
+use crate::admission::certificate::Issuing;
+use crate::provision::{self, Config, Rollouts, TrafficAnnotations};
 
 /// WindFlow: a multi-tenant deployment platform as a Kubernetes operator.
 #[derive(Parser, Debug)]
@@ -27,6 +29,7 @@ pub enum LogFormat {
 }
 
 #[derive(Subcommand, Debug)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at startup: boxing would buy nothing")]
 pub enum Command {
     /// Run the operator: apply migrations, then reconcile every WindFlow kind. Uses KUBECONFIG
     /// or the in-cluster configuration.
@@ -102,6 +105,10 @@ pub struct ProvisionArgs {
     /// no `classNamespace` (none: each Cluster's own namespace).
     #[arg(long, env = "WINDFLOW_CLUSTER_CLASS_NAMESPACE")]
     pub cluster_class_namespace: Option<String>,
+    /// Kubernetes groups whose members may trigger rollouts in any User's name (a platform
+    /// team, a CI system).
+    #[arg(long = "platform-group", env = "WINDFLOW_PLATFORM_GROUPS", value_delimiter = ',')]
+    pub platform_groups: Vec<String>,
 }
 
 impl ProvisionArgs {
@@ -118,6 +125,8 @@ impl ProvisionArgs {
             // Known once the database is: set by `run`.
             tenant_database: None,
             cluster_class_namespace: self.cluster_class_namespace.clone(),
+            // Whether admission records requesters is known to `run` only.
+            rollouts: Rollouts { requesters_recorded: false, platform_groups: self.platform_groups.clone() },
         }
     }
 }
@@ -129,7 +138,7 @@ fn parse_traffic_annotations(text: &str) -> Result<TrafficAnnotations, String> {
 fn parse_mapping(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() && !value.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("{text:?} is not TYPE=CLASS")),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
 }
 
@@ -160,6 +169,48 @@ pub struct RunArgs {
     pub leader_election: LeaderElectionArgs,
     #[command(flatten)]
     pub provision: ProvisionArgs,
+    #[command(flatten)]
+    pub admission: AdmissionArgs,
+}
+
+/// The admission webhook every replica serves.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AdmissionArgs {
+    /// Where the webhook is served over HTTPS; none: no webhook (the chart sets it).
+    #[arg(long, env = "WINDFLOW_ADMISSION_ADDRESS")]
+    pub admission_address: Option<std::net::SocketAddr>,
+    /// Who makes the webhook's certificate.
+    #[arg(long, env = "WINDFLOW_WEBHOOK_ISSUING", value_enum, default_value_t = Issuing::Operator)]
+    pub webhook_issuing: Issuing,
+    /// The Secret, in the operator's namespace, that holds the webhook's certificate.
+    #[arg(long, env = "WINDFLOW_WEBHOOK_SECRET", default_value = "windflow-webhook-tls")]
+    pub webhook_secret: String,
+    /// The Mutating- and ValidatingWebhookConfiguration whose `caBundle` the operator keeps.
+    #[arg(long, env = "WINDFLOW_WEBHOOK_CONFIGURATION", default_value = "windflow")]
+    pub webhook_configuration: String,
+    /// DNS names and IP addresses the API server reaches the webhook at (the Service's names).
+    #[arg(long = "webhook-host", env = "WINDFLOW_WEBHOOK_HOSTS", value_delimiter = ',')]
+    pub webhook_hosts: Vec<String>,
+    /// Kubernetes usernames mapped to WindFlow logins as they are, `USERNAME=LOGIN` (Argo CD's
+    /// ServiceAccount to a platform User).
+    #[arg(long = "identity-map", env = "WINDFLOW_IDENTITY_MAP", value_parser = parse_mapping, value_delimiter = ',')]
+    pub identity_map: Vec<(String, String)>,
+    /// The key of the authenticator's extra attributes that holds the login (a claim).
+    #[arg(long, env = "WINDFLOW_IDENTITY_EXTRA")]
+    pub identity_extra: Option<String>,
+    /// The prefix the authenticator puts before usernames (`oidc:`), removed to find the login.
+    #[arg(long, env = "WINDFLOW_IDENTITY_PREFIX")]
+    pub identity_prefix: Option<String>,
+}
+
+impl AdmissionArgs {
+    pub fn identities(&self) -> Identities {
+        Identities {
+            map: self.identity_map.iter().cloned().collect(),
+            extra: self.identity_extra.clone(),
+            prefix: self.identity_prefix.clone(),
+        }
+    }
 }
 
 /// Several replicas: one holds a Lease and reconciles, the others stand by.

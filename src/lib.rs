@@ -4,6 +4,7 @@
 //! `provision` builds and applies the Kubernetes objects they ask for; `reconcile` is the
 //! controller pipeline; `cli`, `operator` and `telemetry` are the binary's.
 
+pub mod admission;
 pub mod api;
 pub mod check;
 pub mod cli;

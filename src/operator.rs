@@ -46,7 +46,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         &args.database.database_url,
         args.provision.tenant_database_host.as_deref(),
     )?);
+    config.rollouts.requesters_recorded = args.admission.admission_address.is_some();
     let ctx = Arc::new(Context::new(client.clone(), pool, reporter, stores.index(), config));
+    match whoami(&client).await {
+        Ok(username) => ctx.set_operator(username),
+        Err(error) => {
+            warn!(%error, "cannot ask the API server who the operator is; its own changes are audited without a username")
+        }
+    }
+    let admission = args.admission.admission_address.map(|address| {
+        let settings = crate::admission::Settings {
+            identities: args.admission.identities(),
+            platform_groups: ctx.config.rollouts.platform_groups.clone(),
+        };
+        let certificates = crate::admission::certificate::Certificates {
+            issuing: args.admission.webhook_issuing,
+            namespace: args.leader_election.lease_namespace.clone(),
+            secret: args.admission.webhook_secret.clone(),
+            configuration: args.admission.webhook_configuration.clone(),
+            hosts: args.admission.webhook_hosts.clone(),
+        };
+        // Every replica serves admission, leader or not.
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = crate::admission::server::serve(address, client, settings, certificates).await {
+                error!(%error, "the admission webhook stopped");
+            }
+        })
+    });
     let mut controllers = stores.controllers(&client, &ctx);
     let owners = controllers.owners.clone();
     ctx.set_waker(Box::new(move |kind, name, namespace| owners.wake_named(kind, name, namespace)));
@@ -111,7 +138,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     server.abort();
     views.abort();
+    if let Some(admission) = admission {
+        admission.abort();
+    }
     result
+}
+
+/// The operator's Kubernetes username, as the API server authenticates it.
+async fn whoami(client: &Client) -> Result<String, kube::Error> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let reviews: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
+    let review = reviews.create(&kube::api::PostParams::default(), &SelfSubjectReview::default()).await?;
+    Ok(review.status.and_then(|s| s.user_info).and_then(|u| u.username).unwrap_or_default())
 }
 
 /// Waits until the API server serves every WindFlow kind (its CRD installed and Established),

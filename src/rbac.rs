@@ -35,6 +35,10 @@ pub fn cluster_access() -> BTreeSet<Access> {
     all.extend(access("", "secrets", &["get", "create", "patch"]));
     // A rollout reads the workloads it waits for.
     all.extend(access("apps", "deployments", &["get"]));
+    // The admission webhook's CA, kept in its two configurations (only those, by name).
+    for configuration in ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"] {
+        all.extend(access("admissionregistration.k8s.io", configuration, &["get", "update"]));
+    }
     for kind in KindId::ALL.iter().filter(|kind| !kind.child_types().is_empty()) {
         // An owner reference with blockOwnerDeletion needs this where the
         // OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift).
@@ -62,6 +66,12 @@ fn child_access(child: &ChildType) -> Vec<Access> {
         verbs.extend(["escalate", "bind"]);
     }
     access(group, child.plural, &verbs).collect()
+}
+
+/// In the operator's own namespace: the admission webhook's certificate, renewed in place (its
+/// Secret is read and made with the cluster-wide grants).
+pub fn webhook_access() -> BTreeSet<Access> {
+    access("", "secrets", &["update"]).collect()
 }
 
 /// In the operator's own namespace: the leader election Lease.

@@ -102,8 +102,15 @@ fn rbac_grants_exactly_what_the_code_calls() {
     let extra: Vec<_> = cluster.difference(&derived).collect();
     assert!(missing.is_empty(), "the chart does not grant what the code calls: {missing:?}");
     assert!(extra.is_empty(), "the chart grants what the code never calls: {extra:?}");
-    assert_eq!(granted(one(&manifests, "Role")), rbac::lease_access());
-    assert_eq!(one(&manifests, "RoleBinding")["subjects"][0]["name"], "windflow");
+    let role = |name: &str| {
+        let found = manifests.iter().find(|m| m["kind"] == "Role" && m["metadata"]["name"] == name);
+        granted(found.unwrap_or_else(|| panic!("Role {name}")))
+    };
+    assert_eq!(role("windflow-leader-election"), rbac::lease_access());
+    assert_eq!(role("windflow-webhook"), rbac::webhook_access());
+    for binding in manifests.iter().filter(|m| m["kind"] == "RoleBinding") {
+        assert_eq!(binding["subjects"][0]["name"], "windflow");
+    }
     assert_eq!(one(&manifests, "ClusterRoleBinding")["subjects"][0]["namespace"], "windflow-system");
 }
 
@@ -140,7 +147,9 @@ fn the_operator_runs_restricted_probed_and_reads_its_database_url_from_a_secret(
         "metadata.namespace"
     );
     assert!(env(operator, "WINDFLOW_STORAGE_CLASSES").is_none());
-    assert_eq!(one(&manifests, "Service")["spec"]["ports"][0]["targetPort"], "http-probes");
+    let service = |name: &str| manifests.iter().find(|m| m["kind"] == "Service" && m["metadata"]["name"] == name);
+    assert_eq!(service("windflow-metrics").expect("metrics")["spec"]["ports"][0]["targetPort"], "http-probes");
+    assert_eq!(service("windflow-webhook").expect("webhook")["spec"]["ports"][0]["targetPort"], "https-webhook");
     for optional in ["ServiceMonitor", "NetworkPolicy", "ConfigMap"] {
         assert!(manifests.iter().all(|m| m["kind"] != optional), "{optional} is off by default");
     }
@@ -165,7 +174,10 @@ fn other_values_reach_the_manifests() {
     let url = env(operator, "DATABASE_URL").expect("DATABASE_URL");
     assert_eq!(url["valueFrom"]["secretKeyRef"], json!({ "name": "shared-postgres", "key": "uri" }));
     assert!(manifests.iter().all(|m| m["kind"] != "Secret"), "an existing Secret is not created");
-    assert!(manifests.iter().all(|m| m["kind"] != "Role"), "no Lease without leader election");
+    assert!(
+        manifests.iter().all(|m| m["metadata"]["name"] != "windflow-leader-election"),
+        "no Lease without leader election"
+    );
     assert_eq!(env(operator, "WINDFLOW_LEADER_ELECT").expect("leader election")["value"], "false");
     assert_eq!(
         env(operator, "WINDFLOW_STORAGE_CLASSES").expect("classes")["value"],
@@ -173,13 +185,92 @@ fn other_values_reach_the_manifests() {
     );
     assert_eq!(env(operator, "WINDFLOW_INGRESS_CLASS").expect("ingress class")["value"], "nginx");
     assert_eq!(one(&manifests, "ServiceMonitor")["spec"]["endpoints"][0]["port"], "http-metrics");
-    assert_eq!(one(&manifests, "NetworkPolicy")["spec"]["ingress"][0]["ports"][0]["port"], 8080);
+    let ingress = &one(&manifests, "NetworkPolicy")["spec"]["ingress"];
+    assert_eq!((&ingress[0]["ports"][0]["port"], &ingress[1]["ports"][0]["port"]), (&json!(8080), &json!(9443)));
     let health = one(&manifests, "ConfigMap");
     assert_eq!(health["metadata"]["name"], "argocd-cm");
     let kinds: BTreeSet<String> = windflow::kinds::crds().into_iter().map(|crd| crd.spec.names.kind).collect();
     for kind in kinds {
         assert!(health["data"].get(format!("resource.customizations.health.windflow.io_{kind}")).is_some(), "{kind}");
     }
+}
+
+/// The webhooks of the chart's configuration of `kind`, by name.
+fn webhooks<'a>(manifests: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    one(manifests, kind)["webhooks"].as_array().expect("webhooks").iter().collect()
+}
+
+#[test]
+fn admission_leaves_the_operator_and_status_out_with_deliberate_failure_policies() {
+    let manifests = render(&["database.url=postgres://x"]);
+    let mutating = webhooks(&manifests, "MutatingWebhookConfiguration");
+    let validating = webhooks(&manifests, "ValidatingWebhookConfiguration");
+    let every: Vec<&Value> = mutating.iter().chain(&validating).copied().collect();
+    assert_eq!(every.len(), 3);
+    for webhook in &every {
+        let condition = &webhook["matchConditions"][0]["expression"];
+        assert_eq!(condition, "request.userInfo.username != 'system:serviceaccount:windflow-system:windflow'");
+        // `*` matches no subresource: status writes never reach the webhook.
+        assert_eq!(webhook["rules"][0]["resources"], json!(["*"]));
+        assert_eq!(webhook["rules"][0]["apiGroups"], json!(["windflow.io"]));
+        assert_eq!(webhook["clientConfig"]["service"]["name"], "windflow-webhook");
+        assert_eq!(webhook["timeoutSeconds"], 10);
+    }
+    let policy =
+        |w: &Value| (w["name"].as_str().map(str::to_owned), w["failurePolicy"].clone(), w["sideEffects"].clone());
+    assert_eq!(policy(mutating[0]), (Some("changes.windflow.io".into()), json!("Fail"), json!("None")));
+    assert_eq!(mutating[0]["reinvocationPolicy"], "IfNeeded");
+    assert_eq!(policy(validating[0]), (Some("changes.windflow.io".into()), json!("Fail"), json!("None")));
+    assert_eq!(policy(validating[1]), (Some("deletes.windflow.io".into()), json!("Ignore"), json!("NoneOnDryRun")));
+    assert_eq!(validating[1]["rules"][0]["operations"], json!(["DELETE"]));
+    let operator = container(&manifests);
+    assert_eq!(env(operator, "WINDFLOW_ADMISSION_ADDRESS").expect("address")["value"], "0.0.0.0:9443");
+    assert_eq!(
+        env(operator, "WINDFLOW_WEBHOOK_HOSTS").expect("hosts")["value"],
+        "windflow-webhook.windflow-system.svc,windflow-webhook.windflow-system.svc.cluster.local"
+    );
+    // Every replica serves admission, also while its database is down.
+    let service = manifests.iter().find(|m| m["metadata"]["name"] == "windflow-webhook" && m["kind"] == "Service");
+    assert_eq!(service.expect("the webhook Service")["spec"]["publishNotReadyAddresses"], true);
+}
+
+#[test]
+fn admission_by_url_with_cert_manager_and_turned_off() {
+    let manifests = render(&[
+        "database.url=postgres://x",
+        "admission.url=https://10.0.0.5:9443",
+        "admission.certificate=cert-manager",
+        "admission.failurePolicy.deletes=Fail",
+        "admission.platformGroups={platform,ci}",
+        "admission.identity.prefix=oidc:",
+    ]);
+    for webhook in webhooks(&manifests, "ValidatingWebhookConfiguration") {
+        assert_eq!(webhook["clientConfig"]["url"], "https://10.0.0.5:9443/validate");
+        assert_eq!(webhook["failurePolicy"], "Fail");
+    }
+    let configuration = one(&manifests, "MutatingWebhookConfiguration");
+    assert_eq!(
+        configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "windflow-system/windflow-webhook"
+    );
+    let certificate = one(&manifests, "Certificate");
+    assert_eq!(certificate["spec"]["ipAddresses"], json!(["10.0.0.5"]));
+    assert_eq!(certificate["spec"]["secretName"], "windflow-webhook-tls");
+    assert_eq!(one(&manifests, "Issuer")["spec"]["selfSigned"], json!({}));
+    assert!(manifests.iter().all(|m| m["metadata"]["name"] != "windflow-webhook" || m["kind"] != "Service"));
+    let operator = container(&manifests);
+    assert_eq!(env(operator, "WINDFLOW_WEBHOOK_ISSUING").expect("issuing")["value"], "cert-manager");
+    assert_eq!(env(operator, "WINDFLOW_PLATFORM_GROUPS").expect("groups")["value"], "platform,ci");
+    assert_eq!(env(operator, "WINDFLOW_IDENTITY_PREFIX").expect("prefix")["value"], "oidc:");
+    // cert-manager renews the certificate: the operator needs no rights on the configurations.
+    let cluster = granted(one(&manifests, "ClusterRole"));
+    assert!(cluster.iter().all(|(group, _, _)| group != "admissionregistration.k8s.io"));
+
+    let off = render(&["database.url=postgres://x", "admission.enabled=false"]);
+    for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Certificate"] {
+        assert!(off.iter().all(|m| m["kind"] != kind), "{kind} without admission");
+    }
+    assert!(env(container(&off), "WINDFLOW_ADMISSION_ADDRESS").is_none());
 }
 
 fn object(kind: &str, generation: i64, status: Value) -> Value {

@@ -42,6 +42,21 @@ impl ApiServer {
         self.answer(method, path, 200, response).await
     }
 
+    /// Expects the next request to publish an Event in `namespace`: a new one, or the next of a
+    /// series the recorder patches. Answers it as sent.
+    async fn expect_event(&mut self, namespace: &str) -> Seen {
+        let (request, send) = tokio::time::timeout(TIMEOUT, self.0.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for an Event"))
+            .unwrap_or_else(|| panic!("the client was dropped before an Event"));
+        let events = format!("/apis/events.k8s.io/v1/namespaces/{namespace}/events");
+        assert!(request.uri().path().starts_with(&events), "{} {}", request.method(), request.uri());
+        let bytes = request.into_body().collect_bytes().await.expect("request body");
+        let body: Value = serde_json::from_slice(&bytes).expect("JSON body");
+        send.send_response(Response::builder().status(200).body(Body::from(bytes)).expect("response"));
+        Seen { query: String::new(), body }
+    }
+
     /// Expects the next request to be `method path` and answers 404, as for an API or an object
     /// the cluster does not have.
     async fn expect_not_found(&mut self, method: &str, path: &str) -> Seen {
@@ -116,11 +131,15 @@ fn mocked(pool: PgPool, docs: &[Value]) -> (Arc<Context>, ApiServer) {
 
 /// A context on a mocked API server, reading `index`.
 fn mocked_with(pool: PgPool, index: Index) -> (Context, ApiServer) {
+    // The fake engines listen on loopback, which the default deny list refuses.
+    mocked_config(pool, index, Config { probe_deny: vec![], ..Config::default() })
+}
+
+/// A context with `config` on a mocked API server, reading `index`.
+fn mocked_config(pool: PgPool, index: Index, config: Config) -> (Context, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: Some("test".into()) };
-    // The fake engines listen on loopback, which the default deny list refuses.
-    let config = Config { probe_deny: vec![], ..Config::default() };
     (Context::new(client, pool, reporter, index, config), ApiServer(handle))
 }
 
@@ -1293,5 +1312,59 @@ async fn a_deployment_of_a_stack_that_is_not_ready_waits_for_it_and_applies_noth
     .await
     .expect("waiting");
     assert_eq!(action, Action::requeue(windflow::deploy::QUEUED_POLL));
+    server.finish(ctx).await;
+}
+
+/// The controller's own admission of a rollout, where admission records requesters: none
+/// starts without a record of its creator, nor when its creator may not name `triggeredBy`;
+/// each refusal is a NotAuthorized condition and Event, checked again a minute later, and no
+/// rollout step is recorded.
+#[tokio::test]
+async fn a_rollout_starts_only_for_a_requester_who_may_name_its_user() {
+    use windflow::api::actor::{Actor, CREATED_BY};
+    let (db, docs) = rollout_scenario(&[]).await;
+    let config = Config {
+        rollouts: windflow::provision::Rollouts { requesters_recorded: true, platform_groups: vec![] },
+        ..Config::default()
+    };
+    let (ctx, mut server) = mocked_config(db.pool.clone(), index_of(&docs), config);
+    let ctx = Arc::new(ctx);
+    let status_path = "/apis/windflow.io/v1alpha1/namespaces/acme/deployments/shop-3/status";
+    let unrecorded = rollout("shop-3", "rolling");
+    let mut by_mallory = unrecorded.clone();
+    let mallory = Actor { username: "oidc:mallory".into(), login: Some("mallory".into()), ..Actor::default() };
+    by_mallory["metadata"]["annotations"] = json!({ CREATED_BY: mallory.to_annotation() });
+    for (deployment, says) in [
+        (&unrecorded, "no record of who created this Deployment"),
+        (&by_mallory, "\"oidc:mallory\", who is no WindFlow User, may not trigger a rollout as User \"alice\""),
+    ] {
+        let mut reported = Value::Null;
+        let action = reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(deployment, &ctx, async {
+            let seen = server.expect("PATCH", status_path, |_| deployment.clone()).await;
+            reported = seen.body["status"].clone();
+            let event = server.expect_event("acme").await;
+            assert_eq!(event.body["type"], "Warning", "{}", event.body);
+        })
+        .await
+        .expect("refused is no error");
+        assert_eq!(action, Action::requeue(durations::PROVIDER_RECHECK));
+        assert_eq!(reported["phase"], "pending");
+        let ready = condition(&json!({ "status": reported }), "Ready").clone();
+        assert_eq!((&ready["status"], &ready["reason"]), (&json!("False"), &json!("NotAuthorized")));
+        assert!(ready["message"].as_str().is_some_and(|m| m.contains(says)), "{ready}");
+        assert!(event_rows(&db.pool, deployment).await.is_empty(), "nothing recorded");
+    }
+
+    // Created by alice herself: the rollout starts.
+    let mut by_alice = unrecorded.clone();
+    let alice = Actor { username: "alice".into(), login: Some("alice".into()), ..Actor::default() };
+    by_alice["metadata"]["annotations"] = json!({ CREATED_BY: alice.to_annotation() });
+    reconcile_with::<windflow::kinds::Deployment, reconcile::RollOut, _>(&by_alice, &ctx, async {
+        expect_events(&mut server, "shop-3", &["Created", "Started", "ApplicationApplied"]).await;
+        server.expect("PATCH", status_path, |_| by_alice.clone()).await;
+    })
+    .await
+    .expect("started");
+    assert_eq!(event_rows(&db.pool, &by_alice).await.len(), 3);
     server.finish(ctx).await;
 }

@@ -405,7 +405,7 @@ async fn a_user_who_triggered_deployments_cannot_be_deleted_while_they_exist() {
     let docs = platform();
     cluster.converge(&docs).await;
     let alice = windflow::kinds::User::deserialize_doc(find(&docs, "User", "alice"));
-    let refused = windflow::reconcile::remove(&db.pool, &alice).await;
+    let refused = windflow::reconcile::remove(&db.pool, &alice, None).await;
     assert!(matches!(refused, Err(windflow::mirror::store::StoreError::StillReferenced(_))), "{refused:?}");
     assert_eq!(count(&db.pool, "users").await, 2);
 }
@@ -438,7 +438,7 @@ async fn create_deployment_checks_the_stack_and_the_user() {
 
     sqlx::query("UPDATE stacks SET status = 'ready'").execute(&db.pool).await.expect("ready");
     let viewer = sqlx::query(call).bind(stack).bind(bob).execute(&db.pool).await.expect_err("viewer");
-    assert!(viewer.to_string().contains("may not deploy"), "{viewer}");
+    assert!(viewer.to_string().contains("deploying needs owner, admin or member"), "{viewer}");
     let id: uuid::Uuid =
         sqlx::query_scalar(call).bind(stack).bind(alice).fetch_one(&db.pool).await.expect("deployment");
     let event: String = sqlx::query_scalar("SELECT event_type FROM deployment_events WHERE deployment_id = $1")
@@ -538,4 +538,86 @@ async fn timestamps_say_when_the_object_was_created_changed_and_started() {
             .await
             .expect("deployment");
     assert_eq!(started, None);
+}
+
+/// Who each audit row names: the requester admission recorded for a change of theirs (by User
+/// name or email; the Kubernetes name alone when no User matches), the operator for what it
+/// observed, the deleter for a delete.
+#[tokio::test]
+async fn audit_rows_name_who_acted() {
+    use windflow::api::actor::{Actor, CHANGED_BY, DELETED_BY};
+    const OPERATOR: &str = "system:serviceaccount:windflow-system:windflow";
+
+    let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
+    let docs = platform();
+    cluster.converge(&docs).await;
+    let recorded = |username: &str, login: Option<&str>| {
+        Actor { username: username.into(), groups: vec!["developers".into()], login: login.map(str::to_owned) }
+            .to_annotation()
+    };
+    let sync = |doc: Value| {
+        let pool = db.pool.clone();
+        let index = cluster.index();
+        async move {
+            struct Sync<'a>(&'a sqlx::PgPool, &'a windflow::kinds::Index);
+            impl<'a> windflow::kinds::Visitor for Sync<'a> {
+                type Output = futures::future::BoxFuture<'a, Outcome>;
+                fn visit<K: windflow::kinds::Kind>(self, obj: K) -> Self::Output {
+                    Box::pin(async move {
+                        windflow::reconcile::sync(self.0, self.1, &obj, None, Some(OPERATOR)).await.expect("sync").0
+                    })
+                }
+            }
+            windflow::kinds::visit(&doc, Sync(&pool, &index)).expect("a kind").await
+        }
+    };
+    let last = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<Vec<String>>, Option<String>)>(
+            "SELECT a.action, a.actor, a.kubernetes_username, a.kubernetes_groups, u.username \
+             FROM audit_logs a LEFT JOIN users u ON u.id = a.user_id \
+             WHERE a.resource_name = 'backend' ORDER BY a.created_at DESC, a.resource_version DESC LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("an audit row")
+    };
+
+    // alice changes the spec (generation 2, not yet observed), named by her email.
+    let mut network = find(cluster.objects(), "Network", "backend").clone();
+    network["metadata"]["generation"] = json!(2);
+    network["metadata"]["resourceVersion"] = json!("2");
+    network["metadata"]["annotations"] = json!({ CHANGED_BY: recorded("oidc:alice", Some("alice@acme.example")) });
+    network["spec"]["crossCluster"] = json!(true);
+    assert!(matches!(sync(network.clone()).await, Outcome::Mirrored(_)));
+    let (action, _, username, groups, user) = last(db.pool.clone()).await;
+    assert_eq!(action, "update");
+    assert_eq!((username.as_deref(), user.as_deref()), (Some("oidc:alice"), Some("alice")));
+    assert_eq!(groups, Some(vec!["developers".to_owned()]));
+
+    // The operator records what it observed (generation 2 observed): its own change.
+    network["metadata"]["resourceVersion"] = json!("3");
+    network["status"]["observedGeneration"] = json!(2);
+    network["status"]["phase"] = json!("active");
+    assert!(matches!(sync(network.clone()).await, Outcome::Mirrored(_)));
+    let (_, actor, username, _, user) = last(db.pool.clone()).await;
+    assert_eq!((actor.as_deref(), username.as_deref(), user), (Some("windflow-operator"), Some(OPERATOR), None));
+
+    // A change by someone who is no User keeps their Kubernetes name.
+    network["metadata"]["generation"] = json!(3);
+    network["metadata"]["resourceVersion"] = json!("4");
+    network["metadata"]["annotations"] = json!({ CHANGED_BY: recorded("oidc:zoe", Some("zoe")) });
+    network["spec"]["crossCluster"] = json!(false);
+    assert!(matches!(sync(network.clone()).await, Outcome::Mirrored(_)));
+    let (_, _, username, _, user) = last(db.pool.clone()).await;
+    assert_eq!((username.as_deref(), user), (Some("oidc:zoe"), None));
+
+    // bob deletes it: the delete's audit row names him.
+    network["metadata"]["resourceVersion"] = json!("5");
+    network["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:00Z");
+    network["metadata"]["annotations"][DELETED_BY] = json!(recorded("oidc:bob", Some("bob")));
+    let obj: windflow::kinds::network::Network = serde_json::from_value(network).expect("a Network");
+    assert!(windflow::reconcile::remove(&db.pool, &obj, Some(OPERATOR)).await.expect("deleted"));
+    let (action, _, username, _, user) = last(db.pool.clone()).await;
+    assert_eq!((action.as_str(), username.as_deref(), user.as_deref()), ("delete", Some("oidc:bob"), Some("bob")));
 }

@@ -147,6 +147,8 @@ pub enum Reason {
     /// The stack is still draft or validating: the rollout waits for it, up to its deadline.
     WaitingForStack,
     InvalidRollout,
+    /// The rollout's requester or its `triggeredBy` may not deploy the stack.
+    NotAuthorized,
     HealthCheckFailed,
     Cancelled,
     RolledBack,

@@ -30,6 +30,7 @@ macro_rules! seed_values {
     };
 }
 
+pub mod actor;
 pub mod apps;
 pub mod common;
 pub mod infra;

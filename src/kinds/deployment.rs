@@ -80,7 +80,7 @@ impl Kind for Deployment {
                 deployment_version: spec.deployment_version.as_deref(),
                 deployment_type: &spec.deployment_type,
                 deployment_config: &spec.deployment_config,
-                triggered_by: resolved.member(&user, ROLES_THAT_DEPLOY)?,
+                triggered_by: resolved.deployer(&user, ROLES_THAT_DEPLOY)?,
                 parent_deployment_id: parent,
             })?,
             joins: vec![],

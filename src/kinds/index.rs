@@ -65,6 +65,17 @@ macro_rules! index {
 
 crate::registry!(index);
 
+/// The rollout rule reads the caches.
+impl super::policy::deploying::Lookup for Index {
+    async fn list<K: Indexed>(&self, namespace: Option<&str>) -> std::result::Result<Vec<Arc<K>>, kube::Error> {
+        Ok(match namespace {
+            Some(namespace) => self.all::<K>(Some(namespace)),
+            // Every namespace: the store holds them all.
+            None => K::store(self).state(),
+        })
+    }
+}
+
 impl Index {
     /// The object `name` of `K`, in `namespace` for a namespaced kind.
     pub fn get<K: Indexed>(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
@@ -192,9 +203,11 @@ impl Index {
         Some(match reference.kind {
             KindId::User => {
                 let role = tenant.and_then(|org| org.spec.members.iter().find(|m| m.user == name));
+                let user = self.mirrored::<User>(None, name)?;
                 Referenced {
                     organization_role: role.map(|m| m.role.as_str().to_owned()),
-                    ..self.plain_referenced(KindId::User, name, scope)?
+                    superadmin: user.spec.is_superadmin,
+                    ..plain(user.as_ref())?
                 }
             }
             KindId::Element => {

@@ -207,3 +207,229 @@ impl Kind for Policy {
         Ok(children)
     }
 }
+
+/// Who may roll a stack out: the one rule that admission, the rollout controller and the SQL
+/// function `create_deployment` apply alike (case by case, `tests/authorization.rs`).
+pub mod deploying {
+    use std::sync::Arc;
+
+    use kube::ResourceExt;
+
+    use super::Policy;
+    use crate::api::actor::Actor;
+    use crate::api::apps::{Deployment, Stack};
+    use crate::api::tenancy::{Function, Group, Organization, User, Verb};
+    use crate::kinds::shared::ROLES_THAT_DEPLOY;
+    use crate::kinds::{Element, Indexed};
+    use crate::provision::tenant_of;
+
+    /// Where the rule reads the objects: the operator's index, or the API server for the
+    /// admission webhook, which every replica serves, leader or not.
+    pub trait Lookup: Sync {
+        /// The objects of `K` in `namespace`, or in every namespace (and for a cluster-scoped
+        /// kind) when none is given.
+        fn list<K: Indexed>(
+            &self,
+            namespace: Option<&str>,
+        ) -> impl Future<Output = Result<Vec<Arc<K>>, kube::Error>> + Send;
+    }
+
+    /// What the rule made of a rollout.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum Decision {
+        Allowed,
+        Refused(Refusal),
+        /// An object the rule reads does not exist yet (GitOps applies in any order): decided
+        /// once it does, before the rollout starts.
+        Undecided(String),
+    }
+
+    /// Decides whether `deployment` may roll out: `requester`, when given, may name its
+    /// `triggeredBy` ([`may_trigger_as`]), and that User may deploy the stack ([`authorize`]).
+    pub async fn decide<L: Lookup>(
+        lookup: &L,
+        deployment: &Deployment,
+        requester: Option<&Actor>,
+        platform_groups: &[String],
+    ) -> Result<Decision, kube::Error> {
+        let namespace = deployment.namespace().unwrap_or_default();
+        let name = deployment.spec.triggered_by.as_str();
+        let users = lookup.list::<User>(None).await?;
+        if let Some(requester) = requester {
+            let requester_user = requester.login.as_deref().and_then(|login| user_of_login(&users, login));
+            if let Err(refusal) = may_trigger_as(requester, requester_user, name, platform_groups) {
+                return Ok(Decision::Refused(refusal));
+            }
+        }
+        let Some(user) = users.iter().find(|u| u.name_any() == name) else {
+            return Ok(Decision::Undecided(format!("User {name:?} does not exist yet")));
+        };
+        let organizations = lookup.list::<Organization>(None).await?;
+        let Some(organization) = tenant_of(organizations, &namespace) else {
+            return Ok(Decision::Undecided(format!("namespace {namespace:?} belongs to no Organization yet")));
+        };
+        let stack_name = &deployment.spec.stack_ref.name;
+        let stacks = lookup.list::<Stack>(Some(&namespace)).await?;
+        let Some(stack) = stacks.iter().find(|s| &s.name_any() == stack_name) else {
+            return Ok(Decision::Undecided(format!("Stack {stack_name:?} does not exist yet")));
+        };
+        let element_name = &stack.spec.element_ref.name;
+        let elements = lookup.list::<Element>(Some(&namespace)).await?;
+        let Some(element) = elements.iter().find(|e| &e.name_any() == element_name) else {
+            return Ok(Decision::Undecided(format!("Element {element_name:?} does not exist yet")));
+        };
+        let request = Request {
+            organization: &organization,
+            environment: &element.spec.environment_ref.name,
+            element: element_name,
+            triggered_by: name,
+            user: Some(user),
+            policies: &lookup.list::<Policy>(Some(&namespace)).await?,
+            groups: &lookup.list::<Group>(Some(&namespace)).await?,
+            functions: &lookup.list::<Function>(None).await?,
+        };
+        Ok(match authorize(&request) {
+            Ok(()) => Decision::Allowed,
+            Err(refusal) => Decision::Refused(refusal),
+        })
+    }
+
+    /// The access a Function must grant to deploy: creating WindFlow Deployments.
+    pub const GRANT: (&str, &str, Verb) = (crate::api::common::GROUP, "deployments", Verb::Create);
+
+    /// What the rule reads: the stack's organization and place, the user named by `triggeredBy`
+    /// and what grants it rights, as the index or the API server has them.
+    pub struct Request<'a> {
+        pub organization: &'a Organization,
+        pub environment: &'a str,
+        pub element: &'a str,
+        pub triggered_by: &'a str,
+        pub user: Option<&'a User>,
+        pub policies: &'a [Arc<Policy>],
+        pub groups: &'a [Arc<Group>],
+        pub functions: &'a [Arc<Function>],
+    }
+
+    /// Why a rollout is refused, as users read it at `kubectl apply` and in the Deployment's
+    /// conditions.
+    #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+    pub enum Refusal {
+        #[error("spec.triggeredBy: User {0:?} does not exist")]
+        UnknownUser(String),
+        #[error("spec.triggeredBy: User {0:?} is not active")]
+        Inactive(String),
+        #[error("spec.triggeredBy: User {user:?} is not a member of organization {organization:?}")]
+        NotMember { user: String, organization: String },
+        #[error(
+            "spec.triggeredBy: User {user:?} is a {role} of organization {organization:?}; deploying needs owner, admin or member"
+        )]
+        Role { user: String, role: &'static str, organization: String },
+        #[error(
+            "spec.triggeredBy: no active Policy of organization {organization:?} grants User {user:?} a Function that may create deployments.windflow.io on environment {environment:?} and element {element:?}; add such a rule to a Policy whose subjects include the user or one of their Groups"
+        )]
+        NotGranted { user: String, organization: String, environment: String, element: String },
+        #[error(
+            "spec.triggeredBy: {requester} may not trigger a rollout as User {triggered_by:?}; name your own User, or ask a superadmin or a member of a platform group ({platform_groups})"
+        )]
+        NotRequester { requester: String, triggered_by: String, platform_groups: String },
+        #[error(
+            "no record of who created this Deployment: WindFlow's admission webhook did not see it; create it again"
+        )]
+        Unattributed,
+    }
+
+    /// Whether the user named by `triggeredBy` may roll the stack out: active, and a superadmin
+    /// or a member who may deploy and holds a Function that creates Deployments through an
+    /// active Policy whose rule covers the stack's environment and element.
+    pub fn authorize(request: &Request) -> Result<(), Refusal> {
+        let name = request.triggered_by;
+        let user = request.user.ok_or_else(|| Refusal::UnknownUser(name.to_owned()))?;
+        if !user.spec.is_active {
+            return Err(Refusal::Inactive(name.to_owned()));
+        }
+        if user.spec.is_superadmin {
+            return Ok(());
+        }
+        let organization = request.organization.name_any();
+        let member = request.organization.spec.members.iter().find(|m| m.user == name);
+        let role =
+            member.ok_or_else(|| Refusal::NotMember { user: name.to_owned(), organization: organization.clone() })?;
+        let role = role.role.as_str();
+        if !ROLES_THAT_DEPLOY.contains(&role) {
+            return Err(Refusal::Role { user: name.to_owned(), role, organization });
+        }
+        let groups: Vec<String> = request
+            .groups
+            .iter()
+            .filter(|group| group.spec.members.iter().any(|m| m == name))
+            .map(|group| group.name_any())
+            .collect();
+        let deploys =
+            |function: &str| request.functions.iter().any(|f| f.name_any() == function && grants_deploying(f));
+        let granted = request.policies.iter().filter(|p| p.spec.is_active).any(|policy| {
+            let subjects = &policy.spec.subjects;
+            let subject =
+                subjects.users.iter().any(|u| u == name) || subjects.groups.iter().any(|g| groups.contains(g));
+            subject
+                && policy.spec.rules.iter().any(|rule| {
+                    rule.environment.as_deref().is_none_or(|e| e == request.environment)
+                        && rule.element.as_deref().is_none_or(|e| e == request.element)
+                        && deploys(&rule.function)
+                })
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err(Refusal::NotGranted {
+                user: name.to_owned(),
+                organization,
+                environment: request.environment.to_owned(),
+                element: request.element.to_owned(),
+            })
+        }
+    }
+
+    /// Whether a Function grants creating WindFlow Deployments (`*` counts as any group or resource).
+    pub fn grants_deploying(function: &Function) -> bool {
+        let (group, resource, verb) = GRANT;
+        function.spec.grants.iter().any(|grant| {
+            grant.api_groups.iter().any(|g| g == group || g == "*")
+                && grant.resources.iter().any(|r| r == resource || r == "*")
+                && grant.verbs.contains(&verb)
+        })
+    }
+
+    /// Whether `requester` may name `triggered_by`: it is their own User (by name or email), or
+    /// they are a superadmin or in one of the platform groups.
+    pub fn may_trigger_as(
+        requester: &Actor,
+        requester_user: Option<&User>,
+        triggered_by: &str,
+        platform_groups: &[String],
+    ) -> Result<(), Refusal> {
+        let own = requester_user.is_some_and(|user| user.name_any() == triggered_by);
+        let superadmin = requester_user.is_some_and(|user| user.spec.is_superadmin && user.spec.is_active);
+        let platform = requester.groups.iter().any(|g| platform_groups.contains(g));
+        if own || superadmin || platform {
+            return Ok(());
+        }
+        Err(Refusal::NotRequester {
+            requester: match &requester.login {
+                Some(login) if requester_user.is_some() => format!("User {login:?}"),
+                _ => format!("{:?}, who is no WindFlow User,", requester.username),
+            },
+            triggered_by: triggered_by.to_owned(),
+            platform_groups: if platform_groups.is_empty() {
+                "none set".to_owned()
+            } else {
+                platform_groups.join(", ")
+            },
+        })
+    }
+
+    /// The User a login names: by name, else by email.
+    pub fn user_of_login<'a>(users: &'a [Arc<User>], login: &str) -> Option<&'a User> {
+        let by_name = users.iter().find(|u| u.name_any() == login);
+        by_name.or_else(|| users.iter().find(|u| u.spec.email.eq_ignore_ascii_case(login))).map(AsRef::as_ref)
+    }
+}

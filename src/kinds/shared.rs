@@ -86,7 +86,7 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
         }
     }
 
-    let audit = audit_metadata(obj, K::ID, id, tenant, resource_version);
+    let audit = audit_metadata(obj, K::ID, id, tenant, resource_version, resolved.operator.as_deref());
     Ok(Prepared { kind: K::ID, id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
 }
 

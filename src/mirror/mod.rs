@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
+use crate::api::actor::{self, Actor};
 pub use crate::kinds::KindId;
 
 /// A reference an object makes to another, by name; `field` names it for messages.
@@ -45,6 +46,8 @@ pub struct Referenced {
     pub stack_id: Option<Uuid>,
     /// A User's role in the referring object's organization, if a member.
     pub organization_role: Option<String>,
+    /// A User administers the whole platform.
+    pub superadmin: bool,
 }
 
 /// What the dereference step found: the tenant organization, and every referenced object
@@ -57,6 +60,8 @@ pub struct Resolved {
     pub organization_name: Option<String>,
     /// The password hash read from a User's Secret.
     pub password_hash: Option<String>,
+    /// The operator's Kubernetes username, for the audit of its own changes.
+    pub operator: Option<String>,
     found: HashMap<(KindId, String), Referenced>,
 }
 
@@ -99,6 +104,15 @@ impl Resolved {
             )));
         }
         self.id(reference)
+    }
+
+    /// The id of the User who triggers a rollout: a superadmin, who may deploy in every
+    /// organization, or a member with one of `roles`.
+    pub fn deployer(&self, reference: &Reference, roles: &[&str]) -> Result<Uuid, Invalid> {
+        if self.get(reference)?.superadmin {
+            return self.id(reference);
+        }
+        self.member(reference, roles)
     }
 
     /// The referenced User's id, after checking that the user is a member of the object's
@@ -177,25 +191,38 @@ pub fn current_status<K: Serialize>(obj: &K) -> Value {
     serde_json::to_value(obj).ok().and_then(|mut v| v.get_mut("status").map(Value::take)).unwrap_or(Value::Null)
 }
 
-/// The audit row's fixed part: who and what. The actor is the last field manager that changed
-/// the spec, the closest Kubernetes gets to "who".
+/// The audit row's fixed part: who and what.
+///
+/// Who is the requester admission recorded ([`crate::api::actor`]): the last change's, or a
+/// deleted object's deleter; `actor` is the last field manager that changed the spec, the tool
+/// they used. The write statement names them for a new row or a new generation (a spec they
+/// changed), and `operator` for any other write, which records what the operator observed.
 pub fn audit_metadata<K: Resource>(
     obj: &K,
     kind: KindId,
     id: Uuid,
     organization: Option<Uuid>,
     resource_version: i64,
+    operator: Option<&str>,
 ) -> AuditRow {
     let meta = obj.meta();
-    let actor = meta
+    let manager = meta
         .managed_fields
         .iter()
         .flatten()
         .filter(|entry| entry.subresource.is_none() && entry.manager.as_deref() != Some(FIELD_MANAGER))
         .max_by_key(|entry| entry.time.as_ref().map(|t| t.0))
         .and_then(|entry| entry.manager.clone());
+    let key = if meta.deletion_timestamp.is_some() { actor::DELETED_BY } else { actor::CHANGED_BY };
     let object = AuditedObject { kind, id, namespace: meta.namespace.as_deref(), name: &obj.name_any() };
-    audit_row(&object, actor.as_deref(), organization, resource_version)
+    let mut row = audit_row(&object, manager.as_deref(), organization, resource_version);
+    if let Some(acted) = Actor::recorded(obj.annotations(), key) {
+        row.kubernetes_username = Some(acted.username);
+        row.kubernetes_groups = acted.groups;
+        row.user_login = acted.login;
+    }
+    row.operator = operator.map(str::to_owned);
+    row
 }
 
 /// What an audit row is about.
@@ -221,6 +248,10 @@ pub fn audit_row(
         resource_namespace: object.namespace.map(str::to_owned),
         resource_name: object.name.to_owned(),
         resource_version,
+        kubernetes_username: None,
+        kubernetes_groups: vec![],
+        user_login: None,
+        operator: None,
     }
 }
 
@@ -234,4 +265,11 @@ pub struct AuditRow {
     pub resource_namespace: Option<String>,
     pub resource_name: String,
     pub resource_version: i64,
+    /// Who asked, as the API server authenticated them.
+    pub kubernetes_username: Option<String>,
+    pub kubernetes_groups: Vec<String>,
+    /// Matched against `users.username` and `users.email` for `user_id`; not a column.
+    pub user_login: Option<String>,
+    /// The operator's Kubernetes username, for the writes it makes itself; not a column.
+    pub operator: Option<String>,
 }

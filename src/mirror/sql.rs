@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use crate::FIELD_MANAGER;
+
 use super::JoinTable;
 
 /// Which statement writes an object's rows.
@@ -114,19 +116,27 @@ pub fn write(mode: Write, table: &str, columns: &[&str], joins: &[(&JoinTable, b
                 ELSE '{{}}'::jsonb END"
         );
     }
-    let (old, action) = match mode {
-        Write::Create => ("NULL::jsonb", "'create'"),
-        Write::Upsert => {
-            ("(SELECT doc FROM old)", "CASE WHEN EXISTS (SELECT 1 FROM old) THEN 'update' ELSE 'create' END")
-        }
+    // The requester's change is a new row or a new generation (a spec they changed); any other
+    // write records what the operator observed, so the operator made it.
+    let (old, action, requested) = match mode {
+        Write::Create => ("NULL::jsonb", "'create'", "true"),
+        Write::Upsert => (
+            "(SELECT doc FROM old)",
+            "CASE WHEN EXISTS (SELECT 1 FROM old) THEN 'update' ELSE 'create' END",
+            "(NOT EXISTS (SELECT 1 FROM old) \
+              OR (SELECT doc->'k8s_generation' FROM old) IS DISTINCT FROM (SELECT doc->'k8s_generation' FROM up))",
+        ),
     };
     let _ = write!(
         sql,
         ", changes AS MATERIALIZED (SELECT nullif({row_diff}, '{{}}') AS row_diff, \
                 ('{{}}'::jsonb{join_changes}) AS join_diff), \
          audit AS (INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
-            SELECT m.organization_id, m.user_id, m.actor, {action}, \
+            SELECT m.organization_id, CASE WHEN {requested} THEN {user} END, \
+                   CASE WHEN {requested} THEN m.actor ELSE '{FIELD_MANAGER}' END, {action}, \
                    m.resource_type, m.resource_id, m.resource_namespace, m.resource_name, m.resource_version, \
+                   CASE WHEN {requested} THEN m.kubernetes_username ELSE $2->>'operator' END, \
+                   CASE WHEN {requested} THEN m.kubernetes_groups END, \
                    jsonb_build_object('row', coalesce(c.row_diff, '{{}}')) \
                    || CASE WHEN c.join_diff = '{{}}' THEN '{{}}'::jsonb ELSE jsonb_build_object('joins', c.join_diff) END \
             FROM jsonb_populate_record(NULL::audit_logs, $2) m, changes c \
@@ -134,6 +144,7 @@ pub fn write(mode: Write, table: &str, columns: &[&str], joins: &[(&JoinTable, b
             RETURNING 1) \
          SELECT EXISTS (SELECT 1 FROM up) AS written, EXISTS (SELECT 1 FROM audit) AS audited",
         row_diff = row_diff(old, "(SELECT doc FROM up)"),
+        user = audit_user("$2"),
     );
     sql
 }
@@ -155,7 +166,17 @@ fn row_diff(old: &str, new: &str) -> String {
 }
 
 const AUDIT_COLUMNS: &str = "organization_id, user_id, actor, action, resource_type, resource_id, \
-    resource_namespace, resource_name, resource_version, changes";
+    resource_namespace, resource_name, resource_version, kubernetes_username, kubernetes_groups, changes";
+
+/// The User an audit row names: the one whose username, else whose email (in any case), is the
+/// login in the audit metadata `parameter`.
+fn audit_user(parameter: &str) -> String {
+    format!(
+        "(SELECT u.id FROM users u WHERE u.username = {parameter}->>'user_login' \
+            OR lower(u.email) = lower({parameter}->>'user_login') \
+          ORDER BY u.username = {parameter}->>'user_login' DESC LIMIT 1)"
+    )
+}
 
 /// Deletion of a row (its dependents go as the seed's foreign keys say) and its `delete` audit
 /// row, unless the stored row is newer than the deleted object. `$1`: the audit metadata.
@@ -165,13 +186,15 @@ pub fn delete(table: &str) -> String {
             AND (t.k8s_resource_version IS NULL OR t.k8s_resource_version <= ($1->>'resource_version')::bigint) \
             RETURNING to_jsonb(t) AS doc) \
          INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
-         SELECT coalesce(m.organization_id, (g.doc->>'organization_id')::uuid), m.user_id, m.actor, 'delete', \
+         SELECT coalesce(m.organization_id, (g.doc->>'organization_id')::uuid), {user}, m.actor, 'delete', \
                 m.resource_type, m.resource_id, \
                 m.resource_namespace, m.resource_name, m.resource_version, \
+                m.kubernetes_username, m.kubernetes_groups, \
                 jsonb_build_object('row', {row_diff}) \
          FROM gone g, jsonb_populate_record(NULL::audit_logs, $1) m \
          RETURNING 1",
         row_diff = row_diff("g.doc", "NULL::jsonb"),
+        user = audit_user("$1"),
     )
 }
 
@@ -206,7 +229,8 @@ mod tests {
         assert!(sql.contains("ON CONFLICT (id) DO NOTHING"));
         assert!(!sql.contains("old AS"));
         assert!(!sql.contains("DELETE"));
-        assert!(sql.contains("m.actor, 'create',"));
+        // A new row is always the requester's.
+        assert!(sql.contains("CASE WHEN true THEN m.actor ELSE 'windflow-operator' END, 'create',"));
         assert!(sql.contains("ON CONFLICT (user_id, tag_id) DO NOTHING"));
     }
 

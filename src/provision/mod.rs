@@ -86,6 +86,18 @@ pub struct Config {
     /// Where Cluster API ClusterClasses live, for clusters that do not say
     /// (`clusterConfig.classNamespace`); none: the Cluster's own namespace.
     pub cluster_class_namespace: Option<String>,
+    /// Who may roll stacks out in another User's name.
+    pub rollouts: Rollouts,
+}
+
+/// What a rollout's authorization knows of its requester.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rollouts {
+    /// Admission records who created each Deployment, so the rollout checks that requester
+    /// too; without admission only `triggeredBy` is checked.
+    pub requesters_recorded: bool,
+    /// Kubernetes groups whose members may trigger rollouts for any User.
+    pub platform_groups: Vec<String>,
 }
 
 /// Per `loadBalancingStrategy` (snake_case, as in the spec), and for `rate_limit`, the
@@ -118,6 +130,7 @@ impl Default for Config {
             user_secret_namespace: DEFAULT_USER_SECRET_NAMESPACE.to_owned(),
             tenant_database: None,
             cluster_class_namespace: None,
+            rollouts: Rollouts::default(),
         }
     }
 }

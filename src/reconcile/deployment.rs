@@ -17,12 +17,14 @@ use uuid::Uuid;
 
 use super::status::{Report, Verdict};
 use super::{Context, Lifecycle, Result, durations, mirrored, publish};
+use crate::api::actor::{Actor, CREATED_BY};
 use crate::api::apps::{Application, Deployment, DeploymentPhase, Stack, StackPhase};
 use crate::api::apps::{ApplicationType, DeploymentType, RolloutStage};
 use crate::api::common::Reason;
 use crate::deploy::{self, Facts, Health, Rollout, RolloutTarget, Transition, Workloads};
 use crate::events;
 use crate::kinds::Index;
+use crate::kinds::policy::deploying::{self, Decision, Refusal};
 use crate::kinds::release::{self, Settings};
 
 /// The annotation that promotes a canary whose `deploymentConfig.autoPromote` is false.
@@ -52,6 +54,19 @@ impl Lifecycle<Deployment> for RollOut {
 async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
     let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let recorded = events::load(&ctx.pool, id).await?;
+    let started = recorded.as_ref().is_some_and(|r| r.phase != DeploymentPhase::Pending);
+    if !started && let Some((reason, refused)) = refusal(obj, ctx).await? {
+        // Announced by the status update when Ready turns False or the reason changes.
+        let waiting = Report {
+            ready: Verdict::failed(reason, refused.clone()),
+            observed: Map::from_iter([
+                ("phase".to_owned(), json!(DeploymentPhase::Pending.as_str())),
+                ("message".to_owned(), json!(refused)),
+            ]),
+            ..mirrored()
+        };
+        return Ok((waiting, Action::requeue(durations::PROVIDER_RECHECK)));
+    }
     let (transition, parent) = match &recorded {
         Some(rollout) if rollout.phase.is_terminal() => {
             (Transition { rollout: rollout.clone(), steps: vec![], wait: None, rolls_back_parent: false }, None)
@@ -79,6 +94,26 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
         None => Action::requeue(durations::RESYNC),
     };
     Ok((report(&transition.rollout), action))
+}
+
+/// Why the rollout may not start, by the rule admission applies (`kinds::policy::deploying`),
+/// on what the caches hold now: a Deployment admitted while the webhook was down or before
+/// a Policy changed is checked again. Nothing starts while this says no; a change of Policy
+/// or User shows at the next look.
+async fn refusal(obj: &Deployment, ctx: &Context) -> Result<Option<(Reason, String)>> {
+    let rollouts = &ctx.config.rollouts;
+    let requester = match rollouts.requesters_recorded {
+        false => None,
+        true => match Actor::recorded(obj.annotations(), CREATED_BY) {
+            Some(actor) => Some(actor),
+            None => return Ok(Some((Reason::NotAuthorized, Refusal::Unattributed.to_string()))),
+        },
+    };
+    Ok(match deploying::decide(&ctx.index, obj, requester.as_ref(), &rollouts.platform_groups).await? {
+        Decision::Allowed => None,
+        Decision::Refused(refusal) => Some((Reason::NotAuthorized, refusal.to_string())),
+        Decision::Undecided(why) => Some((Reason::WaitingForDependency, why)),
+    })
 }
 
 /// The stack's phase as its applications and the other rollouts make it now, not as its status

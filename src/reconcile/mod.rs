@@ -78,6 +78,9 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Reconciles an object of a kind by name, once the operator's controllers exist.
     waker: OnceLock<Waker>,
+    /// The operator's own Kubernetes username, once the API server said it: the audit rows of
+    /// its own changes name it.
+    operator: OnceLock<String>,
 }
 
 /// Reconciles the object (kind, name, namespace).
@@ -101,7 +104,18 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             waker: OnceLock::new(),
+            operator: OnceLock::new(),
         }
+    }
+
+    /// Who the operator is to the API server; set once at startup.
+    pub fn set_operator(&self, username: String) {
+        let _ = self.operator.set(username);
+    }
+
+    /// The operator's Kubernetes username, if known.
+    pub fn operator(&self) -> Option<&str> {
+        self.operator.get().map(String::as_str)
     }
 
     /// How the controllers are reached; set once.
@@ -238,11 +252,13 @@ pub async fn sync<K: Kind>(
     index: &Index,
     obj: &K,
     password_hash: Option<String>,
+    operator: Option<&str>,
 ) -> Result<(Outcome, Option<String>), StoreError> {
     let references = obj.references();
     let namespace = obj.namespace();
     let mut resolved = index.resolve(namespace.as_deref(), &references);
     resolved.password_hash = password_hash;
+    resolved.operator = operator.map(str::to_owned);
     let organization = resolved.organization_name.clone();
     let no_organization = || {
         let message = format!(
@@ -321,11 +337,11 @@ fn waiting_for(references: &[&Reference]) -> Outcome {
 }
 
 /// Deletes an object's row, leaving a `delete` audit row.
-pub async fn remove<K: Kind>(pool: &PgPool, obj: &K) -> Result<bool, StoreError> {
+pub async fn remove<K: Kind>(pool: &PgPool, obj: &K, operator: Option<&str>) -> Result<bool, StoreError> {
     let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let version = obj.resource_version().and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
     // The organization of the audit row is read from the deleted row itself.
-    store::delete(pool, K::ID, &audit_metadata(obj, K::ID, id, None, version)).await
+    store::delete(pool, K::ID, &audit_metadata(obj, K::ID, id, None, version, operator)).await
 }
 
 /// What a kind's controller does once the row is written; the registry names it per kind.
@@ -429,7 +445,7 @@ async fn conclude<K: Kind, L: Lifecycle<K>>(
     };
     ctx.index_ready().await?;
     let started = std::time::Instant::now();
-    let synced = sync(&ctx.pool, &ctx.index, obj, password).await;
+    let synced = sync(&ctx.pool, &ctx.index, obj, password, ctx.operator()).await;
     ctx.metrics.mirror_written(started.elapsed());
     let (outcome, organization) = synced?;
     progress.organization = organization;
@@ -589,7 +605,7 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Act
     L::retire(obj, ctx).await?;
     // What followed this object (an Element, a Volume it mounted) follows its absence.
     ctx.wake_followers(obj);
-    match remove(&ctx.pool, obj).await {
+    match remove(&ctx.pool, obj, ctx.operator()).await {
         Ok(_) => {
             ctx.views.request();
             Ok(Action::await_change())

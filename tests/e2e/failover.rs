@@ -17,7 +17,7 @@ use crate::platform::{
 const LEASE: &str = "windflow-operator";
 
 /// Waits until `identity` holds the operators' Lease; returns how long it took.
-async fn held_by(client: &Client, identity: &str) -> Duration {
+pub async fn held_by(client: &Client, identity: &str) -> Duration {
     let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
     eventually(&format!("{identity} holds the lease"), Duration::from_secs(60), || {
         let leases = leases.clone();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -40,16 +41,23 @@ impl Drop for Operator {
     }
 }
 
-/// `helm install` of the chart, as users install it (no operator pod runs: the operator runs
-/// as a process here, with the chart's ServiceAccount). Returns a kubeconfig that carries a
-/// token of that ServiceAccount from the TokenRequest API.
+/// `helm install` of the chart without its admission webhook: the scenarios that are not about
+/// admission run operators that serve none.
 pub async fn install_chart(plane: &ControlPlane) -> PathBuf {
+    install_chart_with(plane, &["--set", "admission.enabled=false"]).await
+}
+
+/// `helm install` of the chart, as users install it (no operator pod runs: the operator runs
+/// as a process here, with the chart's ServiceAccount), with `extra` helm arguments. Returns a
+/// kubeconfig that carries a token of that ServiceAccount from the TokenRequest API.
+pub async fn install_chart_with(plane: &ControlPlane, extra: &[&str]) -> PathBuf {
     let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
     let mut install = Command::new(&helm);
     install
         .args(["upgrade", "--install", RELEASE, chart, "--namespace", RELEASE_NAMESPACE, "--create-namespace"])
         .args(["--set", "database.url=postgres://placeholder/windflow", "--set", "replicas=0"])
+        .args(extra)
         .arg("--kubeconfig")
         .arg(&plane.kubeconfig);
     run(install);
@@ -72,6 +80,17 @@ pub async fn install_chart(plane: &ControlPlane) -> PathBuf {
 
 /// Starts `windflow run` with `kubeconfig`, electing a leader on the chart's Lease.
 pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &str, identity: &str) -> Operator {
+    start_operator_with(plane, kubeconfig, database_url, identity, &[])
+}
+
+/// [`start_operator`] with more environment, as the chart's values would set it.
+pub fn start_operator_with(
+    plane: &ControlPlane,
+    kubeconfig: &Path,
+    database_url: &str,
+    identity: &str,
+    env: &[(&str, &str)],
+) -> Operator {
     let log = plane.dir.join(format!("{identity}.log"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_windflow"));
     command
@@ -83,7 +102,8 @@ pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &st
         .env("WINDFLOW_LEASE_DURATION", LEASE_DURATION.as_secs().to_string())
         .env("POD_NAMESPACE", RELEASE_NAMESPACE)
         .env("POD_NAME", identity)
-        .env("WINDFLOW_LOG", "info,windflow=debug");
+        .env("WINDFLOW_LOG", "info,windflow=debug")
+        .envs(env.iter().copied());
     let child = launch(identity, command, &log);
     Operator { child, log }
 }
@@ -119,6 +139,12 @@ pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (boo
 /// object (finalizers dropped: no operator runs now), the namespaces WindFlow made, the Lease.
 pub async fn reset(plane: &ControlPlane) {
     let client = plane.client().await;
+    // An admission scenario's webhook is gone with its operator: its configurations would
+    // refuse every change.
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let _ = mutating.delete(RELEASE, &DeleteParams::default()).await;
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let _ = validating.delete(RELEASE, &DeleteParams::default()).await;
     for crd in windflow::kinds::crds() {
         let resource = windflow::api::api_resource(&crd);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);

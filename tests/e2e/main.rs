@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admission;
 mod controlplane;
 mod crds;
 mod failover;

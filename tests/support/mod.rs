@@ -190,7 +190,7 @@ pub async fn mirror_with(pool: &PgPool, index: &Index, doc: &Value) -> Outcome {
     impl<'a> Visitor for Mirror<'a> {
         type Output = BoxFuture<'a, Outcome>;
         fn visit<K: Kind>(self, obj: K) -> Self::Output {
-            Box::pin(async move { sync(self.0, self.1, &obj, None).await.expect("database reachable").0 })
+            Box::pin(async move { sync(self.0, self.1, &obj, None, None).await.expect("database reachable").0 })
         }
     }
     kinds::visit(doc, Mirror(pool, index)).unwrap_or_else(|e| panic!("{e}")).await
@@ -209,7 +209,7 @@ pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
     impl<'a> Visitor for Remove<'a> {
         type Output = BoxFuture<'a, bool>;
         fn visit<K: Kind>(self, obj: K) -> Self::Output {
-            Box::pin(async move { windflow::reconcile::remove(self.0, &obj).await.expect("delete") })
+            Box::pin(async move { windflow::reconcile::remove(self.0, &obj, None).await.expect("delete") })
         }
     }
     kinds::visit(doc, Remove(pool)).unwrap_or_else(|e| panic!("{e}")).await

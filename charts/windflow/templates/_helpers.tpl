@@ -23,7 +23,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* volumeType=StorageClass pairs, as WINDFLOW_STORAGE_CLASSES takes them. */}}
+{{/* key=value pairs of a map, as WINDFLOW_STORAGE_CLASSES and WINDFLOW_IDENTITY_MAP take them. */}}
 {{- define "windflow.storageClasses" -}}
 {{- $pairs := list -}}
 {{- range $type, $class := . -}}
@@ -31,3 +31,41 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/* The names the API server reaches the webhook at, as a JSON list: the URL's host, or the Service's names. */}}
+{{- define "windflow.webhookHosts" -}}
+{{- if .Values.admission.url -}}
+{{- list (urlParse .Values.admission.url).hostname | toJson -}}
+{{- else -}}
+{{- $service := printf "%s-webhook" (include "windflow.name" .) -}}
+{{- list (printf "%s.%s.svc" $service .Release.Namespace) (printf "%s.%s.svc.cluster.local" $service .Release.Namespace) | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A webhook's clientConfig: the URL when set (an operator outside the cluster), else the Service. */}}
+{{- define "windflow.webhookClient" -}}
+{{- if .root.Values.admission.url -}}
+url: {{ printf "%s%s" (trimSuffix "/" .root.Values.admission.url) .path | quote }}
+{{- else -}}
+service:
+  name: {{ .service }}
+  namespace: {{ .root.Release.Namespace }}
+  path: {{ .path }}
+  port: 443
+{{- end }}
+{{- end }}
+{{/* What a webhook matches: every WindFlow kind (no subresource: status writes are never sent), requests of anyone but the operator. */}}
+{{- define "windflow.webhookMatch" -}}
+rules:
+  - apiGroups: ["windflow.io"]
+    apiVersions: ["*"]
+    resources: ["*"]
+    operations: {{ .operations }}
+    scope: "*"
+matchPolicy: Equivalent
+matchConditions:
+  - name: not-the-operator
+    expression: {{ printf "request.userInfo.username != '%s'" .operator | quote }}
+admissionReviewVersions: [v1]
+timeoutSeconds: {{ .root.Values.admission.timeoutSeconds }}
+{{- end }}

@@ -1,0 +1,101 @@
+//! From the user the API server authenticated to the WindFlow login that names a User.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::authentication::v1::UserInfo;
+
+use crate::api::actor::Actor;
+
+/// Groups every authenticated requester of a kind has: they say nothing about who acted.
+const COMMON_GROUPS: &[&str] = &["system:authenticated", "system:unauthenticated", "system:serviceaccounts"];
+
+/// How Kubernetes identities map to WindFlow logins (a User's name or email).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identities {
+    /// Kubernetes usernames mapped to a login as they are, such as Argo CD's ServiceAccount to
+    /// a platform User. Checked first.
+    pub map: BTreeMap<String, String>,
+    /// The key of the authenticator's extra attributes that holds the login, such as a claim
+    /// the structured authentication configuration maps into `extra`.
+    pub extra: Option<String>,
+    /// The prefix the authenticator puts before usernames (`oidc:`), removed.
+    pub prefix: Option<String>,
+}
+
+impl Identities {
+    /// Who sent a request, with the login their username maps to. `system:` usernames (cluster
+    /// components, ServiceAccounts) map to no login unless `map` names them.
+    pub fn actor(&self, user: &UserInfo) -> Actor {
+        let username = user.username.clone().unwrap_or_default();
+        let login = self.login(&username, user.extra.as_ref());
+        let groups = user
+            .groups
+            .iter()
+            .flatten()
+            .filter(|group| !COMMON_GROUPS.contains(&group.as_str()) && !group.starts_with("system:serviceaccounts:"))
+            .cloned()
+            .collect();
+        Actor { username, groups, login }
+    }
+
+    fn login(&self, username: &str, extra: Option<&BTreeMap<String, Vec<String>>>) -> Option<String> {
+        if let Some(login) = self.map.get(username) {
+            return Some(login.clone());
+        }
+        let claimed = self.extra.as_ref().and_then(|key| extra?.get(key)?.first());
+        if let Some(login) = claimed.filter(|login| !login.is_empty()) {
+            return Some(login.clone());
+        }
+        if username.starts_with("system:") || username.is_empty() {
+            return None;
+        }
+        let unprefixed = self.prefix.as_deref().and_then(|prefix| username.strip_prefix(prefix));
+        Some(unprefixed.unwrap_or(username).to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(username: &str, groups: &[&str], extra: &[(&str, &str)]) -> UserInfo {
+        UserInfo {
+            username: Some(username.into()),
+            groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
+            extra: Some(extra.iter().map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()])).collect()),
+            uid: None,
+        }
+    }
+
+    #[test]
+    fn a_person_maps_to_their_login_and_the_groups_that_matter() {
+        let identities = Identities { prefix: Some("oidc:".into()), ..Identities::default() };
+        let actor = identities.actor(&user("oidc:alice@acme.example", &["system:authenticated", "platform"], &[]));
+        assert_eq!(actor.username, "oidc:alice@acme.example");
+        assert_eq!(actor.login.as_deref(), Some("alice@acme.example"));
+        assert_eq!(actor.groups, ["platform"]);
+        // Without the prefix the name stays whole.
+        assert_eq!(identities.actor(&user("bob", &[], &[])).login.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn components_map_to_nobody_unless_named() {
+        let argo = "system:serviceaccount:argocd:argocd-application-controller";
+        let identities =
+            Identities { map: BTreeMap::from([(argo.to_owned(), "platform-bot".to_owned())]), ..Identities::default() };
+        let groups = ["system:serviceaccounts", "system:serviceaccounts:argocd", "system:authenticated"];
+        let actor = identities.actor(&user(argo, &groups, &[]));
+        assert_eq!((actor.login.as_deref(), actor.groups.len()), (Some("platform-bot"), 0));
+        let gc = identities.actor(&user("system:serviceaccount:kube-system:generic-garbage-collector", &[], &[]));
+        assert_eq!(gc.login, None);
+        // Cluster administrators keep the group that makes them so.
+        assert_eq!(identities.actor(&user("admin", &["system:masters"], &[])).groups, ["system:masters"]);
+    }
+
+    #[test]
+    fn a_claim_in_extra_names_the_login() {
+        let identities = Identities { extra: Some("windflow.io/login".into()), ..Identities::default() };
+        let actor = identities.actor(&user("oidc:1234-5678", &[], &[("windflow.io/login", "alice")]));
+        assert_eq!(actor.login.as_deref(), Some("alice"));
+    }
+}

@@ -1,0 +1,97 @@
+//! The admission webhook: who did it, who may deploy.
+//!
+//! Every replica serves it, leader or not (`operator`). The mutating webhook records the
+//! requester of every create and update in the object's annotations ([`crate::api::actor`]);
+//! the validating webhook checks what only admission can (a rollout's authority, Users of
+//! another organization, a User still named by Deployments) and records the requester of a
+//! delete on the object just before the API server marks it deleted. The chart's webhook
+//! configurations leave the operator's own requests and every status write out, so an outage
+//! of the webhook never stops the operator.
+
+pub mod certificate;
+pub mod identity;
+pub mod review;
+pub mod server;
+
+use std::sync::Arc;
+
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, Client};
+
+use crate::api::actor::{Actor, DELETED_BY};
+use crate::kinds::Indexed;
+use crate::kinds::policy::deploying::Lookup;
+pub use identity::Identities;
+
+/// What admission needs to know besides the request.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub identities: Identities,
+    /// Kubernetes groups whose members may trigger rollouts in another User's name.
+    pub platform_groups: Vec<String>,
+}
+
+/// What can go wrong serving admission.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("the API server: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("the webhook certificate: {0}")]
+    Certificate(String),
+    #[error("serving the webhook: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+pub type Result<T, E = AdmissionError> = std::result::Result<T, E>;
+
+/// The API server, read as the operator: the admission webhook answers from what is there now.
+pub struct ApiLookup {
+    pub client: Client,
+}
+
+impl Lookup for ApiLookup {
+    async fn list<K: Indexed>(&self, namespace: Option<&str>) -> std::result::Result<Vec<Arc<K>>, kube::Error> {
+        let api: Api<K> = Api::all(self.client.clone());
+        let mut params = ListParams::default();
+        if let Some(namespace) = namespace {
+            params = params.fields(&format!("metadata.namespace={namespace}"));
+        }
+        Ok(api.list(&params).await?.items.into_iter().map(Arc::new).collect())
+    }
+}
+
+/// Records `actor` as the deleter of the object the request deletes, where the finalizer's
+/// `delete` audit row reads it. A merge patch as the operator, whose requests admission leaves
+/// alone.
+pub async fn record_deletion(
+    client: &Client,
+    request: &kube::core::admission::AdmissionRequest<kube::api::DynamicObject>,
+    actor: &Actor,
+) -> std::result::Result<(), kube::Error> {
+    let resource = &request.resource;
+    let api_resource = kube::api::ApiResource {
+        group: resource.group.clone(),
+        version: resource.version.clone(),
+        api_version: if resource.group.is_empty() {
+            resource.version.clone()
+        } else {
+            format!("{}/{}", resource.group, resource.version)
+        },
+        kind: request.kind.kind.clone(),
+        plural: resource.resource.clone(),
+    };
+    let api: Api<kube::api::DynamicObject> = match &request.namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &api_resource),
+        None => Api::all_with(client.clone(), &api_resource),
+    };
+    let patch = serde_json::json!({ "metadata": { "annotations": { DELETED_BY: actor.to_annotation() } } });
+    match api.patch(&request.name, &PatchParams::default(), &Patch::Merge(patch)).await {
+        Ok(_) => Ok(()),
+        // Already gone: nothing is left to audit.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+//! What admission answers, pure but for the objects it reads through a [`Lookup`]: the
+//! mutation that records who acted, and the checks only admission can make.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use serde_json::{Value, json};
+
+use super::Settings;
+use crate::api::actor::{Actor, CHANGED_BY, CREATED_BY};
+use crate::api::apps::Deployment;
+use crate::api::tenancy::{Group, Organization, Policy, User};
+use crate::kinds::policy::deploying::{self, Decision, Lookup};
+use crate::provision::tenant_of;
+
+/// The mutation: `changed-by` is the requester on every create and update, `created-by` the
+/// requester on create and what it was before on update. Whatever the client sent under these
+/// keys is replaced, so they cannot be forged.
+pub fn mutate(request: &AdmissionRequest<DynamicObject>, settings: &Settings) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    let Some(object) = &request.object else { return response };
+    let actor = settings.identities.actor(&request.user_info).to_annotation();
+    let created = match &request.operation {
+        Operation::Create => Some(actor.clone()),
+        Operation::Update => request.old_object.as_ref().and_then(|old| old.annotations().get(CREATED_BY).cloned()),
+        _ => return response,
+    };
+    let operations = recorded(object.annotations(), &actor, created);
+    if operations.is_empty() {
+        return response;
+    }
+    match serde_json::from_value::<json_patch::Patch>(Value::Array(operations)) {
+        Ok(patch) => response.clone().with_patch(patch).unwrap_or_else(|error| response.deny(error)),
+        Err(error) => response.deny(error),
+    }
+}
+
+/// The JSON patch operations that set the two annotations on an object that has `annotations`.
+fn recorded(annotations: &BTreeMap<String, String>, changed: &str, created: Option<String>) -> Vec<Value> {
+    if annotations.is_empty() {
+        let mut wanted = serde_json::Map::from_iter([(CHANGED_BY.to_owned(), json!(changed))]);
+        if let Some(created) = created {
+            wanted.insert(CREATED_BY.to_owned(), json!(created));
+        }
+        return vec![json!({ "op": "add", "path": "/metadata/annotations", "value": wanted })];
+    }
+    let path = |key: &str| format!("/metadata/annotations/{}", key.replace('~', "~0").replace('/', "~1"));
+    let mut operations = vec![];
+    if annotations.get(CHANGED_BY).map(String::as_str) != Some(changed) {
+        operations.push(json!({ "op": "add", "path": path(CHANGED_BY), "value": changed }));
+    }
+    match (created, annotations.get(CREATED_BY)) {
+        (Some(created), sent) if sent != Some(&created) => {
+            operations.push(json!({ "op": "add", "path": path(CREATED_BY), "value": created }));
+        }
+        (None, Some(_)) => operations.push(json!({ "op": "remove", "path": path(CREATED_BY) })),
+        _ => {}
+    }
+    operations
+}
+
+/// The checks, after every mutation: the record is admission's own; a Deployment is one its
+/// requester may create ([`deploying::decide`]); the Users a Policy or Group names are members
+/// of its organization; a User still named by Deployments is not deleted.
+pub async fn validate<L: Lookup>(
+    request: &AdmissionRequest<DynamicObject>,
+    settings: &Settings,
+    lookup: &L,
+) -> Result<AdmissionResponse, kube::Error> {
+    let response = AdmissionResponse::from(request);
+    let actor = settings.identities.actor(&request.user_info);
+    let verdict = match (&request.operation, request.kind.kind.as_str(), &request.object) {
+        (Operation::Delete, "User", _) => still_named(&request.name, lookup).await?,
+        (Operation::Create | Operation::Update, kind, Some(object)) => {
+            match object.annotations().get(CHANGED_BY).filter(|value| **value == actor.to_annotation()) {
+                None => Verdict::Denied(format!(
+                    "metadata.annotations[{CHANGED_BY}]: only WindFlow's admission records who acted; the mutating webhook did not run"
+                )),
+                Some(_) => match (&request.operation, kind) {
+                    (Operation::Create, "Deployment") => rollout(object, &actor, settings, lookup).await?,
+                    (_, "Policy") => {
+                        let policy: Option<Policy> = typed(object);
+                        let names = policy.map(|p| p.spec.subjects.users).unwrap_or_default();
+                        members(object, &names, "spec.subjects.users", lookup).await?
+                    }
+                    (_, "Group") => {
+                        let group: Option<Group> = typed(object);
+                        let names = group.map(|g| g.spec.members).unwrap_or_default();
+                        members(object, &names, "spec.members", lookup).await?
+                    }
+                    _ => Verdict::Allowed(vec![]),
+                },
+            }
+        }
+        _ => Verdict::Allowed(vec![]),
+    };
+    Ok(match verdict {
+        Verdict::Allowed(warnings) if warnings.is_empty() => response,
+        Verdict::Allowed(warnings) => {
+            let mut response = response;
+            response.warnings = Some(warnings);
+            response
+        }
+        Verdict::Denied(message) => response.deny(message),
+    })
+}
+
+/// What a check decided.
+enum Verdict {
+    /// Admitted, with warnings for the client.
+    Allowed(Vec<String>),
+    Denied(String),
+}
+
+impl Verdict {
+    /// Refused, saying `message` of the `found` listed, if any is found.
+    fn refused_for(found: &[String], message: impl FnOnce(String) -> String) -> Self {
+        if found.is_empty() { Self::Allowed(vec![]) } else { Self::Denied(message(found.join(", "))) }
+    }
+}
+
+/// The object as its kind; none if it is not one (its CRD schema refuses it first).
+fn typed<K: serde::de::DeserializeOwned>(object: &DynamicObject) -> Option<K> {
+    serde_json::to_value(object).ok().and_then(|value| serde_json::from_value(value).ok())
+}
+
+async fn rollout<L: Lookup>(
+    object: &DynamicObject,
+    actor: &Actor,
+    settings: &Settings,
+    lookup: &L,
+) -> Result<Verdict, kube::Error> {
+    let Some(deployment) = typed::<Deployment>(object) else { return Ok(Verdict::Allowed(vec![])) };
+    Ok(match deploying::decide(lookup, &deployment, Some(actor), &settings.platform_groups).await? {
+        Decision::Allowed => Verdict::Allowed(vec![]),
+        Decision::Refused(refusal) => Verdict::Denied(refusal.to_string()),
+        Decision::Undecided(why) => Verdict::Allowed(vec![format!(
+            "who may deploy is not checked yet: {why}; the operator checks it before the rollout starts"
+        )]),
+    })
+}
+
+/// Refuses Users that exist and are not members of the object's organization: references never
+/// reach another tenant. Users that do not exist yet are the mirror's to wait for.
+async fn members<L: Lookup>(
+    object: &DynamicObject,
+    names: &[String],
+    field: &str,
+    lookup: &L,
+) -> Result<Verdict, kube::Error> {
+    if names.is_empty() {
+        return Ok(Verdict::Allowed(vec![]));
+    }
+    let namespace = object.namespace().unwrap_or_default();
+    let Some(organization) = tenant_of(lookup.list::<Organization>(None).await?, &namespace) else {
+        return Ok(Verdict::Allowed(vec![]));
+    };
+    let users: Vec<Arc<User>> = lookup.list::<User>(None).await?;
+    let strangers: Vec<String> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| users.iter().any(|u| &&u.name_any() == name))
+        .filter(|(_, name)| !organization.spec.members.iter().any(|m| &&m.user == name))
+        .map(|(i, name)| format!("{field}[{i}]: User {name:?}"))
+        .collect();
+    let organization = organization.name_any();
+    Ok(Verdict::refused_for(&strangers, |list| {
+        format!("{list}: not a member of organization {organization:?}; add them to its spec.members first")
+    }))
+}
+
+/// Refuses deleting a User that Deployments still name: their rows keep the user's
+/// (`deployments.triggered_by`), so the User's row could never go.
+async fn still_named<L: Lookup>(user: &str, lookup: &L) -> Result<Verdict, kube::Error> {
+    let deployments = lookup.list::<Deployment>(None).await?;
+    let naming: Vec<String> = deployments
+        .iter()
+        .filter(|d| d.spec.triggered_by == user)
+        .map(|d| format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any()))
+        .collect();
+    Ok(Verdict::refused_for(&naming, |list| {
+        format!(
+            "User {user:?} is still named by Deployments {list} (spec.triggeredBy); the audit of those rollouts needs the user: delete them first"
+        )
+    }))
+}

@@ -1,0 +1,113 @@
+//! The webhook over HTTPS: `/mutate` and `/validate`, with a certificate renewed in place.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use axum_server::tls_rustls::RustlsConfig;
+use kube::Client;
+use kube::api::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use tracing::{error, info, warn};
+
+use super::certificate::{Certificates, Issuing, Served};
+use super::{ApiLookup, Result, Settings, record_deletion, review};
+
+/// How often the certificate is looked at: renewed when due, reloaded when another replica
+/// renewed it, and its CA put back into the webhook configurations.
+const REFRESH: Duration = Duration::from_secs(60);
+/// How long an unready certificate is waited for before trying again.
+const RETRY: Duration = Duration::from_secs(5);
+
+struct Webhook {
+    client: Client,
+    settings: Settings,
+    lookup: ApiLookup,
+}
+
+/// Serves admission on `address` until the process ends.
+pub async fn serve(address: SocketAddr, client: Client, settings: Settings, certificates: Certificates) -> Result<()> {
+    // The process's one TLS provider, as for the operator's client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let served = loop {
+        match ready(&client, &certificates).await {
+            Ok(served) => break served,
+            Err(error) => warn!(%error, "the admission webhook waits for its certificate"),
+        }
+        tokio::time::sleep(RETRY).await;
+    };
+    let tls = RustlsConfig::from_pem(served.certificate.clone(), served.key.clone()).await?;
+    tokio::spawn(refresh(client.clone(), certificates, tls.clone(), served));
+    let webhook = Arc::new(Webhook { lookup: ApiLookup { client: client.clone() }, client, settings });
+    let app = Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(webhook);
+    info!(%address, "serving admission");
+    axum_server::bind_rustls(address, tls).serve(app.into_make_service()).await?;
+    Ok(())
+}
+
+/// The current certificate, its CA put into the webhook configurations by the operator.
+async fn ready(client: &Client, certificates: &Certificates) -> Result<Served> {
+    let served = certificates.current(client).await?;
+    if certificates.issuing == Issuing::Operator {
+        certificates.inject(client, &served.ca_bundle).await?;
+    }
+    Ok(served)
+}
+
+async fn refresh(client: Client, certificates: Certificates, tls: RustlsConfig, mut served: Served) {
+    loop {
+        tokio::time::sleep(REFRESH).await;
+        match ready(&client, &certificates).await {
+            Ok(now) if now == served => {}
+            Ok(now) => match tls.reload_from_pem(now.certificate.clone(), now.key.clone()).await {
+                Ok(()) => {
+                    info!("the admission webhook serves its renewed certificate");
+                    served = now;
+                }
+                Err(error) => error!(%error, "the renewed webhook certificate cannot be loaded"),
+            },
+            Err(error) => warn!(%error, "cannot look at the webhook certificate; serving the one loaded"),
+        }
+    }
+}
+
+type Review = Json<AdmissionReview<DynamicObject>>;
+
+async fn mutate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> Review {
+    Json(
+        match request(review) {
+            Ok(request) => review::mutate(&request, &webhook.settings),
+            Err(unreadable) => AdmissionResponse::invalid(unreadable),
+        }
+        .into_review(),
+    )
+}
+
+async fn validate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> Review {
+    let request = match request(review) {
+        Ok(request) => request,
+        Err(unreadable) => return Json(AdmissionResponse::invalid(unreadable).into_review()),
+    };
+    let response = match review::validate(&request, &webhook.settings, &webhook.lookup).await {
+        Ok(response) => response,
+        Err(error) => {
+            AdmissionResponse::from(&request).deny(format!("WindFlow admission cannot read the cluster: {error}"))
+        }
+    };
+    if response.allowed && request.operation == Operation::Delete && !request.dry_run {
+        let actor = webhook.settings.identities.actor(&request.user_info);
+        if let Err(error) = record_deletion(&webhook.client, &request, &actor).await {
+            // The delete goes on: its audit row then names no user.
+            warn!(%error, name = %request.name, "cannot record who deletes the object");
+        }
+    }
+    Json(response.into_review())
+}
+
+/// The review's request, or why there is none.
+fn request(review: AdmissionReview<DynamicObject>) -> std::result::Result<AdmissionRequest<DynamicObject>, String> {
+    review.try_into().map_err(|error: kube::core::admission::ConvertAdmissionReviewError| error.to_string())
+}

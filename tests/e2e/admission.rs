@@ -1,0 +1,280 @@
+//! Admission on the real control plane: who did it in every audit row, rollouts authorized by
+//! the model's Policies, records that cannot be forged, and what a webhook outage does. Users
+//! act through `kubectl --as` (impersonation by the admin), as the API server authenticates
+//! them; the webhook is served by a standby replica, not only by the leader.
+
+use std::process::Output;
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::controlplane::{ControlPlane, both, control_plane, run};
+use crate::install::{eventually, install_chart_with, reset, start_operator_with};
+use crate::platform::{gone, readiness};
+use crate::{exclusive, install_crds, resource_of};
+
+const ARGO_CD: &str = "system:serviceaccount:argocd:argocd-application-controller";
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+
+/// A free port on loopback for a webhook.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("an address").port()
+}
+
+/// `kubectl --as user [--as-group group…] args…` with `stdin`, and its output.
+fn kubectl_as(plane: &ControlPlane, user: &str, groups: &[&str], args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut kubectl = plane.kubectl();
+    kubectl.args(["--as", user]);
+    for group in groups {
+        kubectl.args(["--as-group", group]);
+    }
+    kubectl.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    kubectl.stderr(std::process::Stdio::piped());
+    let mut child = kubectl.spawn().expect("kubectl runs");
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("kubectl ends")
+}
+
+fn apply_as(plane: &ControlPlane, user: &str, groups: &[&str], manifest: &Value) -> Output {
+    kubectl_as(plane, user, groups, &["apply", "-f", "-"], Some(&manifest.to_string()))
+}
+
+fn deployment(name: &str, triggered_by: &str) -> Value {
+    json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Deployment",
+            "metadata": { "name": name, "namespace": "acme" },
+            "spec": { "stackRef": { "name": "shop" }, "triggeredBy": triggered_by } })
+}
+
+/// The audit rows of the object `name`: action, Kubernetes username, WindFlow User.
+async fn audit_of(pool: &PgPool, name: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    sqlx::query_as(
+        "SELECT a.action, a.kubernetes_username, u.username FROM audit_logs a \
+         LEFT JOIN users u ON u.id = a.user_id WHERE a.resource_name = $1 ORDER BY a.created_at",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await
+    .expect("audit_logs")
+}
+
+/// Waits until an audit row of `name` says `expected`.
+async fn audited(pool: &PgPool, name: &str, expected: (&str, Option<&str>, Option<&str>)) {
+    eventually(&format!("the audit of {name}"), Duration::from_secs(60), || async move {
+        let rows = audit_of(pool, name).await;
+        let found = rows.iter().any(|(a, k, u)| (a.as_str(), k.as_deref(), u.as_deref()) == expected);
+        found.then_some(()).ok_or(format!("no {expected:?} in {rows:?}"))
+    })
+    .await;
+}
+
+fn recorded(obj: &DynamicObject, key: &str) -> Value {
+    obj.annotations().get(key).map(|v| serde_json::from_str(v).expect("JSON")).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn who_did_it_and_who_may_deploy() {
+    let _turn = exclusive().await;
+    let plane = control_plane().await;
+    install_crds(plane).await;
+    reset(plane).await;
+    let client = plane.client().await;
+    let (leader_port, standby_port) = (free_port(), free_port());
+    let url = format!("https://127.0.0.1:{standby_port}");
+    let identity_map = json!({ ARGO_CD: "platform-bot" }).to_string();
+    let kubeconfig = install_chart_with(
+        plane,
+        &[
+            "--set",
+            &format!("admission.url={url}"),
+            "--set",
+            "admission.platformGroups={platform}",
+            "--set-json",
+            &format!("admission.identity.map={identity_map}"),
+        ],
+    )
+    .await;
+    let db = crate::support::database().await;
+    let mapping = format!("{ARGO_CD}=platform-bot");
+    let webhook_env = |port: u16| {
+        vec![
+            ("WINDFLOW_ADMISSION_ADDRESS", format!("127.0.0.1:{port}")),
+            ("WINDFLOW_WEBHOOK_HOSTS", "127.0.0.1".to_owned()),
+            ("WINDFLOW_PLATFORM_GROUPS", "platform".to_owned()),
+            ("WINDFLOW_IDENTITY_MAP", mapping.clone()),
+        ]
+    };
+    let start = |name: &str, port: u16| {
+        let env = webhook_env(port);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        start_operator_with(plane, &kubeconfig, &db.url, name, &env)
+    };
+    // The leader reconciles; the standby serves the webhook the API server calls.
+    let leader = start("windflow-leader", leader_port);
+    crate::failover::held_by(&client, "windflow-leader").await;
+    let mut standby = start("windflow-standby", standby_port);
+    eprintln!("logs: {} {}", leader.log.display(), standby.log.display());
+
+    // Every user may edit WindFlow objects as far as RBAC goes: WindFlow decides the rest.
+    let users: Vec<Value> = ["alice", "bob", "carol", "erin", "mallory", "ci", ARGO_CD]
+        .iter()
+        .map(|user| json!({ "kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user }))
+        .collect();
+    let editors = json!({ "apiVersion": "v1", "kind": "List", "items": [
+        { "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": { "name": "windflow-editor" },
+          "rules": [{ "apiGroups": ["windflow.io"], "resources": ["*"], "verbs": ["*"] }] },
+        { "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": { "name": "windflow-editors" },
+          "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "windflow-editor" },
+          "subjects": users } ] });
+    let path = plane.dir.join("windflow-editors.json");
+    std::fs::write(&path, editors.to_string()).expect("write");
+    run({
+        let mut apply = plane.kubectl();
+        apply.arg("apply").arg("-f").arg(&path);
+        apply
+    });
+
+    // alice applies the sample (retried as Argo CD retries while the webhook's CA is injected
+    // and the tenant namespace is made).
+    eventually("alice applies the sample", Duration::from_secs(120), || async {
+        let output = kubectl_as(plane, "alice", &[], &["apply", "-f", EXAMPLES], None);
+        output.status.success().then_some(()).ok_or(both(&output))
+    })
+    .await;
+    let networks: Api<DynamicObject> = Api::namespaced_with(client.clone(), "acme", &resource_of("Network"));
+    let created = networks.get("frontend").await.expect("frontend");
+    assert_eq!(recorded(&created, "windflow.io/created-by")["username"], "alice");
+    audited(&db.pool, "frontend", ("create", Some("alice"), Some("alice"))).await;
+
+    // alice edits; bob edits and tries to pass as alice: the record is always the requester.
+    let edit = json!({ "spec": { "crossCluster": true } }).to_string();
+    let patch_frontend = |user: &str, patch: &str| {
+        let output = kubectl_as(
+            plane,
+            user,
+            &[],
+            &["patch", "network", "frontend", "-n", "acme", "--type=merge", "-p", patch],
+            None,
+        );
+        assert!(output.status.success(), "{user}'s patch: {}", both(&output));
+    };
+    patch_frontend("alice", &edit);
+    audited(&db.pool, "frontend", ("update", Some("alice"), Some("alice"))).await;
+    let forged = json!({ "metadata": { "annotations": {
+        "windflow.io/changed-by": "{\"username\":\"alice\",\"login\":\"alice\"}",
+        "windflow.io/created-by": "{\"username\":\"bob\",\"login\":\"bob\"}" } },
+        "spec": { "crossCluster": false } })
+    .to_string();
+    patch_frontend("bob", &forged);
+    let edited = networks.get("frontend").await.expect("frontend");
+    assert_eq!(recorded(&edited, "windflow.io/changed-by")["username"], "bob", "the forged record was replaced");
+    assert_eq!(recorded(&edited, "windflow.io/created-by")["username"], "alice", "the creator stays");
+    audited(&db.pool, "frontend", ("update", Some("bob"), Some("bob"))).await;
+
+    // Argo CD's ServiceAccount maps to the platform User it is configured for.
+    let bot = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "User", "metadata": { "name": "platform-bot" },
+                      "spec": { "email": "bot@platform.example" } });
+    assert!(apply_as(plane, "alice", &[], &bot).status.success());
+    let synced = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Tag", "metadata": { "name": "synced" },
+                         "spec": { "color": "#00aa00" } });
+    let output = apply_as(plane, ARGO_CD, &["system:serviceaccounts", "system:serviceaccounts:argocd"], &synced);
+    assert!(output.status.success(), "{}", both(&output));
+    audited(&db.pool, "synced", ("create", Some(ARGO_CD), Some("platform-bot"))).await;
+
+    // Rollouts: mallory cannot name alice; carol has no Policy; erin, a superadmin, may; a
+    // platform group may name another User.
+    let output = apply_as(plane, "mallory", &[], &deployment("by-mallory", "alice"));
+    assert!(!output.status.success(), "mallory triggered as alice");
+    assert!(both(&output).contains("may not trigger a rollout as User \"alice\""), "{}", both(&output));
+
+    for user in [
+        json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "User", "metadata": { "name": "carol" }, "spec": { "email": "carol@acme.example" } }),
+        json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "User", "metadata": { "name": "erin" }, "spec": { "email": "erin@platform.example", "isSuperadmin": true } }),
+    ] {
+        assert!(apply_as(plane, "alice", &[], &user).status.success());
+    }
+    let members = json!({ "spec": { "members": [
+        { "user": "alice", "role": "owner", "isDefault": true }, { "user": "bob", "role": "viewer" },
+        { "user": "carol", "role": "member" } ] } })
+    .to_string();
+    let output =
+        kubectl_as(plane, "alice", &[], &["patch", "organization", "acme", "--type=merge", "-p", &members], None);
+    assert!(output.status.success(), "{}", both(&output));
+    let output = apply_as(plane, "carol", &[], &deployment("by-carol", "carol"));
+    assert!(!output.status.success(), "carol deployed without a Policy");
+    assert!(
+        both(&output).contains("no active Policy of organization \"acme\" grants User \"carol\""),
+        "{}",
+        both(&output)
+    );
+    let output = apply_as(plane, "erin", &[], &deployment("by-erin", "erin"));
+    assert!(output.status.success(), "the superadmin: {}", both(&output));
+    let output = apply_as(plane, "ci", &["platform"], &deployment("by-ci", "alice"));
+    assert!(output.status.success(), "the platform group: {}", both(&output));
+    let deployments: Api<DynamicObject> = Api::namespaced_with(client.clone(), "acme", &resource_of("Deployment"));
+    for name in ["by-erin", "by-ci"] {
+        eventually(&format!("{name} rolls out"), Duration::from_secs(180), || async {
+            let obj = deployments.get(name).await.map_err(|e| e.to_string())?;
+            let phase = obj.data["status"]["phase"].as_str().unwrap_or_default().to_owned();
+            (phase == "completed").then_some(()).ok_or(format!("{phase} {:?}", readiness(&obj)))
+        })
+        .await;
+    }
+
+    // A delete names its deleter.
+    let output = kubectl_as(plane, "alice", &[], &["delete", "tag", "synced"], None);
+    assert!(output.status.success(), "{}", both(&output));
+    audited(&db.pool, "synced", ("delete", Some("alice"), Some("alice"))).await;
+
+    // The webhook goes down (the standby stops; the leader still reconciles). Changes fail
+    // (failurePolicy Fail); deletes go through unrecorded (Ignore) and the operator finishes them.
+    standby.kill();
+    let late = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Tag", "metadata": { "name": "late" },
+                       "spec": { "color": "#aa0000" } });
+    let output = apply_as(plane, "alice", &[], &late);
+    assert!(!output.status.success(), "a change went through without the webhook");
+    assert!(both(&output).contains("failed calling webhook"), "{}", both(&output));
+    let output =
+        kubectl_as(plane, "alice", &[], &["delete", "network", "frontend", "-n", "acme", "--wait=false"], None);
+    assert!(output.status.success(), "a delete while the webhook is down: {}", both(&output));
+    gone(&networks, "frontend", Duration::from_secs(60)).await;
+    audited(&db.pool, "frontend", ("delete", None, None)).await;
+
+    // With deletes on Fail, they are refused while the webhook is down; with changes on
+    // Ignore, changes are admitted unrecorded, and a rollout so created does not start.
+    let policy = |path: &str, value: &str| -> Patch<()> {
+        let patch = json!([{ "op": "replace", "path": path, "value": value }]);
+        Patch::Json(serde_json::from_value(patch).expect("a JSON patch"))
+    };
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let params = PatchParams::default();
+    validating.patch("windflow", &params, &policy("/webhooks/1/failurePolicy", "Fail")).await.expect("deletes fail");
+    let output = kubectl_as(plane, "alice", &[], &["delete", "network", "backend", "-n", "acme", "--wait=false"], None);
+    assert!(!output.status.success(), "a delete went through a Fail policy without the webhook");
+    assert!(networks.get_opt("backend").await.expect("get").is_some());
+    validating.patch("windflow", &params, &policy("/webhooks/0/failurePolicy", "Ignore")).await.expect("ignore");
+    mutating.patch("windflow", &params, &policy("/webhooks/0/failurePolicy", "Ignore")).await.expect("ignore");
+    let output = apply_as(plane, "alice", &[], &late);
+    assert!(output.status.success(), "Ignore admits changes: {}", both(&output));
+    audited(&db.pool, "late", ("create", None, None)).await;
+    let output = apply_as(plane, "alice", &[], &deployment("unrecorded", "alice"));
+    assert!(output.status.success(), "Ignore admits rollouts: {}", both(&output));
+    eventually("the unrecorded rollout is held", Duration::from_secs(60), || async {
+        let obj = deployments.get("unrecorded").await.map_err(|e| e.to_string())?;
+        let (status, reason) = readiness(&obj);
+        let phase = obj.data["status"]["phase"].as_str().unwrap_or_default().to_owned();
+        (status == "False" && reason == "NotAuthorized" && phase == "pending")
+            .then_some(())
+            .ok_or(format!("{phase} {status} {reason}"))
+    })
+    .await;
+    drop(leader);
+}
