@@ -249,7 +249,10 @@ pub struct DeploymentSpec {
     #[schemars(length(max = 50))]
     pub deployment_version: Option<String>,
     /// Name of the User who asks for the rollout: a member of the organization with role
-    /// owner, admin or member.
+    /// owner, admin or member who holds, through an active Policy, a Function that may create
+    /// deployments.windflow.io on the stack's environment and element; or a superadmin.
+    /// Admission checks it, and that its creator names their own User unless they are a
+    /// superadmin or in a platform group.
     #[schemars(length(min = 3, max = 50))]
     pub triggered_by: String,
     /// The Deployment a rollback returns to: a completed one, whose recorded configuration is
