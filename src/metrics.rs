@@ -30,6 +30,20 @@ pub struct ObjectLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    /// `mutate` or `validate`.
+    pub webhook: String,
+    pub kind: String,
+    /// `true` when admitted.
+    pub allowed: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabel {
+    pub webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabels {
     /// `idle` or `used`.
     pub state: String,
@@ -51,6 +65,8 @@ pub struct Metrics {
     connections: Family<ConnectionLabels, Gauge>,
     leader: Gauge,
     undeserializable: Family<ObjectLabels, Gauge>,
+    reviews: Family<AdmissionLabels, Counter>,
+    review_duration: Family<WebhookLabel, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -80,6 +96,19 @@ impl Default for Metrics {
             "Objects skipped because they are no valid object of their kind (1 each), by kind, namespace and name",
             undeserializable.clone(),
         );
+        let reviews = Family::<AdmissionLabels, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Admission reviews answered, by webhook, kind and verdict",
+            reviews.clone(),
+        );
+        let review_duration =
+            Family::<WebhookLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "admission_review_duration_seconds",
+            "Time to answer an admission review (the API server waits for it), by webhook",
+            review_duration.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -90,6 +119,8 @@ impl Default for Metrics {
             connections,
             leader,
             undeserializable,
+            reviews,
+            review_duration,
         }
     }
 }
@@ -124,6 +155,14 @@ impl Metrics {
         if !EncodeMetric::is_empty(&self.undeserializable) {
             self.undeserializable.remove(&object());
         }
+    }
+
+    /// An admission review of `kind` answered by `webhook`.
+    pub fn reviewed(&self, webhook: &str, kind: &str, allowed: bool, took: Duration) {
+        let labels =
+            AdmissionLabels { webhook: webhook.to_owned(), kind: kind.to_owned(), allowed: allowed.to_string() };
+        self.reviews.get_or_create(&labels).inc();
+        self.review_duration.get_or_create(&WebhookLabel { webhook: webhook.to_owned() }).observe(took.as_secs_f64());
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -170,6 +209,7 @@ mod tests {
         metrics.failed("Volume", "database");
         metrics.mirror_written(Duration::from_millis(3));
         metrics.set_leader(true);
+        metrics.reviewed("validate", "Deployment", false, Duration::from_millis(4));
         let broken = ObjectLabels { kind: "Tag".into(), namespace: String::new(), name: "broken".into() };
         metrics.skipped(&broken);
         let text = metrics.encode(10, 7).expect("text");
@@ -181,6 +221,8 @@ mod tests {
             "windflow_mirror_write_seconds_count 1",
             "windflow_database_connections{state=\"used\"} 3",
             "windflow_leader 1",
+            "windflow_admission_reviews_total{webhook=\"validate\",kind=\"Deployment\",allowed=\"false\"} 1",
+            "windflow_admission_review_duration_seconds_count{webhook=\"validate\"} 1",
             "windflow_undeserializable_objects{kind=\"Tag\",namespace=\"\",name=\"broken\"} 1",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");

@@ -67,9 +67,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             hosts: args.admission.webhook_hosts.clone(),
         };
         // Every replica serves admission, leader or not.
-        let client = client.clone();
+        let (client, metrics) = (client.clone(), ctx.metrics.clone());
         tokio::spawn(async move {
-            if let Err(error) = crate::admission::server::serve(address, client, settings, certificates).await {
+            if let Err(error) = crate::admission::server::serve(address, client, settings, certificates, metrics).await
+            {
                 error!(%error, "the admission webhook stopped");
             }
         })

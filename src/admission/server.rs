@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::routing::post;
@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use super::certificate::{Certificates, Issuing, Served};
 use super::{ApiLookup, Result, Settings, record_deletion, review};
+use crate::metrics::Metrics;
 
 /// How often the certificate is looked at: renewed when due, reloaded when another replica
 /// renewed it, and its CA put back into the webhook configurations.
@@ -26,10 +27,17 @@ struct Webhook {
     client: Client,
     settings: Settings,
     lookup: ApiLookup,
+    metrics: Arc<Metrics>,
 }
 
 /// Serves admission on `address` until the process ends.
-pub async fn serve(address: SocketAddr, client: Client, settings: Settings, certificates: Certificates) -> Result<()> {
+pub async fn serve(
+    address: SocketAddr,
+    client: Client,
+    settings: Settings,
+    certificates: Certificates,
+    metrics: Arc<Metrics>,
+) -> Result<()> {
     // The process's one TLS provider, as for the operator's client.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let served = loop {
@@ -41,7 +49,7 @@ pub async fn serve(address: SocketAddr, client: Client, settings: Settings, cert
     };
     let tls = RustlsConfig::from_pem(served.certificate.clone(), served.key.clone()).await?;
     tokio::spawn(refresh(client.clone(), certificates, tls.clone(), served));
-    let webhook = Arc::new(Webhook { lookup: ApiLookup { client: client.clone() }, client, settings });
+    let webhook = Arc::new(Webhook { lookup: ApiLookup { client: client.clone() }, client, settings, metrics });
     let app = Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(webhook);
     info!(%address, "serving admission");
     axum_server::bind_rustls(address, tls).serve(app.into_make_service()).await?;
@@ -87,6 +95,7 @@ async fn mutate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> Re
 }
 
 async fn validate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> Review {
+    let started = Instant::now();
     let request = match request(review) {
         Ok(request) => request,
         Err(unreadable) => return Json(AdmissionResponse::invalid(unreadable).into_review()),
@@ -104,6 +113,7 @@ async fn validate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> 
             warn!(%error, name = %request.name, "cannot record who deletes the object");
         }
     }
+    webhook.metrics.reviewed("validate", &request.kind.kind, response.allowed, started.elapsed());
     Json(response.into_review())
 }
 

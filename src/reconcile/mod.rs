@@ -73,7 +73,8 @@ pub struct Context {
     provider: Provider,
     /// How long a reconcile waits for the index's first lists.
     cache_wait: Duration,
-    pub metrics: Metrics,
+    /// Shared with the admission webhook, which every replica serves.
+    pub metrics: Arc<Metrics>,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// Reconciles an object of a kind by name, once the operator's controllers exist.
@@ -89,7 +90,7 @@ pub type Waker = Box<dyn Fn(KindId, &str, Option<&str>) + Send + Sync>;
 impl Context {
     pub fn new(client: Client, pool: PgPool, reporter: Reporter, index: Index, config: provision::Config) -> Self {
         let provider = Provider::new(client.clone());
-        let metrics = Metrics::default();
+        let metrics = Arc::new(Metrics::default());
         let recorder = Recorder::new(client.clone(), reporter.clone());
         Self {
             client,
