@@ -85,13 +85,16 @@ async fn refresh(client: Client, certificates: Certificates, tls: RustlsConfig, 
 type Review = Json<AdmissionReview<DynamicObject>>;
 
 async fn mutate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> Review {
-    Json(
-        match request(review) {
-            Ok(request) => review::mutate(&request, &webhook.settings),
-            Err(unreadable) => AdmissionResponse::invalid(unreadable),
+    let started = Instant::now();
+    let response = match request(review) {
+        Ok(request) => {
+            let response = review::mutate(&request, &webhook.settings);
+            webhook.metrics.reviewed("mutate", &request.kind.kind, response.allowed, started.elapsed());
+            response
         }
-        .into_review(),
-    )
+        Err(unreadable) => AdmissionResponse::invalid(unreadable),
+    };
+    Json(response.into_review())
 }
 
 async fn validate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> Review {

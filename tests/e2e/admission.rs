@@ -25,6 +25,16 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("an address").port()
 }
 
+/// The body of `GET path` over plain HTTP at `address`.
+fn get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("the probe server");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("a request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    response
+}
+
 /// `kubectl --as user [--as-group group…] args…` with `stdin`, and its output.
 fn kubectl_as(plane: &ControlPlane, user: &str, groups: &[&str], args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
@@ -106,6 +116,8 @@ async fn who_did_it_and_who_may_deploy() {
     let webhook_env = |port: u16| {
         vec![
             ("WINDFLOW_ADMISSION_ADDRESS", format!("127.0.0.1:{port}")),
+            // The probes and metrics beside it, on the next free port.
+            ("WINDFLOW_PROBE_ADDRESS", format!("127.0.0.1:{}", free_port())),
             ("WINDFLOW_WEBHOOK_HOSTS", "127.0.0.1".to_owned()),
             ("WINDFLOW_PLATFORM_GROUPS", "platform".to_owned()),
             ("WINDFLOW_IDENTITY_MAP", mapping.clone()),
@@ -113,13 +125,14 @@ async fn who_did_it_and_who_may_deploy() {
     };
     let start = |name: &str, port: u16| {
         let env = webhook_env(port);
+        let metrics = env.iter().find(|(key, _)| *key == "WINDFLOW_PROBE_ADDRESS").map(|(_, v)| v.clone());
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        start_operator_with(plane, &kubeconfig, &db.url, name, &env)
+        (start_operator_with(plane, &kubeconfig, &db.url, name, &env), metrics.expect("a probe address"))
     };
     // The leader reconciles; the standby serves the webhook the API server calls.
-    let leader = start("windflow-leader", leader_port);
+    let (leader, _) = start("windflow-leader", leader_port);
     crate::failover::held_by(&client, "windflow-leader").await;
-    let mut standby = start("windflow-standby", standby_port);
+    let (mut standby, standby_metrics) = start("windflow-standby", standby_port);
     eprintln!("logs: {} {}", leader.log.display(), standby.log.display());
 
     // Every user may edit WindFlow objects as far as RBAC goes: WindFlow decides the rest.
@@ -235,6 +248,11 @@ async fn who_did_it_and_who_may_deploy() {
 
     // The webhook goes down (the standby stops; the leader still reconciles). Changes fail
     // (failurePolicy Fail); deletes go through unrecorded (Ignore) and the operator finishes them.
+    // The standby counted what it answered: mallory's and carol's refusals among them.
+    let metrics = get(&standby_metrics, "/metrics");
+    let refused = "windflow_admission_reviews_total{webhook=\"validate\",kind=\"Deployment\",allowed=\"false\"} 2";
+    assert!(metrics.contains(refused), "{metrics}");
+    assert!(metrics.contains("windflow_admission_review_duration_seconds_count{webhook=\"mutate\"}"), "{metrics}");
     standby.kill();
     let late = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Tag", "metadata": { "name": "late" },
                        "spec": { "color": "#aa0000" } });
