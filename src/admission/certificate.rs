@@ -100,34 +100,42 @@ impl Certificates {
 
     /// Puts `ca_bundle` into every webhook of the two configurations, where it differs.
     pub async fn inject(&self, client: &Client, ca_bundle: &[u8]) -> Result<()> {
-        let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-        if let Some(mut configuration) = mutating.get_opt(&self.configuration).await? {
-            let webhooks = configuration.webhooks.iter_mut().flatten().map(|w| &mut w.client_config.ca_bundle);
-            if set_bundle(webhooks, ca_bundle) {
-                mutating.replace(&self.configuration, &PostParams::default(), &configuration).await?;
-            }
-        }
-        let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-        if let Some(mut configuration) = validating.get_opt(&self.configuration).await? {
-            let webhooks = configuration.webhooks.iter_mut().flatten().map(|w| &mut w.client_config.ca_bundle);
-            if set_bundle(webhooks, ca_bundle) {
-                validating.replace(&self.configuration, &PostParams::default(), &configuration).await?;
-            }
-        }
-        Ok(())
+        let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone());
+        inject_into(&mutating, &self.configuration, ca_bundle, |c| {
+            c.webhooks.iter_mut().flatten().map(|w| &mut w.client_config.ca_bundle).collect()
+        })
+        .await?;
+        let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone());
+        inject_into(&validating, &self.configuration, ca_bundle, |c| {
+            c.webhooks.iter_mut().flatten().map(|w| &mut w.client_config.ca_bundle).collect()
+        })
+        .await
     }
 }
 
-/// Sets every bundle to `ca_bundle`; whether one changed.
-fn set_bundle<'a>(bundles: impl Iterator<Item = &'a mut Option<ByteString>>, ca_bundle: &[u8]) -> bool {
+/// Sets every bundle `bundles` finds in the configuration `name` to `ca_bundle`, replacing the
+/// configuration (over the version read) only if one differed.
+async fn inject_into<K>(
+    api: &Api<K>,
+    name: &str,
+    ca_bundle: &[u8],
+    bundles: fn(&mut K) -> Vec<&mut Option<ByteString>>,
+) -> Result<()>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let Some(mut configuration) = api.get_opt(name).await? else { return Ok(()) };
     let mut changed = false;
-    for bundle in bundles {
+    for bundle in bundles(&mut configuration) {
         if bundle.as_ref().map(|b| b.0.as_slice()) != Some(ca_bundle) {
             *bundle = Some(ByteString(ca_bundle.to_vec()));
             changed = true;
         }
     }
-    changed
+    if changed {
+        api.replace(name, &PostParams::default(), &configuration).await?;
+    }
+    Ok(())
 }
 
 fn text(secret: &Secret, key: &str) -> Option<String> {

@@ -68,18 +68,7 @@ pub async fn record_deletion(
     request: &kube::core::admission::AdmissionRequest<kube::api::DynamicObject>,
     actor: &Actor,
 ) -> std::result::Result<(), kube::Error> {
-    let resource = &request.resource;
-    let api_resource = kube::api::ApiResource {
-        group: resource.group.clone(),
-        version: resource.version.clone(),
-        api_version: if resource.group.is_empty() {
-            resource.version.clone()
-        } else {
-            format!("{}/{}", resource.group, resource.version)
-        },
-        kind: request.kind.kind.clone(),
-        plural: resource.resource.clone(),
-    };
+    let api_resource = kube::api::ApiResource::from_gvk_with_plural(&request.kind, &request.resource.resource);
     let api: Api<kube::api::DynamicObject> = match &request.namespace {
         Some(namespace) => Api::namespaced_with(client.clone(), namespace, &api_resource),
         None => Api::all_with(client.clone(), &api_resource),
