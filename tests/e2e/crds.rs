@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::controlplane::control_plane;
 use crate::controlplane::run;
+use crate::install::remove_webhooks;
 use crate::support::bad::{BAD_SPECS, BAD_UPDATES, set};
 use crate::{api_for, exclusive, install_crds};
 
@@ -53,6 +54,8 @@ async fn the_crds_are_served_explained_and_refuse_bad_input() {
     let _turn = exclusive().await;
     let plane = control_plane().await;
     install_crds(plane).await;
+    // No operator runs here, so no webhook may stand between the API server and its answers.
+    remove_webhooks(plane).await;
     let client = plane.client().await;
 
     // `kubectl get windflow` covers every kind.

@@ -135,16 +135,22 @@ pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (boo
     (output.status.success(), both(&output))
 }
 
+/// Removes the webhook configurations an admission scenario leaves: their webhook is gone with
+/// its operator, and depending on the failure policies the scenario last set, they would refuse
+/// every change or every delete of a WindFlow object to whoever comes next.
+pub async fn remove_webhooks(plane: &ControlPlane) {
+    let client = plane.client().await;
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let _ = mutating.delete(RELEASE, &DeleteParams::default()).await;
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
+    let _ = validating.delete(RELEASE, &DeleteParams::default()).await;
+}
+
 /// Clears what an earlier scenario may have left, also one that failed half way: every WindFlow
 /// object (finalizers dropped: no operator runs now), the namespaces WindFlow made, the Lease.
 pub async fn reset(plane: &ControlPlane) {
+    remove_webhooks(plane).await;
     let client = plane.client().await;
-    // An admission scenario's webhook is gone with its operator: its configurations would
-    // refuse every change.
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let _ = mutating.delete(RELEASE, &DeleteParams::default()).await;
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let _ = validating.delete(RELEASE, &DeleteParams::default()).await;
     for crd in windflow::kinds::crds() {
         let resource = windflow::api::api_resource(&crd);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
