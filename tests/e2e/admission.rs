@@ -12,10 +12,10 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::controlplane::{ControlPlane, both, control_plane, run};
+use crate::controlplane::{ControlPlane, both, run};
 use crate::install::{eventually, install_chart_with, reset, start_operator_with};
 use crate::platform::{gone, readiness};
-use crate::{exclusive, install_crds, resource_of};
+use crate::{resource_of, turn};
 
 const ARGO_CD: &str = "system:serviceaccount:argocd:argocd-application-controller";
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
@@ -91,9 +91,7 @@ fn recorded(obj: &DynamicObject, key: &str) -> Value {
 
 #[tokio::test]
 async fn who_did_it_and_who_may_deploy() {
-    let _turn = exclusive().await;
-    let plane = control_plane().await;
-    install_crds(plane).await;
+    let (_turn, plane) = turn().await;
     reset(plane).await;
     let client = plane.client().await;
     let (leader_port, standby_port) = (free_port(), free_port());

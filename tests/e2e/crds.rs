@@ -4,11 +4,9 @@
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::controlplane::control_plane;
 use crate::controlplane::run;
-use crate::install::remove_webhooks;
 use crate::support::bad::{BAD_SPECS, BAD_UPDATES, set};
-use crate::{api_for, exclusive, install_crds};
+use crate::{api_for, turn};
 
 /// Objects of this test live here: a namespace no Organization owns.
 const FIXTURES: &str = "e2e-fixtures";
@@ -51,11 +49,7 @@ fn server_wording(offline: &str) -> &str {
 
 #[tokio::test]
 async fn the_crds_are_served_explained_and_refuse_bad_input() {
-    let _turn = exclusive().await;
-    let plane = control_plane().await;
-    install_crds(plane).await;
-    // No operator runs here, so no webhook may stand between the API server and its answers.
-    remove_webhooks(plane).await;
+    let (_turn, plane) = turn().await;
     let client = plane.client().await;
 
     // `kubectl get windflow` covers every kind.

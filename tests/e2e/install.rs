@@ -135,9 +135,7 @@ pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (boo
     (output.status.success(), both(&output))
 }
 
-/// Removes the webhook configurations an admission scenario leaves: their webhook is gone with
-/// its operator, and depending on the failure policies the scenario last set, they would refuse
-/// every change or every delete of a WindFlow object to whoever comes next.
+/// Removes the chart's webhook configurations.
 pub async fn remove_webhooks(plane: &ControlPlane) {
     let client = plane.client().await;
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
@@ -149,7 +147,6 @@ pub async fn remove_webhooks(plane: &ControlPlane) {
 /// Clears what an earlier scenario may have left, also one that failed half way: every WindFlow
 /// object (finalizers dropped: no operator runs now), the namespaces WindFlow made, the Lease.
 pub async fn reset(plane: &ControlPlane) {
-    remove_webhooks(plane).await;
     let client = plane.client().await;
     for crd in windflow::kinds::crds() {
         let resource = windflow::api::api_resource(&crd);

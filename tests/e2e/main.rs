@@ -2,7 +2,7 @@
 //! server serves them, the chart installed as users install it, the operator running with the
 //! chart's ServiceAccount, and the sample platform applied, changed, deleted and failed over.
 //!
-//! The tests of this binary share one control plane and take turns (`exclusive`): operators
+//! The tests of this binary share one control plane and take turns (`turn`): operators
 //! watch the whole cluster, so two scenarios at once would reconcile each other's objects.
 
 #[path = "../support/mod.rs"]
@@ -32,9 +32,16 @@ use controlplane::run;
 
 static TURN: Mutex<()> = Mutex::const_new(());
 
-/// This test's turn on the shared control plane.
-pub async fn exclusive() -> MutexGuard<'static, ()> {
-    TURN.lock().await
+/// This test's turn on the shared control plane, with the CRDs served and no admission webhook
+/// an earlier scenario left: its webhook is gone with its operator, and depending on the
+/// failure policies that scenario last set, it would refuse every change or every delete of a
+/// WindFlow object to whoever comes next.
+pub async fn turn() -> (MutexGuard<'static, ()>, &'static controlplane::ControlPlane) {
+    let turn = TURN.lock().await;
+    let plane = controlplane::control_plane().await;
+    install_crds(plane).await;
+    install::remove_webhooks(plane).await;
+    (turn, plane)
 }
 
 /// The API of a WindFlow manifest's kind, in its namespace (or cluster-wide), and its name.

@@ -15,9 +15,9 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::controlplane::{ControlPlane, both, control_plane, run};
+use crate::controlplane::{ControlPlane, both, run};
 use crate::install::{eventually, install_chart, reset, start_operator, windflow};
-use crate::{api_for, exclusive, install_crds};
+use crate::{api_for, turn};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
 const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
@@ -223,9 +223,7 @@ pub struct Scenario {
 }
 
 pub async fn scenario() -> Scenario {
-    let turn = exclusive().await;
-    let plane = control_plane().await;
-    install_crds(plane).await;
+    let (turn, plane) = turn().await;
     reset(plane).await;
     let kubeconfig = install_chart(plane).await;
     let db = crate::support::database().await;

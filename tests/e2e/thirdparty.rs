@@ -11,8 +11,8 @@ use kube::ResourceExt;
 use kube::api::Api;
 use serde_json::Value;
 
-use crate::controlplane::{both, control_plane, run};
-use crate::{established, exclusive, install_crds};
+use crate::controlplane::{both, run};
+use crate::{established, turn};
 
 /// API groups whose CRDs the module proxy does not serve (KubeVirt, Multus): their children are
 /// checked offline only (`render`, the builders' unit tests).
@@ -24,9 +24,7 @@ fn group_of(doc: &Value) -> &str {
 
 #[tokio::test]
 async fn every_child_passes_strict_validation_of_the_apis_it_targets() {
-    let _turn = exclusive().await;
-    let plane = control_plane().await;
-    install_crds(plane).await;
+    let (_turn, plane) = turn().await;
     // What an earlier scenario left (its tenant namespaces) would collide with these.
     crate::install::reset(plane).await;
     // On an existing cluster (WINDFLOW_E2E_KUBECONFIG), CRDs already there are left alone: only
