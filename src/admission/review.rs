@@ -82,12 +82,12 @@ pub async fn validate<L: Lookup>(
                 Some(_) => match (&request.operation, kind) {
                     (Operation::Create, "Deployment") => rollout(object, &actor, settings, lookup).await?,
                     (_, "Policy") => {
-                        let policy: Option<Policy> = typed(object);
+                        let policy = object.clone().try_parse::<Policy>().ok();
                         let names = policy.map(|p| p.spec.subjects.users).unwrap_or_default();
                         members(object, &names, "spec.subjects.users", lookup).await?
                     }
                     (_, "Group") => {
-                        let group: Option<Group> = typed(object);
+                        let group = object.clone().try_parse::<Group>().ok();
                         let names = group.map(|g| g.spec.members).unwrap_or_default();
                         members(object, &names, "spec.members", lookup).await?
                     }
@@ -122,18 +122,14 @@ impl Verdict {
     }
 }
 
-/// The object as its kind; none if it is not one (its CRD schema refuses it first).
-fn typed<K: serde::de::DeserializeOwned>(object: &DynamicObject) -> Option<K> {
-    serde_json::to_value(object).ok().and_then(|value| serde_json::from_value(value).ok())
-}
-
 async fn rollout<L: Lookup>(
     object: &DynamicObject,
     actor: &Actor,
     settings: &Settings,
     lookup: &L,
 ) -> Result<Verdict, kube::Error> {
-    let Some(deployment) = typed::<Deployment>(object) else { return Ok(Verdict::Allowed(vec![])) };
+    // What is no valid Deployment is its CRD schema's to refuse.
+    let Ok(deployment) = object.clone().try_parse::<Deployment>() else { return Ok(Verdict::Allowed(vec![])) };
     Ok(match deploying::decide(lookup, &deployment, Some(actor), &settings.platform_groups).await? {
         Decision::Allowed => Verdict::Allowed(vec![]),
         Decision::Refused(refusal) => Verdict::Denied(refusal.to_string()),
