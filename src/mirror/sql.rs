@@ -130,13 +130,13 @@ pub fn write(mode: Write, table: &str, columns: &[&str], joins: &[(&JoinTable, b
     let _ = write!(
         sql,
         ", changes AS MATERIALIZED (SELECT nullif({row_diff}, '{{}}') AS row_diff, \
-                ('{{}}'::jsonb{join_changes}) AS join_diff), \
+                ('{{}}'::jsonb{join_changes}) AS join_diff, {requested} AS requested), \
          audit AS (INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
-            SELECT m.organization_id, CASE WHEN {requested} THEN {user} END, \
-                   CASE WHEN {requested} THEN m.actor ELSE '{FIELD_MANAGER}' END, {action}, \
+            SELECT m.organization_id, CASE WHEN c.requested THEN {user} END, \
+                   CASE WHEN c.requested THEN m.actor ELSE '{FIELD_MANAGER}' END, {action}, \
                    m.resource_type, m.resource_id, m.resource_namespace, m.resource_name, m.resource_version, \
-                   CASE WHEN {requested} THEN m.kubernetes_username ELSE $2->>'operator' END, \
-                   CASE WHEN {requested} THEN m.kubernetes_groups END, \
+                   CASE WHEN c.requested THEN m.kubernetes_username ELSE $2->>'operator' END, \
+                   CASE WHEN c.requested THEN m.kubernetes_groups END, \
                    jsonb_build_object('row', coalesce(c.row_diff, '{{}}')) \
                    || CASE WHEN c.join_diff = '{{}}' THEN '{{}}'::jsonb ELSE jsonb_build_object('joins', c.join_diff) END \
             FROM jsonb_populate_record(NULL::audit_logs, $2) m, changes c \
@@ -230,7 +230,8 @@ mod tests {
         assert!(!sql.contains("old AS"));
         assert!(!sql.contains("DELETE"));
         // A new row is always the requester's.
-        assert!(sql.contains("CASE WHEN true THEN m.actor ELSE 'windflow-operator' END, 'create',"));
+        assert!(sql.contains("true AS requested"));
+        assert!(sql.contains("CASE WHEN c.requested THEN m.actor ELSE 'windflow-operator' END, 'create',"));
         assert!(sql.contains("ON CONFLICT (user_id, tag_id) DO NOTHING"));
     }
 
