@@ -557,20 +557,8 @@ async fn audit_rows_name_who_acted() {
             .to_annotation()
     };
     let sync = |doc: Value| {
-        let pool = db.pool.clone();
-        let index = cluster.index();
-        async move {
-            struct Sync<'a>(&'a sqlx::PgPool, &'a windflow::kinds::Index);
-            impl<'a> windflow::kinds::Visitor for Sync<'a> {
-                type Output = futures::future::BoxFuture<'a, Outcome>;
-                fn visit<K: windflow::kinds::Kind>(self, obj: K) -> Self::Output {
-                    Box::pin(async move {
-                        windflow::reconcile::sync(self.0, self.1, &obj, None, Some(OPERATOR)).await.expect("sync").0
-                    })
-                }
-            }
-            windflow::kinds::visit(&doc, Sync(&pool, &index)).expect("a kind").await
-        }
+        let (pool, index) = (db.pool.clone(), cluster.index());
+        async move { mirror_as(&pool, &index, &doc, Some(OPERATOR)).await }
     };
     let last = |pool: sqlx::PgPool| async move {
         sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<Vec<String>>, Option<String>)>(
@@ -616,8 +604,7 @@ async fn audit_rows_name_who_acted() {
     network["metadata"]["resourceVersion"] = json!("5");
     network["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:00Z");
     network["metadata"]["annotations"][DELETED_BY] = json!(recorded("oidc:bob", Some("bob")));
-    let obj: windflow::kinds::network::Network = serde_json::from_value(network).expect("a Network");
-    assert!(windflow::reconcile::remove(&db.pool, &obj, Some(OPERATOR)).await.expect("deleted"));
+    assert!(remove_as(&db.pool, &network, Some(OPERATOR)).await, "deleted");
     let (action, _, username, _, user) = last(db.pool.clone()).await;
     assert_eq!((action.as_str(), username.as_deref(), user.as_deref()), ("delete", Some("oidc:bob"), Some("bob")));
 }

@@ -186,14 +186,19 @@ fn same_object(a: &Value, b: &Value) -> bool {
 
 /// Runs the reconcile's mirror path on any kind, dereferencing from `index`.
 pub async fn mirror_with(pool: &PgPool, index: &Index, doc: &Value) -> Outcome {
-    struct Mirror<'a>(&'a PgPool, &'a Index);
+    mirror_as(pool, index, doc, None).await
+}
+
+/// [`mirror_with`] by an operator whose Kubernetes username is `operator`.
+pub async fn mirror_as(pool: &PgPool, index: &Index, doc: &Value, operator: Option<&str>) -> Outcome {
+    struct Mirror<'a>(&'a PgPool, &'a Index, Option<&'a str>);
     impl<'a> Visitor for Mirror<'a> {
         type Output = BoxFuture<'a, Outcome>;
         fn visit<K: Kind>(self, obj: K) -> Self::Output {
-            Box::pin(async move { sync(self.0, self.1, &obj, None, None).await.expect("database reachable").0 })
+            Box::pin(async move { sync(self.0, self.1, &obj, None, self.2).await.expect("database reachable").0 })
         }
     }
-    kinds::visit(doc, Mirror(pool, index)).unwrap_or_else(|e| panic!("{e}")).await
+    kinds::visit(doc, Mirror(pool, index, operator)).unwrap_or_else(|e| panic!("{e}")).await
 }
 
 /// `docs`, all applied and mirrored (see [`Cluster::converge`]), as the caches then hold them.
@@ -205,14 +210,19 @@ pub async fn converged(pool: &PgPool, docs: &[Value]) -> Vec<Value> {
 
 /// Runs the finalizer's deletion path on any kind.
 pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
-    struct Remove<'a>(&'a PgPool);
+    remove_as(pool, doc, None).await
+}
+
+/// [`remove`] by an operator whose Kubernetes username is `operator`.
+pub async fn remove_as(pool: &PgPool, doc: &Value, operator: Option<&str>) -> bool {
+    struct Remove<'a>(&'a PgPool, Option<&'a str>);
     impl<'a> Visitor for Remove<'a> {
         type Output = BoxFuture<'a, bool>;
         fn visit<K: Kind>(self, obj: K) -> Self::Output {
-            Box::pin(async move { windflow::reconcile::remove(self.0, &obj, None).await.expect("delete") })
+            Box::pin(async move { windflow::reconcile::remove(self.0, &obj, self.1).await.expect("delete") })
         }
     }
-    kinds::visit(doc, Remove(pool)).unwrap_or_else(|e| panic!("{e}")).await
+    kinds::visit(doc, Remove(pool, operator)).unwrap_or_else(|e| panic!("{e}")).await
 }
 
 pub fn with_version(doc: &Value, version: u64) -> Value {
