@@ -20,8 +20,6 @@ use super::{AdmissionError, Result};
 pub const RENEW_BEFORE: Duration = Duration::days(30);
 /// How long a serving certificate the operator makes is valid.
 const SERVING_VALIDITY: Duration = Duration::days(365);
-/// The annotation on the Secret that says when its serving certificate expires.
-const NOT_AFTER: &str = "windflow.io/not-after";
 const CA_KEY: &str = "ca.crt";
 const CERT_KEY: &str = "tls.crt";
 const KEY_KEY: &str = "tls.key";
@@ -156,39 +154,33 @@ fn served(secret: &Secret) -> Result<Served> {
     Ok(Served { certificate: field(CERT_KEY)?, key: field(KEY_KEY)?, ca_bundle: field(CA_KEY)? })
 }
 
-/// Whether the operator must make the Secret's certificate anew: it lacks one, or it expires
-/// within [`RENEW_BEFORE`] of `now`.
+/// Whether the operator must make the Secret's certificate anew: it lacks one, or the serving
+/// certificate it holds cannot be read or expires within [`RENEW_BEFORE`] of `now`.
 pub fn renewal_due(secret: &Secret, now: DateTime<Utc>) -> bool {
-    let not_after = secret
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(NOT_AFTER))
-        .and_then(|at| DateTime::parse_from_rfc3339(at).ok());
-    let complete = [CA_KEY, CERT_KEY, KEY_KEY].iter().all(|key| text(secret, key).is_some());
-    !complete || not_after.is_none_or(|at| at.with_timezone(&Utc) - now < RENEW_BEFORE)
+    let complete = [CA_KEY, KEY_KEY].iter().all(|key| text(secret, key).is_some());
+    let expires = text(secret, CERT_KEY).and_then(|pem| not_after(pem.as_bytes()));
+    !complete || expires.is_none_or(|at| at - now < RENEW_BEFORE)
 }
 
-/// A fresh CA and the serving certificate it signs.
-#[derive(Debug)]
-pub struct Issued {
-    pub served: Served,
-    pub not_after: DateTime<Utc>,
+/// When the first certificate of `pem` expires; none if there is none to read.
+fn not_after(pem: &[u8]) -> Option<DateTime<Utc>> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    let certificate = pem.parse_x509().ok()?;
+    DateTime::from_timestamp(certificate.validity().not_after.timestamp(), 0)
 }
 
-impl Issued {
+impl Served {
     /// The Secret that keeps it.
     pub fn secret(&self, name: &str, namespace: &str) -> Secret {
         let data = BTreeMap::from([
-            (CA_KEY.to_owned(), ByteString(self.served.ca_bundle.clone())),
-            (CERT_KEY.to_owned(), ByteString(self.served.certificate.clone())),
-            (KEY_KEY.to_owned(), ByteString(self.served.key.clone())),
+            (CA_KEY.to_owned(), ByteString(self.ca_bundle.clone())),
+            (CERT_KEY.to_owned(), ByteString(self.certificate.clone())),
+            (KEY_KEY.to_owned(), ByteString(self.key.clone())),
         ]);
         Secret {
             metadata: ObjectMeta {
                 name: Some(name.to_owned()),
                 namespace: Some(namespace.to_owned()),
-                annotations: Some(BTreeMap::from([(NOT_AFTER.to_owned(), self.not_after.to_rfc3339())])),
                 labels: Some(BTreeMap::from([(
                     crate::provision::labels::MANAGED_BY.to_owned(),
                     crate::FIELD_MANAGER.to_owned(),
@@ -205,7 +197,7 @@ impl Issued {
 /// Makes a CA and a serving certificate for `hosts`, valid from `now` for a year. The bundle
 /// keeps `previous_ca` beside the new CA, so that replicas still serving the old certificate
 /// stay trusted until they reload.
-pub fn issue(hosts: &[String], previous_ca: Option<&str>, now: DateTime<Utc>) -> Result<Issued> {
+pub fn issue(hosts: &[String], previous_ca: Option<&str>, now: DateTime<Utc>) -> Result<Served> {
     let failed = |error: rcgen::Error| AdmissionError::Certificate(error.to_string());
     let not_after = now + SERVING_VALIDITY;
     let day = |at: DateTime<Utc>| {
@@ -238,13 +230,10 @@ pub fn issue(hosts: &[String], previous_ca: Option<&str>, now: DateTime<Utc>) ->
         let first = previous.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap_or_default();
         ca_bundle.push_str(first);
     }
-    Ok(Issued {
-        served: Served {
-            certificate: certificate.pem().into_bytes(),
-            key: key.serialize_pem().into_bytes(),
-            ca_bundle: ca_bundle.into_bytes(),
-        },
-        not_after: not_after - Duration::days(1),
+    Ok(Served {
+        certificate: certificate.pem().into_bytes(),
+        key: key.serialize_pem().into_bytes(),
+        ca_bundle: ca_bundle.into_bytes(),
     })
 }
 
@@ -261,10 +250,10 @@ mod tests {
         assert!(!renewal_due(&secret, now));
         assert!(!renewal_due(&secret, now + Duration::days(300)));
         assert!(renewal_due(&secret, now + Duration::days(340)));
-        // Incomplete or unannotated Secrets are made anew.
-        let mut bare = secret.clone();
-        bare.metadata.annotations = None;
-        assert!(renewal_due(&bare, now));
+        // Incomplete Secrets, or ones whose certificate cannot be read, are made anew.
+        let mut unreadable = secret.clone();
+        unreadable.data.as_mut().expect("data").insert(CERT_KEY.to_owned(), ByteString(b"not a PEM".to_vec()));
+        assert!(renewal_due(&unreadable, now));
         let mut partial = secret;
         partial.data.as_mut().expect("data").remove(KEY_KEY);
         assert!(renewal_due(&partial, now));
@@ -275,14 +264,14 @@ mod tests {
         let now = Utc::now();
         let hosts = vec!["127.0.0.1".to_owned()];
         let first = issue(&hosts, None, now).expect("first");
-        let first_ca = String::from_utf8(first.served.ca_bundle.clone()).expect("pem");
+        let first_ca = String::from_utf8(first.ca_bundle.clone()).expect("pem");
         let second = issue(&hosts, Some(&first_ca), now).expect("second");
-        let bundle = String::from_utf8(second.served.ca_bundle).expect("pem");
+        let bundle = String::from_utf8(second.ca_bundle).expect("pem");
         assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2);
         assert!(bundle.ends_with(&first_ca));
         // A third renewal drops the first CA.
         let third = issue(&hosts, Some(&bundle), now).expect("third");
-        let third_bundle = String::from_utf8(third.served.ca_bundle).expect("pem");
+        let third_bundle = String::from_utf8(third.ca_bundle).expect("pem");
         assert_eq!(third_bundle.matches("BEGIN CERTIFICATE").count(), 2);
         assert!(!third_bundle.contains(first_ca.trim()));
     }
