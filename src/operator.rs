@@ -78,6 +78,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut controllers = stores.controllers(&client, &ctx);
     let owners = controllers.owners.clone();
     ctx.set_waker(Box::new(move |kind, name, namespace| owners.wake_named(kind, name, namespace)));
+    // A workload cluster's children are watched like the management cluster's from the moment
+    // it connects; what is placed on it is looked at again when it connects, stops or starts
+    // answering.
+    let (watching, waking, index) = (controllers.owners.clone(), controllers.owners.clone(), ctx.index.clone());
+    ctx.clusters.set_hooks(
+        Box::new(move |_, client| {
+            let owners = watching.clone();
+            tokio::spawn(async move { watch_children(&client, &owners).await }).abort_handle()
+        }),
+        Box::new(move |cluster| {
+            for (kind, name, namespace) in index.placed_on(cluster) {
+                waking.wake_named(kind, &name, Some(&namespace));
+            }
+        }),
+    );
+    let cluster_health = {
+        let clusters = ctx.clusters.clone();
+        tokio::spawn(async move { clusters.watch_health().await })
+    };
     // A stack's phase follows its applications and rollouts; an application's workloads follow
     // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
     // the counts of each refresh of the views.
@@ -139,6 +158,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     server.abort();
     views.abort();
+    cluster_health.abort();
     if let Some(admission) = admission {
         admission.abort();
     }

@@ -7,7 +7,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kube::ResourceExt;
-use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,7 +14,7 @@ use crate::api::{describe, describe_document};
 use crate::kinds::index::{Index, as_mirrored};
 use crate::kinds::{self, Inputs, Kind, KindId, Visitor};
 use crate::mirror::Reference;
-use crate::provision::{self, Config, ProvisionError, tenant_namespace};
+use crate::provision::{self, Config, Destination, Placed, ProvisionError, tenant_namespace};
 use crate::validate::Schemas;
 
 /// `windflow render`: prints the children of the manifests, or every problem; returns how
@@ -94,7 +93,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, Vec<String>> {
 }
 
 /// Builds an object's children: the object is captured, whatever its kind.
-type Build = Box<dyn Fn(&Inputs) -> provision::Result<Vec<DynamicObject>>>;
+type Build = Box<dyn Fn(&Inputs) -> provision::Result<Vec<Placed>>>;
 
 /// One loaded object: what the checks and the rendering need of it, whatever its kind.
 struct Loaded {
@@ -122,7 +121,7 @@ impl Visitor for Load<'_> {
                 if let Some(Err(error)) = obj.probe_target() {
                     return Err(error);
                 }
-                kinds::children(&obj, inputs)
+                kinds::children(&obj, &kinds::place(&obj, inputs.index)?, inputs)
             }) as Build
         });
         Loaded { source: self.source.to_owned(), kind: K::ID, namespace, name, references, children }
@@ -180,8 +179,12 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Result<String, Vec<Str
         match children(&inputs) {
             Ok(children) => {
                 for child in children {
-                    out.push_str(&format!("---\n# provisioned by {}\n", object.label()));
-                    match serde_yaml::to_string(&child) {
+                    let on = match &child.cluster {
+                        Destination::Management => String::new(),
+                        workload => format!(" on cluster {}", workload.name()),
+                    };
+                    out.push_str(&format!("---\n# provisioned by {}{on}\n", object.label()));
+                    match serde_yaml::to_string(&child.object) {
                         Ok(yaml) => out.push_str(&yaml),
                         Err(e) => problems.push(format!("{}: {}: {e}", object.source, object.label())),
                     }

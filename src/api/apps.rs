@@ -17,6 +17,7 @@ use super::common::{CommonStatus, DeletionPolicy, FreeForm, ObjectRef};
     status = "StackStatus",
     printcolumn(name = "Element", type_ = "string", json_path = ".spec.elementRef.name"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("a stack name has at most 100 characters")
@@ -29,6 +30,11 @@ pub struct StackSpec {
     /// The Element the stack runs on. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
     pub element_ref: ObjectRef,
+    /// The kubernetes ContainerCluster (same namespace) its applications run on. Unset: the
+    /// only kubernetes ContainerCluster of its element, else the management cluster. Changing
+    /// it moves the applications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_cluster_ref: Option<ObjectRef>,
     /// The template the stack was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100))]
@@ -82,6 +88,7 @@ seed_values! {
     printcolumn(name = "Stack", type_ = "string", json_path = ".spec.stackRef.name"),
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.applicationType"),
     printcolumn(name = "Deployment", type_ = "string", json_path = ".status.deploymentStatus"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("an application name has at most 100 characters")

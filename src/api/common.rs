@@ -96,6 +96,21 @@ pub struct CommonStatus {
     /// first written and when the spec changes (a new generation), not on status-only changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirrored_resource_version: Option<String>,
+    /// Where the Kubernetes objects this object provisions run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementStatus>,
+}
+
+/// Where an object's Kubernetes objects run, as the operator decided it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementStatus {
+    /// The clusters, comma-separated: ContainerClusters of this namespace by name, and
+    /// `(management)` for the cluster the operator runs in.
+    pub cluster: String,
+    /// The namespace they run in on those clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// What deleting a WindFlow object does to the Kubernetes objects it provisioned.
@@ -123,6 +138,8 @@ pub enum Reason {
     ProviderUnavailable,
     /// An existing cluster or engine does not answer its health check.
     Unreachable,
+    /// The workload cluster the object's children run on does not answer.
+    ClusterUnreachable,
     WaitingForDependency,
     NoOrganization,
     InvalidSpec,

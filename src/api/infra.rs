@@ -292,6 +292,7 @@ pub struct NetworkAttachment {
     printcolumn(name = "Memory", type_ = "number", json_path = ".spec.memoryGb"),
     printcolumn(name = "OS", type_ = "string", json_path = ".spec.osType"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("a VM name has at most 100 characters")
 )]
@@ -306,6 +307,10 @@ pub struct VMSpec {
     /// The Stack that manages the VM, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_ref: Option<ObjectRef>,
+    /// The kubernetes ContainerCluster (same namespace) whose KubeVirt runs the VM. Unset: the
+    /// management cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_cluster_ref: Option<ObjectRef>,
     /// CPU cores.
     #[schemars(range(min = 1))]
     pub cpu_cores: i32,
@@ -463,6 +468,7 @@ seed_values! {
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.networkType"),
     printcolumn(name = "Subnet", type_ = "string", json_path = ".spec.subnet"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("a network name has at most 100 characters")
 )]
@@ -545,6 +551,7 @@ seed_values! {
     printcolumn(name = "Size", type_ = "number", json_path = ".spec.sizeGb"),
     printcolumn(name = "Access", type_ = "string", json_path = ".spec.accessMode"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("a volume name has at most 100 characters")
 )]
@@ -639,6 +646,7 @@ seed_values! {
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.gatewayType"),
     printcolumn(name = "Stack", type_ = "string", json_path = ".spec.stackRef.name"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("a gateway name has at most 100 characters")
 )]

@@ -384,6 +384,7 @@ pub struct Subjects {
     status = "CommonStatus",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.environmentType"),
     printcolumn(name = "Active", type_ = "boolean", json_path = ".spec.isActive"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("an environment name has at most 100 characters")

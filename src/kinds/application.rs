@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::network::{Attachments, Join, MULTUS_NETWORKS, attach, attachment_label};
 use super::release::{self, Release, WorkloadPlan};
-use super::shared::{columns, linked, metadata, quantities, text, typed, without_condition};
+use super::shared::{PLACEMENT_COLUMN, columns, linked, metadata, quantities, text, typed, without_condition};
 use super::vm::{Machine, machine_not_working};
 use super::{Inputs, Kind, KindId};
 use crate::api::apps::ApplicationType;
@@ -73,8 +73,10 @@ impl Kind for Application {
     const ID: KindId = KindId::Application;
     const TABLE: &'static str = "applications";
     const CHILD_TYPES: &'static [ChildType] = &[DEPLOYMENT, SERVICE, VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
-    const STATUS_COLUMNS: &'static [StatusColumn] =
-        &[StatusColumn { field: "deploymentStatus", column: "deployment_status", default: Some("pending") }];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[
+        StatusColumn { field: "deploymentStatus", column: "deployment_status", default: Some("pending") },
+        PLACEMENT_COLUMN,
+    ];
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)

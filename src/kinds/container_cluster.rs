@@ -13,6 +13,7 @@ use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{ClusterMode, ContainerClusterPhase, ContainerNodePhase};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
+use crate::provision::clusters::Credentials;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
 use crate::provision::types::{CAPI_CLUSTER, CONTAINER_NODE};
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
@@ -196,6 +197,30 @@ impl Kind for ContainerCluster {
 }
 
 impl ContainerCluster {
+    /// How a workload cluster is reached: an existing cluster with the tenant's kubeconfig
+    /// Secret (`clusterConfig.kubeconfigSecret`); a Cluster API cluster, once it is Available,
+    /// with the Secret Cluster API writes beside its Cluster (`<cluster>-kubeconfig`, key
+    /// `value`). Why it cannot be reached yet, otherwise.
+    pub fn credentials(&self, index: &super::Index) -> std::result::Result<Credentials, String> {
+        let (namespace, name) = (self.namespace().unwrap_or_default(), self.name_any());
+        if let Some(secret) = text(&self.spec.cluster_config, "kubeconfigSecret") {
+            return Ok(Credentials { namespace, secret: secret.to_owned(), keys: &["value", "kubeconfig"] });
+        }
+        let ready = self
+            .status
+            .as_ref()
+            .is_some_and(|status| status.common.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if !ready {
+            return Err(format!("ContainerCluster {namespace}/{name} is not Available yet"));
+        }
+        let placement = super::place(self, index).map_err(|error| error.to_string())?;
+        Ok(Credentials {
+            namespace: placement.workload_namespace().to_owned(),
+            secret: format!("{name}-kubeconfig"),
+            keys: &["value"],
+        })
+    }
+
     /// A ContainerNode per reported node, named `<cluster>-<node>`, in the cluster's namespace;
     /// its phase rides along as the status to apply.
     fn nodes(&self, report: &ClusterReport) -> Vec<Value> {

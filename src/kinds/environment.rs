@@ -14,11 +14,11 @@ use kube::ResourceExt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::shared::{columns, metadata, quantities, tag_rows, tag_table, tags, typed};
+use super::shared::{PLACEMENT_COLUMN, columns, metadata, quantities, tag_rows, tag_table, tags, typed};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::tenancy::EnvironmentType;
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
+use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
 use crate::provision::types::{LIMIT_RANGE, NAMESPACE, NETWORK_POLICY, RESOURCE_QUOTA};
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
@@ -42,6 +42,7 @@ struct EnvironmentRow<'a> {
 impl Kind for Environment {
     const ID: KindId = KindId::Environment;
     const TABLE: &'static str = "environments";
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[PLACEMENT_COLUMN];
     const CHILD_TYPES: &'static [ChildType] = &[NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, NETWORK_POLICY];
 
     fn common_status(&self) -> Option<&CommonStatus> {

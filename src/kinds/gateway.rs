@@ -20,7 +20,9 @@ use uuid::Uuid;
 use super::Application;
 use super::application::first_port;
 use super::domain::certificate;
-use super::shared::{Link, columns, linked, metadata, phase, phase_column, text, typed, without_condition};
+use super::shared::{
+    Link, PLACEMENT_COLUMN, columns, linked, metadata, phase, phase_column, text, typed, without_condition,
+};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{GatewayPhase, GatewayType, LoadBalancingStrategy};
@@ -53,7 +55,7 @@ impl Kind for Gateway {
     const ID: KindId = KindId::Gateway;
     const TABLE: &'static str = "gateways";
     const CHILD_TYPES: &'static [ChildType] = &[INGRESS, HTTP_ROUTE, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
-    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring")];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring"), PLACEMENT_COLUMN];
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)

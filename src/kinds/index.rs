@@ -148,8 +148,9 @@ impl Index {
         Ok(environment.clone())
     }
 
-    /// Where the children of the object `name` in `namespace` land.
-    pub fn placement(&self, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
+    /// Where the children of the object `name` of `kind` in `namespace` land: its organization,
+    /// environment and namespace, and the clusters ([`Index::destinations`]).
+    pub fn placement(&self, kind: KindId, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
         if let Anchor::Organization = anchor {
             return Placement::new(name.to_owned(), None);
         }
@@ -171,7 +172,10 @@ impl Index {
                 )?)
             }
         };
-        Placement::new(organization, environment)
+        Ok(Placement {
+            clusters: self.destinations(kind, namespace, name)?,
+            ..Placement::new(organization, environment)?
+        })
     }
 
     /// The dereference step of the mirror: the tenant organization of `namespace` and what
@@ -390,15 +394,17 @@ mod tests {
     #[test]
     fn placement_follows_references_to_the_environment_and_says_what_is_missing() {
         let index = Index::from_documents(&platform());
-        let placement = index.placement("acme", "storefront", Anchor::Stack("shop")).expect("placed");
+        let placement =
+            index.placement(KindId::Application, "acme", "storefront", Anchor::Stack("shop")).expect("placed");
         let element = index.get::<Element>(Some("acme"), "k8s").expect("the stack's element");
         let environment = element.spec.environment_ref.name.clone();
         assert_eq!(placement.organization, "acme");
         assert_eq!(placement.namespace, Some(format!("acme-{environment}")));
         assert_eq!(placement.environment, Some(environment));
-        let missing = index.placement("acme", "cart", Anchor::Stack("cart")).expect_err("no such stack");
+        let missing =
+            index.placement(KindId::Application, "acme", "cart", Anchor::Stack("cart")).expect_err("no such stack");
         assert_eq!(missing.to_string(), "spec.stackRef: Stack acme/cart does not exist");
-        let foreign = index.placement("globex", "cart", Anchor::Tenant).expect_err("no tenant");
+        let foreign = index.placement(KindId::Policy, "globex", "cart", Anchor::Tenant).expect_err("no tenant");
         assert_eq!(foreign, ProvisionError::NoOrganization("globex".into()));
     }
 }

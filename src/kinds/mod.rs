@@ -12,6 +12,7 @@
 mod shared;
 
 pub mod index;
+mod placement;
 pub mod release;
 
 pub mod application;
@@ -52,7 +53,7 @@ use crate::provision::probe::{ClusterReport, ProbeTarget};
 use crate::provision::{Anchor, ChildType, Config, Placement};
 
 pub use index::{Index, Indexed};
-pub use shared::{LOCKED_PASSWORD, PrepareError, children, prepare};
+pub use shared::{LOCKED_PASSWORD, PrepareError, children, place, prepare};
 
 /// Why a gathering object is not all Ready ([`Kind::gathered`]), said by its message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -351,7 +352,7 @@ macro_rules! generated {
                 let modules: std::collections::BTreeSet<String> = std::fs::read_dir(directory)
                     .expect("src/kinds")
                     .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
-                    .filter(|stem| !["mod", "shared", "tests", "index", "release"].contains(&stem.as_str()))
+                    .filter(|stem| !["mod", "shared", "tests", "index", "placement", "release"].contains(&stem.as_str()))
                     .collect();
                 let registered = [$(stringify!($module),)*].map(str::to_owned).into_iter().collect();
                 assert_eq!(modules, registered);

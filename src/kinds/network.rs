@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::shared::{columns, element, metadata, phase, phase_column, typed};
+use super::shared::{PLACEMENT_COLUMN, columns, element, metadata, phase, phase_column, typed};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{NetworkPhase, NetworkType};
@@ -42,7 +42,7 @@ impl Kind for Network {
     const ID: KindId = KindId::Network;
     const TABLE: &'static str = "networks";
     const CHILD_TYPES: &'static [ChildType] = &[NETWORK_POLICY, NETWORK_ATTACHMENT];
-    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)
@@ -205,6 +205,7 @@ pub(super) fn attach(
         };
         let Some(address) = join.ip_address else {
             let home = inputs.index.placement(
+                KindId::Network,
                 object_namespace,
                 join.network,
                 Anchor::Element(&network.spec.element_ref.name),

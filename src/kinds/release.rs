@@ -9,8 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
-use super::Index;
 use super::shared::{Standing, standing};
+use super::{Index, KindId};
 
 pub use crate::api::apps::REVISION_LABEL;
 use crate::api::apps::{Application, Deployment, Stack};
@@ -327,12 +327,12 @@ fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> (Stack
     (phase, last_deployed)
 }
 
-/// The workload namespace of an application's environment.
-pub fn application_namespace(app: &Application, index: &Index) -> Result<String> {
-    let placement = index.placement(
+/// Where an application's workloads run: its environment's namespace on its stack's cluster.
+pub fn application_placement(app: &Application, index: &Index) -> Result<crate::provision::Placement> {
+    index.placement(
+        KindId::Application,
         &app.namespace().unwrap_or_default(),
         &app.name_any(),
         Anchor::Stack(&app.spec.stack_ref.name),
-    )?;
-    Ok(placement.workload_namespace().to_owned())
+    )
 }

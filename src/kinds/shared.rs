@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{Gathered, Kind, KindId, cluster_scoped};
 use crate::api::common::{FreeForm, ObjectRef, Reason};
 use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, Reference, Resolved, StatusColumn, audit_metadata};
-use crate::provision::{self, ProvisionError, labels};
+use crate::provision::{self, Placed, ProvisionError, labels};
 
 /// Roles that may change what an organization runs.
 pub const ROLES_THAT_DEPLOY: &[&str] = &["owner", "admin", "member"];
@@ -90,43 +90,55 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
     Ok(Prepared { kind: K::ID, id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
 }
 
-/// The children of `obj`, with labels and owner references: what `render` prints and the
-/// operator applies.
-pub fn children<K: Kind>(obj: &K, inputs: &super::Inputs) -> provision::Result<Vec<DynamicObject>> {
+/// Where the children of `obj` land ([`Index::placement`](super::Index::placement)).
+pub fn place<K: Kind>(obj: &K, index: &super::Index) -> provision::Result<provision::Placement> {
+    index.placement(K::ID, &obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())
+}
+
+/// The children of `obj` placed by `placement`, each on every one of its clusters, with labels
+/// and, on the management cluster, owner references: what `render` prints and the operator
+/// applies.
+pub fn children<K: Kind>(
+    obj: &K,
+    placement: &provision::Placement,
+    inputs: &super::Inputs,
+) -> provision::Result<Vec<Placed>> {
     if K::CHILD_TYPES.is_empty() {
         return Ok(vec![]);
     }
-    let placement = inputs.index.placement(&obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())?;
     let owner_namespace = obj.namespace();
     let owner_reference = obj.controller_owner_ref(&());
-    obj.desired(&placement, inputs)?
-        .into_iter()
-        .map(|desired| {
-            let mut child: DynamicObject = serde_json::from_value(desired)
-                .map_err(|e| ProvisionError::invalid("spec", format!("cannot build a child object: {e}")))?;
-            let labels = child.labels_mut();
-            labels.insert(labels::ORGANIZATION.into(), placement.organization.clone());
-            if let Some(environment) = &placement.environment {
-                labels.insert(labels::ENVIRONMENT.into(), environment.clone());
+    let mut placed = vec![];
+    for desired in obj.desired(placement, inputs)? {
+        let mut child: DynamicObject = serde_json::from_value(desired)
+            .map_err(|e| ProvisionError::invalid("spec", format!("cannot build a child object: {e}")))?;
+        let labels = child.labels_mut();
+        labels.insert(labels::ORGANIZATION.into(), placement.organization.clone());
+        if let Some(environment) = &placement.environment {
+            labels.insert(labels::ENVIRONMENT.into(), environment.clone());
+        }
+        labels.insert(labels::OWNER_KIND.into(), K::kind(&()).into_owned());
+        labels.insert(labels::OWNER_NAME.into(), obj.name_any());
+        if let Some(namespace) = &owner_namespace {
+            labels.insert(labels::OWNER_NAMESPACE.into(), namespace.clone());
+        }
+        if let Some(uid) = obj.uid() {
+            labels.insert(labels::OWNER_UID.into(), uid);
+        }
+        labels.insert(labels::MANAGED_BY.into(), "windflow".into());
+        for cluster in &placement.clusters {
+            let mut object = child.clone();
+            // Owner references cannot cross namespaces nor clusters: a namespaced owner owns
+            // only the children in its own namespace of its own cluster; the others are found
+            // and deleted by label.
+            let same_namespace = owner_namespace.is_none() || object.metadata.namespace == owner_namespace;
+            if let (Some(owner), true, true) = (&owner_reference, same_namespace, cluster.is_management()) {
+                object.metadata.owner_references = Some(vec![owner.clone()]);
             }
-            labels.insert(labels::OWNER_KIND.into(), K::kind(&()).into_owned());
-            labels.insert(labels::OWNER_NAME.into(), obj.name_any());
-            if let Some(namespace) = &owner_namespace {
-                labels.insert(labels::OWNER_NAMESPACE.into(), namespace.clone());
-            }
-            if let Some(uid) = obj.uid() {
-                labels.insert(labels::OWNER_UID.into(), uid);
-            }
-            labels.insert(labels::MANAGED_BY.into(), "windflow".into());
-            // Owner references cannot cross namespaces: a namespaced owner owns only the
-            // children in its own namespace; the others are found and deleted by label.
-            let same_namespace = owner_namespace.is_none() || child.metadata.namespace == owner_namespace;
-            if let (Some(owner), true) = (&owner_reference, same_namespace) {
-                child.metadata.owner_references = Some(vec![owner.clone()]);
-            }
-            Ok(child)
-        })
-        .collect()
+            placed.push(Placed { cluster: cluster.clone(), object });
+        }
+    }
+    Ok(placed)
 }
 
 /// `spec.elementRef`.
@@ -220,6 +232,9 @@ pub fn networks(
 }
 
 /// The seed status `phase`, mirrored to `column`.
+/// `status.placement`, where the object's Kubernetes objects run, in the `placement` column.
+pub const PLACEMENT_COLUMN: StatusColumn = StatusColumn { field: "placement", column: "placement", default: None };
+
 pub const fn phase_column(column: &'static str, default: &'static str) -> StatusColumn {
     StatusColumn { field: "phase", column, default: Some(default) }
 }

@@ -6,12 +6,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::{columns, element, first_unready, phase_column, standings};
+use super::shared::{PLACEMENT_COLUMN, columns, element, first_unready, phase_column, standings};
 use super::{Application, Deployment, Gathered, Inputs, Kind, KindId};
 use crate::api::apps::DeploymentPhase;
 use crate::api::common::{CommonStatus, FreeForm};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::Result;
+use crate::provision::{Anchor, Result};
 
 pub use crate::api::apps::Stack;
 
@@ -35,6 +35,7 @@ impl Kind for Stack {
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "draft"),
         StatusColumn { field: "lastDeployedAt", column: "last_deployed_at", default: None },
+        PLACEMENT_COLUMN,
     ];
 
     const OBSERVES_OTHERS: bool = true;
@@ -62,6 +63,10 @@ impl Kind for Stack {
             })?,
             joins: vec![],
         })
+    }
+
+    fn anchor(&self) -> Anchor<'_> {
+        Anchor::Element(&self.spec.element_ref.name)
     }
 
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {

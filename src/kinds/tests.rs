@@ -51,6 +51,15 @@ fn merge(target: &mut Value, patch: Value) {
     }
 }
 
+/// The children `obj` places on the first of its clusters: what its builder makes (the copies
+/// on its other clusters are the same objects, see the placement tests).
+fn objects<K: Kind>(obj: &K, inputs: &Inputs) -> crate::provision::Result<Vec<DynamicObject>> {
+    let placement = place(obj, inputs.index)?;
+    let first = placement.clusters.first().cloned();
+    let placed = children(obj, &placement, inputs)?;
+    Ok(placed.into_iter().filter(|child| Some(&child.cluster) == first.as_ref()).map(|child| child.object).collect())
+}
+
 /// The children of `obj`, each checked to be of a type its kind declares (else orphan cleanup
 /// would never find it).
 fn build<K: Kind>(obj: &K, config: &Config) -> crate::provision::Result<Vec<Value>> {
@@ -61,7 +70,7 @@ fn build<K: Kind>(obj: &K, config: &Config) -> crate::provision::Result<Vec<Valu
 fn build_on<K: Kind>(obj: &K, config: &Config, unserved: &[ChildType]) -> crate::provision::Result<Vec<Value>> {
     let index = index(&platform());
     let inputs = Inputs { unserved, ..Inputs::offline(&index, config) };
-    let children = children(obj, &inputs)?;
+    let children = objects(obj, &inputs)?;
     for child in &children {
         let types = child.types.as_ref().expect("apiVersion and kind");
         assert!(
@@ -545,7 +554,7 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
     let inputs = Inputs::offline(&index, &config);
     let volume: Volume = sample("Volume", "pgdata", json!({}));
     assert_eq!(
-        children(&volume, &inputs).expect_err("refused").to_string(),
+        objects(&volume, &inputs).expect_err("refused").to_string(),
         "spec.elementRef → environmentRef: Environment acme/production does not exist"
     );
 }
@@ -553,7 +562,7 @@ fn objects_outside_an_organization_or_without_their_parents_are_refused() {
 /// The children as the API server returns them applied, with `status`.
 fn applied_with<K: Kind>(obj: &K, status: Value) -> Vec<DynamicObject> {
     let index = index(&platform());
-    let children = children(obj, &Inputs::offline(&index, &Config::default())).expect("children");
+    let children = objects(obj, &Inputs::offline(&index, &Config::default())).expect("children");
     children
         .into_iter()
         .map(|mut child| {
@@ -704,7 +713,7 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     let index = index(&platform());
     let config = Config::default();
     let inputs = Inputs { report: Some(&report), ..Inputs::offline(&index, &config) };
-    let children = children(&swarm, &inputs).expect("nodes");
+    let children = objects(&swarm, &inputs).expect("nodes");
     let nodes: Vec<Value> = children.iter().map(|c| serde_json::to_value(c).expect("json")).collect();
     assert_eq!(
         kinds(&nodes),
@@ -755,7 +764,7 @@ fn api_during(strategy: &str, status: Value) -> (Vec<Value>, Map<String, Value>)
     let app: Application = sample("Application", "api", json!({}));
     let config = Config::default();
     let inputs = Inputs::offline(&index, &config);
-    let children = children(&app, &inputs).expect("children");
+    let children = objects(&app, &inputs).expect("children");
     let children = children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect();
     (children, Kind::observe(&app, &[], &inputs))
 }

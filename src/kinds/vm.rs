@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::network::{Attachments, Join, attach, attachment_label};
 use super::shared::{
-    applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes, without_condition,
+    PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes,
+    without_condition,
 };
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
@@ -46,7 +47,7 @@ impl Kind for VM {
     const ID: KindId = KindId::VM;
     const TABLE: &'static str = "vms";
     const CHILD_TYPES: &'static [ChildType] = &[VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
-    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)

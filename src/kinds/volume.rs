@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::shared::{applied_text, columns, element, gigabytes, metadata, phase, phase_column, typed};
+use super::shared::{
+    PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, metadata, phase, phase_column, typed,
+};
 use super::{Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{AccessMode, VolumePhase, VolumeType};
@@ -40,7 +42,7 @@ impl Kind for Volume {
     const ID: KindId = KindId::Volume;
     const TABLE: &'static str = "volumes";
     const CHILD_TYPES: &'static [ChildType] = &[PVC];
-    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating")];
+    const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
     /// `bound` or `available` follows the Applications that mount it.
     const OBSERVES_OTHERS: bool = true;
 

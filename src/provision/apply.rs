@@ -108,6 +108,11 @@ impl Provider {
         Self { client, discovered: Mutex::default() }
     }
 
+    /// The client of the cluster this provider writes to.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Where objects of that type are served, or `None` when the cluster does not serve it.
     async fn resource(&self, child: ChildType) -> Result<Option<ApiResource>, kube::Error> {
         let cached = self.lookup(child, Instant::now());

@@ -3,6 +3,7 @@
 //! them to the cluster.
 
 pub mod apply;
+pub mod clusters;
 pub mod destination;
 pub mod probe;
 
@@ -181,24 +182,88 @@ pub fn workload_namespace(organization: &str, environment: &str) -> Result<Strin
     Ok(name)
 }
 
-/// Where an object's children land: its organization and, for most kinds, an environment.
+/// The cluster a child is applied to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Destination {
+    /// The cluster the operator runs in.
+    Management,
+    /// A workload cluster: the ContainerCluster `name` of the tenant namespace `namespace`.
+    Workload { namespace: String, name: String },
+}
+
+impl Destination {
+    /// How status and `render` name the management cluster: parentheses, which no object name
+    /// holds, so that it cannot be taken for a ContainerCluster.
+    pub const MANAGEMENT: &'static str = "(management)";
+
+    /// The cluster as status names it: the ContainerCluster's name, or [`Self::MANAGEMENT`].
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Management => Self::MANAGEMENT,
+            Self::Workload { name, .. } => name,
+        }
+    }
+
+    /// The clusters a status's `placement.cluster` names, for objects in `namespace`.
+    pub fn parse_list(list: &str, namespace: &str) -> Vec<Self> {
+        list.split(',')
+            .filter(|name| !name.is_empty())
+            .map(|name| match name {
+                Self::MANAGEMENT => Self::Management,
+                name => Self::Workload { namespace: namespace.to_owned(), name: name.to_owned() },
+            })
+            .collect()
+    }
+
+    /// Owner references reach only objects of the owner's own cluster.
+    pub fn is_management(&self) -> bool {
+        matches!(self, Self::Management)
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Management => f.write_str("the management cluster"),
+            Self::Workload { namespace, name } => write!(f, "ContainerCluster {namespace}/{name}"),
+        }
+    }
+}
+
+/// Where an object's children land: its organization, for most kinds an environment, and the
+/// clusters (every child goes to each).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
     pub organization: String,
     pub environment: Option<String>,
     /// The environment's workload namespace, when there is an environment.
     pub namespace: Option<String>,
+    /// Never empty; sorted, the management cluster first when it is one.
+    pub clusters: Vec<Destination>,
 }
 
 impl Placement {
+    /// A placement on the management cluster.
     pub fn new(organization: String, environment: Option<String>) -> Result<Self> {
         let namespace = environment.as_deref().map(|env| workload_namespace(&organization, env)).transpose()?;
-        Ok(Self { organization, environment, namespace })
+        Ok(Self { organization, environment, namespace, clusters: vec![Destination::Management] })
     }
 
     pub fn workload_namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or_default()
     }
+
+    /// The clusters as status names them, comma-separated.
+    pub fn cluster_names(&self) -> String {
+        self.clusters.iter().map(Destination::name).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A built child and the cluster it is applied to.
+#[derive(Clone, Debug)]
+pub struct Placed {
+    pub cluster: Destination,
+    pub object: kube::api::DynamicObject,
 }
 
 /// A Kubernetes type a kind provisions.

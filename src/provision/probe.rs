@@ -82,24 +82,12 @@ pub enum ProbeError {
 pub async fn probe(client: &Client, target: &ProbeTarget, deny: &[IpNet]) -> Result<ClusterReport, ProbeError> {
     match target {
         ProbeTarget::Kubeconfig { namespace, secret } => {
-            let data = secret_data(client, namespace, secret).await?;
-            let kubeconfig = ["value", "kubeconfig"]
-                .iter()
-                .find_map(|key| data.get(*key))
-                .ok_or_else(|| unreachable(format!("Secret {namespace}/{secret} has no key value or kubeconfig")))?;
-            let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(kubeconfig))
-                .map_err(|e| unreachable(format!("Secret {namespace}/{secret}: not a kubeconfig: {e}")))?;
-            if let Some(field) = not_inline(&kubeconfig) {
-                return Err(ProbeError::Refused(format!(
-                    "Secret {namespace}/{secret}: kubeconfig {field}: only inline credentials are followed \
-                     (server, certificate-authority-data, client-certificate-data, client-key-data, token)"
-                )));
-            }
+            let (kubeconfig, _) = read_kubeconfig(client, namespace, secret, &["value", "kubeconfig"]).await?;
             kubernetes(kubeconfig, deny).await
         }
         ProbeTarget::Engine { url, swarm, tls } => {
             let tls = match tls {
-                Some((namespace, name)) => Some(secret_data(client, namespace, name).await?),
+                Some((namespace, name)) => Some(secret_data(client, namespace, name).await?.0),
                 None => None,
             };
             engine(url, *swarm, tls.as_ref(), deny).await
@@ -111,21 +99,60 @@ fn unreachable(message: String) -> ProbeError {
     ProbeError::Unreachable(message)
 }
 
+/// A Secret's data and its resourceVersion.
 async fn secret_data(
     client: &Client,
     namespace: &str,
     name: &str,
-) -> Result<std::collections::BTreeMap<String, Vec<u8>>, ProbeError> {
+) -> Result<(std::collections::BTreeMap<String, Vec<u8>>, String), ProbeError> {
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get_opt(name)
         .await?
         .ok_or_else(|| unreachable(format!("Secret {namespace}/{name} does not exist")))?;
-    Ok(secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())
+    let version = secret.metadata.resource_version.clone().unwrap_or_default();
+    Ok((secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(), version))
 }
 
-/// A client for the endpoint a kubeconfig describes, with short timeouts, connecting to the
-/// address its host resolved to once that address passed `deny`.
-async fn client_for(kubeconfig: Kubeconfig, what: &str, deny: &[IpNet]) -> Result<Client, ProbeError> {
+/// The kubeconfig under the first of `keys` of a tenant's Secret, and the Secret's
+/// resourceVersion, once it holds only inline credentials: nothing it names is run or read.
+pub async fn read_kubeconfig(
+    client: &Client,
+    namespace: &str,
+    secret: &str,
+    keys: &[&str],
+) -> Result<(Kubeconfig, String), ProbeError> {
+    let (data, version) = secret_data(client, namespace, secret).await?;
+    let kubeconfig = keys
+        .iter()
+        .find_map(|key| data.get(*key))
+        .ok_or_else(|| unreachable(format!("Secret {namespace}/{secret} has no key {}", keys.join(" or "))))?;
+    let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(kubeconfig))
+        .map_err(|e| unreachable(format!("Secret {namespace}/{secret}: not a kubeconfig: {e}")))?;
+    if let Some(field) = not_inline(&kubeconfig) {
+        return Err(ProbeError::Refused(format!(
+            "Secret {namespace}/{secret}: kubeconfig {field}: only inline credentials are followed \
+             (server, certificate-authority-data, client-certificate-data, client-key-data, token)"
+        )));
+    }
+    Ok((kubeconfig, version))
+}
+
+/// How long a client waits: a health check is short in everything; a workload cluster's client
+/// connects quickly but reads as long as a watch lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Patience {
+    Probe,
+    Watch,
+}
+
+/// A client for the endpoint a kubeconfig describes, connecting to the address its host
+/// resolved to once that address passed `deny`.
+pub async fn client_for(
+    kubeconfig: Kubeconfig,
+    what: &str,
+    deny: &[IpNet],
+    patience: Patience,
+) -> Result<Client, ProbeError> {
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| unreachable(format!("{what}: {e}")))?;
@@ -136,15 +163,22 @@ async fn client_for(kubeconfig: Kubeconfig, what: &str, deny: &[IpNet]) -> Resul
     }
     config.cluster_url = destination::with_address(&config.cluster_url, address).map_err(refused)?;
     config.connect_timeout = Some(TIMEOUT);
-    config.read_timeout = Some(TIMEOUT);
     config.write_timeout = Some(TIMEOUT);
+    if patience == Patience::Probe {
+        config.read_timeout = Some(TIMEOUT);
+    }
     Client::try_from(config).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 
-async fn kubernetes(kubeconfig: Kubeconfig, deny: &[IpNet]) -> Result<ClusterReport, ProbeError> {
+/// What a kubeconfig's first cluster is called in messages.
+pub fn describe_server(kubeconfig: &Kubeconfig) -> String {
     let server = kubeconfig.clusters.first().and_then(|c| c.cluster.as_ref()).and_then(|c| c.server.clone());
-    let what = format!("the cluster at {}", server.as_deref().unwrap_or("(no server)"));
-    let remote = client_for(kubeconfig, &what, deny).await?;
+    format!("the cluster at {}", server.as_deref().unwrap_or("(no server)"))
+}
+
+async fn kubernetes(kubeconfig: Kubeconfig, deny: &[IpNet]) -> Result<ClusterReport, ProbeError> {
+    let what = describe_server(&kubeconfig);
+    let remote = client_for(kubeconfig, &what, deny, Patience::Probe).await?;
     let version = remote.apiserver_version().await.map_err(|e| unreachable(format!("{what}: {e}")))?;
     let nodes = Api::<Node>::all(remote)
         .list(&ListParams::default())
@@ -253,7 +287,7 @@ async fn engine(
     deny: &[IpNet],
 ) -> Result<ClusterReport, ProbeError> {
     let what = format!("the engine at {url}");
-    let remote = client_for(engine_kubeconfig(url, tls), &what, deny).await?;
+    let remote = client_for(engine_kubeconfig(url, tls), &what, deny, Patience::Probe).await?;
     let get = |path: &str| http::Request::get(path).body(Vec::new());
     let fail = |e: &dyn std::fmt::Display| unreachable(format!("{what}: {e}"));
     let ping = get("/_ping").map_err(|e| fail(&e))?;

@@ -236,15 +236,23 @@ async fn observe(
         if app.spec.application_type != ApplicationType::Container {
             continue;
         }
-        let namespace = match release::application_namespace(&app, index) {
-            Ok(namespace) => namespace,
-            Err(error) => {
-                let waiting = Health::Progressing(error.to_string());
+        // Its workloads are on its stack's cluster; one that is not connected (not there yet,
+        // not answering) keeps the rollout waiting.
+        let connected =
+            release::application_placement(&app, index).map_err(|error| error.to_string()).and_then(|placement| {
+                let cluster = placement.clusters.first().ok_or("no cluster")?;
+                let provider =
+                    ctx.clusters.connected(cluster).ok_or_else(|| format!("{cluster} is not connected yet"))?;
+                Ok(Api::<Workload>::namespaced(provider.client().clone(), placement.workload_namespace()))
+            });
+        let api = match connected {
+            Ok(api) => api,
+            Err(why) => {
+                let waiting = Health::Progressing(why);
                 observed.insert(part.name.clone(), Workloads { main: waiting.clone(), side: waiting });
                 continue;
             }
         };
-        let api: Api<Workload> = Api::namespaced(ctx.client.clone(), &namespace);
         let main = match part.stage {
             RolloutStage::Progressing | RolloutStage::Switched | RolloutStage::Promoting => {
                 deploy::health(api.get_opt(&part.name).await?.as_ref(), &part.revision)

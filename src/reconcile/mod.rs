@@ -15,11 +15,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{Map, Value};
 
 use sqlx::PgPool;
 use tracing::{info, instrument, warn};
@@ -27,13 +28,14 @@ use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
 use crate::api::common::Reason;
-use crate::kinds::{self, Gathered, Index, Inputs, Kind, KindId, PrepareError, prepare};
+use crate::kinds::{self, ContainerCluster, Gathered, Index, Inputs, Kind, KindId, PrepareError, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
 use crate::mirror::{Reference, Resolved, audit_metadata, current_status};
 use crate::provision::apply::{ApplyError, Provider};
+use crate::provision::clusters::{ClusterError, Clusters, did_not_answer};
 use crate::provision::probe::{ProbeError, probe};
-use crate::provision::{self, ProvisionError};
+use crate::provision::{self, Destination, Placement, ProvisionError};
 use status::{Report, Verdict};
 pub use tenant::Tenant;
 use views::ViewRefresh;
@@ -55,6 +57,9 @@ pub mod durations {
     pub const HEALTH_CHECK: Duration = Duration::from_secs(60);
     /// A third-party API is not installed: look again as soon as discovery would.
     pub const PROVIDER_RECHECK: Duration = crate::provision::apply::RECHECK_MISSING;
+    /// A workload cluster is not there yet or does not answer: its health checks wake the
+    /// objects placed on it when that changes; this is the fallback.
+    pub const CLUSTER_RECHECK: Duration = Duration::from_secs(60);
 }
 
 /// Everything reconciles share.
@@ -70,7 +75,8 @@ pub struct Context {
     pub index: Index,
     /// How the cluster provides what objects ask for.
     pub config: provision::Config,
-    provider: Provider,
+    /// Where children are written: the management cluster and the workload clusters.
+    pub clusters: Arc<Clusters>,
     /// How long a reconcile waits for the index's first lists.
     cache_wait: Duration,
     /// Shared with the admission webhook, which every replica serves.
@@ -89,7 +95,7 @@ pub type Waker = Box<dyn Fn(KindId, &str, Option<&str>) + Send + Sync>;
 
 impl Context {
     pub fn new(client: Client, pool: PgPool, reporter: Reporter, index: Index, config: provision::Config) -> Self {
-        let provider = Provider::new(client.clone());
+        let clusters = Arc::new(Clusters::new(client.clone(), config.probe_deny.clone()));
         let metrics = Arc::new(Metrics::default());
         let recorder = Recorder::new(client.clone(), reporter.clone());
         Self {
@@ -100,7 +106,7 @@ impl Context {
             views: ViewRefresh::default(),
             index,
             config,
-            provider,
+            clusters,
             cache_wait: durations::WAITING,
             metrics,
             failures: Mutex::default(),
@@ -150,6 +156,22 @@ impl Context {
             Ok(ready) => ready.map_err(|_| Error::ShuttingDown),
             Err(_) => Err(Error::NotSynced),
         }
+    }
+
+    /// The provider of `destination`: a workload cluster's is reached with the credentials its
+    /// ContainerCluster gives.
+    pub async fn provider_for(&self, destination: &Destination) -> Result<Arc<Provider>, ClusterError> {
+        let credentials = match destination {
+            Destination::Management => None,
+            Destination::Workload { namespace, name } => {
+                let cluster = self
+                    .index
+                    .get::<ContainerCluster>(Some(namespace), name)
+                    .ok_or_else(|| ClusterError::NotReady(format!("{destination} does not exist")))?;
+                Some(cluster.credentials(&self.index).map_err(ClusterError::NotReady)?)
+            }
+        };
+        self.clusters.provider(destination, credentials.as_ref()).await
     }
 
     fn backoff(&self, key: String) -> Duration {
@@ -481,6 +503,7 @@ fn wait_for(reason: Reason) -> Action {
         Reason::ProviderNotInstalled | Reason::Conflict | Reason::NamespaceConflict => {
             Action::requeue(durations::PROVIDER_RECHECK)
         }
+        Reason::ClusterUnreachable => Action::requeue(durations::CLUSTER_RECHECK),
         _ => Action::await_change(),
     }
 }
@@ -490,9 +513,10 @@ fn mirrored() -> Report {
     Report::both(Verdict::ok(Reason::Mirrored, "the database row holds this object"))
 }
 
-/// Provisions what a mirrored object asks for: dereference (the index, and the health of an
-/// existing cluster), build (pure), apply, delete the children no longer wanted. Users'
-/// problems are a `Ready=False` report; transient faults are errors.
+/// Provisions what a mirrored object asks for: dereference (the index, where it runs, and the
+/// health of an existing cluster), build (pure), apply on each of its clusters, delete the
+/// children no longer wanted. Users' problems are a `Ready=False` report; transient faults are
+/// errors. A workload cluster that does not answer holds only what is placed on it.
 async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
     if K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS {
         // Nothing to read: the status follows the object alone.
@@ -500,15 +524,16 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         return Ok((Report { observed: obj.observe(&[], &inputs), ..mirrored() }, Action::requeue(durations::RESYNC)));
     }
     // What follows other objects is reported whatever becomes of the children.
-    let others = obj.observe_others(&Inputs::offline(&ctx.index, &ctx.config));
-    // Mirrored, but what it asks for cannot be provisioned now.
-    let held = |reason, message: String| {
-        let ready = Verdict::failed(reason, message);
-        Ok((Report { ready, observed: others.clone(), ..mirrored() }, wait_for(reason)))
+    let mut others = obj.observe_others(&Inputs::offline(&ctx.index, &ctx.config));
+    let placement = match kinds::place(obj, &ctx.index) {
+        Ok(placement) => placement,
+        Err(error) => return held(build_reason(&error), error.to_string(), others),
     };
+    let earlier = earlier_clusters(obj, &placement);
+    others.insert("placement".into(), placement_status(&placement, placement.clusters.iter().chain(&earlier)));
     let report = match obj.probe_target() {
         None => None,
-        Some(Err(error)) => return held(Reason::InvalidSpec, error.to_string()),
+        Some(Err(error)) => return held(Reason::InvalidSpec, error.to_string(), others),
         Some(Ok(target)) => match probe(&ctx.client, &target, &ctx.config.probe_deny).await {
             Ok(report) => Some(report),
             Err(ProbeError::Unreachable(message)) => {
@@ -518,50 +543,56 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
                     Action::requeue(durations::WAITING),
                 ));
             }
-            Err(ProbeError::Refused(message)) => return held(Reason::InvalidSpec, message),
+            Err(ProbeError::Refused(message)) => return held(Reason::InvalidSpec, message, others),
             Err(ProbeError::Kube(error)) => return Err(error.into()),
         },
     };
-    let unserved = ctx.provider.unserved(obj.consults()).await?;
+    // The clusters that can be written to now; the others are said in Ready.
+    let mut held_back = HeldBack::default();
+    let mut providers = vec![];
+    for cluster in &placement.clusters {
+        match ctx.provider_for(cluster).await {
+            Ok(provider) => match provider.unserved(obj.consults()).await {
+                Ok(unserved) => providers.push((cluster, provider, unserved)),
+                Err(error) => held_back.kube(cluster, error)?,
+            },
+            Err(error) => held_back.cluster(error)?,
+        }
+    }
+    let unserved: Vec<_> = providers.iter().flat_map(|(_, _, unserved)| unserved.iter().copied()).collect();
     let inputs = Inputs { report: report.as_ref(), unserved: &unserved, ..Inputs::offline(&ctx.index, &ctx.config) };
-    let children = match kinds::children(obj, &inputs) {
+    let children = match kinds::children(obj, &placement, &inputs) {
         Ok(children) => children,
-        Err(error @ ProvisionError::Invalid { .. }) => {
-            return held(Reason::InvalidSpec, error.to_string());
-        }
-        Err(error @ ProvisionError::Missing(_)) => {
-            return held(Reason::WaitingForDependency, error.to_string());
-        }
-        Err(error @ ProvisionError::NoOrganization(_)) => {
-            return held(Reason::NoOrganization, error.to_string());
-        }
-        Err(error @ ProvisionError::NotProvided { .. }) => {
-            return held(Reason::ProviderNotInstalled, error.to_string());
-        }
-    };
-    let applied = match ctx.provider.apply(K::CHILD_TYPES, &children).await {
-        Ok(applied) => applied,
-        Err(error @ ApplyError::NotInstalled(_)) => {
-            return held(Reason::ProviderNotInstalled, error.to_string());
-        }
-        Err(error @ ApplyError::Rejected { .. }) => {
-            return held(Reason::InvalidSpec, error.to_string());
-        }
-        Err(error @ ApplyError::NotOurs { .. }) => {
-            let reason = match &error {
-                ApplyError::NotOurs { kind, .. } if kind == "Namespace" => Reason::NamespaceConflict,
-                _ => Reason::Conflict,
-            };
-            return held(reason, error.to_string());
-        }
-        Err(ApplyError::Kube(error)) => return Err(error.into()),
+        Err(error) => return held(build_reason(&error), error.to_string(), others),
     };
     let owner = obj.uid().unwrap_or_default();
-    let pruned = ctx.provider.prune(&owner, K::CHILD_TYPES, &children).await.map_err(Error::from_apply)?;
-    if pruned > 0 {
-        info!(pruned, "deleted children no longer wanted");
+    let mut applied = vec![];
+    let mut described = vec![];
+    for (cluster, provider, _) in &providers {
+        let wanted: Vec<DynamicObject> =
+            children.iter().filter(|child| child.cluster == **cluster).map(|child| child.object.clone()).collect();
+        let written = match provider.apply(K::CHILD_TYPES, &wanted).await {
+            Ok(written) => written,
+            Err(ApplyError::Kube(error)) => {
+                held_back.kube(cluster, error)?;
+                continue;
+            }
+            Err(error) => return held(apply_reason(&error), error.to_string(), others),
+        };
+        match provider.prune(&owner, K::CHILD_TYPES, &wanted).await {
+            Ok(0) => {}
+            Ok(pruned) => info!(pruned, cluster = %cluster, "deleted children no longer wanted"),
+            Err(ApplyError::Kube(error)) => held_back.kube(cluster, error)?,
+            Err(error) => return Err(Error::from_apply(error)),
+        }
+        described.extend(written.iter().map(|child| describe_child(cluster, child)));
+        applied.extend(written);
     }
-    let mut message = provisioned_message(&applied);
+    let mut message = if described.is_empty() {
+        "mirrored; it asks for no Kubernetes objects".to_owned()
+    } else {
+        format!("mirrored and applied: {}", described.join(", "))
+    };
     if let Some(report) = &report {
         message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
     }
@@ -570,40 +601,186 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     // Applied is not working: Ready waits for what the children report. Their changes wake this
     // object (the child watches), so no polling meanwhile.
     let unready = obj.gathered(&inputs).or_else(|| obj.not_working(&applied, &inputs).map(Gathered::Pending));
-    let ready = match unready {
-        Some(Gathered::Broken(why)) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
-        Some(Gathered::Pending(why)) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
-        None => Verdict::ok(Reason::Provisioned, message),
+    // Moved: the copies on the clusters left behind go once the new ones work.
+    if unready.is_none() && held_back.is_empty() && !earlier.is_empty() {
+        let left = leave(ctx, obj, &owner, &earlier).await?;
+        observed.insert("placement".into(), placement_status(&placement, placement.clusters.iter().chain(&left)));
+    }
+    let ready = match (held_back.verdict(&message), unready) {
+        (Some(verdict), _) => verdict,
+        (None, Some(Gathered::Broken(why))) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
+        (None, Some(Gathered::Pending(why))) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
+        (None, None) => Verdict::ok(Reason::Provisioned, message),
     };
-    // An existing cluster is checked again soon: its health is what it reports.
-    let every = if inputs.report.is_some() { durations::HEALTH_CHECK } else { durations::RESYNC };
+    // An existing cluster is checked again soon: its health is what it reports. A cluster that
+    // does not answer wakes its objects when it does again; this is the fallback.
+    let every = match ready.reason {
+        Reason::ClusterUnreachable | Reason::WaitingForDependency => durations::CLUSTER_RECHECK,
+        _ if inputs.report.is_some() => durations::HEALTH_CHECK,
+        _ => durations::RESYNC,
+    };
     Ok((Report { ready, observed, ..mirrored() }, Action::requeue(every)))
 }
 
-fn provisioned_message(applied: &[kube::api::DynamicObject]) -> String {
-    if applied.is_empty() {
-        return "mirrored; it asks for no Kubernetes objects".into();
+/// Mirrored, but what it asks for cannot be provisioned now.
+fn held(reason: Reason, message: String, observed: Map<String, Value>) -> Result<(Report, Action)> {
+    let ready = Verdict::failed(reason, message);
+    Ok((Report { ready, observed, ..mirrored() }, wait_for(reason)))
+}
+
+/// The reason a build that failed gives.
+fn build_reason(error: &ProvisionError) -> Reason {
+    match error {
+        ProvisionError::Invalid { .. } => Reason::InvalidSpec,
+        ProvisionError::Missing(_) => Reason::WaitingForDependency,
+        ProvisionError::NoOrganization(_) => Reason::NoOrganization,
+        ProvisionError::NotProvided { .. } => Reason::ProviderNotInstalled,
     }
-    let names: Vec<String> = applied
-        .iter()
-        .map(|child| {
-            let kind = child.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
-            crate::api::describe(kind, child.namespace().as_deref(), &child.name_any())
-        })
-        .collect();
-    format!("mirrored and applied: {}", names.join(", "))
+}
+
+/// The reason an apply that users must act on gives.
+fn apply_reason(error: &ApplyError) -> Reason {
+    match error {
+        ApplyError::NotInstalled(_) => Reason::ProviderNotInstalled,
+        ApplyError::NotOurs { kind, .. } if kind == "Namespace" => Reason::NamespaceConflict,
+        ApplyError::NotOurs { .. } => Reason::Conflict,
+        ApplyError::Rejected { .. } | ApplyError::Kube(_) => Reason::InvalidSpec,
+    }
+}
+
+/// Workload clusters that could not be written to in this reconcile, and why.
+#[derive(Default)]
+struct HeldBack {
+    /// Not there yet: waited for.
+    waiting: Vec<String>,
+    /// Their credentials are refused: users fix them.
+    refused: Vec<String>,
+    /// They do not answer.
+    unreachable: Vec<String>,
+}
+
+impl HeldBack {
+    fn is_empty(&self) -> bool {
+        self.waiting.is_empty() && self.refused.is_empty() && self.unreachable.is_empty()
+    }
+
+    /// A cluster that cannot be used; a fault reading its Secret is retried.
+    fn cluster(&mut self, error: ClusterError) -> Result<()> {
+        match error {
+            ClusterError::NotReady(message) => self.waiting.push(message),
+            ClusterError::Refused(message) => self.refused.push(message),
+            error @ ClusterError::Unreachable { .. } => self.unreachable.push(error.to_string()),
+            ClusterError::Kube(error) => return Err(error.into()),
+        }
+        Ok(())
+    }
+
+    /// A request to `cluster` failed: a workload cluster that did not answer is held back; any
+    /// other fault is retried.
+    fn kube(&mut self, cluster: &Destination, error: kube::Error) -> Result<()> {
+        if cluster.is_management() || !did_not_answer(&error) {
+            return Err(error.into());
+        }
+        self.unreachable.push(format!("{cluster} does not answer: {error}"));
+        Ok(())
+    }
+
+    /// Ready=False while any cluster is held back, most serious first.
+    fn verdict(&self, applied: &str) -> Option<Verdict> {
+        let (reason, messages) = [
+            (Reason::InvalidSpec, &self.refused),
+            (Reason::ClusterUnreachable, &self.unreachable),
+            (Reason::WaitingForDependency, &self.waiting),
+        ]
+        .into_iter()
+        .find(|(_, messages)| !messages.is_empty())?;
+        Some(Verdict::failed(reason, format!("{}; {applied}", messages.join("; "))))
+    }
+}
+
+/// The clusters the object's status says its children were placed on, that the placement no
+/// longer names: a stack moved, a volume's applications moved.
+fn earlier_clusters<K: Kind>(obj: &K, placement: &Placement) -> Vec<Destination> {
+    let Some(status) = obj.common_status().and_then(|common| common.placement.as_ref()) else { return vec![] };
+    let namespace = obj.namespace().unwrap_or_default();
+    let earlier = Destination::parse_list(&status.cluster, &namespace);
+    earlier.into_iter().filter(|cluster| !placement.clusters.contains(cluster)).collect()
+}
+
+/// `status.placement`: the clusters children are on or going to, and their namespace.
+fn placement_status<'a>(placement: &Placement, clusters: impl Iterator<Item = &'a Destination>) -> Value {
+    let mut clusters: Vec<&Destination> = clusters.collect();
+    clusters.sort();
+    clusters.dedup();
+    let names: Vec<&str> = clusters.iter().map(|cluster| cluster.name()).collect();
+    let mut status = serde_json::json!({ "cluster": names.join(",") });
+    if let Some(namespace) = &placement.namespace {
+        status["namespace"] = namespace.clone().into();
+    }
+    status
+}
+
+/// Deletes the object's children from the clusters it left; returns those still holding them
+/// (they do not answer). A cluster whose ContainerCluster is gone took them along.
+async fn leave<K: Kind>(ctx: &Context, obj: &K, owner: &str, earlier: &[Destination]) -> Result<Vec<Destination>> {
+    let mut left = vec![];
+    for cluster in earlier {
+        let provider = match ctx.provider_for(cluster).await {
+            Ok(provider) => provider,
+            Err(ClusterError::Kube(error)) => return Err(error.into()),
+            Err(_) if cluster_gone(ctx, cluster) => continue,
+            Err(_) => {
+                left.push(cluster.clone());
+                continue;
+            }
+        };
+        match provider.prune(owner, K::CHILD_TYPES, &[]).await {
+            Ok(pruned) => {
+                info!(pruned, cluster = %cluster, kind = %K::kind(&()), name = %obj.name_any(), "moved: deleted the children left behind")
+            }
+            Err(ApplyError::Kube(error)) if !cluster.is_management() && did_not_answer(&error) => {
+                left.push(cluster.clone());
+            }
+            Err(error) => return Err(Error::from_apply(error)),
+        }
+    }
+    Ok(left)
+}
+
+/// Whether the ContainerCluster of a workload cluster is gone or going: what was placed on it
+/// goes with it, without asking it.
+fn cluster_gone(ctx: &Context, cluster: &Destination) -> bool {
+    match cluster {
+        Destination::Management => false,
+        Destination::Workload { namespace, name } => ctx
+            .index
+            .get::<ContainerCluster>(Some(namespace), name)
+            .is_none_or(|cluster| cluster.meta().deletion_timestamp.is_some()),
+    }
+}
+
+/// A child as messages name it: kind, namespace and name, and its cluster unless it is the
+/// management cluster.
+fn describe_child(cluster: &Destination, child: &DynamicObject) -> String {
+    let kind = child.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
+    let described = crate::api::describe(kind, child.namespace().as_deref(), &child.name_any());
+    match cluster {
+        Destination::Management => described,
+        workload => format!("{described} on {}", workload.name()),
+    }
 }
 
 async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Action> {
     // Children first: should this fail, the row (and the finalizer) stay for the retry.
     if let (false, Some(owner)) = (K::CHILD_TYPES.is_empty(), obj.uid()) {
-        let released =
-            ctx.provider.release(&owner, K::CHILD_TYPES, obj.deletion_policy()).await.map_err(Error::from_apply)?;
-        if released > 0 {
-            info!(released, policy = ?obj.deletion_policy(), "released children");
-        }
+        release(ctx, obj, &owner).await?;
     }
     L::retire(obj, ctx).await?;
+    if K::ID == KindId::ContainerCluster {
+        // Its client and watches go with it.
+        let namespace = obj.namespace().unwrap_or_default();
+        ctx.clusters.forget(&Destination::Workload { namespace, name: obj.name_any() });
+    }
     // What followed this object (an Element, a Volume it mounted) follows its absence.
     ctx.wake_followers(obj);
     match remove(&ctx.pool, obj, ctx.operator()).await {
@@ -617,6 +794,38 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Act
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// What `deletionPolicy` says of the children, on every cluster they may be on: where the
+/// object is placed and where its status says they went. A workload cluster whose
+/// ContainerCluster is gone took them along; one that does not answer holds the delete up.
+async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Result<()> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let mut clusters: Vec<Destination> = kinds::place(obj, &ctx.index).map(|p| p.clusters).unwrap_or_default();
+    if let Some(status) = obj.common_status().and_then(|common| common.placement.as_ref()) {
+        clusters.extend(Destination::parse_list(&status.cluster, &namespace));
+    }
+    clusters.push(Destination::Management);
+    clusters.sort();
+    clusters.dedup();
+    for cluster in &clusters {
+        if cluster_gone(ctx, cluster) {
+            continue;
+        }
+        let provider = ctx.provider_for(cluster).await.map_err(|error| match error {
+            ClusterError::Kube(error) => Error::Kube(error),
+            other => Error::Provisioning(format!(
+                "the children on {cluster} cannot be released: {other}; the delete waits until it answers or its \
+                 ContainerCluster is deleted"
+            )),
+        })?;
+        let released =
+            provider.release(owner, K::CHILD_TYPES, obj.deletion_policy()).await.map_err(Error::from_apply)?;
+        if released > 0 {
+            info!(released, cluster = %cluster, policy = ?obj.deletion_policy(), "released children");
+        }
+    }
+    Ok(())
 }
 
 async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) -> Result<Option<String>> {

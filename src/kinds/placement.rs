@@ -1,0 +1,406 @@
+//! Where things run: the one rule that decides the cluster of every object's children, over
+//! the index. A Stack's applications, and everything they need, run on the ContainerCluster the
+//! stack names, else on the only kubernetes ContainerCluster of its element, else on the
+//! management cluster; a VM on the cluster it names, else the management cluster.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use kube::{Resource, ResourceExt};
+
+use super::{
+    Application, ContainerCluster, Element, Environment, Gateway, Index, Indexed, KindId, Network, Stack, VM, Volume,
+};
+use crate::api::infra::ClusterMode;
+use crate::provision::{Destination, ProvisionError, Result};
+
+impl Index {
+    /// The clusters the children of the object `name` of `kind` in `namespace` go to: never
+    /// empty, sorted (the management cluster first when it is one).
+    pub fn destinations(&self, kind: KindId, namespace: &str, name: &str) -> Result<Vec<Destination>> {
+        let mut clusters: BTreeSet<Destination> = match kind {
+            KindId::Stack => [self.stack_cluster(namespace, name, "metadata.name")?].into(),
+            KindId::Application => {
+                let app = self.named::<Application>(namespace, name, "metadata.name")?;
+                [self.stack_cluster(namespace, &app.spec.stack_ref.name, "spec.stackRef")?].into()
+            }
+            KindId::Gateway => {
+                let gateway = self.named::<Gateway>(namespace, name, "metadata.name")?;
+                [self.stack_cluster(namespace, &gateway.spec.stack_ref.name, "spec.stackRef")?].into()
+            }
+            KindId::VM => {
+                let vm = self.named::<VM>(namespace, name, "metadata.name")?;
+                [self.vm_cluster(namespace, &vm)?].into()
+            }
+            KindId::Volume => self.volume_clusters(namespace, name)?,
+            KindId::Network => self.network_clusters(namespace, name),
+            KindId::Environment => self.environment_clusters(namespace, name),
+            _ => BTreeSet::new(),
+        };
+        if clusters.is_empty() {
+            clusters.insert(Destination::Management);
+        }
+        Ok(clusters.into_iter().collect())
+    }
+
+    /// The cluster a stack's applications run on.
+    fn stack_cluster(&self, namespace: &str, stack: &str, field: &str) -> Result<Destination> {
+        let stack = self.named::<Stack>(namespace, stack, field)?;
+        // The stack's own fields, or the same fields followed from a reference to it.
+        let prefix = if field == "metadata.name" { "spec.".to_owned() } else { format!("{field} → ") };
+        if let Some(named) = &stack.spec.container_cluster_ref {
+            return self.kubernetes_cluster(namespace, &named.name, &format!("{prefix}containerClusterRef"));
+        }
+        let element = &stack.spec.element_ref.name;
+        let on_element: Vec<Arc<ContainerCluster>> = self
+            .all::<ContainerCluster>(Some(namespace))
+            .into_iter()
+            .filter(|cluster| cluster.spec.element_ref.name == *element && cluster.meta().deletion_timestamp.is_none())
+            .collect();
+        let (kubernetes, engines): (Vec<_>, Vec<_>) =
+            on_element.iter().partition(|cluster| cluster.spec.cluster_mode == ClusterMode::Kubernetes);
+        match (kubernetes.as_slice(), engines.first()) {
+            ([only], _) => Ok(workload(namespace, only)),
+            ([], None) => Ok(Destination::Management),
+            ([], Some(engine)) => Err(engine_refused(&format!("{prefix}elementRef"), engine)),
+            (several, _) => {
+                let names: Vec<String> = several.iter().map(|cluster| cluster.name_any()).collect();
+                Err(ProvisionError::invalid(
+                    &format!("{prefix}containerClusterRef"),
+                    format!(
+                        "Element {element:?} holds several kubernetes ContainerClusters ({}): the stack names the one \
+                         its applications run on",
+                        names.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A VM runs on the KubeVirt of the cluster it names, else on the management cluster.
+    fn vm_cluster(&self, namespace: &str, vm: &VM) -> Result<Destination> {
+        match &vm.spec.container_cluster_ref {
+            Some(named) => self.kubernetes_cluster(namespace, &named.name, "spec.containerClusterRef"),
+            None => Ok(Destination::Management),
+        }
+    }
+
+    /// The ContainerCluster `name`, once it exists, if it is a kubernetes cluster.
+    fn kubernetes_cluster(&self, namespace: &str, name: &str, field: &str) -> Result<Destination> {
+        let cluster = self.named::<ContainerCluster>(namespace, name, field)?;
+        if cluster.meta().deletion_timestamp.is_some() {
+            return Err(ProvisionError::Missing(format!(
+                "{field}: ContainerCluster {namespace}/{name} is being deleted"
+            )));
+        }
+        match cluster.spec.cluster_mode {
+            ClusterMode::Kubernetes => Ok(workload(namespace, &cluster)),
+            ClusterMode::Docker | ClusterMode::Swarm => Err(engine_refused(field, &cluster)),
+        }
+    }
+
+    /// A claim lives where the workloads that mount it run: one cluster, since a claim cannot
+    /// span clusters. Unmounted, on the management cluster.
+    fn volume_clusters(&self, namespace: &str, name: &str) -> Result<BTreeSet<Destination>> {
+        let Some(volume) = self.get::<Volume>(Some(namespace), name) else { return Ok(BTreeSet::new()) };
+        let mut users: Vec<(String, Destination)> = vec![];
+        for app in self.live_children::<Application, _>(volume.as_ref()) {
+            if let Ok(cluster) = self.stack_cluster(namespace, &app.spec.stack_ref.name, "spec.stackRef") {
+                users.push((format!("Application {}", app.name_any()), cluster));
+            }
+        }
+        for vm in self.live_children::<VM, _>(volume.as_ref()) {
+            if let Ok(cluster) = self.vm_cluster(namespace, &vm) {
+                users.push((format!("VM {}", vm.name_any()), cluster));
+            }
+        }
+        let clusters: BTreeSet<Destination> = users.iter().map(|(_, cluster)| cluster.clone()).collect();
+        if clusters.len() > 1 {
+            let who: Vec<String> = users.iter().map(|(user, cluster)| format!("{user} runs on {cluster}")).collect();
+            return Err(ProvisionError::invalid(
+                "metadata.name",
+                format!("a claim cannot span clusters, and this volume is mounted on several: {}", who.join("; ")),
+            ));
+        }
+        Ok(clusters)
+    }
+
+    /// A network's policies and attachments go wherever the workloads that join it run.
+    fn network_clusters(&self, namespace: &str, name: &str) -> BTreeSet<Destination> {
+        let Some(network) = self.get::<Network>(Some(namespace), name) else { return BTreeSet::new() };
+        let network = network.as_ref();
+        let apps = self.live_children::<Application, _>(network).into_iter().map(|app| app.spec.stack_ref.name.clone());
+        let gateways =
+            self.live_children::<Gateway, _>(network).into_iter().map(|gateway| gateway.spec.stack_ref.name.clone());
+        let stacks: BTreeSet<String> = apps.chain(gateways).collect();
+        let machines =
+            self.live_children::<VM, _>(network).into_iter().filter_map(|vm| self.vm_cluster(namespace, &vm).ok());
+        stacks
+            .iter()
+            .filter_map(|stack| self.stack_cluster(namespace, stack, "spec.stackRef").ok())
+            .chain(machines)
+            .collect()
+    }
+
+    /// An environment's namespace, quota, limits and default deny are on the management cluster
+    /// and on every cluster where something of the environment runs.
+    fn environment_clusters(&self, namespace: &str, name: &str) -> BTreeSet<Destination> {
+        let in_environment = |element: &str| {
+            self.get::<Element>(Some(namespace), element)
+                .is_some_and(|element| element.spec.environment_ref.name == name)
+        };
+        let stacks = self
+            .all::<Stack>(Some(namespace))
+            .into_iter()
+            .filter(|stack| in_environment(&stack.spec.element_ref.name))
+            .filter_map(|stack| self.stack_cluster(namespace, &stack.name_any(), "spec.stackRef").ok());
+        let machines = self
+            .all::<VM>(Some(namespace))
+            .into_iter()
+            .filter(|vm| in_environment(&vm.spec.element_ref.name))
+            .filter_map(|vm| self.vm_cluster(namespace, &vm).ok());
+        std::iter::once(Destination::Management).chain(stacks).chain(machines).collect()
+    }
+
+    /// The objects whose children go to `cluster`: what to look at again when it starts or stops
+    /// answering.
+    pub fn placed_on(&self, cluster: &Destination) -> Vec<(KindId, String, String)> {
+        let Destination::Workload { namespace, .. } = cluster else { return vec![] };
+        let mut placed = vec![];
+        self.placed_of::<Environment>(namespace, cluster, &mut placed);
+        self.placed_of::<Volume>(namespace, cluster, &mut placed);
+        self.placed_of::<Network>(namespace, cluster, &mut placed);
+        self.placed_of::<VM>(namespace, cluster, &mut placed);
+        self.placed_of::<Stack>(namespace, cluster, &mut placed);
+        self.placed_of::<Application>(namespace, cluster, &mut placed);
+        self.placed_of::<Gateway>(namespace, cluster, &mut placed);
+        placed
+    }
+
+    fn placed_of<K: Indexed>(
+        &self,
+        namespace: &str,
+        cluster: &Destination,
+        placed: &mut Vec<(KindId, String, String)>,
+    ) {
+        for obj in self.all::<K>(Some(namespace)) {
+            let name = obj.name_any();
+            if self.destinations(K::ID, namespace, &name).is_ok_and(|clusters| clusters.contains(cluster)) {
+                placed.push((K::ID, name, namespace.to_owned()));
+            }
+        }
+    }
+}
+
+fn workload(namespace: &str, cluster: &ContainerCluster) -> Destination {
+    Destination::Workload { namespace: namespace.to_owned(), name: cluster.name_any() }
+}
+
+/// WindFlow runs applications on Kubernetes only: a docker or swarm engine is refused, by name
+/// and mode, rather than anything landing elsewhere.
+fn engine_refused(field: &str, cluster: &ContainerCluster) -> ProvisionError {
+    ProvisionError::invalid(
+        field,
+        format!(
+            "ContainerCluster {:?} is a {} engine: WindFlow places applications on kubernetes clusters only",
+            cluster.name_any(),
+            match cluster.spec.cluster_mode {
+                ClusterMode::Docker => "docker",
+                ClusterMode::Swarm => "swarm",
+                ClusterMode::Kubernetes => "kubernetes",
+            }
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::kinds::{Inputs, children, place};
+    use crate::provision::Config;
+
+    /// The sample platform and `extra` documents, each object with a uid and its row written.
+    fn index_with(extra: &str) -> Index {
+        let sample = include_str!("../../examples/platform.yaml");
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&format!("{sample}\n---\n{extra}"))
+            .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml")).expect("json"))
+            .filter(|doc: &Value| !doc.is_null())
+            .enumerate()
+            .map(|(i, mut doc)| {
+                doc["metadata"]["uid"] = format!("00000000-0000-4000-8000-{i:012}").into();
+                doc["status"]["mirroredResourceVersion"] = "1".into();
+                doc
+            })
+            .collect();
+        Index::from_documents(&docs)
+    }
+
+    fn main() -> Destination {
+        Destination::Workload { namespace: "acme".into(), name: "main".into() }
+    }
+
+    fn names(clusters: &[Destination]) -> Vec<&str> {
+        clusters.iter().map(Destination::name).collect()
+    }
+
+    fn placed(index: &Index, kind: KindId, name: &str) -> Vec<String> {
+        index.destinations(kind, "acme", name).expect("placed").iter().map(|d| d.name().to_owned()).collect()
+    }
+
+    #[test]
+    fn the_sample_stack_runs_on_the_only_kubernetes_cluster_of_its_element_with_all_it_needs() {
+        let index = index_with("");
+        for (kind, name) in [
+            (KindId::Stack, "shop"),
+            (KindId::Application, "api"),
+            (KindId::Application, "storefront"),
+            (KindId::Gateway, "public"),
+            (KindId::Volume, "pgdata"),
+            (KindId::Volume, "uploads"),
+            (KindId::Network, "backend"),
+            (KindId::Network, "frontend"),
+            (KindId::VM, "legacy-erp"),
+        ] {
+            assert_eq!(placed(&index, kind, name), ["main"], "{kind} {name}");
+        }
+        // The environment's namespace is on the management cluster (Cluster API's Cluster lives
+        // there) and on every cluster where something of it runs.
+        assert_eq!(placed(&index, KindId::Environment, "production"), ["(management)", "main"]);
+        assert_eq!(placed(&index, KindId::Environment, "staging"), ["(management)"]);
+        // What is not placed stays with the operator.
+        for (kind, name) in
+            [(KindId::ContainerCluster, "main"), (KindId::Policy, "deployers"), (KindId::Domain, "acme-example")]
+        {
+            assert_eq!(placed(&index, kind, name), ["(management)"], "{kind} {name}");
+        }
+    }
+
+    #[test]
+    fn a_stack_names_its_cluster_and_is_refused_a_choice_it_cannot_make() {
+        let second = "apiVersion: windflow.io/v1alpha1\nkind: ContainerCluster\nmetadata: { name: spare, namespace: acme }\n\
+                      spec: { elementRef: { name: k8s }, clusterMode: kubernetes, version: v1.33.1, clusterConfig: { class: acme-standard } }";
+        let index = index_with(second);
+        let refused = index.destinations(KindId::Application, "acme", "api").expect_err("two candidates");
+        assert_eq!(
+            refused.to_string(),
+            "spec.stackRef → containerClusterRef: Element \"k8s\" holds several kubernetes ContainerClusters (main, spare): \
+             the stack names the one its applications run on"
+        );
+        let named = format!(
+            "{second}\n---\napiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: {{ name: cart, namespace: acme }}\n\
+             spec: {{ elementRef: {{ name: k8s }}, containerClusterRef: {{ name: spare }} }}"
+        );
+        assert_eq!(placed(&index_with(&named), KindId::Stack, "cart"), ["spare"]);
+        let missing = "apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: cart, namespace: acme }\n\
+                       spec: { elementRef: { name: k8s }, containerClusterRef: { name: nowhere } }";
+        let waiting = index_with(missing).destinations(KindId::Stack, "acme", "cart").expect_err("no such cluster");
+        assert!(matches!(waiting, ProvisionError::Missing(_)), "{waiting}");
+    }
+
+    #[test]
+    fn docker_and_swarm_engines_are_refused_by_name_and_mode_never_replaced() {
+        let swarm = "apiVersion: windflow.io/v1alpha1\nkind: Element\nmetadata: { name: engines, namespace: acme }\n\
+                     spec: { environmentRef: { name: staging }, elementType: container_cluster }\n---\n\
+                     apiVersion: windflow.io/v1alpha1\nkind: ContainerCluster\nmetadata: { name: swarmy, namespace: acme }\n\
+                     spec: { elementRef: { name: engines }, clusterMode: swarm, endpoint: { url: 'https://10.0.0.9:2376' } }\n---\n\
+                     apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: legacy, namespace: acme }\n\
+                     spec: { elementRef: { name: engines } }\n---\n\
+                     apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: pinned, namespace: acme }\n\
+                     spec: { elementRef: { name: k8s }, containerClusterRef: { name: swarmy } }";
+        let index = index_with(swarm);
+        for (stack, field) in [("legacy", "spec.elementRef"), ("pinned", "spec.containerClusterRef")] {
+            let refused = index.destinations(KindId::Stack, "acme", stack).expect_err("an engine");
+            assert_eq!(
+                refused.to_string(),
+                format!(
+                    "{field}: ContainerCluster \"swarmy\" is a swarm engine: WindFlow places applications on kubernetes \
+                     clusters only"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_stack_on_an_element_without_clusters_runs_on_the_management_cluster() {
+        let bare = "apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: tools, namespace: acme }\n\
+                    spec: { elementRef: { name: metal } }";
+        assert_eq!(placed(&index_with(bare), KindId::Stack, "tools"), ["(management)"]);
+    }
+
+    #[test]
+    fn a_volume_mounted_on_two_clusters_is_refused_naming_both() {
+        let elsewhere = "apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: tools, namespace: acme }\n\
+                         spec: { elementRef: { name: metal } }\n---\n\
+                         apiVersion: windflow.io/v1alpha1\nkind: Application\nmetadata: { name: backup, namespace: acme }\n\
+                         spec: { stackRef: { name: tools }, applicationType: container, deploymentConfig: { image: busybox },\n\
+                                 volumes: [{ volume: uploads, mountPath: /data }] }";
+        let refused = index_with(elsewhere).destinations(KindId::Volume, "acme", "uploads").expect_err("two clusters");
+        let message = refused.to_string();
+        assert!(message.contains("a claim cannot span clusters"), "{message}");
+        assert!(message.contains("Application backup runs on the management cluster"), "{message}");
+        assert!(message.contains("Application api runs on ContainerCluster acme/main"), "{message}");
+    }
+
+    #[test]
+    fn another_tenant_cannot_place_anything_on_a_cluster_it_does_not_own() {
+        let globex = "apiVersion: windflow.io/v1alpha1\nkind: Organization\nmetadata: { name: globex }\nspec: {}\n---\n\
+                      apiVersion: windflow.io/v1alpha1\nkind: Environment\nmetadata: { name: prod, namespace: globex }\n\
+                      spec: { environmentType: production }\n---\n\
+                      apiVersion: windflow.io/v1alpha1\nkind: Element\nmetadata: { name: k8s, namespace: globex }\n\
+                      spec: { environmentRef: { name: prod }, elementType: container_cluster }\n---\n\
+                      apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: grab, namespace: globex }\n\
+                      spec: { elementRef: { name: k8s }, containerClusterRef: { name: main } }";
+        let index = index_with(globex);
+        let refused = index.destinations(KindId::Stack, "globex", "grab").expect_err("acme's cluster is not globex's");
+        assert_eq!(refused.to_string(), "spec.containerClusterRef: ContainerCluster globex/main does not exist");
+        assert!(!index.placed_on(&main()).iter().any(|(_, _, namespace)| namespace == "globex"));
+    }
+
+    #[test]
+    fn children_carry_their_cluster_and_owner_references_stay_on_the_management_cluster() {
+        let index = index_with("");
+        let config = Config::default();
+        let inputs = Inputs::offline(&index, &config);
+        let environment = index.get::<Environment>(Some("acme"), "production").expect("production");
+        let placement = place(environment.as_ref(), &index).expect("placed");
+        assert_eq!(names(&placement.clusters), ["(management)", "main"]);
+        let built = children(environment.as_ref(), &placement, &inputs).expect("children");
+        let on = |cluster: &Destination| built.iter().filter(|child| child.cluster == *cluster).count();
+        assert_eq!(on(&Destination::Management), on(&main()), "the same objects on each cluster");
+        let api = index.get::<Application>(Some("acme"), "api").expect("api");
+        let placement = place(api.as_ref(), &index).expect("placed");
+        assert_eq!((placement.cluster_names(), placement.workload_namespace()), ("main".into(), "acme-production"));
+        for child in children(api.as_ref(), &placement, &inputs).expect("children") {
+            assert_eq!(child.cluster, main());
+            assert!(child.object.metadata.owner_references.is_none(), "no owner reference crosses clusters");
+            let labels = child.object.metadata.labels.clone().unwrap_or_default();
+            assert_eq!(labels.get(crate::provision::labels::OWNER_UID), api.meta().uid.as_ref());
+        }
+    }
+
+    #[test]
+    fn what_is_placed_on_a_cluster_is_what_its_changes_wake() {
+        let index = index_with("");
+        let mut woken: Vec<String> =
+            index.placed_on(&main()).into_iter().map(|(kind, name, _)| format!("{kind} {name}")).collect();
+        woken.sort();
+        let expected = [
+            "Application api",
+            "Application postgres",
+            "Application storefront",
+            "Environment production",
+            "Gateway public",
+            "Network backend",
+            "Network frontend",
+            "Stack shop",
+            "VM legacy-erp",
+            "Volume pgdata",
+            "Volume uploads",
+        ];
+        assert_eq!(woken, expected);
+        assert!(index.placed_on(&Destination::Management).is_empty(), "the management cluster never goes away");
+    }
+}

@@ -1,0 +1,204 @@
+//! The clusters children are applied to: the management cluster, with the operator's own
+//! client, and workload clusters, each reached with its own credentials. One client per
+//! workload cluster, cached, rebuilt when its Secret changes (rotation), dropped when the
+//! cluster goes. The operator's credentials never leave the management cluster.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use kube::Client;
+use tokio::task::AbortHandle;
+use tracing::{info, warn};
+
+use super::Destination;
+use super::apply::Provider;
+use super::probe::{Patience, ProbeError, client_for, describe_server, read_kubeconfig};
+
+/// How often connected workload clusters are asked whether they answer.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(20);
+/// How long one such question may take.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a workload cluster's kubeconfig is, read from its ContainerCluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The Secret's namespace: Cluster API's Cluster's, or the tenant's own.
+    pub namespace: String,
+    pub secret: String,
+    /// The keys that may hold the kubeconfig, in order.
+    pub keys: &'static [&'static str],
+}
+
+/// Why a workload cluster cannot be used now.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// It is not there yet (a Cluster API cluster not Available, its kubeconfig not written):
+    /// waited for.
+    #[error("{0}")]
+    NotReady(String),
+    /// Its credentials are refused (not inline, an address of the deny list, no kubeconfig):
+    /// users fix the Secret.
+    #[error("{0}")]
+    Refused(String),
+    /// It does not answer.
+    #[error("{cluster} does not answer: {message}")]
+    Unreachable { cluster: String, message: String },
+    /// Reading its Secret from the management cluster failed: retried with backoff.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Starts what follows a newly connected cluster (the watches of its children); stopped when
+/// the returned task is aborted.
+pub type OnConnect = Box<dyn Fn(&Destination, Client) -> AbortHandle + Send + Sync>;
+/// Told when a workload cluster connects, starts or stops answering.
+pub type OnChange = Box<dyn Fn(&Destination) + Send + Sync>;
+
+/// A connected workload cluster.
+struct Connection {
+    /// The resourceVersion of the Secret the client was built from.
+    secret_version: String,
+    provider: Arc<Provider>,
+    /// Whether it answered the last health check.
+    answering: bool,
+    /// Its child watches, stopped with the connection.
+    _watching: Option<Watching>,
+}
+
+struct Watching(AbortHandle);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every cluster children go to, by destination.
+pub struct Clusters {
+    management: Arc<Provider>,
+    /// Addresses workload clusters' servers may not resolve to.
+    deny: Vec<IpNet>,
+    connected: Mutex<HashMap<Destination, Connection>>,
+    on_connect: OnceLock<OnConnect>,
+    on_change: OnceLock<OnChange>,
+}
+
+impl Clusters {
+    pub fn new(management: Client, deny: Vec<IpNet>) -> Self {
+        Self {
+            management: Arc::new(Provider::new(management)),
+            deny,
+            connected: Mutex::default(),
+            on_connect: OnceLock::new(),
+            on_change: OnceLock::new(),
+        }
+    }
+
+    /// What starts with each connection, and what hears of changes; set once by the operator.
+    pub fn set_hooks(&self, on_connect: OnConnect, on_change: OnChange) {
+        let _ = self.on_connect.set(on_connect);
+        let _ = self.on_change.set(on_change);
+    }
+
+    pub fn management(&self) -> &Arc<Provider> {
+        &self.management
+    }
+
+    fn locked(&self) -> MutexGuard<'_, HashMap<Destination, Connection>> {
+        self.connected.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The provider of `destination`; a workload cluster's is built from `credentials` (read
+    /// with the operator's client, in the tenant's namespaces only) and kept until its Secret
+    /// changes.
+    pub async fn provider(
+        &self,
+        destination: &Destination,
+        credentials: Option<&Credentials>,
+    ) -> Result<Arc<Provider>, ClusterError> {
+        let Destination::Workload { .. } = destination else { return Ok(self.management.clone()) };
+        let Some(credentials) = credentials else {
+            return Err(ClusterError::NotReady(format!("{destination} is not available yet")));
+        };
+        let read =
+            read_kubeconfig(self.management.client(), &credentials.namespace, &credentials.secret, credentials.keys)
+                .await;
+        let (kubeconfig, version) = match read {
+            Ok(read) => read,
+            Err(ProbeError::Kube(error)) => return Err(error.into()),
+            Err(ProbeError::Refused(message)) => return Err(ClusterError::Refused(message)),
+            Err(ProbeError::Unreachable(message)) => return Err(ClusterError::NotReady(message)),
+        };
+        if let Some(connection) = self.locked().get(destination).filter(|c| c.secret_version == version) {
+            return Ok(connection.provider.clone());
+        }
+        let what = format!("{destination} ({})", describe_server(&kubeconfig));
+        let client = client_for(kubeconfig, &what, &self.deny, Patience::Watch).await.map_err(|error| match error {
+            ProbeError::Refused(message) => ClusterError::Refused(message),
+            other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
+        })?;
+        let provider = Arc::new(Provider::new(client.clone()));
+        let watching = self.on_connect.get().map(|start| Watching(start(destination, client)));
+        let connection =
+            Connection { secret_version: version, provider: provider.clone(), answering: true, _watching: watching };
+        let replaced = self.locked().insert(destination.clone(), connection).is_some();
+        info!(cluster = %destination, rotated = replaced, "connected to a workload cluster");
+        self.changed(destination);
+        Ok(provider)
+    }
+
+    /// The provider of a connected cluster, if it is connected (the management cluster always is).
+    pub fn connected(&self, destination: &Destination) -> Option<Arc<Provider>> {
+        match destination {
+            Destination::Management => Some(self.management.clone()),
+            workload => self.locked().get(workload).map(|connection| connection.provider.clone()),
+        }
+    }
+
+    /// Forgets a workload cluster whose ContainerCluster is gone: its client and watches stop.
+    pub fn forget(&self, destination: &Destination) {
+        if self.locked().remove(destination).is_some() {
+            info!(cluster = %destination, "disconnected from a workload cluster");
+        }
+    }
+
+    /// Asks every connected workload cluster whether it answers, every [`HEALTH_INTERVAL`],
+    /// and tells of each that starts or stops answering: objects placed on one that stopped
+    /// turn `ClusterUnreachable` within that interval, and converge when it is back.
+    pub async fn watch_health(&self) {
+        loop {
+            tokio::time::sleep(HEALTH_INTERVAL).await;
+            let clusters: Vec<(Destination, Arc<Provider>)> =
+                self.locked().iter().map(|(d, c)| (d.clone(), c.provider.clone())).collect();
+            for (destination, provider) in clusters {
+                let answer = tokio::time::timeout(HEALTH_TIMEOUT, provider.client().apiserver_version()).await;
+                let answering = matches!(answer, Ok(Ok(_)));
+                let flipped = self
+                    .locked()
+                    .get_mut(&destination)
+                    .is_some_and(|c| std::mem::replace(&mut c.answering, answering) != answering);
+                if flipped {
+                    if answering {
+                        info!(cluster = %destination, "a workload cluster answers again");
+                    } else {
+                        warn!(cluster = %destination, "a workload cluster does not answer");
+                    }
+                    self.changed(&destination);
+                }
+            }
+        }
+    }
+
+    fn changed(&self, destination: &Destination) {
+        if let Some(tell) = self.on_change.get() {
+            tell(destination);
+        }
+    }
+}
+
+/// Whether a failed request means the cluster did not answer, rather than answering no.
+pub fn did_not_answer(error: &kube::Error) -> bool {
+    !matches!(error, kube::Error::Api(_))
+}
