@@ -162,9 +162,22 @@ where
 /// context on a mocked API server.
 async fn scenario() -> (TestDb, Arc<Context>, ApiServer) {
     let db = database().await;
-    let docs = converged(&db.pool, &platform()).await;
+    let docs = converged(&db.pool, &on_the_management_cluster(platform())).await;
     let (ctx, server) = mocked(db.pool.clone(), &docs);
     (db, ctx, server)
+}
+
+/// The sample without its workload cluster: the stack's element holds none, so everything runs
+/// on the management cluster, which is the mocked API server. (Workload clusters are proven on
+/// two real control planes, `tests/e2e/placement.rs`.)
+fn on_the_management_cluster(mut docs: Vec<Value>) -> Vec<Value> {
+    docs.retain(|doc| !matches!(doc["kind"].as_str(), Some("ContainerCluster" | "ContainerNode")));
+    for doc in docs.iter_mut().filter(|doc| doc["kind"] == "VM") {
+        if let Some(spec) = doc["spec"].as_object_mut() {
+            spec.remove("containerClusterRef");
+        }
+    }
+    docs
 }
 
 fn object(kind: &str, name: &str, namespace: Option<&str>, spec: Value) -> Value {
@@ -1005,7 +1018,7 @@ async fn caches_that_never_list_are_a_clear_retried_error_not_a_hung_reconcile()
 /// server.
 async fn rollout_scenario(extra: &[Value]) -> (TestDb, Vec<Value>) {
     let db = database().await;
-    let mut docs = converged(&db.pool, &platform()).await;
+    let mut docs = converged(&db.pool, &on_the_management_cluster(platform())).await;
     for doc in docs.iter_mut().filter(|d| d["kind"] == "Stack") {
         doc["status"]["phase"] = json!("deployed");
         doc["status"]["lastDeployedAt"] = json!("2026-11-20T10:00:00Z");

@@ -148,11 +148,14 @@ impl Index {
         Ok(environment.clone())
     }
 
-    /// Where the children of the object `name` of `kind` in `namespace` land: its organization,
-    /// environment and namespace, and the clusters ([`Index::destinations`]).
-    pub fn placement(&self, kind: KindId, namespace: &str, name: &str, anchor: Anchor) -> Result<Placement> {
+    /// Where the children of `obj` land: its organization, environment and namespace, and the
+    /// clusters ([`Index::destinations`]).
+    pub fn placement<K: Kind>(&self, obj: &K) -> Result<Placement> {
+        let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+        let namespace = namespace.as_str();
+        let anchor = obj.anchor();
         if let Anchor::Organization = anchor {
-            return Placement::new(name.to_owned(), None);
+            return Placement::new(name, None);
         }
         let organization = self.organization(namespace)?.name_any();
         let environment = match anchor {
@@ -172,10 +175,7 @@ impl Index {
                 )?)
             }
         };
-        Ok(Placement {
-            clusters: self.destinations(kind, namespace, name)?,
-            ..Placement::new(organization, environment)?
-        })
+        Ok(Placement { clusters: self.destinations(obj)?, ..Placement::new(organization, environment)? })
     }
 
     /// The dereference step of the mirror: the tenant organization of `namespace` and what
@@ -394,17 +394,19 @@ mod tests {
     #[test]
     fn placement_follows_references_to_the_environment_and_says_what_is_missing() {
         let index = Index::from_documents(&platform());
-        let placement =
-            index.placement(KindId::Application, "acme", "storefront", Anchor::Stack("shop")).expect("placed");
+        let storefront = index.get::<Application>(Some("acme"), "storefront").expect("storefront");
+        let placement = index.placement(storefront.as_ref()).expect("placed");
         let element = index.get::<Element>(Some("acme"), "k8s").expect("the stack's element");
         let environment = element.spec.environment_ref.name.clone();
         assert_eq!(placement.organization, "acme");
         assert_eq!(placement.namespace, Some(format!("acme-{environment}")));
         assert_eq!(placement.environment, Some(environment));
-        let missing =
-            index.placement(KindId::Application, "acme", "cart", Anchor::Stack("cart")).expect_err("no such stack");
+        let mut orphan = storefront.as_ref().clone();
+        orphan.spec.stack_ref.name = "cart".into();
+        let missing = index.placement(&orphan).expect_err("no such stack");
         assert_eq!(missing.to_string(), "spec.stackRef: Stack acme/cart does not exist");
-        let foreign = index.placement(KindId::Policy, "globex", "cart", Anchor::Tenant).expect_err("no tenant");
-        assert_eq!(foreign, ProvisionError::NoOrganization("globex".into()));
+        let mut foreign = index.get::<Policy>(Some("acme"), "deployers").expect("a policy").as_ref().clone();
+        foreign.metadata.namespace = Some("globex".into());
+        assert_eq!(index.placement(&foreign).expect_err("no tenant"), ProvisionError::NoOrganization("globex".into()));
     }
 }

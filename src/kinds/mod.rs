@@ -163,6 +163,12 @@ pub trait Kind:
         Anchor::Tenant
     }
 
+    /// The ContainerCluster (same namespace) the object names for its children to run on (a
+    /// Stack's applications, a VM), if it names one.
+    fn container_cluster(&self) -> Option<&str> {
+        None
+    }
+
     /// Third-party APIs whose presence shapes this object's children (the Gateway API's
     /// HTTPRoute, or an Ingress without it; CDI for a machine's disks): the reconcile asks
     /// discovery and tells the builder in [`Inputs::unserved`].

@@ -204,12 +204,7 @@ pub(super) fn attach(
             continue;
         };
         let Some(address) = join.ip_address else {
-            let home = inputs.index.placement(
-                KindId::Network,
-                object_namespace,
-                join.network,
-                Anchor::Element(&network.spec.element_ref.name),
-            )?;
+            let home = inputs.index.placement(network.as_ref())?;
             attachments
                 .selected
                 .push((join.network.to_owned(), format!("{}/{}", home.workload_namespace(), join.network)));

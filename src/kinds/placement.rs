@@ -9,32 +9,27 @@ use std::sync::Arc;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    Application, ContainerCluster, Element, Environment, Gateway, Index, Indexed, KindId, Network, Stack, VM, Volume,
+    Application, ContainerCluster, Element, Environment, Gateway, Index, Indexed, Kind, KindId, Network, Stack, VM,
+    Volume,
 };
 use crate::api::infra::ClusterMode;
-use crate::provision::{Destination, ProvisionError, Result};
+use crate::provision::{Anchor, Destination, ProvisionError, Result};
 
 impl Index {
-    /// The clusters the children of the object `name` of `kind` in `namespace` go to: never
-    /// empty, sorted (the management cluster first when it is one).
-    pub fn destinations(&self, kind: KindId, namespace: &str, name: &str) -> Result<Vec<Destination>> {
-        let mut clusters: BTreeSet<Destination> = match kind {
-            KindId::Stack => [self.stack_cluster(namespace, name, "metadata.name")?].into(),
-            KindId::Application => {
-                let app = self.named::<Application>(namespace, name, "metadata.name")?;
-                [self.stack_cluster(namespace, &app.spec.stack_ref.name, "spec.stackRef")?].into()
-            }
-            KindId::Gateway => {
-                let gateway = self.named::<Gateway>(namespace, name, "metadata.name")?;
-                [self.stack_cluster(namespace, &gateway.spec.stack_ref.name, "spec.stackRef")?].into()
-            }
-            KindId::VM => {
-                let vm = self.named::<VM>(namespace, name, "metadata.name")?;
-                [self.vm_cluster(namespace, &vm)?].into()
-            }
-            KindId::Volume => self.volume_clusters(namespace, name)?,
-            KindId::Network => self.network_clusters(namespace, name),
-            KindId::Environment => self.environment_clusters(namespace, name),
+    /// The clusters the children of `obj` go to: never empty, sorted (the management cluster
+    /// first when it is one).
+    pub fn destinations<K: Kind>(&self, obj: &K) -> Result<Vec<Destination>> {
+        let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+        let namespace = namespace.as_str();
+        let named = obj.container_cluster();
+        let mut clusters: BTreeSet<Destination> = match (K::ID, obj.anchor()) {
+            (KindId::Stack, Anchor::Element(element)) => [self.stack_rule(namespace, element, named, "spec.")?].into(),
+            // An Application, a Gateway: where their stack's applications run.
+            (_, Anchor::Stack(stack)) => [self.stack_cluster(namespace, stack)?].into(),
+            (KindId::VM, _) => [self.machine_cluster(namespace, named)?].into(),
+            (KindId::Volume, _) => self.volume_clusters(namespace, obj)?,
+            (KindId::Network, _) => self.network_clusters(namespace, obj),
+            (KindId::Environment, _) => self.environment_clusters(namespace, &name),
             _ => BTreeSet::new(),
         };
         if clusters.is_empty() {
@@ -43,30 +38,33 @@ impl Index {
         Ok(clusters.into_iter().collect())
     }
 
-    /// The cluster a stack's applications run on.
-    fn stack_cluster(&self, namespace: &str, stack: &str, field: &str) -> Result<Destination> {
-        let stack = self.named::<Stack>(namespace, stack, field)?;
-        // The stack's own fields, or the same fields followed from a reference to it.
-        let prefix = if field == "metadata.name" { "spec.".to_owned() } else { format!("{field} → ") };
-        if let Some(named) = &stack.spec.container_cluster_ref {
-            return self.kubernetes_cluster(namespace, &named.name, &format!("{prefix}containerClusterRef"));
+    /// The cluster the applications of the stack `stack` run on.
+    fn stack_cluster(&self, namespace: &str, stack: &str) -> Result<Destination> {
+        let stack = self.named::<Stack>(namespace, stack, "spec.stackRef")?;
+        self.stack_rule(namespace, &stack.spec.element_ref.name, stack.container_cluster(), "spec.stackRef → ")
+    }
+
+    /// The cluster a stack on `element` that names `named` runs its applications on; `fields`
+    /// leads from the object asking to the stack's fields, for messages.
+    fn stack_rule(&self, namespace: &str, element: &str, named: Option<&str>, fields: &str) -> Result<Destination> {
+        if let Some(named) = named {
+            return self.kubernetes_cluster(namespace, named, &format!("{fields}containerClusterRef"));
         }
-        let element = &stack.spec.element_ref.name;
         let on_element: Vec<Arc<ContainerCluster>> = self
             .all::<ContainerCluster>(Some(namespace))
             .into_iter()
-            .filter(|cluster| cluster.spec.element_ref.name == *element && cluster.meta().deletion_timestamp.is_none())
+            .filter(|cluster| cluster.spec.element_ref.name == element && cluster.meta().deletion_timestamp.is_none())
             .collect();
         let (kubernetes, engines): (Vec<_>, Vec<_>) =
             on_element.iter().partition(|cluster| cluster.spec.cluster_mode == ClusterMode::Kubernetes);
         match (kubernetes.as_slice(), engines.first()) {
             ([only], _) => Ok(workload(namespace, only)),
             ([], None) => Ok(Destination::Management),
-            ([], Some(engine)) => Err(engine_refused(&format!("{prefix}elementRef"), engine)),
+            ([], Some(engine)) => Err(engine_refused(&format!("{fields}elementRef"), engine)),
             (several, _) => {
                 let names: Vec<String> = several.iter().map(|cluster| cluster.name_any()).collect();
                 Err(ProvisionError::invalid(
-                    &format!("{prefix}containerClusterRef"),
+                    &format!("{fields}containerClusterRef"),
                     format!(
                         "Element {element:?} holds several kubernetes ContainerClusters ({}): the stack names the one \
                          its applications run on",
@@ -78,9 +76,9 @@ impl Index {
     }
 
     /// A VM runs on the KubeVirt of the cluster it names, else on the management cluster.
-    fn vm_cluster(&self, namespace: &str, vm: &VM) -> Result<Destination> {
-        match &vm.spec.container_cluster_ref {
-            Some(named) => self.kubernetes_cluster(namespace, &named.name, "spec.containerClusterRef"),
+    fn machine_cluster(&self, namespace: &str, named: Option<&str>) -> Result<Destination> {
+        match named {
+            Some(named) => self.kubernetes_cluster(namespace, named, "spec.containerClusterRef"),
             None => Ok(Destination::Management),
         }
     }
@@ -101,16 +99,15 @@ impl Index {
 
     /// A claim lives where the workloads that mount it run: one cluster, since a claim cannot
     /// span clusters. Unmounted, on the management cluster.
-    fn volume_clusters(&self, namespace: &str, name: &str) -> Result<BTreeSet<Destination>> {
-        let Some(volume) = self.get::<Volume>(Some(namespace), name) else { return Ok(BTreeSet::new()) };
+    fn volume_clusters<P: Kind>(&self, namespace: &str, volume: &P) -> Result<BTreeSet<Destination>> {
         let mut users: Vec<(String, Destination)> = vec![];
-        for app in self.live_children::<Application, _>(volume.as_ref()) {
-            if let Ok(cluster) = self.stack_cluster(namespace, &app.spec.stack_ref.name, "spec.stackRef") {
+        for app in self.live_children::<Application, _>(volume) {
+            if let Ok(cluster) = self.stack_cluster(namespace, &app.spec.stack_ref.name) {
                 users.push((format!("Application {}", app.name_any()), cluster));
             }
         }
-        for vm in self.live_children::<VM, _>(volume.as_ref()) {
-            if let Ok(cluster) = self.vm_cluster(namespace, &vm) {
+        for vm in self.live_children::<VM, _>(volume) {
+            if let Ok(cluster) = self.machine_cluster(namespace, vm.container_cluster()) {
                 users.push((format!("VM {}", vm.name_any()), cluster));
             }
         }
@@ -126,20 +123,16 @@ impl Index {
     }
 
     /// A network's policies and attachments go wherever the workloads that join it run.
-    fn network_clusters(&self, namespace: &str, name: &str) -> BTreeSet<Destination> {
-        let Some(network) = self.get::<Network>(Some(namespace), name) else { return BTreeSet::new() };
-        let network = network.as_ref();
+    fn network_clusters<P: Kind>(&self, namespace: &str, network: &P) -> BTreeSet<Destination> {
         let apps = self.live_children::<Application, _>(network).into_iter().map(|app| app.spec.stack_ref.name.clone());
         let gateways =
             self.live_children::<Gateway, _>(network).into_iter().map(|gateway| gateway.spec.stack_ref.name.clone());
         let stacks: BTreeSet<String> = apps.chain(gateways).collect();
-        let machines =
-            self.live_children::<VM, _>(network).into_iter().filter_map(|vm| self.vm_cluster(namespace, &vm).ok());
-        stacks
-            .iter()
-            .filter_map(|stack| self.stack_cluster(namespace, stack, "spec.stackRef").ok())
-            .chain(machines)
-            .collect()
+        let machines = self
+            .live_children::<VM, _>(network)
+            .into_iter()
+            .filter_map(|vm| self.machine_cluster(namespace, vm.container_cluster()).ok());
+        stacks.iter().filter_map(|stack| self.stack_cluster(namespace, stack).ok()).chain(machines).collect()
     }
 
     /// An environment's namespace, quota, limits and default deny are on the management cluster
@@ -153,12 +146,13 @@ impl Index {
             .all::<Stack>(Some(namespace))
             .into_iter()
             .filter(|stack| in_environment(&stack.spec.element_ref.name))
-            .filter_map(|stack| self.stack_cluster(namespace, &stack.name_any(), "spec.stackRef").ok());
+            .filter_map(|stack| self.destinations(stack.as_ref()).ok())
+            .flatten();
         let machines = self
             .all::<VM>(Some(namespace))
             .into_iter()
             .filter(|vm| in_environment(&vm.spec.element_ref.name))
-            .filter_map(|vm| self.vm_cluster(namespace, &vm).ok());
+            .filter_map(|vm| self.machine_cluster(namespace, vm.container_cluster()).ok());
         std::iter::once(Destination::Management).chain(stacks).chain(machines).collect()
     }
 
@@ -184,9 +178,8 @@ impl Index {
         placed: &mut Vec<(KindId, String, String)>,
     ) {
         for obj in self.all::<K>(Some(namespace)) {
-            let name = obj.name_any();
-            if self.destinations(K::ID, namespace, &name).is_ok_and(|clusters| clusters.contains(cluster)) {
-                placed.push((K::ID, name, namespace.to_owned()));
+            if self.destinations(obj.as_ref()).is_ok_and(|clusters| clusters.contains(cluster)) {
+                placed.push((K::ID, obj.name_any(), namespace.to_owned()));
             }
         }
     }
@@ -246,8 +239,22 @@ mod tests {
         clusters.iter().map(Destination::name).collect()
     }
 
+    /// The object `kind`/`name` of `namespace`, placed: its clusters, or why not.
+    fn destinations(index: &Index, kind: KindId, namespace: &str, name: &str) -> Result<Vec<Destination>> {
+        macro_rules! of {
+            ($($kind:ident),*) => {
+                match kind {
+                    $(KindId::$kind => index.destinations(index.get::<$kind>(Some(namespace), name).expect("an object").as_ref()),)*
+                    _ => unreachable!("{kind}"),
+                }
+            };
+        }
+        use crate::kinds::{Domain, Policy};
+        of!(Stack, Application, Gateway, VM, Volume, Network, Environment, ContainerCluster, Policy, Domain)
+    }
+
     fn placed(index: &Index, kind: KindId, name: &str) -> Vec<String> {
-        index.destinations(kind, "acme", name).expect("placed").iter().map(|d| d.name().to_owned()).collect()
+        destinations(index, kind, "acme", name).expect("placed").iter().map(|d| d.name().to_owned()).collect()
     }
 
     #[test]
@@ -283,7 +290,7 @@ mod tests {
         let second = "apiVersion: windflow.io/v1alpha1\nkind: ContainerCluster\nmetadata: { name: spare, namespace: acme }\n\
                       spec: { elementRef: { name: k8s }, clusterMode: kubernetes, version: v1.33.1, clusterConfig: { class: acme-standard } }";
         let index = index_with(second);
-        let refused = index.destinations(KindId::Application, "acme", "api").expect_err("two candidates");
+        let refused = destinations(&index, KindId::Application, "acme", "api").expect_err("two candidates");
         assert_eq!(
             refused.to_string(),
             "spec.stackRef → containerClusterRef: Element \"k8s\" holds several kubernetes ContainerClusters (main, spare): \
@@ -296,7 +303,7 @@ mod tests {
         assert_eq!(placed(&index_with(&named), KindId::Stack, "cart"), ["spare"]);
         let missing = "apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: cart, namespace: acme }\n\
                        spec: { elementRef: { name: k8s }, containerClusterRef: { name: nowhere } }";
-        let waiting = index_with(missing).destinations(KindId::Stack, "acme", "cart").expect_err("no such cluster");
+        let waiting = destinations(&index_with(missing), KindId::Stack, "acme", "cart").expect_err("no such cluster");
         assert!(matches!(waiting, ProvisionError::Missing(_)), "{waiting}");
     }
 
@@ -312,7 +319,7 @@ mod tests {
                      spec: { elementRef: { name: k8s }, containerClusterRef: { name: swarmy } }";
         let index = index_with(swarm);
         for (stack, field) in [("legacy", "spec.elementRef"), ("pinned", "spec.containerClusterRef")] {
-            let refused = index.destinations(KindId::Stack, "acme", stack).expect_err("an engine");
+            let refused = destinations(&index, KindId::Stack, "acme", stack).expect_err("an engine");
             assert_eq!(
                 refused.to_string(),
                 format!(
@@ -337,7 +344,8 @@ mod tests {
                          apiVersion: windflow.io/v1alpha1\nkind: Application\nmetadata: { name: backup, namespace: acme }\n\
                          spec: { stackRef: { name: tools }, applicationType: container, deploymentConfig: { image: busybox },\n\
                                  volumes: [{ volume: uploads, mountPath: /data }] }";
-        let refused = index_with(elsewhere).destinations(KindId::Volume, "acme", "uploads").expect_err("two clusters");
+        let refused =
+            destinations(&index_with(elsewhere), KindId::Volume, "acme", "uploads").expect_err("two clusters");
         let message = refused.to_string();
         assert!(message.contains("a claim cannot span clusters"), "{message}");
         assert!(message.contains("Application backup runs on the management cluster"), "{message}");
@@ -354,7 +362,8 @@ mod tests {
                       apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: grab, namespace: globex }\n\
                       spec: { elementRef: { name: k8s }, containerClusterRef: { name: main } }";
         let index = index_with(globex);
-        let refused = index.destinations(KindId::Stack, "globex", "grab").expect_err("acme's cluster is not globex's");
+        let refused =
+            destinations(&index, KindId::Stack, "globex", "grab").expect_err("acme's cluster is not globex's");
         assert_eq!(refused.to_string(), "spec.containerClusterRef: ContainerCluster globex/main does not exist");
         assert!(!index.placed_on(&main()).iter().any(|(_, _, namespace)| namespace == "globex"));
     }

@@ -9,8 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
+use super::Index;
 use super::shared::{Standing, standing};
-use super::{Index, KindId};
 
 pub use crate::api::apps::REVISION_LABEL;
 use crate::api::apps::{Application, Deployment, Stack};
@@ -19,7 +19,7 @@ use crate::api::apps::{
     StackPhase,
 };
 use crate::api::common::FreeForm;
-use crate::provision::{Anchor, ProvisionError, Result};
+use crate::provision::{ProvisionError, Result};
 
 /// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -329,10 +329,5 @@ fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> (Stack
 
 /// Where an application's workloads run: its environment's namespace on its stack's cluster.
 pub fn application_placement(app: &Application, index: &Index) -> Result<crate::provision::Placement> {
-    index.placement(
-        KindId::Application,
-        &app.namespace().unwrap_or_default(),
-        &app.name_any(),
-        Anchor::Stack(&app.spec.stack_ref.name),
-    )
+    index.placement(app)
 }

@@ -92,7 +92,7 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
 
 /// Where the children of `obj` land ([`Index::placement`](super::Index::placement)).
 pub fn place<K: Kind>(obj: &K, index: &super::Index) -> provision::Result<provision::Placement> {
-    index.placement(K::ID, &obj.namespace().unwrap_or_default(), &obj.name_any(), obj.anchor())
+    index.placement(obj)
 }
 
 /// The children of `obj` placed by `placement`, each on every one of its clusters, with labels

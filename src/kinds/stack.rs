@@ -69,6 +69,10 @@ impl Kind for Stack {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
+    fn container_cluster(&self) -> Option<&str> {
+        self.spec.container_cluster_ref.as_ref().map(|named| named.name.as_str())
+    }
+
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
         super::release::stack_status(self, inputs.index)
     }

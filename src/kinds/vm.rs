@@ -99,6 +99,10 @@ impl Kind for VM {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
+    fn container_cluster(&self) -> Option<&str> {
+        self.spec.container_cluster_ref.as_ref().map(|named| named.name.as_str())
+    }
+
     fn consults(&self) -> &'static [ChildType] {
         &[DATA_VOLUME]
     }
