@@ -40,10 +40,12 @@ fn the_sample_platform_renders_every_child() {
         .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
         .collect();
     let count = |kind: &str| docs.iter().filter(|d| d["kind"].as_str() == Some(kind)).count();
-    assert_eq!(count("Namespace"), 3, "the tenant namespace and two environments");
+    // Production's namespace, quota and limits are on the management cluster and on main, where
+    // its stack runs.
+    assert_eq!(count("Namespace"), 4, "the tenant namespace and two environments, production twice");
     for (kind, expected) in [
-        ("ResourceQuota", 2),
-        ("LimitRange", 2),
+        ("ResourceQuota", 3),
+        ("LimitRange", 3),
         ("PersistentVolumeClaim", 2),
         // The backend network's, and the VM's own for its fixed address.
         ("NetworkAttachmentDefinition", 2),
@@ -60,7 +62,12 @@ fn the_sample_platform_renders_every_child() {
         assert_eq!(count(kind), expected, "{kind}");
     }
     assert!(stdout.contains("storageClassName: rook-ceph-block"));
-    assert!(stdout.contains("# provisioned by Volume acme/pgdata"));
+    // Where each child runs is said beside it: the stack's on main, the rest with the operator.
+    assert!(stdout.contains("# provisioned by Volume acme/pgdata on cluster main\n"), "{stdout}");
+    assert!(stdout.contains("# provisioned by Application acme/api on cluster main\n"), "{stdout}");
+    assert!(stdout.contains("# provisioned by Environment acme/production on cluster main\n"), "{stdout}");
+    assert!(stdout.contains("# provisioned by Environment acme/production\n"), "{stdout}");
+    assert!(stdout.contains("# provisioned by ContainerCluster acme/main\n"), "{stdout}");
     assert!(!stdout.contains("not provisioned"), "{stdout}");
 }
 

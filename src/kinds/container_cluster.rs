@@ -16,7 +16,7 @@ use crate::provision::ChildType;
 use crate::provision::clusters::Credentials;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
 use crate::provision::types::{CAPI_CLUSTER, CONTAINER_NODE};
-use crate::provision::{Anchor, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, Destination, Placement, ProvisionError, Result};
 
 pub use crate::api::infra::ContainerCluster;
 
@@ -171,6 +171,11 @@ impl Kind for ContainerCluster {
 
     fn unreachable(&self) -> Map<String, Value> {
         phase(ContainerClusterPhase::Unhealthy)
+    }
+
+    fn hosts(&self) -> Option<Destination> {
+        (self.spec.cluster_mode == ClusterMode::Kubernetes)
+            .then(|| Destination::Workload { namespace: self.namespace().unwrap_or_default(), name: self.name_any() })
     }
 
     /// `clusterConfig.kubeconfigSecret` in kubernetes mode; `endpoint.url` (and

@@ -169,6 +169,12 @@ pub trait Kind:
         None
     }
 
+    /// The workload cluster this object is (a kubernetes ContainerCluster): what is placed on it
+    /// is looked at again when its readiness flips.
+    fn hosts(&self) -> Option<crate::provision::Destination> {
+        None
+    }
+
     /// Third-party APIs whose presence shapes this object's children (the Gateway API's
     /// HTTPRoute, or an Ingress without it; CDI for a machine's disks): the reconcile asks
     /// discovery and tells the builder in [`Inputs::unserved`].

@@ -171,6 +171,24 @@ impl Index {
         placed
     }
 
+    /// How many objects being deleted still say their children are on `cluster`: they release
+    /// them there before the cluster's ContainerCluster goes.
+    pub fn releasing_from(&self, cluster: &Destination) -> usize {
+        let Destination::Workload { namespace, name } = cluster else { return 0 };
+        let releasing = |obj: &dyn Placeable| {
+            obj.deleting()
+                && obj.placement().is_some_and(|placement| placement.cluster.split(',').any(|held| held == name))
+        };
+        let mut count = 0;
+        count += self.all::<Environment>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count += self.all::<Volume>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count += self.all::<Network>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count += self.all::<VM>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count += self.all::<Application>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count += self.all::<Gateway>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count
+    }
+
     fn placed_of<K: Indexed>(
         &self,
         namespace: &str,
@@ -182,6 +200,22 @@ impl Index {
                 placed.push((K::ID, obj.name_any(), namespace.to_owned()));
             }
         }
+    }
+}
+
+/// What [`Index::releasing_from`] reads of an object of any kind.
+trait Placeable {
+    fn deleting(&self) -> bool;
+    fn placement(&self) -> Option<&crate::api::common::PlacementStatus>;
+}
+
+impl<K: Kind> Placeable for K {
+    fn deleting(&self) -> bool {
+        self.meta().deletion_timestamp.is_some()
+    }
+
+    fn placement(&self) -> Option<&crate::api::common::PlacementStatus> {
+        self.common_status()?.placement.as_ref()
     }
 }
 

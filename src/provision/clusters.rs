@@ -129,7 +129,11 @@ impl Clusters {
             Ok(read) => read,
             Err(ProbeError::Kube(error)) => return Err(error.into()),
             Err(ProbeError::Refused(message)) => return Err(ClusterError::Refused(message)),
-            Err(ProbeError::Unreachable(message)) => return Err(ClusterError::NotReady(message)),
+            // A Secret deleted with its namespace (everything deleted at once): the client it
+            // made serves until the ContainerCluster goes, so that what runs there is released.
+            Err(ProbeError::Unreachable(message)) => {
+                return self.connected(destination).ok_or(ClusterError::NotReady(message));
+            }
         };
         if let Some(connection) = self.locked().get(destination).filter(|c| c.secret_version == version) {
             return Ok(connection.provider.clone());

@@ -19,7 +19,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Map, Value};
 
 use sqlx::PgPool;
@@ -139,6 +139,14 @@ impl Context {
         for reference in obj.references().iter().filter(|r| r.kind.observes_others()) {
             let scope = if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
             wake(reference.kind, &reference.name, scope);
+        }
+    }
+
+    /// Reconciles the objects placed on `cluster`: it became Available, or stopped being so.
+    fn wake_placed_on(&self, cluster: &Destination) {
+        let Some(wake) = self.waker.get() else { return };
+        for (kind, name, namespace) in self.index.placed_on(cluster) {
+            wake(kind, &name, Some(&namespace));
         }
     }
 
@@ -747,15 +755,12 @@ async fn leave<K: Kind>(ctx: &Context, obj: &K, owner: &str, earlier: &[Destinat
     Ok(left)
 }
 
-/// Whether the ContainerCluster of a workload cluster is gone or going: what was placed on it
-/// goes with it, without asking it.
+/// Whether the ContainerCluster of a workload cluster is gone: what was placed on it went with
+/// it, without asking it.
 fn cluster_gone(ctx: &Context, cluster: &Destination) -> bool {
     match cluster {
         Destination::Management => false,
-        Destination::Workload { namespace, name } => ctx
-            .index
-            .get::<ContainerCluster>(Some(namespace), name)
-            .is_none_or(|cluster| cluster.meta().deletion_timestamp.is_some()),
+        Destination::Workload { namespace, name } => ctx.index.get::<ContainerCluster>(Some(namespace), name).is_none(),
     }
 }
 
@@ -771,6 +776,16 @@ fn describe_child(cluster: &Destination, child: &DynamicObject) -> String {
 }
 
 async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Action> {
+    // A workload cluster deleted with what runs on it (`kubectl delete -f`) stays reachable
+    // until those objects have released their children there.
+    if let Some(cluster) = obj.hosts() {
+        let releasing = ctx.index.releasing_from(&cluster);
+        if releasing > 0 {
+            return Err(Error::Provisioning(format!(
+                "{releasing} objects being deleted are releasing their children on this cluster first"
+            )));
+        }
+    }
     // Children first: should this fail, the row (and the finalizer) stay for the retry.
     if let (false, Some(owner)) = (K::CHILD_TYPES.is_empty(), obj.uid()) {
         release(ctx, obj, &owner).await?;
@@ -852,6 +867,9 @@ async fn update_status<K: Kind>(
     let announcement = status::announcement(&before, ready);
     if announcement.is_some() || before.get("phase") != patch.get("phase") {
         ctx.wake_followers(obj);
+    }
+    if let (Some(_), Some(cluster)) = (announcement, obj.hosts()) {
+        ctx.wake_placed_on(&cluster);
     }
     if let Some(type_) = announcement.filter(|_| report.announce) {
         publish(ctx, obj, type_, ready.reason, &ready.message).await;

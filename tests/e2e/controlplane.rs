@@ -51,6 +51,7 @@ pub struct ControlPlane {
 }
 
 static PLANE: OnceCell<ControlPlane> = OnceCell::const_new();
+static WORKLOAD: OnceCell<ControlPlane> = OnceCell::const_new();
 
 /// The control plane of this test binary, started on first use.
 pub async fn control_plane() -> &'static ControlPlane {
@@ -62,6 +63,18 @@ pub async fn control_plane() -> &'static ControlPlane {
             }
         })
         .await
+}
+
+/// A second control plane, playing a workload cluster WindFlow places applications on: the
+/// sample's ContainerCluster `main` (see `install::ClusterApi`). Started on first use, like the
+/// first.
+pub async fn workload_plane() -> &'static ControlPlane {
+    WORKLOAD.get_or_init(start).await
+}
+
+/// The workload control plane, if a test of this binary started it.
+pub fn started_workload_plane() -> Option<&'static ControlPlane> {
+    WORKLOAD.get()
 }
 
 impl ControlPlane {

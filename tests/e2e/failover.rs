@@ -32,7 +32,7 @@ pub async fn held_by(client: &Client, identity: &str) -> Duration {
 
 #[tokio::test]
 async fn the_standby_takes_over_from_a_killed_leader_and_nothing_is_lost_or_doubled() {
-    let Scenario { plane, kubeconfig, db, client, .. } = &scenario().await;
+    let Scenario { plane, kubeconfig, db, client, workload, .. } = &scenario().await;
     let (plane, kubeconfig) = (*plane, kubeconfig.as_path());
     let mut first = start_operator(plane, kubeconfig, &db.url, "windflow-a");
     held_by(client, "windflow-a").await;
@@ -74,6 +74,6 @@ async fn the_standby_takes_over_from_a_killed_leader_and_nothing_is_lost_or_doub
     let (clean, report) = windflow("check", kubeconfig, &db.url);
     assert!(clean, "windflow check after the failover: {report}");
 
-    delete_examples(plane, client).await;
+    delete_examples(plane, client, workload).await;
     drop(second);
 }

@@ -103,6 +103,9 @@ pub fn start_operator_with(
         .env("POD_NAMESPACE", RELEASE_NAMESPACE)
         .env("POD_NAME", identity)
         .env("WINDFLOW_LOG", "info,windflow=debug")
+        // The workload cluster of the tests listens on loopback, which the default deny list
+        // refuses; link-local (cloud metadata) stays refused.
+        .env("WINDFLOW_PROBE_DENY", "169.254.0.0/16,fe80::/10")
         .envs(env.iter().copied());
     let child = launch(identity, command, &log);
     Operator { child, log }
@@ -170,13 +173,94 @@ pub async fn reset(plane: &ControlPlane) {
     }
     let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
     let _ = leases.delete("windflow-operator", &DeleteParams::default()).await;
-    eventually("an empty cluster", Duration::from_secs(120), || {
-        let namespaces = namespaces.clone();
-        let made = made.clone();
-        async move {
-            let left = namespaces.list(&made).await.map_err(|e| e.to_string())?.items.len();
-            (left == 0).then_some(()).ok_or(format!("{left} namespaces of WindFlow's left"))
+    let mut clusters = vec![namespaces];
+    // What an earlier scenario placed on the workload cluster, which outlives its operator.
+    if let Some(workload) = crate::controlplane::started_workload_plane() {
+        clusters.push(Api::all(workload.client().await));
+    }
+    for namespaces in clusters {
+        for namespace in namespaces.list(&made).await.expect("namespaces").items {
+            let _ = namespaces.delete(&namespace.name_any(), &DeleteParams::default()).await;
         }
-    })
-    .await;
+        eventually("an empty cluster", Duration::from_secs(120), || {
+            let namespaces = namespaces.clone();
+            let made = made.clone();
+            async move {
+                let left = namespaces.list(&made).await.map_err(|e| e.to_string())?.items.len();
+                (left == 0).then_some(()).ok_or(format!("{left} namespaces of WindFlow's left"))
+            }
+        })
+        .await;
+    }
+}
+
+/// Where Cluster API's `Cluster`s are served.
+fn cluster_api_clusters() -> kube::api::ApiResource {
+    windflow::provision::types::CAPI_CLUSTER.api_resource()
+}
+
+/// Installs Cluster API's `Cluster` CRD (from its Go module, as the third-party test does),
+/// without its controllers: the tests play them ([`play_cluster_api`]).
+pub async fn install_cluster_api(plane: &ControlPlane) {
+    let crd = plane.bin.join("thirdparty/cluster.x-k8s.io_clusters.yaml");
+    let mut apply = plane.kubectl();
+    apply.args(["apply", "--server-side", "--force-conflicts", "-f"]).arg(&crd);
+    run(apply);
+    crate::established(plane, ["clusters.cluster.x-k8s.io".to_owned()]).await;
+}
+
+/// Cluster API, played for every Cluster WindFlow applies on `plane`, while it lives.
+pub struct ClusterApi(tokio::task::JoinHandle<()>);
+
+impl Drop for ClusterApi {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Plays Cluster API as it would for a real cluster: for each `Cluster` WindFlow applies, the
+/// kubeconfig Secret `<cluster>-kubeconfig` (key `value`) beside it, for `workload` with a
+/// client certificate it trusts, then the Cluster's status Provisioned and Available.
+pub async fn play_cluster_api(plane: &ControlPlane, workload: &ControlPlane) -> ClusterApi {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    let client = plane.client().await;
+    let kubeconfig = std::fs::read(&workload.kubeconfig).expect("the workload plane's kubeconfig");
+    let resource = cluster_api_clusters();
+    let cluster_api = PatchParams::apply("cluster-api").force();
+    ClusterApi(tokio::spawn(async move {
+        let clusters = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        loop {
+            let listed = clusters.list(&ListParams::default()).await.map(|list| list.items).unwrap_or_default();
+            for cluster in listed.iter().filter(|cluster| cluster.data["status"]["phase"] != "Provisioned") {
+                let (namespace, name) = (cluster.namespace().unwrap_or_default(), cluster.name_any());
+                let secret = Secret {
+                    metadata: kube::api::ObjectMeta {
+                        name: Some(format!("{name}-kubeconfig")),
+                        labels: Some([("cluster.x-k8s.io/cluster-name".to_owned(), name.clone())].into()),
+                        ..Default::default()
+                    },
+                    type_: Some("cluster.x-k8s.io/secret".into()),
+                    data: Some([("value".to_owned(), ByteString(kubeconfig.clone()))].into()),
+                    ..Default::default()
+                };
+                let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+                let mut applied = serde_json::to_value(&secret).expect("a Secret");
+                applied["apiVersion"] = "v1".into();
+                applied["kind"] = "Secret".into();
+                if secrets.patch(&secret.metadata.name.clone().unwrap_or_default(), &cluster_api, &Patch::Apply(applied)).await.is_err() {
+                    continue;
+                }
+                let now = k8s_openapi::jiff::Timestamp::now().to_string();
+                let status = json!({ "apiVersion": resource.api_version, "kind": "Cluster", "status": {
+                    "phase": "Provisioned",
+                    "conditions": [{ "type": "Available", "status": "True", "reason": "Available",
+                                     "message": "", "lastTransitionTime": now }],
+                } });
+                let api = Api::<DynamicObject>::namespaced_with(client.clone(), &namespace, &resource);
+                let _ = api.patch_status(&name, &cluster_api, &Patch::Apply(status)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }))
 }

@@ -16,6 +16,7 @@ mod install;
 mod invalid;
 mod missing_crd;
 mod orders;
+mod placement;
 mod platform;
 mod thirdparty;
 
@@ -41,6 +42,9 @@ pub async fn turn() -> (MutexGuard<'static, ()>, &'static controlplane::ControlP
     let plane = controlplane::control_plane().await;
     install_crds(plane).await;
     install::remove_webhooks(plane).await;
+    // The sample's ContainerCluster is a Cluster API cluster: its API is served, as where users
+    // run Cluster API, and the scenarios that run the sample play its controllers.
+    install::install_cluster_api(plane).await;
     (turn, plane)
 }
 

@@ -6,17 +6,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as Workload;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, ResourceQuota, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::controlplane::{ControlPlane, both, run};
-use crate::install::{eventually, install_chart, reset, start_operator, windflow};
+use crate::controlplane::{ControlPlane, both, run, workload_plane};
+use crate::install::{ClusterApi, eventually, install_chart, play_cluster_api, reset, start_operator, windflow};
 use crate::{api_for, turn};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
@@ -74,6 +72,12 @@ pub async fn ready(api: &Api<DynamicObject>, name: &str, within: Duration) -> Du
     .await
 }
 
+/// Where a child type WindFlow provisions is served, by kind.
+pub fn resource_of_child(kind: &str) -> kube::api::ApiResource {
+    let types = windflow::kinds::KindId::ALL.iter().flat_map(|kind| kind.child_types());
+    types.into_iter().find(|child| child.kind == kind).expect("a child type").api_resource()
+}
+
 /// A Tag named `name` whose `spec.color` is `color` (a number only a loosened CRD admits).
 pub fn tag(name: &str, color: Value) -> DynamicObject {
     let tag = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Tag",
@@ -81,8 +85,9 @@ pub fn tag(name: &str, color: Value) -> DynamicObject {
     serde_json::from_value(tag).expect("a Tag object")
 }
 
-/// What each sample object reaches on a control plane without the third-party APIs:
-/// (kind, name) -> (Ready, reason). Anything not listed is Ready=True.
+/// What each sample object reaches on control planes without the third-party APIs but Cluster
+/// API's (played by the tests): (kind, name) -> (Ready, reason). Anything not listed is
+/// Ready=True.
 pub fn expected_without_providers() -> BTreeMap<(&'static str, &'static str), (&'static str, &'static str)> {
     let not_installed = ("False", "ProviderNotInstalled");
     BTreeMap::from([
@@ -90,8 +95,6 @@ pub fn expected_without_providers() -> BTreeMap<(&'static str, &'static str), (&
         (("Network", "backend"), not_installed),
         // An encrypted overlay network, where the chart does not say the pod network encrypts.
         (("Network", "frontend"), not_installed),
-        // Cluster API.
-        (("ContainerCluster", "main"), not_installed),
         // ExternalDNS, and cert-manager for autoSsl.
         (("Domain", "acme-example"), not_installed),
         (("DnsRecord", "www"), not_installed),
@@ -103,7 +106,6 @@ pub fn expected_without_providers() -> BTreeMap<(&'static str, &'static str), (&
         (("Element", "backbone"), ("False", "DependentFailed")),
         (("Element", "compute"), ("False", "DependentFailed")),
         (("Element", "dns"), ("False", "DependentFailed")),
-        (("Element", "k8s"), ("False", "DependentFailed")),
     ])
 }
 
@@ -191,8 +193,9 @@ pub async fn steps_are_published_once(client: &Client, pool: &PgPool, rollout: &
     .await;
 }
 
-/// `kubectl delete -f examples/`, then waits until the tenant namespaces are gone.
-pub async fn delete_examples(plane: &ControlPlane, client: &Client) {
+/// `kubectl delete -f examples/`, then waits until the tenant namespaces are gone, and nothing
+/// of WindFlow's is left on the workload cluster.
+pub async fn delete_examples(plane: &ControlPlane, client: &Client, workload: &Client) {
     let mut delete = plane.kubectl();
     delete.args(["delete", "-f", EXAMPLES, "--wait=true", "--timeout=120s"]);
     run(delete);
@@ -210,25 +213,45 @@ pub async fn delete_examples(plane: &ControlPlane, client: &Client) {
         }
     })
     .await;
+    let remote = Api::<Namespace>::all(workload.clone());
+    eventually("nothing of WindFlow's on the workload cluster", Duration::from_secs(120), || {
+        let remote = remote.clone();
+        async move {
+            let made = ListParams::default().labels("app.kubernetes.io/managed-by=windflow");
+            let left: Vec<String> =
+                remote.list(&made).await.map_err(|e| e.to_string())?.items.iter().map(ResourceExt::name_any).collect();
+            left.is_empty().then_some(()).ok_or(left.join(", "))
+        }
+    })
+    .await;
 }
 
 /// A scenario with operators: this test's turn, a clean cluster with the CRDs and the chart,
 /// the ServiceAccount's kubeconfig, a throwaway database and an admin client.
 pub struct Scenario {
+    /// Cluster API, played while the scenario lasts (dropped first).
+    _cluster_api: ClusterApi,
     _turn: tokio::sync::MutexGuard<'static, ()>,
     pub plane: &'static ControlPlane,
     pub kubeconfig: std::path::PathBuf,
     pub db: crate::support::TestDb,
     pub client: Client,
+    /// The workload cluster: the sample's ContainerCluster `main`, where its stack runs.
+    pub workload: Client,
 }
 
+/// A scenario with operators whose sample's Cluster API clusters become the second control
+/// plane once WindFlow applies them (see [`play_cluster_api`]).
 pub async fn scenario() -> Scenario {
     let (turn, plane) = turn().await;
     reset(plane).await;
     let kubeconfig = install_chart(plane).await;
     let db = crate::support::database().await;
     let client = plane.client().await;
-    Scenario { _turn: turn, plane, kubeconfig, db, client }
+    let workload_plane = workload_plane().await;
+    let cluster_api = play_cluster_api(plane, workload_plane).await;
+    let workload = workload_plane.client().await;
+    Scenario { _cluster_api: cluster_api, _turn: turn, plane, kubeconfig, db, client, workload }
 }
 
 /// `name` from `api`, once it is there.
@@ -257,7 +280,7 @@ where
 
 #[tokio::test]
 async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
-    let Scenario { plane, kubeconfig: operator_kubeconfig, db, client, .. } = &scenario().await;
+    let Scenario { plane, kubeconfig: operator_kubeconfig, db, client, workload: main_cluster, .. } = &scenario().await;
     let (plane, operator_kubeconfig, db, client) = (*plane, operator_kubeconfig.as_path(), db, client.clone());
     let operator = start_operator(plane, operator_kubeconfig, &db.url, "windflow-0");
 
@@ -315,12 +338,16 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     }
     assert!(listed.lines().filter(|line| line.contains("NAME")).all(|header| header.contains("READY")), "{listed}");
 
-    // Children: namespaces, claims bound to the static volumes, workloads Available.
+    // Children: namespaces, claims bound to the static volumes, workloads Available. The stack's
+    // applications and all they need are on main, the workload cluster; production's namespace
+    // is on both (Cluster API's Cluster lives in it on the management cluster).
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for name in ["acme", "acme-production", "acme-staging"] {
         assert!(namespaces.get_opt(name).await.expect("get").is_some(), "namespace {name}");
     }
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "acme-production");
+    let remote_namespace = Api::<Namespace>::all(main_cluster.clone()).get("acme-production").await.expect("on main");
+    assert_eq!(remote_namespace.labels().get("windflow.io/organization").map(String::as_str), Some("acme"));
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(main_cluster.clone(), "acme-production");
     eventually("claims Bound", Duration::from_secs(30), || {
         let claims = claims.clone();
         async move {
@@ -332,7 +359,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
         }
     })
     .await;
-    let workloads: Api<Workload> = Api::namespaced(client.clone(), "acme-production");
+    let workloads: Api<Workload> = Api::namespaced(main_cluster.clone(), "acme-production");
     eventually("workloads Available", Duration::from_secs(60), || {
         let workloads = workloads.clone();
         async move {
@@ -356,19 +383,60 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     // Quotas, policies, Services and RBAC are there as provisioned (as many as `windflow render`
     // prints for the sample), labeled with their owners.
     let owned = |kind: &str| ListParams::default().labels(&format!("windflow.io/owner-kind={kind}"));
-    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), "acme-production");
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), "acme-production");
-    let services: Api<Service> = Api::namespaced(client.clone(), "acme-production");
-    let roles: Api<Role> = Api::all(client.clone());
-    let bindings: Api<RoleBinding> = Api::all(client.clone());
-    let found = [
-        ("ResourceQuota", quotas.list(&owned("Environment")).await.expect("quotas").items.len()),
-        ("NetworkPolicy", policies.list(&owned("Environment")).await.expect("policies").items.len()),
-        ("Service", services.list(&owned("Application")).await.expect("services").items.len()),
-        ("Role", roles.list(&owned("Policy")).await.expect("roles").items.len()),
-        ("RoleBinding", bindings.list(&owned("Policy")).await.expect("bindings").items.len()),
-    ];
-    assert_eq!(found, [("ResourceQuota", 1), ("NetworkPolicy", 1), ("Service", 3), ("Role", 4), ("RoleBinding", 4)]);
+    let count = |client: &Client, kind: &'static str, owner: &'static str| {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource_of_child(kind));
+        async move { api.list(&owned(owner)).await.expect(kind).items.len() }
+    };
+    let mut found = vec![];
+    for (cluster, client) in [("management", &client), ("main", main_cluster)] {
+        for (kind, owner) in [
+            ("ResourceQuota", "Environment"),
+            ("NetworkPolicy", "Environment"),
+            ("Deployment", "Application"),
+            ("Service", "Application"),
+            ("PersistentVolumeClaim", "Volume"),
+            ("Role", "Policy"),
+            ("RoleBinding", "Policy"),
+        ] {
+            found.push(format!("{cluster} {kind} {}", count(client, kind, owner).await));
+        }
+    }
+    assert_eq!(
+        found,
+        [
+            "management ResourceQuota 2",
+            "management NetworkPolicy 2",
+            "management Deployment 0",
+            "management Service 0",
+            "management PersistentVolumeClaim 0",
+            "management Role 4",
+            "management RoleBinding 4",
+            "main ResourceQuota 1",
+            "main NetworkPolicy 1",
+            "main Deployment 3",
+            "main Service 3",
+            "main PersistentVolumeClaim 2",
+            "main Role 0",
+            "main RoleBinding 0",
+        ]
+    );
+    // Where each runs is in its status and its row.
+    let applications = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Application"));
+    let api = applications.get("api").await.expect("api");
+    assert_eq!(api.data["status"]["placement"], json!({ "cluster": "main", "namespace": "acme-production" }));
+    let pool = db.pool.clone();
+    eventually("the rows say where things run", Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move {
+            let query = "SELECT name || ' ' || (placement ->> 'cluster') FROM applications \
+                         UNION ALL SELECT name || ' ' || (placement ->> 'cluster') FROM environments ORDER BY 1";
+            let rows: Vec<String> = sqlx::query_scalar(query).fetch_all(&pool).await.map_err(|e| e.to_string())?;
+            let expected =
+                ["api main", "postgres main", "production (management),main", "staging (management)", "storefront main"];
+            (rows == expected).then_some(()).ok_or(format!("{rows:?}"))
+        }
+    })
+    .await;
 
     // The sample rollout completes; each step is one row and one Event.
     let deployments = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Deployment"));
@@ -402,7 +470,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
                 "dns error true",
                 "dnssec signed",
                 "host active",
-                "k8s error true",
+                "k8s active true",
                 "key active",
                 "metal active true",
                 "storage active true",
@@ -440,7 +508,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     eprintln!("a Volume change reached its row and claim in {took:?}");
 
     // Drift: a child deleted by hand and another edited by hand are repaired.
-    let services: Api<Service> = Api::namespaced(client.clone(), "acme-production");
+    let services: Api<Service> = Api::namespaced(main_cluster.clone(), "acme-production");
     let service = first_owned_by(&services, "api").await;
     services.delete(&service.name_any(), &DeleteParams::default()).await.expect("delete the Service");
     let took = eventually("the deleted Service is back", Duration::from_secs(60), || {
@@ -452,8 +520,6 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
 
     // An Application scales: its row and its workload follow; a hand edit of the workload is
     // undone.
-    let applications =
-        Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Application"));
     let scale = json!({ "spec": { "deploymentConfig": { "replicas": 3 } } });
     applications.patch("api", &PatchParams::default(), &Patch::Merge(scale)).await.expect("scale api");
     let api_uid: uuid::Uuid = applications.get("api").await.expect("api").uid().expect("uid").parse().expect("uuid");
@@ -502,7 +568,7 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     // 6. Delete: finalizers complete, children go, rows go, audit rows stay.
     let audit_before: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_logs").fetch_one(&db.pool).await.expect("count");
-    delete_examples(plane, &client).await;
+    delete_examples(plane, &client, main_cluster).await;
     for table in ["organizations", "users", "environments", "volumes", "applications", "deployments", "stacks"] {
         let rows = crate::support::count(&db.pool, table).await;
         assert_eq!(rows, 0, "{table} rows are deleted with their objects");
