@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Print the ClusterRole a workload cluster grants to the identity of the kubeconfig
+    /// WindFlow reaches it with: what the children placed there need, nothing more.
+    WorkloadRbac,
     /// Offline, with no cluster and no database: validate manifests (schema, CEL rules,
     /// references, tenancy) and print, as YAML, every Kubernetes object they would provision.
     /// Exits with 1 and one line per problem when a manifest is bad.

@@ -13,6 +13,11 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", windflow::crds_yaml()?);
             Ok(())
         }
+        Command::WorkloadRbac => {
+            let role = windflow::rbac::cluster_role("windflow-workload", &windflow::rbac::workload_access());
+            print!("{}", serde_yaml::to_string(&role)?);
+            Ok(())
+        }
         Command::Render(args) => exit_on_problems(render::run(&args.files, &args.provision.config())),
         Command::Check(args) => {
             exit_on_problems(check::run(&args.database_url, args.database_connections, false).await?)

@@ -68,6 +68,45 @@ fn child_access(child: &ChildType) -> Vec<Access> {
     access(group, child.plural, &verbs).collect()
 }
 
+/// On a workload cluster, granted to the identity its kubeconfig carries: the child types of
+/// the kinds placed there, and the workloads rollouts read. Nothing of WindFlow's own.
+pub fn workload_access() -> BTreeSet<Access> {
+    let mut all: BTreeSet<Access> =
+        kinds::placement::PLACED.iter().flat_map(|kind| kind.child_types()).flat_map(child_access).collect();
+    all.extend(access("apps", "deployments", &["get"]));
+    all
+}
+
+/// `access` as one ClusterRole named `name`, a rule per API group and resource.
+pub fn cluster_role(name: &str, access: &BTreeSet<Access>) -> k8s_openapi::api::rbac::v1::ClusterRole {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
+    let mut rules: Vec<PolicyRule> = vec![];
+    for (group, resource, verb) in access {
+        match rules.last_mut() {
+            Some(rule)
+                if rule.api_groups.as_deref() == Some(std::slice::from_ref(group))
+                    && rule.resources.as_deref() == Some(std::slice::from_ref(resource)) =>
+            {
+                rule.verbs.push(verb.clone());
+            }
+            _ => rules.push(PolicyRule {
+                api_groups: Some(vec![group.clone()]),
+                resources: Some(vec![resource.clone()]),
+                verbs: vec![verb.clone()],
+                ..PolicyRule::default()
+            }),
+        }
+    }
+    ClusterRole {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        },
+        rules: Some(rules),
+        ..ClusterRole::default()
+    }
+}
+
 /// In the operator's own namespace: the admission webhook's certificate, renewed in place (its
 /// Secret is read and made with the cluster-wide grants).
 pub fn webhook_access() -> BTreeSet<Access> {
@@ -82,6 +121,27 @@ pub fn lease_access() -> BTreeSet<Access> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A workload cluster grants what placed children need, and no WindFlow kind, Secret or
+    /// Role: nothing there lets the operator act as more than a deployer.
+    #[test]
+    fn a_workload_cluster_grants_only_the_placed_children() {
+        let all = workload_access();
+        let has = |g: &str, r: &str, v: &str| all.contains(&(g.to_owned(), r.to_owned(), v.to_owned()));
+        for (group, resource) in [("apps", "deployments"), ("", "namespaces"), ("", "persistentvolumeclaims")] {
+            for verb in ["get", "list", "watch", "create", "patch", "delete"] {
+                assert!(has(group, resource, verb), "{group}/{resource} {verb}");
+            }
+        }
+        assert!(all.iter().all(|(group, resource, _)| group != "windflow.io"
+            && resource != "secrets"
+            && resource != "roles"
+            && resource != "clusters"));
+        let role = cluster_role("windflow-workload", &all);
+        let rules = role.rules.expect("rules");
+        let deployments = rules.iter().find(|r| r.resources.as_deref() == Some(&["deployments".to_owned()][..]));
+        assert_eq!(deployments.map(|r| r.verbs.len()), Some(6), "one rule per resource, every verb in it");
+    }
 
     #[test]
     fn no_wildcards_and_what_provisioning_needs_is_there() {

@@ -12,7 +12,7 @@
 mod shared;
 
 pub mod index;
-mod placement;
+pub mod placement;
 pub mod release;
 
 pub mod application;

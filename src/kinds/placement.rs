@@ -15,6 +15,11 @@ use super::{
 use crate::api::infra::ClusterMode;
 use crate::provision::{Anchor, Destination, ProvisionError, Result};
 
+/// The kinds whose children may run on a workload cluster; every other kind's stay on the
+/// management cluster.
+pub const PLACED: &[KindId] =
+    &[KindId::Environment, KindId::Volume, KindId::Network, KindId::VM, KindId::Application, KindId::Gateway];
+
 impl Index {
     /// The clusters the children of `obj` go to: never empty, sorted (the management cluster
     /// first when it is one).

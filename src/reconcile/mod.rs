@@ -176,7 +176,12 @@ impl Context {
                     .index
                     .get::<ContainerCluster>(Some(namespace), name)
                     .ok_or_else(|| ClusterError::NotReady(format!("{destination} does not exist")))?;
-                Some(cluster.credentials(&self.index).map_err(ClusterError::NotReady)?)
+                match cluster.credentials(&self.index) {
+                    Ok(credentials) => Some(credentials),
+                    // Connected once, it serves until its ContainerCluster goes: what runs there
+                    // is still released when its organization is being deleted with it.
+                    Err(why) => return self.clusters.connected(destination).ok_or(ClusterError::NotReady(why)),
+                }
             }
         };
         self.clusters.provider(destination, credentials.as_ref()).await

@@ -248,7 +248,11 @@ pub async fn play_cluster_api(plane: &ControlPlane, workload: &ControlPlane) -> 
                 let mut applied = serde_json::to_value(&secret).expect("a Secret");
                 applied["apiVersion"] = "v1".into();
                 applied["kind"] = "Secret".into();
-                if secrets.patch(&secret.metadata.name.clone().unwrap_or_default(), &cluster_api, &Patch::Apply(applied)).await.is_err() {
+                if secrets
+                    .patch(&secret.metadata.name.clone().unwrap_or_default(), &cluster_api, &Patch::Apply(applied))
+                    .await
+                    .is_err()
+                {
                     continue;
                 }
                 let now = k8s_openapi::jiff::Timestamp::now().to_string();

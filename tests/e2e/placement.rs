@@ -1,3 +1,152 @@
 //! Where things run, on two real control planes: a stack placed on an existing cluster given by
 //! a tenant's kubeconfig, moved to another cluster, and another tenant refused its cluster.
 //! (The sample's Cluster API path runs in `platform.rs`.)
+
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::Deployment as Workload;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::install::{eventually, start_operator};
+use crate::platform::{
+    Scenario, apply_examples, delete_examples, expected_without_providers, readiness, scenario, wait_for_sample,
+};
+use crate::{api_for, resource_of};
+
+const WITHIN: Duration = Duration::from_secs(180);
+
+/// The Applications' workloads `client` holds in acme-production, with how many are Available.
+async fn workloads_on(client: &Client) -> (Vec<String>, usize) {
+    let api: Api<Workload> = Api::namespaced(client.clone(), "acme-production");
+    let owned = ListParams::default().labels("windflow.io/owner-kind=Application");
+    let list = api.list(&owned).await.map(|list| list.items).unwrap_or_default();
+    let available = list
+        .iter()
+        .filter(|w| {
+            let conditions = w.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+            conditions.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"))
+        })
+        .count();
+    let mut names: Vec<String> = list.iter().map(ResourceExt::name_any).collect();
+    names.sort();
+    (names, available)
+}
+
+/// Waits until the WindFlow object `kind`/`name` of acme is Ready=False for `reason`, with
+/// `message` in its message.
+async fn refused(client: &Client, kind: &str, name: &str, reason: &str, message: &str) {
+    let api = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of(kind));
+    eventually(&format!("{kind} {name} is {reason}"), Duration::from_secs(60), || {
+        let api = api.clone();
+        async move {
+            let obj = api.get(name).await.map_err(|e| e.to_string())?;
+            let (status, why) = readiness(&obj);
+            let text = obj.data["status"]["conditions"].to_string();
+            (status == "False" && why == reason && text.contains(message))
+                .then_some(())
+                .ok_or(format!("Ready={status} {why}: {text}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_another_s_cluster() {
+    let Scenario { plane, kubeconfig, db, client, workload: main, .. } = &scenario().await;
+    let operator = start_operator(plane, kubeconfig, &db.url, "windflow-0");
+    apply_examples(plane);
+    wait_for_sample(client, &expected_without_providers(), WITHIN).await;
+    let three = vec!["api".to_owned(), "postgres".to_owned(), "storefront".to_owned()];
+    assert_eq!(workloads_on(main).await, (three.clone(), 3), "the stack runs on main");
+    assert_eq!(workloads_on(client).await.0, Vec::<String>::new(), "and nothing of it on the management cluster");
+
+    // An existing cluster, given by the tenant's kubeconfig: here the management control plane
+    // itself, reached as any other cluster would be (inline credentials, its own address).
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
+    let kubeconfig_text = std::fs::read(&plane.kubeconfig).expect("a kubeconfig");
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("edge-kubeconfig".into()), ..Default::default() },
+        data: Some([("value".to_owned(), ByteString(kubeconfig_text))].into()),
+        ..Default::default()
+    };
+    secrets.create(&PostParams::default(), &secret).await.expect("the tenant's kubeconfig");
+    let edge: Value = json!({
+        "apiVersion": "windflow.io/v1alpha1", "kind": "ContainerCluster",
+        "metadata": { "name": "edge", "namespace": "acme" },
+        "spec": { "elementRef": { "name": "k8s" }, "clusterMode": "kubernetes",
+                  "clusterConfig": { "kubeconfigSecret": "edge-kubeconfig" } },
+    });
+    let (clusters, _) = api_for(client, &edge);
+    clusters.create(&PostParams::default(), &serde_json::from_value(edge.clone()).expect("edge")).await.expect("edge");
+
+    // Two kubernetes clusters on the stack's element, and the stack names none: refused,
+    // naming both, rather than guessed.
+    refused(client, "Stack", "shop", "InvalidSpec", "holds several kubernetes ContainerClusters (edge, main)").await;
+
+    // Named, the stack moves, with the VM that shares its volume; the new copies work before
+    // the old ones go.
+    let by_hand = PatchParams::default();
+    let to_edge = json!({ "spec": { "containerClusterRef": { "name": "edge" } } });
+    for (kind, name) in [("Stack", "shop"), ("VM", "legacy-erp")] {
+        let api = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of(kind));
+        api.patch(name, &by_hand, &Patch::Merge(to_edge.clone())).await.expect("named");
+    }
+    let took = eventually("the applications run on edge and left main", WITHIN, || async {
+        let (on_edge, on_main) = (workloads_on(client).await, workloads_on(main).await);
+        (on_edge == (three.clone(), 3) && on_main.0.is_empty())
+            .then_some(())
+            .ok_or(format!("edge {on_edge:?}, main {on_main:?}"))
+    })
+    .await;
+    eprintln!("the stack moved in {took:?}");
+    let stacks = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Stack"));
+    eventually("the stack says where it runs", Duration::from_secs(30), || async {
+        let shop = stacks.get("shop").await.map_err(|e| e.to_string())?;
+        let cluster = shop.data["status"]["placement"]["cluster"].clone();
+        (cluster == "edge").then_some(()).ok_or(format!("{cluster}"))
+    })
+    .await;
+
+    // Another tenant cannot name acme's cluster: references stay in their namespace.
+    let globex = "apiVersion: windflow.io/v1alpha1\nkind: Organization\nmetadata: { name: globex }\n\
+                  spec: { members: [{ user: alice, role: owner }] }\n---\n\
+                  apiVersion: windflow.io/v1alpha1\nkind: Environment\nmetadata: { name: prod, namespace: globex }\n\
+                  spec: { environmentType: production }\n---\n\
+                  apiVersion: windflow.io/v1alpha1\nkind: Element\nmetadata: { name: k8s, namespace: globex }\n\
+                  spec: { environmentRef: { name: prod }, elementType: container_cluster }\n---\n\
+                  apiVersion: windflow.io/v1alpha1\nkind: Stack\nmetadata: { name: grab, namespace: globex }\n\
+                  spec: { elementRef: { name: k8s }, containerClusterRef: { name: main } }\n";
+    let file = plane.dir.join("globex.yaml");
+    std::fs::write(&file, globex).expect("write");
+    eventually("globex applied", Duration::from_secs(60), || async {
+        let mut apply = plane.kubectl();
+        apply.args(["apply", "-f"]).arg(&file);
+        let output = apply.output().map_err(|e| e.to_string())?;
+        output.status.success().then_some(()).ok_or(crate::controlplane::both(&output))
+    })
+    .await;
+    let grab = Api::<DynamicObject>::namespaced_with(client.clone(), "globex", &resource_of("Stack"));
+    eventually("globex's stack waits for a cluster of its own", Duration::from_secs(60), || async {
+        let obj = grab.get("grab").await.map_err(|e| e.to_string())?;
+        let (status, reason) = readiness(&obj);
+        let text = obj.data["status"]["conditions"].to_string();
+        (status == "False"
+            && reason == "WaitingForDependency"
+            && text.contains("ContainerCluster globex/main does not exist"))
+        .then_some(())
+        .ok_or(format!("Ready={status} {reason}: {text}"))
+    })
+    .await;
+
+    let mut delete = plane.kubectl();
+    delete.args(["delete", "--wait=true", "--timeout=120s", "-f"]).arg(&file);
+    crate::controlplane::run(delete);
+    clusters.delete("edge", &Default::default()).await.expect("delete edge");
+    delete_examples(plane, client, main).await;
+    assert_eq!(workloads_on(client).await.0, Vec::<String>::new(), "nothing left on edge");
+    drop(operator);
+}

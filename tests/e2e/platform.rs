@@ -421,7 +421,8 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
         ]
     );
     // Where each runs is in its status and its row.
-    let applications = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Application"));
+    let applications =
+        Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Application"));
     let api = applications.get("api").await.expect("api");
     assert_eq!(api.data["status"]["placement"], json!({ "cluster": "main", "namespace": "acme-production" }));
     let pool = db.pool.clone();
@@ -431,8 +432,13 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
             let query = "SELECT name || ' ' || (placement ->> 'cluster') FROM applications \
                          UNION ALL SELECT name || ' ' || (placement ->> 'cluster') FROM environments ORDER BY 1";
             let rows: Vec<String> = sqlx::query_scalar(query).fetch_all(&pool).await.map_err(|e| e.to_string())?;
-            let expected =
-                ["api main", "postgres main", "production (management),main", "staging (management)", "storefront main"];
+            let expected = [
+                "api main",
+                "postgres main",
+                "production (management),main",
+                "staging (management)",
+                "storefront main",
+            ];
             (rows == expected).then_some(()).ok_or(format!("{rows:?}"))
         }
     })
