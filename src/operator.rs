@@ -85,7 +85,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ctx.clusters.set_hooks(
         Box::new(move |_, client| {
             let owners = watching.clone();
-            tokio::spawn(async move { watch_children(&client, &owners).await }).abort_handle()
+            let renewed = watcher::Config::default().timeout(crate::provision::probe::WATCH_SECONDS);
+            tokio::spawn(async move { watch_children(&client, &owners, renewed).await }).abort_handle()
         }),
         Box::new(move |cluster| {
             for (kind, name, namespace) in index.placed_on(cluster) {
@@ -312,7 +313,7 @@ macro_rules! controllers {
         impl Controllers {
             async fn run(self, client: &Client, ctx: &Arc<Context>) {
                 futures::join!(
-                    watch_children(client, &self.owners),
+                    watch_children(client, &self.owners, watcher::Config::default()),
                     $(drive::<$kind, reconcile::$lifecycle>(self.$module, ctx),)*
                 );
             }
@@ -386,13 +387,13 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
 /// One metadata watch per child type, whichever kinds own it: a child deleted, edited by hand
 /// or changing status reconciles the owner its labels name, within seconds. A third-party type
 /// that is not served yet is retried with backoff, so it is watched once its API is installed.
-async fn watch_children(client: &Client, owners: &Owners) {
+async fn watch_children(client: &Client, owners: &Owners, config: watcher::Config) {
     let mut types: Vec<&ChildType> = KindId::ALL.iter().flat_map(|kind| kind.child_types()).collect();
     types.sort_by_key(|child| (child.api_version, child.kind));
     types.dedup_by_key(|child| (child.api_version, child.kind));
     let watches = types.into_iter().map(|child| {
         let api = kube::Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &child.api_resource());
-        watcher(api, watcher::Config::default().labels(labels::OWNER_KIND)).default_backoff().touched_objects().boxed()
+        watcher(api, config.clone().labels(labels::OWNER_KIND)).default_backoff().touched_objects().boxed()
     });
     futures::stream::select_all(watches)
         .for_each(|child| {

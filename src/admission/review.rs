@@ -11,10 +11,12 @@ use serde_json::{Value, json};
 
 use super::Settings;
 use crate::api::actor::{Actor, CHANGED_BY, CREATED_BY};
-use crate::api::apps::Deployment;
+use crate::api::apps::{Deployment, Stack};
+use crate::api::infra::ContainerCluster;
 use crate::api::tenancy::{Group, Organization, Policy, User};
+use crate::kinds::Index;
 use crate::kinds::policy::deploying::{self, Decision, Lookup};
-use crate::provision::tenant_of;
+use crate::provision::{ProvisionError, tenant_of};
 
 /// The mutation: `changed-by` is the requester on every create and update, `created-by` the
 /// requester on create and what it was before on update. Whatever the client sent under these
@@ -81,6 +83,7 @@ pub async fn validate<L: Lookup>(
                 )),
                 Some(_) => match (&request.operation, kind) {
                     (Operation::Create, "Deployment") => rollout(object, &actor, settings, lookup).await?,
+                    (_, "Stack") => placement(object, lookup).await?,
                     (_, "Policy") => {
                         let policy = object.clone().try_parse::<Policy>().ok();
                         let names = policy.map(|p| p.spec.subjects.users).unwrap_or_default();
@@ -135,6 +138,24 @@ async fn rollout<L: Lookup>(
         Decision::Refused(refusal) => Verdict::Denied(refusal.to_string()),
         Decision::Undecided(why) => Verdict::Allowed(vec![format!(
             "who may deploy is not checked yet: {why}; the operator checks it before the rollout starts"
+        )]),
+    })
+}
+
+/// Refuses a stack whose applications could not be placed: the ContainerClusters of its
+/// namespace are read, and the one rule of placement decides ([`Index::destinations`]). A
+/// cluster that does not exist yet is the operator's to wait for.
+async fn placement<L: Lookup>(object: &DynamicObject, lookup: &L) -> Result<Verdict, kube::Error> {
+    // What is no valid Stack is its CRD schema's to refuse.
+    let Ok(stack) = object.clone().try_parse::<Stack>() else { return Ok(Verdict::Allowed(vec![])) };
+    let clusters = lookup.list::<ContainerCluster>(object.namespace().as_deref()).await?;
+    let documents: Vec<Value> =
+        clusters.iter().filter_map(|cluster| serde_json::to_value(cluster.as_ref()).ok()).collect();
+    Ok(match Index::from_documents(&documents).destinations(&stack) {
+        Ok(_) => Verdict::Allowed(vec![]),
+        Err(refused @ ProvisionError::Invalid { .. }) => Verdict::Denied(refused.to_string()),
+        Err(undecided) => Verdict::Allowed(vec![format!(
+            "where its applications run is not decided yet: {undecided}; the operator decides once it is"
         )]),
     })
 }

@@ -46,6 +46,7 @@ fn documents(text: &str) -> Vec<Value> {
 fn platform() -> Index {
     let mut docs = documents(include_str!("../../examples/platform.yaml"));
     docs.extend(documents(include_str!("../../tests/fixtures/deployers.yaml")));
+    docs.extend(documents(include_str!("../../tests/fixtures/placement.yaml")));
     Index::from_documents(&docs)
 }
 

@@ -136,6 +136,14 @@ impl Clusters {
             }
         };
         if let Some(connection) = self.locked().get(destination).filter(|c| c.secret_version == version) {
+            // What the health checks found is not asked again: a hung server would hold every
+            // reconcile placed on it for a read timeout.
+            if !connection.answering {
+                return Err(ClusterError::Unreachable {
+                    cluster: destination.to_string(),
+                    message: format!("its API server did not answer within {HEALTH_TIMEOUT:?}"),
+                });
+            }
             return Ok(connection.provider.clone());
         }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));

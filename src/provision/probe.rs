@@ -21,6 +21,11 @@ use crate::api::infra::NodeRole;
 
 /// No reconcile waits longer than this for a cluster that does not answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a workload cluster's client waits for an answer: longer than its watches stay open
+/// without events ([`WATCH_SECONDS`]), far shorter than kube's default.
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the server keeps a workload cluster's watch open before it is renewed.
+pub const WATCH_SECONDS: u32 = 50;
 
 /// Where to look, read from the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,9 +169,10 @@ pub async fn client_for(
     config.cluster_url = destination::with_address(&config.cluster_url, address).map_err(refused)?;
     config.connect_timeout = Some(TIMEOUT);
     config.write_timeout = Some(TIMEOUT);
-    if patience == Patience::Probe {
-        config.read_timeout = Some(TIMEOUT);
-    }
+    config.read_timeout = Some(match patience {
+        Patience::Probe => TIMEOUT,
+        Patience::Watch => WATCH_READ_TIMEOUT,
+    });
     Client::try_from(config).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 

@@ -48,6 +48,8 @@ pub struct ControlPlane {
     pub ca_pem: String,
     /// Where the harness keeps its files.
     pub dir: PathBuf,
+    /// The API server's process, when the harness started it.
+    pub apiserver: Option<u32>,
 }
 
 static PLANE: OnceCell<ControlPlane> = OnceCell::const_new();
@@ -78,6 +80,16 @@ pub fn started_workload_plane() -> Option<&'static ControlPlane> {
 }
 
 impl ControlPlane {
+    /// Freezes (`SIGSTOP`) or resumes (`SIGCONT`) the API server: a cluster that stops
+    /// answering without closing its connections, the hardest case for a client.
+    pub fn freeze_apiserver(&self, frozen: bool) {
+        let pid = self.apiserver.expect("an API server the harness started");
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on a process this binary started.
+        let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
+        assert_eq!(sent, 0, "signal {signal} to the API server {pid}");
+    }
+
     /// An admin client.
     pub async fn client(&self) -> Client {
         client_from(&self.kubeconfig).await
@@ -106,7 +118,7 @@ fn existing(kubeconfig: PathBuf) -> ControlPlane {
         .certificate_authority_data
         .map(|data| String::from_utf8(base64_decode(&data)).expect("PEM"))
         .unwrap_or_default();
-    ControlPlane { kubeconfig, bin, server: cluster.server.unwrap_or_default(), ca_pem, dir }
+    ControlPlane { kubeconfig, bin, server: cluster.server.unwrap_or_default(), ca_pem, dir, apiserver: None }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -335,9 +347,17 @@ async fn start() -> ControlPlane {
         "--allow-privileged=true".into(),
         "--v=1".into(),
     ]);
-    processes.push(("kube-apiserver", launch("kube-apiserver", apiserver, &dir.join("kube-apiserver.log"))));
-    let plane =
-        ControlPlane { kubeconfig: admin.clone(), bin: bin.clone(), server, ca_pem: pki.ca.clone(), dir: dir.clone() };
+    let apiserver = launch("kube-apiserver", apiserver, &dir.join("kube-apiserver.log"));
+    let apiserver_pid = Some(apiserver.id());
+    processes.push(("kube-apiserver", apiserver));
+    let plane = ControlPlane {
+        kubeconfig: admin.clone(),
+        bin: bin.clone(),
+        server,
+        ca_pem: pki.ca.clone(),
+        dir: dir.clone(),
+        apiserver: apiserver_pid,
+    };
     let client = wait_until_ready(&plane, &mut processes).await;
 
     let mut controller_manager = Command::new(binary(&bin, "kube-controller-manager"));

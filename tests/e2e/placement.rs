@@ -64,6 +64,23 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
     assert_eq!(workloads_on(main).await, (three.clone(), 3), "the stack runs on main");
     assert_eq!(workloads_on(client).await.0, Vec::<String>::new(), "and nothing of it on the management cluster");
 
+    // main stops answering (its API server frozen, connections left open): what runs there
+    // says so within a minute, the rest is unaffected; resumed, it converges with no one acting.
+    let main_plane = crate::controlplane::workload_plane().await;
+    main_plane.freeze_apiserver(true);
+    let frozen = std::time::Instant::now();
+    for (kind, name) in [("Application", "api"), ("Stack", "shop"), ("Volume", "pgdata")] {
+        refused(client, kind, name, "ClusterUnreachable", "ContainerCluster acme/main").await;
+    }
+    let noticed = frozen.elapsed();
+    assert!(noticed <= Duration::from_secs(60), "ClusterUnreachable after {noticed:?}");
+    eprintln!("objects on the stopped cluster said so in {noticed:?}");
+    let staging = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Environment"));
+    assert_eq!(readiness(&staging.get("staging").await.expect("staging")).0, "True", "the rest is unaffected");
+    main_plane.freeze_apiserver(false);
+    let took = wait_for_sample(client, &expected_without_providers(), WITHIN).await;
+    eprintln!("converged again {took:?} after the cluster came back");
+
     // An existing cluster, given by the tenant's kubeconfig: here the management control plane
     // itself, reached as any other cluster would be (inline credentials, its own address).
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
