@@ -832,13 +832,18 @@ async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Result<()> {
         if cluster_gone(ctx, cluster) {
             continue;
         }
-        let provider = ctx.provider_for(cluster).await.map_err(|error| match error {
-            ClusterError::Kube(error) => Error::Kube(error),
-            other => Error::Provisioning(format!(
-                "the children on {cluster} cannot be released: {other}; the delete waits until it answers or its \
-                 ContainerCluster is deleted"
-            )),
-        })?;
+        let provider = match ctx.provider_for(cluster).await {
+            Ok(provider) => provider,
+            Err(ClusterError::Kube(error)) => return Err(Error::Kube(error)),
+            Err(other) => {
+                let message = format!(
+                    "the children on {cluster} cannot be released: {other}; the delete waits until it answers or its \
+                     ContainerCluster is deleted"
+                );
+                publish(ctx, obj, EventType::Warning, Reason::ClusterUnreachable, &message).await;
+                return Err(Error::Provisioning(message));
+            }
+        };
         let released =
             provider.release(owner, K::CHILD_TYPES, obj.deletion_policy()).await.map_err(Error::from_apply)?;
         if released > 0 {

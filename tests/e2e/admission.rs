@@ -12,8 +12,9 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::controlplane::workload_plane;
 use crate::controlplane::{ControlPlane, both, run};
-use crate::install::{eventually, install_chart_with, reset, start_operator_with};
+use crate::install::{eventually, install_chart_with, play_cluster_api, reset, start_operator_with};
 use crate::platform::{gone, readiness};
 use crate::{resource_of, turn};
 
@@ -110,6 +111,8 @@ async fn who_did_it_and_who_may_deploy() {
     )
     .await;
     let db = crate::support::database().await;
+    // The stack's cluster, so that the rollouts below complete on it.
+    let _cluster_api = play_cluster_api(plane, workload_plane().await).await;
     let mapping = format!("{ARGO_CD}=platform-bot");
     let webhook_env = |port: u16| {
         vec![
