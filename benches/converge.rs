@@ -2,7 +2,10 @@
 //! real control plane of the end-to-end tests, and the API requests it makes per object by
 //! verb (the API server's own `apiserver_request_total`), beside a baseline measured in the
 //! same run: the same objects created with kubectl and given one status patch each by a bare
-//! client, the floor the API server sets.
+//! client, the floor the API server sets. WindFlow runs the platform twice: placed on the
+//! management cluster (the copies without their ContainerCluster), and placed on workload
+//! clusters (a second control plane, Cluster API played as the end-to-end tests play it). Then
+//! the operator's memory and open watches with 1, 4 and 8 workload clusters connected.
 //!
 //! `cargo bench --bench converge`; method and figures in docs/BENCHMARKS.md.
 
@@ -79,17 +82,10 @@ fn kinds() -> BTreeMap<String, ApiResource> {
     windflow::kinds::crds().iter().map(|crd| (crd.spec.names.kind.clone(), windflow::api::api_resource(crd))).collect()
 }
 
-/// Objects not yet where the end-to-end suite expects them without third-party APIs (the
-/// rollouts completed). Each call lists every kind once.
+/// Objects not yet where the end-to-end suite expects them without third-party APIs but
+/// Cluster API's, played (the rollouts completed). Each call lists every kind once.
 async fn unconverged(client: &Client, kinds: &BTreeMap<String, ApiResource>) -> usize {
-    let not_installed = [
-        "Network/backend",
-        "ContainerCluster/main",
-        "Domain/acme-example",
-        "DnsRecord/www",
-        "VM/legacy-erp",
-        "Gateway/public",
-    ];
+    let not_installed = ["Network/backend", "Domain/acme-example", "DnsRecord/www", "VM/legacy-erp", "Gateway/public"];
     let mut left = 0;
     for (kind, resource) in kinds {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
@@ -109,6 +105,147 @@ async fn unconverged(client: &Client, kinds: &BTreeMap<String, ApiResource>) -> 
         }
     }
     left
+}
+
+/// The copies as they run on the management cluster: without their ContainerCluster (and its
+/// reported node), the VM naming none.
+fn on_the_management_cluster(docs: &[Value]) -> Vec<Value> {
+    docs.iter()
+        .filter(|doc| !matches!(doc["kind"].as_str(), Some("ContainerCluster" | "ContainerNode")))
+        .cloned()
+        .map(|mut doc| {
+            if let Some(spec) = doc["spec"].as_object_mut() {
+                spec.remove("containerClusterRef");
+            }
+            doc
+        })
+        .collect()
+}
+
+fn write_documents(plane: &ControlPlane, name: &str, docs: &[Value]) -> std::path::PathBuf {
+    let file = plane.dir.join(name);
+    let yaml: Vec<String> = docs.iter().map(|doc| serde_yaml::to_string(doc).expect("yaml")).collect();
+    std::fs::write(&file, yaml.join("---\n")).expect("write");
+    file
+}
+
+/// What one WindFlow path took.
+struct Converged {
+    took: Duration,
+    applies: usize,
+    management: BTreeMap<(String, bool), f64>,
+    workload: BTreeMap<(String, bool), f64>,
+}
+
+/// WindFlow: the chart, the operator with its ServiceAccount, one apply of `file` retried as
+/// Argo CD retries, until every object is where it converges. Requests are counted on both
+/// control planes.
+async fn windflow_path(
+    plane: &ControlPlane,
+    workload: &Client,
+    file: &std::path::Path,
+    kinds: &BTreeMap<String, ApiResource>,
+) -> Converged {
+    let client = plane.client().await;
+    let kubeconfig = install::install_chart(plane).await;
+    let db = support::database().await;
+    let operator = install::start_operator(plane, &kubeconfig, &db.url, "windflow-bench");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (before, before_workload) = (requests(&client).await, requests(workload).await);
+    let started = Instant::now();
+    let mut applies = 0;
+    loop {
+        applies += 1;
+        let applied = kubectl_apply(plane, file);
+        if applied.status.success() {
+            break;
+        }
+        assert!(started.elapsed() < CONVERGE_WITHIN, "apply: {}", controlplane::both(&applied));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let left = unconverged(&client, kinds).await;
+        if left == 0 {
+            break;
+        }
+        assert!(started.elapsed() < CONVERGE_WITHIN, "{left} objects not converged; log {}", operator.log.display());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let took = started.elapsed();
+    let mut management = delta(&requests(&client).await, &before);
+    // This benchmark's own polling: one list of every kind per poll.
+    if let Some(lists) = management.get_mut(&("LIST".to_owned(), true)) {
+        *lists -= (polls * kinds.len()) as f64;
+    }
+    let workload = delta(&requests(workload).await, &before_workload);
+    drop(operator);
+    install::reset(plane).await;
+    Converged { took, applies, management, workload }
+}
+
+/// The operator's resident memory, from the kernel.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Watches the API server of `client` holds open now (`apiserver_longrunning_requests`).
+async fn open_watches(client: &Client) -> f64 {
+    let request = http::Request::get("/metrics").body(vec![]).expect("request");
+    let text = client.request_text(request).await.expect("/metrics");
+    text.lines()
+        .filter(|line| line.starts_with("apiserver_longrunning_requests{") && line.contains("verb=\"WATCH\""))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// The operator's memory and the watches it opens on the workload control plane with 1, 4
+/// and 8 workload clusters connected: copies of the sample, each with its own ContainerCluster
+/// (its own credentials, client and watches), all played onto the one second control plane.
+async fn connections(plane: &ControlPlane, workload: &Client, sample: &[Value], kinds: &BTreeMap<String, ApiResource>) {
+    let client = plane.client().await;
+    let kubeconfig = install::install_chart(plane).await;
+    let db = support::database().await;
+    let operator = install::start_operator(plane, &kubeconfig, &db.url, "windflow-connections");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let watches_before = open_watches(workload).await;
+    println!(
+        "connections: none, operator RSS {:.1} MiB, workload plane watches {watches_before:.0}",
+        rss_mib(operator.pid())
+    );
+    let mut applied = 0;
+    for clusters in [1, 4, 8] {
+        let docs: Vec<Value> = (applied..clusters).flat_map(|index| copy(sample, index)).collect();
+        let file = write_documents(plane, &format!("connections-{clusters}.yaml"), &docs);
+        let started = Instant::now();
+        while !kubectl_apply(plane, &file).status.success() {
+            assert!(started.elapsed() < CONVERGE_WITHIN, "apply");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        while unconverged(&client, kinds).await > 0 {
+            assert!(started.elapsed() < CONVERGE_WITHIN, "not converged; log {}", operator.log.display());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        applied = clusters;
+        // Settled: what a connection costs at rest, not the convergence's garbage.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let watches = open_watches(workload).await - watches_before;
+        println!(
+            "connections: {clusters} workload clusters, operator RSS {:.1} MiB, {watches:.0} open watches on the \
+             workload plane ({:.1} per cluster)",
+            rss_mib(operator.pid()),
+            watches / clusters as f64
+        );
+    }
+    drop(operator);
+    install::reset(plane).await;
 }
 
 fn kubectl_apply(plane: &ControlPlane, file: &std::path::Path) -> std::process::Output {
@@ -149,10 +286,19 @@ async fn main() {
     let sample = support::documents(include_str!("../examples/platform.yaml"));
     let docs: Vec<Value> = (0..COPIES).flat_map(|index| copy(&sample, index)).collect();
     let objects = docs.len();
-    let file = plane.dir.join("platform-copies.yaml");
-    let yaml: Vec<String> = docs.iter().map(|doc| serde_yaml::to_string(doc).expect("yaml")).collect();
-    std::fs::write(&file, yaml.join("---\n")).expect("write");
-    println!("{COPIES} copies of the sample platform: {objects} objects");
+    let file = write_documents(plane, "platform-copies.yaml", &docs);
+    let managed = on_the_management_cluster(&docs);
+    let managed_file = write_documents(plane, "platform-copies-management.yaml", &managed);
+    println!("{COPIES} copies of the sample platform: {objects} objects ({} without their clusters)", managed.len());
+
+    // The workload cluster, with room for the pods and claims, and Cluster API played for the
+    // copies' clusters, as in the end-to-end suite.
+    let workload_plane = controlplane::workload_plane().await;
+    let workload = workload_plane.client().await;
+    controlplane::add_fake_nodes(&workload, controlplane::NODES..nodes.max(controlplane::NODES)).await;
+    controlplane::add_static_volumes(&workload, 100..100 + COPIES * CLAIMS_PER_COPY).await;
+    install::install_cluster_api(plane).await;
+    let _cluster_api = install::play_cluster_api(plane, workload_plane).await;
 
     // Baseline: the tenant namespaces exist (the operator makes its own), then kubectl creates
     // the objects and a bare client patches each status once.
@@ -195,45 +341,25 @@ async fn main() {
     let baseline = started.elapsed();
     // The 21 lists that found the objects to patch are the baseline's own reads.
     let baseline_requests = delta(&requests(&client).await, &before);
+    // The played Cluster API would have made the copies' clusters Available: nothing is left
+    // of the baseline's objects once reset.
     install::reset(plane).await;
 
-    // WindFlow: the chart, the operator with its ServiceAccount, one apply of the directory
-    // retried as Argo CD retries, until every object is where it converges.
-    let kubeconfig = install::install_chart(plane).await;
-    let db = support::database().await;
-    let operator = install::start_operator(plane, &kubeconfig, &db.url, "windflow-bench");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = requests(&client).await;
-    let started = Instant::now();
-    let mut applies = 0;
-    loop {
-        applies += 1;
-        let applied = kubectl_apply(plane, &file);
-        if applied.status.success() {
-            break;
-        }
-        assert!(started.elapsed() < CONVERGE_WITHIN, "apply: {}", controlplane::both(&applied));
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    let mut polls = 0;
-    loop {
-        polls += 1;
-        let left = unconverged(&client, &kinds).await;
-        if left == 0 {
-            break;
-        }
-        assert!(started.elapsed() < CONVERGE_WITHIN, "{left} objects not converged; log {}", operator.log.display());
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    let converged = started.elapsed();
-    let mut windflow_requests = delta(&requests(&client).await, &before);
-    // This benchmark's own polling: one list of every kind per poll.
-    if let Some(lists) = windflow_requests.get_mut(&("LIST".to_owned(), true)) {
-        *lists -= (polls * kinds.len()) as f64;
-    }
+    let on_management = windflow_path(plane, &workload, &managed_file, &kinds).await;
+    let on_workload = windflow_path(plane, &workload, &file, &kinds).await;
 
     report("baseline (kubectl apply, one status patch each)", baseline, objects, &baseline_requests);
-    report(&format!("WindFlow ({applies} kubectl apply runs, converged)"), converged, objects, &windflow_requests);
-    println!("ratio of times, WindFlow / baseline: {:.2}", converged.as_secs_f64() / baseline.as_secs_f64());
-    drop(operator);
+    for (name, path, count) in
+        [("on the management cluster", &on_management, managed.len()), ("on workload clusters", &on_workload, objects)]
+    {
+        let title = format!("WindFlow {name} ({} kubectl apply runs, converged)", path.applies);
+        report(&title, path.took, count, &path.management);
+        report("  of which on the workload plane", path.took, count, &path.workload);
+    }
+    println!(
+        "ratio of times, WindFlow / baseline: {:.2} on the management cluster, {:.2} on workload clusters",
+        on_management.took.as_secs_f64() / baseline.as_secs_f64(),
+        on_workload.took.as_secs_f64() / baseline.as_secs_f64()
+    );
+    connections(plane, &workload, &sample, &kinds).await;
 }

@@ -11,8 +11,10 @@ use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, 
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
 
 use crate::controlplane::{ControlPlane, both, kubeconfig, launch, run};
@@ -28,6 +30,11 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// The process id, to read its memory.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no lease release, no cleanup.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -206,7 +213,7 @@ pub async fn install_cluster_api(plane: &ControlPlane) {
     let mut apply = plane.kubectl();
     apply.args(["apply", "--server-side", "--force-conflicts", "-f"]).arg(&crd);
     run(apply);
-    crate::established(plane, ["clusters.cluster.x-k8s.io".to_owned()]).await;
+    established(plane, ["clusters.cluster.x-k8s.io".to_owned()]).await;
 }
 
 /// Cluster API, played for every Cluster WindFlow applies on `plane`, while it lives.
@@ -267,4 +274,18 @@ pub async fn play_cluster_api(plane: &ControlPlane, workload: &ControlPlane) -> 
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }))
+}
+
+/// Waits until the API server serves the CRDs named. (`kubectl wait` fails outright when it
+/// looks before the API server has written the CRD's first conditions.)
+pub async fn established(plane: &ControlPlane, names: impl IntoIterator<Item = String>) {
+    let crds: Api<CustomResourceDefinition> = Api::all(plane.client().await);
+    for name in names {
+        let served = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        match tokio::time::timeout(Duration::from_secs(60), served).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => panic!("watching CRD {name}: {error}"),
+            Err(_) => panic!("CRD {name} not Established after 60 s"),
+        }
+    }
 }

@@ -20,11 +20,7 @@ mod placement;
 mod platform;
 mod thirdparty;
 
-use std::time::Duration;
-
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
@@ -76,16 +72,4 @@ pub async fn install_crds(plane: &controlplane::ControlPlane) {
     established(plane, names).await;
 }
 
-/// Waits until the API server serves the CRDs named. (`kubectl wait` fails outright when it
-/// looks before the API server has written the CRD's first conditions.)
-pub async fn established(plane: &controlplane::ControlPlane, names: impl IntoIterator<Item = String>) {
-    let crds: Api<CustomResourceDefinition> = Api::all(plane.client().await);
-    for name in names {
-        let served = await_condition(crds.clone(), &name, conditions::is_crd_established());
-        match tokio::time::timeout(Duration::from_secs(60), served).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => panic!("watching CRD {name}: {error}"),
-            Err(_) => panic!("CRD {name} not Established after 60 s"),
-        }
-    }
-}
+pub use install::established;
