@@ -37,6 +37,10 @@ pub enum ApplyError {
         describe(.namespace.as_deref(), .name)
     )]
     NotOurs { kind: String, namespace: Option<String>, name: String, holder: String, owner: String },
+    /// The namespace a child lands in is not there yet: its Environment makes it (on a
+    /// workload cluster, once the cluster is connected). Waited for.
+    #[error("namespace {0} does not exist yet on this cluster: its Environment makes it")]
+    NoNamespace(String),
     /// A transient fault, retried with backoff.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -249,8 +253,16 @@ impl Provider {
             let tenant = child.labels().get(labels::ORGANIZATION);
             let existing = namespaces.get_metadata_opt(&namespace).await?;
             checked.push(namespace.clone());
-            // A namespace the same apply creates is checked as a child itself.
-            let Some(existing) = existing else { continue };
+            let Some(existing) = existing else {
+                // A namespace the same apply creates is checked as a child itself.
+                let made_here = children.iter().any(|other| {
+                    other.types.as_ref().is_some_and(|t| t.kind == "Namespace") && other.name_any() == namespace
+                });
+                if made_here {
+                    continue;
+                }
+                return Err(ApplyError::NoNamespace(namespace));
+            };
             if existing.labels().get(labels::ORGANIZATION) != tenant {
                 return Err(ApplyError::NotOurs {
                     kind: "Namespace".into(),

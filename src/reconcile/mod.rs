@@ -590,7 +590,13 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
                 held_back.kube(cluster, error)?;
                 continue;
             }
-            Err(error) => return held(apply_reason(&error), error.to_string(), others),
+            Err(error) => {
+                let message = match cluster {
+                    Destination::Management => error.to_string(),
+                    workload => format!("on {workload}: {error}"),
+                };
+                return held(apply_reason(&error), message, others);
+            }
         };
         match provider.prune(&owner, K::CHILD_TYPES, &wanted).await {
             Ok(0) => {}
@@ -655,6 +661,7 @@ fn build_reason(error: &ProvisionError) -> Reason {
 fn apply_reason(error: &ApplyError) -> Reason {
     match error {
         ApplyError::NotInstalled(_) => Reason::ProviderNotInstalled,
+        ApplyError::NoNamespace(_) => Reason::WaitingForDependency,
         ApplyError::NotOurs { kind, .. } if kind == "Namespace" => Reason::NamespaceConflict,
         ApplyError::NotOurs { .. } => Reason::Conflict,
         ApplyError::Rejected { .. } | ApplyError::Kube(_) => Reason::InvalidSpec,

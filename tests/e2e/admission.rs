@@ -113,6 +113,7 @@ async fn who_did_it_and_who_may_deploy() {
     let db = crate::support::database().await;
     // The stack's cluster, so that the rollouts below complete on it.
     let _cluster_api = play_cluster_api(plane, workload_plane().await).await;
+    crate::controlplane::add_fresh_volumes(&workload_plane().await.client().await, 2).await;
     let mapping = format!("{ARGO_CD}=platform-bot");
     let webhook_env = |port: u16| {
         vec![

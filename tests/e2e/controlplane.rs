@@ -430,6 +430,16 @@ async fn add_storage(client: &Client) {
     add_static_volumes(client, 0..STATIC_VOLUMES).await;
 }
 
+/// The next number of a static volume no test has used.
+static NEXT_VOLUME: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1000);
+
+/// `count` static PersistentVolumes no test has used: a released volume is not bound again
+/// (there is no provisioner to recycle it), so each scenario brings its own.
+pub async fn add_fresh_volumes(client: &Client, count: usize) {
+    let first = NEXT_VOLUME.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+    add_static_volumes(client, first..first + count).await;
+}
+
 /// Static PersistentVolumes `static-N` for N in `indexes`, of the default class.
 pub async fn add_static_volumes(client: &Client, indexes: std::ops::Range<usize>) {
     use k8s_openapi::api::core::v1::PersistentVolume;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
@@ -15,7 +15,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::controlplane::{ControlPlane, add_static_volumes, both};
+use crate::controlplane::{ControlPlane, add_fresh_volumes, both};
 use crate::install::{eventually, start_operator};
 use crate::platform::{expected_without_providers, sample, scenario, wait_for};
 use crate::resource_of;
@@ -29,8 +29,6 @@ const ORGANIZATIONS: [&str; 3] = ["acme", "globex", "initech"];
 const SEEDS: [u64; 3] = [20261203, 7, 4242];
 /// Reasons that are real faults: Argo CD may call Degraded only these.
 const FAULTS: &[&str] = &["ProviderNotInstalled", "InvalidSpec", "Conflict", "DependentFailed"];
-/// Static volumes added per run, so that each run's claims find volumes to bind.
-static NEXT_VOLUME: AtomicUsize = AtomicUsize::new(100);
 
 fn seeds() -> Vec<u64> {
     match std::env::var("WINDFLOW_E2E_SEEDS") {
@@ -202,9 +200,9 @@ async fn run(
 ) -> (FinalState, BTreeMap<(String, String, String), usize>) {
     let scenario = scenario().await;
     let (plane, client) = (scenario.plane, scenario.client.clone());
-    // Each organization's two claims.
-    let volumes = NEXT_VOLUME.fetch_add(2 * organizations, Ordering::Relaxed);
-    add_static_volumes(&client, volumes..volumes + 2 * organizations).await;
+    // Each organization's two claims, on the workload cluster where its stack runs (the
+    // scenario brought the first organization's).
+    add_fresh_volumes(&scenario.workload, 2 * (organizations - 1)).await;
     let _operator = start_operator(plane, &scenario.kubeconfig, &scenario.db.url, "windflow-0");
     let done = Arc::new(AtomicBool::new(false));
     let collector = collect_statuses(client.clone(), done.clone());

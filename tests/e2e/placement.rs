@@ -105,7 +105,8 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
     refused(client, "Stack", "shop", "InvalidSpec", "holds several kubernetes ContainerClusters (edge, main)").await;
 
     // Named, the stack moves, with the VM that shares its volume; the new copies work before
-    // the old ones go.
+    // the old ones go. Its claims bind on edge.
+    crate::controlplane::add_fresh_volumes(client, 2).await;
     let by_hand = PatchParams::default();
     let to_edge = json!({ "spec": { "containerClusterRef": { "name": "edge" } } });
     for (kind, name) in [("Stack", "shop"), ("VM", "legacy-erp")] {

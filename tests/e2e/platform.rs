@@ -13,7 +13,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::controlplane::{ControlPlane, both, run, workload_plane};
+use crate::controlplane::{ControlPlane, add_fresh_volumes, both, run, workload_plane};
 use crate::install::{ClusterApi, eventually, install_chart, play_cluster_api, reset, start_operator, windflow};
 use crate::{api_for, turn};
 
@@ -251,6 +251,8 @@ pub async fn scenario() -> Scenario {
     let workload_plane = workload_plane().await;
     let cluster_api = play_cluster_api(plane, workload_plane).await;
     let workload = workload_plane.client().await;
+    // The sample's two claims bind on main.
+    add_fresh_volumes(&workload, 2).await;
     Scenario { _cluster_api: cluster_api, _turn: turn, plane, kubeconfig, db, client, workload }
 }
 
