@@ -572,6 +572,13 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
             Err(error) => held_back.cluster(error)?,
         }
     }
+    // No cluster to write to: nothing is built, applied or observed, so that no status says
+    // what is not there.
+    if providers.is_empty()
+        && let Some(ready) = held_back.verdict("nothing is applied")
+    {
+        return Ok((Report { ready, observed: others, ..mirrored() }, Action::requeue(durations::CLUSTER_RECHECK)));
+    }
     let unserved: Vec<_> = providers.iter().flat_map(|(_, _, unserved)| unserved.iter().copied()).collect();
     let inputs = Inputs { report: report.as_ref(), unserved: &unserved, ..Inputs::offline(&ctx.index, &ctx.config) };
     let children = match kinds::children(obj, &placement, &inputs) {
