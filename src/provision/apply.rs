@@ -298,6 +298,11 @@ impl Provider {
         Ok(deleted)
     }
 
+    /// Whether this cluster holds any child of `owner`.
+    pub async fn holds(&self, owner: &str, types: &'static [ChildType]) -> Result<bool, ApplyError> {
+        Ok(!self.children_of(owner, types).await?.is_empty())
+    }
+
     /// What deleting `owner` does to its children: deleted with it, or orphaned (owner
     /// references and owner labels removed, so nothing finds them as its children again).
     pub async fn release(

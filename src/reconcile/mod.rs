@@ -542,7 +542,8 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         Ok(placement) => placement,
         Err(error) => return held(build_reason(&error), error.to_string(), others),
     };
-    let earlier = earlier_clusters(obj, &placement);
+    let owner = obj.uid().unwrap_or_default();
+    let earlier = still_holding(ctx, &owner, K::CHILD_TYPES, earlier_clusters(obj, &placement)).await?;
     others.insert("placement".into(), placement_status(&placement, placement.clusters.iter().chain(&earlier)));
     let report = match obj.probe_target() {
         None => None,
@@ -585,7 +586,6 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
         Ok(children) => children,
         Err(error) => return held(build_reason(&error), error.to_string(), others),
     };
-    let owner = obj.uid().unwrap_or_default();
     let mut applied = vec![];
     let mut described = vec![];
     for (cluster, provider, _) in &providers {
@@ -732,6 +732,37 @@ fn earlier_clusters<K: Kind>(obj: &K, placement: &Placement) -> Vec<Destination>
     let namespace = obj.namespace().unwrap_or_default();
     let earlier = Destination::parse_list(&status.cluster, &namespace);
     earlier.into_iter().filter(|cluster| !placement.clusters.contains(cluster)).collect()
+}
+
+/// Of the clusters the object left, those that still hold children of `owner` (or cannot be
+/// asked now): what a move leaves behind until the new copies work.
+async fn still_holding(
+    ctx: &Context,
+    owner: &str,
+    types: &'static [provision::ChildType],
+    earlier: Vec<Destination>,
+) -> Result<Vec<Destination>> {
+    let mut holding = vec![];
+    for cluster in earlier {
+        if types.is_empty() || cluster_gone(ctx, &cluster) {
+            continue;
+        }
+        let held = match ctx.provider_for(&cluster).await {
+            Ok(provider) => match provider.holds(owner, types).await {
+                Ok(held) => held,
+                Err(ApplyError::Kube(error)) if cluster.is_management() || !did_not_answer(&error) => {
+                    return Err(error.into());
+                }
+                Err(_) => true,
+            },
+            Err(ClusterError::Kube(error)) => return Err(error.into()),
+            Err(_) => true,
+        };
+        if held {
+            holding.push(cluster);
+        }
+    }
+    Ok(holding)
 }
 
 /// `status.placement`: the clusters children are on or going to, and their namespace.
