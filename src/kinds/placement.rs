@@ -141,24 +141,43 @@ impl Index {
     }
 
     /// An environment's namespace, quota, limits and default deny are on the management cluster
-    /// and on every cluster where something of the environment runs.
+    /// and on every cluster where something of the environment runs, or still runs: what a move
+    /// leaves behind keeps its namespace until it is gone (their statuses say where they are).
     fn environment_clusters(&self, namespace: &str, name: &str) -> BTreeSet<Destination> {
         let in_environment = |element: &str| {
             self.get::<Element>(Some(namespace), element)
                 .is_some_and(|element| element.spec.environment_ref.name == name)
         };
-        let stacks = self
+        let stacks: Vec<Arc<Stack>> = self
             .all::<Stack>(Some(namespace))
             .into_iter()
             .filter(|stack| in_environment(&stack.spec.element_ref.name))
-            .filter_map(|stack| self.destinations(stack.as_ref()).ok())
-            .flatten();
-        let machines = self
+            .collect();
+        let machines: Vec<Arc<VM>> = self
             .all::<VM>(Some(namespace))
             .into_iter()
             .filter(|vm| in_environment(&vm.spec.element_ref.name))
-            .filter_map(|vm| self.machine_cluster(namespace, vm.container_cluster()).ok());
-        std::iter::once(Destination::Management).chain(stacks).chain(machines).collect()
+            .collect();
+        let stack_names: BTreeSet<String> = stacks.iter().map(|stack| stack.name_any()).collect();
+        let applications: Vec<Arc<Application>> = self
+            .all::<Application>(Some(namespace))
+            .into_iter()
+            .filter(|app| stack_names.contains(&app.spec.stack_ref.name))
+            .collect();
+        let going = stacks.iter().filter_map(|stack| self.destinations(stack.as_ref()).ok()).flatten();
+        let machines_going =
+            machines.iter().filter_map(|vm| self.machine_cluster(namespace, vm.container_cluster()).ok());
+        let still: Vec<&dyn Placeable> = applications
+            .iter()
+            .map(|app| app.as_ref() as &dyn Placeable)
+            .chain(machines.iter().map(|vm| vm.as_ref() as &dyn Placeable))
+            .collect();
+        let staying = still.into_iter().filter_map(Placeable::placement).flat_map(|placement| {
+            Destination::parse_list(&placement.cluster, namespace)
+                .into_iter()
+                .filter(|cluster| self.get::<ContainerCluster>(Some(namespace), cluster.name()).is_some())
+        });
+        std::iter::once(Destination::Management).chain(going).chain(machines_going).chain(staying).collect()
     }
 
     /// The objects whose children go to `cluster`: what to look at again when it starts or stops
@@ -248,7 +267,7 @@ fn engine_refused(field: &str, cluster: &ContainerCluster) -> ProvisionError {
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::kinds::{Inputs, children, place};
@@ -256,6 +275,11 @@ mod tests {
 
     /// The sample platform and `extra` documents, each object with a uid and its row written.
     fn index_with(extra: &str) -> Index {
+        index_edited(extra, |_| {})
+    }
+
+    /// [`index_with`], each document changed by `edit` first.
+    fn index_edited(extra: &str, edit: impl Fn(&mut Value)) -> Index {
         let sample = include_str!("../../examples/platform.yaml");
         let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&format!("{sample}\n---\n{extra}"))
             .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml")).expect("json"))
@@ -264,6 +288,7 @@ mod tests {
             .map(|(i, mut doc)| {
                 doc["metadata"]["uid"] = format!("00000000-0000-4000-8000-{i:012}").into();
                 doc["status"]["mirroredResourceVersion"] = "1".into();
+                edit(&mut doc);
                 doc
             })
             .collect();
@@ -367,6 +392,29 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn a_moving_stack_keeps_its_environment_on_the_cluster_it_leaves_until_its_copies_are_gone() {
+        let spare = "apiVersion: windflow.io/v1alpha1\nkind: ContainerCluster\nmetadata: { name: spare, namespace: acme }\n\
+                     spec: { elementRef: { name: k8s }, clusterMode: kubernetes, clusterConfig: { kubeconfigSecret: s } }";
+        // shop and its VM now name spare.
+        let moved = |doc: &mut Value| {
+            if matches!(doc["kind"].as_str(), Some("Stack" | "VM")) {
+                doc["spec"]["containerClusterRef"] = json!({ "name": "spare" });
+            }
+        };
+        // api's status still says its old copies are on main.
+        let index = index_edited(spare, |doc| {
+            moved(doc);
+            if doc["kind"] == "Application" && doc["metadata"]["name"] == "api" {
+                doc["status"]["placement"] = json!({ "cluster": "main,spare" });
+            }
+        });
+        assert_eq!(placed(&index, KindId::Stack, "shop"), ["spare"]);
+        assert_eq!(placed(&index, KindId::Environment, "production"), ["(management)", "main", "spare"]);
+        let settled = index_edited(spare, moved);
+        assert_eq!(placed(&settled, KindId::Environment, "production"), ["(management)", "spare"]);
     }
 
     #[test]

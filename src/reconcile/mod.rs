@@ -598,6 +598,12 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
                 continue;
             }
             Err(error) => {
+                // Its Environment makes the namespace there once it knows: tell it.
+                if let (ApplyError::NoNamespace(_), Some(environment), Some(wake)) =
+                    (&error, &placement.environment, ctx.waker.get())
+                {
+                    wake(KindId::Environment, environment, obj.namespace().as_deref());
+                }
                 let message = match cluster {
                     Destination::Management => error.to_string(),
                     workload => format!("on {workload}: {error}"),
