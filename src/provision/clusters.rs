@@ -102,10 +102,6 @@ impl Clusters {
         let _ = self.on_change.set(on_change);
     }
 
-    pub fn management(&self) -> &Arc<Provider> {
-        &self.management
-    }
-
     fn locked(&self) -> MutexGuard<'_, HashMap<Destination, Connection>> {
         self.connected.lock().unwrap_or_else(PoisonError::into_inner)
     }
