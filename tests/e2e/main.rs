@@ -36,11 +36,13 @@ static TURN: Mutex<()> = Mutex::const_new(());
 pub async fn turn() -> (MutexGuard<'static, ()>, &'static controlplane::ControlPlane) {
     let turn = TURN.lock().await;
     let plane = controlplane::control_plane().await;
+    // The sample's ContainerCluster is a Cluster API cluster: its API is served, as where users
+    // run Cluster API, and the scenarios that run the sample play its controllers. Installed
+    // before WindFlow's CRDs: a CRD installed after them delays what the API server publishes
+    // of theirs, and `kubectl explain` right after would not find them.
+    install::install_cluster_api(plane).await;
     install_crds(plane).await;
     install::remove_webhooks(plane).await;
-    // The sample's ContainerCluster is a Cluster API cluster: its API is served, as where users
-    // run Cluster API, and the scenarios that run the sample play its controllers.
-    install::install_cluster_api(plane).await;
     (turn, plane)
 }
 
