@@ -28,7 +28,7 @@ use crate::cli::{LeaderElectionArgs, RunArgs};
 use crate::kinds::Index;
 use crate::kinds::*;
 use crate::metrics::ObjectLabels;
-use crate::provision::{ChildType, labels};
+use crate::provision::{ChildType, Destination, labels};
 use crate::reconcile::{self, Context, Lifecycle};
 
 /// Runs every controller until a shutdown signal; in-flight reconciles finish first, then the
@@ -81,11 +81,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // A workload cluster's children are watched like the management cluster's from the moment
     // it connects; what is placed on it is looked at again when it connects, stops or starts
     // answering.
+    // Only the children of the organization owning the cluster are watched there: its
+    // credentials serve that organization alone, and a cluster registered by several
+    // organizations wakes each for its own.
     let (watching, waking, index) = (controllers.owners.clone(), controllers.owners.clone(), ctx.index.clone());
+    let tenants = ctx.index.clone();
     ctx.clusters.set_hooks(
-        Box::new(move |_, client| {
+        Box::new(move |cluster, client| {
             let owners = watching.clone();
-            let renewed = watcher::Config::default().timeout(crate::provision::probe::WATCH_SECONDS);
+            let organization = match cluster {
+                Destination::Workload { namespace, .. } => tenants.tenant(namespace).map(|org| org.name_any()),
+                Destination::Management => None,
+            };
+            let selector = match organization {
+                Some(organization) => format!("{},{}={organization}", labels::OWNER_KIND, labels::ORGANIZATION),
+                None => labels::OWNER_KIND.to_owned(),
+            };
+            let renewed = watcher::Config::default().timeout(crate::provision::probe::WATCH_SECONDS).labels(&selector);
             tokio::spawn(async move { watch_children(&client, &owners, renewed).await }).abort_handle()
         }),
         Box::new(move |cluster| {
@@ -313,7 +325,7 @@ macro_rules! controllers {
         impl Controllers {
             async fn run(self, client: &Client, ctx: &Arc<Context>) {
                 futures::join!(
-                    watch_children(client, &self.owners, watcher::Config::default()),
+                    watch_children(client, &self.owners, watcher::Config::default().labels(labels::OWNER_KIND)),
                     $(drive::<$kind, reconcile::$lifecycle>(self.$module, ctx),)*
                 );
             }
@@ -384,7 +396,8 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
     Controller::for_stream(objects, reader)
 }
 
-/// One metadata watch per child type, whichever kinds own it: a child deleted, edited by hand
+/// One metadata watch per child type, whichever kinds own it, of the children `config`'s
+/// labels select: a child deleted, edited by hand
 /// or changing status reconciles the owner its labels name, within seconds. A third-party type
 /// that is not served yet is retried with backoff, so it is watched once its API is installed.
 async fn watch_children(client: &Client, owners: &Owners, config: watcher::Config) {
@@ -393,7 +406,7 @@ async fn watch_children(client: &Client, owners: &Owners, config: watcher::Confi
     types.dedup_by_key(|child| (child.api_version, child.kind));
     let watches = types.into_iter().map(|child| {
         let api = kube::Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &child.api_resource());
-        watcher(api, config.clone().labels(labels::OWNER_KIND)).default_backoff().touched_objects().boxed()
+        watcher(api, config.clone()).default_backoff().touched_objects().boxed()
     });
     futures::stream::select_all(watches)
         .for_each(|child| {

@@ -81,6 +81,9 @@ pub struct Clusters {
     /// Addresses workload clusters' servers may not resolve to.
     deny: Vec<IpNet>,
     connected: Mutex<HashMap<Destination, Connection>>,
+    /// One connect at a time per cluster: the reconciles of everything placed on a cluster
+    /// that just became Available ask for it at once, and share the one client made.
+    connecting: Mutex<HashMap<Destination, Arc<tokio::sync::Mutex<()>>>>,
     on_connect: OnceLock<OnConnect>,
     on_change: OnceLock<OnChange>,
 }
@@ -91,6 +94,7 @@ impl Clusters {
             management: Arc::new(Provider::new(management)),
             deny,
             connected: Mutex::default(),
+            connecting: Mutex::default(),
             on_connect: OnceLock::new(),
             on_change: OnceLock::new(),
         }
@@ -131,16 +135,20 @@ impl Clusters {
                 return self.connected(destination).ok_or(ClusterError::NotReady(message));
             }
         };
-        if let Some(connection) = self.locked().get(destination).filter(|c| c.secret_version == version) {
-            // What the health checks found is not asked again: a hung server would hold every
-            // reconcile placed on it for a read timeout.
-            if !connection.answering {
-                return Err(ClusterError::Unreachable {
-                    cluster: destination.to_string(),
-                    message: format!("its API server did not answer within {HEALTH_TIMEOUT:?}"),
-                });
-            }
-            return Ok(connection.provider.clone());
+        if let Some(current) = self.current(destination, &version) {
+            return current;
+        }
+        let turn = self
+            .connecting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(destination.clone())
+            .or_default()
+            .clone();
+        let _connecting = turn.lock().await;
+        // Connected while this one waited its turn.
+        if let Some(current) = self.current(destination, &version) {
+            return current;
         }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));
         let client = client_for(kubeconfig, &what, &self.deny, Patience::Watch).await.map_err(|error| match error {
@@ -157,6 +165,22 @@ impl Clusters {
         Ok(provider)
     }
 
+    /// The connection made from the Secret at `version`, if there is one: its provider, or
+    /// that it did not answer the last health check. What the health checks found is not asked
+    /// again: a hung server would hold every reconcile placed on it for a read timeout.
+    fn current(&self, destination: &Destination, version: &str) -> Option<Result<Arc<Provider>, ClusterError>> {
+        let connected = self.locked();
+        let connection = connected.get(destination).filter(|c| c.secret_version == version)?;
+        Some(if connection.answering {
+            Ok(connection.provider.clone())
+        } else {
+            Err(ClusterError::Unreachable {
+                cluster: destination.to_string(),
+                message: format!("its API server did not answer within {HEALTH_TIMEOUT:?}"),
+            })
+        })
+    }
+
     /// The provider of a connected cluster, if it is connected (the management cluster always is).
     pub fn connected(&self, destination: &Destination) -> Option<Arc<Provider>> {
         match destination {
@@ -167,6 +191,7 @@ impl Clusters {
 
     /// Forgets a workload cluster whose ContainerCluster is gone: its client and watches stop.
     pub fn forget(&self, destination: &Destination) {
+        self.connecting.lock().unwrap_or_else(PoisonError::into_inner).remove(destination);
         if self.locked().remove(destination).is_some() {
             info!(cluster = %destination, "disconnected from a workload cluster");
         }
