@@ -1,5 +1,5 @@
-//! `windflow check` (every WindFlow object against its rows) and `windflow resync` (rebuild
-//! the rows from the objects). Both work on the objects as JSON documents, whatever their kind;
+//! `windflow check` (every WindFlow object against its rows and its children) and `windflow
+//! resync` (rebuild the rows from the objects). Both work on the objects as JSON documents, whatever their kind;
 //! only `list_all` talks to the cluster.
 
 use std::collections::BTreeSet;
@@ -15,9 +15,13 @@ use uuid::Uuid;
 
 use crate::api::{api_resource, describe, describe_document};
 use crate::kinds::index::{Index, as_mirrored};
-use crate::kinds::{Kind, KindId, Visitor, prepare, visit};
+use crate::kinds::{self, Inputs, Kind, KindId, Visitor, place, placement, prepare, visit};
 use crate::mirror::store::{self, StoreError};
 use crate::mirror::{AuditedObject, audit_row};
+use crate::provision::apply::ApplyError;
+use crate::provision::clusters::{ClusterError, Clusters};
+use crate::provision::probe::{ProbeError, probe};
+use crate::provision::{Config, Destination};
 use crate::reconcile::{Outcome, sync};
 
 /// One way a row differs from its object.
@@ -36,18 +40,34 @@ impl fmt::Display for Difference {
     }
 }
 
-/// `windflow check`, or with `repair` `windflow resync`: every WindFlow object in the cluster
-/// against its rows. Prints each difference (or what could not be repaired) and a total;
-/// returns how many there are.
-pub async fn run(database_url: &str, connections: u32, repair: bool) -> anyhow::Result<usize> {
+/// What `run` does.
+pub enum Mode<'a> {
+    /// `windflow check`: compare rows and children (built with the operator's provisioning
+    /// settings, the chart's values).
+    Check(&'a Config),
+    /// `windflow resync`: rebuild the rows.
+    Resync,
+}
+
+/// `windflow check` or `windflow resync` ([`Mode`]) on every WindFlow object in the cluster.
+/// Prints each difference (or what could not be repaired) and a total; returns how many there
+/// are.
+pub async fn run(database_url: &str, connections: u32, mode: Mode<'_>) -> anyhow::Result<usize> {
     let pool = store::pool(database_url, connections)?;
     store::migrate(&pool).await?;
-    let objects = list_all(&Client::try_default().await?).await?;
-    let problems = if repair { resync(&pool, &objects).await? } else { check(&pool, &objects).await? };
+    let client = Client::try_default().await?;
+    let objects = list_all(&client).await?;
+    let (problems, what) = match mode {
+        Mode::Resync => (resync(&pool, &objects).await?, "could not be repaired"),
+        Mode::Check(provisioning) => {
+            let mut problems = check(&pool, &objects).await?;
+            problems.extend(check_children(&client, &objects, provisioning).await?);
+            (problems, "differences")
+        }
+    };
     for problem in &problems {
         println!("{problem}");
     }
-    let what = if repair { "could not be repaired" } else { "differences" };
     eprintln!("{} objects, {} {what}", objects.len(), problems.len());
     Ok(problems.len())
 }
@@ -85,6 +105,96 @@ pub async fn check(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference>
             problem: "the row has no object in the cluster".into(),
             row: None,
         });
+    }
+    Ok(differences)
+}
+
+/// Compares every object's children, on every cluster it is placed on, with what it asks for
+/// now: missing, differing, left over (a paused object's drift too: what resuming it repairs).
+/// Objects being deleted, and objects whose children cannot be built (their status says why),
+/// are not compared; a cluster that cannot be reached is a difference.
+pub async fn check_children(
+    client: &Client,
+    documents: &[Value],
+    config: &Config,
+) -> Result<Vec<Difference>, kube::Error> {
+    let index = Index::from_documents(documents);
+    let clusters = Clusters::new(client.clone(), config.probe_deny.clone());
+    let mut differences = vec![];
+    for doc in documents {
+        let compared = ChildrenOf { client, index: &index, clusters: &clusters, config };
+        if let Ok(compared) = visit(doc, compared) {
+            let found = compared.await?;
+            differences.extend(found.into_iter().map(|problem| Difference {
+                object: describe_document(doc),
+                problem,
+                row: None,
+            }));
+        }
+    }
+    Ok(differences)
+}
+
+/// [`children_differences`] for an object of any kind.
+struct ChildrenOf<'a> {
+    client: &'a Client,
+    index: &'a Index,
+    clusters: &'a Clusters,
+    config: &'a Config,
+}
+
+impl<'a> Visitor for ChildrenOf<'a> {
+    type Output = BoxFuture<'a, Result<Vec<String>, kube::Error>>;
+
+    fn visit<K: Kind>(self, obj: K) -> Self::Output {
+        Box::pin(async move { children_differences(&self, &obj).await })
+    }
+}
+
+/// How the children of `obj` differ from what it asks for, as the reconcile builds them: on
+/// each of its clusters, with what that cluster serves and, for an existing cluster, what its
+/// health check sees.
+async fn children_differences<K: Kind>(at: &ChildrenOf<'_>, obj: &K) -> Result<Vec<String>, kube::Error> {
+    let (Some(owner), false) = (obj.uid(), K::CHILD_TYPES.is_empty()) else { return Ok(vec![]) };
+    if obj.meta().deletion_timestamp.is_some() {
+        return Ok(vec![]);
+    }
+    let Ok(placement) = place(obj, at.index) else { return Ok(vec![]) };
+    let report = match obj.probe_target() {
+        None => None,
+        Some(Ok(target)) => match probe(at.client, &target, &at.config.probe_deny).await {
+            Ok(report) => Some(report),
+            Err(ProbeError::Kube(error)) => return Err(error),
+            Err(_) => return Ok(vec![]),
+        },
+        Some(Err(_)) => return Ok(vec![]),
+    };
+    let mut differences = vec![];
+    for cluster in &placement.clusters {
+        let on = |problem: &str| match cluster {
+            Destination::Management => problem.to_owned(),
+            workload => format!("on {}: {problem}", workload.name()),
+        };
+        let provider = match placement::provider(at.index, at.clusters, cluster).await {
+            Ok(provider) => provider,
+            Err(ClusterError::Kube(error)) => return Err(error),
+            Err(error) => {
+                differences.push(format!("children on {cluster} not compared: {error}"));
+                continue;
+            }
+        };
+        let unserved = provider.unserved(obj.consults()).await?;
+        let inputs = Inputs { report: report.as_ref(), unserved: &unserved, ..Inputs::offline(at.index, at.config) };
+        let Ok(children) = kinds::children(obj, &placement, &inputs) else { return Ok(vec![]) };
+        let wanted: Vec<DynamicObject> =
+            children.into_iter().filter(|child| child.cluster == *cluster).map(|child| child.object).collect();
+        match provider.compare(&owner, K::CHILD_TYPES, &wanted).await {
+            Ok(found) => differences.extend(found.iter().map(|problem| on(problem))),
+            Err(ApplyError::Kube(error)) => return Err(error),
+            // Nothing is applied until it is installed; the status says so.
+            Err(ApplyError::NotInstalled(_)) => {}
+            Err(error) => differences.push(on(&error.to_string())),
+        }
     }
     Ok(differences)
 }

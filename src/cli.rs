@@ -52,10 +52,22 @@ pub enum Command {
     /// Compare every WindFlow object in the cluster with its rows (existence, resourceVersion,
     /// columns, join tables) and rows whose object is gone; print each difference and exit with
     /// 1 when there is any.
-    Check(DatabaseArgs),
+    /// Its children are compared too, on every cluster they are placed on: missing, holding
+    /// other values than the object asks for, or left over.
+    Check(CheckArgs),
     /// Rebuild the database from the cluster: mirror every object, delete rows whose object is
     /// gone (each with a `delete` audit row). `check` reports nothing afterwards.
     Resync(DatabaseArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// As the operator runs with (the same environment variables), so that children are
+    /// built as it builds them.
+    #[command(flatten)]
+    pub provision: ProvisionArgs,
 }
 
 #[derive(clap::Args, Debug)]

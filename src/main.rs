@@ -20,10 +20,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Render(args) => exit_on_problems(render::run(&args.files, &args.provision.config())),
         Command::Check(args) => {
-            exit_on_problems(check::run(&args.database_url, args.database_connections, false).await?)
+            let provisioning = args.provision.config();
+            let mode = check::Mode::Check(&provisioning);
+            exit_on_problems(check::run(&args.database.database_url, args.database.database_connections, mode).await?)
         }
         Command::Resync(args) => {
-            exit_on_problems(check::run(&args.database_url, args.database_connections, true).await?)
+            exit_on_problems(check::run(&args.database_url, args.database_connections, check::Mode::Resync).await?)
         }
         Command::Migrate(args) => {
             let pool = store::pool(&args.database_url, args.database_connections)?;

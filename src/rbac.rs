@@ -128,7 +128,13 @@ mod tests {
     fn a_workload_cluster_grants_only_the_placed_children() {
         let all = workload_access();
         let has = |g: &str, r: &str, v: &str| all.contains(&(g.to_owned(), r.to_owned(), v.to_owned()));
-        for (group, resource) in [("apps", "deployments"), ("", "namespaces"), ("", "persistentvolumeclaims")] {
+        for (group, resource) in [
+            ("apps", "deployments"),
+            ("", "namespaces"),
+            ("", "persistentvolumeclaims"),
+            ("cert-manager.io", "certificates"),
+            ("externaldns.k8s.io", "dnsendpoints"),
+        ] {
             for verb in ["get", "list", "watch", "create", "patch", "delete"] {
                 assert!(has(group, resource, verb), "{group}/{resource} {verb}");
             }

@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 
 use super::Settings;
 use crate::api::actor::{Actor, CHANGED_BY, CREATED_BY};
-use crate::api::apps::{Deployment, Stack};
-use crate::api::infra::ContainerCluster;
+use crate::api::apps::{Application, Deployment, Stack};
+use crate::api::infra::{ContainerCluster, VM, Volume};
 use crate::api::tenancy::{Group, Organization, Policy, User};
-use crate::kinds::Index;
 use crate::kinds::policy::deploying::{self, Decision, Lookup};
+use crate::kinds::{Index, Indexed};
 use crate::provision::{ProvisionError, tenant_of};
 
 /// The mutation: `changed-by` is the requester on every create and update, `created-by` the
@@ -83,7 +83,7 @@ pub async fn validate<L: Lookup>(
                 )),
                 Some(_) => match (&request.operation, kind) {
                     (Operation::Create, "Deployment") => rollout(object, &actor, settings, lookup).await?,
-                    (_, "Stack") => placement(object, lookup).await?,
+                    (_, "Stack" | "Application" | "VM") => placement(object, lookup).await?,
                     (_, "Policy") => {
                         let policy = object.clone().try_parse::<Policy>().ok();
                         let names = policy.map(|p| p.spec.subjects.users).unwrap_or_default();
@@ -142,22 +142,62 @@ async fn rollout<L: Lookup>(
     })
 }
 
-/// Refuses a stack whose applications could not be placed: the ContainerClusters of its
-/// namespace are read, and the one rule of placement decides ([`Index::destinations`]). A
-/// cluster that does not exist yet is the operator's to wait for.
+/// Refuses what could not be placed, by the one rule of placement ([`Index::destinations`]),
+/// over the namespace's ContainerClusters, Stacks, Applications, VMs and Volumes read now with
+/// the admitted object in place of its stored version: a Stack whose applications have no
+/// cluster to run on, and a Stack, Application or VM that would leave a Volume mounted on two
+/// clusters (one that already is, it does not refuse). A cluster that does not exist yet is
+/// the operator's to wait for.
 async fn placement<L: Lookup>(object: &DynamicObject, lookup: &L) -> Result<Verdict, kube::Error> {
-    // What is no valid Stack is its CRD schema's to refuse.
-    let Ok(stack) = object.clone().try_parse::<Stack>() else { return Ok(Verdict::Allowed(vec![])) };
-    let clusters = lookup.list::<ContainerCluster>(object.namespace().as_deref()).await?;
-    let documents: Vec<Value> =
-        clusters.iter().filter_map(|cluster| serde_json::to_value(cluster.as_ref()).ok()).collect();
-    Ok(match Index::from_documents(&documents).destinations(&stack) {
-        Ok(_) => Verdict::Allowed(vec![]),
-        Err(refused @ ProvisionError::Invalid { .. }) => Verdict::Denied(refused.to_string()),
-        Err(undecided) => Verdict::Allowed(vec![format!(
-            "where its applications run is not decided yet: {undecided}; the operator decides once it is"
-        )]),
-    })
+    let namespace = object.namespace();
+    let namespace = namespace.as_deref();
+    let mut documents = vec![];
+    collect::<ContainerCluster, _>(lookup, namespace, &mut documents).await?;
+    collect::<Stack, _>(lookup, namespace, &mut documents).await?;
+    collect::<Application, _>(lookup, namespace, &mut documents).await?;
+    collect::<VM, _>(lookup, namespace, &mut documents).await?;
+    collect::<Volume, _>(lookup, namespace, &mut documents).await?;
+    let before = Index::from_documents(&documents);
+    let kind = object.types.as_ref().map(|types| types.kind.clone()).unwrap_or_default();
+    documents.retain(|doc| doc["kind"] != kind.as_str() || doc["metadata"]["name"] != object.name_any().as_str());
+    documents.push(serde_json::to_value(object).unwrap_or_default());
+    let after = Index::from_documents(&documents);
+    if kind == "Stack" {
+        // What is no valid Stack is its CRD schema's to refuse.
+        let Ok(stack) = object.clone().try_parse::<Stack>() else { return Ok(Verdict::Allowed(vec![])) };
+        match after.destinations(&stack) {
+            Ok(_) => {}
+            Err(refused @ ProvisionError::Invalid { .. }) => return Ok(Verdict::Denied(refused.to_string())),
+            Err(undecided) => {
+                return Ok(Verdict::Allowed(vec![format!(
+                    "where its applications run is not decided yet: {undecided}; the operator decides once it is"
+                )]));
+            }
+        }
+    }
+    let mut split = vec![];
+    for volume in after.all::<Volume>(namespace) {
+        let was_placed =
+            before.get::<Volume>(namespace, &volume.name_any()).is_none_or(|v| before.destinations(v.as_ref()).is_ok());
+        if let (Err(ProvisionError::Invalid { message, .. }), true) = (after.destinations(volume.as_ref()), was_placed)
+        {
+            split.push(format!("Volume {:?}: {message}", volume.name_any()));
+        }
+    }
+    Ok(Verdict::refused_for(&split, |volumes| {
+        format!("{kind} {:?} would split a volume across clusters: {volumes}", object.name_any())
+    }))
+}
+
+/// The objects of `K` in `namespace`, as documents of an index.
+async fn collect<K: Indexed + serde::Serialize, L: Lookup>(
+    lookup: &L,
+    namespace: Option<&str>,
+    documents: &mut Vec<Value>,
+) -> Result<(), kube::Error> {
+    let objects = lookup.list::<K>(namespace).await?;
+    documents.extend(objects.iter().filter_map(|obj| serde_json::to_value(obj.as_ref()).ok()));
+    Ok(())
 }
 
 /// Refuses Users that exist and are not members of the object's organization: references never

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::shared::{columns, element, phase, phase_column, without_condition};
-use super::{Inputs, Kind, KindId};
+use super::{DnsRecord, Index, Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm, ObjectRef};
 use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
 use crate::provision::ChildType;
@@ -73,6 +73,12 @@ impl Kind for Domain {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
+    /// Its records go where it goes.
+    fn followers(&self, index: &Index) -> Vec<(KindId, String)> {
+        let records = index.live_children::<DnsRecord, _>(self);
+        records.iter().map(|record| (KindId::DnsRecord, record.name_any())).collect()
+    }
+
     /// A domain with `autoSsl` works once its Certificate is Ready.
     fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
         without_condition(applied, CERTIFICATE.kind, "Ready")
@@ -103,6 +109,18 @@ impl Kind for Domain {
             .map(|key| (key.spec.key_type, key.phase_at(now)))
             .collect();
         Map::from_iter([("dnssecStatus".to_owned(), json!(dnssec_status(self.spec.dnssec_enabled, &keys)))])
+    }
+}
+
+impl Domain {
+    /// Whether `host` is this domain's name or a name under it.
+    pub fn covers(&self, host: &str) -> bool {
+        let (host, fqdn) = (host.trim_end_matches('.').as_bytes(), self.spec.fqdn.trim_end_matches('.').as_bytes());
+        match host.len().checked_sub(fqdn.len()) {
+            Some(0) => host.eq_ignore_ascii_case(fqdn),
+            Some(start) => host[start - 1] == b'.' && host[start..].eq_ignore_ascii_case(fqdn),
+            None => false,
+        }
     }
 }
 

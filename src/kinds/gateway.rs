@@ -23,7 +23,7 @@ use super::domain::certificate;
 use super::shared::{
     Link, PLACEMENT_COLUMN, columns, linked, metadata, phase, phase_column, text, typed, without_condition,
 };
-use super::{Inputs, Kind, KindId};
+use super::{Domain, Index, Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{GatewayPhase, GatewayType, LoadBalancingStrategy};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
@@ -101,6 +101,13 @@ impl Kind for Gateway {
         Anchor::Stack(&self.spec.stack_ref.name)
     }
 
+    /// The Domains in front of it go where it runs.
+    fn followers(&self, index: &Index) -> Vec<(KindId, String)> {
+        let Some(host) = self.host() else { return vec![] };
+        let domains = index.all::<Domain>(self.namespace().as_deref());
+        domains.iter().filter(|domain| domain.covers(host)).map(|domain| (KindId::Domain, domain.name_any())).collect()
+    }
+
     /// A gateway with `autoSsl` works once its Certificate is Ready.
     fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
         without_condition(applied, CERTIFICATE.kind, "Ready")
@@ -154,6 +161,11 @@ struct Route {
 }
 
 impl Gateway {
+    /// The host an http gateway serves (`gatewayConfig.host`).
+    pub fn host(&self) -> Option<&str> {
+        text(&self.spec.gateway_config, "host")
+    }
+
     /// `gatewayConfig.routes` ([{path, application, port}]); without it, a stack of one
     /// application gets everything.
     fn routes(&self, inputs: &Inputs) -> Result<Vec<Route>> {
@@ -213,7 +225,7 @@ impl Gateway {
     /// An http gateway: the Gateway API `HTTPRoute` where the cluster serves it, else an
     /// `Ingress`; with a Certificate for `autoSsl` and the way in through the default deny.
     fn http(&self, namespace: &str, name: &str, routes: &[Route], inputs: &Inputs) -> Result<Vec<Value>> {
-        let host = text(&self.spec.gateway_config, "host").ok_or_else(|| {
+        let host = self.host().ok_or_else(|| {
             ProvisionError::invalid("spec.gatewayConfig.host", "an http gateway names the host it serves")
         })?;
         let annotations = self.traffic_annotations(&inputs.config.traffic_annotations)?;

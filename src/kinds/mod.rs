@@ -169,6 +169,12 @@ pub trait Kind:
         None
     }
 
+    /// Objects of its namespace that do not reference this one but run where it runs (the
+    /// Domains in front of a Gateway, a Domain's records): woken when its status changes.
+    fn followers(&self, _index: &Index) -> Vec<(KindId, String)> {
+        vec![]
+    }
+
     /// The workload cluster this object is (a kubernetes ContainerCluster): what is placed on it
     /// is looked at again when its readiness flips.
     fn hosts(&self) -> Option<crate::provision::Destination> {

@@ -1,7 +1,8 @@
 //! Where things run: the one rule that decides the cluster of every object's children, over
 //! the index. A Stack's applications, and everything they need, run on the ContainerCluster the
 //! stack names, else on the only kubernetes ContainerCluster of its element, else on the
-//! management cluster; a VM on the cluster it names, else the management cluster.
+//! management cluster; a VM on the cluster it names, else the management cluster. A Domain's
+//! certificate and records go where the gateways it is in front of run.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,16 +10,26 @@ use std::sync::Arc;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    Application, ContainerCluster, Element, Environment, Gateway, Index, Indexed, Kind, KindId, Network, Stack, VM,
-    Volume,
+    Application, ContainerCluster, DnsRecord, Domain, Element, Environment, Gateway, Index, Indexed, Kind, KindId,
+    Network, Stack, VM, Volume,
 };
 use crate::api::infra::ClusterMode;
+use crate::provision::apply::Provider;
+use crate::provision::clusters::{ClusterError, Clusters};
 use crate::provision::{Anchor, Destination, ProvisionError, Result};
 
 /// The kinds whose children may run on a workload cluster; every other kind's stay on the
 /// management cluster.
-pub const PLACED: &[KindId] =
-    &[KindId::Environment, KindId::Volume, KindId::Network, KindId::VM, KindId::Application, KindId::Gateway];
+pub const PLACED: &[KindId] = &[
+    KindId::Environment,
+    KindId::Volume,
+    KindId::Network,
+    KindId::VM,
+    KindId::Application,
+    KindId::Gateway,
+    KindId::Domain,
+    KindId::DnsRecord,
+];
 
 impl Index {
     /// The clusters the children of `obj` go to: never empty, sorted (the management cluster
@@ -35,6 +46,8 @@ impl Index {
             (KindId::Volume, _) => self.volume_clusters(namespace, obj)?,
             (KindId::Network, _) => self.network_clusters(namespace, obj),
             (KindId::Environment, _) => self.environment_clusters(namespace, &name),
+            (KindId::Domain, _) => self.domain_clusters(namespace, &name),
+            (KindId::DnsRecord, Anchor::Domain(domain)) => self.domain_clusters(namespace, domain),
             _ => BTreeSet::new(),
         };
         if clusters.is_empty() {
@@ -140,6 +153,18 @@ impl Index {
         stacks.iter().filter_map(|stack| self.stack_cluster(namespace, stack).ok()).chain(machines).collect()
     }
 
+    /// A domain's certificate and records go where the gateways in front of it run: those
+    /// whose host is its name or under it. In front of none, on the management cluster.
+    fn domain_clusters(&self, namespace: &str, domain: &str) -> BTreeSet<Destination> {
+        let Some(domain) = self.get::<Domain>(Some(namespace), domain) else { return BTreeSet::new() };
+        self.all::<Gateway>(Some(namespace))
+            .iter()
+            .filter(|gateway| gateway.meta().deletion_timestamp.is_none())
+            .filter(|gateway| gateway.host().is_some_and(|host| domain.covers(host)))
+            .filter_map(|gateway| self.stack_cluster(namespace, &gateway.spec.stack_ref.name).ok())
+            .collect()
+    }
+
     /// An environment's namespace, quota, limits and default deny are on the management cluster
     /// and on every cluster where something of the environment runs, or still runs: what a move
     /// leaves behind keeps its namespace until it is gone (their statuses say where they are).
@@ -177,21 +202,33 @@ impl Index {
                 .into_iter()
                 .filter(|cluster| self.get::<ContainerCluster>(Some(namespace), cluster.name()).is_some())
         });
-        std::iter::once(Destination::Management).chain(going).chain(machines_going).chain(staying).collect()
+        let domains = self
+            .all::<Domain>(Some(namespace))
+            .into_iter()
+            .filter(|domain| in_environment(&domain.spec.element_ref.name))
+            .flat_map(|domain| self.domain_clusters(namespace, &domain.name_any()));
+        std::iter::once(Destination::Management)
+            .chain(going)
+            .chain(machines_going)
+            .chain(staying)
+            .chain(domains)
+            .collect()
     }
 
     /// The objects whose children go to `cluster`: what to look at again when it starts or stops
     /// answering.
     pub fn placed_on(&self, cluster: &Destination) -> Vec<(KindId, String, String)> {
-        let Destination::Workload { namespace, .. } = cluster else { return vec![] };
+        let Destination::Workload { namespace, name } = cluster else { return vec![] };
         let mut placed = vec![];
-        self.placed_of::<Environment>(namespace, cluster, &mut placed);
-        self.placed_of::<Volume>(namespace, cluster, &mut placed);
-        self.placed_of::<Network>(namespace, cluster, &mut placed);
-        self.placed_of::<VM>(namespace, cluster, &mut placed);
-        self.placed_of::<Stack>(namespace, cluster, &mut placed);
-        self.placed_of::<Application>(namespace, cluster, &mut placed);
-        self.placed_of::<Gateway>(namespace, cluster, &mut placed);
+        self.placed_of::<Environment>(namespace, name, cluster, &mut placed);
+        self.placed_of::<Volume>(namespace, name, cluster, &mut placed);
+        self.placed_of::<Network>(namespace, name, cluster, &mut placed);
+        self.placed_of::<VM>(namespace, name, cluster, &mut placed);
+        self.placed_of::<Stack>(namespace, name, cluster, &mut placed);
+        self.placed_of::<Application>(namespace, name, cluster, &mut placed);
+        self.placed_of::<Gateway>(namespace, name, cluster, &mut placed);
+        self.placed_of::<Domain>(namespace, name, cluster, &mut placed);
+        self.placed_of::<DnsRecord>(namespace, name, cluster, &mut placed);
         placed
     }
 
@@ -199,10 +236,7 @@ impl Index {
     /// them there before the cluster's ContainerCluster goes.
     pub fn releasing_from(&self, cluster: &Destination) -> usize {
         let Destination::Workload { namespace, name } = cluster else { return 0 };
-        let releasing = |obj: &dyn Placeable| {
-            obj.deleting()
-                && obj.placement().is_some_and(|placement| placement.cluster.split(',').any(|held| held == name))
-        };
+        let releasing = |obj: &dyn Placeable| obj.deleting() && obj.held_on(name);
         let mut count = 0;
         count += self.all::<Environment>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
         count += self.all::<Volume>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
@@ -210,27 +244,60 @@ impl Index {
         count += self.all::<VM>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
         count += self.all::<Application>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
         count += self.all::<Gateway>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count += self.all::<Domain>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
+        count += self.all::<DnsRecord>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
         count
     }
 
     fn placed_of<K: Indexed>(
         &self,
         namespace: &str,
+        name: &str,
         cluster: &Destination,
         placed: &mut Vec<(KindId, String, String)>,
     ) {
         for obj in self.all::<K>(Some(namespace)) {
-            if self.destinations(obj.as_ref()).is_ok_and(|clusters| clusters.contains(cluster)) {
+            // Or its status says its children are still there: moving, or being deleted.
+            if obj.held_on(name) || self.destinations(obj.as_ref()).is_ok_and(|clusters| clusters.contains(cluster)) {
                 placed.push((K::ID, obj.name_any(), namespace.to_owned()));
             }
         }
     }
 }
 
+/// The provider of `destination`: a workload cluster's is reached with the credentials its
+/// ContainerCluster gives.
+pub async fn provider(
+    index: &Index,
+    clusters: &Clusters,
+    destination: &Destination,
+) -> std::result::Result<Arc<Provider>, ClusterError> {
+    let credentials = match destination {
+        Destination::Management => None,
+        Destination::Workload { namespace, name } => {
+            let cluster = index
+                .get::<ContainerCluster>(Some(namespace), name)
+                .ok_or_else(|| ClusterError::NotReady(format!("{destination} does not exist")))?;
+            match cluster.credentials(index) {
+                Ok(credentials) => Some(credentials),
+                // Connected once, it serves until its ContainerCluster goes: what runs there
+                // is still released when its organization is being deleted with it.
+                Err(why) => return clusters.connected(destination).ok_or(ClusterError::NotReady(why)),
+            }
+        }
+    };
+    clusters.provider(destination, credentials.as_ref()).await
+}
+
 /// What [`Index::releasing_from`] reads of an object of any kind.
 trait Placeable {
     fn deleting(&self) -> bool;
     fn placement(&self) -> Option<&crate::api::common::PlacementStatus>;
+
+    /// Whether its status says children of it are on the workload cluster `name`.
+    fn held_on(&self, name: &str) -> bool {
+        self.placement().is_some_and(|placement| placement.cluster.split(',').any(|held| held == name))
+    }
 }
 
 impl<K: Kind> Placeable for K {
@@ -313,8 +380,8 @@ mod tests {
                 }
             };
         }
-        use crate::kinds::{Domain, Policy};
-        of!(Stack, Application, Gateway, VM, Volume, Network, Environment, ContainerCluster, Policy, Domain)
+        use crate::kinds::Policy;
+        of!(Stack, Application, Gateway, VM, Volume, Network, Environment, ContainerCluster, Policy, Domain, DnsRecord)
     }
 
     fn placed(index: &Index, kind: KindId, name: &str) -> Vec<String> {
@@ -334,6 +401,9 @@ mod tests {
             (KindId::Network, "backend"),
             (KindId::Network, "frontend"),
             (KindId::VM, "legacy-erp"),
+            // The domain in front of the gateway public (shop.acme.example), and its record.
+            (KindId::Domain, "acme-example"),
+            (KindId::DnsRecord, "www"),
         ] {
             assert_eq!(placed(&index, kind, name), ["main"], "{kind} {name}");
         }
@@ -342,11 +412,33 @@ mod tests {
         assert_eq!(placed(&index, KindId::Environment, "production"), ["(management)", "main"]);
         assert_eq!(placed(&index, KindId::Environment, "staging"), ["(management)"]);
         // What is not placed stays with the operator.
-        for (kind, name) in
-            [(KindId::ContainerCluster, "main"), (KindId::Policy, "deployers"), (KindId::Domain, "acme-example")]
-        {
+        for (kind, name) in [(KindId::ContainerCluster, "main"), (KindId::Policy, "deployers")] {
             assert_eq!(placed(&index, kind, name), ["(management)"], "{kind} {name}");
         }
+    }
+
+    #[test]
+    fn a_domain_goes_where_the_gateways_in_front_of_it_run() {
+        // The gateway public serves another name: acme.example is in front of nothing.
+        let index = index_edited("", |doc| {
+            if doc["kind"] == "Gateway" {
+                doc["spec"]["gatewayConfig"]["host"] = json!("shop.acme.example.org");
+            }
+        });
+        assert_eq!(placed(&index, KindId::Domain, "acme-example"), ["(management)"]);
+        assert_eq!(placed(&index, KindId::DnsRecord, "www"), ["(management)"]);
+        // The domain's own name is in front of it too, in any case.
+        let index = index_edited("", |doc| {
+            if doc["kind"] == "Gateway" {
+                doc["spec"]["gatewayConfig"]["host"] = json!("ACME.example.");
+            }
+        });
+        assert_eq!(placed(&index, KindId::Domain, "acme-example"), ["main"]);
+        // Its gateway's changes wake it, and its changes wake its records.
+        let gateway = index.get::<Gateway>(Some("acme"), "public").expect("the gateway");
+        assert_eq!(gateway.followers(&index), [(KindId::Domain, "acme-example".to_owned())]);
+        let domain = index.get::<Domain>(Some("acme"), "acme-example").expect("the domain");
+        assert_eq!(domain.followers(&index), [(KindId::DnsRecord, "www".to_owned())]);
     }
 
     #[test]
@@ -487,6 +579,8 @@ mod tests {
             "Application api",
             "Application postgres",
             "Application storefront",
+            "DnsRecord www",
+            "Domain acme-example",
             "Environment production",
             "Gateway public",
             "Network backend",
@@ -498,5 +592,24 @@ mod tests {
         ];
         assert_eq!(woken, expected);
         assert!(index.placed_on(&Destination::Management).is_empty(), "the management cluster never goes away");
+    }
+
+    #[test]
+    fn what_still_holds_children_on_a_cluster_it_left_is_woken_by_it() {
+        // shop moved to the management cluster; api's copies on main are not released yet
+        // (main does not answer, or api is being deleted): main answering again wakes api.
+        let index = index_edited("", |doc| {
+            if doc["kind"] == "ContainerCluster" {
+                doc["spec"]["elementRef"]["name"] = json!("elsewhere");
+            }
+            if doc["kind"] == "Application" && doc["metadata"]["name"] == "api" {
+                doc["status"]["placement"] = json!({ "cluster": "main" });
+            }
+        });
+        assert_eq!(placed(&index, KindId::Application, "api"), ["(management)"]);
+        let woken: Vec<String> =
+            index.placed_on(&main()).into_iter().map(|(kind, name, _)| format!("{kind} {name}")).collect();
+        assert!(woken.contains(&"Application api".to_owned()), "{woken:?}");
+        assert!(!woken.contains(&"Application storefront".to_owned()), "{woken:?}");
     }
 }

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResource, ObjectMeta};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{ChildType, labels};
 use crate::FIELD_MANAGER;
@@ -92,6 +92,47 @@ fn not_installed(types: &[ChildType]) -> String {
         .map(|t| format!("{} is not installed (the cluster does not serve {} {})", t.provider(), t.api_version, t.kind))
         .collect();
     apis.join("; ")
+}
+
+/// The fields `wanted` sets that `live` holds otherwise, as `path: has …, wants …`: what a
+/// server-side apply of `wanted` would change. Fields the API server or others add are not
+/// differences; the status and the bookkeeping of metadata are not compared.
+pub fn drift(wanted: &Value, live: &Value) -> Vec<String> {
+    let mut found = vec![];
+    let Some(fields) = wanted.as_object() else { return found };
+    for (field, value) in fields {
+        match field.as_str() {
+            "status" | "apiVersion" | "kind" => {}
+            "metadata" => {
+                for part in ["labels", "annotations"] {
+                    differ(&format!("metadata.{part}"), &value[part], &live["metadata"][part], &mut found);
+                }
+            }
+            _ => differ(field, value, &live[field], &mut found),
+        }
+    }
+    found
+}
+
+fn differ(path: &str, wanted: &Value, live: &Value, found: &mut Vec<String>) {
+    match (wanted, live) {
+        (Value::Null, _) => {}
+        // The API server drops empty lists and maps.
+        (Value::Array(items), Value::Null) if items.is_empty() => {}
+        (Value::Object(fields), Value::Null) if fields.is_empty() => {}
+        (Value::Object(wanted), Value::Object(live)) => {
+            for (key, value) in wanted {
+                differ(&format!("{path}.{key}"), value, live.get(key).unwrap_or(&Value::Null), found);
+            }
+        }
+        (Value::Array(wanted), Value::Array(live)) if wanted.len() == live.len() => {
+            for (position, (wanted, live)) in wanted.iter().zip(live).enumerate() {
+                differ(&format!("{path}[{position}]"), wanted, live, found);
+            }
+        }
+        (wanted, live) if wanted == live => {}
+        (wanted, live) => found.push(format!("{path}: has {live}, wants {wanted}")),
+    }
 }
 
 /// What discovery said of an `apiVersion`, and when.
@@ -183,19 +224,7 @@ impl Provider {
         types: &'static [ChildType],
         children: &[DynamicObject],
     ) -> Result<Vec<DynamicObject>, ApplyError> {
-        let mut targets = Vec::with_capacity(children.len());
-        let mut missing = vec![];
-        for child in children {
-            let type_ = child_type(types, child)?;
-            match self.resource(type_).await? {
-                Some(resource) => targets.push(resource),
-                None if missing.contains(&type_) => {}
-                None => missing.push(type_),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(ApplyError::NotInstalled(missing));
-        }
+        let targets = self.targets(types, children).await?;
         // Nothing is applied unless every name is free or already this owner's: forced apply
         // would take over whatever holds it.
         for (child, resource) in children.iter().zip(&targets) {
@@ -286,16 +315,63 @@ impl Provider {
     ) -> Result<usize, ApplyError> {
         let mut deleted = 0;
         for (resource, child) in self.children_of(owner, types).await? {
-            let keep = wanted.iter().any(|w| {
-                w.types.as_ref().is_some_and(|t| t.kind == resource.kind && t.api_version == resource.api_version)
-                    && w.name_any() == child.name
-                    && w.namespace() == child.namespace
-            });
-            if !keep {
+            if !wants(wanted, &resource, &child) {
                 deleted += usize::from(delete(&self.client, &resource, &child).await?);
             }
         }
         Ok(deleted)
+    }
+
+    /// Where each of `children` is served; `NotInstalled`, naming them, when some types are not.
+    async fn targets(
+        &self,
+        types: &'static [ChildType],
+        children: &[DynamicObject],
+    ) -> Result<Vec<ApiResource>, ApplyError> {
+        let mut targets = Vec::with_capacity(children.len());
+        let mut missing = vec![];
+        for child in children {
+            let type_ = child_type(types, child)?;
+            match self.resource(type_).await? {
+                Some(resource) => targets.push(resource),
+                None if missing.contains(&type_) => {}
+                None => missing.push(type_),
+            }
+        }
+        if missing.is_empty() { Ok(targets) } else { Err(ApplyError::NotInstalled(missing)) }
+    }
+
+    /// How the children of `owner` on this cluster differ from `wanted`, one line each: a
+    /// child missing, a field it wants that holds something else, a child it no longer wants.
+    /// `NotInstalled` when a type is not: then nothing is applied (the owner's status says so).
+    pub async fn compare(
+        &self,
+        owner: &str,
+        types: &'static [ChildType],
+        wanted: &[DynamicObject],
+    ) -> Result<Vec<String>, ApplyError> {
+        // Like an apply, which writes nothing while any type is not installed.
+        let targets = self.targets(types, wanted).await?;
+        let mut differences = vec![];
+        for (child, resource) in wanted.iter().zip(targets) {
+            let what = format!("{} {}", resource.kind, describe(child.namespace().as_deref(), &child.name_any()));
+            let api = api(&self.client, child.namespace().as_deref(), &resource);
+            match api.get_opt(&child.name_any()).await? {
+                None => differences.push(format!("{what}: missing")),
+                Some(live) => {
+                    let (wanted, live) = (serde_json::to_value(child), serde_json::to_value(&live));
+                    let (Ok(wanted), Ok(live)) = (wanted, live) else { continue };
+                    differences.extend(drift(&wanted, &live).into_iter().map(|field| format!("{what}: {field}")));
+                }
+            }
+        }
+        for (resource, child) in self.children_of(owner, types).await? {
+            if !wants(wanted, &resource, &child) {
+                let what = describe(child.namespace.as_deref(), &child.name);
+                differences.push(format!("{} {what}: left over, no longer wanted", resource.kind));
+            }
+        }
+        Ok(differences)
     }
 
     /// Whether this cluster holds any child of `owner`.
@@ -367,6 +443,15 @@ struct Found {
 
 /// The declared type of a built child; a builder producing an undeclared type is a bug that
 /// would leave the child out of orphan cleanup, so it is refused.
+/// Whether `wanted` holds the child `found` of type `resource`.
+fn wants(wanted: &[DynamicObject], resource: &ApiResource, found: &Found) -> bool {
+    wanted.iter().any(|w| {
+        w.types.as_ref().is_some_and(|t| t.kind == resource.kind && t.api_version == resource.api_version)
+            && w.name_any() == found.name
+            && w.namespace() == found.namespace
+    })
+}
+
 fn child_type(types: &'static [ChildType], child: &DynamicObject) -> Result<ChildType, ApplyError> {
     let declared = child
         .types
@@ -410,5 +495,55 @@ fn rejected(error: kube::Error, kind: &str, name: &str) -> ApplyError {
             ApplyError::Rejected { kind: kind.to_owned(), name: name.to_owned(), message: status.message }
         }
         error => ApplyError::Kube(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::drift;
+
+    fn yaml(text: &str) -> Value {
+        serde_yaml::from_str(text).expect("a YAML document")
+    }
+
+    const WORKLOAD: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: api, namespace: acme-production, labels: { windflow.io/owner-name: api } }
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers: [{ name: api, image: "api:1.4.2", ports: [{ containerPort: 8080 }], env: [] }]
+status: { replicas: 3 }
+"#;
+
+    #[test]
+    fn drift_is_what_an_apply_would_change_not_what_the_server_adds() {
+        let wanted = yaml(WORKLOAD);
+        let mut live = wanted.clone();
+        live["metadata"]["uid"] = "0b6f".into();
+        live["metadata"]["labels"]["added-by-someone"] = "x".into();
+        live["spec"]["strategy"] = yaml("{ type: RollingUpdate }");
+        live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] = "TCP".into();
+        live["spec"]["template"]["spec"]["containers"][0].as_object_mut().expect("a container").remove("env");
+        live["status"]["replicas"] = 1.into();
+        assert_eq!(drift(&wanted, &live), Vec::<String>::new());
+
+        live["metadata"]["labels"]["windflow.io/owner-name"] = "other".into();
+        live["spec"]["replicas"] = 1.into();
+        live["spec"]["template"]["spec"]["containers"][0]["image"] = "api:1.4.1".into();
+        assert_eq!(
+            drift(&wanted, &live),
+            [
+                r#"metadata.labels.windflow.io/owner-name: has "other", wants "api""#,
+                "spec.replicas: has 1, wants 3",
+                r#"spec.template.spec.containers[0].image: has "api:1.4.1", wants "api:1.4.2""#,
+            ]
+        );
+        live["spec"]["template"]["spec"]["containers"] = yaml("[]");
+        assert_eq!(drift(&wanted, &live).len(), 3, "a list of another length differs as a whole");
     }
 }

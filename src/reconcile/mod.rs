@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
 use crate::api::common::Reason;
-use crate::kinds::{self, ContainerCluster, Gathered, Index, Inputs, Kind, KindId, PrepareError, prepare};
+use crate::kinds::{self, ContainerCluster, Gathered, Index, Inputs, Kind, KindId, PrepareError, placement, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
 use crate::mirror::{Reference, Resolved, audit_metadata, current_status};
@@ -132,13 +132,17 @@ impl Context {
     }
 
     /// Reconciles the objects `obj` references whose status follows the objects that
-    /// reference them (an Element, a Domain, a Stack), now that `obj`'s has changed.
+    /// reference them (an Element, a Domain, a Stack), and those that follow where it runs
+    /// ([`Kind::followers`]), now that `obj`'s status has changed.
     fn wake_followers<K: Kind>(&self, obj: &K) {
         let Some(wake) = self.waker.get() else { return };
         let namespace = obj.namespace();
         for reference in obj.references().iter().filter(|r| r.kind.observes_others()) {
             let scope = if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
             wake(reference.kind, &reference.name, scope);
+        }
+        for (kind, name) in obj.followers(&self.index) {
+            wake(kind, &name, namespace.as_deref());
         }
     }
 
@@ -166,25 +170,9 @@ impl Context {
         }
     }
 
-    /// The provider of `destination`: a workload cluster's is reached with the credentials its
-    /// ContainerCluster gives.
+    /// The provider of `destination` ([`placement::provider`]).
     pub async fn provider_for(&self, destination: &Destination) -> Result<Arc<Provider>, ClusterError> {
-        let credentials = match destination {
-            Destination::Management => None,
-            Destination::Workload { namespace, name } => {
-                let cluster = self
-                    .index
-                    .get::<ContainerCluster>(Some(namespace), name)
-                    .ok_or_else(|| ClusterError::NotReady(format!("{destination} does not exist")))?;
-                match cluster.credentials(&self.index) {
-                    Ok(credentials) => Some(credentials),
-                    // Connected once, it serves until its ContainerCluster goes: what runs there
-                    // is still released when its organization is being deleted with it.
-                    Err(why) => return self.clusters.connected(destination).ok_or(ClusterError::NotReady(why)),
-                }
-            }
-        };
-        self.clusters.provider(destination, credentials.as_ref()).await
+        placement::provider(&self.index, &self.clusters, destination).await
     }
 
     fn backoff(&self, key: String) -> Duration {
@@ -409,7 +397,7 @@ pub async fn reconcile<K: Kind, L: Lifecycle<K>>(obj: Arc<K>, ctx: Arc<Context>)
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             FinalizerEvent::Apply(obj) => apply::<K, L>(obj.as_ref(), &api, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::<K, L>(obj.as_ref(), &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup::<K, L>(obj.as_ref(), &api, &ctx).await,
         }
     })
     .await
@@ -831,7 +819,7 @@ fn describe_child(cluster: &Destination, child: &DynamicObject) -> String {
     }
 }
 
-async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Action> {
+async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
     // A workload cluster deleted with what runs on it (`kubectl delete -f`) stays reachable
     // until those objects have released their children there.
     if let Some(cluster) = obj.hosts() {
@@ -843,8 +831,14 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Act
         }
     }
     // Children first: should this fail, the row (and the finalizer) stay for the retry.
-    if let (false, Some(owner)) = (K::CHILD_TYPES.is_empty(), obj.uid()) {
-        release(ctx, obj, &owner).await?;
+    if let (false, Some(owner)) = (K::CHILD_TYPES.is_empty(), obj.uid())
+        && let Some(held) = release(ctx, obj, &owner).await?
+    {
+        // Said where users look (a condition, and its Event), then retried: the finalizer
+        // stays while the cleanup fails, and the cluster answering again wakes it.
+        let report = Report { ready: Verdict::failed(Reason::ClusterUnreachable, held.clone()), ..mirrored() };
+        update_status(obj, api, ctx, &report, None).await?;
+        return Err(Error::Provisioning(held));
     }
     L::retire(obj, ctx).await?;
     if K::ID == KindId::ContainerCluster {
@@ -869,8 +863,9 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, ctx: &Context) -> Result<Act
 
 /// What `deletionPolicy` says of the children, on every cluster they may be on: where the
 /// object is placed and where its status says they went. A workload cluster whose
-/// ContainerCluster is gone took them along; one that does not answer holds the delete up.
-async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Result<()> {
+/// ContainerCluster is gone took them along; one that does not answer holds the delete up,
+/// and what holds it is returned.
+async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Result<Option<String>> {
     let namespace = obj.namespace().unwrap_or_default();
     let mut clusters: Vec<Destination> = kinds::place(obj, &ctx.index).map(|p| p.clusters).unwrap_or_default();
     if let Some(status) = obj.common_status().and_then(|common| common.placement.as_ref()) {
@@ -887,12 +882,10 @@ async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Result<()> {
             Ok(provider) => provider,
             Err(ClusterError::Kube(error)) => return Err(Error::Kube(error)),
             Err(other) => {
-                let message = format!(
-                    "the children on {cluster} cannot be released: {other}; the delete waits until it answers or its \
-                     ContainerCluster is deleted"
-                );
-                publish(ctx, obj, EventType::Warning, Reason::ClusterUnreachable, &message).await;
-                return Err(Error::Provisioning(message));
+                return Ok(Some(format!(
+                    "deleting: the children on {cluster} cannot be released: {other}; the delete waits until it \
+                     answers or its ContainerCluster is deleted"
+                )));
             }
         };
         let released =
@@ -901,7 +894,7 @@ async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Result<()> {
             info!(released, cluster = %cluster, policy = ?obj.deletion_policy(), "released children");
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) -> Result<Option<String>> {
@@ -926,7 +919,11 @@ async fn update_status<K: Kind>(
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let ready = &report.ready;
     let announcement = status::announcement(&before, ready);
-    if announcement.is_some() || before.get("phase") != patch.get("phase") {
+    // Followers read this object from the caches, which may not hold this write yet when they
+    // run: an object with a phase wakes them on every status write, so that a later one finds
+    // the last change there; any other when Ready or where its children run changes.
+    let placement_moved = before.get("placement") != patch["status"].get("placement");
+    if announcement.is_some() || before.get("phase").is_some() || placement_moved {
         ctx.wake_followers(obj);
     }
     if let (Some(_), Some(cluster)) = (announcement, obj.hosts()) {

@@ -110,9 +110,7 @@ pub fn start_operator_with(
         .env("POD_NAMESPACE", RELEASE_NAMESPACE)
         .env("POD_NAME", identity)
         .env("WINDFLOW_LOG", "info,windflow=debug")
-        // The workload cluster of the tests listens on loopback, which the default deny list
-        // refuses; link-local (cloud metadata) stays refused.
-        .env("WINDFLOW_PROBE_DENY", "169.254.0.0/16,fe80::/10")
+        .env("WINDFLOW_PROBE_DENY", PROBE_DENY)
         .envs(env.iter().copied());
     let child = launch(identity, command, &log);
     Operator { child, log }
@@ -134,12 +132,17 @@ where
     }
 }
 
+/// The workload cluster of the tests listens on loopback, which the default deny list refuses;
+/// link-local (cloud metadata) stays refused.
+const PROBE_DENY: &str = "169.254.0.0/16,fe80::/10";
+
 /// `windflow check` (or `resync`) with the operator's credentials; its exit status and output.
 pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_windflow"))
         .arg(subcommand)
         .env("KUBECONFIG", kubeconfig)
         .env("DATABASE_URL", database_url)
+        .env("WINDFLOW_PROBE_DENY", PROBE_DENY)
         .output()
         .expect("windflow runs");
     (output.status.success(), both(&output))

@@ -77,7 +77,21 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
     eprintln!("objects on the stopped cluster said so in {noticed:?}");
     let staging = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Environment"));
     assert_eq!(readiness(&staging.get("staging").await.expect("staging")).0, "True", "the rest is unaffected");
+    // Deleted meanwhile, the gateway waits for main, and says so; main back, it goes.
+    let gateways = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Gateway"));
+    gateways.delete("public", &Default::default()).await.expect("delete the gateway");
+    refused(client, "Gateway", "public", "ClusterUnreachable", "deleting: the children on ContainerCluster acme/main")
+        .await;
     main_plane.freeze_apiserver(false);
+    eventually("the gateway is deleted once main answers", WITHIN, || {
+        let gateways = gateways.clone();
+        async move {
+            let left = gateways.get_opt("public").await.map_err(|e| e.to_string())?;
+            left.map_or(Ok(()), |gateway| Err(format!("still there: {}", gateway.data["status"])))
+        }
+    })
+    .await;
+    apply_examples(plane);
     let took = wait_for_sample(client, &expected_without_providers(), WITHIN).await;
     eprintln!("converged again {took:?} after the cluster came back");
 

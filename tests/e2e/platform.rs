@@ -561,6 +561,28 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let took = eventually("the edited workload is repaired", Duration::from_secs(30), replicas_of_api).await;
     eprintln!("a child edited by hand was repaired in {took:?}");
 
+    // `check` compares children on every cluster: the workload of a paused application, scaled
+    // by hand on main, is reported until the application is resumed and repaired.
+    let pause = |paused: Value| json!({ "metadata": { "annotations": { "windflow.io/paused": paused } } });
+    applications.patch("api", &PatchParams::default(), &Patch::Merge(pause(json!("true")))).await.expect("pause api");
+    eventually("api is paused", Duration::from_secs(30), || {
+        let applications = applications.clone();
+        async move {
+            let api = applications.get("api").await.map_err(|e| e.to_string())?;
+            let conditions = api.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let paused = conditions.iter().any(|c| c["type"] == "Ready" && c["reason"] == "Paused");
+            paused.then_some(()).ok_or(format!("{}", api.data["status"]))
+        }
+    })
+    .await;
+    let scaled = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "spec": { "replicas": 1 } });
+    workloads.patch(&workload.name_any(), &by_hand, &Patch::Apply(scaled)).await.expect("scale by hand");
+    let (clean, report) = windflow("check", operator_kubeconfig, &db.url);
+    let drift = format!("on main: Deployment acme-production/{}: spec.replicas: has 1, wants 3", workload.name_any());
+    assert!(!clean && report.contains(&drift), "check finds the hand edit on main ({drift}): {report}");
+    applications.patch("api", &PatchParams::default(), &Patch::Merge(pause(Value::Null))).await.expect("resume api");
+    eventually("the resumed application repairs its workload", Duration::from_secs(30), replicas_of_api).await;
+
     // 8. `check` finds a tampered row, `resync` repairs it.
     sqlx::query("UPDATE users SET email = 'tampered@example.com' WHERE username = 'alice'")
         .execute(&db.pool)
