@@ -7,7 +7,8 @@
 //! clusters (a second control plane, Cluster API played as the end-to-end tests play it). Then
 //! the operator's memory and open watches with 1, 4 and 8 workload clusters connected.
 //!
-//! `cargo bench --bench converge`; method and figures in docs/BENCHMARKS.md.
+//! `cargo bench --bench converge [-- COPIES]`; method and figures in docs/BENCHMARKS.md. Each
+//! path's figures are printed as soon as it is done.
 
 #[path = "../tests/e2e/controlplane.rs"]
 mod controlplane;
@@ -26,7 +27,8 @@ use serde_json::{Value, json};
 
 use controlplane::{ControlPlane, run};
 
-/// Copies of the sample platform: 30 objects each, beside the Tag and Functions they share.
+/// Copies of the sample platform by default (`-- N` for others): 30 objects each, beside the
+/// Tag and Functions they share.
 const COPIES: usize = 66;
 /// Status patches the baseline sends at once, as the operator's reconciles run at once.
 const BASELINE_CONCURRENCY: usize = 16;
@@ -236,6 +238,8 @@ async fn connections(plane: &ControlPlane, workload: &Client, sample: &[Value], 
     let mut applied = 0;
     for clusters in [1, 4, 8] {
         let docs: Vec<Value> = (applied..clusters).flat_map(|index| copy(sample, index)).collect();
+        // The paths before left their volumes Released: fresh ones for the new copies' claims.
+        controlplane::add_fresh_volumes(workload, (clusters - applied) * CLAIMS_PER_COPY).await;
         let file = write_documents(plane, &format!("connections-{clusters}.yaml"), &docs);
         let started = Instant::now();
         while !kubectl_apply(plane, &file).status.success() {
@@ -283,11 +287,12 @@ fn report(name: &str, took: Duration, objects: usize, requests: &BTreeMap<(Strin
 
 #[tokio::main]
 async fn main() {
+    let copies: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(COPIES);
     let plane = controlplane::control_plane().await;
     let client = plane.client().await;
-    let nodes = (COPIES * PODS_PER_COPY).div_ceil(100);
+    let nodes = (copies * PODS_PER_COPY).div_ceil(100);
     controlplane::add_fake_nodes(&client, controlplane::NODES..nodes.max(controlplane::NODES)).await;
-    controlplane::add_static_volumes(&client, 100..100 + COPIES * CLAIMS_PER_COPY).await;
+    controlplane::add_static_volumes(&client, 100..100 + copies * CLAIMS_PER_COPY).await;
     let mut crds = plane.kubectl();
     crds.args(["apply", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]);
     run(crds);
@@ -297,25 +302,25 @@ async fn main() {
 
     let kinds = kinds();
     let sample = support::documents(include_str!("../examples/platform.yaml"));
-    let docs: Vec<Value> = (0..COPIES).flat_map(|index| copy(&sample, index)).collect();
+    let docs: Vec<Value> = (0..copies).flat_map(|index| copy(&sample, index)).collect();
     let objects = docs.len();
     let file = write_documents(plane, "platform-copies.yaml", &docs);
     let managed = on_the_management_cluster(&docs);
     let managed_file = write_documents(plane, "platform-copies-management.yaml", &managed);
-    println!("{COPIES} copies of the sample platform: {objects} objects ({} without their clusters)", managed.len());
+    println!("{copies} copies of the sample platform: {objects} objects ({} without their clusters)", managed.len());
 
     // The workload cluster, with room for the pods and claims, and Cluster API played for the
     // copies' clusters, as in the end-to-end suite.
     let workload_plane = controlplane::workload_plane().await;
     let workload = workload_plane.client().await;
     controlplane::add_fake_nodes(&workload, controlplane::NODES..nodes.max(controlplane::NODES)).await;
-    controlplane::add_static_volumes(&workload, 100..100 + COPIES * CLAIMS_PER_COPY).await;
+    controlplane::add_static_volumes(&workload, 100..100 + copies * CLAIMS_PER_COPY).await;
     install::install_cluster_api(plane).await;
     let _cluster_api = install::play_cluster_api(plane, workload_plane).await;
 
     // Baseline: the tenant namespaces exist (the operator makes its own), then kubectl creates
     // the objects and a bare client patches each status once.
-    for index in 0..COPIES {
+    for index in 0..copies {
         let mut namespace = plane.kubectl();
         namespace.args(["create", "namespace", &format!("acme-{index}")]);
         run(namespace);
@@ -358,21 +363,17 @@ async fn main() {
     // of the baseline's objects once reset.
     install::reset(plane).await;
 
-    let on_management = windflow_path(plane, &workload, &managed_file, &kinds).await;
-    let on_workload = windflow_path(plane, &workload, &file, &kinds).await;
-
     report("baseline (kubectl apply, one status patch each)", baseline, objects, &baseline_requests);
-    for (name, path, count) in
-        [("on the management cluster", &on_management, managed.len()), ("on workload clusters", &on_workload, objects)]
+    let mut ratios = vec![];
+    for (name, file, count) in
+        [("on the management cluster", &managed_file, managed.len()), ("on workload clusters", &file, objects)]
     {
+        let path = windflow_path(plane, &workload, file, &kinds).await;
         let title = format!("WindFlow {name} ({} kubectl apply runs, converged)", path.applies);
         report(&title, path.took, count, &path.management);
         report("  of which on the workload plane", path.took, count, &path.workload);
+        ratios.push(format!("{:.2} {name}", path.took.as_secs_f64() / baseline.as_secs_f64()));
     }
-    println!(
-        "ratio of times, WindFlow / baseline: {:.2} on the management cluster, {:.2} on workload clusters",
-        on_management.took.as_secs_f64() / baseline.as_secs_f64(),
-        on_workload.took.as_secs_f64() / baseline.as_secs_f64()
-    );
+    println!("ratio of times, WindFlow / baseline: {}", ratios.join(", "));
     connections(plane, &workload, &sample, &kinds).await;
 }
