@@ -169,8 +169,8 @@ pub trait Kind:
         None
     }
 
-    /// Objects of its namespace that do not reference this one but run where it runs (the
-    /// Domains in front of a Gateway, a Domain's records): woken when its status changes.
+    /// Objects of its namespace whose placement follows this one's (the Domains in front of a
+    /// Gateway, a Domain's records): woken when where it runs changes, and when it goes.
     fn followers(&self, _index: &Index) -> Vec<(KindId, String)> {
         vec![]
     }

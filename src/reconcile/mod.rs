@@ -132,8 +132,7 @@ impl Context {
     }
 
     /// Reconciles the objects `obj` references whose status follows the objects that
-    /// reference them (an Element, a Domain, a Stack), and those that follow where it runs
-    /// ([`Kind::followers`]), now that `obj`'s status has changed.
+    /// reference them (an Element, a Domain, a Stack), now that `obj`'s status has changed.
     fn wake_followers<K: Kind>(&self, obj: &K) {
         let Some(wake) = self.waker.get() else { return };
         let namespace = obj.namespace();
@@ -141,6 +140,14 @@ impl Context {
             let scope = if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
             wake(reference.kind, &reference.name, scope);
         }
+    }
+
+    /// Reconciles the objects that run where `obj` runs ([`Kind::followers`]), now that where
+    /// it runs has changed. Only then: a Domain follows its records' statuses, and its records
+    /// where it runs; woken on every write, each would wake the other without end.
+    fn wake_placed_with<K: Kind>(&self, obj: &K) {
+        let Some(wake) = self.waker.get() else { return };
+        let namespace = obj.namespace();
         for (kind, name) in obj.followers(&self.index) {
             wake(kind, &name, namespace.as_deref());
         }
@@ -848,6 +855,7 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
     }
     // What followed this object (an Element, a Volume it mounted) follows its absence.
     ctx.wake_followers(obj);
+    ctx.wake_placed_with(obj);
     match remove(&ctx.pool, obj, ctx.operator()).await {
         Ok(_) => {
             ctx.views.request();
@@ -921,10 +929,12 @@ async fn update_status<K: Kind>(
     let announcement = status::announcement(&before, ready);
     // Followers read this object from the caches, which may not hold this write yet when they
     // run: an object with a phase wakes them on every status write, so that a later one finds
-    // the last change there; any other when Ready or where its children run changes.
-    let placement_moved = before.get("placement") != patch["status"].get("placement");
-    if announcement.is_some() || before.get("phase").is_some() || placement_moved {
+    // the last change there; any other when Ready changes.
+    if announcement.is_some() || before.get("phase").is_some() {
         ctx.wake_followers(obj);
+    }
+    if before.get("placement") != patch["status"].get("placement") {
+        ctx.wake_placed_with(obj);
     }
     if let (Some(_), Some(cluster)) = (announcement, obj.hosts()) {
         ctx.wake_placed_on(&cluster);
