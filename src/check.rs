@@ -1,6 +1,6 @@
 //! `windflow check` (every WindFlow object against its rows and its children) and `windflow
-//! resync` (rebuild the rows from the objects). Both work on the objects as JSON documents, whatever their kind;
-//! only `list_all` talks to the cluster.
+//! resync` (rebuild the rows from the objects). Both work on the objects as JSON documents,
+//! whatever their kind; only `list_all`, and the comparison of children, talk to clusters.
 
 use std::collections::BTreeSet;
 use std::fmt;
