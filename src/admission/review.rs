@@ -149,6 +149,11 @@ async fn rollout<L: Lookup>(
 /// clusters (one that already is, it does not refuse). A cluster that does not exist yet is
 /// the operator's to wait for.
 async fn placement<L: Lookup>(object: &DynamicObject, lookup: &L) -> Result<Verdict, kube::Error> {
+    let kind = object.types.as_ref().map(|types| types.kind.clone()).unwrap_or_default();
+    // An Application or VM that mounts no volume cannot split one: nothing to read.
+    if kind != "Stack" && object.data["spec"]["volumes"].as_array().is_none_or(Vec::is_empty) {
+        return Ok(Verdict::Allowed(vec![]));
+    }
     let namespace = object.namespace();
     let namespace = namespace.as_deref();
     let mut documents = vec![];
@@ -158,7 +163,6 @@ async fn placement<L: Lookup>(object: &DynamicObject, lookup: &L) -> Result<Verd
     collect::<VM, _>(lookup, namespace, &mut documents).await?;
     collect::<Volume, _>(lookup, namespace, &mut documents).await?;
     let before = Index::from_documents(&documents);
-    let kind = object.types.as_ref().map(|types| types.kind.clone()).unwrap_or_default();
     documents.retain(|doc| doc["kind"] != kind.as_str() || doc["metadata"]["name"] != object.name_any().as_str());
     documents.push(serde_json::to_value(object).unwrap_or_default());
     let after = Index::from_documents(&documents);

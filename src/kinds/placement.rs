@@ -215,53 +215,42 @@ impl Index {
             .collect()
     }
 
-    /// The objects whose children go to `cluster`: what to look at again when it starts or stops
-    /// answering.
+    /// The objects whose children go to `cluster`, or whose status says some are still there
+    /// (moving, or being deleted): what to look at again when it starts or stops answering.
     pub fn placed_on(&self, cluster: &Destination) -> Vec<(KindId, String, String)> {
         let Destination::Workload { namespace, name } = cluster else { return vec![] };
-        let mut placed = vec![];
-        self.placed_of::<Environment>(namespace, name, cluster, &mut placed);
-        self.placed_of::<Volume>(namespace, name, cluster, &mut placed);
-        self.placed_of::<Network>(namespace, name, cluster, &mut placed);
-        self.placed_of::<VM>(namespace, name, cluster, &mut placed);
-        self.placed_of::<Stack>(namespace, name, cluster, &mut placed);
-        self.placed_of::<Application>(namespace, name, cluster, &mut placed);
-        self.placed_of::<Gateway>(namespace, name, cluster, &mut placed);
-        self.placed_of::<Domain>(namespace, name, cluster, &mut placed);
-        self.placed_of::<DnsRecord>(namespace, name, cluster, &mut placed);
-        placed
+        self.placeable(namespace)
+            .into_iter()
+            .filter(|(_, obj)| obj.held_on(name) || obj.clusters(self).is_ok_and(|clusters| clusters.contains(cluster)))
+            .map(|(kind, obj)| (kind, obj.name(), namespace.clone()))
+            .collect()
     }
 
     /// How many objects being deleted still say their children are on `cluster`: they release
     /// them there before the cluster's ContainerCluster goes.
     pub fn releasing_from(&self, cluster: &Destination) -> usize {
         let Destination::Workload { namespace, name } = cluster else { return 0 };
-        let releasing = |obj: &dyn Placeable| obj.deleting() && obj.held_on(name);
-        let mut count = 0;
-        count += self.all::<Environment>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count += self.all::<Volume>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count += self.all::<Network>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count += self.all::<VM>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count += self.all::<Application>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count += self.all::<Gateway>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count += self.all::<Domain>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count += self.all::<DnsRecord>(Some(namespace)).iter().filter(|o| releasing(o.as_ref())).count();
-        count
+        let placeable = self.placeable(namespace);
+        placeable.iter().filter(|(kind, obj)| PLACED.contains(kind) && obj.deleting() && obj.held_on(name)).count()
     }
 
-    fn placed_of<K: Indexed>(
-        &self,
-        namespace: &str,
-        name: &str,
-        cluster: &Destination,
-        placed: &mut Vec<(KindId, String, String)>,
-    ) {
-        for obj in self.all::<K>(Some(namespace)) {
-            // Or its status says its children are still there: moving, or being deleted.
-            if obj.held_on(name) || self.destinations(obj.as_ref()).is_ok_and(|clusters| clusters.contains(cluster)) {
-                placed.push((K::ID, obj.name_any(), namespace.to_owned()));
-            }
+    /// Every object in `namespace` of the [`PLACED`] kinds, and the Stacks (whose status says
+    /// where their applications run).
+    fn placeable(&self, namespace: &str) -> Vec<(KindId, Arc<dyn Placeable>)> {
+        fn of<K: Indexed>(index: &Index, namespace: &str, found: &mut Vec<(KindId, Arc<dyn Placeable>)>) {
+            found.extend(index.all::<K>(Some(namespace)).into_iter().map(|obj| (K::ID, obj as Arc<dyn Placeable>)));
         }
+        let mut found = vec![];
+        of::<Environment>(self, namespace, &mut found);
+        of::<Volume>(self, namespace, &mut found);
+        of::<Network>(self, namespace, &mut found);
+        of::<VM>(self, namespace, &mut found);
+        of::<Stack>(self, namespace, &mut found);
+        of::<Application>(self, namespace, &mut found);
+        of::<Gateway>(self, namespace, &mut found);
+        of::<Domain>(self, namespace, &mut found);
+        of::<DnsRecord>(self, namespace, &mut found);
+        found
     }
 }
 
@@ -289,10 +278,13 @@ pub async fn provider(
     clusters.provider(destination, credentials.as_ref()).await
 }
 
-/// What [`Index::releasing_from`] reads of an object of any kind.
+/// What [`Index::placed_on`] and [`Index::releasing_from`] read of an object of any kind.
 trait Placeable {
+    fn name(&self) -> String;
     fn deleting(&self) -> bool;
     fn placement(&self) -> Option<&crate::api::common::PlacementStatus>;
+    /// Where its children go now ([`Index::destinations`]).
+    fn clusters(&self, index: &Index) -> Result<Vec<Destination>>;
 
     /// Whether its status says children of it are on the workload cluster `name`.
     fn held_on(&self, name: &str) -> bool {
@@ -301,6 +293,14 @@ trait Placeable {
 }
 
 impl<K: Kind> Placeable for K {
+    fn name(&self) -> String {
+        self.name_any()
+    }
+
+    fn clusters(&self, index: &Index) -> Result<Vec<Destination>> {
+        index.destinations(self)
+    }
+
     fn deleting(&self) -> bool {
         self.meta().deletion_timestamp.is_some()
     }
