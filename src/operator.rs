@@ -79,11 +79,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let owners = controllers.owners.clone();
     ctx.set_waker(Box::new(move |kind, name, namespace| owners.wake_named(kind, name, namespace)));
     // A workload cluster's children are watched like the management cluster's from the moment
-    // it connects; what is placed on it is looked at again when it connects, stops or starts
-    // answering.
-    // Only the children of the organization owning the cluster are watched there: its
-    // credentials serve that organization alone, and a cluster registered by several
-    // organizations wakes each for its own.
+    // it connects, those of the organization owning it only (its credentials serve that
+    // organization alone); what is placed on it is looked at again when it connects, stops or
+    // starts answering.
     let (watching, waking, index) = (controllers.owners.clone(), controllers.owners.clone(), ctx.index.clone());
     let tenants = ctx.index.clone();
     ctx.clusters.set_hooks(
@@ -397,9 +395,9 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
 }
 
 /// One metadata watch per child type, whichever kinds own it, of the children `config`'s
-/// labels select: a child deleted, edited by hand
-/// or changing status reconciles the owner its labels name, within seconds. A third-party type
-/// that is not served yet is retried with backoff, so it is watched once its API is installed.
+/// labels select: a child deleted, edited by hand or changing status reconciles the owner its
+/// labels name, within seconds. A third-party type that is not served yet is retried with
+/// backoff, so it is watched once its API is installed.
 async fn watch_children(client: &Client, owners: &Owners, config: watcher::Config) {
     let mut types: Vec<&ChildType> = KindId::ALL.iter().flat_map(|kind| kind.child_types()).collect();
     types.sort_by_key(|child| (child.api_version, child.kind));
