@@ -1,8 +1,9 @@
 //! How long WindFlow takes to converge the sample platform times N (about 2,000 objects) on the
 //! real control plane of the end-to-end tests, and the API requests it makes per object by
-//! verb (the API server's own `apiserver_request_total`), beside a baseline measured in the
-//! same run: the same objects created with kubectl and given one status patch each by a bare
-//! client, the floor the API server sets. WindFlow runs the platform twice: placed on the
+//! verb (its own `windflow_api_requests_total`, and every client's through the API servers'
+//! `apiserver_request_total`), beside a baseline measured in the same run: the same objects
+//! created with kubectl and given one status patch each by a bare client, the floor the API
+//! server sets. Then what the converged operator writes while idle and when restarted. WindFlow runs the platform twice: placed on the
 //! management cluster (the copies without their ContainerCluster), and placed on workload
 //! clusters (a second control plane, Cluster API played as the end-to-end tests play it). Then
 //! the operator's memory and open watches with 1, 4 and 8 workload clusters connected.
@@ -144,29 +145,61 @@ fn write_documents(plane: &ControlPlane, name: &str, docs: &[Value]) -> std::pat
     file
 }
 
+/// The operator's own requests (`windflow_api_requests_total`, served at `address`) summed by
+/// (verb, whether the resource is a WindFlow kind), on every cluster, and its writes but its
+/// Lease's.
+fn operator_requests(address: &str) -> (BTreeMap<(String, bool), f64>, f64) {
+    let text = install::get(address, "/metrics");
+    let mut totals = BTreeMap::new();
+    for (labels, value) in install::samples(&text, "windflow_api_requests_total") {
+        let label = |name: &str| {
+            labels.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
+        };
+        *totals.entry((label("verb").to_uppercase(), label("group") == "windflow.io")).or_insert(0.0) += value;
+    }
+    let writes =
+        install::api_writes(&text).iter().filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok()).sum();
+    (totals, writes)
+}
+
 /// What one WindFlow path took.
 struct Converged {
     took: Duration,
     applies: usize,
+    /// The operator's own requests, on every cluster.
+    requests: BTreeMap<(String, bool), f64>,
+    /// Through the API servers' eyes, every client's: the management plane's and the workload
+    /// plane's.
     management: BTreeMap<(String, bool), f64>,
     workload: BTreeMap<(String, bool), f64>,
+    /// Settled, during `IDLE`: the operator's API writes but its Lease's, and rows changed.
+    idle: (f64, i64),
+    /// A restart, every object reconciled again with nothing changed: the same, and how long
+    /// the reconciles took.
+    restart: (f64, i64, Duration),
 }
 
+/// How long a converged platform is watched for writes.
+const IDLE: Duration = Duration::from_secs(10 * 60);
+
 /// WindFlow: the chart, the operator with its ServiceAccount, one apply of `file` retried as
-/// Argo CD retries, until every object is where it converges. Requests are counted on both
-/// control planes.
+/// Argo CD retries, until every object is where it converges. Requests are counted by the
+/// operator, and by both control planes. Then, with `idle`, what the settled operator writes
+/// in that time; and what a restart writes, every object reconciled again with nothing changed.
 async fn windflow_path(
     plane: &ControlPlane,
     workload: &Client,
-    file: &std::path::Path,
+    (file, objects): (&std::path::Path, usize),
     kinds: &BTreeMap<String, ApiResource>,
+    idle: Option<Duration>,
 ) -> Converged {
     let client = plane.client().await;
     let kubeconfig = install::install_chart(plane).await;
     let db = support::database().await;
-    let operator = install::start_operator(plane, &kubeconfig, &db.url, "windflow-bench");
+    let (operator, metrics) = install::start_operator_with_metrics(plane, &kubeconfig, &db.url, "windflow-bench");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (before, before_workload) = (requests(&client).await, requests(workload).await);
+    let (own_before, _) = operator_requests(&metrics);
     let started = Instant::now();
     let mut applies = 0;
     loop {
@@ -189,15 +222,34 @@ async fn windflow_path(
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let took = started.elapsed();
+    let (own, _) = operator_requests(&metrics);
     let mut management = delta(&requests(&client).await, &before);
     // This benchmark's own polling: one list of every kind per poll.
     if let Some(lists) = management.get_mut(&("LIST".to_owned(), true)) {
         *lists -= (polls * kinds.len()) as f64;
     }
     let workload = delta(&requests(workload).await, &before_workload);
+    install::settle(&metrics, objects, CONVERGE_WITHIN).await;
+    let idle = match idle {
+        Some(idle) => {
+            let (rows, (_, writes)) = (support::rows_changed(&db.pool).await, operator_requests(&metrics));
+            tokio::time::sleep(idle).await;
+            (operator_requests(&metrics).1 - writes, support::rows_changed(&db.pool).await - rows)
+        }
+        None => (f64::NAN, 0),
+    };
+    drop(operator);
+    // The killed operator's backends report their counts as they end.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rows = support::rows_changed(&db.pool).await;
+    let (operator, metrics) = install::start_operator_with_metrics(plane, &kubeconfig, &db.url, "windflow-bench");
+    let reconciled = install::settle(&metrics, objects, CONVERGE_WITHIN).await;
+    // Idle backends report their counts within 10 s.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let restart = (operator_requests(&metrics).1, support::rows_changed(&db.pool).await - rows, reconciled);
     drop(operator);
     install::reset(plane).await;
-    Converged { took, applies, management, workload }
+    Converged { took, applies, requests: delta(&own, &own_before), management, workload, idle, restart }
 }
 
 /// The operator's resident memory, from the kernel.
@@ -365,13 +417,28 @@ async fn main() {
 
     report("baseline (kubectl apply, one status patch each)", baseline, objects, &baseline_requests);
     let mut ratios = vec![];
-    for (name, file, count) in
-        [("on the management cluster", &managed_file, managed.len()), ("on workload clusters", &file, objects)]
-    {
-        let path = windflow_path(plane, &workload, file, &kinds).await;
+    for (name, file, count, idle) in [
+        ("on the management cluster", &managed_file, managed.len(), None),
+        ("on workload clusters", &file, objects, Some(IDLE)),
+    ] {
+        let path = windflow_path(plane, &workload, (file, count), &kinds, idle).await;
         let title = format!("WindFlow {name} ({} kubectl apply runs, converged)", path.applies);
-        report(&title, path.took, count, &path.management);
-        report("  of which on the workload plane", path.took, count, &path.workload);
+        report(&title, path.took, count, &path.requests);
+        report("  the management plane, every client", path.took, count, &path.management);
+        report("  the workload plane, every client", path.took, count, &path.workload);
+        if let Some(idle) = idle {
+            println!(
+                "  idle {} s after converging: {} API writes (Lease aside), {} rows changed",
+                idle.as_secs(),
+                path.idle.0,
+                path.idle.1
+            );
+        }
+        let (writes, rows, reconciled) = path.restart;
+        println!(
+            "  restarted, every object reconciled again in {:.1} s: {writes} API writes (Lease aside), {rows} rows changed",
+            reconciled.as_secs_f64()
+        );
         ratios.push(format!("{:.2} {name}", path.took.as_secs_f64() / baseline.as_secs_f64()));
     }
     println!("ratio of times, WindFlow / baseline: {}", ratios.join(", "));

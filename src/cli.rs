@@ -124,6 +124,10 @@ pub struct ProvisionArgs {
     /// team, a CI system).
     #[arg(long = "platform-group", env = "WINDFLOW_PLATFORM_GROUPS", value_delimiter = ',')]
     pub platform_groups: Vec<String>,
+    /// Seconds a reported node's heartbeat must be newer than its ContainerNode's to be
+    /// written: health checks of a steady cluster write nothing more often.
+    #[arg(long, env = "WINDFLOW_HEARTBEAT_INTERVAL_SECONDS", default_value_t = provision::DEFAULT_HEARTBEAT_INTERVAL.as_secs())]
+    pub heartbeat_interval_seconds: u64,
 }
 
 impl ProvisionArgs {
@@ -142,6 +146,7 @@ impl ProvisionArgs {
             cluster_class_namespace: self.cluster_class_namespace.clone(),
             // Whether admission records requesters is known to `run` only.
             rollouts: Rollouts { requesters_recorded: false, platform_groups: self.platform_groups.clone() },
+            heartbeat_interval: std::time::Duration::from_secs(self.heartbeat_interval_seconds),
         }
     }
 }
@@ -180,6 +185,13 @@ pub struct RunArgs {
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     #[arg(long, env = "WINDFLOW_PROBE_ADDRESS", default_value = "0.0.0.0:8080")]
     pub probe_address: std::net::SocketAddr,
+    /// Reconciles of one kind that run at once (0: as many as are due).
+    #[arg(long, env = "WINDFLOW_RECONCILE_CONCURRENCY", default_value_t = 16)]
+    pub reconcile_concurrency: u16,
+    /// Milliseconds an object's change waits for more changes of it, so that a burst of them
+    /// is one reconcile.
+    #[arg(long, env = "WINDFLOW_RECONCILE_DEBOUNCE_MS", default_value_t = 100)]
+    pub reconcile_debounce_ms: u64,
     #[command(flatten)]
     pub leader_election: LeaderElectionArgs,
     #[command(flatten)]

@@ -43,6 +43,75 @@ pub struct WebhookLabel {
     pub webhook: String,
 }
 
+/// One kind of request the operator sent an API server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `management`, or the workload or probed cluster as `namespace/name`.
+    pub cluster: String,
+    /// As the API server's audit names it: get, list, watch, create, update, patch, delete,
+    /// deletecollection.
+    pub verb: String,
+    /// Empty for the core group.
+    pub group: String,
+    /// The plural, with its subresource (`deployments/status`); `discovery` for discovery.
+    pub resource: String,
+}
+
+impl RequestLabels {
+    /// What a request to `cluster` asks, from its method and path.
+    pub fn of(cluster: &str, method: &http::Method, uri: &http::Uri) -> Self {
+        let segments: Vec<&str> = uri.path().split('/').filter(|segment| !segment.is_empty()).collect();
+        // `/api/v1/…` is the core group; `/apis/<group>/<version>/…` the others.
+        let (group, rest) = match segments.as_slice() {
+            ["api", _version, rest @ ..] => ("", rest),
+            ["apis", group, _version, rest @ ..] => (*group, rest),
+            _ => ("", &[][..]),
+        };
+        // `namespaces/<ns>/<resource>…` is a namespaced resource; `namespaces/<ns>` alone is
+        // the Namespace itself.
+        let rest = match rest {
+            ["namespaces", _, resource, more @ ..] => [&[*resource][..], more].concat(),
+            other => other.to_vec(),
+        };
+        let (resource, named) = match rest.as_slice() {
+            [] => ("discovery".to_owned(), false),
+            [resource] => ((*resource).to_owned(), false),
+            [resource, _name] => ((*resource).to_owned(), true),
+            [resource, _name, subresource, ..] => (format!("{resource}/{subresource}"), true),
+        };
+        let watching = uri.query().is_some_and(|query| query.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+        let verb = match *method {
+            http::Method::GET if watching => "watch",
+            http::Method::GET if named || resource == "discovery" => "get",
+            http::Method::GET => "list",
+            http::Method::POST => "create",
+            http::Method::PUT => "update",
+            http::Method::PATCH => "patch",
+            http::Method::DELETE if named => "delete",
+            http::Method::DELETE => "deletecollection",
+            _ => "other",
+        };
+        Self { cluster: cluster.to_owned(), verb: verb.to_owned(), group: group.to_owned(), resource }
+    }
+}
+
+/// The operator's own requests to API servers, counted on its clients (the API server's
+/// metrics mix in every other client's).
+#[derive(Clone, Debug, Default)]
+pub struct ApiRequests(Family<RequestLabels, Counter>);
+
+impl ApiRequests {
+    /// A client for `config` whose requests are counted as sent to `cluster`.
+    pub fn client(&self, config: kube::Config, cluster: &str) -> Result<kube::Client, kube::Error> {
+        let (requests, cluster) = (self.0.clone(), cluster.to_owned());
+        let counting = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+            requests.get_or_create(&RequestLabels::of(&cluster, request.method(), request.uri())).inc();
+            request
+        });
+        Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&counting).build())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabels {
     /// `idle` or `used`.
@@ -67,6 +136,7 @@ pub struct Metrics {
     undeserializable: Family<ObjectLabels, Gauge>,
     reviews: Family<AdmissionLabels, Counter>,
     review_duration: Family<WebhookLabel, Histogram, fn() -> Histogram>,
+    api_requests: ApiRequests,
 }
 
 impl Default for Metrics {
@@ -109,6 +179,12 @@ impl Default for Metrics {
             "Time to answer an admission review (the API server waits for it), by webhook",
             review_duration.clone(),
         );
+        let api_requests = ApiRequests::default();
+        registry.register(
+            "api_requests",
+            "Requests the operator sent to API servers, by cluster, verb, group and resource",
+            api_requests.0.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -121,11 +197,17 @@ impl Default for Metrics {
             undeserializable,
             reviews,
             review_duration,
+            api_requests,
         }
     }
 }
 
 impl Metrics {
+    /// The counter the operator's clients count their requests in.
+    pub fn api_requests(&self) -> &ApiRequests {
+        &self.api_requests
+    }
+
     /// Counts a reconcile of `kind` as running until the guard is dropped, then records its
     /// duration.
     pub fn reconcile(&self, kind: &str) -> InFlight<'_> {
@@ -212,6 +294,8 @@ mod tests {
         metrics.reviewed("validate", "Deployment", false, Duration::from_millis(4));
         let broken = ObjectLabels { kind: "Tag".into(), namespace: String::new(), name: "broken".into() };
         metrics.skipped(&broken);
+        let pods = RequestLabels::of("management", &http::Method::GET, &"/api/v1/pods".parse().expect("a uri"));
+        metrics.api_requests.0.get_or_create(&pods).inc();
         let text = metrics.encode(10, 7).expect("text");
         for line in [
             "windflow_reconciles_total{kind=\"Volume\"} 1",
@@ -224,11 +308,49 @@ mod tests {
             "windflow_admission_reviews_total{webhook=\"validate\",kind=\"Deployment\",allowed=\"false\"} 1",
             "windflow_admission_review_duration_seconds_count{webhook=\"validate\"} 1",
             "windflow_undeserializable_objects{kind=\"Tag\",namespace=\"\",name=\"broken\"} 1",
+            "windflow_api_requests_total{cluster=\"management\",verb=\"list\",group=\"\",resource=\"pods\"} 1",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }
         metrics.readable(|| broken);
         let text = metrics.encode(10, 7).expect("text");
         assert!(!text.contains("name=\"broken\""), "a repaired object is no longer named:\n{text}");
+    }
+
+    #[test]
+    fn requests_are_named_as_the_api_server_names_them() {
+        use http::Method;
+        for (method, path, expected) in [
+            (Method::GET, "/api/v1/namespaces", "list  namespaces"),
+            (Method::GET, "/api/v1/namespaces/acme", "get  namespaces"),
+            (Method::PATCH, "/api/v1/namespaces/acme", "patch  namespaces"),
+            (Method::GET, "/api/v1/namespaces/acme/secrets/db", "get  secrets"),
+            (Method::GET, "/apis/apps/v1/deployments?labelSelector=a&watch=true", "watch apps deployments"),
+            (Method::GET, "/apis/apps/v1/namespaces/acme/deployments?watch=1", "watch apps deployments"),
+            (
+                Method::PATCH,
+                "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/data/status",
+                "patch windflow.io volumes/status",
+            ),
+            (
+                Method::POST,
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                "create authentication.k8s.io selfsubjectreviews",
+            ),
+            (
+                Method::PUT,
+                "/apis/coordination.k8s.io/v1/namespaces/w/leases/windflow",
+                "update coordination.k8s.io leases",
+            ),
+            (Method::DELETE, "/api/v1/namespaces/acme/pods/p", "delete  pods"),
+            (Method::DELETE, "/api/v1/namespaces/acme/pods", "deletecollection  pods"),
+            (Method::GET, "/apis/apps/v1", "get apps discovery"),
+            (Method::GET, "/version", "get  discovery"),
+        ] {
+            let uri: http::Uri = path.parse().expect("a uri");
+            let labels = RequestLabels::of("acme/main", &method, &uri);
+            assert_eq!(format!("{} {} {}", labels.verb, labels.group, labels.resource), expected, "{method} {path}");
+            assert_eq!(labels.cluster, "acme/main");
+        }
     }
 }

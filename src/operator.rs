@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::StreamExt;
 use futures::channel::mpsc;
-use kube::api::{ApiResource, DynamicObject, PartialObjectMeta};
+use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -23,11 +23,14 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{debug, error, info, warn};
 
 use crate::FIELD_MANAGER;
+use crate::api::apps::DeploymentPhase;
 use crate::api::common::Reason;
 use crate::cli::{LeaderElectionArgs, RunArgs};
 use crate::kinds::Index;
 use crate::kinds::*;
 use crate::metrics::ObjectLabels;
+use crate::provision::apply::Provider;
+use crate::provision::cache::trim;
 use crate::provision::{ChildType, Destination, labels};
 use crate::reconcile::{self, Context, Lifecycle};
 
@@ -36,7 +39,9 @@ use crate::reconcile::{self, Context, Lifecycle};
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let pool = crate::mirror::store::pool(&args.database.database_url, args.database.database_connections)?;
     crate::mirror::store::migrate(&pool).await?;
-    let client = Client::try_default().await?;
+    // The operator's own requests are counted on its clients, from the first one.
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let client = metrics.api_requests().client(kube::Config::infer().await?, "management")?;
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
     // The controllers' caches are the index builders read: one watch per kind.
@@ -47,7 +52,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.provision.tenant_database_host.as_deref(),
     )?);
     config.rollouts.requesters_recorded = args.admission.admission_address.is_some();
-    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, stores.index(), config));
+    let ctx = Arc::new(Context::new(client.clone(), pool, reporter, stores.index(), config, metrics));
     match whoami(&client).await {
         Ok(username) => ctx.set_operator(username),
         Err(error) => {
@@ -75,7 +80,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         })
     });
-    let mut controllers = stores.controllers(&client, &ctx);
+    let pacing = kube::runtime::controller::Config::default()
+        .concurrency(args.reconcile_concurrency)
+        .debounce(Duration::from_millis(args.reconcile_debounce_ms));
+    let mut controllers = stores.controllers(&client, &ctx, &pacing);
     let owners = controllers.owners.clone();
     ctx.set_waker(Box::new(move |kind, name, namespace| owners.wake_named(kind, name, namespace)));
     // A workload cluster's children are watched like the management cluster's from the moment
@@ -83,9 +91,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // organization alone); what is placed on it is looked at again when it connects, stops or
     // starts answering.
     let (watching, waking, index) = (controllers.owners.clone(), controllers.owners.clone(), ctx.index.clone());
-    let tenants = ctx.index.clone();
+    let (tenants, rollouts) = (ctx.index.clone(), ctx.index.clone());
     ctx.clusters.set_hooks(
-        Box::new(move |cluster, client| {
+        Box::new(move |cluster, provider| {
             let owners = watching.clone();
             let organization = match cluster {
                 Destination::Workload { namespace, .. } => tenants.tenant(namespace).map(|org| org.name_any()),
@@ -96,7 +104,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 None => labels::OWNER_KIND.to_owned(),
             };
             let renewed = watcher::Config::default().timeout(crate::provision::probe::WATCH_SECONDS).labels(&selector);
-            tokio::spawn(async move { watch_children(&client, &owners, renewed).await }).abort_handle()
+            tokio::spawn(watch_children(provider, owners, rollouts.clone(), renewed)).abort_handle()
         }),
         Box::new(move |cluster| {
             for (kind, name, namespace) in index.placed_on(cluster) {
@@ -110,7 +118,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     // A stack's phase follows its applications and rollouts; an application's workloads follow
     // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
-    // the counts of each refresh of the views.
+    // their counts when a refresh of the views changed them.
     controllers.stack = controllers
         .stack
         .watches(kube::Api::<Application>::all(client.clone()), watcher::Config::default(), |app| {
@@ -143,7 +151,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Some(ObjectRef::new(&parent.name).within(&deployment.namespace().unwrap_or_default()))
         },
     );
-    controllers.organization = controllers.organization.reconcile_all_on(ctx.views.refreshed());
+    let organizations = ctx.index.organization.clone();
+    controllers.organization = controllers.organization.reconcile_on(ctx.views.refreshed().flat_map(move |changed| {
+        let uid = |org: &Organization| org.uid().and_then(|uid| uid.parse().ok());
+        let shown: Vec<ObjectRef<Organization>> = organizations
+            .state()
+            .iter()
+            .filter(|org| changed.includes(uid(org)))
+            .map(|org| ObjectRef::from_obj(org.as_ref()))
+            .collect();
+        futures::stream::iter(shown)
+    }));
     let views = {
         let ctx = ctx.clone();
         tokio::spawn(async move { ctx.views.run(&ctx.pool, reconcile::views::DEBOUNCE).await })
@@ -157,7 +175,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             () = shutdown_signal() => return,
         }
         info!("starting controllers");
-        controllers.run(&client, &ctx).await;
+        controllers.run(&ctx).await;
         info!("controllers stopped");
     };
     let result = if args.leader_election.enabled {
@@ -197,7 +215,7 @@ async fn crds_served(client: &Client) {
             ),
             Err(error) => warn!(%error, "cannot read which WindFlow kinds the API server serves; retrying"),
         }
-        tokio::time::sleep(reconcile::durations::WAITING).await;
+        tokio::time::sleep(reconcile::durations::CACHES).await;
     }
 }
 
@@ -305,11 +323,16 @@ macro_rules! controllers {
             }
 
             /// The controllers, each also woken by the shared watches of its children.
-            fn controllers(self, client: &Client, ctx: &Arc<Context>) -> Controllers {
+            fn controllers(
+                self,
+                client: &Client,
+                ctx: &Arc<Context>,
+                pacing: &kube::runtime::controller::Config,
+            ) -> Controllers {
                 $(let $module = mpsc::unbounded();)*
                 Controllers {
                     owners: Owners { $($module: $module.0,)* },
-                    $($module: controller::<$kind>(client, self.$module, ctx).reconcile_on($module.1),)*
+                    $($module: controller::<$kind>(client, self.$module, ctx).with_config(pacing.clone()).reconcile_on($module.1),)*
                 }
             }
         }
@@ -321,9 +344,14 @@ macro_rules! controllers {
         }
 
         impl Controllers {
-            async fn run(self, client: &Client, ctx: &Arc<Context>) {
+            async fn run(self, ctx: &Arc<Context>) {
                 futures::join!(
-                    watch_children(client, &self.owners, watcher::Config::default().labels(labels::OWNER_KIND)),
+                    watch_children(
+                        ctx.clusters.management().clone(),
+                        self.owners.clone(),
+                        ctx.index.clone(),
+                        watcher::Config::default().labels(labels::OWNER_KIND),
+                    ),
                     $(drive::<$kind, reconcile::$lifecycle>(self.$module, ctx),)*
                 );
             }
@@ -337,7 +365,7 @@ macro_rules! controllers {
 
         impl Owners {
             /// Reconciles the owner `child`'s labels name.
-            fn wake(&self, child: &PartialObjectMeta<DynamicObject>) {
+            fn wake(&self, child: &DynamicObject) {
                 let labels = child.labels();
                 let (Some(kind), Some(name)) = (labels.get(labels::OWNER_KIND), labels.get(labels::OWNER_NAME)) else {
                     return;
@@ -375,8 +403,8 @@ fn named<K: kube::Resource<DynamicType = ()>>(referrer: &impl ResourceExt, name:
 fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>), ctx: &Arc<Context>) -> Controller<K> {
     let resource = ApiResource::erase::<K>(&());
     let api = kube::Api::<DynamicObject>::all_with(client.clone(), &resource);
-    let cache = reader.clone();
-    let ctx = ctx.clone();
+    let (cache, reader_of_events, mut writer) = (reader.clone(), reader.clone(), writer);
+    let (ctx, followed) = (ctx.clone(), ctx.clone());
     let objects = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .then(move |event| {
@@ -389,32 +417,165 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
             }
         })
         .filter_map(futures::future::ready)
-        .reflect(writer)
-        .applied_objects();
+        .filter_map(move |event| {
+            futures::future::ready(match event {
+                Ok(event) => cached::<K>(&reader_of_events, &mut writer, &event, &followed).map(Ok),
+                Err(error) => Some(Err(error)),
+            })
+        });
     Controller::for_stream(objects, reader)
 }
 
-/// One metadata watch per child type, whichever kinds own it, of the children `config`'s
-/// labels select: a child deleted, edited by hand or changing status reconciles the owner its
-/// labels name, within seconds. A third-party type that is not served yet is retried with
-/// backoff, so it is watched once its API is installed.
-async fn watch_children(client: &Client, owners: &Owners, config: watcher::Config) {
-    let mut types: Vec<&ChildType> = KindId::ALL.iter().flat_map(|kind| kind.child_types()).collect();
+/// Puts `event` into the cache; returns the object to reconcile, if it changed in what its
+/// reconcile reads ([`reconcile_reads`]): the operator's own status write coming back is not
+/// reconciled again. Then wakes the followers ([`Context::wake_followers`]) of an object whose
+/// status changed or that is gone: what they weigh is in the cache by then.
+fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Event<K>, ctx: &Context) -> Option<K> {
+    let (watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) = event else {
+        writer.apply_watcher_event(event);
+        if let watcher::Event::Delete(obj) = event {
+            ctx.wake_followers(obj);
+        }
+        return None;
+    };
+    let before = cache.get(&ObjectRef::from_obj(obj));
+    let has_followers = obj.references().iter().any(|reference| reference.kind.observes_others());
+    let status_changed = has_followers
+        && before
+            .as_deref()
+            .is_none_or(|before| crate::mirror::current_status(before) != crate::mirror::current_status(obj));
+    let reconcile = before.as_deref().is_none_or(|before| reconcile_reads(before, obj));
+    // Mirrored for the first time, Ready, or placed elsewhere: what waited for its row or for
+    // what it makes (an Environment's namespace on a cluster) can go on now.
+    let standing = |obj: &K| {
+        obj.common_status().map(|status| {
+            let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+            (status.mirrored_resource_version.is_some(), ready, status.placement.clone())
+        })
+    };
+    let moved_on = before.as_deref().is_some_and(|before| {
+        let (was, is) = (standing(before), standing(obj));
+        was != is && is.as_ref().is_some_and(|(mirrored, _, _)| *mirrored)
+    });
+    writer.apply_watcher_event(event);
+    if status_changed {
+        ctx.wake_followers(obj);
+    }
+    if moved_on {
+        ctx.wake_waiting(obj);
+    }
+    reconcile.then(|| obj.clone())
+}
+
+/// Whether `now` differs from `before` in what its own reconcile reads: its spec (the
+/// generation), its deletion and finalizers, its labels and annotations, and the status
+/// fields its row mirrors (written by the reconcile before, mirrored by the next).
+fn reconcile_reads<K: Kind>(before: &K, now: &K) -> bool {
+    let (was, is) = (before.meta(), now.meta());
+    if was.generation != is.generation
+        || was.deletion_timestamp != is.deletion_timestamp
+        || was.finalizers != is.finalizers
+        || was.labels != is.labels
+        || was.annotations != is.annotations
+    {
+        return true;
+    }
+    if K::STATUS_COLUMNS.is_empty() {
+        return false;
+    }
+    let (was, is) = (crate::mirror::current_status(before), crate::mirror::current_status(now));
+    K::STATUS_COLUMNS.iter().any(|column| was.get(column.field) != is.get(column.field))
+}
+
+/// One watch per child type, whichever kinds own it, of the children `config`'s labels select
+/// on the provider's cluster, filling its cache
+/// ([`ChildCache`](crate::provision::cache::ChildCache)): a child deleted, edited by
+/// hand or changing status reconciles the owner its labels name, within seconds. A
+/// third-party type is watched once its API is served.
+///
+/// The caches are made at once, before the watches run: an apply meanwhile waits for their
+/// first lists rather than finding nothing there.
+fn watch_children(
+    provider: Arc<Provider>,
+    owners: Owners,
+    index: Index,
+    config: watcher::Config,
+) -> impl Future<Output = ()> + Send + 'static {
+    let mut types: Vec<ChildType> = KindId::ALL.iter().flat_map(|kind| kind.child_types()).copied().collect();
     types.sort_by_key(|child| (child.api_version, child.kind));
     types.dedup_by_key(|child| (child.api_version, child.kind));
-    let watches = types.into_iter().map(|child| {
-        let api = kube::Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &child.api_resource());
-        watcher(api, config.clone()).default_backoff().touched_objects().boxed()
-    });
-    futures::stream::select_all(watches)
-        .for_each(|child| {
-            match child {
-                Ok(child) => owners.wake(&child),
-                Err(error) => debug!(%error, "a child watch failed; retrying with backoff"),
-            }
-            futures::future::ready(())
+    let watches: Vec<_> = types
+        .into_iter()
+        .map(|type_| {
+            let api = kube::Api::<DynamicObject>::all_with(provider.client().clone(), &type_.api_resource());
+            let mut writer = provider.children().writer(type_);
+            let (asked, recording, config) = (provider.clone(), provider.clone(), config.clone());
+            futures::stream::once(async move { until_served(&asked, type_).await })
+                .flat_map(move |()| watcher(api.clone(), config.clone()))
+                .default_backoff()
+                .modify(move |child| trim(type_, child))
+                .map(move |event| {
+                    if let Ok(event) = &event {
+                        recording.children().record(type_, &mut writer, event);
+                    }
+                    event
+                })
+                .touched_objects()
+                .boxed()
         })
-        .await;
+        .collect();
+    async move {
+        futures::stream::select_all(watches)
+            .for_each(|child| {
+                match child {
+                    Ok(child) => {
+                        owners.wake(&child);
+                        wake_rollouts(&owners, &index, &child);
+                    }
+                    Err(error) => debug!(%error, "a child watch failed; retrying with backoff"),
+                }
+                futures::future::ready(())
+            })
+            .await;
+    }
+}
+
+/// Reconciles the rollouts under way of the stack whose Application owns `child` (a workload
+/// of it moving): they advance as their workloads do, not at their next look.
+fn wake_rollouts(owners: &Owners, index: &Index, child: &DynamicObject) {
+    let labels = child.labels();
+    let (Some("Application"), Some(name), Some(namespace)) = (
+        labels.get(labels::OWNER_KIND).map(String::as_str),
+        labels.get(labels::OWNER_NAME),
+        labels.get(labels::OWNER_NAMESPACE),
+    ) else {
+        return;
+    };
+    let Some(application) = index.get::<Application>(Some(namespace), name) else { return };
+    let under_way = |rollout: &&Arc<Deployment>| {
+        rollout.spec.stack_ref == application.spec.stack_ref
+            && matches!(crate::kinds::release::phase_of(rollout), DeploymentPhase::Pending | DeploymentPhase::Running)
+    };
+    for rollout in index.all::<Deployment>(Some(namespace)).iter().filter(under_way) {
+        owners.wake_named(KindId::Deployment, &rollout.name_any(), Some(namespace));
+    }
+}
+
+/// Returns once the provider's cluster serves `type_`, asking as often as discovery trusts a
+/// missing API ([`RECHECK_MISSING`](crate::provision::apply::RECHECK_MISSING)): a watch of a
+/// type not installed would only fail and list again, with backoff, for as long as it is not.
+async fn until_served(provider: &Provider, type_: ChildType) {
+    loop {
+        match provider.unserved(&[type_]).await {
+            Ok(unserved) if unserved.is_empty() => {
+                provider.children().watched(type_, true);
+                return;
+            }
+            Ok(_) => provider.children().watched(type_, false),
+            Err(error) => debug!(%error, kind = type_.kind, "cannot tell whether a child type is served; asking again"),
+        }
+        tokio::time::sleep(crate::provision::apply::RECHECK_MISSING).await;
+    }
 }
 
 /// `event` with its objects read as `K`. An object that is not a valid `K` is reported and

@@ -32,9 +32,11 @@ async fn check_finds_every_kind_of_drift_and_resync_repairs_it() {
     expect("Volume acme/pgdata: size_gb: the row has 1");
     expect("Group acme/platform-team: user_groups: no row for");
     expect("DnssecKey acme/ksk-2026: no row");
-    expect("Network acme/frontend: the row holds resourceVersion 0, the object is at 1");
+    // A row whose version is behind its object's with the same columns is in sync: the mirror
+    // does not rewrite a row when only the version moved.
+    assert!(!found.iter().any(|d| d.contains("Network acme/frontend")), "{found:#?}");
     expect("DnsRecord acme/www (row");
-    assert_eq!(found.len(), 6, "two members lost, five kinds of drift: {found:#?}");
+    assert_eq!(found.len(), 5, "two members lost, four kinds of drift: {found:#?}");
 
     let blocked = resync(&db.pool, &remaining).await.expect("resynced");
     assert!(blocked.is_empty(), "{blocked:#?}");

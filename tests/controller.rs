@@ -140,7 +140,7 @@ fn mocked_config(pool: PgPool, index: Index, config: Config) -> (Context, ApiSer
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: Some("test".into()) };
-    (Context::new(client, pool, reporter, index, config), ApiServer(handle))
+    (Context::new(client, pool, reporter, index, config, Arc::default()), ApiServer(handle))
 }
 
 /// Runs one reconcile while `server` plays the API server's part.

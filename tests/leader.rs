@@ -117,7 +117,7 @@ fn health(client: &Client) -> Health {
     let pool = PgPoolOptions::new().connect_lazy("postgres://unused@127.0.0.1:9/unused").expect("a lazy pool");
     let reporter = Reporter { controller: "windflow-operator".into(), instance: None };
     let index = Index::from_documents(&[]);
-    Health::new(Arc::new(Context::new(client.clone(), pool, reporter, index, Config::default())))
+    Health::new(Arc::new(Context::new(client.clone(), pool, reporter, index, Config::default(), Arc::default())))
 }
 
 #[tokio::test]

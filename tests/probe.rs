@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use support::{serve, swarm_engine};
 use tokio::net::TcpListener;
 use windflow::api::infra::NodeRole;
+use windflow::metrics::ApiRequests;
 use windflow::provision::probe::{ProbeError, ProbeTarget, probe};
 
 /// The fake servers listen on loopback, which the default deny list refuses: these tests allow
@@ -28,7 +29,10 @@ fn unused_client() -> (Client, tower_test::mock::Handle<Request<Body>, Response<
 async fn a_swarm_manager_reports_every_node_of_its_swarm() {
     let url = serve(swarm_engine()).await;
     let (client, _unused) = unused_client();
-    let report = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK).await.expect("healthy");
+    let report =
+        probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK, &ApiRequests::default())
+            .await
+            .expect("healthy");
     assert_eq!(report.version, "Docker 27.3.1");
     assert_eq!(report.nodes.len(), 2);
     assert_eq!(report.ready_nodes(), 1);
@@ -45,8 +49,14 @@ async fn a_swarm_manager_reports_every_node_of_its_swarm() {
 async fn a_docker_engine_is_its_own_single_node_and_a_plain_engine_is_no_swarm() {
     let url = serve(swarm_engine()).await;
     let (client, _unused) = unused_client();
-    let single =
-        probe(&client, &ProbeTarget::Engine { url: url.clone(), swarm: false, tls: None }, LOOPBACK).await.expect("up");
+    let single = probe(
+        &client,
+        &ProbeTarget::Engine { url: url.clone(), swarm: false, tls: None },
+        LOOPBACK,
+        &ApiRequests::default(),
+    )
+    .await
+    .expect("up");
     assert_eq!(single.nodes.len(), 1);
     assert_eq!((single.nodes[0].name.as_str(), single.nodes[0].cpu_cores), ("manager-1", Some(4)));
 
@@ -56,8 +66,9 @@ async fn a_docker_engine_is_its_own_single_node_and_a_plain_engine_is_no_swarm()
         json!({ "Name": "box", "ServerVersion": "27.3.1", "Swarm": { "LocalNodeState": "inactive" } }),
     );
     let url = serve(plain).await;
-    let error =
-        probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK).await.expect_err("no swarm");
+    let error = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK, &ApiRequests::default())
+        .await
+        .expect_err("no swarm");
     assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains("not part of a swarm")), "{error}");
 }
 
@@ -67,7 +78,7 @@ async fn an_engine_that_does_not_answer_is_unreachable_not_a_crash() {
     let port = TcpListener::bind("127.0.0.1:0").await.expect("port").local_addr().expect("address").port();
     let (client, _unused) = unused_client();
     let target = ProbeTarget::Engine { url: format!("http://127.0.0.1:{port}"), swarm: false, tls: None };
-    let error = probe(&client, &target, LOOPBACK).await.expect_err("refused");
+    let error = probe(&client, &target, LOOPBACK, &ApiRequests::default()).await.expect_err("refused");
     assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains(&port.to_string())), "{error}");
 }
 
@@ -113,7 +124,8 @@ async fn an_existing_cluster_is_reached_through_its_kubeconfig_secret() {
     let secret = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "edge-kubeconfig", "namespace": "acme" },
                          "data": { "value": base64(&kubeconfig) } });
     let target = ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge-kubeconfig".into() };
-    let (report, ()) = tokio::join!(probe(&client, &target, LOOPBACK), async {
+    let requests = ApiRequests::default();
+    let (report, ()) = tokio::join!(probe(&client, &target, LOOPBACK, &requests), async {
         let (request, send) = handle.next_request().await.expect("the Secret is read");
         assert_eq!(request.uri().path(), "/api/v1/namespaces/acme/secrets/edge-kubeconfig");
         send.send_response(Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"));
@@ -145,7 +157,8 @@ async fn probe_kubeconfig(
     let secret = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "edge-kubeconfig", "namespace": "acme" },
                          "data": { "value": base64(kubeconfig) } });
     let target = ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge-kubeconfig".into() };
-    let (report, ()) = tokio::join!(probe(&client, &target, deny), async {
+    let requests = ApiRequests::default();
+    let (report, ()) = tokio::join!(probe(&client, &target, deny, &requests), async {
         let (_, send) = handle.next_request().await.expect("the Secret is read");
         send.send_response(Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"));
     });
@@ -183,6 +196,6 @@ async fn a_tenants_kubeconfig_is_followed_only_for_inline_credentials_to_allowed
     }
     let engine = ProbeTarget::Engine { url: "http://127.0.0.1:2375".into(), swarm: false, tls: None };
     let (client, _unused) = unused_client();
-    let refused = probe(&client, &engine, &deny).await;
+    let refused = probe(&client, &engine, &deny, &ApiRequests::default()).await;
     assert!(matches!(&refused, Err(ProbeError::Refused(m)) if m.contains("127.0.0.0/8")), "{refused:?}");
 }

@@ -86,8 +86,8 @@ pub struct ElementStatus {
     /// Seed `elements.status`: inactive, provisioning, active, error, maintenance, terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ElementPhase>,
-    /// Seed `elements.last_health_check`: when WindFlow last weighed the readiness of the
-    /// objects on the element.
+    /// Seed `elements.last_health_check`: when WindFlow last found the objects on the element
+    /// standing otherwise (its phase changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_health_check: Option<String>,
 }

@@ -22,8 +22,9 @@ use crate::api::apps::{
 use crate::api::common::FreeForm;
 use crate::api::common::Reason;
 
-/// How often a running rollout looks at its workloads.
-pub const POLL: Duration = Duration::from_secs(5);
+/// How often a running rollout looks at its workloads when nothing wakes it: a change of a
+/// workload of its stack does (`operator::wake_rollouts`).
+pub const POLL: Duration = Duration::from_secs(30);
 /// How often a queued rollout looks whether the stack is free.
 pub const QUEUED_POLL: Duration = Duration::from_secs(10);
 

@@ -1,6 +1,7 @@
 //! ContainerCluster (kubernetes mode) → Cluster API Cluster; an existing cluster or engine is
 //! health-checked and its nodes reported as ContainerNodes.
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde::Serialize;
@@ -8,7 +9,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::shared::{applied_of, columns, element, linked, phase, phase_column, text, volumes, without_condition};
-use super::{Inputs, Kind, KindId};
+use super::{ContainerNode, Inputs, Kind, KindId};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::infra::{ClusterMode, ContainerClusterPhase, ContainerNodePhase};
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
@@ -82,7 +83,7 @@ impl Kind for ContainerCluster {
     /// and swarm engines exist already: the nodes they report.
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
         if let Some(report) = inputs.report {
-            return Ok(self.nodes(report));
+            return Ok(self.nodes(report, inputs));
         }
         let config = &self.spec.cluster_config;
         if self.spec.cluster_mode != ClusterMode::Kubernetes || text(config, "kubeconfigSecret").is_some() {
@@ -227,8 +228,10 @@ impl ContainerCluster {
     }
 
     /// A ContainerNode per reported node, named `<cluster>-<node>`, in the cluster's namespace;
-    /// its phase rides along as the status to apply.
-    fn nodes(&self, report: &ClusterReport) -> Vec<Value> {
+    /// its phase rides along as the status to apply. A heartbeat is recorded when it is
+    /// `heartbeat_interval` newer than the one the node holds (or the node's phase changes):
+    /// a node beating every few seconds does not make a write at every health check.
+    fn nodes(&self, report: &ClusterReport, inputs: &Inputs) -> Vec<Value> {
         let cluster = self.name_any();
         report
             .nodes
@@ -250,17 +253,35 @@ impl ContainerCluster {
                     spec["memoryGb"] = memory.into();
                 }
                 let phase = if node.ready { ContainerNodePhase::Ready } else { ContainerNodePhase::NotReady };
+                let name = node_name(&cluster, &node.name);
+                let held = inputs.index.get::<ContainerNode>(self.namespace().as_deref(), &name);
+                let held = held.as_ref().and_then(|held| held.status.as_ref());
                 let mut status = json!({ "phase": phase });
-                if let Some(heartbeat) = &node.heartbeat {
-                    status["lastHeartbeat"] = heartbeat.as_str().into();
+                let heartbeat = node.heartbeat.as_deref().map(|reported| match held {
+                    Some(held) if held.phase == Some(phase) => {
+                        kept_heartbeat(held.last_heartbeat.as_deref(), reported, inputs.config.heartbeat_interval)
+                    }
+                    _ => reported,
+                });
+                if let Some(heartbeat) = heartbeat {
+                    status["lastHeartbeat"] = heartbeat.into();
                 }
-                CONTAINER_NODE.object(
-                    self.namespace().as_deref(),
-                    &node_name(&cluster, &node.name),
-                    json!({ "spec": spec, "status": status }),
-                )
+                CONTAINER_NODE.object(self.namespace().as_deref(), &name, json!({ "spec": spec, "status": status }))
             })
             .collect()
+    }
+}
+
+/// The heartbeat to record: the one held, while `reported` is less than `interval` newer.
+fn kept_heartbeat<'a>(held: Option<&'a str>, reported: &'a str, interval: std::time::Duration) -> &'a str {
+    let parse = |at: &str| at.parse::<Timestamp>().ok();
+    match (held, held.and_then(parse), parse(reported)) {
+        (Some(held), Some(at), Some(now))
+            if now.duration_since(at) < SignedDuration::try_from(interval).unwrap_or_default() =>
+        {
+            held
+        }
+        _ => reported,
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 
 use super::shared::{
     Standing, columns, first_unready, in_maintenance, phase, phase_column, standings, tag_rows, tag_table, tags,
@@ -70,8 +70,8 @@ impl Kind for Element {
         })
     }
 
-    /// The element's phase follows the objects on it (their reconciles wake it when their
-    /// readiness changes), and the time it was weighed.
+    /// The element's phase follows the objects on it (their status changes wake it), and the
+    /// time it was last weighed differently.
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
         let standings: Vec<Standing> = self.objects_on(inputs.index).into_iter().map(|(_, s)| s).collect();
         let now = phase_of(in_maintenance(self), &standings);
@@ -124,16 +124,13 @@ fn phase_of(maintenance: bool, standings: &[Standing]) -> ElementPhase {
     }
 }
 
-/// How long a health check's time stands before a reconcile records a new one. Shorter than
-/// the resync, so that each resync records its check; long enough that recording it (a status
-/// write, which wakes the element again) is not repeated at once.
-const HEALTH_CHECK_KEPT: SignedDuration = SignedDuration::from_secs(60);
-
-/// When the element was last weighed: `now` if the phase changed or the last check is stale,
-/// else the last check.
+/// When the element's health was last weighed differently: `now` if the phase changed (or was
+/// never weighed), else the last time. A weighing that finds the same is no news: recording
+/// its time would write the status, its row and an audit row at every resync of an idle
+/// platform.
 fn health_checked_at(last: Option<&str>, changed: bool, now: Timestamp) -> String {
-    match last.and_then(|at| at.parse::<Timestamp>().ok()) {
-        Some(at) if !changed && now.duration_since(at) < HEALTH_CHECK_KEPT => at.to_string(),
+    match last.filter(|at| at.parse::<Timestamp>().is_ok()) {
+        Some(at) if !changed => at.to_owned(),
         _ => now.to_string(),
     }
 }
@@ -153,12 +150,12 @@ mod tests {
     }
 
     #[test]
-    fn a_health_check_is_recorded_when_the_phase_changes_or_the_last_one_is_stale() {
+    fn a_health_check_is_recorded_when_the_phase_changes_only() {
         let now: Timestamp = "2026-12-03T10:00:00Z".parse().expect("time");
-        let recent = "2026-12-03T09:59:30Z";
-        assert_eq!(health_checked_at(Some(recent), false, now), recent);
-        assert_eq!(health_checked_at(Some(recent), true, now), "2026-12-03T10:00:00Z");
-        assert_eq!(health_checked_at(Some("2026-12-03T09:58:00Z"), false, now), "2026-12-03T10:00:00Z");
+        let long_ago = "2026-11-03T09:59:30Z";
+        assert_eq!(health_checked_at(Some(long_ago), false, now), long_ago);
+        assert_eq!(health_checked_at(Some(long_ago), true, now), "2026-12-03T10:00:00Z");
+        assert_eq!(health_checked_at(Some("not a time"), false, now), "2026-12-03T10:00:00Z");
         assert_eq!(health_checked_at(None, false, now), "2026-12-03T10:00:00Z");
     }
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::*;
+use crate::api::common::Reason;
 use crate::mirror::{Reference, Referenced, Resolved};
 use crate::provision::{Anchor, Placement, ProvisionError, Result, tenant_of};
 
@@ -52,6 +53,21 @@ macro_rules! index {
                 Self { $($module: listed(of_kind::<$kind>(documents)),)* }
             }
 
+            /// The objects waiting for a row or their organization (`Synced=False`,
+            /// `WaitingForDependency` or `NoOrganization`), in `namespace`, or anywhere.
+            pub fn waiting(&self, namespace: Option<&str>) -> Vec<(KindId, String, Option<String>)> {
+                let mut waiting = vec![];
+                $(waiting.extend(
+                    self.$module
+                        .state()
+                        .iter()
+                        .filter(|obj| namespace.is_none_or(|namespace| obj.namespace().as_deref() == Some(namespace)))
+                        .filter(|obj| is_waiting(obj.as_ref()))
+                        .map(|obj| (KindId::$kind, obj.name_any(), obj.namespace())),
+                );)*
+                waiting
+            }
+
             /// The id of the mirrored object `name` of `kind` in `scope`, for a reference
             /// whose builds read nothing else.
             fn plain_referenced(&self, kind: KindId, name: &str, scope: Option<&str>) -> Option<Referenced> {
@@ -64,6 +80,17 @@ macro_rules! index {
 }
 
 crate::registry!(index);
+
+/// Whether the object's last reconcile found a reference or its organization not mirrored yet.
+fn is_waiting<K: Kind>(obj: &K) -> bool {
+    let Some(status) = obj.common_status() else { return false };
+    status.conditions.iter().any(|condition| {
+        condition.type_ == "Synced"
+            && condition.status == "False"
+            && [Reason::WaitingForDependency.as_str(), Reason::NoOrganization.as_str()]
+                .contains(&condition.reason.as_str())
+    })
+}
 
 /// The rollout rule reads the caches.
 impl super::policy::deploying::Lookup for Index {

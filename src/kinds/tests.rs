@@ -749,6 +749,46 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     assert_eq!(Kind::probe_target(&capi), None);
 }
 
+#[test]
+fn a_heartbeat_is_written_once_it_is_an_interval_newer_or_the_readiness_changes() {
+    use crate::api::infra::NodeRole;
+    let swarm: ContainerCluster = sample(
+        "ContainerCluster",
+        "main",
+        json!({ "spec": { "clusterMode": "swarm", "clusterConfig": null, "endpoint": { "url": "https://10.0.0.5:2376" } } }),
+    );
+    let held = |phase: &str| {
+        json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "ContainerNode",
+                "metadata": { "name": "main-worker-1", "namespace": "acme" },
+                "spec": { "clusterRef": { "name": "main" }, "hostname": "worker-1", "nodeRole": "worker" },
+                "status": { "phase": phase, "lastHeartbeat": "2026-12-03T09:55:00Z" } })
+    };
+    let config = Config { heartbeat_interval: std::time::Duration::from_secs(300), ..Config::default() };
+    let heartbeat_written = |phase: &str, reported: &str, ready: bool| {
+        let mut docs = platform();
+        docs.push(held(phase));
+        let index = index(&docs);
+        let report = probe::ClusterReport {
+            version: "Docker 27.3.1".into(),
+            nodes: vec![probe::NodeReport {
+                heartbeat: Some(reported.into()),
+                ..node("worker-1", ready, NodeRole::Worker)
+            }],
+        };
+        let inputs = Inputs { report: Some(&report), ..Inputs::offline(&index, &config) };
+        let children = objects(&swarm, &inputs).expect("nodes");
+        serde_json::to_value(&children[0]).expect("json")["status"]["lastHeartbeat"].as_str().map(str::to_owned)
+    };
+    let kept = Some("2026-12-03T09:55:00Z".to_owned());
+    assert_eq!(heartbeat_written("ready", "2026-12-03T09:59:59Z", true), kept, "less than an interval newer");
+    assert_eq!(heartbeat_written("ready", "2026-12-03T10:00:00Z", true).as_deref(), Some("2026-12-03T10:00:00Z"));
+    assert_eq!(
+        heartbeat_written("ready", "2026-12-03T09:56:00Z", false).as_deref(),
+        Some("2026-12-03T09:56:00Z"),
+        "the readiness changed"
+    );
+}
+
 /// The sample platform with the Deployment `rollout` of stack shop (strategy, status) added, and
 /// the children of Application `api` in it.
 fn api_during(strategy: &str, status: Value) -> (Vec<Value>, Map<String, Value>) {

@@ -12,6 +12,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
+use super::cache::{Cached, ChildCache};
 use super::{ChildType, labels};
 use crate::FIELD_MANAGER;
 use crate::api::common::DeletionPolicy;
@@ -135,6 +136,38 @@ fn differ(path: &str, wanted: &Value, live: &Value, found: &mut Vec<String>) {
     }
 }
 
+/// How long an apply waits for the child caches' first lists (a cluster just connected)
+/// before it asks the API server instead.
+const CACHE_WAIT: Duration = Duration::from_secs(10);
+
+/// The annotation that keeps, on each child, the hash of what WindFlow wanted of it when it
+/// last applied it: a change of what it wants shows as another hash, even a field it stopped
+/// setting, which comparing fields would not see.
+pub const DESIRED_HASH_ANNOTATION: &str = "windflow.io/desired-hash";
+
+/// `child`, annotated with the hash of what it is.
+fn stamped_with_hash(child: &DynamicObject) -> DynamicObject {
+    let text = serde_json::to_vec(child).unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &text);
+    let hash: String = digest.as_ref().iter().take(16).map(|byte| format!("{byte:02x}")).collect();
+    let mut stamped = child.clone();
+    stamped.annotations_mut().insert(DESIRED_HASH_ANNOTATION.to_owned(), hash);
+    stamped
+}
+
+/// Whether `live` is what `wanted` asks for: applied with the same hash, and nothing it sets
+/// drifted since (edited by hand, or by another controller).
+fn as_wanted(wanted: &DynamicObject, live: &DynamicObject) -> bool {
+    let hash = |object: &DynamicObject| object.annotations().get(DESIRED_HASH_ANNOTATION).cloned();
+    if hash(live).is_none() || hash(live) != hash(wanted) {
+        return false;
+    }
+    match (serde_json::to_value(wanted), serde_json::to_value(live)) {
+        (Ok(wanted), Ok(live)) => drift(&wanted, &live).is_empty(),
+        _ => false,
+    }
+}
+
 /// What discovery said of an `apiVersion`, and when.
 struct Discovered {
     at: Instant,
@@ -146,16 +179,23 @@ struct Discovered {
 pub struct Provider {
     client: Client,
     discovered: Mutex<HashMap<&'static str, Discovered>>,
+    /// The children on this cluster, once its child watches run.
+    children: ChildCache,
 }
 
 impl Provider {
     pub fn new(client: Client) -> Self {
-        Self { client, discovered: Mutex::default() }
+        Self { client, discovered: Mutex::default(), children: ChildCache::default() }
     }
 
     /// The client of the cluster this provider writes to.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The cache of the children on this cluster, which its child watches fill.
+    pub fn children(&self) -> &ChildCache {
+        &self.children
     }
 
     /// Where objects of that type are served, or `None` when the cluster does not serve it.
@@ -219,38 +259,67 @@ impl Provider {
 
     /// Server-side applies every child (forcing our fields back: drift repair) and returns them
     /// as the API server stored them. Nothing is applied unless every type is installed.
+    ///
+    /// A child the cache holds as wanted (the hash of what WindFlow wants of it is the one it
+    /// was last applied with, and none of the fields it sets drifted) is not applied again: a
+    /// reconcile with nothing new writes nothing, and reads nothing but the cache.
     pub async fn apply(
         &self,
         types: &'static [ChildType],
         children: &[DynamicObject],
     ) -> Result<Vec<DynamicObject>, ApplyError> {
         let targets = self.targets(types, children).await?;
+        let wanted_types = children.iter().map(|child| child_type(types, child)).collect::<Result<Vec<_>, _>>()?;
+        self.children.listed(&wanted_types, CACHE_WAIT).await;
+        let mut current: Vec<Option<DynamicObject>> = Vec::with_capacity(children.len());
+        let mut stamped = Vec::with_capacity(children.len());
         // Nothing is applied unless every name is free or already this owner's: forced apply
         // would take over whatever holds it.
         for (child, resource) in children.iter().zip(&targets) {
-            let name = child.name_any();
-            let api = api(&self.client, child.namespace().as_deref(), resource);
-            if let Some(existing) = api.get_metadata_opt(&name).await?
-                && !ours(&existing.metadata, child)
-            {
+            let child = stamped_with_hash(child);
+            let existing = match self.children.get(child_type(types, &child)?, &child) {
+                Cached::Found(live) if ours(&live.metadata, &child) && as_wanted(&child, &live) => {
+                    current.push(Some(live.as_ref().clone()));
+                    stamped.push(child);
+                    continue;
+                }
+                Cached::Found(live) => Some(live.metadata.clone()),
+                // Not there, or not labelled as WindFlow's: only the API server can tell.
+                Cached::Absent | Cached::Unknown => {
+                    let api = api(&self.client, child.namespace().as_deref(), resource);
+                    api.get_metadata_opt(&child.name_any()).await?.map(|existing| existing.metadata)
+                }
+            };
+            if let Some(existing) = existing.filter(|existing| !ours(existing, &child)) {
                 return Err(ApplyError::NotOurs {
                     kind: resource.kind.clone(),
                     namespace: child.namespace(),
-                    name,
-                    holder: holder(&existing.metadata),
-                    owner: owner_of(child),
+                    name: child.name_any(),
+                    holder: holder(&existing),
+                    owner: owner_of(&child),
                 });
             }
+            current.push(None);
+            stamped.push(child);
         }
-        self.namespaces_are_the_tenants(children).await?;
+        let writing: Vec<DynamicObject> =
+            stamped.iter().zip(&current).filter(|(_, held)| held.is_none()).map(|(child, _)| child.clone()).collect();
+        if writing.is_empty() {
+            return Ok(current.into_iter().flatten().collect());
+        }
+        self.namespaces_are_the_tenants(&writing).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let mut applied = Vec::with_capacity(children.len());
-        for (child, resource) in children.iter().zip(&targets) {
+        for ((child, resource), held) in stamped.into_iter().zip(&targets).zip(current) {
+            if let Some(held) = held {
+                applied.push(held);
+                continue;
+            }
             let name = child.name_any();
             let api = api(&self.client, child.namespace().as_deref(), resource);
             // A status the builder sets (a reported node's phase) goes to the status
             // subresource, where the API server keeps it.
-            let mut object = child.clone();
+            let mut object = child;
             let status = object.data.as_object_mut().and_then(|data| data.remove("status"));
             let mut stored = api
                 .patch(&name, &params, &Patch::Apply(&object))
@@ -314,7 +383,7 @@ impl Provider {
         wanted: &[DynamicObject],
     ) -> Result<usize, ApplyError> {
         let mut deleted = 0;
-        for (resource, child) in self.children_of(owner, types).await? {
+        for (resource, child) in self.cached_children_of(owner, types).await? {
             if !wants(wanted, &resource, &child) {
                 deleted += usize::from(delete(&self.client, &resource, &child).await?);
             }
@@ -376,7 +445,7 @@ impl Provider {
 
     /// Whether this cluster holds any child of `owner`.
     pub async fn holds(&self, owner: &str, types: &'static [ChildType]) -> Result<bool, ApplyError> {
-        Ok(!self.children_of(owner, types).await?.is_empty())
+        Ok(!self.cached_children_of(owner, types).await?.is_empty())
     }
 
     /// What deleting `owner` does to its children: deleted with it, or orphaned (owner
@@ -415,12 +484,36 @@ impl Provider {
         Ok(children.len())
     }
 
-    /// Every object of those types labeled as a child of `owner`, in any namespace.
-    async fn children_of(
+    /// [`Provider::children_of`], read from the cache for the types it has listed. A child
+    /// made a moment ago may be missing there: what reads this (pruning, whether a cluster
+    /// still holds children) is woken again by that child's watch event. Deleting an owner
+    /// lists instead, so that nothing it made is left behind.
+    async fn cached_children_of(
         &self,
         owner: &str,
         types: &'static [ChildType],
     ) -> Result<Vec<(ApiResource, Found)>, ApplyError> {
+        let mut found = vec![];
+        let mut unlisted = vec![];
+        for type_ in types {
+            match self.children.owned_by(*type_, owner) {
+                Some(children) => {
+                    let Some(resource) = self.resource(*type_).await? else { continue };
+                    found.extend(
+                        children.into_iter().map(|(namespace, name)| (resource.clone(), Found { name, namespace })),
+                    );
+                }
+                None => unlisted.push(*type_),
+            }
+        }
+        for type_ in unlisted {
+            found.extend(self.children_of(owner, std::slice::from_ref(&type_)).await?);
+        }
+        Ok(found)
+    }
+
+    /// Every object of those types labeled as a child of `owner`, in any namespace.
+    async fn children_of(&self, owner: &str, types: &[ChildType]) -> Result<Vec<(ApiResource, Found)>, ApplyError> {
         let selector = ListParams::default().labels(&format!("{}={owner}", labels::OWNER_UID));
         let mut found = vec![];
         for type_ in types {
@@ -519,6 +612,32 @@ spec:
       containers: [{ name: api, image: "api:1.4.2", ports: [{ containerPort: 8080 }], env: [] }]
 status: { replicas: 3 }
 "#;
+
+    #[test]
+    fn a_child_is_applied_again_when_what_is_wanted_changes_or_what_it_sets_drifts() {
+        use super::{as_wanted, stamped_with_hash};
+        let object = |value: Value| -> kube::api::DynamicObject { serde_json::from_value(value).expect("a child") };
+        let wanted = stamped_with_hash(&object(yaml(WORKLOAD)));
+        let mut live = serde_json::to_value(&wanted).expect("json");
+        live["metadata"]["uid"] = "0b6f".into();
+        live["spec"]["strategy"] = yaml("{ type: RollingUpdate }");
+        live["status"]["replicas"] = 1.into();
+        assert!(as_wanted(&wanted, &object(live.clone())), "the server's additions are no change");
+
+        let mut edited = live.clone();
+        edited["spec"]["replicas"] = 1.into();
+        assert!(!as_wanted(&wanted, &object(edited)), "a field it sets, edited by hand");
+
+        // A field WindFlow stops setting is no drift of the live object, but another hash.
+        let mut fewer = yaml(WORKLOAD);
+        fewer["metadata"]["labels"].as_object_mut().expect("labels").remove("windflow.io/owner-name");
+        assert!(!as_wanted(&stamped_with_hash(&object(fewer)), &object(live.clone())));
+
+        let mut unstamped = live;
+        unstamped["metadata"]["annotations"] = Value::Null;
+        assert!(!as_wanted(&wanted, &object(unstamped)), "applied by another version, or not by WindFlow");
+        assert_eq!(stamped_with_hash(&object(yaml(WORKLOAD))), wanted, "the hash is the same for the same child");
+    }
 
     #[test]
     fn drift_is_what_an_apply_would_change_not_what_the_server_adds() {

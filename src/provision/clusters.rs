@@ -14,7 +14,8 @@ use tracing::{info, warn};
 
 use super::Destination;
 use super::apply::Provider;
-use super::probe::{Patience, ProbeError, client_for, describe_server, read_kubeconfig};
+use super::probe::{Counted, Patience, ProbeError, client_for, describe_server, read_kubeconfig};
+use crate::metrics::ApiRequests;
 
 /// How often connected workload clusters are asked whether they answer.
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(20);
@@ -52,7 +53,7 @@ pub enum ClusterError {
 
 /// Starts what follows a newly connected cluster (the watches of its children); stopped when
 /// the returned task is aborted.
-pub type OnConnect = Box<dyn Fn(&Destination, Client) -> AbortHandle + Send + Sync>;
+pub type OnConnect = Box<dyn Fn(&Destination, Arc<Provider>) -> AbortHandle + Send + Sync>;
 /// Told when a workload cluster connects, starts or stops answering.
 pub type OnChange = Box<dyn Fn(&Destination) + Send + Sync>;
 
@@ -80,6 +81,8 @@ pub struct Clusters {
     management: Arc<Provider>,
     /// Addresses workload clusters' servers may not resolve to.
     deny: Vec<IpNet>,
+    /// Where workload clusters' clients count their requests.
+    requests: ApiRequests,
     connected: Mutex<HashMap<Destination, Connection>>,
     /// One connect at a time per cluster: the reconciles of everything placed on a cluster
     /// that just became Available ask for it at once, and share the one client made.
@@ -89,10 +92,11 @@ pub struct Clusters {
 }
 
 impl Clusters {
-    pub fn new(management: Client, deny: Vec<IpNet>) -> Self {
+    pub fn new(management: Client, deny: Vec<IpNet>, requests: ApiRequests) -> Self {
         Self {
             management: Arc::new(Provider::new(management)),
             deny,
+            requests,
             connected: Mutex::default(),
             connecting: Mutex::default(),
             on_connect: OnceLock::new(),
@@ -118,7 +122,7 @@ impl Clusters {
         destination: &Destination,
         credentials: Option<&Credentials>,
     ) -> Result<Arc<Provider>, ClusterError> {
-        let Destination::Workload { .. } = destination else { return Ok(self.management.clone()) };
+        let Destination::Workload { namespace, name } = destination else { return Ok(self.management.clone()) };
         let Some(credentials) = credentials else {
             return Err(ClusterError::NotReady(format!("{destination} is not available yet")));
         };
@@ -151,12 +155,14 @@ impl Clusters {
             return current;
         }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));
-        let client = client_for(kubeconfig, &what, &self.deny, Patience::Watch).await.map_err(|error| match error {
-            ProbeError::Refused(message) => ClusterError::Refused(message),
-            other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
-        })?;
-        let provider = Arc::new(Provider::new(client.clone()));
-        let watching = self.on_connect.get().map(|start| Watching(start(destination, client)));
+        let counted = Counted { requests: &self.requests, cluster: &format!("{namespace}/{name}") };
+        let client =
+            client_for(kubeconfig, &what, &self.deny, Patience::Watch, counted).await.map_err(|error| match error {
+                ProbeError::Refused(message) => ClusterError::Refused(message),
+                other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
+            })?;
+        let provider = Arc::new(Provider::new(client));
+        let watching = self.on_connect.get().map(|start| Watching(start(destination, provider.clone())));
         let connection =
             Connection { secret_version: version, provider: provider.clone(), answering: true, _watching: watching };
         let replaced = self.locked().insert(destination.clone(), connection).is_some();
@@ -179,6 +185,11 @@ impl Clusters {
                 message: format!("its API server did not answer within {HEALTH_TIMEOUT:?}"),
             })
         })
+    }
+
+    /// The management cluster's provider.
+    pub fn management(&self) -> &Arc<Provider> {
+        &self.management
     }
 
     /// The provider of a connected cluster, if it is connected (the management cluster always is).

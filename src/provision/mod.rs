@@ -3,6 +3,7 @@
 //! them to the cluster.
 
 pub mod apply;
+pub mod cache;
 pub mod clusters;
 pub mod destination;
 pub mod probe;
@@ -89,7 +90,13 @@ pub struct Config {
     pub cluster_class_namespace: Option<String>,
     /// Who may roll stacks out in another User's name.
     pub rollouts: Rollouts,
+    /// How much newer a reported node's heartbeat must be than the one its ContainerNode
+    /// holds to be written.
+    pub heartbeat_interval: std::time::Duration,
 }
+
+/// The default of [`Config::heartbeat_interval`].
+pub const DEFAULT_HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// What a rollout's authorization knows of its requester.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,6 +138,7 @@ impl Default for Config {
             user_secret_namespace: DEFAULT_USER_SECRET_NAMESPACE.to_owned(),
             tenant_database: None,
             cluster_class_namespace: None,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             rollouts: Rollouts::default(),
         }
     }

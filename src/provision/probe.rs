@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::destination::{self, not_inline};
 use crate::api::infra::NodeRole;
+use crate::metrics::ApiRequests;
 
 /// No reconcile waits longer than this for a cluster that does not answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,19 +84,25 @@ pub enum ProbeError {
 }
 
 /// Runs the health check; `client` is the operator's own, to read Secrets; destinations in
-/// `deny` are refused.
-pub async fn probe(client: &Client, target: &ProbeTarget, deny: &[IpNet]) -> Result<ClusterReport, ProbeError> {
+/// `deny` are refused; the checked cluster's requests are counted in `requests`.
+pub async fn probe(
+    client: &Client,
+    target: &ProbeTarget,
+    deny: &[IpNet],
+    requests: &ApiRequests,
+) -> Result<ClusterReport, ProbeError> {
     match target {
         ProbeTarget::Kubeconfig { namespace, secret } => {
             let (kubeconfig, _) = read_kubeconfig(client, namespace, secret, &["value", "kubeconfig"]).await?;
-            kubernetes(kubeconfig, deny).await
+            let counted = Counted { requests, cluster: &format!("probe {namespace}/{secret}") };
+            kubernetes(kubeconfig, deny, counted).await
         }
         ProbeTarget::Engine { url, swarm, tls } => {
             let tls = match tls {
                 Some((namespace, name)) => Some(secret_data(client, namespace, name).await?.0),
                 None => None,
             };
-            engine(url, *swarm, tls.as_ref(), deny).await
+            engine(url, *swarm, tls.as_ref(), deny, Counted { requests, cluster: &format!("probe {url}") }).await
         }
     }
 }
@@ -150,6 +157,13 @@ pub enum Patience {
     Watch,
 }
 
+/// Where a client's requests are counted, and as sent to which cluster.
+#[derive(Clone, Copy)]
+pub struct Counted<'a> {
+    pub requests: &'a ApiRequests,
+    pub cluster: &'a str,
+}
+
 /// A client for the endpoint a kubeconfig describes, connecting to the address its host
 /// resolved to once that address passed `deny`.
 pub async fn client_for(
@@ -157,6 +171,7 @@ pub async fn client_for(
     what: &str,
     deny: &[IpNet],
     patience: Patience,
+    counted: Counted<'_>,
 ) -> Result<Client, ProbeError> {
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
@@ -173,7 +188,7 @@ pub async fn client_for(
         Patience::Probe => TIMEOUT,
         Patience::Watch => WATCH_READ_TIMEOUT,
     });
-    Client::try_from(config).map_err(|e| unreachable(format!("{what}: {e}")))
+    counted.requests.client(config, counted.cluster).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 
 /// What a kubeconfig's first cluster is called in messages.
@@ -182,9 +197,9 @@ pub fn describe_server(kubeconfig: &Kubeconfig) -> String {
     format!("the cluster at {}", server.as_deref().unwrap_or("(no server)"))
 }
 
-async fn kubernetes(kubeconfig: Kubeconfig, deny: &[IpNet]) -> Result<ClusterReport, ProbeError> {
+async fn kubernetes(kubeconfig: Kubeconfig, deny: &[IpNet], counted: Counted<'_>) -> Result<ClusterReport, ProbeError> {
     let what = describe_server(&kubeconfig);
-    let remote = client_for(kubeconfig, &what, deny, Patience::Probe).await?;
+    let remote = client_for(kubeconfig, &what, deny, Patience::Probe, counted).await?;
     let version = remote.apiserver_version().await.map_err(|e| unreachable(format!("{what}: {e}")))?;
     let nodes = Api::<Node>::all(remote)
         .list(&ListParams::default())
@@ -291,9 +306,10 @@ async fn engine(
     swarm: bool,
     tls: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
     deny: &[IpNet],
+    counted: Counted<'_>,
 ) -> Result<ClusterReport, ProbeError> {
     let what = format!("the engine at {url}");
-    let remote = client_for(engine_kubeconfig(url, tls), &what, deny, Patience::Probe).await?;
+    let remote = client_for(engine_kubeconfig(url, tls), &what, deny, Patience::Probe, counted).await?;
     let get = |path: &str| http::Request::get(path).body(Vec::new());
     let fail = |e: &dyn std::fmt::Display| unreachable(format!("{what}: {e}"));
     let ping = get("/_ping").map_err(|e| fail(&e))?;

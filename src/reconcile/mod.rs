@@ -23,7 +23,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Map, Value};
 
 use sqlx::PgPool;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
@@ -46,8 +46,11 @@ pub const FINALIZER: &str = "windflow.io/mirror";
 /// How long to wait before looking again, in one place.
 pub mod durations {
     use std::time::Duration;
-    /// A reference or the tenant organization is not mirrored yet.
-    pub const WAITING: Duration = Duration::from_secs(10);
+    /// A reference or the tenant organization is not mirrored yet: their rows' writes wake
+    /// the objects waiting (`Context::wake_waiting`); this is the fallback.
+    pub const WAITING: Duration = Duration::from_secs(60);
+    /// How long a reconcile waits for the watch caches' first lists.
+    pub const CACHES: Duration = Duration::from_secs(10);
     /// Everything is in place: a periodic resync catches what a missed event would lose.
     pub const RESYNC: Duration = Duration::from_secs(10 * 60);
     /// First retry after a transient fault; doubles up to `BACKOFF_MAX`.
@@ -94,9 +97,18 @@ pub struct Context {
 pub type Waker = Box<dyn Fn(KindId, &str, Option<&str>) + Send + Sync>;
 
 impl Context {
-    pub fn new(client: Client, pool: PgPool, reporter: Reporter, index: Index, config: provision::Config) -> Self {
-        let clusters = Arc::new(Clusters::new(client.clone(), config.probe_deny.clone()));
-        let metrics = Arc::new(Metrics::default());
+    /// `metrics` counts the requests of `client` already ([`crate::metrics::ApiRequests`]),
+    /// and those of the workload clusters' clients made here.
+    pub fn new(
+        client: Client,
+        pool: PgPool,
+        reporter: Reporter,
+        index: Index,
+        config: provision::Config,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let clusters =
+            Arc::new(Clusters::new(client.clone(), config.probe_deny.clone(), metrics.api_requests().clone()));
         let recorder = Recorder::new(client.clone(), reporter.clone());
         Self {
             client,
@@ -107,7 +119,7 @@ impl Context {
             index,
             config,
             clusters,
-            cache_wait: durations::WAITING,
+            cache_wait: durations::CACHES,
             metrics,
             failures: Mutex::default(),
             waker: OnceLock::new(),
@@ -133,12 +145,22 @@ impl Context {
 
     /// Reconciles the objects `obj` references whose status follows the objects that
     /// reference them (an Element, a Domain, a Stack), now that `obj`'s status has changed.
-    fn wake_followers<K: Kind>(&self, obj: &K) {
+    pub fn wake_followers<K: Kind>(&self, obj: &K) {
         let Some(wake) = self.waker.get() else { return };
         let namespace = obj.namespace();
         for reference in obj.references().iter().filter(|r| r.kind.observes_others()) {
             let scope = if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
             wake(reference.kind, &reference.name, scope);
+        }
+    }
+
+    /// Reconciles the objects waiting for a row or an organization (in `obj`'s namespace, or
+    /// anywhere for a cluster-scoped object), now that `obj`'s row is written: they are woken
+    /// by what they wait for, not by a short timer.
+    pub fn wake_waiting<K: Kind>(&self, obj: &K) {
+        let Some(wake) = self.waker.get() else { return };
+        for (kind, name, namespace) in self.index.waiting(obj.namespace().as_deref()) {
+            wake(kind, &name, namespace.as_deref());
         }
     }
 
@@ -161,7 +183,7 @@ impl Context {
         }
     }
 
-    /// Waits `wait` for the index instead of `durations::WAITING`.
+    /// Waits `wait` for the index instead of `durations::CACHES`.
     pub fn with_cache_wait(mut self, wait: Duration) -> Self {
         self.cache_wait = wait;
         self
@@ -504,9 +526,8 @@ fn blocked(verdict: Verdict) -> (Report, Action) {
 /// their change; what comes by itself is looked for again.
 fn wait_for(reason: Reason) -> Action {
     match reason {
-        Reason::WaitingForDependency | Reason::NoOrganization | Reason::Unreachable => {
-            Action::requeue(durations::WAITING)
-        }
+        Reason::WaitingForDependency | Reason::NoOrganization => Action::requeue(durations::WAITING),
+        Reason::Unreachable => Action::requeue(durations::HEALTH_CHECK),
         // What the holder of a name or a provider does is not watched: looked at again.
         Reason::ProviderNotInstalled | Reason::Conflict | Reason::NamespaceConflict => {
             Action::requeue(durations::PROVIDER_RECHECK)
@@ -543,13 +564,14 @@ async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> 
     let report = match obj.probe_target() {
         None => None,
         Some(Err(error)) => return held(Reason::InvalidSpec, error.to_string(), others),
-        Some(Ok(target)) => match probe(&ctx.client, &target, &ctx.config.probe_deny).await {
+        Some(Ok(target)) => match probe(&ctx.client, &target, &ctx.config.probe_deny, ctx.metrics.api_requests()).await
+        {
             Ok(report) => Some(report),
             Err(ProbeError::Unreachable(message)) => {
                 let ready = Verdict::failed(Reason::Unreachable, message);
                 return Ok((
                     Report { ready, observed: obj.unreachable().into_iter().chain(others).collect(), ..mirrored() },
-                    Action::requeue(durations::WAITING),
+                    Action::requeue(durations::HEALTH_CHECK),
                 ));
             }
             Err(ProbeError::Refused(message)) => return held(Reason::InvalidSpec, message, others),
@@ -924,15 +946,25 @@ async fn update_status<K: Kind>(
 ) -> Result<()> {
     let before = current_status(obj);
     let patch = status::build(obj, &before, report, organization, Timestamp::now());
+    // Nothing new: nothing written, and so no watch event to echo. The followers of a status
+    // that did change are woken by its watch event, once the cache they read holds it
+    // (`operator::controller`).
+    if patch.get("status") == Some(&before) {
+        return Ok(());
+    }
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let changed: Vec<String> = patch["status"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(field, value)| before.get(field.as_str()) != Some(value))
+            .map(|(field, value)| format!("{field}: {} -> {value}", before.get(field.as_str()).unwrap_or(&Value::Null)))
+            .collect();
+        debug!(?changed, "status written");
+    }
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let ready = &report.ready;
     let announcement = status::announcement(&before, ready);
-    // Followers read this object from the caches, which may not hold this write yet when they
-    // run: an object with a phase wakes them on every status write, so that a later one finds
-    // the last change there; any other when Ready changes.
-    if announcement.is_some() || before.get("phase").is_some() {
-        ctx.wake_followers(obj);
-    }
     if before.get("placement") != patch["status"].get("placement") {
         ctx.wake_placed_with(obj);
     }

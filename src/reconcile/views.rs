@@ -1,13 +1,17 @@
 //! The materialized views are refreshed after changes, debounced: requests that arrive while
-//! one refresh waits or runs make one more refresh, not one each.
+//! one refresh waits or runs make one more refresh, not one each. Each refresh tells which
+//! organizations' counts it changed, so that only those are reconciled.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::Stream;
 use sqlx::PgPool;
 use tokio::sync::{Notify, broadcast};
 use tracing::{debug, warn};
+use uuid::Uuid;
 
+use crate::api::tenancy::OrganizationResources;
 use crate::mirror::views;
 
 /// The quiet period after a change before the views are refreshed.
@@ -15,12 +19,30 @@ pub const DEBOUNCE: Duration = Duration::from_secs(2);
 
 pub struct ViewRefresh {
     wanted: Notify,
-    refreshed: broadcast::Sender<()>,
+    refreshed: broadcast::Sender<Changed>,
+}
+
+/// The organizations whose counts a refresh changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Changed {
+    Organizations(Vec<Uuid>),
+    /// Refreshes were missed, or the counts could not be read: any may have.
+    Unknown,
+}
+
+impl Changed {
+    /// Whether the organization `id` may show other counts now.
+    pub fn includes(&self, id: Option<Uuid>) -> bool {
+        match self {
+            Self::Organizations(changed) => id.is_some_and(|id| changed.contains(&id)),
+            Self::Unknown => true,
+        }
+    }
 }
 
 impl Default for ViewRefresh {
     fn default() -> Self {
-        Self { wanted: Notify::new(), refreshed: broadcast::channel(1).0 }
+        Self { wanted: Notify::new(), refreshed: broadcast::channel(16).0 }
     }
 }
 
@@ -30,34 +52,73 @@ impl ViewRefresh {
         self.wanted.notify_one();
     }
 
-    /// Refreshes after each burst of requests, `quiet` after its first one; a failed refresh
-    /// is tried again after the next quiet period.
+    /// Refreshes after each burst of requests, `quiet` after its first one, and tells which
+    /// organizations' counts changed; a failed refresh is tried again after the next quiet
+    /// period.
     pub async fn run(&self, pool: &PgPool, quiet: Duration) {
+        let mut shown: HashMap<Uuid, OrganizationResources> = HashMap::new();
         loop {
             self.wanted.notified().await;
             tokio::time::sleep(quiet).await;
-            match views::refresh(pool).await {
-                Ok(()) => {
-                    debug!("materialized views refreshed");
-                    // Nobody listening is fine.
-                    let _ = self.refreshed.send(());
+            if let Err(error) = views::refresh(pool).await {
+                warn!(%error, "could not refresh the materialized views");
+                self.wanted.notify_one();
+                continue;
+            }
+            debug!("materialized views refreshed");
+            let changed = match views::all_organization_resources(pool).await {
+                Ok(counts) => {
+                    let changed = changed_counts(&shown, &counts);
+                    shown = counts;
+                    Changed::Organizations(changed)
                 }
                 Err(error) => {
-                    warn!(%error, "could not refresh the materialized views");
-                    self.wanted.notify_one();
+                    warn!(%error, "could not read the organizations' counts");
+                    Changed::Unknown
                 }
+            };
+            // Nobody listening is fine.
+            if changed != Changed::Organizations(vec![]) {
+                let _ = self.refreshed.send(changed);
             }
         }
     }
 
-    /// One item after each refresh (a burst of them may be one item).
-    pub fn refreshed(&self) -> impl Stream<Item = ()> + Send + 'static {
+    /// One item after each refresh that changed some organization's counts.
+    pub fn refreshed(&self) -> impl Stream<Item = Changed> + Send + 'static {
         futures::stream::unfold(self.refreshed.subscribe(), |mut receiver| async move {
             match receiver.recv().await {
-                // Lagged: refreshes were missed, one item stands for them all.
-                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => Some(((), receiver)),
+                Ok(changed) => Some((changed, receiver)),
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((Changed::Unknown, receiver)),
                 Err(broadcast::error::RecvError::Closed) => None,
             }
         })
+    }
+}
+
+/// The organizations whose counts in `now` differ from `before` (or are new there).
+fn changed_counts(
+    before: &HashMap<Uuid, OrganizationResources>,
+    now: &HashMap<Uuid, OrganizationResources>,
+) -> Vec<Uuid> {
+    now.iter().filter(|(id, counts)| before.get(id) != Some(counts)).map(|(id, _)| *id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_organizations_whose_counts_changed_are_told() {
+        let (acme, globex) = (Uuid::new_v4(), Uuid::new_v4());
+        let counts = |stacks| OrganizationResources { stacks, ..OrganizationResources::default() };
+        let before = HashMap::from([(acme, counts(1)), (globex, counts(2))]);
+        let now = HashMap::from([(acme, counts(1)), (globex, counts(3))]);
+        assert_eq!(changed_counts(&before, &now), [globex]);
+        assert_eq!(changed_counts(&before, &before), Vec::<Uuid>::new());
+        assert_eq!(changed_counts(&HashMap::new(), &HashMap::from([(acme, counts(1))])), [acme], "a new one");
+        assert!(Changed::Organizations(vec![globex]).includes(Some(globex)));
+        assert!(!Changed::Organizations(vec![globex]).includes(Some(acme)));
+        assert!(Changed::Unknown.includes(None));
     }
 }

@@ -13,28 +13,13 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::controlplane::workload_plane;
-use crate::controlplane::{ControlPlane, both, run};
-use crate::install::{eventually, install_chart_with, play_cluster_api, reset, start_operator_with};
+use crate::controlplane::{ControlPlane, both, free_port, run};
+use crate::install::{eventually, get, install_chart_with, play_cluster_api, reset, start_operator_with};
 use crate::platform::{gone, readiness};
 use crate::{resource_of, turn};
 
 const ARGO_CD: &str = "system:serviceaccount:argocd:argocd-application-controller";
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
-
-/// A free port on loopback for a webhook.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("an address").port()
-}
-
-/// The body of `GET path` over plain HTTP at `address`.
-fn get(address: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).expect("the probe server");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("a request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("a response");
-    response
-}
 
 /// `kubectl --as user [--as-group group…] args…` with `stdin`, and its output.
 fn kubectl_as(plane: &ControlPlane, user: &str, groups: &[&str], args: &[&str], stdin: Option<&str>) -> Output {

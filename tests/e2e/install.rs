@@ -17,7 +17,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
 
-use crate::controlplane::{ControlPlane, both, kubeconfig, launch, run};
+use crate::controlplane::{ControlPlane, both, free_port, kubeconfig, launch, run};
 
 const RELEASE: &str = "windflow";
 pub const RELEASE_NAMESPACE: &str = "windflow-system";
@@ -114,6 +114,80 @@ pub fn start_operator_with(
         .envs(env.iter().copied());
     let child = launch(identity, command, &log);
     Operator { child, log }
+}
+
+/// The body of `GET path` over plain HTTP at `address`.
+pub fn get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("the probe server");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("a request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    response
+}
+
+/// The samples of `metric` in a text exposition: each line's labels (`{…}`, or empty) and
+/// value.
+pub fn samples<'a>(exposition: &'a str, metric: &str) -> Vec<(&'a str, f64)> {
+    exposition
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(metric)?;
+            let (labels, value) = rest.rsplit_once(' ')?;
+            (labels.is_empty() || labels.starts_with('{')).then_some((labels, value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The API writes an operator counted (`windflow_api_requests_total`) apart from renewing its
+/// Lease and asking who it is, one `labels value` each.
+pub fn api_writes(exposition: &str) -> Vec<String> {
+    const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+    samples(exposition, "windflow_api_requests_total")
+        .into_iter()
+        .filter(|(labels, _)| WRITES.iter().any(|verb| labels.contains(&format!("verb=\"{verb}\""))))
+        .filter(|(labels, _)| {
+            !["leases", "selfsubjectreviews"].iter().any(|r| labels.contains(&format!("resource=\"{r}\"")))
+        })
+        .map(|(labels, value)| format!("{labels} {value}"))
+        .collect()
+}
+
+/// [`start_operator`], serving its probes and metrics at the address returned.
+pub fn start_operator_with_metrics(
+    plane: &ControlPlane,
+    kubeconfig: &Path,
+    database_url: &str,
+    identity: &str,
+) -> (Operator, String) {
+    let address = format!("127.0.0.1:{}", free_port());
+    let env = [("WINDFLOW_PROBE_ADDRESS", address.as_str())];
+    (start_operator_with(plane, kubeconfig, database_url, identity, &env), address)
+}
+
+/// Waits until the operator serving metrics at `address` has run at least `objects`
+/// reconciles and none for 5 s; returns how long that took.
+pub async fn settle(address: &str, objects: usize, within: Duration) -> Duration {
+    let total = |text: &str, metric: &str| samples(text, metric).iter().map(|(_, value)| value).sum::<f64>();
+    let mut quiet_since = (0.0, Instant::now());
+    eventually("every object reconciled, and nothing reconciling for 5 s", within, || {
+        let reconciled = std::net::TcpStream::connect(address).ok().map(|_| {
+            let text = get(address, "/metrics");
+            (total(&text, "windflow_reconciles_total"), total(&text, "windflow_reconciles_in_flight"))
+        });
+        let settled = match reconciled {
+            Some((reconciles, 0.0)) if reconciles >= objects as f64 => {
+                if reconciles != quiet_since.0 {
+                    quiet_since = (reconciles, Instant::now());
+                }
+                quiet_since.1.elapsed() >= Duration::from_secs(5)
+            }
+            _ => false,
+        };
+        let outcome = if settled { Ok(()) } else { Err(format!("{reconciled:?} reconciles of {objects} objects")) };
+        async move { outcome }
+    })
+    .await
 }
 
 /// Waits until `check` holds, for at most `within`; returns how long it took.

@@ -3,6 +3,7 @@
 //! in one go, then changes, drift, deletion, `check` and `resync`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment as Workload;
@@ -14,7 +15,11 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::controlplane::{ControlPlane, add_fresh_volumes, both, run, workload_plane};
-use crate::install::{ClusterApi, eventually, install_chart, play_cluster_api, reset, start_operator, windflow};
+use crate::install::{
+    ClusterApi, Operator, api_writes, eventually, get, install_chart, play_cluster_api, reset, samples, settle,
+    start_operator_with_metrics, windflow,
+};
+use crate::support::{TestDb, rows_changed};
 use crate::{api_for, turn};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
@@ -256,6 +261,37 @@ pub async fn scenario() -> Scenario {
     Scenario { _cluster_api: cluster_api, _turn: turn, plane, kubeconfig, db, client, workload }
 }
 
+/// Lets `operator` settle, stops it, starts it again, lets it reconcile every object and
+/// settle, and checks that it wrote nothing: no API write but renewing its Lease, no row
+/// inserted, updated or deleted (PostgreSQL's own counts), no Event.
+async fn restarted_without_writing(
+    plane: &ControlPlane,
+    kubeconfig: &Path,
+    db: &TestDb,
+    (operator, metrics): (Operator, String),
+) -> (Operator, String) {
+    let objects = sample().len();
+    settle(&metrics, objects, CONVERGE_WITHIN).await;
+    drop(operator);
+    // A backend's counts reach the statistics when it ends (the killed operator's have) or,
+    // idle, within 10 s (PGSTAT_IDLE_INTERVAL).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rows_before = rows_changed(&db.pool).await;
+    let (operator, metrics) = start_operator_with_metrics(plane, kubeconfig, &db.url, "windflow-0");
+    let took = settle(&metrics, objects, CONVERGE_WITHIN).await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let text = get(&metrics, "/metrics");
+    let requests = samples(&text, "windflow_api_requests_total");
+    eprintln!(
+        "restarted: every object reconciled, settled in {took:?}; API requests:\n{}",
+        requests.iter().map(|(labels, value)| format!("{labels} {value}")).collect::<Vec<_>>().join("\n")
+    );
+    let log = operator.log.display().to_string();
+    assert_eq!(api_writes(&text), Vec::<String>::new(), "API writes with nothing changed; log: {log}");
+    assert_eq!(rows_changed(&db.pool).await, rows_before, "rows written with nothing changed; log: {log}");
+    (operator, metrics)
+}
+
 /// `name` from `api`, once it is there.
 async fn eventually_get<K>(api: &Api<K>, name: &str) -> K
 where
@@ -284,14 +320,14 @@ where
 async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let Scenario { plane, kubeconfig: operator_kubeconfig, db, client, workload: main_cluster, .. } = &scenario().await;
     let (plane, operator_kubeconfig, db, client) = (*plane, operator_kubeconfig.as_path(), db, client.clone());
-    let operator = start_operator(plane, operator_kubeconfig, &db.url, "windflow-0");
+    let operator = start_operator_with_metrics(plane, operator_kubeconfig, &db.url, "windflow-0");
 
     // 4. Converge: one `kubectl apply` of the directory, retried as Argo CD retries.
     let attempts = apply_examples(plane);
     let took = wait_for_sample(&client, &expected_without_providers(), CONVERGE_WITHIN).await;
     eprintln!(
         "converged {took:?} after the first apply ({attempts} kubectl apply attempts); log: {}",
-        operator.log.display()
+        operator.0.log.display()
     );
 
     for doc in sample() {
@@ -487,6 +523,10 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
         }
     })
     .await;
+
+    // Quiet: restarted, the operator reconciles every object again and, nothing having changed,
+    // writes nothing.
+    let (operator, _) = restarted_without_writing(plane, operator_kubeconfig, db, operator).await;
 
     // 5. Changes follow: a Volume grows, an Application scales.
     let volumes = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &crate::resource_of("Volume"));

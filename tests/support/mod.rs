@@ -231,6 +231,13 @@ pub fn with_version(doc: &Value, version: u64) -> Value {
     doc
 }
 
+/// Rows inserted, updated and deleted in every table since the statistics began, as
+/// PostgreSQL counts them (a backend reports its counts when it ends, or idle within 10 s).
+pub async fn rows_changed(pool: &PgPool) -> i64 {
+    let query = "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables";
+    sqlx::query_scalar(query).fetch_one(pool).await.expect("the row counts")
+}
+
 pub async fn count(pool: &PgPool, table: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
         .fetch_one(pool)
