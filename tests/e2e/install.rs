@@ -166,25 +166,31 @@ pub fn start_operator_with_metrics(
 }
 
 /// Waits until the operator serving metrics at `address` has run at least `objects`
-/// reconciles and none for 5 s; returns how long that took.
+/// reconciles, none runs, and it has made no API write (but its Lease's) for 5 s; returns
+/// how long that took. Reconciles alone never stop: objects waiting for an API that is not
+/// installed look again every minute, and do not write.
 pub async fn settle(address: &str, objects: usize, within: Duration) -> Duration {
     let total = |text: &str, metric: &str| samples(text, metric).iter().map(|(_, value)| value).sum::<f64>();
-    let mut quiet_since = (0.0, Instant::now());
-    eventually("every object reconciled, and nothing reconciling for 5 s", within, || {
-        let reconciled = std::net::TcpStream::connect(address).ok().map(|_| {
+    let writes = |text: &str| {
+        api_writes(text).iter().filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok()).sum::<f64>()
+    };
+    let mut quiet_since = (f64::NAN, Instant::now());
+    eventually("every object reconciled, and nothing written for 5 s", within, || {
+        let seen = std::net::TcpStream::connect(address).ok().map(|_| {
             let text = get(address, "/metrics");
-            (total(&text, "windflow_reconciles_total"), total(&text, "windflow_reconciles_in_flight"))
+            (total(&text, "windflow_reconciles_total"), total(&text, "windflow_reconciles_in_flight"), writes(&text))
         });
-        let settled = match reconciled {
-            Some((reconciles, 0.0)) if reconciles >= objects as f64 => {
-                if reconciles != quiet_since.0 {
-                    quiet_since = (reconciles, Instant::now());
+        let settled = match seen {
+            Some((reconciles, 0.0, written)) if reconciles >= objects as f64 => {
+                if written != quiet_since.0 {
+                    quiet_since = (written, Instant::now());
                 }
                 quiet_since.1.elapsed() >= Duration::from_secs(5)
             }
             _ => false,
         };
-        let outcome = if settled { Ok(()) } else { Err(format!("{reconciled:?} reconciles of {objects} objects")) };
+        let outcome =
+            if settled { Ok(()) } else { Err(format!("(reconciles, running, writes) {seen:?} for {objects} objects")) };
         async move { outcome }
     })
     .await
