@@ -428,13 +428,17 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
 
 /// Puts `event` into the cache; returns the object to reconcile, if it changed in what its
 /// reconcile reads ([`reconcile_reads`]): the operator's own status write coming back is not
-/// reconciled again. Then wakes the followers ([`Context::wake_followers`]) of an object whose
-/// status changed or that is gone: what they weigh is in the cache by then.
+/// reconciled again. Then wakes, once the cache holds the change, what follows the object:
+/// the objects weighing its status ([`Context::wake_followers`]) when it changed, those
+/// waiting for it ([`Context::wake_waiting`]) and those placed with it
+/// ([`Context::wake_placed_with`]) when it was first mirrored, turned Ready or moved, and all
+/// of them when it is gone.
 fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Event<K>, ctx: &Context) -> Option<K> {
     let (watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) = event else {
         writer.apply_watcher_event(event);
         if let watcher::Event::Delete(obj) = event {
             ctx.wake_followers(obj);
+            ctx.wake_placed_with(obj);
         }
         return None;
     };
@@ -463,6 +467,7 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
     }
     if moved_on {
         ctx.wake_waiting(obj);
+        ctx.wake_placed_with(obj);
     }
     reconcile.then(|| obj.clone())
 }

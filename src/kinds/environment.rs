@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::shared::{PLACEMENT_COLUMN, columns, metadata, quantities, tag_rows, tag_table, tags, typed};
-use super::{Inputs, Kind, KindId};
+use super::{Index, Inputs, Kind, KindId, Policy};
 use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
 use crate::api::tenancy::EnvironmentType;
 use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
@@ -74,6 +74,13 @@ impl Kind for Environment {
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Environment(self.meta().name.as_deref().unwrap_or_default())
+    }
+
+    /// The Policies of its namespace: their Roles go to every environment's namespace, so an
+    /// environment that comes, moves or goes changes them.
+    fn followers(&self, index: &Index) -> Vec<(KindId, String)> {
+        let policies = index.all::<Policy>(self.namespace().as_deref());
+        policies.iter().map(|policy| (KindId::Policy, policy.name_any())).collect()
     }
 
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {

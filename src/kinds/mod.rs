@@ -169,8 +169,9 @@ pub trait Kind:
         None
     }
 
-    /// Objects of its namespace whose placement follows this one's (the Domains in front of a
-    /// Gateway, a Domain's records): woken when where it runs changes, and when it goes.
+    /// Objects of its namespace that follow where this one runs, or whether it is there at all
+    /// (the Domains in front of a Gateway, a Domain's records, the Policies beside an
+    /// Environment): woken when where it runs changes, and when it goes.
     fn followers(&self, _index: &Index) -> Vec<(KindId, String)> {
         vec![]
     }

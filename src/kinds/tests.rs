@@ -750,6 +750,13 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
 }
 
 #[test]
+fn the_policies_beside_an_environment_follow_it() {
+    let index = index(&platform());
+    let production: Environment = sample("Environment", "production", json!({}));
+    assert_eq!(Kind::followers(&production, &index), [(KindId::Policy, "deployers".to_owned())]);
+}
+
+#[test]
 fn a_heartbeat_is_written_once_it_is_an_interval_newer_or_the_readiness_changes() {
     use crate::api::infra::NodeRole;
     let swarm: ContainerCluster = sample(

@@ -165,9 +165,10 @@ impl Context {
     }
 
     /// Reconciles the objects that run where `obj` runs ([`Kind::followers`]), now that where
-    /// it runs has changed. Only then: a Domain follows its records' statuses, and its records
-    /// where it runs; woken on every write, each would wake the other without end.
-    fn wake_placed_with<K: Kind>(&self, obj: &K) {
+    /// it runs, or whether it stands, has changed. Only then: a Domain follows its records'
+    /// statuses, and its records where it runs; woken on every write, each would wake the
+    /// other without end.
+    pub fn wake_placed_with<K: Kind>(&self, obj: &K) {
         let Some(wake) = self.waker.get() else { return };
         let namespace = obj.namespace();
         for (kind, name) in obj.followers(&self.index) {
