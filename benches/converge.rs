@@ -60,16 +60,22 @@ fn copy(sample: &[Value], index: usize) -> Vec<Value> {
 async fn requests(client: &Client) -> BTreeMap<(String, bool), f64> {
     let request = http::Request::get("/metrics").body(vec![]).expect("request");
     let text = client.request_text(request).await.expect("/metrics");
+    by_verb(&text, "apiserver_request_total")
+}
+
+/// The samples of `metric` summed by (verb, in capitals, whether the resource is a WindFlow kind).
+fn by_verb(exposition: &str, metric: &str) -> BTreeMap<(String, bool), f64> {
     let mut totals = BTreeMap::new();
-    for line in text.lines().filter(|line| line.starts_with("apiserver_request_total{")) {
-        let Some((labels, value)) = line.rsplit_once(' ') else { continue };
-        let label = |name: &str| {
-            labels.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
-        };
-        let value: f64 = value.parse().unwrap_or(0.0);
-        *totals.entry((label("verb"), label("group") == "windflow.io")).or_insert(0.0) += value;
+    for (labels, value) in install::samples(exposition, metric) {
+        let key = (label(labels, "verb").to_uppercase(), label(labels, "group") == "windflow.io");
+        *totals.entry(key).or_insert(0.0) += value;
     }
     totals
+}
+
+/// The value of label `name` in a sample's `{…}`.
+fn label(labels: &str, name: &str) -> String {
+    labels.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
 }
 
 fn delta(
@@ -150,16 +156,7 @@ fn write_documents(plane: &ControlPlane, name: &str, docs: &[Value]) -> std::pat
 /// Lease's.
 fn operator_requests(address: &str) -> (BTreeMap<(String, bool), f64>, f64) {
     let text = install::get(address, "/metrics");
-    let mut totals = BTreeMap::new();
-    for (labels, value) in install::samples(&text, "windflow_api_requests_total") {
-        let label = |name: &str| {
-            labels.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
-        };
-        *totals.entry((label("verb").to_uppercase(), label("group") == "windflow.io")).or_insert(0.0) += value;
-    }
-    let writes =
-        install::api_writes(&text).iter().filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok()).sum();
-    (totals, writes)
+    (by_verb(&text, "windflow_api_requests_total"), install::api_writes_total(&text))
 }
 
 /// What one WindFlow path took.

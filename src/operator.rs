@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::StreamExt;
 use futures::channel::mpsc;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::reflector::store::Writer;
@@ -426,8 +427,8 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
     Controller::for_stream(objects, reader)
 }
 
-/// Puts `event` into the cache; returns the object to reconcile, if it changed in what its
-/// reconcile reads ([`reconcile_reads`]): the operator's own status write coming back is not
+/// Puts `event` into the cache; returns the object to reconcile, if it is new or changed in
+/// what its reconcile reads ([`reconcile_reads`]): the operator's own status write coming back is not
 /// reconciled again. Then wakes, once the cache holds the change, what follows the object:
 /// the objects weighing its status ([`Context::wake_followers`]) when it changed, those
 /// waiting for it ([`Context::wake_waiting`]) and those placed with it
@@ -442,13 +443,21 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
         }
         return None;
     };
-    let before = cache.get(&ObjectRef::from_obj(obj));
+    let Some(before) = cache.get(&ObjectRef::from_obj(obj)) else {
+        // New to the cache: reconciled, and what weighs it weighs it now.
+        writer.apply_watcher_event(event);
+        ctx.wake_followers(obj);
+        return Some(obj.clone());
+    };
     let has_followers = obj.references().iter().any(|reference| reference.kind.observes_others());
-    let status_changed = has_followers
-        && before
-            .as_deref()
-            .is_none_or(|before| crate::mirror::current_status(before) != crate::mirror::current_status(obj));
-    let reconcile = before.as_deref().is_none_or(|before| reconcile_reads(before, obj));
+    // The statuses as JSON, serialized once, for the kinds that compare them.
+    let statuses = (has_followers || !K::STATUS_COLUMNS.is_empty())
+        .then(|| (crate::mirror::current_status(before.as_ref()), crate::mirror::current_status(obj)));
+    let status_changed = has_followers && statuses.as_ref().is_some_and(|(was, is)| was != is);
+    let mirrored_field_changed = statuses
+        .as_ref()
+        .is_some_and(|(was, is)| K::STATUS_COLUMNS.iter().any(|column| was.get(column.field) != is.get(column.field)));
+    let reconcile = mirrored_field_changed || reconcile_reads(before.meta(), obj.meta());
     // Mirrored for the first time, Ready, or placed elsewhere: what waited for its row or for
     // what it makes (an Environment's namespace on a cluster) can go on now.
     let standing = |obj: &K| {
@@ -457,10 +466,8 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
             (status.mirrored_resource_version.is_some(), ready, status.placement.clone())
         })
     };
-    let moved_on = before.as_deref().is_some_and(|before| {
-        let (was, is) = (standing(before), standing(obj));
-        was != is && is.as_ref().is_some_and(|(mirrored, _, _)| *mirrored)
-    });
+    let (was, is) = (standing(before.as_ref()), standing(obj));
+    let moved_on = was != is && is.as_ref().is_some_and(|(mirrored, _, _)| *mirrored);
     writer.apply_watcher_event(event);
     if status_changed {
         ctx.wake_followers(obj);
@@ -472,24 +479,15 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
     reconcile.then(|| obj.clone())
 }
 
-/// Whether `now` differs from `before` in what its own reconcile reads: its spec (the
-/// generation), its deletion and finalizers, its labels and annotations, and the status
-/// fields its row mirrors (written by the reconcile before, mirrored by the next).
-fn reconcile_reads<K: Kind>(before: &K, now: &K) -> bool {
-    let (was, is) = (before.meta(), now.meta());
-    if was.generation != is.generation
+/// Whether an object's metadata moved in what its own reconcile reads: its spec (the
+/// generation), its deletion and finalizers, its labels and annotations. (The status fields
+/// its row mirrors are the other thing: written by one reconcile, mirrored by the next.)
+fn reconcile_reads(was: &ObjectMeta, is: &ObjectMeta) -> bool {
+    was.generation != is.generation
         || was.deletion_timestamp != is.deletion_timestamp
         || was.finalizers != is.finalizers
         || was.labels != is.labels
         || was.annotations != is.annotations
-    {
-        return true;
-    }
-    if K::STATUS_COLUMNS.is_empty() {
-        return false;
-    }
-    let (was, is) = (crate::mirror::current_status(before), crate::mirror::current_status(now));
-    K::STATUS_COLUMNS.iter().any(|column| was.get(column.field) != is.get(column.field))
 }
 
 /// One watch per child type, whichever kinds own it, of the children `config`'s labels select

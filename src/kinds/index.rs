@@ -57,12 +57,12 @@ macro_rules! index {
             /// `WaitingForDependency` or `NoOrganization`), in `namespace`, or anywhere.
             pub fn waiting(&self, namespace: Option<&str>) -> Vec<(KindId, String, Option<String>)> {
                 let mut waiting = vec![];
+                let here = |object: Option<String>| namespace.is_none_or(|namespace| object.as_deref() == Some(namespace));
                 $(waiting.extend(
+                    // Only the waiting ones are copied out of the store.
                     self.$module
-                        .state()
+                        .state_filter(|obj| is_waiting(obj) && here(obj.namespace()))
                         .iter()
-                        .filter(|obj| namespace.is_none_or(|namespace| obj.namespace().as_deref() == Some(namespace)))
-                        .filter(|obj| is_waiting(obj.as_ref()))
                         .map(|obj| (KindId::$kind, obj.name_any(), obj.namespace())),
                 );)*
                 waiting

@@ -750,6 +750,31 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
 }
 
 #[test]
+fn the_objects_waiting_for_a_row_are_found_in_their_namespace() {
+    let mut docs: Vec<Value> = platform().iter().map(as_mirrored).collect();
+    let waiting = |reason: &str| {
+        json!({ "conditions": [{ "type": "Synced", "status": "False", "reason": reason, "message": "",
+                                 "lastTransitionTime": "2026-12-04T10:00:00Z" }] })
+    };
+    for doc in &mut docs {
+        match (doc["kind"].as_str(), doc["metadata"]["name"].as_str()) {
+            (Some("Volume"), Some("pgdata")) => doc["status"] = waiting("WaitingForDependency"),
+            (Some("Network"), Some("backend")) => doc["status"] = waiting("InvalidSpec"),
+            _ => {}
+        }
+    }
+    let index = Index::from_documents(&docs);
+    let pgdata = (KindId::Volume, "pgdata".to_owned(), Some("acme".to_owned()));
+    assert_eq!(
+        index.waiting(Some("acme")),
+        std::slice::from_ref(&pgdata),
+        "an invalid spec waits for users, not for a row"
+    );
+    assert_eq!(index.waiting(None), [pgdata]);
+    assert_eq!(index.waiting(Some("globex")), []);
+}
+
+#[test]
 fn the_policies_beside_an_environment_follow_it() {
     let index = index(&platform());
     let production: Environment = sample("Environment", "production", json!({}));

@@ -269,18 +269,17 @@ impl Provider {
         children: &[DynamicObject],
     ) -> Result<Vec<DynamicObject>, ApplyError> {
         let targets = self.targets(types, children).await?;
-        let wanted_types = children.iter().map(|child| child_type(types, child)).collect::<Result<Vec<_>, _>>()?;
+        let wanted_types: Vec<ChildType> = targets.iter().map(|(type_, _)| *type_).collect();
         self.children.listed(&wanted_types, CACHE_WAIT).await;
-        let mut current: Vec<Option<DynamicObject>> = Vec::with_capacity(children.len());
-        let mut stamped = Vec::with_capacity(children.len());
-        // Nothing is applied unless every name is free or already this owner's: forced apply
-        // would take over whatever holds it.
-        for (child, resource) in children.iter().zip(&targets) {
+        // Each child as it is to be applied, with what the cache holds of it when that is
+        // already as wanted. Nothing is applied unless every name is free or already this
+        // owner's: forced apply would take over whatever holds it.
+        let mut planned: Vec<(DynamicObject, &ApiResource, Option<DynamicObject>)> = Vec::with_capacity(children.len());
+        for (child, (type_, resource)) in children.iter().zip(&targets) {
             let child = stamped_with_hash(child);
-            let existing = match self.children.get(child_type(types, &child)?, &child) {
+            let existing = match self.children.get(*type_, &child) {
                 Cached::Found(live) if ours(&live.metadata, &child) && as_wanted(&child, &live) => {
-                    current.push(Some(live.as_ref().clone()));
-                    stamped.push(child);
+                    planned.push((child, resource, Some(live.as_ref().clone())));
                     continue;
                 }
                 Cached::Found(live) => Some(live.metadata.clone()),
@@ -299,27 +298,24 @@ impl Provider {
                     owner: owner_of(&child),
                 });
             }
-            current.push(None);
-            stamped.push(child);
+            planned.push((child, resource, None));
         }
-        let writing: Vec<DynamicObject> =
-            stamped.iter().zip(&current).filter(|(_, held)| held.is_none()).map(|(child, _)| child.clone()).collect();
-        if writing.is_empty() {
-            return Ok(current.into_iter().flatten().collect());
+        let writing: Vec<&DynamicObject> =
+            planned.iter().filter(|(_, _, held)| held.is_none()).map(|(child, _, _)| child).collect();
+        if !writing.is_empty() {
+            self.namespaces_are_the_tenants(&writing).await?;
         }
-        self.namespaces_are_the_tenants(&writing).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let mut applied = Vec::with_capacity(children.len());
-        for ((child, resource), held) in stamped.into_iter().zip(&targets).zip(current) {
+        for (mut object, resource, held) in planned {
             if let Some(held) = held {
                 applied.push(held);
                 continue;
             }
-            let name = child.name_any();
-            let api = api(&self.client, child.namespace().as_deref(), resource);
+            let name = object.name_any();
+            let api = api(&self.client, object.namespace().as_deref(), resource);
             // A status the builder sets (a reported node's phase) goes to the status
             // subresource, where the API server keeps it.
-            let mut object = child;
             let status = object.data.as_object_mut().and_then(|data| data.remove("status"));
             let mut stored = api
                 .patch(&name, &params, &Patch::Apply(&object))
@@ -340,7 +336,7 @@ impl Provider {
     /// Every namespace a child lands in belongs to the child's organization (its
     /// `windflow.io/organization` label): two tenants' environment namespaces may be named
     /// alike, and a child must never land in the other's.
-    async fn namespaces_are_the_tenants(&self, children: &[DynamicObject]) -> Result<(), ApplyError> {
+    async fn namespaces_are_the_tenants(&self, children: &[&DynamicObject]) -> Result<(), ApplyError> {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let mut checked: Vec<String> = vec![];
         for child in children {
@@ -396,13 +392,13 @@ impl Provider {
         &self,
         types: &'static [ChildType],
         children: &[DynamicObject],
-    ) -> Result<Vec<ApiResource>, ApplyError> {
+    ) -> Result<Vec<(ChildType, ApiResource)>, ApplyError> {
         let mut targets = Vec::with_capacity(children.len());
         let mut missing = vec![];
         for child in children {
             let type_ = child_type(types, child)?;
             match self.resource(type_).await? {
-                Some(resource) => targets.push(resource),
+                Some(resource) => targets.push((type_, resource)),
                 None if missing.contains(&type_) => {}
                 None => missing.push(type_),
             }
@@ -422,7 +418,7 @@ impl Provider {
         // Like an apply, which writes nothing while any type is not installed.
         let targets = self.targets(types, wanted).await?;
         let mut differences = vec![];
-        for (child, resource) in wanted.iter().zip(targets) {
+        for (child, (_, resource)) in wanted.iter().zip(targets) {
             let what = format!("{} {}", resource.kind, describe(child.namespace().as_deref(), &child.name_any()));
             let api = api(&self.client, child.namespace().as_deref(), &resource);
             match api.get_opt(&child.name_any()).await? {

@@ -18,9 +18,6 @@ use super::{ChildType, labels};
 /// The annotation `kubectl apply` keeps: a copy of the whole object, read by nothing here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// How often [`ChildCache::listed`] looks.
-const LISTED_POLL: Duration = Duration::from_millis(50);
-
 /// A child's namespace and name.
 type Key = (Option<String>, String);
 
@@ -115,20 +112,14 @@ impl ChildCache {
     /// connected, or the operator just started. A type with no cache, or whose watch waits for
     /// the type to be served, is not waited for.
     pub async fn listed(&self, types: &[ChildType], within: Duration) {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let waiting = {
-                let caches = self.locked();
-                types.iter().any(|type_| {
-                    let cache = caches.get(&(type_.api_version, type_.kind));
-                    cache.is_some_and(|typed| typed.watched && !listed(&typed.store))
-                })
-            };
-            if !waiting || tokio::time::Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep(LISTED_POLL).await;
-        }
+        let unlisted: Vec<Store<DynamicObject>> = {
+            let caches = self.locked();
+            let watched = types.iter().filter_map(|type_| caches.get(&(type_.api_version, type_.kind)));
+            watched.filter(|typed| typed.watched && !listed(&typed.store)).map(|typed| typed.store.clone()).collect()
+        };
+        let lists = futures::future::join_all(unlisted.iter().map(Store::wait_until_ready));
+        // Past `within`, the caller asks the API server instead.
+        let _ = tokio::time::timeout(within, lists).await;
     }
 
     /// The child of `type_` named as `child` is.
@@ -236,5 +227,24 @@ mod tests {
         cache.record(PVC, &mut writer, &watcher::Event::Apply(trimmed("b", "o3")));
         assert_eq!(names(cache.owned_by(PVC, "o1")), Some(vec![]));
         assert_eq!(names(cache.owned_by(PVC, "o3")), Some(vec!["b".to_owned()]));
+    }
+
+    #[tokio::test]
+    async fn an_apply_waiting_for_the_first_list_goes_on_when_it_comes() {
+        let cache = ChildCache::default();
+        let mut writer = cache.writer(PVC);
+        let waiting = cache.listed(&[PVC], Duration::from_secs(3600));
+        let listing = async {
+            cache.record(PVC, &mut writer, &watcher::Event::Init);
+            cache.record(PVC, &mut writer, &watcher::Event::InitDone);
+        };
+        let both = async { futures::join!(waiting, listing) };
+        assert!(tokio::time::timeout(Duration::from_secs(30), both).await.is_ok(), "woken by the list, not the hour");
+        // A type the cluster does not serve is not waited for.
+        let unserved = ChildCache::default();
+        let _writer = unserved.writer(PVC);
+        unserved.watched(PVC, false);
+        let done = tokio::time::timeout(Duration::from_secs(30), unserved.listed(&[PVC], Duration::from_secs(3600)));
+        assert!(done.await.is_ok());
     }
 }

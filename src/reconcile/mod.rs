@@ -165,9 +165,9 @@ impl Context {
     }
 
     /// Reconciles the objects that run where `obj` runs ([`Kind::followers`]), now that where
-    /// it runs, or whether it stands, has changed. Only then: a Domain follows its records'
-    /// statuses, and its records where it runs; woken on every write, each would wake the
-    /// other without end.
+    /// it runs, or whether it stands, has changed (the watch event that brings the change).
+    /// Only then: a Domain follows its records' statuses, and its records where it runs; woken
+    /// on every write, each would wake the other without end.
     pub fn wake_placed_with<K: Kind>(&self, obj: &K) {
         let Some(wake) = self.waker.get() else { return };
         let namespace = obj.namespace();
@@ -876,9 +876,8 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
         let namespace = obj.namespace().unwrap_or_default();
         ctx.clusters.forget(&Destination::Workload { namespace, name: obj.name_any() });
     }
-    // What followed this object (an Element, a Volume it mounted) follows its absence.
-    ctx.wake_followers(obj);
-    ctx.wake_placed_with(obj);
+    // What followed this object (an Element, a Volume it mounted) is woken by the watch event
+    // of its deletion, once the cache no longer holds it.
     match remove(&ctx.pool, obj, ctx.operator()).await {
         Ok(_) => {
             ctx.views.request();
@@ -966,9 +965,6 @@ async fn update_status<K: Kind>(
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let ready = &report.ready;
     let announcement = status::announcement(&before, ready);
-    if before.get("placement") != patch["status"].get("placement") {
-        ctx.wake_placed_with(obj);
-    }
     if let (Some(_), Some(cluster)) = (announcement, obj.hosts()) {
         ctx.wake_placed_on(&cluster);
     }

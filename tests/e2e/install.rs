@@ -140,8 +140,8 @@ pub fn samples<'a>(exposition: &'a str, metric: &str) -> Vec<(&'a str, f64)> {
 }
 
 /// The API writes an operator counted (`windflow_api_requests_total`) apart from renewing its
-/// Lease and asking who it is, one `labels value` each.
-pub fn api_writes(exposition: &str) -> Vec<String> {
+/// Lease and asking who it is: each sample's labels and count.
+pub fn api_writes(exposition: &str) -> Vec<(&str, f64)> {
     const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
     samples(exposition, "windflow_api_requests_total")
         .into_iter()
@@ -149,8 +149,12 @@ pub fn api_writes(exposition: &str) -> Vec<String> {
         .filter(|(labels, _)| {
             !["leases", "selfsubjectreviews"].iter().any(|r| labels.contains(&format!("resource=\"{r}\"")))
         })
-        .map(|(labels, value)| format!("{labels} {value}"))
         .collect()
+}
+
+/// How many API writes [`api_writes`] finds in all.
+pub fn api_writes_total(exposition: &str) -> f64 {
+    api_writes(exposition).iter().map(|(_, count)| count).sum()
 }
 
 /// [`start_operator`], serving its probes and metrics at the address returned.
@@ -171,14 +175,15 @@ pub fn start_operator_with_metrics(
 /// installed look again every minute, and do not write.
 pub async fn settle(address: &str, objects: usize, within: Duration) -> Duration {
     let total = |text: &str, metric: &str| samples(text, metric).iter().map(|(_, value)| value).sum::<f64>();
-    let writes = |text: &str| {
-        api_writes(text).iter().filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok()).sum::<f64>()
-    };
     let mut quiet_since = (f64::NAN, Instant::now());
     eventually("every object reconciled, and nothing written for 5 s", within, || {
         let seen = std::net::TcpStream::connect(address).ok().map(|_| {
             let text = get(address, "/metrics");
-            (total(&text, "windflow_reconciles_total"), total(&text, "windflow_reconciles_in_flight"), writes(&text))
+            (
+                total(&text, "windflow_reconciles_total"),
+                total(&text, "windflow_reconciles_in_flight"),
+                api_writes_total(&text),
+            )
         });
         let settled = match seen {
             Some((reconciles, 0.0, written)) if reconciles >= objects as f64 => {
