@@ -88,7 +88,10 @@ fn delta(
 /// Every WindFlow kind and where it is served, generated once: building the CRDs is not work
 /// either path should be timed for.
 fn kinds() -> BTreeMap<String, ApiResource> {
-    windflow::kinds::crds().iter().map(|crd| (crd.spec.names.kind.clone(), windflow::api::api_resource(crd))).collect()
+    windflow::kinds::crds()
+        .iter()
+        .map(|crd| (crd.spec.names.kind.clone(), windflow::kinds::api_resource(crd)))
+        .collect()
 }
 
 /// Objects not yet where the end-to-end suite expects them without third-party APIs but

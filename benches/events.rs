@@ -18,9 +18,9 @@ use futures::StreamExt;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
-use windflow::api::apps::{ApplicationType, DeploymentType, StackPhase};
-use windflow::deploy::{self, Facts, Health, RolloutTarget, Workloads};
+use windflow::deploy::{self, DeploymentType, Facts, Health, RolloutTarget, Runtime, Workloads};
 use windflow::events;
+use windflow::kinds::stack::StackPhase;
 
 const ROUNDS: usize = 2;
 
@@ -41,11 +41,11 @@ fn facts(workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {
     let config = serde_json::from_value(json!({ "image": "ghcr.io/acme/storefront:1.5.0" })).expect("config");
     Facts {
         strategy: DeploymentType::Rolling,
-        stack: ("shop", StackPhase::Deployed),
+        stack: ("shop", StackPhase::Deployed.for_rollout()),
         queued_behind: None,
         targets: Ok(vec![RolloutTarget {
             name: "storefront".into(),
-            application_type: ApplicationType::Container,
+            runtime: Runtime::Container,
             revision: "abc".into(),
             config,
         }]),

@@ -22,9 +22,9 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
-use windflow::api::actor::{Actor, CHANGED_BY};
 use windflow::kinds::index::Index;
 use windflow::kinds::{Application, DnsRecord, Group, Kind, Network, Tag, User, Volume, prepare};
+use windflow::mirror::actor::{Actor, CHANGED_BY};
 use windflow::mirror::{Prepared, store};
 use windflow::reconcile::{Outcome, sync};
 
@@ -124,7 +124,7 @@ fn as_recorded(prepared: Vec<Prepared>) -> Vec<Prepared> {
 /// bare `INSERT … ON CONFLICT`, then an audit insert holding the row, in one transaction. No
 /// resolving, no join rows, no diff: the least a mirror with an audit trail must do.
 async fn baseline(pool: &PgPool, prepared: &Prepared) {
-    let table = prepared.kind.table();
+    let table = prepared.entity.table;
     let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
     let list = columns.join(", ");
     let updates: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();

@@ -13,9 +13,8 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::api::{api_resource, describe, describe_document};
 use crate::kinds::index::{Index, as_mirrored};
-use crate::kinds::{self, Inputs, Kind, KindId, Visitor, place, placement, prepare, visit};
+use crate::kinds::{self, Inputs, Kind, KindId, Visitor, api_resource, place, placement, prepare, visit};
 use crate::mirror::store::{self, StoreError};
 use crate::mirror::{AuditedObject, audit_row};
 use crate::provision::apply::ApplyError;
@@ -23,6 +22,7 @@ use crate::provision::clusters::{ClusterError, Clusters};
 use crate::provision::probe::{ProbeError, probe};
 use crate::provision::{Config, Destination};
 use crate::reconcile::{Outcome, sync};
+use crate::{describe, describe_document};
 
 /// One way a row differs from its object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,9 +392,9 @@ pub async fn resync(pool: &PgPool, documents: &[Value]) -> Result<Vec<Difference
     for (kind, id, name) in strays {
         let (namespace, name) = name.split_once('/').map_or((None, name.as_str()), |(ns, n)| (Some(ns), n));
         // The organization of the audit row is read from the deleted row itself.
-        let gone = AuditedObject { kind, id, namespace, name };
+        let gone = AuditedObject { kind: kind.entity().kind, id, namespace, name };
         let audit = audit_row(&gone, Some("windflow resync"), None, i64::MAX);
-        match store::delete(pool, kind, &audit).await {
+        match store::delete(pool, kind.table(), &audit).await {
             Ok(_) => {}
             Err(StoreError::StillReferenced(message)) => {
                 blocked.push(Difference { object: format!("{kind} {name}"), problem: message, row: None })

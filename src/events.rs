@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::api::apps::Deployment;
 use crate::deploy::{Rollout, Step, Transition};
+use crate::kinds::deployment::Deployment;
 
 /// What went wrong recording or publishing steps; every kind of it is retried.
 #[derive(Debug, thiserror::Error)]

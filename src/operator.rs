@@ -24,15 +24,15 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{debug, error, info, warn};
 
 use crate::FIELD_MANAGER;
-use crate::api::apps::DeploymentPhase;
-use crate::api::common::Reason;
 use crate::cli::{LeaderElectionArgs, RunArgs};
+use crate::deploy::DeploymentPhase;
 use crate::kinds::Index;
 use crate::kinds::*;
 use crate::metrics::ObjectLabels;
 use crate::provision::apply::Provider;
 use crate::provision::cache::trim;
 use crate::provision::{ChildType, Destination, labels};
+use crate::reason::Reason;
 use crate::reconcile::{self, Context, Lifecycle};
 
 /// Runs every controller until a shutdown signal; in-flight reconciles finish first, then the
@@ -224,7 +224,7 @@ async fn crds_served(client: &Client) {
 async fn missing_crds(client: &Client) -> Result<Vec<String>, kube::Error> {
     let crds = crate::kinds::crds();
     // Every WindFlow kind is served in the one group version: one discovery request.
-    let Some(group_version) = crds.first().map(|crd| crate::api::api_resource(crd).api_version) else {
+    let Some(group_version) = crds.first().map(|crd| crate::kinds::api_resource(crd).api_version) else {
         return Ok(vec![]);
     };
     let served = match client.list_api_group_resources(&group_version).await {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::api;
+use crate::kinds::common::GROUP;
 use crate::kinds::{self, KindId};
 use crate::provision::ChildType;
 
@@ -25,8 +25,8 @@ pub fn cluster_access() -> BTreeSet<Access> {
     for crd in &crds {
         let plural = &crd.spec.names.plural;
         // The controllers list and watch; the finalizer is added and removed by patch.
-        all.extend(access(api::common::GROUP, plural, &["list", "watch", "patch"]));
-        all.extend(access(api::common::GROUP, &format!("{plural}/status"), &["patch"]));
+        all.extend(access(GROUP, plural, &["list", "watch", "patch"]));
+        all.extend(access(GROUP, &format!("{plural}/status"), &["patch"]));
     }
     // Events: the recorder creates them and patches a series.
     all.extend(access("events.k8s.io", "events", &["create", "patch"]));
@@ -42,7 +42,7 @@ pub fn cluster_access() -> BTreeSet<Access> {
     for kind in KindId::ALL.iter().filter(|kind| !kind.child_types().is_empty()) {
         // An owner reference with blockOwnerDeletion needs this where the
         // OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift).
-        all.extend(access(api::common::GROUP, &format!("{}/finalizers", plural_of(&kind.to_string())), &["update"]));
+        all.extend(access(GROUP, &format!("{}/finalizers", plural_of(&kind.to_string())), &["update"]));
         for child in kind.child_types() {
             all.extend(child_access(child));
         }

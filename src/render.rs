@@ -10,12 +10,13 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{describe, describe_document};
+use crate::kinds::common::Reference;
 use crate::kinds::index::{Index, as_mirrored};
+use crate::kinds::organization::tenant_namespace;
 use crate::kinds::{self, Inputs, Kind, KindId, Visitor};
-use crate::mirror::Reference;
-use crate::provision::{self, Config, Destination, Placed, ProvisionError, tenant_namespace};
+use crate::provision::{self, Config, Destination, Placed, ProvisionError};
 use crate::validate::Schemas;
+use crate::{describe, describe_document};
 
 /// `windflow render`: prints the children of the manifests, or every problem; returns how
 /// many problems there are.

@@ -10,8 +10,8 @@ use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::{Value, json};
 use support::{Cluster, database, documents, platform, stored};
 use windflow::admission::{Settings, review};
-use windflow::api::apps::Deployment;
 use windflow::kinds::Index;
+use windflow::kinds::deployment::Deployment;
 use windflow::kinds::policy::deploying::{self, Decision, Refusal};
 
 /// How a case ends.
@@ -171,7 +171,7 @@ async fn admission_waits_for_a_missing_user_that_a_platform_member_names() {
     let settings = Settings { platform_groups: vec!["platform".into()], ..Settings::default() };
     let mut object = serde_json::to_value(deployment_by("nobody")).expect("json");
     object["metadata"]["annotations"] = json!({
-        windflow::api::actor::CHANGED_BY: windflow::api::actor::Actor {
+        windflow::mirror::actor::CHANGED_BY: windflow::mirror::actor::Actor {
             username: "ci".into(), groups: vec!["platform".into()], login: Some("ci".into())
         }.to_annotation()
     });

@@ -1334,7 +1334,7 @@ async fn a_deployment_of_a_stack_that_is_not_ready_waits_for_it_and_applies_noth
 /// rollout step is recorded.
 #[tokio::test]
 async fn a_rollout_starts_only_for_a_requester_who_may_name_its_user() {
-    use windflow::api::actor::{Actor, CREATED_BY};
+    use windflow::mirror::actor::{Actor, CREATED_BY};
     let (db, docs) = rollout_scenario(&[]).await;
     let config = Config {
         rollouts: windflow::provision::Rollouts { requesters_recorded: true, platform_groups: vec![] },

@@ -10,26 +10,21 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use support::*;
 use uuid::Uuid;
-use windflow::api::apps::{ApplicationType, DeploymentPhase, DeploymentType, StackPhase};
-use windflow::api::common::FreeForm;
-use windflow::deploy::{self, Facts, Health, RolloutTarget, Workloads};
+use windflow::deploy::{self, DeploymentPhase, DeploymentType, Facts, Health, RolloutTarget, Runtime, Workloads};
 use windflow::events;
+use windflow::free_form::FreeForm;
+use windflow::kinds::stack::StackPhase;
 use windflow::mirror::views;
 
 fn target() -> RolloutTarget {
     let config: FreeForm = serde_json::from_value(json!({ "image": "ghcr.io/acme/storefront:1.5.0" })).expect("config");
-    RolloutTarget {
-        name: "storefront".into(),
-        application_type: ApplicationType::Container,
-        revision: "abc".into(),
-        config,
-    }
+    RolloutTarget { name: "storefront".into(), runtime: Runtime::Container, revision: "abc".into(), config }
 }
 
 fn facts(strategy: DeploymentType, workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {
     Facts {
         strategy,
-        stack: ("shop", StackPhase::Deployed),
+        stack: ("shop", StackPhase::Deployed.for_rollout()),
         queued_behind: None,
         targets: Ok(vec![target()]),
         analysis: Duration::ZERO,

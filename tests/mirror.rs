@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
-use windflow::api::common::Reason;
+use windflow::reason::Reason;
 use windflow::reconcile::Outcome;
 
 fn blocked(outcome: Outcome) -> (Reason, String) {
@@ -505,15 +505,15 @@ async fn every_row_a_kind_builds_names_columns_of_its_table() {
     let mut seen = BTreeSet::new();
     for doc in &docs {
         let prepared = kinds::visit(doc, Prepare(&index)).expect("a WindFlow kind");
-        seen.insert(prepared.kind);
-        let table = prepared.kind.table();
+        seen.insert(prepared.entity);
+        let table = prepared.entity.table;
         let written: Vec<(&str, &serde_json::Map<String, Value>)> = std::iter::once((table, &prepared.rows.row))
             .chain(prepared.rows.joins.iter().flat_map(|join| join.rows.iter().map(|row| (join.table.table, row))))
             .collect();
         for (table, row) in written {
             let columns = schema.get(table).unwrap_or_else(|| panic!("no table {table}"));
             for column in row.keys() {
-                assert!(columns.contains(column), "{}: {table}.{column} is not a column", prepared.kind);
+                assert!(columns.contains(column), "{}: {table}.{column} is not a column", prepared.entity.kind);
             }
         }
     }
@@ -568,7 +568,7 @@ async fn timestamps_say_when_the_object_was_created_changed_and_started() {
 /// observed, the deleter for a delete.
 #[tokio::test]
 async fn audit_rows_name_who_acted() {
-    use windflow::api::actor::{Actor, CHANGED_BY, DELETED_BY};
+    use windflow::mirror::actor::{Actor, CHANGED_BY, DELETED_BY};
     const OPERATOR: &str = "system:serviceaccount:windflow-system:windflow";
 
     let db = database().await;

@@ -11,9 +11,8 @@ use kube::client::Body;
 use serde_json::{Value, json};
 use support::{serve, swarm_engine};
 use tokio::net::TcpListener;
-use windflow::api::infra::NodeRole;
 use windflow::metrics::ApiRequests;
-use windflow::provision::probe::{ProbeError, ProbeTarget, probe};
+use windflow::provision::probe::{NodeRole, ProbeError, ProbeTarget, probe};
 
 /// The fake servers listen on loopback, which the default deny list refuses: these tests allow
 /// every address.
@@ -198,4 +197,51 @@ async fn a_tenants_kubeconfig_is_followed_only_for_inline_credentials_to_allowed
     let (client, _unused) = unused_client();
     let refused = probe(&client, &engine, &deny, &ApiRequests::default()).await;
     assert!(matches!(&refused, Err(ProbeError::Refused(m)) if m.contains("127.0.0.0/8")), "{refused:?}");
+}
+
+/// Everything placed on a workload cluster asks for its client: the kubeconfig Secret is read
+/// once per `KUBECONFIG_RECHECK`, not once per reconcile, unless the cluster names another one.
+#[tokio::test]
+async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use windflow::provision::Destination;
+    use windflow::provision::clusters::{Clusters, Credentials};
+
+    let apiserver = serve(HashMap::from([(
+        "/version",
+        json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "", "gitTreeState": "",
+                "buildDate": "", "goVersion": "", "compiler": "", "platform": "linux/amd64" }),
+    )]))
+    .await;
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: edge\nclusters: [{{ name: edge, cluster: {{ server: \"{apiserver}\" }} }}]\n\
+         users: [{{ name: edge, user: {{ token: t }} }}]\ncontexts: [{{ name: edge, context: {{ cluster: edge, user: edge }} }}]\n"
+    );
+    let (client, mut handle) = unused_client();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counted = reads.clone();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let name = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+            let secret = json!({ "apiVersion": "v1", "kind": "Secret",
+                                 "metadata": { "name": name, "namespace": "acme", "resourceVersion": "7" },
+                                 "data": { "value": base64(&kubeconfig) } });
+            send.send_response(
+                Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"),
+            );
+        }
+    });
+    let clusters = Clusters::new(client, LOOPBACK.to_vec(), ApiRequests::default());
+    let edge = Destination::Workload { namespace: "acme".into(), name: "edge".into() };
+    let credentials = |secret: &str| Credentials { namespace: "acme".into(), secret: secret.into(), keys: &["value"] };
+    let first = clusters.provider(&edge, Some(&credentials("edge-kubeconfig"))).await.expect("connected");
+    for _ in 0..5 {
+        let again = clusters.provider(&edge, Some(&credentials("edge-kubeconfig"))).await.expect("still connected");
+        assert!(Arc::ptr_eq(&first, &again), "the same client");
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "one read of the Secret for six uses");
+    clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "a cluster that names another Secret reads it at once");
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 
-use crate::api::actor::Actor;
+use crate::mirror::actor::Actor;
 
 /// Groups every authenticated requester of a kind has: they say nothing about who acted.
 const COMMON_GROUPS: &[&str] = &["system:authenticated", "system:unauthenticated", "system:serviceaccounts"];

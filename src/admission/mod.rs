@@ -1,7 +1,7 @@
 //! The admission webhook: who did it, who may deploy.
 //!
 //! Every replica serves it, leader or not (`operator`). The mutating webhook records the
-//! requester of every create and update in the object's annotations ([`crate::api::actor`]);
+//! requester of every create and update in the object's annotations ([`crate::mirror::actor`]);
 //! the validating webhook checks what only admission can (a rollout's authority, Users of
 //! another organization, a User still named by Deployments) and records the requester of a
 //! delete on the object just before the API server marks it deleted. The chart's webhook
@@ -18,9 +18,9 @@ use std::sync::Arc;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 
-use crate::api::actor::{Actor, DELETED_BY};
 use crate::kinds::Indexed;
 use crate::kinds::policy::deploying::Lookup;
+use crate::mirror::actor::{Actor, DELETED_BY};
 pub use identity::Identities;
 
 /// What admission needs to know besides the request.

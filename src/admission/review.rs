@@ -10,13 +10,20 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::{Value, json};
 
 use super::Settings;
-use crate::api::actor::{Actor, CHANGED_BY, CREATED_BY};
-use crate::api::apps::{Application, Deployment, Stack};
-use crate::api::infra::{ContainerCluster, VM, Volume};
-use crate::api::tenancy::{Group, Organization, Policy, User};
+use crate::kinds::application::Application;
+use crate::kinds::container_cluster::ContainerCluster;
+use crate::kinds::deployment::Deployment;
+use crate::kinds::group::Group;
+use crate::kinds::organization::{Organization, tenant_of};
+use crate::kinds::policy::Policy;
 use crate::kinds::policy::deploying::{self, Decision, Lookup};
+use crate::kinds::stack::Stack;
+use crate::kinds::user::User;
+use crate::kinds::vm::VM;
+use crate::kinds::volume::Volume;
 use crate::kinds::{Index, Indexed};
-use crate::provision::{ProvisionError, tenant_of};
+use crate::mirror::actor::{Actor, CHANGED_BY, CREATED_BY};
+use crate::provision::ProvisionError;
 
 /// The mutation: `changed-by` is the requester on every create and update, `created-by` the
 /// requester on create and what it was before on update. Whatever the client sent under these

@@ -5,8 +5,13 @@
 //! transaction as the steps' `deployment_events` rows. A step is taken only when the state
 //! changes, so a restart that reads the state back takes no step twice and loses none.
 
+mod terms;
 #[cfg(test)]
 mod tests;
+
+pub use terms::{
+    ApplicationRollout, DeploymentPhase, DeploymentType, REVISION_LABEL, Readiness, RolloutStage, Runtime, StackState,
+};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,11 +21,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::apps::{
-    ApplicationRollout, ApplicationType, DeploymentPhase, DeploymentType, REVISION_LABEL, RolloutStage, StackPhase,
-};
-use crate::api::common::FreeForm;
-use crate::api::common::Reason;
+use crate::free_form::FreeForm;
+use crate::reason::Reason;
 
 /// How often a running rollout looks at its workloads when nothing wakes it: a change of a
 /// workload of its stack does (`operator::wake_rollouts`).
@@ -112,7 +114,7 @@ pub struct Workloads {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RolloutTarget {
     pub name: String,
-    pub application_type: ApplicationType,
+    pub runtime: Runtime,
     pub revision: String,
     pub config: FreeForm,
 }
@@ -121,8 +123,8 @@ pub struct RolloutTarget {
 #[derive(Clone, Debug)]
 pub struct Facts<'a> {
     pub strategy: DeploymentType,
-    /// The stack's name and phase.
-    pub stack: (&'a str, StackPhase),
+    /// The stack's name and state.
+    pub stack: (&'a str, StackState),
     /// Another running Deployment of the stack, which this one waits for.
     pub queued_behind: Option<&'a str>,
     /// What to roll out, or why nothing can be (a rollback whose parent recorded nothing).
@@ -226,7 +228,7 @@ fn finish(rollout: &mut Rollout, facts: &Facts, phase: DeploymentPhase, reason: 
 
 /// Pending: cancelled, queued, refused as `create_deployment` refuses, or started.
 fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<Duration> {
-    let (stack, stack_phase) = facts.stack;
+    let (stack, stack_state) = facts.stack;
     if facts.cancel {
         steps.push(finish(
             rollout,
@@ -242,21 +244,22 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
         rollout.message = format!("queued behind Deployment {running}, which is rolling out stack {stack}");
         return Some(QUEUED_POLL);
     }
-    if !matches!(stack_phase, StackPhase::Ready | StackPhase::Deployed) {
+    if stack_state.readiness != Readiness::Deployable {
         // A stack applied with its rollout is still coming up: wait for it, as `create_deployment`
         // is applied when the rollout would start, up to the deadline.
-        let coming_up = matches!(stack_phase, StackPhase::Draft | StackPhase::Validating);
+        let coming_up = stack_state.readiness == Readiness::ComingUp;
         let waited = facts.created.map(|created| facts.now.duration_since(created));
         let within = waited.is_none_or(|waited| waited.as_secs_f64() < facts.start_deadline.as_secs_f64());
         if coming_up && within {
             rollout.reason = Reason::WaitingForStack;
             rollout.message = format!(
-                "waiting for Stack {stack} to be ready (it is {stack_phase}), at most {}s after this Deployment was created",
+                "waiting for Stack {stack} to be ready (it is {}), at most {}s after this Deployment was created",
+                stack_state.phase,
                 facts.start_deadline.as_secs()
             );
             return Some(QUEUED_POLL);
         }
-        let message = format!("Stack {stack} is {stack_phase}: only a ready or deployed stack can be deployed");
+        let message = format!("Stack {stack} is {}: only a ready or deployed stack can be deployed", stack_state.phase);
         steps.push(finish(rollout, facts, DeploymentPhase::Failed, Reason::StackNotDeployable, message));
         return None;
     }
@@ -286,11 +289,11 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
         format!("{} rollout of {} started", strategy_name(facts.strategy), names.join(", ")),
     ));
     for target in targets {
-        let (stage, message) = match target.application_type {
-            ApplicationType::Container => (first_stage(facts.strategy), None),
-            // Strategies shape container workloads; a VM takes its new configuration at once
-            // and a physical application is not run by WindFlow.
-            other => (RolloutStage::Done, Some(format!("{other:?} application: applied as is").to_lowercase())),
+        let (stage, message) = match target.runtime {
+            Runtime::Container => (first_stage(facts.strategy), None),
+            Runtime::AsIs(application_type) => {
+                (RolloutStage::Done, Some(format!("{application_type} application: applied as is")))
+            }
         };
         steps.push(step(
             "applied",

@@ -7,10 +7,10 @@ fn now() -> Timestamp {
     "2026-11-25T10:00:00Z".parse().expect("time")
 }
 
-fn target(name: &str, application_type: ApplicationType) -> RolloutTarget {
+fn target(name: &str, runtime: Runtime) -> RolloutTarget {
     RolloutTarget {
         name: name.into(),
-        application_type,
+        runtime,
         revision: format!("{name}-rev2"),
         config: FreeForm(serde_json::from_value(json!({ "image": format!("{name}:2") })).expect("config")),
     }
@@ -19,9 +19,9 @@ fn target(name: &str, application_type: ApplicationType) -> RolloutTarget {
 fn facts<'a>(strategy: DeploymentType, workloads: &'a BTreeMap<String, Workloads>) -> Facts<'a> {
     Facts {
         strategy,
-        stack: ("shop", StackPhase::Deployed),
+        stack: ("shop", StackState { phase: "deployed", readiness: Readiness::Deployable }),
         queued_behind: None,
-        targets: Ok(vec![target("web", ApplicationType::Container)]),
+        targets: Ok(vec![target("web", Runtime::Container)]),
         analysis: Duration::from_secs(60),
         auto_promote: true,
         promote: false,
@@ -92,23 +92,40 @@ fn a_new_deployment_is_created_and_started_with_its_first_stage_per_strategy() {
 #[test]
 fn admission_follows_create_deployment() {
     use DeploymentPhase::{Cancelled, Failed, Pending, Running};
+    use Readiness::{ComingUp, Deployable, NotDeployable};
     let none = BTreeMap::new();
-    // (stack phase, seconds since the Deployment was created, queued behind, cancel, ...)
-    for (stack_phase, waited, queued_behind, cancel, phase, reason, step_keys) in [
-        ("draft", 60, None, false, Pending, Reason::WaitingForStack, vec!["created"]),
-        ("validating", 599, None, false, Pending, Reason::WaitingForStack, vec!["created"]),
-        ("draft", 600, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("validating", 3600, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("error", 60, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("archived", 60, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
-        ("deploying", 60, Some("shop-1"), false, Pending, Reason::Queued, vec!["created"]),
-        ("draft", 60, None, true, Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
-        ("ready", 60, None, true, Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
-        ("ready", 60, None, false, Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
-        ("deployed", 60, None, false, Running, Reason::Progressing, vec!["created", "started", "applied/web"]),
+    // ((stack phase, readiness), seconds since the Deployment was created, queued behind, cancel, ...)
+    for ((stack_phase, readiness), waited, queued_behind, cancel, phase, reason, step_keys) in [
+        (("draft", ComingUp), 60, None, false, Pending, Reason::WaitingForStack, vec!["created"]),
+        (("validating", ComingUp), 599, None, false, Pending, Reason::WaitingForStack, vec!["created"]),
+        (("draft", ComingUp), 600, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        (("validating", ComingUp), 3600, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        (("error", NotDeployable), 60, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        (("archived", NotDeployable), 60, None, false, Failed, Reason::StackNotDeployable, vec!["created", "failed"]),
+        (("deploying", NotDeployable), 60, Some("shop-1"), false, Pending, Reason::Queued, vec!["created"]),
+        (("draft", ComingUp), 60, None, true, Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        (("ready", Deployable), 60, None, true, Cancelled, Reason::Cancelled, vec!["created", "cancelled"]),
+        (
+            ("ready", Deployable),
+            60,
+            None,
+            false,
+            Running,
+            Reason::Progressing,
+            vec!["created", "started", "applied/web"],
+        ),
+        (
+            ("deployed", Deployable),
+            60,
+            None,
+            false,
+            Running,
+            Reason::Progressing,
+            vec!["created", "started", "applied/web"],
+        ),
     ] {
         let mut facts = facts(DeploymentType::Rolling, &none);
-        facts.stack = ("shop", serde_json::from_value(json!(stack_phase)).expect("a stack phase"));
+        facts.stack = ("shop", StackState { phase: stack_phase, readiness });
         facts.created = Some(now() - Duration::from_secs(waited));
         facts.queued_behind = queued_behind;
         facts.cancel = cancel;
@@ -249,7 +266,7 @@ fn a_rollout_of_several_applications_completes_when_the_last_is_done() {
 fn vm_and_physical_applications_are_done_at_start() {
     let none = BTreeMap::new();
     let mut facts = facts(DeploymentType::Canary, &none);
-    facts.targets = Ok(vec![target("erp", ApplicationType::Vm), target("rack", ApplicationType::Physical)]);
+    facts.targets = Ok(vec![target("erp", Runtime::AsIs("vm")), target("rack", Runtime::AsIs("physical"))]);
     let started = advance(None, &facts);
     assert!(started.rollout.applications.iter().all(|a| a.stage == RolloutStage::Done));
     let finished = advance(Some(&started.rollout), &facts);

@@ -1,32 +1,177 @@
 //! Application → Deployment + Service (container), or a KubeVirt VirtualMachine (vm).
 
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment as Workload, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-    ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount as ContainerMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::ResourceExt;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::network::{Attachments, Join, MULTUS_NETWORKS, attach, attachment_label};
 use super::release::{self, Release, WorkloadPlan};
 use super::shared::{PLACEMENT_COLUMN, columns, linked, metadata, quantities, text, typed, without_condition};
 use super::vm::{Machine, machine_not_working};
 use super::{Inputs, Kind, KindId};
-use crate::api::apps::ApplicationType;
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use crate::deploy::Runtime;
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::types::{DATA_VOLUME, DEPLOYMENT, NETWORK_ATTACHMENT, SERVICE, VIRTUAL_MACHINE};
-use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, labels};
 
-pub use crate::api::apps::Application;
+/// A deployable application of a stack (tables `applications`, `volume_applications`,
+/// `network_applications`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Application",
+    namespaced,
+    category = "windflow",
+    shortname = "wfapp",
+    status = "ApplicationStatus",
+    printcolumn(name = "Stack", type_ = "string", json_path = ".spec.stackRef.name"),
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.applicationType"),
+    printcolumn(name = "Deployment", type_ = "string", json_path = ".status.deploymentStatus"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("an application name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// What the application does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The Stack the application belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("stackRef is immutable"))]
+    pub stack_ref: ObjectRef,
+    /// How the application runs (seed `app_type_check`). Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("applicationType is immutable"))]
+    pub application_type: ApplicationType,
+    /// Plugin that deploys it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub plugin_name: Option<String>,
+    /// Plugin version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub plugin_version: Option<String>,
+    /// Deployment configuration (free-form: image, replicas, ports, env...).
+    #[serde(default)]
+    pub deployment_config: FreeForm,
+    /// Resources allocated to the application (free-form).
+    #[serde(default)]
+    pub allocated_resources: FreeForm,
+    /// Volumes mounted into the application.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.mountPath == m.mountPath))").message("each mountPath is used once"))]
+    pub volumes: Vec<VolumeMount>,
+    /// Networks the application is connected to.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.network == m.network))").message("a network is listed once"))]
+    pub networks: Vec<ApplicationNetwork>,
+}
+
+/// Seed `app_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    Container,
+    Vm,
+    Physical,
+}
+
+impl ApplicationType {
+    /// How the application takes a new release.
+    pub fn runtime(self) -> Runtime {
+        match self {
+            Self::Container => Runtime::Container,
+            Self::Vm => Runtime::AsIs("vm"),
+            Self::Physical => Runtime::AsIs("physical"),
+        }
+    }
+}
+
+/// A Volume mounted into an application.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount {
+    /// Name of the Volume.
+    #[schemars(length(min = 1, max = 100))]
+    pub volume: String,
+    /// Absolute path where the volume is mounted.
+    #[schemars(length(min = 1, max = 255), regex(pattern = "^/"))]
+    pub mount_path: String,
+    /// Mount options (free-form).
+    #[serde(default)]
+    pub mount_options: FreeForm,
+}
+
+/// A Network an application is connected to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationNetwork {
+    /// Name of the Network.
+    #[schemars(length(min = 1, max = 100))]
+    pub network: String,
+    /// Fixed address on that network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
+    #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
+    pub ip_address: Option<String>,
+    /// Connection settings (free-form).
+    #[serde(default)]
+    pub connection_config: FreeForm,
+}
+
+/// Status of an Application.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `applications.deployment_status`: pending (never rolled out by a Deployment),
+    /// deploying or updating (a rollout runs), deployed, failed (the last rollout failed and the
+    /// previous release runs again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_status: Option<ApplicationDeploymentStatus>,
+    /// The release the application runs, once a Deployment has rolled one out. Until then it
+    /// runs its own `deploymentConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ApplicationRelease>,
+}
+
+seed_values! {
+    /// The values of `ApplicationStatus.deployment_status`: the seed's check on the column it mirrors.
+    ApplicationDeploymentStatus { Pending, Deploying, Deployed, Failed, Stopped, Scaling, Updating }
+}
+
+/// What a completed Deployment rolled out to an application.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRelease {
+    /// The Deployment that rolled it out.
+    pub deployment: String,
+    /// The `windflow.io/revision` label of its pods.
+    pub revision: String,
+    /// The deployment configuration rolled out.
+    pub config: FreeForm,
+    /// When that rollout completed (RFC 3339).
+    pub deployed_at: String,
+}
 
 pub static VOLUME_APPLICATIONS: JoinTable = JoinTable {
     table: "volume_applications",
@@ -311,10 +456,10 @@ impl Application {
                 self.spec
                     .volumes
                     .iter()
-                    .map(|mount| VolumeMount {
+                    .map(|mount| ContainerMount {
                         name: mount.volume.clone(),
                         mount_path: mount.mount_path.clone(),
-                        ..VolumeMount::default()
+                        ..ContainerMount::default()
                     })
                     .collect(),
             ),

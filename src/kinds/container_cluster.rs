@@ -2,24 +2,102 @@
 //! health-checked and its nodes reported as ContainerNodes.
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::shared::{applied_of, columns, element, linked, phase, phase_column, text, volumes, without_condition};
 use super::{ContainerNode, Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::api::infra::{ClusterMode, ContainerClusterPhase, ContainerNodePhase};
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use crate::free_form::FreeForm;
+use crate::kinds::container_node::ContainerNodePhase;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::clusters::Credentials;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
 use crate::provision::types::{CAPI_CLUSTER, CONTAINER_NODE};
-use crate::provision::{Anchor, Destination, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Destination, Placement, ProvisionError, Result};
 
-pub use crate::api::infra::ContainerCluster;
+/// A container cluster on a `container_cluster` element (tables `container_clusters`,
+/// `volume_container_clusters`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "ContainerCluster",
+    namespaced,
+    category = "windflow",
+    shortname = "wfcc",
+    status = "ContainerClusterStatus",
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.clusterMode"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
+    printcolumn(name = "Nodes", type_ = "integer", json_path = ".status.nodeCount"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a cluster name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerClusterSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// The Element (of type `container_cluster`) the cluster runs on. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// Orchestrator (seed `cluster_mode_check`). Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("clusterMode is immutable"))]
+    pub cluster_mode: ClusterMode,
+    /// Orchestrator version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub version: Option<String>,
+    /// High availability.
+    #[serde(default)]
+    pub ha_enabled: bool,
+    /// How to reach the cluster (free-form).
+    #[serde(default)]
+    pub endpoint: FreeForm,
+    /// Cluster configuration (free-form).
+    #[serde(default)]
+    pub cluster_config: FreeForm,
+    /// Names of Volumes attached to the cluster.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+}
+
+/// Seed `cluster_mode_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterMode {
+    #[default]
+    Docker,
+    Swarm,
+    Kubernetes,
+}
+
+/// Status of a ContainerCluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerClusterStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `container_clusters.status`: initializing, healthy, degraded, unhealthy, maintenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<ContainerClusterPhase>,
+    /// Nodes the cluster reports (an existing cluster), or machines Cluster API runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_count: Option<i32>,
+    /// The API server of a Cluster API cluster, once Cluster API has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane_endpoint: Option<String>,
+}
+
+seed_values! {
+    /// The values of `ContainerClusterStatus.phase`: the seed's check on the column it mirrors.
+    ContainerClusterPhase { Initializing, Healthy, Degraded, Unhealthy, Maintenance }
+}
 
 pub static VOLUME_CONTAINER_CLUSTERS: JoinTable =
     JoinTable { table: "volume_container_clusters", owner: "cluster_id", key: &["volume_id"], values: &[] };

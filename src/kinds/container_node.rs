@@ -1,17 +1,90 @@
 //! ContainerNode: a node of a container cluster, mirrored.
 
-use kube::ResourceExt;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::shared::{columns, linked, networks, phase_column};
 use super::{Kind, KindId};
-use crate::api::common::{CommonStatus, FreeForm};
-use crate::api::infra::NodeRole;
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::Result;
+use crate::provision::probe::NodeRole;
 
-pub use crate::api::infra::ContainerNode;
+/// A node of a container cluster (tables `container_nodes`, `network_container_nodes`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "ContainerNode",
+    namespaced,
+    category = "windflow",
+    shortname = "wfnode",
+    status = "ContainerNodeStatus",
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterRef.name"),
+    printcolumn(name = "Role", type_ = "string", json_path = ".spec.nodeRole"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a node name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerNodeSpec {
+    /// The ContainerCluster the node belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("clusterRef is immutable"))]
+    pub cluster_ref: ObjectRef,
+    /// Host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub hostname: Option<String>,
+    /// IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
+    #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
+    pub ip_address: Option<String>,
+    /// Role in the cluster (seed `node_role_check`).
+    #[serde(default)]
+    pub node_role: NodeRole,
+    /// CPU cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub cpu_cores: Option<i32>,
+    /// Memory in GB (DECIMAL(6,2)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 9999.99))]
+    pub memory_gb: Option<f64>,
+    /// Disk in GB (DECIMAL(8,2)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 999_999.99))]
+    pub disk_gb: Option<f64>,
+    /// Node configuration (free-form).
+    #[serde(default)]
+    pub node_config: FreeForm,
+    /// Networks the node is connected to.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub networks: Vec<NetworkAttachment>,
+}
+
+/// Status of a ContainerNode.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerNodeStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `container_nodes.status`: joining, ready, not_ready, unknown, terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<ContainerNodePhase>,
+    /// Seed `container_nodes.last_heartbeat`: the node's last heartbeat as its cluster reports
+    /// it (a Kubernetes node's Ready `lastHeartbeatTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat: Option<String>,
+}
+
+seed_values! {
+    /// The values of `ContainerNodeStatus.phase`: the seed's check on the column it mirrors.
+    ContainerNodePhase { Joining, Ready, NotReady, Unknown, Terminated }
+}
 
 pub static NETWORK_CONTAINER_NODES: JoinTable =
     JoinTable { table: "network_container_nodes", owner: "node_id", key: &["network_id"], values: &["ip_address"] };

@@ -1,22 +1,110 @@
 //! DnsRecord → ExternalDNS DNSEndpoint.
 
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::domain::domain_reference;
 use super::shared::{columns, phase, phase_column};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy};
-use crate::api::infra::{DnsRecordPhase, DnsRecordType};
-use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::types::DNS_ENDPOINT;
-use crate::provision::{Anchor, Placement, Result};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, Result};
 
-pub use crate::api::infra::DnsRecord;
+/// A DNS record of a domain (table `dns_records`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "DnsRecord",
+    namespaced,
+    category = "windflow",
+    shortname = "wfdns",
+    status = "DnsRecordStatus",
+    printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domainRef.name"),
+    printcolumn(name = "Name", type_ = "string", json_path = ".spec.recordName"),
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.recordType"),
+    printcolumn(name = "Value", type_ = "string", json_path = ".spec.value"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status")
+)]
+#[x_kube(validation = Rule::new("(self.recordType == 'MX' || self.recordType == 'SRV') == has(self.priority)").message("priority is set for MX and SRV records, and only for them"))]
+#[x_kube(validation = Rule::new("self.recordType != 'A' || isIP(self.value) && ip(self.value).family() == 4").message("an A record's value is an IPv4 address"))]
+#[x_kube(validation = Rule::new("self.recordType != 'AAAA' || isIP(self.value) && ip(self.value).family() == 6").message("an AAAA record's value is an IPv6 address"))]
+#[serde(rename_all = "camelCase")]
+pub struct DnsRecordSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// The Domain the record belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("domainRef is immutable"))]
+    pub domain_ref: ObjectRef,
+    /// Name within the domain: `@` for the apex, `www`, `*`.
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(
+            pattern = r"^(@|\*|(\*\.)?[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?)*)$"
+        )
+    )]
+    pub record_name: String,
+    /// Record type.
+    pub record_type: DnsRecordType,
+    /// Record data, such as an address or a target name.
+    #[schemars(length(min = 1, max = 4096))]
+    pub value: String,
+    /// Time to live in seconds, 60 to 86400.
+    #[serde(default = "default_ttl")]
+    #[schemars(range(min = 60, max = 86400))]
+    pub ttl: i32,
+    /// Priority of MX and SRV records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
+    pub priority: Option<i32>,
+}
+
+fn default_ttl() -> i32 {
+    3600
+}
+
+/// Table `dns_records`, `dns_record_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum DnsRecordType {
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+    #[serde(rename = "CNAME")]
+    Cname,
+    #[serde(rename = "MX")]
+    Mx,
+    #[serde(rename = "TXT")]
+    Txt,
+    #[serde(rename = "NS")]
+    Ns,
+    #[serde(rename = "SRV")]
+    Srv,
+    #[serde(rename = "CAA")]
+    Caa,
+    #[serde(rename = "PTR")]
+    Ptr,
+}
+
+/// Status of a DnsRecord.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsRecordStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// `dns_records.status`: pending, active, error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<DnsRecordPhase>,
+}
+
+seed_values! {
+    /// The values of `DnsRecordStatus.phase`: the seed's check on the column it mirrors.
+    DnsRecordPhase { Pending, Active, Error }
+}
 
 /// A `dns_records` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).

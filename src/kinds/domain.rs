@@ -1,24 +1,85 @@
 //! Domain → cert-manager Certificate when `autoSsl`.
 
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
 use super::shared::{columns, element, phase, phase_column, without_condition};
-use super::{DnsRecord, Index, Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm, ObjectRef};
-use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use super::{DnsRecord, DnssecKey, Index, Inputs, Kind, KindId};
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::types::CERTIFICATE;
-use crate::provision::{Anchor, Placement, Result};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, Result};
 
-use super::DnssecKey;
-use crate::api::infra::{DnssecKeyPhase, DnssecKeyType, DnssecStatus};
+use crate::kinds::dnssec_key::{DnssecKeyPhase, DnssecKeyType};
 
-pub use crate::api::infra::{Domain, DomainPhase};
+/// A DNS domain on a `domain` element (table `domains`). `fqdn` is unique across all tenants.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Domain",
+    namespaced,
+    category = "windflow",
+    shortname = "wfdomain",
+    status = "DomainStatus",
+    printcolumn(name = "FQDN", type_ = "string", json_path = ".spec.fqdn"),
+    printcolumn(name = "DNSSEC", type_ = "string", json_path = ".status.dnssecStatus"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Fully qualified domain name, lower case, such as `example.com`. Unique across tenants.
+    #[schemars(length(min = 4, max = 255), regex(pattern = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"))]
+    pub fqdn: String,
+    /// The Element (of type `domain`) the domain belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// Sign the zone with DNSSEC.
+    #[serde(default)]
+    pub dnssec_enabled: bool,
+    /// Obtain TLS certificates automatically.
+    #[serde(default = "yes")]
+    pub auto_ssl: bool,
+    /// Serve `*.fqdn` too (wildcard certificate).
+    #[serde(default)]
+    pub wildcard_support: bool,
+    /// DNS configuration (free-form).
+    #[serde(default)]
+    pub dns_config: FreeForm,
+}
+
+/// Status of a Domain.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `domains.status`: configuring, active, error, suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<DomainPhase>,
+    /// Seed `domains.dnssec_status`: disabled, unsigned, signed, error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec_status: Option<DnssecStatus>,
+}
+
+seed_values! {
+    /// The values of `DomainStatus.dnssec_status`: the seed's check on the column it mirrors.
+    DnssecStatus { Disabled, Unsigned, Signed, Error }
+}
+
+seed_values! {
+    /// The values of `DomainStatus.phase`: the seed's check on the column it mirrors.
+    DomainPhase { Configuring, Active, Error, Suspended }
+}
 
 /// A `domains` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).

@@ -1,25 +1,111 @@
 //! Element: a piece of infrastructure of an environment, of one type; its phase follows the
 //! objects on it.
 
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::shared::{
     Standing, columns, first_unready, in_maintenance, phase, phase_column, standings, tag_rows, tag_table, tags,
 };
 use super::{
     ContainerCluster, Domain, Gathered, Index, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume,
 };
-use crate::api::common::{CommonStatus, FreeForm};
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::Result;
 
-pub use crate::api::infra::{Element, ElementPhase};
+/// An infrastructure element of an environment (tables `elements`, `element_tags`): the place
+/// clusters, VMs, hosts, networks, volumes, domains and stacks belong to.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Element",
+    namespaced,
+    category = "windflow",
+    shortname = "wfel",
+    status = "ElementStatus",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.elementType"),
+    printcolumn(name = "Environment", type_ = "string", json_path = ".spec.environmentRef.name"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("an element name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ElementSpec {
+    /// What the element is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The Environment the element belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("environmentRef is immutable"))]
+    pub environment_ref: ObjectRef,
+    /// What kind of infrastructure this is (seed `element_type_check`). Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementType is immutable"))]
+    pub element_type: ElementType,
+    /// Element configuration (free-form).
+    #[serde(default)]
+    pub configuration: FreeForm,
+    /// Monitoring configuration (free-form).
+    #[serde(default)]
+    pub monitoring_config: FreeForm,
+    /// Names of Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Seed `element_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ElementType {
+    ContainerCluster,
+    Vm,
+    PhysicalHost,
+    Domain,
+    Network,
+    Volume,
+    Gateway,
+}
+
+impl ElementType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContainerCluster => "container_cluster",
+            Self::Vm => "vm",
+            Self::PhysicalHost => "physical_host",
+            Self::Domain => "domain",
+            Self::Network => "network",
+            Self::Volume => "volume",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+/// Status of an Element.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ElementStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `elements.status`: inactive, provisioning, active, error, maintenance, terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<ElementPhase>,
+    /// Seed `elements.last_health_check`: when WindFlow last found the objects on the element
+    /// standing otherwise (its phase changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_health_check: Option<String>,
+}
+
+seed_values! {
+    /// The values of `ElementStatus.phase`: the seed's check on the column it mirrors.
+    ElementPhase { Inactive, Provisioning, Active, Error, Maintenance, Terminated }
+}
 
 pub static ELEMENT_TAGS: JoinTable = tag_table("element_tags", "element_id");
 

@@ -1,5 +1,7 @@
 //! Environment → workload namespace, quota, limits, default deny.
 
+use kube::{CustomResource, KubeSchema, Resource, ResourceExt};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -9,21 +11,69 @@ use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule, N
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
-use kube::ResourceExt;
-use serde::Serialize;
 use serde_json::Value;
 
+use super::common::{CommonStatus, Reference, Resolved, yes};
 use super::shared::{PLACEMENT_COLUMN, columns, metadata, quantities, tag_rows, tag_table, tags, typed};
 use super::{Index, Inputs, Kind, KindId, Policy};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::api::tenancy::EnvironmentType;
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::types::{LIMIT_RANGE, NAMESPACE, NETWORK_POLICY, RESOURCE_QUOTA};
-use crate::provision::{Anchor, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result};
 
-pub use crate::api::tenancy::Environment;
+/// A deployment environment of an organization (tables `environments`, `environment_tags`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Environment",
+    namespaced,
+    category = "windflow",
+    shortname = "wfenv",
+    status = "CommonStatus",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.environmentType"),
+    printcolumn(name = "Active", type_ = "boolean", json_path = ".spec.isActive"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("an environment name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// What the environment is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The kind of environment (seed `env_type_check`).
+    #[serde(default)]
+    pub environment_type: EnvironmentType,
+    /// An inactive environment is left out of the resource views.
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    /// Environment-specific configuration (free-form).
+    #[serde(default)]
+    pub configuration: FreeForm,
+    /// Resource limits, such as `{"cpu": "8", "memory": "16Gi"}` (free-form).
+    #[serde(default)]
+    pub resource_limits: FreeForm,
+    /// Names of Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Seed `env_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvironmentType {
+    #[default]
+    Development,
+    Testing,
+    Staging,
+    Production,
+    DisasterRecovery,
+}
 
 pub static ENVIRONMENT_TAGS: JoinTable = tag_table("environment_tags", "environment_id");
 

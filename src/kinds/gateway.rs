@@ -2,6 +2,8 @@
 //! TCPRoute/UDPRoute, a Certificate when `autoSsl`, and the policy that lets traffic reach its
 //! backends.
 
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{
@@ -11,27 +13,115 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::Application;
 use super::application::first_port;
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
 use super::domain::certificate;
 use super::shared::{
     Link, PLACEMENT_COLUMN, columns, linked, metadata, phase, phase_column, text, typed, without_condition,
 };
-use super::{Domain, Index, Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::api::infra::{GatewayPhase, GatewayType, LoadBalancingStrategy};
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use super::{Application, Domain, Index, Inputs, Kind, KindId};
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::types::{CERTIFICATE, HTTP_ROUTE, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
-use crate::provision::{Anchor, Placement, ProvisionError, Result, TrafficAnnotations, labels};
+use crate::provision::{
+    Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, TrafficAnnotations, labels,
+};
 
-pub use crate::api::infra::Gateway;
+/// A load-balancing gateway of a stack (tables `gateways`, `network_gateways`). Short name
+/// `wfgw`, since `gateway` belongs to Gateway API and Istio.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Gateway",
+    namespaced,
+    category = "windflow",
+    shortname = "wfgw",
+    status = "GatewayStatus",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.gatewayType"),
+    printcolumn(name = "Stack", type_ = "string", json_path = ".spec.stackRef.name"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a gateway name has at most 100 characters")
+)]
+#[x_kube(validation = Rule::new("self.gatewayType == 'http' || !self.autoSsl").message("autoSsl applies to http gateways only"))]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// The Stack the gateway serves. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("stackRef is immutable"))]
+    pub stack_ref: ObjectRef,
+    /// Protocol (seed `gateway_type_check`).
+    pub gateway_type: GatewayType,
+    /// Obtain TLS certificates automatically.
+    #[serde(default = "yes")]
+    pub auto_ssl: bool,
+    /// TLS settings (free-form).
+    #[serde(default)]
+    pub ssl_config: FreeForm,
+    /// Load-balancing strategy (seed `lb_strategy_check`).
+    #[serde(default)]
+    pub load_balancing_strategy: LoadBalancingStrategy,
+    /// Limit request rates.
+    #[serde(default)]
+    pub rate_limiting: bool,
+    /// Rate limits (free-form).
+    #[serde(default)]
+    pub rate_limit_config: FreeForm,
+    /// Complete gateway configuration (free-form).
+    #[serde(default)]
+    pub gateway_config: FreeForm,
+    /// Names of Networks the gateway is connected to.
+    #[serde(default)]
+    pub networks: Vec<String>,
+}
+
+/// Seed `gateway_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayType {
+    Http,
+    Tcp,
+    Udp,
+}
+
+/// Seed `lb_strategy_check`.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum LoadBalancingStrategy {
+    #[default]
+    RoundRobin,
+    LeastConn,
+    IpHash,
+    Weighted,
+    HealthBased,
+}
+
+/// Status of a Gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `gateways.status`: configuring, active, error, updating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<GatewayPhase>,
+}
+
+seed_values! {
+    /// The values of `GatewayStatus.phase`: the seed's check on the column it mirrors.
+    GatewayPhase { Configuring, Active, Error, Updating }
+}
 
 pub static NETWORK_GATEWAYS: JoinTable =
     JoinTable { table: "network_gateways", owner: "gateway_id", key: &["network_id"], values: &[] };

@@ -13,10 +13,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::common::{Reference, Referenced, Resolved};
+use super::organization::tenant_of;
 use super::*;
-use crate::api::common::Reason;
-use crate::mirror::{Reference, Referenced, Resolved};
-use crate::provision::{Anchor, Placement, ProvisionError, Result, tenant_of};
+use crate::provision::{Anchor, Placement, ProvisionError, Result};
+use crate::reason::Reason;
 
 /// A kind the index holds: where its store is.
 pub trait Indexed: Kind {

@@ -11,6 +11,8 @@
 
 mod shared;
 
+pub mod common;
+
 pub mod index;
 pub mod placement;
 pub mod release;
@@ -41,16 +43,16 @@ use std::fmt;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
-use kube::api::DynamicObject;
+use kube::api::{ApiResource, DynamicObject};
 use kube::{Api, Client, CustomResourceExt, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::api::common::{CommonStatus, DeletionPolicy};
-use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::mirror::{Entity, Invalid, Rows, StatusColumn};
 use crate::provision::probe::{ClusterReport, ProbeTarget};
-use crate::provision::{Anchor, ChildType, Config, Placement};
+use crate::provision::{Anchor, ChildType, Config, DeletionPolicy, Placement};
+use common::{CommonStatus, Reference, Resolved};
 
 pub use index::{Index, Indexed};
 pub use shared::{LOCKED_PASSWORD, PrepareError, children, place, prepare};
@@ -296,6 +298,17 @@ macro_rules! generated {
                 }
             }
 
+            /// The kind as the mirror knows it.
+            pub fn entity(self) -> Entity {
+                match self {
+                    $(Self::$kind => Entity {
+                        kind: stringify!($kind),
+                        table: <$kind as Kind>::TABLE,
+                        tenant: !cluster_scoped::<$kind>(),
+                    },)*
+                }
+            }
+
             /// The Kubernetes types the kind provisions.
             pub fn child_types(self) -> &'static [ChildType] {
                 match self {
@@ -371,7 +384,7 @@ macro_rules! generated {
                 let modules: std::collections::BTreeSet<String> = std::fs::read_dir(directory)
                     .expect("src/kinds")
                     .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
-                    .filter(|stem| !["mod", "shared", "tests", "index", "placement", "release"].contains(&stem.as_str()))
+                    .filter(|stem| !["mod", "common", "shared", "tests", "index", "placement", "release"].contains(&stem.as_str()))
                     .collect();
                 let registered = [$(stringify!($module),)*].map(str::to_owned).into_iter().collect();
                 assert_eq!(modules, registered);
@@ -390,3 +403,15 @@ impl fmt::Display for KindId {
 
 #[cfg(test)]
 mod tests;
+
+/// Where a CRD's objects are served, for dynamic API calls.
+pub fn api_resource(crd: &CustomResourceDefinition) -> ApiResource {
+    let version = crd.spec.versions.first().map(|v| v.name.clone()).unwrap_or_default();
+    ApiResource {
+        group: crd.spec.group.clone(),
+        api_version: format!("{}/{version}", crd.spec.group),
+        version,
+        kind: crd.spec.names.kind.clone(),
+        plural: crd.spec.names.plural.clone(),
+    }
+}

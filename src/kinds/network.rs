@@ -1,28 +1,107 @@
 //! Network → a NetworkPolicy between the workloads attached to it; bridge and macvlan networks
 //! also get a Multus NetworkAttachmentDefinition.
 
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
 use super::shared::{PLACEMENT_COLUMN, columns, element, metadata, phase, phase_column, typed};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::api::infra::{NetworkPhase, NetworkType};
-use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::types::{NETWORK_ATTACHMENT, NETWORK_POLICY};
-use crate::provision::{Anchor, Placement, ProvisionError, Result, labels};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, labels};
 
-pub use crate::api::infra::Network;
+/// An overlay or host network on a `network` element (table `networks`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Network",
+    namespaced,
+    category = "windflow",
+    shortname = "wfnet",
+    status = "NetworkStatus",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.networkType"),
+    printcolumn(name = "Subnet", type_ = "string", json_path = ".spec.subnet"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a network name has at most 100 characters")
+)]
+#[x_kube(validation = Rule::new("!has(self.gateway) || (has(self.subnet) && cidr(self.subnet).containsIP(self.gateway))").message("gateway must be an address inside subnet"))]
+#[x_kube(validation = Rule::new("!has(self.networkType) || !(self.networkType in ['bridge', 'macvlan']) || has(self.subnet)").message("a bridge or macvlan network needs a subnet"))]
+#[x_kube(validation = Rule::new("!has(self.networkType) || self.networkType == 'overlay' || (has(self.encryptionEnabled) && !self.encryptionEnabled)").message("only an overlay network is encrypted (by the cluster's pod network): a bridge, macvlan or host network sets encryptionEnabled: false"))]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// The Element (of type `network`) the network belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// Network driver (seed `network_type_check`). Immutable.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("networkType is immutable"))]
+    pub network_type: NetworkType,
+    /// Subnet in CIDR notation, such as `10.20.0.0/16`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isCIDR(self)").message("subnet must be a CIDR such as 10.20.0.0/16"))]
+    pub subnet: Option<String>,
+    /// Gateway address, inside `subnet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isIP(self)").message("gateway must be an IP address"))]
+    pub gateway: Option<String>,
+    /// Encrypt traffic: an overlay network is encrypted by the cluster's pod network (the
+    /// chart's `provisioning.podNetworkEncryption` says it does); other types cannot be.
+    #[serde(default = "yes")]
+    pub encryption_enabled: bool,
+    /// Span clusters.
+    #[serde(default)]
+    pub cross_cluster: bool,
+    /// Advanced configuration (free-form).
+    #[serde(default)]
+    pub network_config: FreeForm,
+}
+
+/// Seed `network_type_check`.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum NetworkType {
+    #[default]
+    Overlay,
+    Bridge,
+    Host,
+    Macvlan,
+}
+
+/// Status of a Network.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `networks.status`: creating, active, error, deleting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<NetworkPhase>,
+}
+
+seed_values! {
+    /// The values of `NetworkStatus.phase`: the seed's check on the column it mirrors.
+    NetworkPhase { Creating, Active, Error, Deleting }
+}
 
 /// A `networks` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).

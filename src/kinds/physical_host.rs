@@ -1,19 +1,92 @@
 //! PhysicalHost: a server of an environment, mirrored; in service or in maintenance.
 
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::shared::{columns, element, in_maintenance, linked, networks, phase, phase_column};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, FreeForm};
-use crate::api::infra::{OsType, PhysicalHostPhase};
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
+use crate::free_form::FreeForm;
+use crate::kinds::vm::OsType;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::Result;
 
-pub use crate::api::infra::PhysicalHost;
+/// A physical server on a `physical_host` element (tables `physical_hosts`,
+/// `network_physical_hosts`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "PhysicalHost",
+    namespaced,
+    category = "windflow",
+    shortname = "wfhost",
+    status = "PhysicalHostStatus",
+    printcolumn(name = "Hostname", type_ = "string", json_path = ".spec.hostname"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a host name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PhysicalHostSpec {
+    /// The Element (of type `physical_host`) the host belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// Host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub hostname: Option<String>,
+    /// IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
+    #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
+    pub ip_address: Option<String>,
+    /// CPU cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub cpu_cores: Option<i32>,
+    /// Memory in GB (DECIMAL(8,2)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 999_999.99))]
+    pub memory_gb: Option<f64>,
+    /// Disk in GB (DECIMAL(10,2)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 99_999_999.99))]
+    pub disk_gb: Option<f64>,
+    /// Operating system family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_type: Option<OsType>,
+    /// Operating system version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub os_version: Option<String>,
+    /// Out-of-band access (BMC/IPMI) and host configuration (free-form).
+    #[serde(default)]
+    pub host_config: FreeForm,
+    /// Networks the host is connected to.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub networks: Vec<NetworkAttachment>,
+}
+
+/// Status of a PhysicalHost.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhysicalHostStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// `physical_hosts.status`: provisioning, active, maintenance, error, decommissioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<PhysicalHostPhase>,
+}
+
+seed_values! {
+    /// The values of `PhysicalHostStatus.phase`: the seed's check on the column it mirrors.
+    PhysicalHostPhase { Provisioning, Active, Maintenance, Error, Decommissioned }
+}
 
 pub static NETWORK_PHYSICAL_HOSTS: JoinTable = JoinTable {
     table: "network_physical_hosts",

@@ -13,7 +13,7 @@ use super::{
     Application, ContainerCluster, DnsRecord, Domain, Element, Environment, Gateway, Index, Indexed, Kind, KindId,
     Network, Stack, VM, Volume,
 };
-use crate::api::infra::ClusterMode;
+use crate::kinds::container_cluster::ClusterMode;
 use crate::provision::apply::Provider;
 use crate::provision::clusters::{ClusterError, Clusters};
 use crate::provision::{Anchor, Destination, ProvisionError, Result};
@@ -282,7 +282,7 @@ pub async fn provider(
 trait Placeable {
     fn name(&self) -> String;
     fn deleting(&self) -> bool;
-    fn placement(&self) -> Option<&crate::api::common::PlacementStatus>;
+    fn placement(&self) -> Option<&crate::kinds::common::PlacementStatus>;
     /// Where its children go now ([`Index::destinations`]).
     fn clusters(&self, index: &Index) -> Result<Vec<Destination>>;
 
@@ -305,7 +305,7 @@ impl<K: Kind> Placeable for K {
         self.meta().deletion_timestamp.is_some()
     }
 
-    fn placement(&self) -> Option<&crate::api::common::PlacementStatus> {
+    fn placement(&self) -> Option<&crate::kinds::common::PlacementStatus> {
         self.common_status()?.placement.as_ref()
     }
 }

@@ -1,21 +1,88 @@
 //! Policy → a Role and a RoleBinding per rule, for the policy's users and groups, in the
 //! organization's namespaces (or the rule's environment only).
 
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use kube::ResourceExt;
-use serde::Serialize;
+use k8s_openapi::api::rbac::v1::{PolicyRule as RbacRule, Role, RoleBinding, RoleRef, Subject};
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::common::{CommonStatus, Reference, Resolved, yes};
+use super::organization::tenant_namespace;
 use super::shared::{Link, columns, linked, members, metadata, tag_rows, tag_table, tags, typed, typed_rows};
 use super::{Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows};
-use crate::provision::ChildType;
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinTable, Rows};
 use crate::provision::types::{ROLE, ROLE_BINDING};
-use crate::provision::{Anchor, Placement, ProvisionError, Result, tenant_namespace, workload_namespace};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, workload_namespace};
 
-pub use crate::api::tenancy::Policy;
+/// Rules granting functions to users and groups (tables `policies`, `rules`, `policy_users`,
+/// `policy_groups`, `policy_tags`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Policy",
+    namespaced,
+    category = "windflow",
+    shortname = "wfpolicy",
+    status = "CommonStatus",
+    printcolumn(name = "Active", type_ = "boolean", json_path = ".spec.isActive"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) >= 2 && size(self.metadata.name) <= 100").message("a policy name has 2 to 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// What the policy grants and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// An inactive policy grants nothing.
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    /// The functions granted, each optionally limited to an environment or an element.
+    #[serde(default)]
+    pub rules: Vec<PolicyRule>,
+    /// Who the policy applies to.
+    #[serde(default)]
+    pub subjects: Subjects,
+    /// Names of Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// One granted function.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRule {
+    /// Name of the Function granted.
+    #[schemars(length(min = 1, max = 100))]
+    pub function: String,
+    /// Limits the rule to this Environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Limits the rule to this Element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<String>,
+    /// Extra conditions (free-form).
+    #[serde(default)]
+    pub conditions: FreeForm,
+}
+
+/// Users and groups a policy applies to.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subjects {
+    /// Names of Users, members of the policy's organization.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Names of Groups in the policy's namespace.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
 
 pub static RULES: JoinTable = JoinTable {
     table: "rules",
@@ -179,11 +246,11 @@ impl Kind for Policy {
                 None => every_namespace.clone(),
             };
             let name = format!("policy-{}-{}", self.name_any(), rule.function);
-            let rules: Vec<PolicyRule> = function
+            let rules: Vec<RbacRule> = function
                 .spec
                 .grants
                 .iter()
-                .map(|grant| PolicyRule {
+                .map(|grant| RbacRule {
                     api_groups: Some(grant.api_groups.clone()),
                     resources: Some(grant.resources.clone()),
                     // Verbs are lower-case names (serde's `rename_all`).
@@ -192,7 +259,7 @@ impl Kind for Policy {
                         .iter()
                         .filter_map(|verb| serde_json::to_value(verb).ok()?.as_str().map(str::to_owned))
                         .collect(),
-                    ..PolicyRule::default()
+                    ..RbacRule::default()
                 })
                 .collect();
             for namespace in &namespaces {
@@ -216,12 +283,17 @@ pub mod deploying {
     use kube::ResourceExt;
 
     use super::Policy;
-    use crate::api::actor::Actor;
-    use crate::api::apps::{Deployment, Stack};
-    use crate::api::tenancy::{Function, Group, Organization, User, Verb};
+    use crate::kinds::deployment::Deployment;
+    use crate::kinds::function::Function;
+    use crate::kinds::function::Verb;
+    use crate::kinds::group::Group;
+    use crate::kinds::organization::Organization;
+    use crate::kinds::organization::tenant_of;
     use crate::kinds::shared::ROLES_THAT_DEPLOY;
+    use crate::kinds::stack::Stack;
+    use crate::kinds::user::User;
     use crate::kinds::{Element, Indexed};
-    use crate::provision::tenant_of;
+    use crate::mirror::actor::Actor;
 
     /// Where the rule reads the objects: the operator's index, or the API server for the
     /// admission webhook, which every replica serves, leader or not.
@@ -295,7 +367,7 @@ pub mod deploying {
     }
 
     /// The access a Function must grant to deploy: creating WindFlow Deployments.
-    pub const GRANT: (&str, &str, Verb) = (crate::api::common::GROUP, "deployments", Verb::Create);
+    pub const GRANT: (&str, &str, Verb) = (crate::kinds::common::GROUP, "deployments", Verb::Create);
 
     /// What the rule reads: the stack's organization and place, the user named by `triggeredBy`
     /// and what grants it rights, as the index or the API server has them.

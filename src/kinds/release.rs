@@ -12,13 +12,12 @@ use serde_json::{Map, Value, json};
 use super::Index;
 use super::shared::{Standing, standing};
 
-pub use crate::api::apps::REVISION_LABEL;
-use crate::api::apps::{Application, Deployment, Stack};
-use crate::api::apps::{
-    ApplicationDeploymentStatus, ApplicationRelease, ApplicationRollout, DeploymentPhase, DeploymentType, RolloutStage,
-    StackPhase,
-};
-use crate::api::common::FreeForm;
+pub use crate::deploy::REVISION_LABEL;
+use crate::deploy::{ApplicationRollout, DeploymentPhase, DeploymentType, RolloutStage};
+use crate::free_form::FreeForm;
+use crate::kinds::application::{Application, ApplicationDeploymentStatus, ApplicationRelease};
+use crate::kinds::deployment::Deployment;
+use crate::kinds::stack::{Stack, StackPhase};
 use crate::provision::{ProvisionError, Result};
 
 /// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.

@@ -11,10 +11,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::common::{NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::{Gathered, Kind, KindId, cluster_scoped};
-use crate::api::common::{FreeForm, ObjectRef, Reason};
-use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, Reference, Resolved, StatusColumn, audit_metadata};
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, StatusColumn, audit_metadata};
 use crate::provision::{self, Placed, ProvisionError, labels};
+use crate::reason::Reason;
 
 /// Roles that may change what an organization runs.
 pub const ROLES_THAT_DEPLOY: &[&str] = &["owner", "admin", "member"];
@@ -86,8 +88,8 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
         }
     }
 
-    let audit = audit_metadata(obj, K::ID, id, tenant, resource_version, resolved.operator.as_deref());
-    Ok(Prepared { kind: K::ID, id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
+    let audit = audit_metadata(obj, K::ID.entity().kind, id, tenant, resource_version, resolved.operator.as_deref());
+    Ok(Prepared { entity: K::ID.entity(), id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
 }
 
 /// Where the children of `obj` land ([`Index::placement`](super::Index::placement)).
@@ -220,9 +222,7 @@ pub fn volumes(names: &[String]) -> impl Iterator<Item = (Reference, Link)> + '_
 }
 
 /// `spec.networks[]`, as attachments with an address.
-pub fn networks(
-    attachments: &[crate::api::infra::NetworkAttachment],
-) -> impl Iterator<Item = (Reference, Attachment<'_>)> + '_ {
+pub fn networks(attachments: &[NetworkAttachment]) -> impl Iterator<Item = (Reference, Attachment<'_>)> + '_ {
     attachments.iter().enumerate().map(|(i, a)| {
         (
             Reference::new(KindId::Network, &a.network, format!("spec.networks[{i}].network")),
@@ -318,7 +318,7 @@ pub fn without_condition(applied: &[DynamicObject], kind: &str, condition: &str)
         let state = found.and_then(|c| c["status"].as_str()).unwrap_or("not reported yet");
         let why = found.and_then(|c| c["message"].as_str()).filter(|m| !m.is_empty());
         (state != "True").then(|| {
-            let what = crate::api::describe(kind, child.namespace().as_deref(), &child.name_any());
+            let what = crate::describe(kind, child.namespace().as_deref(), &child.name_any());
             let why = why.map(|why| format!(": {why}")).unwrap_or_default();
             format!("{what} is not {condition} yet ({condition}: {state}){why}")
         })

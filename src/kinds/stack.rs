@@ -1,19 +1,99 @@
 //! Stack: applications rolled out together; its phase follows them and their rollouts.
 
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::shared::{PLACEMENT_COLUMN, columns, element, first_unready, phase_column, standings};
 use super::{Application, Deployment, Gathered, Inputs, Kind, KindId};
-use crate::api::apps::DeploymentPhase;
-use crate::api::common::{CommonStatus, FreeForm};
-use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
+use crate::deploy::{DeploymentPhase, Readiness, StackState};
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::{Anchor, Result};
 
-pub use crate::api::apps::Stack;
+/// A logical group of services on an element (table `stacks`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Stack",
+    namespaced,
+    category = "windflow",
+    shortname = "wfstack",
+    status = "StackStatus",
+    printcolumn(name = "Element", type_ = "string", json_path = ".spec.elementRef.name"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a stack name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct StackSpec {
+    /// What the stack is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The Element the stack runs on. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// The kubernetes ContainerCluster (same namespace) its applications run on. Unset: the
+    /// only kubernetes ContainerCluster of its element, else the management cluster. Changing
+    /// it moves the applications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_cluster_ref: Option<ObjectRef>,
+    /// The template the stack was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    pub template_id: Option<String>,
+    /// Stack configuration (free-form).
+    #[serde(default)]
+    pub configuration: FreeForm,
+    /// Whether the configuration was optimized by a language model.
+    #[serde(default)]
+    pub llm_optimized: bool,
+    /// Version of that optimization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub llm_optimization_version: Option<String>,
+    /// The workflow attached to the stack (a UUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uuid"))]
+    pub workflow_id: Option<String>,
+}
+
+/// Status of a Stack.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StackStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `stacks.status`: draft, validating, ready, deploying, deployed, error, archived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<StackPhase>,
+    /// When the stack was last deployed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deployed_at: Option<String>,
+}
+
+seed_values! {
+    /// The values of `StackStatus.phase`: the seed's check on the column it mirrors.
+    StackPhase { Draft, Validating, Ready, Deploying, Deployed, Error, Archived }
+}
+
+impl StackPhase {
+    /// The phase as a rollout weighs it.
+    pub fn for_rollout(self) -> StackState {
+        let readiness = match self {
+            Self::Ready | Self::Deployed => Readiness::Deployable,
+            Self::Draft | Self::Validating => Readiness::ComingUp,
+            Self::Deploying | Self::Error | Self::Archived => Readiness::NotDeployable,
+        };
+        StackState { phase: self.into(), readiness }
+    }
+}
 
 /// A `stacks` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).

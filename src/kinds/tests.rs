@@ -4,12 +4,21 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::application::*;
+use super::container_cluster::*;
+use super::dns_record::*;
+use super::domain::*;
+use super::environment::*;
+use super::gateway::*;
 use super::index::as_mirrored;
+use super::network::*;
+use super::organization::*;
+use super::policy::*;
 use super::release;
+use super::stack::*;
+use super::vm::*;
+use super::volume::*;
 use super::*;
-use crate::api::apps::*;
-use crate::api::infra::*;
-use crate::api::tenancy::*;
 use crate::provision::{Config, ProvisionError, labels, probe, types};
 
 fn documents(yaml: &str) -> Vec<Value> {
@@ -676,7 +685,7 @@ fn ready_means_the_children_work_not_that_they_were_applied() {
     assert_eq!(not_working(&network, json!({})), None);
 }
 
-fn node(name: &str, ready: bool, role: crate::api::infra::NodeRole) -> probe::NodeReport {
+fn node(name: &str, ready: bool, role: crate::provision::probe::NodeRole) -> probe::NodeReport {
     probe::NodeReport {
         name: name.into(),
         address: Some("10.0.0.5".into()),
@@ -691,7 +700,7 @@ fn node(name: &str, ready: bool, role: crate::api::infra::NodeRole) -> probe::No
 
 #[test]
 fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
-    use crate::api::infra::NodeRole;
+    use crate::provision::probe::NodeRole;
     let swarm: ContainerCluster = sample(
         "ContainerCluster",
         "main",
@@ -783,7 +792,7 @@ fn the_policies_beside_an_environment_follow_it() {
 
 #[test]
 fn a_heartbeat_is_written_once_it_is_an_interval_newer_or_the_readiness_changes() {
-    use crate::api::infra::NodeRole;
+    use crate::provision::probe::NodeRole;
     let swarm: ContainerCluster = sample(
         "ContainerCluster",
         "main",
@@ -858,9 +867,9 @@ fn without_a_rollout_the_workload_runs_its_own_configuration_under_its_revision(
     assert_eq!(children[0]["spec"]["strategy"], Value::Null);
     assert_eq!(observed["deploymentStatus"], "pending");
     // The same configuration, whatever the order of its keys, has the same revision.
-    let reordered: crate::api::common::FreeForm =
+    let reordered: crate::free_form::FreeForm =
         serde_json::from_value(json!({ "replicas": 2, "image": "x", "env": { "B": "1", "A": "2" } })).expect("config");
-    let ordered: crate::api::common::FreeForm =
+    let ordered: crate::free_form::FreeForm =
         serde_json::from_value(json!({ "env": { "A": "2", "B": "1" }, "image": "x", "replicas": 2 })).expect("config");
     assert_eq!(release::revision(&reordered), release::revision(&ordered));
     assert_eq!(release::revision(&ordered).len(), 12);
@@ -1023,4 +1032,23 @@ fn the_stack_phase_follows_its_applications_and_rollouts() {
         assert_eq!(stack.gathered(&Inputs::offline(&index, &config)), unready, "{apps:?} {deployments:?}");
     }
     assert_eq!(stack_with(&[ready], &[("one", done)])["lastDeployedAt"], "2026-11-25T10:05:00Z");
+}
+
+/// `create_deployment`'s rule: only a ready or deployed stack takes a rollout, and a draft or
+/// validating one is still coming up.
+#[test]
+fn a_rollout_weighs_the_stack_phase_as_create_deployment_does() {
+    use crate::deploy::Readiness::{ComingUp, Deployable, NotDeployable};
+    for (phase, readiness) in [
+        (StackPhase::Draft, ComingUp),
+        (StackPhase::Validating, ComingUp),
+        (StackPhase::Ready, Deployable),
+        (StackPhase::Deploying, NotDeployable),
+        (StackPhase::Deployed, Deployable),
+        (StackPhase::Error, NotDeployable),
+        (StackPhase::Archived, NotDeployable),
+    ] {
+        let state = phase.for_rollout();
+        assert_eq!((state.phase, state.readiness), (phase.into(), readiness), "{phase}");
+    }
 }

@@ -1,25 +1,128 @@
 //! VM → KubeVirt VirtualMachine.
 
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::network::{Attachments, Join, attach, attachment_label};
 use super::shared::{
     PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes,
     without_condition,
 };
 use super::{Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::api::infra::{OsType, VmPhase};
-use crate::mirror::{Invalid, JoinTable, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::types::{DATA_VOLUME, NETWORK_ATTACHMENT, VIRTUAL_MACHINE};
-use crate::provision::{Anchor, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result};
 
-pub use crate::api::infra::VM;
+/// A virtual machine on a `vm` element (tables `vms`, `volume_vms`, `network_vms`). Short name
+/// `wfvm`, since `vm` belongs to KubeVirt.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "VM",
+    plural = "vms",
+    singular = "vm",
+    namespaced,
+    category = "windflow",
+    shortname = "wfvm",
+    status = "VmStatus",
+    printcolumn(name = "CPU", type_ = "integer", json_path = ".spec.cpuCores"),
+    printcolumn(name = "Memory", type_ = "number", json_path = ".spec.memoryGb"),
+    printcolumn(name = "OS", type_ = "string", json_path = ".spec.osType"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a VM name has at most 100 characters")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct VMSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// The Element (of type `vm`) the VM belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// The Stack that manages the VM, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_ref: Option<ObjectRef>,
+    /// The kubernetes ContainerCluster (same namespace) whose KubeVirt runs the VM. Unset: the
+    /// management cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_cluster_ref: Option<ObjectRef>,
+    /// CPU cores.
+    #[schemars(range(min = 1))]
+    pub cpu_cores: i32,
+    /// Memory in GB (DECIMAL(6,2)).
+    // The API server compares a whole number with a fractional minimum rounded down (0 passes
+    // `minimum: 0.01`): the rule holds the floor for whole numbers too.
+    #[schemars(range(min = 0.01, max = 9999.99))]
+    #[x_kube(validation = Rule::new("self >= 0.01").message("memoryGb is at least 0.01"))]
+    pub memory_gb: f64,
+    /// Disk in GB (DECIMAL(8,2)).
+    #[schemars(range(min = 0.01, max = 999_999.99))]
+    #[x_kube(validation = Rule::new("self >= 0.01").message("diskGb is at least 0.01"))]
+    pub disk_gb: f64,
+    /// Operating system family (seed `vm_os_type_check`).
+    pub os_type: OsType,
+    /// Operating system version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub os_version: Option<String>,
+    /// IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
+    #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IP address"))]
+    pub ip_address: Option<String>,
+    /// Host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub hostname: Option<String>,
+    /// Hypervisor, such as `kvm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub hypervisor_type: Option<String>,
+    /// VM configuration (free-form).
+    #[serde(default)]
+    pub vm_config: FreeForm,
+    /// Names of Volumes attached to the VM.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Networks the VM is connected to.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub networks: Vec<NetworkAttachment>,
+}
+
+/// Seed `vm_os_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OsType {
+    Linux,
+    Windows,
+    Freebsd,
+    Other,
+}
+
+/// Status of a VM.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VmStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `vms.status`: creating, starting, running, stopping, stopped, error, destroyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<VmPhase>,
+}
+
+seed_values! {
+    /// The values of `VmStatus.phase`: the seed's check on the column it mirrors.
+    VmPhase { Creating, Starting, Running, Stopping, Stopped, Error, Destroyed }
+}
 
 pub static VOLUME_VMS: JoinTable = JoinTable { table: "volume_vms", owner: "vm_id", key: &["volume_id"], values: &[] };
 pub static NETWORK_VMS: JoinTable =

@@ -1,27 +1,119 @@
 //! Volume → PersistentVolumeClaim.
 
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::ResourceExt;
 use kube::api::DynamicObject;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
 use super::shared::{
     PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, metadata, phase, phase_column, typed,
 };
 use super::{Inputs, Kind, KindId};
-use crate::api::common::{CommonStatus, DeletionPolicy, FreeForm};
-use crate::api::infra::{AccessMode, VolumePhase, VolumeType};
-use crate::mirror::{Invalid, Reference, Resolved, Rows, StatusColumn};
-use crate::provision::ChildType;
+use crate::free_form::FreeForm;
+use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::types::PVC;
-use crate::provision::{Anchor, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result};
 
-pub use crate::api::infra::Volume;
+/// A storage volume on a `volume` element (table `volumes`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "windflow.io",
+    version = "v1alpha1",
+    kind = "Volume",
+    namespaced,
+    category = "windflow",
+    shortname = "wfvol",
+    status = "VolumeStatus",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.volumeType"),
+    printcolumn(name = "Size", type_ = "number", json_path = ".spec.sizeGb"),
+    printcolumn(name = "Access", type_ = "string", json_path = ".spec.accessMode"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.placement.cluster"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    validation = Rule::new("size(self.metadata.name) <= 100").message("a volume name has at most 100 characters")
+)]
+#[x_kube(validation = Rule::new("!self.shared || self.accessMode != 'read_write_once'").message("a shared volume needs accessMode read_only_many or read_write_many"))]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSpec {
+    /// What deleting this object does to the Kubernetes objects it provisioned.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// The Element (of type `volume`) the volume belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("elementRef is immutable"))]
+    pub element_ref: ObjectRef,
+    /// Storage backend (seed `volume_type_check`). Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("volumeType is immutable"))]
+    pub volume_type: VolumeType,
+    /// Size in GB (DECIMAL(10,2)); it can grow, never shrink.
+    // The API server compares a whole number with a fractional minimum rounded down (0 passes
+    // `minimum: 0.01`): the rule holds the floor for whole numbers too.
+    #[schemars(range(min = 0.01, max = 99_999_999.99))]
+    #[x_kube(validation = Rule::new("self >= 0.01").message("sizeGb is at least 0.01"))]
+    #[x_kube(validation = Rule::new("self >= oldSelf").message("sizeGb cannot shrink"))]
+    pub size_gb: f64,
+    /// Back the volume up.
+    #[serde(default = "yes")]
+    pub backup_enabled: bool,
+    /// Backup schedule, in cron syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub backup_schedule: Option<String>,
+    /// Shared between several consumers.
+    #[serde(default)]
+    pub shared: bool,
+    /// Access mode (seed `access_mode_check`).
+    #[serde(default)]
+    pub access_mode: AccessMode,
+    /// Storage configuration (free-form).
+    #[serde(default)]
+    pub storage_config: FreeForm,
+}
+
+/// Seed `volume_type_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeType {
+    LocalSsd,
+    LocalHdd,
+    Nfs,
+    Ceph,
+    S3,
+    AzureBlob,
+    Gcs,
+    Glusterfs,
+}
+
+/// Seed `access_mode_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessMode {
+    #[default]
+    ReadWriteOnce,
+    ReadOnlyMany,
+    ReadWriteMany,
+}
+
+/// Status of a Volume.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeStatus {
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Seed `volumes.status`: creating, available, bound, error, deleting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<VolumePhase>,
+}
+
+seed_values! {
+    /// The values of `VolumeStatus.phase`: the seed's check on the column it mirrors.
+    VolumePhase { Creating, Available, Bound, Error, Deleting }
+}
 
 /// A `volumes` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).

@@ -5,12 +5,11 @@
 //! rows are built purely (`kinds::prepare`), and one statement writes the row, its join rows and
 //! the audit row in one transaction ([`store::write`]).
 
+pub mod actor;
 pub mod sql;
 pub mod store;
 pub mod tenants;
 pub mod views;
-
-use std::collections::HashMap;
 
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -18,121 +17,19 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
-use crate::api::actor::{self, Actor};
-pub use crate::kinds::KindId;
 
-/// A reference an object makes to another, by name; `field` names it for messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reference {
-    pub kind: KindId,
-    pub name: String,
-    pub field: String,
-}
+use self::actor::Actor;
 
-impl Reference {
-    pub fn new(kind: KindId, name: &str, field: impl Into<String>) -> Self {
-        Self { kind, name: name.to_owned(), field: field.into() }
-    }
-}
-
-/// What builds read of a referenced object: its row's id (the object's uid) and the few
-/// fields that rules about references need.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Referenced {
-    pub id: Uuid,
-    /// An Element's type.
-    pub element_type: Option<String>,
-    /// The Stack an Application belongs to.
-    pub stack_id: Option<Uuid>,
-    /// A User's role in the referring object's organization, if a member.
-    pub organization_role: Option<String>,
-    /// A User administers the whole platform.
-    pub superadmin: bool,
-}
-
-/// What the dereference step found: the tenant organization, and every referenced object
-/// that exists (the controllers' caches; see `kinds::Index`).
-#[derive(Clone, Debug, Default)]
-pub struct Resolved {
-    /// The organization owning the object's namespace (namespaced kinds only).
-    pub organization: Option<Uuid>,
-    /// That organization's name.
-    pub organization_name: Option<String>,
-    /// The password hash read from a User's Secret.
-    pub password_hash: Option<String>,
-    /// The operator's Kubernetes username, for the audit of its own changes.
-    pub operator: Option<String>,
-    found: HashMap<(KindId, String), Referenced>,
-}
-
-impl Resolved {
-    pub fn insert(&mut self, kind: KindId, name: impl Into<String>, found: Referenced) {
-        self.found.insert((kind, name.into()), found);
-    }
-
-    /// What builds read of the referenced object.
-    pub fn get(&self, reference: &Reference) -> Result<&Referenced, Invalid> {
-        self.found.get(&(reference.kind, reference.name.clone())).ok_or_else(|| {
-            Invalid(format!("{}: {} {:?} does not exist", reference.field, reference.kind, reference.name))
-        })
-    }
-
-    /// The referenced row's id.
-    pub fn id(&self, reference: &Reference) -> Result<Uuid, Invalid> {
-        Ok(self.get(reference)?.id)
-    }
-
-    /// The ids of every resolved reference, with the reference, for finding which row is missing.
-    pub fn ids<'a>(&self, references: &'a [Reference]) -> Vec<(&'a Reference, Uuid)> {
-        references.iter().filter_map(|r| self.id(r).ok().map(|id| (r, id))).collect()
-    }
-
-    /// References that are not mirrored yet: the object waits for them.
-    pub fn missing<'a>(&self, references: &'a [Reference]) -> Vec<&'a Reference> {
-        references.iter().filter(|r| !self.found.contains_key(&(r.kind, r.name.clone()))).collect()
-    }
-
-    /// The referenced Element's id, after checking that it is of the type the kind needs.
-    pub fn element_of_type(&self, reference: &Reference, element_type: &str) -> Result<Uuid, Invalid> {
-        let found = self.get(reference)?.element_type.as_deref();
-        if found != Some(element_type) {
-            return Err(Invalid(format!(
-                "{}: Element {:?} is of type {}, this kind needs an element of type {element_type}",
-                reference.field,
-                reference.name,
-                found.unwrap_or("unknown"),
-            )));
-        }
-        self.id(reference)
-    }
-
-    /// The id of the User who triggers a rollout: a superadmin, who may deploy in every
-    /// organization, or a member with one of `roles`.
-    pub fn deployer(&self, reference: &Reference, roles: &[&str]) -> Result<Uuid, Invalid> {
-        if self.get(reference)?.superadmin {
-            return self.id(reference);
-        }
-        self.member(reference, roles)
-    }
-
-    /// The referenced User's id, after checking that the user is a member of the object's
-    /// organization with one of `roles`.
-    pub fn member(&self, reference: &Reference, roles: &[&str]) -> Result<Uuid, Invalid> {
-        let role = self.get(reference)?.organization_role.as_deref();
-        match role {
-            Some(role) if roles.contains(&role) => self.id(reference),
-            Some(role) => Err(Invalid(format!(
-                "{}: User {:?} is a {role} of the organization; this needs one of {}",
-                reference.field,
-                reference.name,
-                roles.join(", ")
-            ))),
-            None => Err(Invalid(format!(
-                "{}: User {:?} is not a member of the organization",
-                reference.field, reference.name
-            ))),
-        }
-    }
+/// One kind as the mirror knows it: plain strings the registry gives (`kinds::KindId::entity`),
+/// so that the mirror never imports the kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entity {
+    /// The kind's name, as audit rows and messages show it.
+    pub kind: &'static str,
+    /// The seed table holding its rows.
+    pub table: &'static str,
+    /// Its rows belong to an organization: every namespaced kind's do, no cluster-scoped kind's.
+    pub tenant: bool,
 }
 
 /// A spec the database would refuse, or that breaks a rule the schema cannot express. The
@@ -176,7 +73,7 @@ pub struct StatusColumn {
 /// Everything one write needs: rows with ids and bookkeeping, and the audit metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prepared {
-    pub kind: KindId,
+    pub entity: Entity,
     pub id: Uuid,
     pub resource_version: i64,
     /// The object's status says its row is written; if not, the write tries the leaner create
@@ -193,13 +90,13 @@ pub fn current_status<K: Serialize>(obj: &K) -> Value {
 
 /// The audit row's fixed part: who and what.
 ///
-/// Who is the requester admission recorded ([`crate::api::actor`]): the last change's, or a
+/// Who is the requester admission recorded ([`crate::mirror::actor`]): the last change's, or a
 /// deleted object's deleter; `actor` is the last field manager that changed the spec, the tool
 /// they used. The write statement names them for a new row or a new generation (a spec they
 /// changed), and `operator` for any other write, which records what the operator observed.
 pub fn audit_metadata<K: Resource>(
     obj: &K,
-    kind: KindId,
+    kind: &str,
     id: Uuid,
     organization: Option<Uuid>,
     resource_version: i64,
@@ -227,7 +124,7 @@ pub fn audit_metadata<K: Resource>(
 
 /// What an audit row is about.
 pub struct AuditedObject<'a> {
-    pub kind: KindId,
+    pub kind: &'a str,
     pub id: Uuid,
     pub namespace: Option<&'a str>,
     pub name: &'a str,
@@ -243,7 +140,7 @@ pub fn audit_row(
     AuditRow {
         organization_id: organization,
         actor: actor.map(str::to_owned),
-        resource_type: object.kind.to_string(),
+        resource_type: object.kind.to_owned(),
         resource_id: object.id,
         resource_namespace: object.namespace.map(str::to_owned),
         resource_name: object.name.to_owned(),

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use uuid::Uuid;
 
-use super::{AuditRow, KindId, Prepared, sql};
+use super::{AuditRow, Prepared, sql};
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -69,13 +69,13 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
-/// Which of `rows` (a kind's table, an id) do not exist, as indexes into `rows`: after a write
-/// failed on a foreign key, the parents it waits for.
-pub async fn absent(conn: &mut PgConnection, rows: &[(KindId, Uuid)]) -> Result<Vec<usize>> {
+/// Which of `rows` (a table, an id) do not exist, as indexes into `rows`: after a write failed
+/// on a foreign key, the parents it waits for.
+pub async fn absent(conn: &mut PgConnection, rows: &[(&str, Uuid)]) -> Result<Vec<usize>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let tables: Vec<&str> = rows.iter().map(|(target, _)| target.table()).collect();
+    let tables: Vec<&str> = rows.iter().map(|(table, _)| *table).collect();
     let mut query = sqlx::query_scalar::<_, i32>(AssertSqlSafe(sql::absent(&tables)));
     for (_, id) in rows {
         query = query.bind(id);
@@ -109,9 +109,9 @@ pub async fn write(conn: &mut PgConnection, prepared: &Prepared) -> Result<Writt
 }
 
 async fn run_write(conn: &mut PgConnection, prepared: &Prepared, mode: sql::Write) -> Result<Written> {
-    let table = prepared.kind.table();
+    let table = prepared.entity.table;
     let columns: Vec<&str> = prepared.rows.row.keys().map(String::as_str).collect();
-    let tenant = !prepared.kind.cluster_scoped();
+    let tenant = prepared.entity.tenant;
     let joins: Vec<_> = prepared.rows.joins.iter().map(|j| (j.table, tenant)).collect();
     let statement = sql::write(mode, table, &columns, &joins);
 
@@ -130,8 +130,8 @@ async fn run_write(conn: &mut PgConnection, prepared: &Prepared, mode: sql::Writ
 }
 
 /// Deletes the row and leaves a `delete` audit row. Returns whether a row was deleted.
-pub async fn delete(pool: &PgPool, kind: KindId, audit: &AuditRow) -> Result<bool> {
-    let statement = sql::delete(kind.table());
+pub async fn delete(pool: &PgPool, table: &str, audit: &AuditRow) -> Result<bool> {
+    let statement = sql::delete(table);
     match sqlx::query(AssertSqlSafe(statement)).bind(Json(audit)).fetch_optional(pool).await {
         Ok(row) => Ok(row.is_some()),
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(FOREIGN_KEY_VIOLATION) => {
@@ -157,7 +157,7 @@ async fn explain(conn: &mut PgConnection, prepared: &Prepared, error: sqlx::Erro
     match db.code().as_deref() {
         Some(UNIQUE_VIOLATION) => {
             let table = db.table().unwrap_or_default().to_owned();
-            let holder = if table == prepared.kind.table() {
+            let holder = if table == prepared.entity.table {
                 holder_of(conn, &table, &constraint, prepared).await
             } else {
                 None
@@ -202,5 +202,5 @@ async fn holder_of(conn: &mut PgConnection, table: &str, constraint: &str, prepa
         .await
         .ok()??;
     let name = name?;
-    Some(crate::api::describe(prepared.kind, namespace.as_deref(), &name))
+    Some(crate::describe(prepared.entity.kind, namespace.as_deref(), &name))
 }

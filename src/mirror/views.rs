@@ -5,7 +5,23 @@ use std::collections::HashMap;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
-use crate::api::tenancy::OrganizationResources;
+use serde::{Deserialize, Serialize};
+
+/// The counts of `organization_resources`: active environments and elements, and what they hold.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationResources {
+    pub environments: i64,
+    pub elements: i64,
+    pub stacks: i64,
+    pub applications: i64,
+    /// Deployments in phase running.
+    pub active_deployments: i64,
+    /// Total size of the volumes, in GB.
+    pub storage_gb: f64,
+    pub clusters: i64,
+    pub vms: i64,
+}
 
 /// Refreshes both views without locking out readers (each has the unique index that needs).
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {

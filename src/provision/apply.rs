@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::cache::{Cached, ChildCache};
 use super::{ChildType, labels};
 use crate::FIELD_MANAGER;
-use crate::api::common::DeletionPolicy;
+use crate::provision::DeletionPolicy;
 
 /// How long discovery is trusted: an installed API rarely goes away; a missing one is looked
 /// for again soon, so that installing it is noticed.

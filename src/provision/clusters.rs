@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use kube::Client;
@@ -21,6 +21,10 @@ use crate::metrics::ApiRequests;
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(20);
 /// How long one such question may take.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a workload cluster's client is used without reading its kubeconfig Secret again:
+/// a rotated kubeconfig is picked up within this, and the Secret is read at most once per
+/// cluster in it, not once per reconcile of everything placed there.
+pub const KUBECONFIG_RECHECK: Duration = Duration::from_secs(30);
 
 /// Where a workload cluster's kubeconfig is, read from its ContainerCluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,8 +63,12 @@ pub type OnChange = Box<dyn Fn(&Destination) + Send + Sync>;
 
 /// A connected workload cluster.
 struct Connection {
+    /// Where the kubeconfig was read from.
+    credentials: Credentials,
     /// The resourceVersion of the Secret the client was built from.
     secret_version: String,
+    /// When the Secret was last read and found at that version.
+    read_at: Instant,
     provider: Arc<Provider>,
     /// Whether it answered the last health check.
     answering: bool,
@@ -126,6 +134,9 @@ impl Clusters {
         let Some(credentials) = credentials else {
             return Err(ClusterError::NotReady(format!("{destination} is not available yet")));
         };
+        if let Some(recent) = self.read_recently(destination, credentials) {
+            return recent;
+        }
         let read =
             read_kubeconfig(self.management.client(), &credentials.namespace, &credentials.secret, credentials.keys)
                 .await;
@@ -139,7 +150,7 @@ impl Clusters {
                 return self.connected(destination).ok_or(ClusterError::NotReady(message));
             }
         };
-        if let Some(current) = self.current(destination, &version) {
+        if let Some(current) = self.current(destination, credentials, &version) {
             return current;
         }
         let turn = self
@@ -151,7 +162,7 @@ impl Clusters {
             .clone();
         let _connecting = turn.lock().await;
         // Connected while this one waited its turn.
-        if let Some(current) = self.current(destination, &version) {
+        if let Some(current) = self.current(destination, credentials, &version) {
             return current;
         }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));
@@ -163,28 +174,60 @@ impl Clusters {
             })?;
         let provider = Arc::new(Provider::new(client));
         let watching = self.on_connect.get().map(|start| Watching(start(destination, provider.clone())));
-        let connection =
-            Connection { secret_version: version, provider: provider.clone(), answering: true, _watching: watching };
+        let connection = Connection {
+            credentials: credentials.clone(),
+            secret_version: version,
+            read_at: Instant::now(),
+            provider: provider.clone(),
+            answering: true,
+            _watching: watching,
+        };
         let replaced = self.locked().insert(destination.clone(), connection).is_some();
         info!(cluster = %destination, rotated = replaced, "connected to a workload cluster");
         self.changed(destination);
         Ok(provider)
     }
 
-    /// The connection made from the Secret at `version`, if there is one: its provider, or
-    /// that it did not answer the last health check. What the health checks found is not asked
-    /// again: a hung server would hold every reconcile placed on it for a read timeout.
-    fn current(&self, destination: &Destination, version: &str) -> Option<Result<Arc<Provider>, ClusterError>> {
+    /// The connection made from `credentials` whose Secret was read less than
+    /// [`KUBECONFIG_RECHECK`] ago, if there is one.
+    fn read_recently(
+        &self,
+        destination: &Destination,
+        credentials: &Credentials,
+    ) -> Option<Result<Arc<Provider>, ClusterError>> {
         let connected = self.locked();
-        let connection = connected.get(destination).filter(|c| c.secret_version == version)?;
-        Some(if connection.answering {
+        let connection = connected
+            .get(destination)
+            .filter(|c| c.credentials == *credentials && c.read_at.elapsed() < KUBECONFIG_RECHECK)?;
+        Some(Self::use_of(destination, connection))
+    }
+
+    /// The connection made from `credentials` at `version`, if there is one, now known current.
+    fn current(
+        &self,
+        destination: &Destination,
+        credentials: &Credentials,
+        version: &str,
+    ) -> Option<Result<Arc<Provider>, ClusterError>> {
+        let mut connected = self.locked();
+        let connection =
+            connected.get_mut(destination).filter(|c| c.credentials == *credentials && c.secret_version == version)?;
+        connection.read_at = Instant::now();
+        Some(Self::use_of(destination, connection))
+    }
+
+    /// A connection's provider, or that it did not answer the last health check. What the
+    /// health checks found is not asked again: a hung server would hold every reconcile placed
+    /// on it for a read timeout.
+    fn use_of(destination: &Destination, connection: &Connection) -> Result<Arc<Provider>, ClusterError> {
+        if connection.answering {
             Ok(connection.provider.clone())
         } else {
             Err(ClusterError::Unreachable {
                 cluster: destination.to_string(),
                 message: format!("its API server did not answer within {HEALTH_TIMEOUT:?}"),
             })
-        })
+        }
     }
 
     /// The management cluster's provider.

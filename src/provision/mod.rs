@@ -10,10 +10,7 @@ pub mod probe;
 
 use std::collections::BTreeMap;
 
-use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
-
-use crate::api::tenancy::Organization;
 
 /// Labels on every provisioned object: who it belongs to, and which object asked for it.
 pub mod labels {
@@ -144,6 +141,16 @@ impl Default for Config {
     }
 }
 
+/// What deleting a WindFlow object does to the Kubernetes objects it provisioned.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum DeletionPolicy {
+    /// They are deleted with it.
+    #[default]
+    Delete,
+    /// They stay, no longer owned nor labeled as its children.
+    Orphan,
+}
+
 /// What leads from an object to where its children land.
 pub enum Anchor<'a> {
     /// The object is an organization: its children are its own, in no environment.
@@ -158,24 +165,6 @@ pub enum Anchor<'a> {
     Stack(&'a str),
     /// The environment of the Domain of that name (`spec.domainRef`), through its element.
     Domain(&'a str),
-}
-
-/// The organization whose tenant namespace is `namespace`. Should two claim it, the older one:
-/// the database lets only the first owner have it. The one rule of the mirror, provisioning and
-/// `render`.
-pub fn tenant_of<O: std::ops::Deref<Target = Organization>>(
-    organizations: impl IntoIterator<Item = O>,
-    namespace: &str,
-) -> Option<O> {
-    organizations.into_iter().filter(|org| tenant_namespace(org) == namespace).min_by(|a, b| {
-        (a.meta().creation_timestamp.as_ref(), &a.meta().name)
-            .cmp(&(b.meta().creation_timestamp.as_ref(), &b.meta().name))
-    })
-}
-
-/// The tenant namespace of an organization: `spec.namespace`, else its name.
-pub fn tenant_namespace(org: &Organization) -> String {
-    org.spec.namespace.clone().unwrap_or_else(|| org.name_any())
 }
 
 /// The workload namespace of an environment: `<organization>-<environment>`.

@@ -13,12 +13,21 @@ use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::destination::{self, not_inline};
-use crate::api::infra::NodeRole;
 use crate::metrics::ApiRequests;
+
+/// Seed `node_role_check`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    Master,
+    #[default]
+    Worker,
+    Manager,
+}
 
 /// No reconcile waits longer than this for a cluster that does not answer.
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -2,6 +2,7 @@
 //! update status, behind the finalizer that mirrors deletion.
 
 pub mod deployment;
+mod provisioning;
 pub mod status;
 mod tenant;
 pub mod views;
@@ -15,27 +16,27 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
 use kube::{Api, Client, ResourceExt};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use sqlx::PgPool;
 use tracing::{debug, info, instrument, warn};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
-use crate::api::common::Reason;
-use crate::kinds::{self, ContainerCluster, Gathered, Index, Inputs, Kind, KindId, PrepareError, placement, prepare};
+use crate::kinds::common::{Reference, Resolved};
+use crate::kinds::{self, Index, Kind, KindId, PrepareError, placement, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{Reference, Resolved, audit_metadata, current_status};
+use crate::mirror::{audit_metadata, current_status};
 use crate::provision::apply::{ApplyError, Provider};
-use crate::provision::clusters::{ClusterError, Clusters, did_not_answer};
-use crate::provision::probe::{ProbeError, probe};
-use crate::provision::{self, Destination, Placement, ProvisionError};
+use crate::provision::clusters::{ClusterError, Clusters};
+use crate::provision::{self, Destination};
+use crate::reason::Reason;
 use status::{Report, Verdict};
 pub use tenant::Tenant;
 use views::ViewRefresh;
@@ -370,10 +371,10 @@ async fn unwritten_parents<'a>(
     references: &'a [Reference],
 ) -> Result<Unwritten<'a>, StoreError> {
     let parents = resolved.ids(references);
-    let rows: Vec<(KindId, Uuid)> = tenant
-        .map(|id| (KindId::Organization, id))
+    let rows: Vec<(&str, Uuid)> = tenant
+        .map(|id| (KindId::Organization.table(), id))
         .into_iter()
-        .chain(parents.iter().map(|(reference, id)| (reference.kind, *id)))
+        .chain(parents.iter().map(|(reference, id)| (reference.kind.table(), *id)))
         .collect();
     let absent = store::absent(conn, &rows).await?;
     // The tenant, when there is one, is row 0.
@@ -395,7 +396,7 @@ pub async fn remove<K: Kind>(pool: &PgPool, obj: &K, operator: Option<&str>) -> 
     let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let version = obj.resource_version().and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
     // The organization of the audit row is read from the deleted row itself.
-    store::delete(pool, K::ID, &audit_metadata(obj, K::ID, id, None, version, operator)).await
+    store::delete(pool, K::TABLE, &audit_metadata(obj, K::ID.entity().kind, id, None, version, operator)).await
 }
 
 /// What a kind's controller does once the row is written; the registry names it per kind.
@@ -414,7 +415,7 @@ pub struct Provision;
 
 impl<K: Kind> Lifecycle<K> for Provision {
     fn progress<'a>(obj: &'a K, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
-        Box::pin(provision(obj, ctx))
+        Box::pin(provisioning::provision(obj, ctx))
     }
 }
 
@@ -543,312 +544,6 @@ fn mirrored() -> Report {
     Report::both(Verdict::ok(Reason::Mirrored, "the database row holds this object"))
 }
 
-/// Provisions what a mirrored object asks for: dereference (the index, where it runs, and the
-/// health of an existing cluster), build (pure), apply on each of its clusters, delete the
-/// children no longer wanted. Users' problems are a `Ready=False` report; transient faults are
-/// errors. A workload cluster that does not answer holds only what is placed on it.
-async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
-    if K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS {
-        // Nothing to read: the status follows the object alone.
-        let inputs = Inputs::offline(&ctx.index, &ctx.config);
-        return Ok((Report { observed: obj.observe(&[], &inputs), ..mirrored() }, Action::requeue(durations::RESYNC)));
-    }
-    // What follows other objects is reported whatever becomes of the children.
-    let mut others = obj.observe_others(&Inputs::offline(&ctx.index, &ctx.config));
-    let placement = match kinds::place(obj, &ctx.index) {
-        Ok(placement) => placement,
-        Err(error) => return held(build_reason(&error), error.to_string(), others),
-    };
-    let owner = obj.uid().unwrap_or_default();
-    let earlier = still_holding(ctx, &owner, K::CHILD_TYPES, earlier_clusters(obj, &placement)).await?;
-    others.insert("placement".into(), placement_status(&placement, placement.clusters.iter().chain(&earlier)));
-    let report = match obj.probe_target() {
-        None => None,
-        Some(Err(error)) => return held(Reason::InvalidSpec, error.to_string(), others),
-        Some(Ok(target)) => match probe(&ctx.client, &target, &ctx.config.probe_deny, ctx.metrics.api_requests()).await
-        {
-            Ok(report) => Some(report),
-            Err(ProbeError::Unreachable(message)) => {
-                let ready = Verdict::failed(Reason::Unreachable, message);
-                return Ok((
-                    Report { ready, observed: obj.unreachable().into_iter().chain(others).collect(), ..mirrored() },
-                    Action::requeue(durations::HEALTH_CHECK),
-                ));
-            }
-            Err(ProbeError::Refused(message)) => return held(Reason::InvalidSpec, message, others),
-            Err(ProbeError::Kube(error)) => return Err(error.into()),
-        },
-    };
-    // The clusters that can be written to now; the others are said in Ready.
-    let mut held_back = HeldBack::default();
-    let mut providers = vec![];
-    for cluster in &placement.clusters {
-        match ctx.provider_for(cluster).await {
-            Ok(provider) => match provider.unserved(obj.consults()).await {
-                Ok(unserved) => providers.push((cluster, provider, unserved)),
-                Err(error) => held_back.kube(cluster, error)?,
-            },
-            Err(error) => held_back.cluster(error)?,
-        }
-    }
-    // No cluster to write to: nothing is built, applied or observed, so that no status says
-    // what is not there.
-    if providers.is_empty()
-        && let Some(ready) = held_back.verdict("nothing is applied")
-    {
-        return Ok((Report { ready, observed: others, ..mirrored() }, Action::requeue(durations::CLUSTER_RECHECK)));
-    }
-    let unserved: Vec<_> = providers.iter().flat_map(|(_, _, unserved)| unserved.iter().copied()).collect();
-    let inputs = Inputs { report: report.as_ref(), unserved: &unserved, ..Inputs::offline(&ctx.index, &ctx.config) };
-    let children = match kinds::children(obj, &placement, &inputs) {
-        Ok(children) => children,
-        Err(error) => return held(build_reason(&error), error.to_string(), others),
-    };
-    let mut applied = vec![];
-    let mut described = vec![];
-    for (cluster, provider, _) in &providers {
-        let wanted: Vec<DynamicObject> =
-            children.iter().filter(|child| child.cluster == **cluster).map(|child| child.object.clone()).collect();
-        let written = match provider.apply(K::CHILD_TYPES, &wanted).await {
-            Ok(written) => written,
-            Err(ApplyError::Kube(error)) => {
-                held_back.kube(cluster, error)?;
-                continue;
-            }
-            Err(error) => {
-                // Its Environment makes the namespace there once it knows: tell it.
-                if let (ApplyError::NoNamespace(_), Some(environment), Some(wake)) =
-                    (&error, &placement.environment, ctx.waker.get())
-                {
-                    wake(KindId::Environment, environment, obj.namespace().as_deref());
-                }
-                let message = match cluster {
-                    Destination::Management => error.to_string(),
-                    workload => format!("on {workload}: {error}"),
-                };
-                return held(apply_reason(&error), message, others);
-            }
-        };
-        match provider.prune(&owner, K::CHILD_TYPES, &wanted).await {
-            Ok(0) => {}
-            Ok(pruned) => info!(pruned, cluster = %cluster, "deleted children no longer wanted"),
-            Err(ApplyError::Kube(error)) => held_back.kube(cluster, error)?,
-            Err(error) => return Err(Error::from_apply(error)),
-        }
-        described.extend(written.iter().map(|child| describe_child(cluster, child)));
-        applied.extend(written);
-    }
-    let mut message = if described.is_empty() {
-        "mirrored; it asks for no Kubernetes objects".to_owned()
-    } else {
-        format!("mirrored and applied: {}", described.join(", "))
-    };
-    if let Some(report) = &report {
-        message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
-    }
-    let mut observed = obj.observe(&applied, &inputs);
-    observed.extend(others);
-    // Applied is not working: Ready waits for what the children report. Their changes wake this
-    // object (the child watches), so no polling meanwhile.
-    let unready = obj.gathered(&inputs).or_else(|| obj.not_working(&applied, &inputs).map(Gathered::Pending));
-    // Moved: the copies on the clusters left behind go once the new ones work.
-    if unready.is_none() && held_back.is_empty() && !earlier.is_empty() {
-        let left = leave(ctx, obj, &owner, &earlier).await?;
-        observed.insert("placement".into(), placement_status(&placement, placement.clusters.iter().chain(&left)));
-    }
-    let ready = match (held_back.verdict(&message), unready) {
-        (Some(verdict), _) => verdict,
-        (None, Some(Gathered::Broken(why))) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
-        (None, Some(Gathered::Pending(why))) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
-        (None, None) => Verdict::ok(Reason::Provisioned, message),
-    };
-    // An existing cluster is checked again soon: its health is what it reports. A cluster that
-    // does not answer wakes its objects when it does again; this is the fallback.
-    let every = match ready.reason {
-        Reason::ClusterUnreachable | Reason::WaitingForDependency => durations::CLUSTER_RECHECK,
-        _ if inputs.report.is_some() => durations::HEALTH_CHECK,
-        _ => durations::RESYNC,
-    };
-    Ok((Report { ready, observed, ..mirrored() }, Action::requeue(every)))
-}
-
-/// Mirrored, but what it asks for cannot be provisioned now.
-fn held(reason: Reason, message: String, observed: Map<String, Value>) -> Result<(Report, Action)> {
-    let ready = Verdict::failed(reason, message);
-    Ok((Report { ready, observed, ..mirrored() }, wait_for(reason)))
-}
-
-/// The reason a build that failed gives.
-fn build_reason(error: &ProvisionError) -> Reason {
-    match error {
-        ProvisionError::Invalid { .. } => Reason::InvalidSpec,
-        ProvisionError::Missing(_) => Reason::WaitingForDependency,
-        ProvisionError::NoOrganization(_) => Reason::NoOrganization,
-        ProvisionError::NotProvided { .. } => Reason::ProviderNotInstalled,
-    }
-}
-
-/// The reason an apply that users must act on gives.
-fn apply_reason(error: &ApplyError) -> Reason {
-    match error {
-        ApplyError::NotInstalled(_) => Reason::ProviderNotInstalled,
-        ApplyError::NoNamespace(_) => Reason::WaitingForDependency,
-        ApplyError::NotOurs { kind, .. } if kind == "Namespace" => Reason::NamespaceConflict,
-        ApplyError::NotOurs { .. } => Reason::Conflict,
-        ApplyError::Rejected { .. } | ApplyError::Kube(_) => Reason::InvalidSpec,
-    }
-}
-
-/// Workload clusters that could not be written to in this reconcile, and why.
-#[derive(Default)]
-struct HeldBack {
-    /// Not there yet: waited for.
-    waiting: Vec<String>,
-    /// Their credentials are refused: users fix them.
-    refused: Vec<String>,
-    /// They do not answer.
-    unreachable: Vec<String>,
-}
-
-impl HeldBack {
-    fn is_empty(&self) -> bool {
-        self.waiting.is_empty() && self.refused.is_empty() && self.unreachable.is_empty()
-    }
-
-    /// A cluster that cannot be used; a fault reading its Secret is retried.
-    fn cluster(&mut self, error: ClusterError) -> Result<()> {
-        match error {
-            ClusterError::NotReady(message) => self.waiting.push(message),
-            ClusterError::Refused(message) => self.refused.push(message),
-            error @ ClusterError::Unreachable { .. } => self.unreachable.push(error.to_string()),
-            ClusterError::Kube(error) => return Err(error.into()),
-        }
-        Ok(())
-    }
-
-    /// A request to `cluster` failed: a workload cluster that did not answer is held back; any
-    /// other fault is retried.
-    fn kube(&mut self, cluster: &Destination, error: kube::Error) -> Result<()> {
-        if cluster.is_management() || !did_not_answer(&error) {
-            return Err(error.into());
-        }
-        self.unreachable.push(format!("{cluster} does not answer: {error}"));
-        Ok(())
-    }
-
-    /// Ready=False while any cluster is held back, most serious first.
-    fn verdict(&self, applied: &str) -> Option<Verdict> {
-        let (reason, messages) = [
-            (Reason::InvalidSpec, &self.refused),
-            (Reason::ClusterUnreachable, &self.unreachable),
-            (Reason::WaitingForDependency, &self.waiting),
-        ]
-        .into_iter()
-        .find(|(_, messages)| !messages.is_empty())?;
-        Some(Verdict::failed(reason, format!("{}; {applied}", messages.join("; "))))
-    }
-}
-
-/// The clusters the object's status says its children were placed on, that the placement no
-/// longer names: a stack moved, a volume's applications moved.
-fn earlier_clusters<K: Kind>(obj: &K, placement: &Placement) -> Vec<Destination> {
-    let Some(status) = obj.common_status().and_then(|common| common.placement.as_ref()) else { return vec![] };
-    let namespace = obj.namespace().unwrap_or_default();
-    let earlier = Destination::parse_list(&status.cluster, &namespace);
-    earlier.into_iter().filter(|cluster| !placement.clusters.contains(cluster)).collect()
-}
-
-/// Of the clusters the object left, those that still hold children of `owner` (or cannot be
-/// asked now): what a move leaves behind until the new copies work.
-async fn still_holding(
-    ctx: &Context,
-    owner: &str,
-    types: &'static [provision::ChildType],
-    earlier: Vec<Destination>,
-) -> Result<Vec<Destination>> {
-    let mut holding = vec![];
-    for cluster in earlier {
-        if types.is_empty() || cluster_gone(ctx, &cluster) {
-            continue;
-        }
-        let held = match ctx.provider_for(&cluster).await {
-            Ok(provider) => match provider.holds(owner, types).await {
-                Ok(held) => held,
-                Err(ApplyError::Kube(error)) if cluster.is_management() || !did_not_answer(&error) => {
-                    return Err(error.into());
-                }
-                Err(_) => true,
-            },
-            Err(ClusterError::Kube(error)) => return Err(error.into()),
-            Err(_) => true,
-        };
-        if held {
-            holding.push(cluster);
-        }
-    }
-    Ok(holding)
-}
-
-/// `status.placement`: the clusters children are on or going to, and their namespace.
-fn placement_status<'a>(placement: &Placement, clusters: impl Iterator<Item = &'a Destination>) -> Value {
-    let mut clusters: Vec<&Destination> = clusters.collect();
-    clusters.sort();
-    clusters.dedup();
-    let names: Vec<&str> = clusters.iter().map(|cluster| cluster.name()).collect();
-    let mut status = serde_json::json!({ "cluster": names.join(",") });
-    if let Some(namespace) = &placement.namespace {
-        status["namespace"] = namespace.clone().into();
-    }
-    status
-}
-
-/// Deletes the object's children from the clusters it left; returns those still holding them
-/// (they do not answer). A cluster whose ContainerCluster is gone took them along.
-async fn leave<K: Kind>(ctx: &Context, obj: &K, owner: &str, earlier: &[Destination]) -> Result<Vec<Destination>> {
-    let mut left = vec![];
-    for cluster in earlier {
-        let provider = match ctx.provider_for(cluster).await {
-            Ok(provider) => provider,
-            Err(ClusterError::Kube(error)) => return Err(error.into()),
-            Err(_) if cluster_gone(ctx, cluster) => continue,
-            Err(_) => {
-                left.push(cluster.clone());
-                continue;
-            }
-        };
-        match provider.prune(owner, K::CHILD_TYPES, &[]).await {
-            Ok(pruned) => {
-                info!(pruned, cluster = %cluster, kind = %K::kind(&()), name = %obj.name_any(), "moved: deleted the children left behind")
-            }
-            Err(ApplyError::Kube(error)) if !cluster.is_management() && did_not_answer(&error) => {
-                left.push(cluster.clone());
-            }
-            Err(error) => return Err(Error::from_apply(error)),
-        }
-    }
-    Ok(left)
-}
-
-/// Whether the ContainerCluster of a workload cluster is gone: what was placed on it went with
-/// it, without asking it.
-fn cluster_gone(ctx: &Context, cluster: &Destination) -> bool {
-    match cluster {
-        Destination::Management => false,
-        Destination::Workload { namespace, name } => ctx.index.get::<ContainerCluster>(Some(namespace), name).is_none(),
-    }
-}
-
-/// A child as messages name it: kind, namespace and name, and its cluster unless it is the
-/// management cluster.
-fn describe_child(cluster: &Destination, child: &DynamicObject) -> String {
-    let kind = child.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
-    let described = crate::api::describe(kind, child.namespace().as_deref(), &child.name_any());
-    match cluster {
-        Destination::Management => described,
-        workload => format!("{described} on {}", workload.name()),
-    }
-}
-
 async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
     // A workload cluster deleted with what runs on it (`kubectl delete -f`) stays reachable
     // until those objects have released their children there.
@@ -862,7 +557,7 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
     }
     // Children first: should this fail, the row (and the finalizer) stay for the retry.
     if let (false, Some(owner)) = (K::CHILD_TYPES.is_empty(), obj.uid())
-        && let Some(held) = release(ctx, obj, &owner).await?
+        && let Some(held) = provisioning::release(ctx, obj, &owner).await?
     {
         // Said where users look (a condition, and its Event), then retried: the finalizer
         // stays while the cleanup fails, and the cluster answering again wakes it.
@@ -889,42 +584,6 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
         }
         Err(error) => Err(error.into()),
     }
-}
-
-/// What `deletionPolicy` says of the children, on every cluster they may be on: where the
-/// object is placed and where its status says they went. A workload cluster whose
-/// ContainerCluster is gone took them along; one that does not answer holds the delete up,
-/// and what holds it is returned.
-async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Result<Option<String>> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let mut clusters: Vec<Destination> = kinds::place(obj, &ctx.index).map(|p| p.clusters).unwrap_or_default();
-    if let Some(status) = obj.common_status().and_then(|common| common.placement.as_ref()) {
-        clusters.extend(Destination::parse_list(&status.cluster, &namespace));
-    }
-    clusters.push(Destination::Management);
-    clusters.sort();
-    clusters.dedup();
-    for cluster in &clusters {
-        if cluster_gone(ctx, cluster) {
-            continue;
-        }
-        let provider = match ctx.provider_for(cluster).await {
-            Ok(provider) => provider,
-            Err(ClusterError::Kube(error)) => return Err(Error::Kube(error)),
-            Err(other) => {
-                return Ok(Some(format!(
-                    "deleting: the children on {cluster} cannot be released: {other}; the delete waits until it \
-                     answers or its ContainerCluster is deleted"
-                )));
-            }
-        };
-        let released =
-            provider.release(owner, K::CHILD_TYPES, obj.deletion_policy()).await.map_err(Error::from_apply)?;
-        if released > 0 {
-            info!(released, cluster = %cluster, policy = ?obj.deletion_policy(), "released children");
-        }
-    }
-    Ok(None)
 }
 
 async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) -> Result<Option<String>> {

@@ -6,9 +6,9 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
-use crate::api::common::Reason;
 use crate::kinds::Kind;
 use crate::mirror::StatusColumn;
+use crate::reason::Reason;
 
 /// One condition as a reconcile concluded it.
 #[derive(Clone, Debug, PartialEq, Eq)]

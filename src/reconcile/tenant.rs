@@ -13,12 +13,14 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use super::provisioning::provision;
 use super::status::Report;
-use super::{Context, Error, Lifecycle, Result, provision};
+use super::{Context, Error, Lifecycle, Result};
 use crate::FIELD_MANAGER;
 use crate::kinds::Organization;
+use crate::kinds::organization::tenant_namespace;
 use crate::mirror::tenants;
-use crate::provision::{TenantDatabase, labels, tenant_namespace};
+use crate::provision::{TenantDatabase, labels};
 
 /// The Secret in the tenant namespace that carries the organization's database login, with
 /// the keys CloudNativePG's application Secrets have.

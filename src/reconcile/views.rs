@@ -11,8 +11,8 @@ use tokio::sync::{Notify, broadcast};
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use crate::api::tenancy::OrganizationResources;
 use crate::mirror::views;
+use crate::mirror::views::OrganizationResources;
 
 /// The quiet period after a change before the views are refreshed.
 pub const DEBOUNCE: Duration = Duration::from_secs(2);

@@ -247,7 +247,7 @@ pub async fn remove_webhooks(plane: &ControlPlane) {
 pub async fn reset(plane: &ControlPlane) {
     let client = plane.client().await;
     for crd in windflow::kinds::crds() {
-        let resource = windflow::api::api_resource(&crd);
+        let resource = windflow::kinds::api_resource(&crd);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let Ok(list) = api.list(&ListParams::default()).await else { continue };
         for obj in list.items {

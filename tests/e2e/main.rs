@@ -61,7 +61,7 @@ pub fn api_for(client: &Client, doc: &Value) -> (Api<DynamicObject>, String) {
 /// Where the WindFlow kind `kind` is served.
 pub fn resource_of(kind: &str) -> ApiResource {
     let crd = windflow::kinds::crds().into_iter().find(|crd| crd.spec.names.kind == kind).expect("a WindFlow kind");
-    windflow::api::api_resource(&crd)
+    windflow::kinds::api_resource(&crd)
 }
 
 /// Applies the CRDs as users do and waits until the API server serves them.
