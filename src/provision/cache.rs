@@ -19,7 +19,7 @@ use super::{ChildType, labels};
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A child's namespace and name.
-type Key = (Option<String>, String);
+pub type Key = (Option<String>, String);
 
 /// The cache of one child type.
 struct Typed {
@@ -124,11 +124,16 @@ impl ChildCache {
 
     /// The child of `type_` named as `child` is.
     pub fn get(&self, type_: ChildType, child: &DynamicObject) -> Cached {
+        self.named(type_, key(child))
+    }
+
+    /// The child of `type_` at `(namespace, name)`.
+    pub fn named(&self, type_: ChildType, at: Key) -> Cached {
         let types = self.locked();
         let Some(typed) = types.get(&(type_.api_version, type_.kind)).filter(|typed| listed(&typed.store)) else {
             return Cached::Unknown;
         };
-        typed.store.get(&typed.reference(&key(child))).map_or(Cached::Absent, Cached::Found)
+        typed.store.get(&typed.reference(&at)).map_or(Cached::Absent, Cached::Found)
     }
 
     /// The children of `owner` of `type_` (namespace and name), or `None` while its watch has

@@ -17,15 +17,21 @@ use uuid::Uuid;
 
 use super::status::{Report, Verdict};
 use super::{Context, Lifecycle, Result, durations, mirrored, publish};
-use crate::api::actor::{Actor, CREATED_BY};
-use crate::api::apps::{Application, Deployment, DeploymentPhase, Stack, StackPhase};
-use crate::api::apps::{ApplicationType, DeploymentType, RolloutStage};
-use crate::api::common::Reason;
-use crate::deploy::{self, Facts, Health, Rollout, RolloutTarget, Transition, Workloads};
+use crate::deploy::{
+    self, DeploymentPhase, DeploymentType, Facts, Health, Rollout, RolloutStage, RolloutTarget, Transition, Workloads,
+};
 use crate::events;
 use crate::kinds::Index;
+use crate::kinds::application::{Application, ApplicationType};
+use crate::kinds::deployment::Deployment;
 use crate::kinds::policy::deploying::{self, Decision, Refusal};
 use crate::kinds::release::{self, Settings};
+use crate::kinds::stack::{Stack, StackPhase};
+use crate::mirror::actor::{Actor, CREATED_BY};
+use crate::provision::apply::Provider;
+use crate::provision::cache::Cached;
+use crate::provision::types::DEPLOYMENT;
+use crate::reason::Reason;
 
 /// The annotation that promotes a canary whose `deploymentConfig.autoPromote` is false.
 pub const PROMOTE_ANNOTATION: &str = "windflow.io/promote";
@@ -151,7 +157,7 @@ fn facts<'a>(
     };
     Facts {
         strategy: spec.deployment_type,
-        stack: (stack, stack_phase),
+        stack: (stack, stack_phase.for_rollout()),
         queued_behind,
         targets: settings.map_err(|error| error.to_string()).and_then(|_| targets(obj, index)),
         analysis,
@@ -178,7 +184,7 @@ fn targets(obj: &Deployment, index: &Index) -> std::result::Result<Vec<RolloutTa
             .into_iter()
             .map(|app| RolloutTarget {
                 name: app.name_any(),
-                application_type: app.spec.application_type,
+                runtime: app.spec.application_type.runtime(),
                 revision: release::revision(&app.spec.deployment_config),
                 config: app.spec.deployment_config.clone(),
             })
@@ -203,7 +209,7 @@ fn targets(obj: &Deployment, index: &Index) -> std::result::Result<Vec<RolloutTa
             let app = applications.iter().find(|a| a.name_any() == part.name)?;
             Some(RolloutTarget {
                 name: part.name,
-                application_type: app.spec.application_type,
+                runtime: app.spec.application_type.runtime(),
                 revision: part.revision,
                 config: part.config,
             })
@@ -243,10 +249,10 @@ async fn observe(
                 let cluster = placement.clusters.first().ok_or("no cluster")?;
                 let provider =
                     ctx.clusters.connected(cluster).ok_or_else(|| format!("{cluster} is not connected yet"))?;
-                Ok(Api::<Workload>::namespaced(provider.client().clone(), placement.workload_namespace()))
+                Ok((provider, placement.workload_namespace().to_owned()))
             });
-        let api = match connected {
-            Ok(api) => api,
+        let (provider, namespace) = match connected {
+            Ok(connected) => connected,
             Err(why) => {
                 let waiting = Health::Progressing(why);
                 observed.insert(part.name.clone(), Workloads { main: waiting.clone(), side: waiting });
@@ -255,19 +261,34 @@ async fn observe(
         };
         let main = match part.stage {
             RolloutStage::Progressing | RolloutStage::Switched | RolloutStage::Promoting => {
-                deploy::health(api.get_opt(&part.name).await?.as_ref(), &part.revision)
+                deploy::health(workload(&provider, &namespace, part.name.clone()).await?.as_ref(), &part.revision)
             }
             _ => Health::Progressing("not rolled yet".into()),
         };
         let side = match (side_suffix, part.stage) {
             (Some(suffix), RolloutStage::Preview | RolloutStage::Canary | RolloutStage::Analysis) => {
-                deploy::health(api.get_opt(&format!("{}-{suffix}", part.name)).await?.as_ref(), &part.revision)
+                let side = workload(&provider, &namespace, format!("{}-{suffix}", part.name)).await?;
+                deploy::health(side.as_ref(), &part.revision)
             }
             _ => Health::Ready,
         };
         observed.insert(part.name.clone(), Workloads { main, side });
     }
     Ok(observed)
+}
+
+/// A workload of a rollout, as its cluster's child cache holds it (the watch event that woke the
+/// rollout is in it already); asked of the API server while the cache has not listed.
+async fn workload(provider: &Provider, namespace: &str, name: String) -> Result<Option<Workload>> {
+    let cached = match provider.children().named(DEPLOYMENT, (Some(namespace.to_owned()), name.clone())) {
+        Cached::Found(child) => child.as_ref().clone().try_parse::<Workload>().ok().map(Some),
+        Cached::Absent => Some(None),
+        Cached::Unknown => None,
+    };
+    match cached {
+        Some(workload) => Ok(workload),
+        None => Ok(Api::<Workload>::namespaced(provider.client().clone(), namespace).get_opt(&name).await?),
+    }
 }
 
 /// The id of the parent a rollback returns to, once mirrored.
