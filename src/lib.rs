@@ -59,6 +59,17 @@ use serde_json::Value;
 /// The field manager of every write the operator makes, and the actor it is not.
 pub const FIELD_MANAGER: &str = "windflow-operator";
 
+/// `config` naming the operator in its User-Agent, `windflow-operator/<version>`. The API server
+/// names the field manager of a write that sets none (the finalizers kube-runtime adds, Events)
+/// after the User-Agent: so every field the operator writes is [`FIELD_MANAGER`]'s, and audit
+/// logs name it.
+pub fn identified(mut config: kube::Config) -> kube::Config {
+    if let Ok(agent) = http::HeaderValue::from_str(&format!("{FIELD_MANAGER}/{}", env!("CARGO_PKG_VERSION"))) {
+        config.headers.push((http::header::USER_AGENT, agent));
+    }
+    config
+}
+
 /// How messages name an object: `Kind namespace/name`, or `Kind name` when cluster-scoped.
 pub fn describe(kind: impl Display, namespace: Option<&str>, name: &str) -> String {
     match namespace {
@@ -92,4 +103,16 @@ pub fn write_crds(dir: &Path) -> anyhow::Result<()> {
         std::fs::write(dir.join(format!("{name}.yaml")), serde_yaml::to_string(&crd)?)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The API server takes the User-Agent up to its first `/` as the field manager.
+    #[test]
+    fn the_user_agent_names_the_field_manager() {
+        let config = super::identified(kube::Config::new("https://example.org".parse().expect("a URL")));
+        let agent = config.headers.iter().find(|(name, _)| name == http::header::USER_AGENT).map(|(_, value)| value);
+        let agent = agent.and_then(|value| value.to_str().ok()).expect("a User-Agent");
+        assert_eq!(agent.split('/').next(), Some(super::FIELD_MANAGER));
+    }
 }

@@ -164,8 +164,20 @@ pub fn start_operator_with_metrics(
     database_url: &str,
     identity: &str,
 ) -> (Operator, String) {
+    start_operator_with_metrics_and(plane, kubeconfig, database_url, identity, &[])
+}
+
+/// [`start_operator_with_metrics`] with more environment.
+pub fn start_operator_with_metrics_and(
+    plane: &ControlPlane,
+    kubeconfig: &Path,
+    database_url: &str,
+    identity: &str,
+    env: &[(&str, &str)],
+) -> (Operator, String) {
     let address = format!("127.0.0.1:{}", free_port());
-    let env = [("WINDFLOW_PROBE_ADDRESS", address.as_str())];
+    let mut env = env.to_vec();
+    env.push(("WINDFLOW_PROBE_ADDRESS", address.as_str()));
     (start_operator_with(plane, kubeconfig, database_url, identity, &env), address)
 }
 

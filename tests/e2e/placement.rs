@@ -11,7 +11,7 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::install::{eventually, start_operator};
+use crate::install::{api_writes, eventually, get, settle, start_operator_with_metrics_and};
 use crate::platform::{
     Scenario, apply_examples, delete_examples, expected_without_providers, readiness, scenario, wait_for_sample,
 };
@@ -57,7 +57,14 @@ async fn refused(client: &Client, kind: &str, name: &str, reason: &str, message:
 #[tokio::test]
 async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_another_s_cluster() {
     let Scenario { plane, kubeconfig, db, client, workload: main, .. } = &scenario().await;
-    let operator = start_operator(plane, kubeconfig, &db.url, "windflow-0");
+    // Heartbeats are written at most hourly here, so that the idle window below holds none.
+    let (operator, metrics) = start_operator_with_metrics_and(
+        plane,
+        kubeconfig,
+        &db.url,
+        "windflow-0",
+        &[("WINDFLOW_HEARTBEAT_INTERVAL_SECONDS", "3600")],
+    );
     apply_examples(plane);
     wait_for_sample(client, &expected_without_providers(), WITHIN).await;
     let three = vec!["api".to_owned(), "postgres".to_owned(), "storefront".to_owned()];
@@ -142,6 +149,7 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
         (cluster == "edge").then_some(()).ok_or(format!("{cluster}"))
     })
     .await;
+    probed_and_quiet(client, db, &metrics).await;
 
     // Another tenant cannot name acme's cluster: references stay in their namespace.
     let globex = "apiVersion: windflow.io/v1alpha1\nkind: Organization\nmetadata: { name: globex }\n\
@@ -181,4 +189,56 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
     delete_examples(plane, client, main).await;
     assert_eq!(workloads_on(client).await.0, Vec::<String>::new(), "nothing left on edge");
     drop(operator);
+}
+
+/// The existing cluster `edge` is health-checked every minute; with nothing changed, a check
+/// writes nothing: no status, no ContainerNode, no row. Its ContainerNodes have one writer, the
+/// operator's field manager, for their spec and their status alike.
+async fn probed_and_quiet(client: &Client, db: &crate::support::TestDb, metrics: &str) {
+    let nodes = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("ContainerNode"));
+    let found = std::sync::Mutex::new(vec![]);
+    eventually("edge's nodes are reported as ContainerNodes", Duration::from_secs(90), || async {
+        let listed = nodes.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+        let edge: Vec<DynamicObject> =
+            listed.items.into_iter().filter(|node| node.name_any().starts_with("edge-")).collect();
+        if edge.is_empty() {
+            return Err("none yet".to_owned());
+        }
+        *found.lock().expect("lock") = edge;
+        Ok(())
+    })
+    .await;
+    let edge_nodes = found.into_inner().expect("lock");
+    for node in &edge_nodes {
+        let managers: std::collections::BTreeSet<String> =
+            node.managed_fields().iter().filter_map(|entry| entry.manager.clone()).collect();
+        assert_eq!(
+            managers.into_iter().collect::<Vec<_>>(),
+            [windflow::FIELD_MANAGER],
+            "{} has one writer",
+            node.name_any()
+        );
+    }
+    settle(metrics, 1, WITHIN).await;
+    // Idle backends report the rows they wrote within 10 s (PGSTAT_IDLE_INTERVAL).
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let before = get(metrics, "/metrics");
+    let writes_before = api_writes(&before).iter().map(|(_, count)| count).sum::<f64>();
+    let rows_before = crate::support::rows_changed(&db.pool).await;
+    // Past one health check (every 60 s), and the 10 s in which what it wrote would be reported.
+    tokio::time::sleep(Duration::from_secs(75)).await;
+    let text = get(metrics, "/metrics");
+    let writes = api_writes(&text).iter().map(|(_, count)| count).sum::<f64>();
+    assert!(probes(&text) > probes(&before), "edge was health-checked in the window");
+    assert_eq!(writes, writes_before, "API writes while edge was only checked: {:?}", api_writes(&text));
+    assert_eq!(crate::support::rows_changed(&db.pool).await, rows_before, "rows written while edge was only checked");
+}
+
+/// The requests of the operator's health checks, as its metrics count them.
+fn probes(exposition: &str) -> f64 {
+    crate::install::samples(exposition, "windflow_api_requests_total")
+        .iter()
+        .filter(|(labels, _)| labels.contains("cluster=\"probe "))
+        .map(|(_, count)| count)
+        .sum()
 }
