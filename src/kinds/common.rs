@@ -13,8 +13,6 @@ use crate::mirror::Invalid;
 
 /// The API group of every WindFlow kind.
 pub const GROUP: &str = "windflow.io";
-/// The served and stored version.
-pub const VERSION: &str = "v1alpha1";
 
 /// A reference to another WindFlow object by name. Namespaced targets are looked up in the
 /// referring object's namespace: references never cross namespaces, so never cross tenants.

@@ -32,7 +32,7 @@ use crate::kinds::common::{Reference, Resolved};
 use crate::kinds::{self, Index, Kind, KindId, PrepareError, placement, prepare};
 use crate::metrics::Metrics;
 use crate::mirror::store::{self, StoreError, Written};
-use crate::mirror::{audit_metadata, current_status};
+use crate::mirror::{Prepared, audit_metadata, current_status};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::clusters::{ClusterError, Clusters};
 use crate::provision::{self, Destination};
@@ -300,8 +300,9 @@ pub enum Outcome {
     Blocked(Verdict),
 }
 
-/// Dereference (the index), build and write one object. Transient faults are errors;
-/// everything users can fix or wait for is an `Outcome::Blocked` with the reason.
+/// Dereference (the index), build and write one object, each a step with its own errors; what
+/// each means for the status is said here. Transient faults are errors; everything users can
+/// fix or wait for is an `Outcome::Blocked` with the reason.
 pub async fn sync<K: Kind>(
     pool: &PgPool,
     index: &Index,
@@ -310,49 +311,120 @@ pub async fn sync<K: Kind>(
     operator: Option<&str>,
 ) -> Result<(Outcome, Option<String>), StoreError> {
     let references = obj.references();
-    let namespace = obj.namespace();
-    let mut resolved = index.resolve(namespace.as_deref(), &references);
-    resolved.password_hash = password_hash;
-    resolved.operator = operator.map(str::to_owned);
-    let organization = resolved.organization_name.clone();
-    let no_organization = || {
-        let message = format!(
-            "namespace {:?} belongs to no Organization (or its Organization is not mirrored yet); \
-             objects here are neither mirrored nor provisioned",
-            namespace.clone().unwrap_or_default()
-        );
-        Outcome::Blocked(Verdict::failed(Reason::NoOrganization, message))
+    let resolved = match dereference(index, obj, &references, password_hash, operator) {
+        Ok(resolved) => resolved,
+        Err(DereferenceError::NoOrganization) => return Ok((no_organization(obj), None)),
+        Err(DereferenceError::Missing(missing, organization)) => return Ok((waiting_for(&missing), organization)),
     };
-    if !kinds::cluster_scoped::<K>() && resolved.organization.is_none() {
-        return Ok((no_organization(), None));
-    }
-    let missing = resolved.missing(&references);
-    if !missing.is_empty() {
-        return Ok((waiting_for(&missing), organization));
-    }
+    let organization = resolved.organization_name.clone();
     let prepared = match prepare(obj, &resolved) {
         Ok(prepared) => prepared,
         Err(error @ (PrepareError::Invalid(_) | PrepareError::ResourceVersion(_) | PrepareError::NoUid)) => {
             return Ok((Outcome::Blocked(Verdict::failed(Reason::InvalidSpec, error.to_string())), organization));
         }
     };
-    let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
-    let outcome = match store::write(&mut conn, &prepared).await {
+    let outcome = match write::<K>(pool, &prepared, &resolved, &references).await {
         Ok(written) => Outcome::Mirrored(written),
-        Err(StoreError::Conflict(message)) => Outcome::Blocked(Verdict::failed(Reason::Conflict, message)),
-        Err(StoreError::ParentMissing(message)) => {
-            let tenant = if kinds::cluster_scoped::<K>() { None } else { resolved.organization };
-            match unwritten_parents(&mut conn, tenant, &resolved, &references).await? {
-                Unwritten::Tenant => return Ok((no_organization(), None)),
-                Unwritten::References(unwritten) if !unwritten.is_empty() => waiting_for(&unwritten),
-                // Written in the meantime: the next reconcile will find it.
-                Unwritten::References(_) => Outcome::Blocked(Verdict::failed(Reason::WaitingForDependency, message)),
-            }
+        Err(WriteError::Conflict(message)) => Outcome::Blocked(Verdict::failed(Reason::Conflict, message)),
+        Err(WriteError::Rejected(message)) => Outcome::Blocked(Verdict::failed(Reason::InvalidSpec, message)),
+        Err(WriteError::TenantUnwritten) => return Ok((no_organization(obj), None)),
+        Err(WriteError::ParentsUnwritten(unwritten)) => waiting_for(&unwritten),
+        // Written in the meantime: the next reconcile will find it.
+        Err(WriteError::ParentGone(message)) => {
+            Outcome::Blocked(Verdict::failed(Reason::WaitingForDependency, message))
         }
-        Err(StoreError::Rejected(message)) => Outcome::Blocked(Verdict::failed(Reason::InvalidSpec, message)),
-        Err(error) => return Err(error),
+        Err(WriteError::Store(error)) => return Err(error),
     };
     Ok((outcome, organization))
+}
+
+/// Why the dereference step stopped.
+#[derive(Debug, thiserror::Error)]
+enum DereferenceError<'a> {
+    /// The object's namespace belongs to no mirrored Organization.
+    #[error("no organization")]
+    NoOrganization,
+    /// Referenced objects are not mirrored yet; the organization, once resolved.
+    #[error("missing references")]
+    Missing(Vec<&'a Reference>, Option<String>),
+}
+
+/// Dereference: the tenant organization and every referenced object, from the index.
+fn dereference<'a, K: Kind>(
+    index: &Index,
+    obj: &K,
+    references: &'a [Reference],
+    password_hash: Option<String>,
+    operator: Option<&str>,
+) -> Result<Resolved, DereferenceError<'a>> {
+    let mut resolved = index.resolve(obj.namespace().as_deref(), references);
+    resolved.password_hash = password_hash;
+    resolved.operator = operator.map(str::to_owned);
+    if !kinds::cluster_scoped::<K>() && resolved.organization.is_none() {
+        return Err(DereferenceError::NoOrganization);
+    }
+    let missing = resolved.missing(references);
+    if !missing.is_empty() {
+        return Err(DereferenceError::Missing(missing, resolved.organization_name.clone()));
+    }
+    Ok(resolved)
+}
+
+/// Why the write step stopped.
+#[derive(Debug, thiserror::Error)]
+enum WriteError<'a> {
+    /// Another object holds a value that must be unique.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database refused a value.
+    #[error("{0}")]
+    Rejected(String),
+    /// The tenant organization's row is missing, although the caches say it is mirrored.
+    #[error("the organization's row is missing")]
+    TenantUnwritten,
+    /// The rows of these references are missing, although the caches say they are mirrored.
+    #[error("referenced rows are missing")]
+    ParentsUnwritten(Vec<&'a Reference>),
+    /// A parent row was missing and is there now.
+    #[error("{0}")]
+    ParentGone(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Write: the row, its join rows and the audit row, in one transaction. After a foreign key
+/// failed, says which parent rows were missing.
+async fn write<'a, K: Kind>(
+    pool: &PgPool,
+    prepared: &Prepared,
+    resolved: &Resolved,
+    references: &'a [Reference],
+) -> Result<Written, WriteError<'a>> {
+    let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
+    match store::write(&mut conn, prepared).await {
+        Ok(written) => Ok(written),
+        Err(StoreError::Conflict(message)) => Err(WriteError::Conflict(message)),
+        Err(StoreError::Rejected(message)) => Err(WriteError::Rejected(message)),
+        Err(StoreError::ParentMissing(message)) => {
+            let tenant = if kinds::cluster_scoped::<K>() { None } else { resolved.organization };
+            Err(match unwritten_parents(&mut conn, tenant, resolved, references).await? {
+                Unwritten::Tenant => WriteError::TenantUnwritten,
+                Unwritten::References(unwritten) if !unwritten.is_empty() => WriteError::ParentsUnwritten(unwritten),
+                Unwritten::References(_) => WriteError::ParentGone(message),
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The object's namespace belongs to no mirrored Organization: it waits for one.
+fn no_organization<K: Kind>(obj: &K) -> Outcome {
+    let message = format!(
+        "namespace {:?} belongs to no Organization (or its Organization is not mirrored yet); \
+         objects here are neither mirrored nor provisioned",
+        obj.namespace().unwrap_or_default()
+    );
+    Outcome::Blocked(Verdict::failed(Reason::NoOrganization, message))
 }
 
 /// Which parent rows a write's foreign key missed.
