@@ -59,7 +59,7 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
         Ok(children) => children,
         Err(error) => return held(build_reason(&error), error.to_string(), observed),
     };
-    let applied = match apply(obj, ctx, &located.placement, &providers, &mut held_back, &children).await {
+    let applied = match apply(obj, ctx, &located, &providers, &mut held_back, &children).await {
         Ok(applied) => applied,
         Err(ApplyStepError::Refused { reason, message }) => return held(reason, message, observed),
         Err(ApplyStepError::Fault(error)) => return Err(error),
@@ -182,12 +182,11 @@ enum ApplyStepError {
 async fn apply<K: Kind>(
     obj: &K,
     ctx: &Context,
-    placement: &Placement,
+    located: &Located,
     providers: &[Writable],
     held_back: &mut HeldBack,
     children: &[Placed],
 ) -> Result<Applied, ApplyStepError> {
-    let owner = obj.uid().unwrap_or_default();
     let mut applied = Applied { children: vec![], described: vec![] };
     for (cluster, provider, _) in providers {
         let wanted: Vec<DynamicObject> =
@@ -201,7 +200,7 @@ async fn apply<K: Kind>(
             Err(error) => {
                 // Its Environment makes the namespace there once it knows: tell it.
                 if let (ApplyError::NoNamespace(_), Some(environment), Some(wake)) =
-                    (&error, &placement.environment, ctx.waker.get())
+                    (&error, &located.placement.environment, ctx.waker.get())
                 {
                     wake(KindId::Environment, environment, obj.namespace().as_deref());
                 }
@@ -212,7 +211,7 @@ async fn apply<K: Kind>(
                 return Err(ApplyStepError::Refused { reason: apply_reason(&error), message });
             }
         };
-        match provider.prune(&owner, K::CHILD_TYPES, &wanted).await {
+        match provider.prune(&located.owner, K::CHILD_TYPES, &wanted).await {
             Ok(0) => {}
             Ok(pruned) => info!(pruned, cluster = %cluster, "deleted children no longer wanted"),
             Err(ApplyError::Kube(error)) => held_back.kube(cluster, error)?,
