@@ -1,15 +1,19 @@
 //! How long WindFlow takes to converge the sample platform times N (about 2,000 objects) on the
 //! real control plane of the end-to-end tests, and the API requests it makes per object by
 //! verb (its own `windflow_api_requests_total`, and every client's through the API servers'
-//! `apiserver_request_total`), beside a baseline measured in the same run: the same objects
-//! created with kubectl and given one status patch each by a bare client, the floor the API
-//! server sets. Then what the converged operator writes while idle and when restarted. WindFlow runs the platform twice: placed on the
-//! management cluster (the copies without their ContainerCluster), and placed on workload
+//! `apiserver_request_total`), beside two references measured in the same run: a baseline
+//! (kubectl creates the objects, a bare client patches each status once: the floor the API
+//! server sets) and the fair floor of the management path (the same, plus the children
+//! `windflow render` prints, until the workloads are Available). Then what the converged
+//! operator writes while idle and when restarted. WindFlow runs the platform twice: placed on
+//! the management cluster (the copies without their ContainerCluster), and placed on workload
 //! clusters (a second control plane, Cluster API played as the end-to-end tests play it). Then
 //! the operator's memory and open watches with 1, 4 and 8 workload clusters connected.
 //!
-//! `cargo bench --bench converge [-- COPIES]`; method and figures in docs/BENCHMARKS.md. Each
-//! path's figures are printed as soon as it is done.
+//! `cargo bench --bench converge [-- COPIES]`; `-- floor` runs the references and the
+//! management path only; `-- ceiling [COPIES]` measures the ceiling of one replica and its
+//! memory at about 10,000 objects instead ([`ceiling`]). Method and figures in
+//! docs/BENCHMARKS.md. Each path's figures are printed as soon as it is done.
 
 #[path = "../tests/e2e/controlplane.rs"]
 mod controlplane;
@@ -97,6 +101,12 @@ fn kinds() -> BTreeMap<String, ApiResource> {
 /// Objects not yet where the end-to-end suite expects them without third-party APIs but
 /// Cluster API's, played (the rollouts completed). Each call lists every kind once.
 async fn unconverged(client: &Client, kinds: &BTreeMap<String, ApiResource>) -> usize {
+    standing(client, kinds).await.1
+}
+
+/// How many WindFlow objects there are, and how many of them are not yet where they converge
+/// ([`unconverged`]).
+async fn standing(client: &Client, kinds: &BTreeMap<String, ApiResource>) -> (usize, usize) {
     // As the end-to-end suite's `expected_without_providers`: the objects that need a provider
     // this control plane lacks, and the elements they stand on.
     let not_installed = [
@@ -108,7 +118,7 @@ async fn unconverged(client: &Client, kinds: &BTreeMap<String, ApiResource>) -> 
         "Gateway/public",
     ];
     let dependent_failed = ["Element/backbone", "Element/compute", "Element/dns"];
-    let mut left = 0;
+    let (mut objects, mut left) = (0, 0);
     for (kind, resource) in kinds {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
         for obj in api.list(&ListParams::default()).await.expect("list").items {
@@ -126,10 +136,11 @@ async fn unconverged(client: &Client, kinds: &BTreeMap<String, ApiResource>) -> 
             } else {
                 status == "True"
             };
+            objects += 1;
             left += usize::from(!done);
         }
     }
-    left
+    (objects, left)
 }
 
 /// The copies as they run on the management cluster: without their ContainerCluster (and its
@@ -317,73 +328,9 @@ async fn connections(plane: &ControlPlane, workload: &Client, sample: &[Value], 
     install::reset(plane).await;
 }
 
-fn kubectl_apply(plane: &ControlPlane, file: &std::path::Path) -> std::process::Output {
-    let mut apply = plane.kubectl();
-    apply.args(["apply", "-f"]).arg(file);
-    apply.output().expect("kubectl runs")
-}
-
-fn report(name: &str, took: Duration, objects: usize, requests: &BTreeMap<(String, bool), f64>) {
-    println!(
-        "{name}: {objects} objects in {:.1} s ({:.1} objects/s)",
-        took.as_secs_f64(),
-        objects as f64 / took.as_secs_f64()
-    );
-    for ((verb, windflow), count) in requests {
-        if *count > 0.0 {
-            let on = if *windflow { "WindFlow kinds" } else { "other resources" };
-            println!("  {verb:>7} on {on:<15} {count:>8.0}  {:>6.2} per object", count / objects as f64);
-        }
-    }
-}
-
-#[tokio::main]
-async fn main() {
-    let copies: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(COPIES);
-    let plane = controlplane::control_plane().await;
-    let client = plane.client().await;
-    let nodes = (copies * PODS_PER_COPY).div_ceil(100);
-    controlplane::add_fake_nodes(&client, controlplane::NODES..nodes.max(controlplane::NODES)).await;
-    controlplane::add_static_volumes(&client, 100..100 + copies * CLAIMS_PER_COPY).await;
-    let mut crds = plane.kubectl();
-    crds.args(["apply", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]);
-    run(crds);
-    let mut established = plane.kubectl();
-    established.args(["wait", "--for=condition=Established", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]);
-    run(established);
-
-    let kinds = kinds();
-    let sample = support::documents(include_str!("../examples/platform.yaml"));
-    let docs: Vec<Value> = (0..copies).flat_map(|index| copy(&sample, index)).collect();
-    let objects = docs.len();
-    let file = write_documents(plane, "platform-copies.yaml", &docs);
-    let managed = on_the_management_cluster(&docs);
-    let managed_file = write_documents(plane, "platform-copies-management.yaml", &managed);
-    println!("{copies} copies of the sample platform: {objects} objects ({} without their clusters)", managed.len());
-
-    // The workload cluster, with room for the pods and claims, and Cluster API played for the
-    // copies' clusters, as in the end-to-end suite.
-    let workload_plane = controlplane::workload_plane().await;
-    let workload = workload_plane.client().await;
-    controlplane::add_fake_nodes(&workload, controlplane::NODES..nodes.max(controlplane::NODES)).await;
-    controlplane::add_static_volumes(&workload, 100..100 + copies * CLAIMS_PER_COPY).await;
-    install::install_cluster_api(plane).await;
-    let _cluster_api = install::play_cluster_api(plane, workload_plane).await;
-
-    // Baseline: the tenant namespaces exist (the operator makes its own), then kubectl creates
-    // the objects and a bare client patches each status once.
-    for index in 0..copies {
-        let mut namespace = plane.kubectl();
-        namespace.args(["create", "namespace", &format!("acme-{index}")]);
-        run(namespace);
-        let mut label = plane.kubectl();
-        label.args(["label", "namespace", &format!("acme-{index}"), "app.kubernetes.io/managed-by=windflow"]);
-        run(label);
-    }
-    let before = requests(&client).await;
-    let started = Instant::now();
-    let created = kubectl_apply(plane, &file);
-    assert!(created.status.success(), "baseline apply: {}", controlplane::both(&created));
+/// One status patch on every WindFlow object, as a bare client would give it: a Ready
+/// condition, sent `BASELINE_CONCURRENCY` at once.
+async fn patch_every_status(client: &Client, kinds: &BTreeMap<String, ApiResource>) {
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let status = json!({ "status": { "conditions": [{
         "type": "Ready", "status": "True", "reason": "Baseline", "message": "", "lastTransitionTime": now,
@@ -408,6 +355,283 @@ async fn main() {
     .try_collect::<Vec<()>>()
     .await
     .expect("status patches");
+}
+
+/// The fair floor of the issue: a bare client that knows the answer does the operator's work
+/// on the management cluster. It server-side applies the children `windflow render` prints for
+/// `file` (those of the APIs this control plane serves: the operator makes no others here),
+/// creates the CRs, patches each status once, and waits until every Deployment among the
+/// children is Available and every claim Bound. Returns the time and the requests the API
+/// server counted, its own polling aside.
+async fn fair_floor(
+    plane: &ControlPlane,
+    file: &std::path::Path,
+    kinds: &BTreeMap<String, ApiResource>,
+) -> (Duration, BTreeMap<(String, bool), f64>) {
+    let client = plane.client().await;
+    let rendered = std::process::Command::new(env!("CARGO_BIN_EXE_windflow"))
+        .args(["render", "-f"])
+        .arg(file)
+        .output()
+        .expect("windflow render runs");
+    assert!(rendered.status.success(), "render: {}", controlplane::both(&rendered));
+    let discovery = kube::Discovery::new(client.clone()).run().await.expect("discovery");
+    let served = |doc: &Value| {
+        let (Some(api_version), Some(kind)) = (doc["apiVersion"].as_str(), doc["kind"].as_str()) else { return false };
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        discovery.resolve_gvk(&kube::api::GroupVersionKind::gvk(group, version, kind)).is_some()
+    };
+    let children: Vec<Value> =
+        support::documents(&String::from_utf8_lossy(&rendered.stdout)).into_iter().filter(served).collect();
+    let deployments = children.iter().filter(|c| c["kind"] == "Deployment").count();
+    let claims = children.iter().filter(|c| c["kind"] == "PersistentVolumeClaim").count();
+    println!("fair floor: {} children ({deployments} Deployments, {claims} claims)", children.len());
+    let children_file = write_documents(plane, "floor-children.yaml", &children);
+
+    let before = requests(&client).await;
+    let started = Instant::now();
+    let mut apply = plane.kubectl();
+    apply.args(["apply", "--server-side", "--field-manager=floor", "-f"]).arg(&children_file);
+    run(apply);
+    let created = kubectl_apply(plane, file);
+    assert!(created.status.success(), "floor apply: {}", controlplane::both(&created));
+    patch_every_status(&client, kinds).await;
+    let mut polls = 0;
+    let managed = ListParams::default().labels("app.kubernetes.io/managed-by=windflow");
+    loop {
+        polls += 1;
+        let workloads = Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone());
+        let available = workloads
+            .list(&managed)
+            .await
+            .expect("deployments")
+            .items
+            .iter()
+            .filter(|workload| {
+                let conditions = workload.status.as_ref().and_then(|s| s.conditions.as_ref());
+                conditions.is_some_and(|c| {
+                    c.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"))
+                })
+            })
+            .count();
+        let volume_claims = Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::all(client.clone());
+        let bound = volume_claims
+            .list(&managed)
+            .await
+            .expect("claims")
+            .items
+            .iter()
+            .filter(|claim| claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+            .count();
+        if available == deployments && bound == claims {
+            break;
+        }
+        assert!(
+            started.elapsed() < CONVERGE_WITHIN,
+            "floor: {available}/{deployments} Deployments Available, {bound}/{claims} claims Bound"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let took = started.elapsed();
+    let mut counted = delta(&requests(&client).await, &before);
+    // The floor's own polling: two lists per poll, and the lists that found the objects to patch.
+    if let Some(lists) = counted.get_mut(&("LIST".to_owned(), false)) {
+        *lists -= (2 * polls) as f64;
+    }
+    (took, counted)
+}
+
+/// The control plane with room for the pods and claims of `copies` (fake nodes, static
+/// volumes) and WindFlow's CRDs established, and a client of it.
+async fn prepared_plane(copies: usize) -> (&'static ControlPlane, Client) {
+    let plane = controlplane::control_plane().await;
+    let client = plane.client().await;
+    let nodes = (copies * PODS_PER_COPY).div_ceil(100);
+    controlplane::add_fake_nodes(&client, controlplane::NODES..nodes.max(controlplane::NODES)).await;
+    controlplane::add_static_volumes(&client, 100..100 + copies * CLAIMS_PER_COPY).await;
+    let mut crds = plane.kubectl();
+    crds.args(["apply", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]);
+    run(crds);
+    let mut established = plane.kubectl();
+    established.args(["wait", "--for=condition=Established", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")]);
+    run(established);
+    (plane, client)
+}
+
+/// Copies for `-- ceiling`: about 10,000 objects on the management cluster.
+const CEILING_COPIES: usize = 360;
+/// Organizations' platforms per `kubectl apply` in `-- ceiling`.
+const ARRIVING_TOGETHER: usize = 4;
+/// Objects left to converge below which `-- ceiling` sends the next platforms: enough that
+/// the operator never runs out of work, few enough that arrivals go on to the end.
+const BACKLOG: usize = 600;
+/// How often `-- ceiling` counts the objects and reads the operator's memory.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
+/// The ceiling of one replica and its memory at scale (`-- ceiling [COPIES]`): new
+/// organizations' platforms (copies of the sample on the management cluster, children
+/// included) keep arriving, `ARRIVING_TOGETHER` per `kubectl apply`, whenever fewer than
+/// `BACKLOG` objects are left to converge, until `copies` have arrived. Every `SAMPLE_EVERY`
+/// the objects and those converged are counted and the operator's RSS read. The ceiling is
+/// the objects converged per second while platforms were still arriving (from the first
+/// tenth converged to the last arrival); the memory, the settled operator's RSS with none
+/// and with every object, and the growth per 1,000 objects between them.
+async fn ceiling(copies: usize) {
+    let (plane, client) = prepared_plane(copies).await;
+    let kinds = kinds();
+    let sample = support::documents(include_str!("../examples/platform.yaml"));
+    let indexes: Vec<usize> = (0..copies).collect();
+    let arrivals: Vec<(std::path::PathBuf, usize)> = indexes
+        .chunks(ARRIVING_TOGETHER)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let docs: Vec<Value> = chunk.iter().flat_map(|index| copy(&sample, *index)).collect();
+            let docs = on_the_management_cluster(&docs);
+            (write_documents(plane, &format!("ceiling-{i}.yaml"), &docs), docs.len())
+        })
+        .collect();
+    let total: usize = arrivals.iter().map(|(_, objects)| objects).sum();
+    println!(
+        "ceiling: {copies} platforms, {total} objects, {ARRIVING_TOGETHER} platforms per apply, backlog {BACKLOG}"
+    );
+
+    let kubeconfig = install::install_chart(plane).await;
+    let db = support::database().await;
+    let (operator, metrics) = install::start_operator_with_metrics(plane, &kubeconfig, &db.url, "windflow-ceiling");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let rss_empty = rss_mib(operator.pid());
+    let (own_before, _) = operator_requests(&metrics);
+    let started = Instant::now();
+    // Arrivals sent, and those a namespace not yet made refused in part: sent again each time.
+    let (mut sent, mut refused) = (0, vec![]);
+    let mut last_arrival = Duration::ZERO;
+    let mut samples: Vec<(Duration, usize, usize, f64)> = vec![];
+    loop {
+        let (objects, left) = standing(&client, &kinds).await;
+        let at = started.elapsed();
+        samples.push((at, objects, objects - left, rss_mib(operator.pid())));
+        if sent == arrivals.len() && refused.is_empty() && objects == total && left == 0 {
+            break;
+        }
+        assert!(at < CONVERGE_WITHIN * 2, "{left} of {objects} objects not converged; log {}", operator.log.display());
+        refused.retain(|arrival: &usize| !kubectl_apply(plane, &arrivals[*arrival].0).status.success());
+        // Objects sent, made or not yet (a refused part), and not converged.
+        let arrived: usize = arrivals[..sent].iter().map(|(_, objects)| objects).sum();
+        let mut backlog = arrived - (objects - left);
+        while sent < arrivals.len() && backlog < BACKLOG {
+            if !kubectl_apply(plane, &arrivals[sent].0).status.success() {
+                refused.push(sent);
+            }
+            backlog += arrivals[sent].1;
+            sent += 1;
+            last_arrival = started.elapsed();
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+    let took = started.elapsed();
+    let (own, _) = operator_requests(&metrics);
+    install::settle(&metrics, total, CONVERGE_WITHIN).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let rss_full = rss_mib(operator.pid());
+
+    let mut thousand = 1000;
+    for (at, objects, converged, rss) in &samples {
+        if *converged >= thousand {
+            println!("  {:>6.0} s: {objects:>6} objects, {converged:>6} converged, RSS {rss:.1} MiB", at.as_secs_f64());
+            thousand = converged / 1000 * 1000 + 1000;
+        }
+    }
+    let from = samples.iter().find(|(_, _, converged, _)| *converged >= total / 10).copied();
+    let to = samples.iter().rev().find(|(at, ..)| *at <= last_arrival).copied();
+    match (from, to) {
+        (Some((t0, _, c0, _)), Some((t1, _, c1, _))) if t1 > t0 => println!(
+            "ceiling: {:.1} objects converged per second while platforms kept arriving ({c0} to {c1} converged, {:.0} s \
+             to {:.0} s); all {total} in {:.1} s ({:.1} objects/s)",
+            (c1 - c0) as f64 / (t1 - t0).as_secs_f64(),
+            t0.as_secs_f64(),
+            t1.as_secs_f64(),
+            took.as_secs_f64(),
+            total as f64 / took.as_secs_f64()
+        ),
+        _ => println!("ceiling: arrivals ended before a tenth converged; all {total} in {:.1} s", took.as_secs_f64()),
+    }
+    println!(
+        "memory: settled RSS {rss_empty:.1} MiB with no object, {rss_full:.1} MiB with {total} objects and their \
+         children ({:.1} MiB per 1,000 objects); peak while converging {:.1} MiB",
+        (rss_full - rss_empty) / total as f64 * 1000.0,
+        samples.iter().map(|s| s.3).fold(0.0, f64::max)
+    );
+    report("the operator's own requests", took, total, &delta(&own, &own_before));
+    drop(operator);
+}
+
+fn kubectl_apply(plane: &ControlPlane, file: &std::path::Path) -> std::process::Output {
+    let mut apply = plane.kubectl();
+    apply.args(["apply", "-f"]).arg(file);
+    apply.output().expect("kubectl runs")
+}
+
+fn report(name: &str, took: Duration, objects: usize, requests: &BTreeMap<(String, bool), f64>) {
+    println!(
+        "{name}: {objects} objects in {:.1} s ({:.1} objects/s)",
+        took.as_secs_f64(),
+        objects as f64 / took.as_secs_f64()
+    );
+    for ((verb, windflow), count) in requests {
+        if *count > 0.0 {
+            let on = if *windflow { "WindFlow kinds" } else { "other resources" };
+            println!("  {verb:>7} on {on:<15} {count:>8.0}  {:>6.2} per object", count / objects as f64);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let ceiling_run = std::env::args().any(|a| a == "ceiling");
+    let copies: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if ceiling_run {
+        CEILING_COPIES
+    } else {
+        COPIES
+    });
+    if ceiling_run {
+        return ceiling(copies).await;
+    }
+    let (plane, client) = prepared_plane(copies).await;
+
+    let kinds = kinds();
+    let sample = support::documents(include_str!("../examples/platform.yaml"));
+    let docs: Vec<Value> = (0..copies).flat_map(|index| copy(&sample, index)).collect();
+    let objects = docs.len();
+    let file = write_documents(plane, "platform-copies.yaml", &docs);
+    let managed = on_the_management_cluster(&docs);
+    let managed_file = write_documents(plane, "platform-copies-management.yaml", &managed);
+    println!("{copies} copies of the sample platform: {objects} objects ({} without their clusters)", managed.len());
+
+    // The workload cluster, with room for the pods and claims, and Cluster API played for the
+    // copies' clusters, as in the end-to-end suite.
+    let workload_plane = controlplane::workload_plane().await;
+    let workload = workload_plane.client().await;
+    let nodes = (copies * PODS_PER_COPY).div_ceil(100);
+    controlplane::add_fake_nodes(&workload, controlplane::NODES..nodes.max(controlplane::NODES)).await;
+    controlplane::add_static_volumes(&workload, 100..100 + copies * CLAIMS_PER_COPY).await;
+    install::install_cluster_api(plane).await;
+    let _cluster_api = install::play_cluster_api(plane, workload_plane).await;
+
+    // Baseline: the tenant namespaces exist (the operator makes its own), then kubectl creates
+    // the objects and a bare client patches each status once.
+    for index in 0..copies {
+        let mut namespace = plane.kubectl();
+        namespace.args(["create", "namespace", &format!("acme-{index}")]);
+        run(namespace);
+        let mut label = plane.kubectl();
+        label.args(["label", "namespace", &format!("acme-{index}"), "app.kubernetes.io/managed-by=windflow"]);
+        run(label);
+    }
+    let before = requests(&client).await;
+    let started = Instant::now();
+    let created = kubectl_apply(plane, &file);
+    assert!(created.status.success(), "baseline apply: {}", controlplane::both(&created));
+    patch_every_status(&client, &kinds).await;
     let baseline = started.elapsed();
     // The 21 lists that found the objects to patch are the baseline's own reads.
     let baseline_requests = delta(&requests(&client).await, &before);
@@ -416,11 +640,26 @@ async fn main() {
     install::reset(plane).await;
 
     report("baseline (kubectl apply, one status patch each)", baseline, objects, &baseline_requests);
+    let (floor, floor_requests) = fair_floor(plane, &managed_file, &kinds).await;
+    report(
+        "fair floor of the management path (children, CRs, one status patch each, workloads up)",
+        floor,
+        managed.len(),
+        &floor_requests,
+    );
+    install::reset(plane).await;
+    // The floor's claims left their volumes Released: fresh ones for the operator's.
+    controlplane::add_fresh_volumes(&client, copies * CLAIMS_PER_COPY).await;
     let mut ratios = vec![];
+    // `-- floor`: the management path and its floor only.
+    let paths = if std::env::args().any(|a| a == "floor") { 1 } else { 2 };
     for (name, file, count, idle) in [
         ("on the management cluster", &managed_file, managed.len(), None),
         ("on workload clusters", &file, objects, Some(IDLE)),
-    ] {
+    ]
+    .into_iter()
+    .take(paths)
+    {
         let path = windflow_path(plane, &workload, (file, count), &kinds, idle).await;
         let title = format!("WindFlow {name} ({} kubectl apply runs, converged)", path.applies);
         report(&title, path.took, count, &path.requests);
@@ -440,7 +679,15 @@ async fn main() {
             reconciled.as_secs_f64()
         );
         ratios.push(format!("{:.2} {name}", path.took.as_secs_f64() / baseline.as_secs_f64()));
+        if idle.is_none() {
+            println!(
+                "ratio of times, WindFlow on the management cluster / its fair floor: {:.2}",
+                path.took.as_secs_f64() / floor.as_secs_f64()
+            );
+        }
     }
     println!("ratio of times, WindFlow / baseline: {}", ratios.join(", "));
-    connections(plane, &workload, &sample, &kinds).await;
+    if paths == 2 {
+        connections(plane, &workload, &sample, &kinds).await;
+    }
 }

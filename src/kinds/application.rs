@@ -17,13 +17,15 @@ use uuid::Uuid;
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::network::{Attachments, Join, MULTUS_NETWORKS, attach, attachment_label};
 use super::release::{self, Release, WorkloadPlan};
-use super::shared::{PLACEMENT_COLUMN, columns, linked, metadata, quantities, text, typed, without_condition};
+use super::shared::{PLACEMENT_COLUMN, columns, linked, metadata, quantities, text, without_condition};
 use super::vm::{Machine, machine_not_working};
 use super::{Inputs, Kind, KindId};
+use crate::child_set;
 use crate::deploy::Runtime;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
-use crate::provision::types::{DATA_VOLUME, DEPLOYMENT, NETWORK_ATTACHMENT, SERVICE, VIRTUAL_MACHINE};
+use crate::provision::third_party::{NetworkAttachmentDefinition, VirtualMachine};
+use crate::provision::types::{DATA_VOLUME, DEPLOYMENT};
 use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, labels};
 
 /// A deployable application of a stack (tables `applications`, `volume_applications`,
@@ -214,10 +216,19 @@ struct Connection<'a> {
     connection_config: &'a FreeForm,
 }
 
+child_set! {
+    /// What an Application provisions: a container application's Deployments and Service, a
+    /// vm application's VirtualMachine, and either's Multus definitions of fixed addresses.
+    ApplicationChild { Deployment, Service, VirtualMachine, NetworkAttachmentDefinition }
+}
+
+/// The variant's name is the type's: an apps/v1 Deployment.
+type Deployment = Workload;
+
 impl Kind for Application {
     const ID: KindId = KindId::Application;
     const TABLE: &'static str = "applications";
-    const CHILD_TYPES: &'static [ChildType] = &[DEPLOYMENT, SERVICE, VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
+    type Children = ApplicationChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         StatusColumn { field: "deploymentStatus", column: "deployment_status", default: Some("pending") },
         PLACEMENT_COLUMN,
@@ -294,7 +305,7 @@ impl Kind for Application {
         }
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<ApplicationChild>> {
         let namespace = placement.workload_namespace();
         let plan = release::plan(self, inputs.index)?;
         match self.spec.application_type {
@@ -353,13 +364,13 @@ impl Application {
         networks.map(|(i, n)| Join::listed(i, &n.network, n.ip_address.as_ref())).collect()
     }
 
-    fn container(&self, namespace: &str, plan: &WorkloadPlan, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn container(&self, namespace: &str, plan: &WorkloadPlan, inputs: &Inputs) -> Result<Vec<ApplicationChild>> {
         let name = self.name_any();
         let replicas = replicas(&plan.main.config, plan.main_replicas)?;
         let object_namespace = self.namespace().unwrap_or_default();
         let attachments = attach(&name, namespace, &object_namespace, &self.joins(), replicas, inputs)?;
-        let mut children = attachments.definitions.clone();
-        children.push(self.workload(namespace, &name, &plan.main, replicas, &attachments, plan)?);
+        let mut children: Vec<ApplicationChild> = attachments.definitions.iter().cloned().map(Into::into).collect();
+        children.push(self.workload(namespace, &name, &plan.main, replicas, &attachments, plan)?.into());
         if let Some((suffix, release, side_replicas)) = &plan.side {
             if !attachments.definitions.is_empty() {
                 return Err(ProvisionError::invalid(
@@ -372,7 +383,7 @@ impl Application {
             }
             let side_replicas = replicas_of(*side_replicas)?;
             let side = format!("{name}-{suffix}");
-            children.push(self.workload(namespace, &side, release, side_replicas, &attachments, plan)?);
+            children.push(self.workload(namespace, &side, release, side_replicas, &attachments, plan)?.into());
         }
         // The Service serves the ports of the revision it selects.
         let served = match &plan.service_revision {
@@ -391,7 +402,7 @@ impl Application {
                 target_port: Some(IntOrString::Int(port)),
                 ..ServicePort::default()
             });
-            children.push(typed(&Service {
+            children.push(ApplicationChild::Service(Service {
                 metadata: metadata(Some(namespace), &name),
                 spec: Some(ServiceSpec {
                     selector: Some(selector),
@@ -399,7 +410,7 @@ impl Application {
                     ..ServiceSpec::default()
                 }),
                 ..Service::default()
-            })?);
+            }));
         }
         Ok(children)
     }
@@ -413,7 +424,7 @@ impl Application {
         replicas: i32,
         attachments: &Attachments,
         plan: &WorkloadPlan,
-    ) -> Result<Value> {
+    ) -> Result<Workload> {
         let config = &release.config;
         let application = self.name_any();
         let image = text(config, "image").ok_or_else(|| {
@@ -486,7 +497,7 @@ impl Application {
         } else {
             Some(DeploymentStrategy { type_: Some("Recreate".into()), rolling_update: None })
         };
-        typed(&Workload {
+        Ok(Workload {
             metadata: metadata(Some(namespace), name),
             spec: DeploymentSpec {
                 replicas: Some(replicas),
@@ -514,7 +525,7 @@ impl Application {
         })
     }
 
-    fn machine(&self, namespace: &str, config: &FreeForm, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn machine(&self, namespace: &str, config: &FreeForm, inputs: &Inputs) -> Result<Vec<ApplicationChild>> {
         let number = |key: &str| {
             config.0.get(key).and_then(Value::as_f64).ok_or_else(|| {
                 ProvisionError::invalid(&format!("spec.deploymentConfig.{key}"), "a vm application sets it (a number)")
@@ -525,7 +536,11 @@ impl Application {
             cpu_cores: number("cpuCores")? as i32,
             memory_gb: number("memoryGb")?,
             disk_gb: number("diskGb")?,
-            os: config.0.get("osType").cloned().unwrap_or_else(|| "linux".into()),
+            os: match config.0.get("osType") {
+                None => "linux",
+                Some(Value::String(os)) => os,
+                Some(_) => return Err(ProvisionError::invalid("spec.deploymentConfig.osType", "a string")),
+            },
             os_version: text(config, "osVersion").map(str::to_owned),
             config,
             config_field: "spec.deploymentConfig",
@@ -533,7 +548,7 @@ impl Application {
             joins: self.joins(),
             object_namespace: self.namespace().unwrap_or_default(),
         };
-        machine.virtual_machine(namespace, &self.name_any(), inputs)
+        Ok(machine.virtual_machine(namespace, &self.name_any(), inputs)?.into_children())
     }
 }
 

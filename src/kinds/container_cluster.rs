@@ -5,19 +5,25 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::shared::{applied_of, columns, element, linked, phase, phase_column, text, volumes, without_condition};
 use super::{ContainerNode, Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::kinds::container_node::ContainerNodePhase;
+use crate::kinds::container_node::{ContainerNodeSpec, ContainerNodeStatus};
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
+use crate::provision::children::third_party;
 use crate::provision::clusters::Credentials;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
-use crate::provision::types::{CAPI_CLUSTER, CONTAINER_NODE};
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Destination, Placement, ProvisionError, Result};
+use crate::provision::third_party::{
+    CapiCluster, CapiClusterSpec, ClassRef, ControlPlaneTopology, MachineDeploymentTopology, Topology, WorkersTopology,
+};
+use crate::provision::types::CAPI_CLUSTER;
+use crate::provision::{Anchor, DeletionPolicy, Destination, Placement, ProvisionError, Result};
 
 /// A container cluster on a `container_cluster` element (tables `container_clusters`,
 /// `volume_container_clusters`).
@@ -115,10 +121,16 @@ struct ContainerClusterRow<'a> {
     cluster_config: &'a FreeForm,
 }
 
+child_set! {
+    /// What a ContainerCluster provisions: a Cluster API Cluster, or the nodes an existing
+    /// cluster or engine reports.
+    ContainerClusterChild { CapiCluster, ContainerNode }
+}
+
 impl Kind for ContainerCluster {
     const ID: KindId = KindId::ContainerCluster;
     const TABLE: &'static str = "container_clusters";
-    const CHILD_TYPES: &'static [ChildType] = &[CAPI_CLUSTER, CONTAINER_NODE];
+    type Children = ContainerClusterChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "initializing"),
         StatusColumn { field: "nodeCount", column: "node_count", default: Some("0") },
@@ -159,9 +171,9 @@ impl Kind for ContainerCluster {
     /// kubernetes mode: a Cluster API Cluster from `clusterConfig.class` (a ClusterClass), or,
     /// for an existing cluster (`clusterConfig.kubeconfigSecret`), the nodes it reports. Docker
     /// and swarm engines exist already: the nodes they report.
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<ContainerClusterChild>> {
         if let Some(report) = inputs.report {
-            return Ok(self.nodes(report, inputs));
+            return Ok(self.nodes(report, inputs).into_iter().map(Into::into).collect());
         }
         let config = &self.spec.cluster_config;
         if self.spec.cluster_mode != ClusterMode::Kubernetes || text(config, "kubeconfigSecret").is_some() {
@@ -180,21 +192,21 @@ impl Kind for ContainerCluster {
         let worker_class = text(config, "workerClass").unwrap_or("default-worker");
         // One ClusterClass serves every environment: it lives where the cluster or the chart
         // says, else in the Cluster's own namespace (Cluster API's default).
-        let mut class_ref = json!({ "name": class });
         let class_namespace = text(config, "classNamespace").or(inputs.config.cluster_class_namespace.as_deref());
-        if let Some(namespace) = class_namespace {
-            class_ref["namespace"] = namespace.into();
-        }
-        Ok(vec![CAPI_CLUSTER.object(
-            Some(placement.workload_namespace()),
-            &self.name_any(),
-            json!({ "spec": { "topology": {
-                "classRef": class_ref,
-                "version": version,
-                "controlPlane": { "replicas": if self.spec.ha_enabled { 3 } else { 1 } },
-                "workers": { "machineDeployments": [{ "class": worker_class, "name": "md-0", "replicas": workers }] },
-            } } }),
-        )])
+        let topology = Topology {
+            class_ref: ClassRef { name: class.to_owned(), namespace: class_namespace.map(str::to_owned) },
+            version: version.to_owned(),
+            control_plane: ControlPlaneTopology { replicas: if self.spec.ha_enabled { 3 } else { 1 } },
+            workers: WorkersTopology {
+                machine_deployments: vec![MachineDeploymentTopology {
+                    class: worker_class.to_owned(),
+                    name: "md-0".into(),
+                    replicas: workers,
+                }],
+            },
+        };
+        let cluster = third_party(placement.workload_namespace(), &self.name_any(), CapiClusterSpec { topology });
+        Ok(vec![cluster.into()])
     }
 
     /// An existing cluster's health; else the Cluster API Cluster's phase.
@@ -309,42 +321,41 @@ impl ContainerCluster {
     /// its phase rides along as the status to apply. A heartbeat is recorded when it is
     /// `heartbeat_interval` newer than the one the node holds (or the node's phase changes):
     /// a node beating every few seconds does not make a write at every health check.
-    fn nodes(&self, report: &ClusterReport, inputs: &Inputs) -> Vec<Value> {
+    fn nodes(&self, report: &ClusterReport, inputs: &Inputs) -> Vec<ContainerNode> {
         let cluster = self.name_any();
         report
             .nodes
             .iter()
             .map(|node| {
-                let mut spec = json!({
-                    "clusterRef": { "name": cluster },
-                    "hostname": node.name,
-                    "nodeRole": node.role,
-                    "nodeConfig": node.details,
-                });
-                if let Some(address) = node.address.as_deref().filter(|a| a.parse::<std::net::IpAddr>().is_ok()) {
-                    spec["ipAddress"] = address.into();
-                }
-                if let Some(cores) = node.cpu_cores {
-                    spec["cpuCores"] = cores.into();
-                }
-                if let Some(memory) = node.memory_gb {
-                    spec["memoryGb"] = memory.into();
-                }
+                let spec = ContainerNodeSpec {
+                    cluster_ref: ObjectRef { name: cluster.clone() },
+                    hostname: Some(node.name.clone()),
+                    ip_address: node.address.clone().filter(|a| a.parse::<std::net::IpAddr>().is_ok()),
+                    node_role: node.role,
+                    cpu_cores: node.cpu_cores,
+                    memory_gb: node.memory_gb,
+                    disk_gb: None,
+                    node_config: FreeForm(node.details.clone()),
+                    networks: vec![],
+                };
                 let phase = if node.ready { ContainerNodePhase::Ready } else { ContainerNodePhase::NotReady };
                 let name = node_name(&cluster, &node.name);
                 let held = inputs.index.get::<ContainerNode>(self.namespace().as_deref(), &name);
                 let held = held.as_ref().and_then(|held| held.status.as_ref());
-                let mut status = json!({ "phase": phase });
                 let heartbeat = node.heartbeat.as_deref().map(|reported| match held {
                     Some(held) if held.phase == Some(phase) => {
                         kept_heartbeat(held.last_heartbeat.as_deref(), reported, inputs.config.heartbeat_interval)
                     }
                     _ => reported,
                 });
-                if let Some(heartbeat) = heartbeat {
-                    status["lastHeartbeat"] = heartbeat.into();
-                }
-                CONTAINER_NODE.object(self.namespace().as_deref(), &name, json!({ "spec": spec, "status": status }))
+                let mut reported = ContainerNode::new(&name, spec);
+                reported.metadata.namespace = self.namespace();
+                reported.status = Some(ContainerNodeStatus {
+                    phase: Some(phase),
+                    last_heartbeat: heartbeat.map(str::to_owned),
+                    ..ContainerNodeStatus::default()
+                });
+                reported
             })
             .collect()
     }

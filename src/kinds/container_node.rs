@@ -10,7 +10,9 @@ use super::{Kind, KindId};
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::Result;
+use crate::provision::children::{Child, NoChildren};
 use crate::provision::probe::NodeRole;
+use crate::provision::{ChildType, types};
 
 /// A node of a container cluster (tables `container_nodes`, `network_container_nodes`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -104,9 +106,19 @@ struct ContainerNodeRow<'a> {
     node_config: &'a FreeForm,
 }
 
+/// The nodes an existing cluster reports are its ContainerCluster's children.
+impl Child for ContainerNode {
+    const TYPE: ChildType = types::CONTAINER_NODE;
+
+    fn metadata_mut(&mut self) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 impl Kind for ContainerNode {
     const ID: KindId = KindId::ContainerNode;
     const TABLE: &'static str = "container_nodes";
+    type Children = NoChildren;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "joining"),
         StatusColumn { field: "lastHeartbeat", column: "last_heartbeat", default: None },

@@ -12,6 +12,7 @@ use crate::deploy::{ApplicationRollout, DeploymentPhase, DeploymentType};
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, Rows};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// A rollout of a Stack, or of one of its Applications, triggered by a User (tables
 /// `deployments`, `deployment_events`, `deployment_logs`). Short name `wfdeploy`, since
@@ -148,6 +149,7 @@ struct DeploymentRow<'a> {
 impl Kind for Deployment {
     const ID: KindId = KindId::Deployment;
     const TABLE: &'static str = "deployments";
+    type Children = NoChildren;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)

@@ -3,16 +3,18 @@
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::domain::domain_reference;
 use super::shared::{columns, phase, phase_column};
 use super::{Inputs, Kind, KindId};
+use crate::child_set;
 use crate::mirror::{Invalid, Rows, StatusColumn};
-use crate::provision::types::DNS_ENDPOINT;
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, Result};
+use crate::provision::children::third_party;
+use crate::provision::third_party::{DnsEndpoint, DnsEndpointSpec, Endpoint};
+use crate::provision::{Anchor, DeletionPolicy, Placement, Result};
 
 /// A DNS record of a domain (table `dns_records`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -69,24 +71,18 @@ fn default_ttl() -> i32 {
 }
 
 /// Table `dns_records`, `dns_record_type_check`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema, strum::IntoStaticStr)]
+#[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum DnsRecordType {
     A,
-    #[serde(rename = "AAAA")]
     Aaaa,
-    #[serde(rename = "CNAME")]
     Cname,
-    #[serde(rename = "MX")]
     Mx,
-    #[serde(rename = "TXT")]
     Txt,
-    #[serde(rename = "NS")]
     Ns,
-    #[serde(rename = "SRV")]
     Srv,
-    #[serde(rename = "CAA")]
     Caa,
-    #[serde(rename = "PTR")]
     Ptr,
 }
 
@@ -118,10 +114,15 @@ struct DnsRecordRow<'a> {
     priority: Option<i32>,
 }
 
+child_set! {
+    /// What a DnsRecord provisions: the ExternalDNS endpoint that keeps it.
+    DnsRecordChild { DnsEndpoint }
+}
+
 impl Kind for DnsRecord {
     const ID: KindId = KindId::DnsRecord;
     const TABLE: &'static str = "dns_records";
-    const CHILD_TYPES: &'static [ChildType] = &[DNS_ENDPOINT];
+    type Children = DnsRecordChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "pending")];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -155,7 +156,7 @@ impl Kind for DnsRecord {
         Anchor::Domain(&self.spec.domain_ref.name)
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<DnsRecordChild>> {
         let namespace = self.namespace().unwrap_or_default();
         let fqdn =
             &inputs.index.named::<super::Domain>(&namespace, &self.spec.domain_ref.name, "spec.domainRef")?.spec.fqdn;
@@ -167,16 +168,14 @@ impl Kind for DnsRecord {
             Some(priority) => format!("{priority} {}", self.spec.value),
             None => self.spec.value.clone(),
         };
-        Ok(vec![DNS_ENDPOINT.object(
-            Some(placement.workload_namespace()),
-            &self.name_any(),
-            json!({ "spec": { "endpoints": [{
-                "dnsName": dns_name,
-                "recordType": self.spec.record_type,
-                "targets": [target],
-                "recordTTL": self.spec.ttl,
-            }] } }),
-        )])
+        let endpoint = Endpoint {
+            dns_name,
+            record_type: self.spec.record_type.into(),
+            targets: vec![target],
+            record_ttl: self.spec.ttl,
+        };
+        let endpoints = DnsEndpointSpec { endpoints: vec![endpoint] };
+        Ok(vec![third_party(placement.workload_namespace(), &self.name_any(), endpoints).into()])
     }
 
     /// Active once its children are applied.

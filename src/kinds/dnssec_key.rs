@@ -13,6 +13,7 @@ use super::shared::{columns, phase, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// The public half of a DNSSEC signing key of a domain (table `dnssec_keys`). The private key
 /// never enters WindFlow.
@@ -109,6 +110,7 @@ struct DnssecKeyRow<'a> {
 impl Kind for DnssecKey {
     const ID: KindId = KindId::DnssecKey;
     const TABLE: &'static str = "dnssec_keys";
+    type Children = NoChildren;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "generated")];
 
     fn common_status(&self) -> Option<&CommonStatus> {

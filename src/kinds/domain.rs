@@ -10,10 +10,13 @@ use uuid::Uuid;
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
 use super::shared::{columns, element, phase, phase_column, without_condition};
 use super::{DnsRecord, DnssecKey, Index, Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, Rows, StatusColumn};
+use crate::provision::children::third_party;
+use crate::provision::third_party::{Certificate, CertificateSpec, IssuerRef};
 use crate::provision::types::CERTIFICATE;
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, Result};
+use crate::provision::{Anchor, DeletionPolicy, Placement, Result};
 
 use crate::kinds::dnssec_key::{DnssecKeyPhase, DnssecKeyType};
 
@@ -93,10 +96,15 @@ struct DomainRow<'a> {
     dns_config: &'a FreeForm,
 }
 
+child_set! {
+    /// What a Domain provisions: its Certificate, with `autoSsl`.
+    DomainChild { Certificate }
+}
+
 impl Kind for Domain {
     const ID: KindId = KindId::Domain;
     const TABLE: &'static str = "domains";
-    const CHILD_TYPES: &'static [ChildType] = &[CERTIFICATE];
+    type Children = DomainChild;
     const OBSERVES_OTHERS: bool = true;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "configuring"),
@@ -145,7 +153,7 @@ impl Kind for Domain {
         without_condition(applied, CERTIFICATE.kind, "Ready")
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<DomainChild>> {
         if !self.spec.auto_ssl {
             return Ok(vec![]);
         }
@@ -155,7 +163,7 @@ impl Kind for Domain {
             names.push(format!("*.{fqdn}"));
         }
         let name = self.name_any();
-        Ok(vec![certificate(placement.workload_namespace(), &name, &format!("{name}-tls"), names, inputs)])
+        Ok(vec![certificate(placement.workload_namespace(), &name, &format!("{name}-tls"), names, inputs).into()])
     }
 
     /// Active once its children are applied.
@@ -199,15 +207,21 @@ fn dnssec_status(enabled: bool, keys: &[(DnssecKeyType, DnssecKeyPhase)]) -> Dns
     }
 }
 
-pub(super) fn certificate(namespace: &str, name: &str, secret: &str, dns_names: Vec<String>, inputs: &Inputs) -> Value {
-    CERTIFICATE.object(
-        Some(namespace),
+pub(super) fn certificate(
+    namespace: &str,
+    name: &str,
+    secret: &str,
+    dns_names: Vec<String>,
+    inputs: &Inputs,
+) -> Certificate {
+    third_party(
+        namespace,
         name,
-        json!({ "spec": {
-            "secretName": secret,
-            "dnsNames": dns_names,
-            "issuerRef": { "kind": "ClusterIssuer", "name": inputs.config.cluster_issuer },
-        } }),
+        CertificateSpec {
+            secret_name: secret.to_owned(),
+            dns_names,
+            issuer_ref: IssuerRef { kind: "ClusterIssuer", name: inputs.config.cluster_issuer.clone() },
+        },
     )
 }
 

@@ -19,6 +19,7 @@ use super::{
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// An infrastructure element of an environment (tables `elements`, `element_tags`): the place
 /// clusters, VMs, hosts, networks, volumes, domains and stacks belong to.
@@ -124,6 +125,7 @@ struct ElementRow<'a> {
 impl Kind for Element {
     const ID: KindId = KindId::Element;
     const TABLE: &'static str = "elements";
+    type Children = NoChildren;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "inactive"),
         StatusColumn { field: "lastHealthCheck", column: "last_health_check", default: None },

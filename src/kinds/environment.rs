@@ -14,12 +14,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use super::common::{CommonStatus, Reference, Resolved, yes};
-use super::shared::{PLACEMENT_COLUMN, columns, metadata, quantities, tag_rows, tag_table, tags, typed};
+use super::shared::{PLACEMENT_COLUMN, columns, metadata, quantities, tag_rows, tag_table, tags};
 use super::{Index, Inputs, Kind, KindId, Policy};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
-use crate::provision::types::{LIMIT_RANGE, NAMESPACE, NETWORK_POLICY, RESOURCE_QUOTA};
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, DeletionPolicy, Placement, ProvisionError, Result};
 
 /// A deployment environment of an organization (tables `environments`, `environment_tags`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -93,7 +93,7 @@ impl Kind for Environment {
     const ID: KindId = KindId::Environment;
     const TABLE: &'static str = "environments";
     const STATUS_COLUMNS: &'static [StatusColumn] = &[PLACEMENT_COLUMN];
-    const CHILD_TYPES: &'static [ChildType] = &[NAMESPACE, RESOURCE_QUOTA, LIMIT_RANGE, NETWORK_POLICY];
+    type Children = EnvironmentChild;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref()
@@ -133,24 +133,26 @@ impl Kind for Environment {
         policies.iter().map(|policy| (KindId::Policy, policy.name_any())).collect()
     }
 
-    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<EnvironmentChild>> {
         let namespace = placement.workload_namespace();
         let environment_type = serde_json::to_value(self.spec.environment_type).ok();
         let labels = environment_type
             .as_ref()
             .and_then(Value::as_str)
             .map(|environment_type| BTreeMap::from([(ENVIRONMENT_TYPE.to_owned(), environment_type.to_owned())]));
-        let mut children = vec![typed(&Namespace {
-            metadata: ObjectMeta { labels, ..metadata(None, namespace) },
-            ..Namespace::default()
-        })?];
+        let mut children: Vec<EnvironmentChild> = vec![
+            Namespace { metadata: ObjectMeta { labels, ..metadata(None, namespace) }, ..Namespace::default() }.into(),
+        ];
         let hard = quantities("spec.resourceLimits", &self.spec.resource_limits.0, quota_key)?;
         if !hard.is_empty() {
-            children.push(typed(&ResourceQuota {
-                metadata: metadata(Some(namespace), "windflow"),
-                spec: Some(ResourceQuotaSpec { hard: Some(hard), ..ResourceQuotaSpec::default() }),
-                ..ResourceQuota::default()
-            })?);
+            children.push(
+                ResourceQuota {
+                    metadata: metadata(Some(namespace), "windflow"),
+                    spec: Some(ResourceQuotaSpec { hard: Some(hard), ..ResourceQuotaSpec::default() }),
+                    ..ResourceQuota::default()
+                }
+                .into(),
+            );
         }
         // With a quota on cpu or memory, pods without requests are refused: give them defaults.
         let defaults = &self.spec.configuration.0;
@@ -162,7 +164,7 @@ impl Kind for Environment {
                 ("memory".to_owned(), Quantity(memory.to_owned())),
             ])),
         };
-        children.push(typed(&LimitRange {
+        children.push(EnvironmentChild::LimitRange(LimitRange {
             metadata: metadata(Some(namespace), "windflow"),
             spec: Some(LimitRangeSpec {
                 limits: vec![LimitRangeItem {
@@ -172,7 +174,7 @@ impl Kind for Environment {
                     ..LimitRangeItem::default()
                 }],
             }),
-        })?);
+        }));
         // Nothing reaches the environment's pods unless a Network lets it; they may still
         // resolve names.
         let dns = |protocol: &str| NetworkPolicyPort {
@@ -180,7 +182,7 @@ impl Kind for Environment {
             port: Some(IntOrString::Int(53)),
             ..NetworkPolicyPort::default()
         };
-        children.push(typed(&NetworkPolicy {
+        children.push(EnvironmentChild::NetworkPolicy(NetworkPolicy {
             metadata: metadata(Some(namespace), "windflow-default-deny"),
             spec: Some(NetworkPolicySpec {
                 pod_selector: Some(LabelSelector::default()),
@@ -191,9 +193,15 @@ impl Kind for Environment {
                 }]),
                 ..NetworkPolicySpec::default()
             }),
-        })?);
+        }));
         Ok(children)
     }
+}
+
+child_set! {
+    /// What an Environment provisions: its workload namespace, the namespace's quota and
+    /// container defaults, and the policy that denies what no Network allows.
+    EnvironmentChild { Namespace, ResourceQuota, LimitRange, NetworkPolicy }
 }
 
 /// On a workload namespace: production, staging, development…

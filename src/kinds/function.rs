@@ -8,6 +8,7 @@ use super::shared::columns;
 use super::{Kind, KindId};
 use crate::mirror::{Invalid, Rows};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// A named permission, such as `stack.deploy`, and the Kubernetes access it grants
 /// (table `functions`). Policies' rules grant functions.
@@ -79,6 +80,7 @@ struct FunctionRow<'a> {
 impl Kind for Function {
     const ID: KindId = KindId::Function;
     const TABLE: &'static str = "functions";
+    type Children = NoChildren;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref()

@@ -14,19 +14,23 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::application::first_port;
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
 use super::domain::certificate;
-use super::shared::{
-    Link, PLACEMENT_COLUMN, columns, linked, metadata, phase, phase_column, text, typed, without_condition,
-};
+use super::shared::{Link, PLACEMENT_COLUMN, columns, linked, metadata, phase, phase_column, text, without_condition};
 use super::{Application, Domain, Index, Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
-use crate::provision::types::{CERTIFICATE, HTTP_ROUTE, INGRESS, NETWORK_POLICY, TCP_ROUTE, UDP_ROUTE};
+use crate::provision::children::third_party;
+use crate::provision::third_party::{
+    BackendRef, Certificate, HttpRoute, HttpRouteMatch, HttpRouteRule, HttpRouteSpec, L4RouteRule, L4RouteSpec,
+    ParentRef, PathMatch, TcpRoute, TcpRouteSpec, UdpRoute, UdpRouteSpec,
+};
+use crate::provision::types::{CERTIFICATE, HTTP_ROUTE};
 use crate::provision::{
     Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, TrafficAnnotations, labels,
 };
@@ -141,10 +145,16 @@ struct GatewayRow<'a> {
     gateway_config: &'a FreeForm,
 }
 
+child_set! {
+    /// What a Gateway provisions: its route (an HTTPRoute, or an Ingress without the Gateway
+    /// API; a TCPRoute or UDPRoute), the policy that lets traffic in, and its Certificate.
+    GatewayChild { Ingress, HttpRoute, NetworkPolicy, Certificate, TcpRoute, UdpRoute }
+}
+
 impl Kind for Gateway {
     const ID: KindId = KindId::Gateway;
     const TABLE: &'static str = "gateways";
-    const CHILD_TYPES: &'static [ChildType] = &[INGRESS, HTTP_ROUTE, NETWORK_POLICY, CERTIFICATE, TCP_ROUTE, UDP_ROUTE];
+    type Children = GatewayChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring"), PLACEMENT_COLUMN];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -211,28 +221,24 @@ impl Kind for Gateway {
         }
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<GatewayChild>> {
         let namespace = placement.workload_namespace();
         let routes = self.routes(inputs)?;
         let name = self.name_any();
         match self.spec.gateway_type {
             GatewayType::Http => self.http(namespace, &name, &routes, inputs),
             GatewayType::Tcp | GatewayType::Udp => {
-                let route = if self.spec.gateway_type == GatewayType::Tcp { TCP_ROUTE } else { UDP_ROUTE };
-                let backends: Vec<Value> =
-                    routes.iter().map(|r| json!({ "name": r.application, "port": r.port })).collect();
-                let protocol = if self.spec.gateway_type == GatewayType::Tcp { "TCP" } else { "UDP" };
-                Ok(vec![
-                    way_in(namespace, &name, &routes, protocol)?,
-                    route.object(
-                        Some(namespace),
-                        &name,
-                        json!({ "spec": {
-                            "parentRefs": [parent_ref(&inputs.config.gateway_parent)],
-                            "rules": [{ "backendRefs": backends }],
-                        } }),
-                    ),
-                ])
+                let backend_refs =
+                    routes.iter().map(|r| BackendRef { name: r.application.clone(), port: r.port }).collect();
+                let spec = L4RouteSpec {
+                    parent_refs: vec![ParentRef::of(&inputs.config.gateway_parent)],
+                    rules: vec![L4RouteRule { backend_refs }],
+                };
+                let (protocol, route): (_, GatewayChild) = match self.spec.gateway_type {
+                    GatewayType::Udp => ("UDP", third_party(namespace, &name, UdpRouteSpec(spec)).into()),
+                    _ => ("TCP", third_party(namespace, &name, TcpRouteSpec(spec)).into()),
+                };
+                Ok(vec![way_in(namespace, &name, &routes, protocol).into(), route])
             }
         }
     }
@@ -314,21 +320,21 @@ impl Gateway {
 
     /// An http gateway: the Gateway API `HTTPRoute` where the cluster serves it, else an
     /// `Ingress`; with a Certificate for `autoSsl` and the way in through the default deny.
-    fn http(&self, namespace: &str, name: &str, routes: &[Route], inputs: &Inputs) -> Result<Vec<Value>> {
+    fn http(&self, namespace: &str, name: &str, routes: &[Route], inputs: &Inputs) -> Result<Vec<GatewayChild>> {
         let host = self.host().ok_or_else(|| {
             ProvisionError::invalid("spec.gatewayConfig.host", "an http gateway names the host it serves")
         })?;
         let annotations = self.traffic_annotations(&inputs.config.traffic_annotations)?;
-        let mut children = vec![way_in(namespace, name, routes, "TCP")?];
+        let mut children = vec![way_in(namespace, name, routes, "TCP").into()];
         let secret = format!("{name}-tls");
         if self.spec.auto_ssl {
-            children.push(certificate(namespace, name, &secret, vec![host.to_owned()], inputs));
+            children.push(certificate(namespace, name, &secret, vec![host.to_owned()], inputs).into());
         }
         let mut metadata = metadata(Some(namespace), name);
         metadata.annotations = Some(annotations).filter(|a| !a.is_empty());
         if inputs.serves(HTTP_ROUTE) {
             // TLS ends at the parent Gateway's listener, which names the Certificate's Secret.
-            children.push(http_route(metadata, host, routes, &inputs.config.gateway_parent)?);
+            children.push(http_route(metadata, host, routes, &inputs.config.gateway_parent).into());
             return Ok(children);
         }
         let paths = routes.iter().map(|r| HTTPIngressPath {
@@ -346,7 +352,7 @@ impl Gateway {
             .spec
             .auto_ssl
             .then(|| vec![IngressTLS { hosts: Some(vec![host.to_owned()]), secret_name: Some(secret) }]);
-        children.push(typed(&Ingress {
+        children.push(GatewayChild::Ingress(Ingress {
             metadata,
             spec: Some(IngressSpec {
                 ingress_class_name: inputs.config.ingress_class.clone(),
@@ -358,7 +364,7 @@ impl Gateway {
                 ..IngressSpec::default()
             }),
             ..Ingress::default()
-        })?);
+        }));
         Ok(children)
     }
 
@@ -419,44 +425,30 @@ fn fill(template: &str, limits: &FreeForm) -> Result<String> {
 }
 
 /// A Gateway API `HTTPRoute` under `parent` (`namespace/name`): one rule per route.
-fn http_route(metadata: ObjectMeta, host: &str, routes: &[Route], parent: &str) -> Result<Value> {
-    let mut route = HTTP_ROUTE.object(
-        None,
-        "",
-        json!({ "spec": {
-        "parentRefs": [parent_ref(parent)],
-        "hostnames": [host],
-        "rules": routes.iter().map(|r| json!({
-            "matches": [{ "path": { "type": "PathPrefix", "value": r.path } }],
-            "backendRefs": [{ "name": r.application, "port": r.port }],
-        })).collect::<Vec<_>>(),
-    } }),
-    );
-    route["metadata"] =
-        serde_json::to_value(metadata).map_err(|e| ProvisionError::invalid("metadata", e.to_string()))?;
-    Ok(route)
-}
-
-/// A route's `parentRefs` entry for `parent` (`namespace/name`, or a name in the route's
-/// namespace).
-fn parent_ref(parent: &str) -> Value {
-    match parent.split_once('/') {
-        Some((namespace, name)) => json!({ "name": name, "namespace": namespace }),
-        None => json!({ "name": parent }),
-    }
+fn http_route(metadata: ObjectMeta, host: &str, routes: &[Route], parent: &str) -> HttpRoute {
+    let rules = routes.iter().map(|r| HttpRouteRule {
+        matches: vec![HttpRouteMatch { path: PathMatch { kind: "PathPrefix", value: r.path.clone() } }],
+        backend_refs: vec![BackendRef { name: r.application.clone(), port: r.port }],
+    });
+    let spec = HttpRouteSpec {
+        parent_refs: vec![ParentRef::of(parent)],
+        hostnames: vec![host.to_owned()],
+        rules: rules.collect(),
+    };
+    HttpRoute { metadata, ..third_party("", "", spec) }
 }
 
 /// The environment denies all ingress by default: let the gateway's data plane (an ingress
 /// controller or Gateway API implementation, wherever it runs) reach the routed applications
 /// on their ports, over `protocol`.
-fn way_in(namespace: &str, name: &str, routes: &[Route], protocol: &str) -> Result<Value> {
+fn way_in(namespace: &str, name: &str, routes: &[Route], protocol: &str) -> NetworkPolicy {
     let applications = routes.iter().map(|r| r.application.clone()).collect();
     let ports = routes.iter().map(|r| NetworkPolicyPort {
         protocol: Some(protocol.into()),
         port: Some(IntOrString::Int(r.port)),
         ..NetworkPolicyPort::default()
     });
-    typed(&NetworkPolicy {
+    NetworkPolicy {
         metadata: metadata(Some(namespace), &format!("gateway-{name}")),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector {
@@ -477,7 +469,7 @@ fn way_in(namespace: &str, name: &str, routes: &[Route], protocol: &str) -> Resu
             }]),
             ..NetworkPolicySpec::default()
         }),
-    })
+    }
 }
 
 fn no_port(application: &str, field: &str) -> ProvisionError {

@@ -8,6 +8,7 @@ use super::shared::{columns, members, tag_rows, tag_table, tags};
 use super::{Kind, KindId};
 use crate::mirror::{Invalid, JoinTable, Rows};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// Users of one organization grouped together (tables `groups`, `user_groups`, `group_tags`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -53,6 +54,7 @@ struct GroupRow<'a> {
 impl Kind for Group {
     const ID: KindId = KindId::Group;
     const TABLE: &'static str = "groups";
+    type Children = NoChildren;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref()

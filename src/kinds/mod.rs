@@ -50,6 +50,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::mirror::{Entity, Invalid, Rows, StatusColumn};
+use crate::provision::children::ChildSet;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
 use crate::provision::{Anchor, ChildType, Config, DeletionPolicy, Placement};
 use common::{CommonStatus, Reference, Resolved};
@@ -132,9 +133,11 @@ pub trait Kind:
     const TABLE: &'static str;
     /// Status fields that mirror seed columns the controller owns.
     const STATUS_COLUMNS: &'static [StatusColumn] = &[];
-    /// The Kubernetes types the kind provisions, listed to find children no longer wanted;
-    /// empty for kinds that only mirror.
-    const CHILD_TYPES: &'static [ChildType] = &[];
+    /// What the kind provisions: [`NoChildren`](crate::provision::children::NoChildren) for
+    /// kinds that only mirror.
+    type Children: ChildSet;
+    /// The Kubernetes types the kind provisions, listed to find children no longer wanted.
+    const CHILD_TYPES: &'static [ChildType] = <Self::Children as ChildSet>::TYPES;
     /// The kind's status follows other objects (read from the index) although it provisions
     /// nothing.
     const OBSERVES_OTHERS: bool = false;
@@ -192,7 +195,7 @@ pub trait Kind:
     }
 
     /// The desired children, before labels and owner references are added ([`children`]).
-    fn desired(&self, _placement: &Placement, _inputs: &Inputs) -> crate::provision::Result<Vec<Value>> {
+    fn desired(&self, _placement: &Placement, _inputs: &Inputs) -> crate::provision::Result<Vec<Self::Children>> {
         Ok(vec![])
     }
 

@@ -10,16 +10,18 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
-use super::shared::{PLACEMENT_COLUMN, columns, element, metadata, phase, phase_column, typed};
+use super::shared::{PLACEMENT_COLUMN, columns, element, metadata, phase, phase_column};
 use super::{Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, Rows, StatusColumn};
-use crate::provision::types::{NETWORK_ATTACHMENT, NETWORK_POLICY};
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, labels};
+use crate::provision::children::third_party;
+use crate::provision::third_party::{CniConfig, Ipam, IpamAddress, NetworkAttachmentDefinition, NetworkAttachmentSpec};
+use crate::provision::{Anchor, DeletionPolicy, Placement, ProvisionError, Result, labels};
 
 /// An overlay or host network on a `network` element (table `networks`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -117,10 +119,16 @@ struct NetworkRow<'a> {
     network_config: &'a FreeForm,
 }
 
+child_set! {
+    /// What a Network provisions: the policy between its members, and for bridge and macvlan
+    /// networks their Multus definition.
+    NetworkChild { NetworkPolicy, NetworkAttachmentDefinition }
+}
+
 impl Kind for Network {
     const ID: KindId = KindId::Network;
     const TABLE: &'static str = "networks";
-    const CHILD_TYPES: &'static [ChildType] = &[NETWORK_POLICY, NETWORK_ATTACHMENT];
+    type Children = NetworkChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -156,7 +164,7 @@ impl Kind for Network {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<NetworkChild>> {
         if self.spec.encryption_enabled && inputs.config.pod_network_encryption.is_none() {
             return Err(ProvisionError::NotProvided {
                 field: "spec.encryptionEnabled".into(),
@@ -174,7 +182,7 @@ impl Kind for Network {
             LabelSelector { match_labels: Some(labels), ..LabelSelector::default() }
         };
         let peers = || Some(vec![NetworkPolicyPeer { pod_selector: Some(members()), ..NetworkPolicyPeer::default() }]);
-        let mut children = vec![typed(&NetworkPolicy {
+        let mut children = vec![NetworkChild::NetworkPolicy(NetworkPolicy {
             metadata: metadata(Some(namespace), &format!("network-{name}")),
             spec: Some(NetworkPolicySpec {
                 pod_selector: Some(members()),
@@ -182,10 +190,11 @@ impl Kind for Network {
                 ingress: Some(vec![NetworkPolicyIngressRule { from: peers(), ..NetworkPolicyIngressRule::default() }]),
                 egress: Some(vec![NetworkPolicyEgressRule { to: peers(), ..NetworkPolicyEgressRule::default() }]),
             }),
-        })?];
+        })];
         if let Some(plugin) = self.multus_plugin() {
-            let ipam = self.ipam(json!({ "type": "host-local", "subnet": self.subnet(plugin)? }));
-            children.push(self.definition(namespace, &name, plugin, ipam));
+            let subnet = Some(self.subnet(plugin)?.to_owned());
+            let ipam = self.ipam("host-local", subnet, vec![]);
+            children.push(self.definition(namespace, &name, plugin, ipam)?.into());
         }
         Ok(children)
     }
@@ -213,19 +222,24 @@ impl Network {
         })
     }
 
-    /// `ipam` with the network's gateway, if it has one.
-    fn ipam(&self, mut ipam: Value) -> Value {
-        if let Some(gateway) = &self.spec.gateway {
-            ipam["gateway"] = gateway.as_str().into();
-        }
-        ipam
+    /// The IPAM of `kind` with the network's gateway, if it has one.
+    fn ipam(&self, kind: &'static str, subnet: Option<String>, addresses: Vec<IpamAddress>) -> Ipam {
+        Ipam { addresses, gateway: self.spec.gateway.clone(), subnet, kind }
     }
 
     /// A NetworkAttachmentDefinition of this network named `name`: its CNI network is the
     /// network's name whatever the definition's, so that addresses are allocated from one pool.
-    fn definition(&self, namespace: &str, name: &str, plugin: &str, ipam: Value) -> Value {
-        let config = json!({ "cniVersion": "0.3.1", "name": self.name_any(), "type": plugin, "ipam": ipam });
-        NETWORK_ATTACHMENT.object(Some(namespace), name, json!({ "spec": { "config": config.to_string() } }))
+    fn definition(
+        &self,
+        namespace: &str,
+        name: &str,
+        plugin: &'static str,
+        ipam: Ipam,
+    ) -> Result<NetworkAttachmentDefinition> {
+        let config = CniConfig { cni_version: "0.3.1", ipam, name: self.name_any(), plugin };
+        let config = serde_json::to_string(&config)
+            .map_err(|e| ProvisionError::invalid("spec", format!("cannot write the CNI configuration: {e}")))?;
+        Ok(third_party(namespace, name, NetworkAttachmentSpec { config }))
     }
 }
 
@@ -252,7 +266,7 @@ pub(super) struct Attachments {
     /// KubeVirt's `multus.networkName` select.
     pub selected: Vec<(String, String)>,
     /// The workload's own definitions: a fixed address is a static IPAM of its own.
-    pub definitions: Vec<Value>,
+    pub definitions: Vec<NetworkAttachmentDefinition>,
 }
 
 /// The attachments of the workload `owner` (in `namespace`, the object in `object_namespace`),
@@ -308,9 +322,9 @@ pub(super) fn attach(
             ));
         }
         let name = format!("{}-{owner}", join.network);
-        let addresses = json!([{ "address": format!("{ip}/{}", subnet.prefix_len()) }]);
-        let ipam = network.ipam(json!({ "type": "static", "addresses": addresses }));
-        attachments.definitions.push(network.definition(namespace, &name, plugin, ipam));
+        let addresses = vec![IpamAddress { address: format!("{ip}/{}", subnet.prefix_len()) }];
+        let ipam = network.ipam("static", None, addresses);
+        attachments.definitions.push(network.definition(namespace, &name, plugin, ipam)?);
         attachments.selected.push((join.network.to_owned(), format!("{namespace}/{name}")));
     }
     Ok(attachments)

@@ -3,16 +3,15 @@
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{CustomResource, KubeSchema, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::common::{CommonStatus, Reference, Resolved, yes};
-use super::shared::{columns, linked, metadata, typed};
+use super::shared::{columns, linked, metadata};
 use super::{Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::{FreeForm, FreeFormList};
 use crate::mirror::views::OrganizationResources;
 use crate::mirror::{Invalid, JoinTable, Rows};
-use crate::provision::types::NAMESPACE;
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, Result};
+use crate::provision::{Anchor, DeletionPolicy, Placement, Result};
 
 /// A tenant of the platform (seed table `organizations`, members in `user_organizations`). It
 /// owns a tenant namespace; namespaced WindFlow objects live there.
@@ -164,10 +163,15 @@ pub fn tenant_namespace(org: &Organization) -> String {
     org.spec.namespace.clone().unwrap_or_else(|| org.name_any())
 }
 
+child_set! {
+    /// What an Organization provisions: its tenant namespace.
+    OrganizationChild { Namespace }
+}
+
 impl Kind for Organization {
     const ID: KindId = KindId::Organization;
     const TABLE: &'static str = "organizations";
-    const CHILD_TYPES: &'static [ChildType] = &[NAMESPACE];
+    type Children = OrganizationChild;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref().map(|status| &status.common)
@@ -212,7 +216,7 @@ impl Kind for Organization {
 
     /// The tenant namespace: created, or taken only when it is already this organization's
     /// (or handed over with `windflow.io/adopt`); any other is a `NamespaceConflict`.
-    fn desired(&self, _: &Placement, _: &Inputs) -> Result<Vec<Value>> {
-        Ok(vec![typed(&Namespace { metadata: metadata(None, &tenant_namespace(self)), ..Namespace::default() })?])
+    fn desired(&self, _: &Placement, _: &Inputs) -> Result<Vec<OrganizationChild>> {
+        Ok(vec![Namespace { metadata: metadata(None, &tenant_namespace(self)), ..Namespace::default() }.into()])
     }
 }

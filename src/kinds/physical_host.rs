@@ -13,6 +13,7 @@ use crate::free_form::FreeForm;
 use crate::kinds::vm::OsType;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// A physical server on a `physical_host` element (tables `physical_hosts`,
 /// `network_physical_hosts`).
@@ -114,6 +115,7 @@ struct PhysicalHostRow<'a> {
 impl Kind for PhysicalHost {
     const ID: KindId = KindId::PhysicalHost;
     const TABLE: &'static str = "physical_hosts";
+    type Children = NoChildren;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "provisioning")];
 
     fn common_status(&self) -> Option<&CommonStatus> {

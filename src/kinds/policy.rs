@@ -4,17 +4,16 @@
 use k8s_openapi::api::rbac::v1::{PolicyRule as RbacRule, Role, RoleBinding, RoleRef, Subject};
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::common::{CommonStatus, Reference, Resolved, yes};
 use super::organization::tenant_namespace;
-use super::shared::{Link, columns, linked, members, metadata, tag_rows, tag_table, tags, typed, typed_rows};
+use super::shared::{Link, columns, linked, members, metadata, tag_rows, tag_table, tags, typed_rows};
 use super::{Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows};
-use crate::provision::types::{ROLE, ROLE_BINDING};
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, workload_namespace};
+use crate::provision::{Anchor, DeletionPolicy, Placement, ProvisionError, Result, workload_namespace};
 
 /// Rules granting functions to users and groups (tables `policies`, `rules`, `policy_users`,
 /// `policy_groups`, `policy_tags`).
@@ -116,10 +115,15 @@ struct RuleRow<'a> {
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
+child_set! {
+    /// What a Policy provisions: a Role and its RoleBinding per rule and namespace.
+    PolicyChild { Role, RoleBinding }
+}
+
 impl Kind for Policy {
     const ID: KindId = KindId::Policy;
     const TABLE: &'static str = "policies";
-    const CHILD_TYPES: &'static [ChildType] = &[ROLE, ROLE_BINDING];
+    type Children = PolicyChild;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref()
@@ -207,7 +211,7 @@ impl Kind for Policy {
         Anchor::Tenant
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<PolicyChild>> {
         if !self.spec.is_active {
             return Ok(vec![]);
         }
@@ -263,12 +267,15 @@ impl Kind for Policy {
                 })
                 .collect();
             for namespace in &namespaces {
-                children.push(typed(&Role { metadata: metadata(Some(namespace), &name), rules: Some(rules.clone()) })?);
-                children.push(typed(&RoleBinding {
+                children.push(PolicyChild::Role(Role {
+                    metadata: metadata(Some(namespace), &name),
+                    rules: Some(rules.clone()),
+                }));
+                children.push(PolicyChild::RoleBinding(RoleBinding {
                     metadata: metadata(Some(namespace), &name),
                     role_ref: RoleRef { api_group: Some(RBAC_GROUP.into()), kind: "Role".into(), name: name.clone() },
                     subjects: Some(subjects.clone()),
-                })?);
+                }));
             }
         }
         Ok(children)

@@ -15,6 +15,7 @@ use super::common::{NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::{Gathered, Kind, KindId, cluster_scoped};
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, StatusColumn, audit_metadata};
+use crate::provision::children::ChildSet;
 use crate::provision::{self, Placed, ProvisionError, labels};
 use crate::reason::Reason;
 
@@ -111,10 +112,8 @@ pub fn children<K: Kind>(
     let owner_namespace = obj.namespace();
     let owner_reference = obj.controller_owner_ref(&());
     let mut placed = vec![];
-    for desired in obj.desired(placement, inputs)? {
-        let mut child: DynamicObject = serde_json::from_value(desired)
-            .map_err(|e| ProvisionError::invalid("spec", format!("cannot build a child object: {e}")))?;
-        let labels = child.labels_mut();
+    for mut desired in obj.desired(placement, inputs)? {
+        let labels = desired.metadata_mut().labels.get_or_insert_default();
         labels.insert(labels::ORGANIZATION.into(), placement.organization.clone());
         if let Some(environment) = &placement.environment {
             labels.insert(labels::ENVIRONMENT.into(), environment.clone());
@@ -128,6 +127,9 @@ pub fn children<K: Kind>(
             labels.insert(labels::OWNER_UID.into(), uid);
         }
         labels.insert(labels::MANAGED_BY.into(), "windflow".into());
+        let child = desired
+            .object()
+            .map_err(|e| ProvisionError::invalid("spec", format!("cannot build a child object: {e}")))?;
         for cluster in &placement.clusters {
             let mut object = child.clone();
             // Owner references cannot cross namespaces nor clusters: a namespaced owner owns
@@ -347,12 +349,6 @@ pub fn columns(row: &impl serde::Serialize) -> Result<Map<String, Value>, Invali
 /// The metadata of a child named `name`, in `namespace` when it has one.
 pub fn metadata(namespace: Option<&str>, name: &str) -> ObjectMeta {
     ObjectMeta { name: Some(name.to_owned()), namespace: namespace.map(str::to_owned), ..ObjectMeta::default() }
-}
-
-/// A child typed with k8s-openapi, as the provider applies it (with its `apiVersion` and
-/// `kind`).
-pub fn typed<K: k8s_openapi::Resource + Serialize>(child: &K) -> provision::Result<Value> {
-    serde_json::to_value(child).map_err(|e| ProvisionError::invalid("spec", format!("cannot build a {}: {e}", K::KIND)))
 }
 
 /// Free-form quantities (strings or numbers) under `field`, keyed by `key_of` their key.

@@ -12,6 +12,7 @@ use super::{Application, Deployment, Gathered, Inputs, Kind, KindId};
 use crate::deploy::{DeploymentPhase, Readiness, StackState};
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, Rows, StatusColumn};
+use crate::provision::children::NoChildren;
 use crate::provision::{Anchor, Result};
 
 /// A logical group of services on an element (table `stacks`).
@@ -112,6 +113,7 @@ struct StackRow<'a> {
 impl Kind for Stack {
     const ID: KindId = KindId::Stack;
     const TABLE: &'static str = "stacks";
+    type Children = NoChildren;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[
         phase_column("status", "draft"),
         StatusColumn { field: "lastDeployedAt", column: "last_deployed_at", default: None },

@@ -8,6 +8,7 @@ use super::shared::columns;
 use super::{Kind, KindId};
 use crate::mirror::{Invalid, Rows};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// A label applied to users, groups, policies, environments and elements (table `tags`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -45,6 +46,7 @@ struct TagRow<'a> {
 impl Kind for Tag {
     const ID: KindId = KindId::Tag;
     const TABLE: &'static str = "tags";
+    type Children = NoChildren;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref()

@@ -9,6 +9,7 @@ use super::{Kind, KindId};
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows};
 use crate::provision::Result;
+use crate::provision::children::NoChildren;
 
 /// A person who uses WindFlow (seed table `users`). The user name is the object's name. No
 /// secret is kept in the object: a password hash, if any, comes from a referenced Secret.
@@ -93,6 +94,7 @@ struct UserRow<'a> {
 impl Kind for User {
     const ID: KindId = KindId::User;
     const TABLE: &'static str = "users";
+    type Children = NoChildren;
 
     fn common_status(&self) -> Option<&CommonStatus> {
         self.status.as_ref()

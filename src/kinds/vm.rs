@@ -3,7 +3,11 @@
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, NetworkAttachment, ObjectRef, Reference, Resolved};
@@ -13,9 +17,17 @@ use super::shared::{
     without_condition,
 };
 use super::{Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
-use crate::provision::types::{DATA_VOLUME, NETWORK_ATTACHMENT, VIRTUAL_MACHINE};
+use crate::provision::children::third_party;
+use crate::provision::third_party::{
+    Chosen, DataVolumeSource, DataVolumeSpec, DataVolumeStorage, DataVolumeTemplate, InterfaceBinding, MachineCpu,
+    MachineDevices, MachineDisk, MachineDomain, MachineInstanceSpec, MachineInterface, MachineMemory, MachineNetwork,
+    MachineTemplate, MachineVolume, NetworkAttachmentDefinition, NetworkSource, StorageRequests, VirtualMachine,
+    VirtualMachineSpec, VolumeSource,
+};
+use crate::provision::types::{DATA_VOLUME, VIRTUAL_MACHINE};
 use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result};
 
 /// A virtual machine on a `vm` element (tables `vms`, `volume_vms`, `network_vms`). Short name
@@ -98,14 +110,9 @@ pub struct VMSpec {
     pub networks: Vec<NetworkAttachment>,
 }
 
-/// Seed `vm_os_type_check`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OsType {
-    Linux,
-    Windows,
-    Freebsd,
-    Other,
+seed_values! {
+    /// Seed `vm_os_type_check`.
+    OsType { Linux, Windows, Freebsd, Other }
 }
 
 /// Status of a VM.
@@ -146,10 +153,16 @@ struct VMRow<'a> {
     vm_config: &'a FreeForm,
 }
 
+child_set! {
+    /// What a VM provisions: its KubeVirt VirtualMachine, and the Multus definitions of its
+    /// fixed addresses.
+    VmChild { VirtualMachine, NetworkAttachmentDefinition }
+}
+
 impl Kind for VM {
     const ID: KindId = KindId::VM;
     const TABLE: &'static str = "vms";
-    const CHILD_TYPES: &'static [ChildType] = &[VIRTUAL_MACHINE, NETWORK_ATTACHMENT];
+    type Children = VmChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
 
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -210,12 +223,12 @@ impl Kind for VM {
         &[DATA_VOLUME]
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<VmChild>> {
         let machine = Machine {
             cpu_cores: self.spec.cpu_cores,
             memory_gb: self.spec.memory_gb,
             disk_gb: self.spec.disk_gb,
-            os: serde_json::to_value(self.spec.os_type).unwrap_or_default(),
+            os: self.spec.os_type.into(),
             os_version: self.spec.os_version.clone(),
             config: &self.spec.vm_config,
             config_field: "spec.vmConfig",
@@ -225,7 +238,7 @@ impl Kind for VM {
                 .collect(),
             object_namespace: self.namespace().unwrap_or_default(),
         };
-        machine.virtual_machine(placement.workload_namespace(), &self.name_any(), inputs)
+        Ok(machine.virtual_machine(placement.workload_namespace(), &self.name_any(), inputs)?.into_children())
     }
 
     /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
@@ -260,7 +273,8 @@ pub(super) struct Machine<'a> {
     pub cpu_cores: i32,
     pub memory_gb: f64,
     pub disk_gb: f64,
-    pub os: Value,
+    /// The `kubevirt.io/os` label.
+    pub os: &'a str,
     pub os_version: Option<String>,
     /// `powerState` (running, stopped) and `image` (a container disk image to boot from).
     pub config: &'a FreeForm,
@@ -273,8 +287,8 @@ pub(super) struct Machine<'a> {
 }
 
 impl Machine<'_> {
-    /// The VirtualMachine, after the NetworkAttachmentDefinitions of its fixed addresses.
-    pub fn virtual_machine(&self, namespace: &str, name: &str, inputs: &Inputs) -> Result<Vec<Value>> {
+    /// The VirtualMachine, with the NetworkAttachmentDefinitions of its fixed addresses.
+    pub fn virtual_machine(&self, namespace: &str, name: &str, inputs: &Inputs) -> Result<MachineChildren> {
         let run_strategy = match text(self.config, "powerState").unwrap_or("running") {
             "running" => "Always",
             "stopped" => "Halted",
@@ -302,58 +316,77 @@ impl Machine<'_> {
         }
         let root = format!("{name}-root");
         let source = match text(self.config, "image") {
-            Some(image) => json!({ "registry": { "url": format!("docker://{image}") } }),
-            None => json!({ "blank": {} }),
+            Some(image) => DataVolumeSource::Registry { url: format!("docker://{image}") },
+            None => DataVolumeSource::Blank(Chosen {}),
         };
-        let mut disks = vec![json!({ "name": "root", "disk": { "bus": "virtio" } })];
-        let mut volumes = vec![json!({ "name": "root", "dataVolume": { "name": root } })];
+        let mut disks = vec![MachineDisk::virtio("root")];
+        let mut volumes =
+            vec![MachineVolume { name: "root".into(), source: VolumeSource::DataVolume { name: root.clone() } }];
         for volume in self.volumes {
-            disks.push(json!({ "name": volume, "disk": { "bus": "virtio" } }));
-            volumes.push(json!({ "name": volume, "persistentVolumeClaim": { "claimName": volume } }));
+            disks.push(MachineDisk::virtio(volume));
+            let claim = VolumeSource::PersistentVolumeClaim { claim_name: volume.clone() };
+            volumes.push(MachineVolume { name: volume.clone(), source: claim });
         }
         // The pod network (masquerade), then each Multus network on a bridge of its own.
-        let Attachments { selected, definitions: mut children } =
+        let Attachments { selected, definitions } =
             attach(name, namespace, &self.object_namespace, &self.joins, 1, inputs)?;
-        let mut interfaces = vec![json!({ "name": "default", "masquerade": {} })];
-        let mut networks = vec![json!({ "name": "default", "pod": {} })];
-        for (network, definition) in &selected {
-            interfaces.push(json!({ "name": network, "bridge": {} }));
-            networks.push(json!({ "name": network, "multus": { "networkName": definition } }));
+        let mut interfaces =
+            vec![MachineInterface { name: "default".into(), binding: InterfaceBinding::Masquerade(Chosen {}) }];
+        let mut networks = vec![MachineNetwork { name: "default".into(), source: NetworkSource::Pod(Chosen {}) }];
+        for (network, definition) in selected {
+            interfaces.push(MachineInterface { name: network.clone(), binding: InterfaceBinding::Bridge(Chosen {}) });
+            networks.push(MachineNetwork { name: network, source: NetworkSource::Multus { network_name: definition } });
         }
-        let mut pod_labels = serde_json::Map::new();
-        pod_labels.insert("kubevirt.io/vm".into(), name.into());
+        let mut pod_labels = BTreeMap::from([("kubevirt.io/vm".to_owned(), name.to_owned())]);
         for join in &self.joins {
             pod_labels.insert(attachment_label(join.network), "true".into());
         }
-        let mut os_labels = json!({ "kubevirt.io/os": self.os });
+        let mut os_labels = BTreeMap::from([("kubevirt.io/os".to_owned(), self.os.to_owned())]);
         if let Some(version) = &self.os_version {
-            os_labels["windflow.io/os-version"] = version.as_str().into();
+            os_labels.insert("windflow.io/os-version".into(), version.clone());
         }
-        let mut object = VIRTUAL_MACHINE.object(
-            Some(namespace),
-            name,
-            json!({ "spec": {
-                "runStrategy": run_strategy,
-                "dataVolumeTemplates": [{
-                    "metadata": { "name": root },
-                    "spec": { "storage": { "resources": { "requests": { "storage": gigabytes(self.disk_gb) } } }, "source": source },
-                }],
-                "template": {
-                    "metadata": { "labels": pod_labels },
-                    "spec": {
-                        "domain": {
-                            "cpu": { "cores": self.cpu_cores },
-                            "memory": { "guest": gigabytes(self.memory_gb) },
-                            "devices": { "disks": disks, "interfaces": interfaces },
-                        },
-                        "networks": networks,
-                        "volumes": volumes,
+        let root_disk = DataVolumeTemplate {
+            metadata: ObjectMeta { name: Some(root), ..ObjectMeta::default() },
+            spec: DataVolumeSpec {
+                storage: DataVolumeStorage {
+                    resources: StorageRequests {
+                        requests: BTreeMap::from([("storage".to_owned(), Quantity(gigabytes(self.disk_gb)))]),
                     },
                 },
-            } }),
-        );
-        object["metadata"]["labels"] = os_labels;
-        children.push(object);
-        Ok(children)
+                source,
+            },
+        };
+        let spec = VirtualMachineSpec {
+            run_strategy,
+            data_volume_templates: vec![root_disk],
+            template: MachineTemplate {
+                metadata: ObjectMeta { labels: Some(pod_labels), ..ObjectMeta::default() },
+                spec: MachineInstanceSpec {
+                    domain: MachineDomain {
+                        cpu: MachineCpu { cores: self.cpu_cores },
+                        memory: MachineMemory { guest: Quantity(gigabytes(self.memory_gb)) },
+                        devices: MachineDevices { disks, interfaces },
+                    },
+                    networks,
+                    volumes,
+                },
+            },
+        };
+        let mut machine = third_party(namespace, name, spec);
+        machine.metadata.labels = Some(os_labels);
+        Ok(MachineChildren { definitions, machine })
+    }
+}
+
+/// A machine's children: the definitions of its fixed addresses, and the VirtualMachine.
+pub(super) struct MachineChildren {
+    pub definitions: Vec<NetworkAttachmentDefinition>,
+    pub machine: VirtualMachine,
+}
+
+impl MachineChildren {
+    /// As the children of a kind that builds both.
+    pub fn into_children<C: From<NetworkAttachmentDefinition> + From<VirtualMachine>>(self) -> Vec<C> {
+        self.definitions.into_iter().map(C::from).chain(std::iter::once(self.machine.into())).collect()
     }
 }

@@ -11,14 +11,13 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
-use super::shared::{
-    PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, metadata, phase, phase_column, typed,
-};
+use super::shared::{PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, metadata, phase, phase_column};
 use super::{Inputs, Kind, KindId};
+use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::types::PVC;
-use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result};
+use crate::provision::{Anchor, DeletionPolicy, Placement, ProvisionError, Result};
 
 /// A storage volume on a `volume` element (table `volumes`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -130,10 +129,15 @@ struct VolumeRow<'a> {
     storage_config: &'a FreeForm,
 }
 
+child_set! {
+    /// What a Volume provisions: its claim.
+    VolumeChild { PersistentVolumeClaim }
+}
+
 impl Kind for Volume {
     const ID: KindId = KindId::Volume;
     const TABLE: &'static str = "volumes";
-    const CHILD_TYPES: &'static [ChildType] = &[PVC];
+    type Children = VolumeChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
     /// `bound` or `available` follows the Applications that mount it.
     const OBSERVES_OTHERS: bool = true;
@@ -172,7 +176,7 @@ impl Kind for Volume {
         Anchor::Element(&self.spec.element_ref.name)
     }
 
-    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<Value>> {
+    fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<VolumeChild>> {
         let access_mode = match self.spec.access_mode {
             AccessMode::ReadWriteOnce => "ReadWriteOnce",
             AccessMode::ReadOnlyMany => "ReadOnlyMany",
@@ -193,7 +197,7 @@ impl Kind for Volume {
                 ),
             });
         }
-        Ok(vec![typed(&PersistentVolumeClaim {
+        Ok(vec![VolumeChild::PersistentVolumeClaim(PersistentVolumeClaim {
             metadata: metadata(Some(placement.workload_namespace()), &self.name_any()),
             spec: Some(PersistentVolumeClaimSpec {
                 access_modes: Some(vec![access_mode.to_owned()]),
@@ -205,7 +209,7 @@ impl Kind for Volume {
                 ..PersistentVolumeClaimSpec::default()
             }),
             ..PersistentVolumeClaim::default()
-        })?])
+        })])
     }
 
     /// A volume works once its claim is Bound.

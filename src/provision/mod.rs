@@ -4,13 +4,13 @@
 
 pub mod apply;
 pub mod cache;
+pub mod children;
 pub mod clusters;
 pub mod destination;
 pub mod probe;
+pub mod third_party;
 
 use std::collections::BTreeMap;
-
-use serde_json::{Value, json};
 
 /// Labels on every provisioned object: who it belongs to, and which object asked for it.
 pub mod labels {
@@ -310,19 +310,6 @@ impl ChildType {
             "windflow.io" => "WindFlow's CRDs",
             _ => "Kubernetes",
         }
-    }
-
-    /// A child object of this type: `apiVersion`, `kind`, `metadata` with name and namespace.
-    pub fn object(&self, namespace: Option<&str>, name: &str, rest: Value) -> Value {
-        let mut metadata = json!({ "name": name });
-        if let Some(namespace) = namespace.filter(|_| self.namespaced) {
-            metadata["namespace"] = namespace.into();
-        }
-        let mut object = json!({ "apiVersion": self.api_version, "kind": self.kind, "metadata": metadata });
-        if let (Value::Object(object), Value::Object(rest)) = (&mut object, rest) {
-            object.extend(rest);
-        }
-        object
     }
 }
 

@@ -138,11 +138,15 @@ fn seed_default(field: &str, default: &str) -> Value {
 /// The Event a reconcile announces, given the status before it: a Warning when Ready turns
 /// False or fails for another reason, a Normal when it turns True. A retry that finds the same
 /// fault, or the same success, announces nothing (its message may still change in the status).
+/// Work under way (`Progressing`) is no warning until the object has been Ready: a new object
+/// whose children are still coming up says so in its condition, and its Event is the Normal
+/// one when they work.
 pub fn announcement(status: &Value, ready: &Verdict) -> Option<EventType> {
     let before = current_conditions(status).into_iter().find(|c| c.type_ == "Ready");
     let was = |status: &str| before.as_ref().is_some_and(|c| c.status == status);
     match ready.ok {
         false if was("False") && before.as_ref().is_some_and(|c| c.reason == ready.reason.as_str()) => None,
+        false if ready.reason == Reason::Progressing && !was("True") => None,
         false => Some(EventType::Warning),
         true if was("True") => None,
         true => Some(EventType::Normal),
@@ -257,8 +261,12 @@ mod tests {
         let waiting = Verdict::failed(Reason::WaitingForDependency, "spec.elementRef: not yet");
         let invalid = Verdict::failed(Reason::InvalidSpec, "spec.sizeGb: too small");
         let provisioned = Verdict::ok(Reason::Provisioned, "applied");
+        let progressing = Verdict::failed(Reason::Progressing, "Deployment web is not Available yet");
         for (before, verdict, expected) in [
             (json!({}), &waiting, Some(EventType::Warning)),
+            (json!({}), &progressing, None),
+            (ready("False", "WaitingForDependency"), &progressing, None),
+            (ready("True", "Provisioned"), &progressing, Some(EventType::Warning)),
             (ready("True", "Provisioned"), &waiting, Some(EventType::Warning)),
             (ready("False", "WaitingForDependency"), &waiting, None),
             (ready("False", "WaitingForDependency"), &invalid, Some(EventType::Warning)),
