@@ -184,33 +184,34 @@ pub struct AuditRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::Tag;
+    use k8s_openapi::api::core::v1::ConfigMap;
 
     /// The caches keep no field sets, and the audit row's actor is the same without them.
     #[test]
     fn dropping_field_sets_keeps_the_actor() {
-        let tag: Tag = serde_json::from_value(serde_json::json!({
-            "apiVersion": "windflow.io/v1alpha1", "kind": "Tag",
+        // Any object: the mirror knows no kind.
+        let object: ConfigMap = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": { "name": "critical", "managedFields": [
-                { "manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "windflow.io/v1alpha1",
-                  "time": "2026-12-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": { "f:spec": { "f:color": {} } } },
-                { "manager": "argocd-controller", "operation": "Apply", "apiVersion": "windflow.io/v1alpha1",
-                  "time": "2026-12-02T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": { "f:spec": { "f:description": {} } } },
-                { "manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "windflow.io/v1alpha1",
+                { "manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "v1",
+                  "time": "2026-12-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": { "f:data": { "f:color": {} } } },
+                { "manager": "argocd-controller", "operation": "Apply", "apiVersion": "v1",
+                  "time": "2026-12-02T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": { "f:data": { "f:size": {} } } },
+                { "manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "v1",
                   "time": "2026-12-03T00:00:00Z", "fieldsType": "FieldsV1", "subresource": "status",
                   "fieldsV1": { "f:status": {} } },
             ] },
-            "spec": { "color": "#ff0000" },
+            "data": { "color": "#ff0000" },
         }))
-        .expect("a tag");
+        .expect("a config map");
         let id = Uuid::nil();
-        let before = audit_metadata(&tag, "Tag", id, None, 7, None);
-        let mut trimmed = tag.clone();
+        let before = audit_metadata(&object, "ConfigMap", id, None, 7, None);
+        let mut trimmed = object.clone();
         drop_field_sets(&mut trimmed.metadata);
         let entries = trimmed.metadata.managed_fields.as_deref().unwrap_or_default();
         assert_eq!(entries.len(), 3);
         assert!(entries.iter().all(|entry| entry.fields_v1.is_none() && entry.manager.is_some()));
-        let after = audit_metadata(&trimmed, "Tag", id, None, 7, None);
+        let after = audit_metadata(&trimmed, "ConfigMap", id, None, 7, None);
         assert_eq!(after.actor.as_deref(), Some("argocd-controller"));
         assert_eq!(after, before);
     }
