@@ -400,29 +400,17 @@ async fn fair_floor(
     let managed = ListParams::default().labels("app.kubernetes.io/managed-by=windflow");
     loop {
         polls += 1;
-        let workloads = Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone());
-        let available = workloads
-            .list(&managed)
-            .await
-            .expect("deployments")
-            .items
-            .iter()
-            .filter(|workload| {
-                let conditions = workload.status.as_ref().and_then(|s| s.conditions.as_ref());
-                conditions.is_some_and(|c| {
-                    c.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"))
-                })
+        let available = counted(&client, &managed, |workload: &k8s_openapi::api::apps::v1::Deployment| {
+            let conditions = workload.status.as_ref().and_then(|s| s.conditions.as_ref());
+            conditions.is_some_and(|c| {
+                c.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"))
             })
-            .count();
-        let volume_claims = Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::all(client.clone());
-        let bound = volume_claims
-            .list(&managed)
-            .await
-            .expect("claims")
-            .items
-            .iter()
-            .filter(|claim| claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
-            .count();
+        })
+        .await;
+        let bound = counted(&client, &managed, |claim: &k8s_openapi::api::core::v1::PersistentVolumeClaim| {
+            claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+        })
+        .await;
         if available == deployments && bound == claims {
             break;
         }
@@ -563,6 +551,15 @@ async fn ceiling(copies: usize) {
     );
     report("the operator's own requests", took, total, &delta(&own, &own_before));
     drop(operator);
+}
+
+/// How many objects of `K` that `selected` lists are `done`.
+async fn counted<K>(client: &Client, selected: &ListParams, done: impl Fn(&K) -> bool) -> usize
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let listed = Api::<K>::all(client.clone()).list(selected).await.expect("a list");
+    listed.items.iter().filter(|obj| done(obj)).count()
 }
 
 fn kubectl_apply(plane: &ControlPlane, file: &std::path::Path) -> std::process::Output {

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
-use super::shared::{applied_of, columns, element, linked, phase, phase_column, text, volumes, without_condition};
+use super::shared::{
+    applied_of, columns, element, linked, metadata, phase, phase_column, text, volumes, without_condition,
+};
 use super::{ContainerNode, Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
@@ -205,7 +207,8 @@ impl Kind for ContainerCluster {
                 }],
             },
         };
-        let cluster = third_party(placement.workload_namespace(), &self.name_any(), CapiClusterSpec { topology });
+        let cluster =
+            third_party(metadata(Some(placement.workload_namespace()), &self.name_any()), CapiClusterSpec { topology });
         Ok(vec![cluster.into()])
     }
 

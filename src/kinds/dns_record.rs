@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::domain::domain_reference;
-use super::shared::{columns, phase, phase_column};
+use super::shared::{columns, metadata, phase, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
 use crate::mirror::{Invalid, Rows, StatusColumn};
@@ -175,7 +175,7 @@ impl Kind for DnsRecord {
             record_ttl: self.spec.ttl,
         };
         let endpoints = DnsEndpointSpec { endpoints: vec![endpoint] };
-        Ok(vec![third_party(placement.workload_namespace(), &self.name_any(), endpoints).into()])
+        Ok(vec![third_party(metadata(Some(placement.workload_namespace()), &self.name_any()), endpoints).into()])
     }
 
     /// Active once its children are applied.

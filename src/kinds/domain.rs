@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
-use super::shared::{columns, element, phase, phase_column, without_condition};
+use super::shared::{columns, element, metadata, phase, phase_column, without_condition};
 use super::{DnsRecord, DnssecKey, Index, Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
@@ -215,8 +215,7 @@ pub(super) fn certificate(
     inputs: &Inputs,
 ) -> Certificate {
     third_party(
-        namespace,
-        name,
+        metadata(Some(namespace), name),
         CertificateSpec {
             secret_name: secret.to_owned(),
             dns_names,

@@ -235,8 +235,10 @@ impl Kind for Gateway {
                     rules: vec![L4RouteRule { backend_refs }],
                 };
                 let (protocol, route): (_, GatewayChild) = match self.spec.gateway_type {
-                    GatewayType::Udp => ("UDP", third_party(namespace, &name, UdpRouteSpec(spec)).into()),
-                    _ => ("TCP", third_party(namespace, &name, TcpRouteSpec(spec)).into()),
+                    GatewayType::Udp => {
+                        ("UDP", third_party(metadata(Some(namespace), &name), UdpRouteSpec(spec)).into())
+                    }
+                    _ => ("TCP", third_party(metadata(Some(namespace), &name), TcpRouteSpec(spec)).into()),
                 };
                 Ok(vec![way_in(namespace, &name, &routes, protocol).into(), route])
             }
@@ -435,7 +437,7 @@ fn http_route(metadata: ObjectMeta, host: &str, routes: &[Route], parent: &str) 
         hostnames: vec![host.to_owned()],
         rules: rules.collect(),
     };
-    HttpRoute { metadata, ..third_party("", "", spec) }
+    third_party(metadata, spec)
 }
 
 /// The environment denies all ingress by default: let the gateway's data plane (an ingress

@@ -239,7 +239,7 @@ impl Network {
         let config = CniConfig { cni_version: "0.3.1", ipam, name: self.name_any(), plugin };
         let config = serde_json::to_string(&config)
             .map_err(|e| ProvisionError::invalid("spec", format!("cannot write the CNI configuration: {e}")))?;
-        Ok(third_party(namespace, name, NetworkAttachmentSpec { config }))
+        Ok(third_party(metadata(Some(namespace), name), NetworkAttachmentSpec { config }))
     }
 }
 

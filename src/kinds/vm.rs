@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::common::{CommonStatus, NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::network::{Attachments, Join, attach, attachment_label};
 use super::shared::{
-    PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, linked, networks, phase, phase_column, text, volumes,
-    without_condition,
+    PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, linked, metadata, networks, phase, phase_column, text,
+    volumes, without_condition,
 };
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
@@ -372,8 +372,7 @@ impl Machine<'_> {
                 },
             },
         };
-        let mut machine = third_party(namespace, name, spec);
-        machine.metadata.labels = Some(os_labels);
+        let machine = third_party(ObjectMeta { labels: Some(os_labels), ..metadata(Some(namespace), name) }, spec);
         Ok(MachineChildren { definitions, machine })
     }
 }

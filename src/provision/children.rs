@@ -9,7 +9,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DynamicObject;
-use kube::core::{NotUsed, Object};
+use kube::core::{NotUsed, Object, TypeMeta};
 use serde::Serialize;
 
 use super::{ChildType, types};
@@ -121,7 +121,8 @@ impl<S: ThirdPartySpec> Child for Object<S, NotUsed> {
     }
 }
 
-/// A third-party object named `name` in `namespace`.
-pub fn third_party<S: ThirdPartySpec>(namespace: &str, name: &str, spec: S) -> Object<S, NotUsed> {
-    Object::new(name, &S::TYPE.api_resource(), spec).within(namespace)
+/// A third-party object of `spec`, with `metadata`, as k8s-openapi objects are built.
+pub fn third_party<S: ThirdPartySpec>(metadata: ObjectMeta, spec: S) -> Object<S, NotUsed> {
+    let types = TypeMeta { api_version: S::TYPE.api_version.to_owned(), kind: S::TYPE.kind.to_owned() };
+    Object { types: Some(types), metadata, spec, status: None }
 }
