@@ -101,8 +101,11 @@ impl RequestLabels {
 pub struct ApiRequests(Family<RequestLabels, Counter>);
 
 impl ApiRequests {
-    /// A client for `config` whose requests are counted as sent to `cluster`.
+    /// A client for `config` whose requests are counted as sent to `cluster`, and which names
+    /// the operator in its User-Agent ([`crate::identified`]): every client the operator makes
+    /// is made here.
     pub fn client(&self, config: kube::Config, cluster: &str) -> Result<kube::Client, kube::Error> {
+        let config = crate::identified(config);
         let (requests, cluster) = (self.0.clone(), cluster.to_owned());
         let counting = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
             requests.get_or_create(&RequestLabels::of(&cluster, request.method(), request.uri())).inc();

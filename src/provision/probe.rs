@@ -197,7 +197,7 @@ pub async fn client_for(
         Patience::Probe => TIMEOUT,
         Patience::Watch => WATCH_READ_TIMEOUT,
     });
-    counted.requests.client(crate::identified(config), counted.cluster).map_err(|e| unreachable(format!("{what}: {e}")))
+    counted.requests.client(config, counted.cluster).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 
 /// What a kubeconfig's first cluster is called in messages.
