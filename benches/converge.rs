@@ -193,10 +193,11 @@ struct Converged {
 /// How long a converged platform is watched for writes.
 const IDLE: Duration = Duration::from_secs(10 * 60);
 
-/// WindFlow: the chart, the operator with its ServiceAccount, one apply of `file` retried as
-/// Argo CD retries, until every object is where it converges. Requests are counted by the
-/// operator, and by both control planes. Then, with `idle`, what the settled operator writes
-/// in that time; and what a restart writes, every object reconciled again with nothing changed.
+/// WindFlow: the chart with its admission webhook (which the operator serves), the operator
+/// with its ServiceAccount, one apply of `file` retried as Argo CD retries, until every object
+/// is where it converges. Requests are counted by the operator, and by both control planes.
+/// Then, with `idle`, what the settled operator writes in that time; and what a restart writes,
+/// every object reconciled again with nothing changed.
 async fn windflow_path(
     plane: &ControlPlane,
     workload: &Client,
@@ -205,9 +206,17 @@ async fn windflow_path(
     idle: Option<Duration>,
 ) -> Converged {
     let client = plane.client().await;
-    let kubeconfig = install::install_chart(plane).await;
+    // As users install it: with admission, which the operator serves. The benchmark applies as
+    // the admin, a platform operator who may roll out as the Users the Deployments name.
+    let port = controlplane::free_port();
+    let kubeconfig =
+        install::install_chart_admitting(plane, port, &["--set", "admission.platformGroups={system:masters}"]).await;
+    let mut admission = install::serving_admission(port).to_vec();
+    admission.push(("WINDFLOW_PLATFORM_GROUPS", "system:masters".to_owned()));
+    let env: Vec<(&str, &str)> = admission.iter().map(|(key, value)| (*key, value.as_str())).collect();
     let db = support::database().await;
-    let (operator, metrics) = install::start_operator_with_metrics(plane, &kubeconfig, &db.url, "windflow-bench");
+    let start = || install::start_operator_with_metrics_and(plane, &kubeconfig, &db.url, "windflow-bench", &env);
+    let (operator, metrics) = start();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (before, before_workload) = (requests(&client).await, requests(workload).await);
     let (own_before, _) = operator_requests(&metrics);
@@ -249,11 +258,13 @@ async fn windflow_path(
         }
         None => (f64::NAN, 0),
     };
+    // The restarted operator logs under the same name: the convergence's log is kept beside.
+    let _ = std::fs::copy(&operator.log, operator.log.with_extension("converging.log"));
     drop(operator);
     // The killed operator's backends report their counts as they end.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rows = support::rows_changed(&db.pool).await;
-    let (operator, metrics) = install::start_operator_with_metrics(plane, &kubeconfig, &db.url, "windflow-bench");
+    let (operator, metrics) = start();
     let reconciled = install::settle(&metrics, objects, CONVERGE_WITHIN).await;
     // Idle backends report their counts within 10 s.
     tokio::time::sleep(Duration::from_secs(11)).await;

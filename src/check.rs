@@ -342,7 +342,9 @@ impl<'a> Visitor for Mirror<'a> {
         Box::pin(async move {
             Ok(match sync(self.pool, self.index, &obj, None, None).await?.0 {
                 Outcome::Mirrored(_) => None,
-                Outcome::Blocked(verdict) => Some(format!("{}: {}", verdict.reason, verdict.message)),
+                Outcome::Blocked(verdict) | Outcome::Early(verdict) => {
+                    Some(format!("{}: {}", verdict.reason, verdict.message))
+                }
             })
         })
     }

@@ -73,9 +73,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             hosts: args.admission.webhook_hosts.clone(),
         };
         // Every replica serves admission, leader or not.
-        let (client, metrics) = (client.clone(), ctx.metrics.clone());
+        let (client, index, metrics) = (client.clone(), ctx.index.clone(), ctx.metrics.clone());
         tokio::spawn(async move {
-            if let Err(error) = crate::admission::server::serve(address, client, settings, certificates, metrics).await
+            if let Err(error) =
+                crate::admission::server::serve(address, client, index, settings, certificates, metrics).await
             {
                 error!(%error, "the admission webhook stopped");
             }
@@ -450,13 +451,12 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
         return Some(obj.clone());
     };
     let has_followers = obj.references().iter().any(|reference| reference.kind.observes_others());
-    // The statuses as JSON, serialized once, for the kinds that compare them.
-    let statuses = (has_followers || !K::STATUS_COLUMNS.is_empty())
-        .then(|| (crate::mirror::current_status(before.as_ref()), crate::mirror::current_status(obj)));
-    let status_changed = has_followers && statuses.as_ref().is_some_and(|(was, is)| was != is);
-    let mirrored_field_changed = statuses
-        .as_ref()
-        .is_some_and(|(was, is)| K::STATUS_COLUMNS.iter().any(|column| was.get(column.field) != is.get(column.field)));
+    let status_changed = has_followers && before.status() != obj.status();
+    // The mirrored columns are named by their status fields: read from the statuses as JSON.
+    let mirrored_field_changed = !K::STATUS_COLUMNS.is_empty() && {
+        let (was, is) = (crate::mirror::current_status(before.as_ref()), crate::mirror::current_status(obj));
+        K::STATUS_COLUMNS.iter().any(|column| was.get(column.field) != is.get(column.field))
+    };
     let reconcile = mirrored_field_changed || reconcile_reads(before.meta(), obj.meta());
     // Mirrored for the first time, Ready, or placed elsewhere: what waited for its row or for
     // what it makes (an Environment's namespace on a cluster) can go on now.

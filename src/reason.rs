@@ -6,7 +6,18 @@ use serde::{Deserialize, Serialize};
 /// Why a condition or a rollout is what it is: the reasons users read in `kubectl describe`,
 /// and the ones the controller decides by. Serialized and shown as its name.
 #[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, strum::Display, strum::IntoStaticStr,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumIter,
 )]
 pub enum Reason {
     /// The database row holds the object.
@@ -55,5 +66,43 @@ impl Reason {
     /// The reason as conditions and Events spell it: its name.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// What users wait for rather than fix: a dependency, the organization, children applied
+    /// but not working yet, a rollout queued or waiting for its stack, caches still listing.
+    /// Argo CD's health check calls it Progressing (`charts/windflow/argocd/health.lua`, kept
+    /// the same by a test), and an object that has never been Ready announces no Warning for it.
+    pub fn is_under_way(self) -> bool {
+        matches!(
+            self,
+            Self::WaitingForDependency
+                | Self::NoOrganization
+                | Self::Progressing
+                | Self::Queued
+                | Self::WaitingForStack
+                | Self::CachesNotSynced
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argo_cds_health_check_waits_for_the_reasons_under_way() {
+        let script = include_str!("../charts/windflow/argocd/health.lua");
+        let table =
+            script.split("local waiting = {").nth(1).and_then(|rest| rest.split('}').next()).expect("the table");
+        let mut waited: Vec<&str> =
+            table.split(',').filter_map(|entry| entry.split('=').next()).map(str::trim).collect();
+        waited.retain(|name| !name.is_empty());
+        waited.sort_unstable();
+        let mut under_way: Vec<&str> = <Reason as strum::IntoEnumIterator>::iter()
+            .filter(|reason| reason.is_under_way())
+            .map(Reason::as_str)
+            .collect();
+        under_way.sort_unstable();
+        assert_eq!(waited, under_way);
     }
 }

@@ -11,8 +11,27 @@ use windflow::reconcile::Outcome;
 fn blocked(outcome: Outcome) -> (Reason, String) {
     match outcome {
         Outcome::Blocked(verdict) => (verdict.reason, verdict.message),
-        Outcome::Mirrored(w) => panic!("expected a blocked outcome, got {w:?}"),
+        other => panic!("expected a blocked outcome, got {other:?}"),
     }
+}
+
+/// What an early object waits for.
+fn early(outcome: Outcome) -> (Reason, String) {
+    match outcome {
+        Outcome::Early(verdict) => (verdict.reason, verdict.message),
+        other => panic!("expected an early outcome, got {other:?}"),
+    }
+}
+
+/// `doc` with a status whose conditions say `reason` (`Synced`, and `Ready` the same).
+fn reported(doc: &Value, reason: &str) -> Value {
+    let condition = |type_: &str| {
+        json!({ "type": type_, "status": "False", "reason": reason, "message": "",
+                "lastTransitionTime": "2026-12-05T10:00:00Z" })
+    };
+    let mut doc = doc.clone();
+    doc["status"] = json!({ "conditions": [condition("Synced"), condition("Ready")] });
+    doc
 }
 
 #[tokio::test]
@@ -313,6 +332,13 @@ async fn children_wait_for_parents_and_tenancy_is_enforced() {
     let (reason, message) = blocked(cluster.mirror(find(&docs, "Environment", "production")).await);
     assert_eq!(reason, Reason::NoOrganization);
     assert!(message.contains("\"acme\""), "{message}");
+    // One does, not mirrored yet: early.
+    cluster.apply(find(&docs, "Organization", "acme"));
+    let (reason, message) = early(cluster.mirror(find(&docs, "Environment", "production")).await);
+    assert_eq!(reason, Reason::NoOrganization);
+    assert!(message.contains("\"acme\""), "{message}");
+    // What an Environment that had said it waits would hold.
+    cluster.apply(&reported(find(&docs, "Environment", "production"), "NoOrganization"));
 
     cluster.mirror(find(&docs, "Tag", "critical")).await;
     for name in ["alice", "bob"] {
@@ -325,11 +351,25 @@ async fn children_wait_for_parents_and_tenancy_is_enforced() {
     assert_eq!(count(&db.pool, "elements").await, 0);
     assert_eq!(count(&db.pool, "audit_logs").await, 4, "waiting writes nothing");
 
-    // Applied but not mirrored yet: the Environment's status does not say it is.
+    // Applied but not mirrored yet: the Environment's status does not say it is. Its row is on
+    // its way, so the new Element is early, not blocked: it reports nothing yet.
     cluster.apply(find(&docs, "Environment", "production"));
-    let (reason, message) = blocked(cluster.mirror(find(&docs, "Element", "storage")).await);
+    let (reason, message) = early(cluster.mirror(find(&docs, "Element", "storage")).await);
     assert_eq!(reason, Reason::WaitingForDependency);
     assert!(message.contains("Environment \"production\" (spec.environmentRef)"), "{message}");
+    // An Element that has reported already says it waits.
+    let storage = reported(find(&docs, "Element", "storage"), "Mirrored");
+    assert_eq!(blocked(cluster.mirror(&storage).await).0, Reason::WaitingForDependency);
+    cluster.apply(find(&docs, "Element", "storage"));
+    // An Environment whose row cannot be written (it said so) is not on its way.
+    cluster.apply(&reported(find(&docs, "Environment", "production"), "InvalidSpec"));
+    assert_eq!(blocked(cluster.mirror(find(&docs, "Element", "storage")).await).0, Reason::WaitingForDependency);
+    // Nor is one being deleted.
+    let mut deleted = find(&docs, "Environment", "production").clone();
+    deleted["metadata"]["deletionTimestamp"] = json!("2026-12-05T10:00:00Z");
+    cluster.apply(&deleted);
+    assert_eq!(blocked(cluster.mirror(find(&docs, "Element", "storage")).await).0, Reason::WaitingForDependency);
+    assert_eq!(count(&db.pool, "audit_logs").await, 4, "waiting writes nothing");
 
     // Its status says mirrored, but the row is not there (a database restored from an older
     // backup): the write's foreign key finds out, the whole statement is undone, and the

@@ -4,7 +4,9 @@
 //! requester of every create and update in the object's annotations ([`crate::mirror::actor`]);
 //! the validating webhook checks what only admission can (a rollout's authority, Users of
 //! another organization, a User still named by Deployments) and records the requester of a
-//! delete on the object just before the API server marks it deleted. The chart's webhook
+//! delete on the object just before the API server marks it deleted. A new object is born
+//! with the mirror's finalizer. The checks read this replica's caches when it has them
+//! ([`Reader`]). The chart's webhook
 //! configurations leave the operator's own requests and every status write out, so an outage
 //! of the webhook never stops the operator.
 
@@ -15,11 +17,12 @@ pub mod server;
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 
-use crate::kinds::Indexed;
 use crate::kinds::policy::deploying::Lookup;
+use crate::kinds::{Index, Indexed};
 use crate::mirror::actor::{Actor, DELETED_BY};
 pub use identity::Identities;
 
@@ -44,13 +47,22 @@ pub enum AdmissionError {
 
 pub type Result<T, E = AdmissionError> = std::result::Result<T, E>;
 
-/// The API server, read as the operator: the admission webhook answers from what is there now.
-pub struct ApiLookup {
+/// What admission reads: this replica's caches once they have listed every kind (it leads, and
+/// its controllers watch them all), else the API server as the operator (a standby, or a leader
+/// still starting), so that a review costs no request where the caches serve it. The caches may
+/// not hold yet what was created a moment before: admission then admits with a warning, or
+/// leaves the decision to the reconcile, which reads the same caches and has the last word (a
+/// rollout starts only once the rule allows it; the mirror checks members itself).
+pub struct Reader {
+    pub index: Index,
     pub client: Client,
 }
 
-impl Lookup for ApiLookup {
+impl Lookup for Reader {
     async fn list<K: Indexed>(&self, namespace: Option<&str>) -> std::result::Result<Vec<Arc<K>>, kube::Error> {
+        if self.index.ready().now_or_never().is_some_and(|listed| listed.is_ok()) {
+            return self.index.list(namespace).await;
+        }
         let api: Api<K> = Api::all(self.client.clone());
         let mut params = ListParams::default();
         if let Some(namespace) = namespace {

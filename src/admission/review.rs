@@ -24,10 +24,14 @@ use crate::kinds::volume::Volume;
 use crate::kinds::{Index, Indexed};
 use crate::mirror::actor::{Actor, CHANGED_BY, CREATED_BY};
 use crate::provision::ProvisionError;
+use crate::reconcile::FINALIZER;
 
 /// The mutation: `changed-by` is the requester on every create and update, `created-by` the
 /// requester on create and what it was before on update. Whatever the client sent under these
-/// keys is replaced, so they cannot be forged.
+/// keys is replaced, so they cannot be forged. A new object is born with the mirror's
+/// finalizer, so that its first reconcile need not add it (one request fewer per object), and
+/// no deletion can come before it; an update leaves finalizers as they are, so whoever must
+/// may still remove it.
 pub fn mutate(request: &AdmissionRequest<DynamicObject>, settings: &Settings) -> AdmissionResponse {
     let response = AdmissionResponse::from(request);
     let Some(object) = &request.object else { return response };
@@ -37,7 +41,10 @@ pub fn mutate(request: &AdmissionRequest<DynamicObject>, settings: &Settings) ->
         Operation::Update => request.old_object.as_ref().and_then(|old| old.annotations().get(CREATED_BY).cloned()),
         _ => return response,
     };
-    let operations = recorded(object.annotations(), &actor, created);
+    let mut operations = recorded(object.annotations(), &actor, created);
+    if matches!(request.operation, Operation::Create) {
+        operations.extend(finalized(object.finalizers()));
+    }
     if operations.is_empty() {
         return response;
     }
@@ -69,6 +76,16 @@ fn recorded(annotations: &BTreeMap<String, String>, changed: &str, created: Opti
         _ => {}
     }
     operations
+}
+
+/// The JSON patch operation that adds the mirror's finalizer to an object that has `finalizers`,
+/// unless it is there.
+fn finalized(finalizers: &[String]) -> Option<Value> {
+    match finalizers {
+        _ if finalizers.iter().any(|finalizer| finalizer == FINALIZER) => None,
+        [] => Some(json!({ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] })),
+        _ => Some(json!({ "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER })),
+    }
 }
 
 /// The checks, after every mutation: the record is admission's own; a Deployment is one its

@@ -14,7 +14,8 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use tracing::{error, info, warn};
 
 use super::certificate::{Certificates, Issuing, Served};
-use super::{ApiLookup, Result, Settings, record_deletion, review};
+use super::{Reader, Result, Settings, record_deletion, review};
+use crate::kinds::Index;
 use crate::metrics::Metrics;
 
 /// How often the certificate is looked at: renewed when due, reloaded when another replica
@@ -26,7 +27,7 @@ const RETRY: Duration = Duration::from_secs(5);
 struct Webhook {
     client: Client,
     settings: Settings,
-    lookup: ApiLookup,
+    lookup: Reader,
     metrics: Arc<Metrics>,
 }
 
@@ -34,6 +35,7 @@ struct Webhook {
 pub async fn serve(
     address: SocketAddr,
     client: Client,
+    index: Index,
     settings: Settings,
     certificates: Certificates,
     metrics: Arc<Metrics>,
@@ -49,7 +51,7 @@ pub async fn serve(
     };
     let tls = RustlsConfig::from_pem(served.certificate.clone(), served.key.clone()).await?;
     tokio::spawn(refresh(client.clone(), certificates, tls.clone(), served));
-    let webhook = Arc::new(Webhook { lookup: ApiLookup { client: client.clone() }, client, settings, metrics });
+    let webhook = Arc::new(Webhook { lookup: Reader { index, client: client.clone() }, client, settings, metrics });
     let app = Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(webhook);
     info!(%address, "serving admission");
     axum_server::bind_rustls(address, tls).serve(app.into_make_service()).await?;

@@ -156,6 +156,8 @@ pub struct ApplicationStatus {
     pub release: Option<ApplicationRelease>,
 }
 
+kind_status!(ApplicationStatus);
+
 seed_values! {
     /// The values of `ApplicationStatus.deployment_status`: the seed's check on the column it mirrors.
     ApplicationDeploymentStatus { Pending, Deploying, Deployed, Failed, Stopped, Scaling, Updating }
@@ -233,10 +235,6 @@ impl Kind for Application {
         StatusColumn { field: "deploymentStatus", column: "deployment_status", default: Some("pending") },
         PLACEMENT_COLUMN,
     ];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         let spec = &self.spec;
@@ -326,7 +324,7 @@ impl Kind for Application {
         }
     }
 
-    fn observe(&self, _: &[kube::api::DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+    fn observe(&self, _: &[kube::api::DynamicObject], inputs: &Inputs) -> ApplicationStatus {
         release::application_status(self, inputs.index)
     }
 }

@@ -1,11 +1,14 @@
 //! Types every WindFlow kind shares: references, conditions and status.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::KubeSchema;
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::KindId;
@@ -26,6 +29,38 @@ pub struct ObjectRef {
 impl ObjectRef {
     pub fn new(name: impl Into<String>) -> Self {
         Self { name: name.into() }
+    }
+}
+
+/// A kind's status, typed: what every kind reports ([`CommonStatus`]) and the seed fields of its
+/// own. What a reconcile observes is one too, holding only the fields it observed.
+pub trait KindStatus:
+    Serialize + DeserializeOwned + Default + Clone + fmt::Debug + PartialEq + Send + Sync + 'static
+{
+    fn common(&self) -> &CommonStatus;
+    fn common_mut(&mut self) -> &mut CommonStatus;
+
+    /// This status with the fields `observed` holds replacing its own: those it serializes
+    /// (options that are set, lists that are not empty), field by field at the top level.
+    fn overlaid(&self, observed: &Self) -> Self {
+        let fields = |status: &Self| match serde_json::to_value(status) {
+            Ok(Value::Object(fields)) => fields,
+            _ => Map::new(),
+        };
+        let mut merged = fields(self);
+        merged.extend(fields(observed));
+        // Both are values of this type, and so is every field of the two.
+        serde_json::from_value(Value::Object(merged)).unwrap_or_else(|_| observed.clone())
+    }
+}
+
+impl KindStatus for CommonStatus {
+    fn common(&self) -> &CommonStatus {
+        self
+    }
+
+    fn common_mut(&mut self) -> &mut CommonStatus {
+        self
     }
 }
 

@@ -5,13 +5,11 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
-use super::shared::{
-    applied_of, columns, element, linked, metadata, phase, phase_column, text, volumes, without_condition,
-};
+use super::shared::{applied_of, columns, element, linked, metadata, phase_column, text, volumes, without_condition};
 use super::{ContainerNode, Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
@@ -102,6 +100,8 @@ pub struct ContainerClusterStatus {
     pub control_plane_endpoint: Option<String>,
 }
 
+kind_status!(ContainerClusterStatus);
+
 seed_values! {
     /// The values of `ContainerClusterStatus.phase`: the seed's check on the column it mirrors.
     ContainerClusterPhase { Initializing, Healthy, Degraded, Unhealthy, Maintenance }
@@ -137,10 +137,6 @@ impl Kind for ContainerCluster {
         phase_column("status", "initializing"),
         StatusColumn { field: "nodeCount", column: "node_count", default: Some("0") },
     ];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         std::iter::once(element(&self.spec.element_ref)).chain(volumes(&self.spec.volumes).map(|(r, _)| r)).collect()
@@ -213,41 +209,42 @@ impl Kind for ContainerCluster {
     }
 
     /// An existing cluster's health; else the Cluster API Cluster's phase.
-    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> ContainerClusterStatus {
         if let Some(report) = inputs.report {
             let status = match report.ready_nodes() {
                 ready if ready == report.nodes.len() && ready > 0 => ContainerClusterPhase::Healthy,
                 0 => ContainerClusterPhase::Unhealthy,
                 _ => ContainerClusterPhase::Degraded,
             };
-            let mut observed = phase(status);
-            observed.insert("nodeCount".into(), report.nodes.len().into());
-            return observed;
+            let nodes = i32::try_from(report.nodes.len()).unwrap_or(i32::MAX);
+            return ContainerClusterStatus { phase: Some(status), node_count: Some(nodes), ..Default::default() };
         }
         let Some(cluster) = applied_of(applied, CAPI_CLUSTER.kind).next() else {
-            return Map::new();
+            return ContainerClusterStatus::default();
         };
         let status = match cluster.data.pointer("/status/phase").and_then(Value::as_str) {
-            None => return Map::new(),
+            None => return ContainerClusterStatus::default(),
             Some("Provisioned") => ContainerClusterPhase::Healthy,
             Some("Failed") => ContainerClusterPhase::Unhealthy,
             Some("Deleting") => ContainerClusterPhase::Maintenance,
             Some(_) => ContainerClusterPhase::Initializing,
         };
-        let mut observed = phase(status);
         // The machines Cluster API runs now, control plane and workers (v1beta2 counts).
         let count = |pointer: &str| cluster.data.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
-        observed.insert(
-            "nodeCount".into(),
-            (count("/status/controlPlane/replicas") + count("/status/workers/replicas")).into(),
-        );
-        if let (Some(host), Some(port)) = (
+        let nodes = count("/status/controlPlane/replicas").saturating_add(count("/status/workers/replicas"));
+        let endpoint = match (
             cluster.data.pointer("/spec/controlPlaneEndpoint/host").and_then(Value::as_str).filter(|h| !h.is_empty()),
             cluster.data.pointer("/spec/controlPlaneEndpoint/port").and_then(Value::as_i64),
         ) {
-            observed.insert("controlPlaneEndpoint".into(), format!("https://{host}:{port}").into());
+            (Some(host), Some(port)) => Some(format!("https://{host}:{port}")),
+            _ => None,
+        };
+        ContainerClusterStatus {
+            phase: Some(status),
+            node_count: Some(i32::try_from(nodes).unwrap_or(i32::MAX)),
+            control_plane_endpoint: endpoint,
+            ..Default::default()
         }
-        observed
     }
 
     /// An existing cluster works while all its nodes are ready; a Cluster API cluster once it
@@ -263,8 +260,8 @@ impl Kind for ContainerCluster {
         }
     }
 
-    fn unreachable(&self) -> Map<String, Value> {
-        phase(ContainerClusterPhase::Unhealthy)
+    fn unreachable(&self) -> ContainerClusterStatus {
+        ContainerClusterStatus { phase: Some(ContainerClusterPhase::Unhealthy), ..Default::default() }
     }
 
     fn hosts(&self) -> Option<Destination> {

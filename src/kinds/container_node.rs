@@ -83,6 +83,8 @@ pub struct ContainerNodeStatus {
     pub last_heartbeat: Option<String>,
 }
 
+kind_status!(ContainerNodeStatus);
+
 seed_values! {
     /// The values of `ContainerNodeStatus.phase`: the seed's check on the column it mirrors.
     ContainerNodePhase { Joining, Ready, NotReady, Unknown, Terminated }
@@ -123,10 +125,6 @@ impl Kind for ContainerNode {
         phase_column("status", "joining"),
         StatusColumn { field: "lastHeartbeat", column: "last_heartbeat", default: None },
     ];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         std::iter::once(Reference::new(KindId::ContainerCluster, &self.spec.cluster_ref.name, "spec.clusterRef"))

@@ -131,6 +131,8 @@ pub struct DeploymentStatus {
     pub message: Option<String>,
 }
 
+kind_status!(DeploymentStatus);
+
 /// A `deployments` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).
 #[derive(Serialize)]
@@ -150,10 +152,6 @@ impl Kind for Deployment {
     const ID: KindId = KindId::Deployment;
     const TABLE: &'static str = "deployments";
     type Children = NoChildren;
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         let spec = &self.spec;

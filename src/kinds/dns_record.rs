@@ -3,12 +3,11 @@
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::domain::domain_reference;
-use super::shared::{columns, metadata, phase, phase_column};
+use super::shared::{columns, metadata, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
 use crate::mirror::{Invalid, Rows, StatusColumn};
@@ -97,6 +96,8 @@ pub struct DnsRecordStatus {
     pub phase: Option<DnsRecordPhase>,
 }
 
+kind_status!(DnsRecordStatus);
+
 seed_values! {
     /// The values of `DnsRecordStatus.phase`: the seed's check on the column it mirrors.
     DnsRecordPhase { Pending, Active, Error }
@@ -124,10 +125,6 @@ impl Kind for DnsRecord {
     const TABLE: &'static str = "dns_records";
     type Children = DnsRecordChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "pending")];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         vec![domain_reference(&self.spec.domain_ref)]
@@ -179,7 +176,7 @@ impl Kind for DnsRecord {
     }
 
     /// Active once its children are applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(DnsRecordPhase::Active)
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> DnsRecordStatus {
+        DnsRecordStatus { phase: Some(DnsRecordPhase::Active), ..Default::default() }
     }
 }

@@ -4,12 +4,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::domain::domain_reference;
-use super::shared::{columns, phase, phase_column};
+use super::shared::{columns, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::mirror::{Invalid, Rows, StatusColumn};
 use crate::provision::Result;
@@ -89,6 +88,8 @@ pub struct DnssecKeyStatus {
     pub phase: Option<DnssecKeyPhase>,
 }
 
+kind_status!(DnssecKeyStatus);
+
 seed_values! {
     /// The values of `DnssecKeyStatus.phase`: the seed's check on the column it mirrors.
     DnssecKeyPhase { Generated, Published, Active, Retired, Revoked }
@@ -113,10 +114,6 @@ impl Kind for DnssecKey {
     type Children = NoChildren;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "generated")];
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
-
     fn references(&self) -> Vec<Reference> {
         vec![domain_reference(&self.spec.domain_ref)]
     }
@@ -137,8 +134,8 @@ impl Kind for DnssecKey {
         })
     }
 
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(self.phase_at(Timestamp::now()))
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> DnssecKeyStatus {
+        DnssecKeyStatus { phase: Some(self.phase_at(Timestamp::now())), ..Default::default() }
     }
 }
 

@@ -4,11 +4,10 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
-use super::shared::{columns, element, metadata, phase, phase_column, without_condition};
+use super::shared::{columns, element, metadata, phase_column, without_condition};
 use super::{DnsRecord, DnssecKey, Index, Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
@@ -74,6 +73,8 @@ pub struct DomainStatus {
     pub dnssec_status: Option<DnssecStatus>,
 }
 
+kind_status!(DomainStatus);
+
 seed_values! {
     /// The values of `DomainStatus.dnssec_status`: the seed's check on the column it mirrors.
     DnssecStatus { Disabled, Unsigned, Signed, Error }
@@ -110,10 +111,6 @@ impl Kind for Domain {
         phase_column("status", "configuring"),
         StatusColumn { field: "dnssecStatus", column: "dnssec_status", default: Some("disabled") },
     ];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         vec![element(&self.spec.element_ref)]
@@ -167,17 +164,17 @@ impl Kind for Domain {
     }
 
     /// Active once its children are applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(DomainPhase::Active)
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> DomainStatus {
+        DomainStatus { phase: Some(DomainPhase::Active), ..Default::default() }
     }
 
     /// DNSSEC as its keys stand (their reconciles wake it when their phase changes).
-    fn observe_others(&self, inputs: &Inputs) -> Map<String, Value> {
+    fn observe_others(&self, inputs: &Inputs) -> DomainStatus {
         let now = Timestamp::now();
         let keys: Vec<(DnssecKeyType, DnssecKeyPhase)> = (inputs.index.live_children::<DnssecKey, _>(self).iter())
             .map(|key| (key.spec.key_type, key.phase_at(now)))
             .collect();
-        Map::from_iter([("dnssecStatus".to_owned(), json!(dnssec_status(self.spec.dnssec_enabled, &keys)))])
+        DomainStatus { dnssec_status: Some(dnssec_status(self.spec.dnssec_enabled, &keys)), ..Default::default() }
     }
 }
 

@@ -4,14 +4,13 @@
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use k8s_openapi::jiff::Timestamp;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::shared::{
-    Standing, columns, first_unready, in_maintenance, phase, phase_column, standings, tag_rows, tag_table, tags,
+    Standing, columns, first_unready, in_maintenance, phase_column, standings, tag_rows, tag_table, tags,
 };
 use super::{
     ContainerCluster, Domain, Gathered, Index, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume,
@@ -103,6 +102,8 @@ pub struct ElementStatus {
     pub last_health_check: Option<String>,
 }
 
+kind_status!(ElementStatus);
+
 seed_values! {
     /// The values of `ElementStatus.phase`: the seed's check on the column it mirrors.
     ElementPhase { Inactive, Provisioning, Active, Error, Maintenance, Terminated }
@@ -132,10 +133,6 @@ impl Kind for Element {
     ];
     const OBSERVES_OTHERS: bool = true;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
-
     fn references(&self) -> Vec<Reference> {
         std::iter::once(Reference::new(KindId::Environment, &self.spec.environment_ref.name, "spec.environmentRef"))
             .chain(tags(&self.spec.tags))
@@ -160,7 +157,7 @@ impl Kind for Element {
 
     /// The element's phase follows the objects on it (their status changes wake it), and the
     /// time it was last weighed differently.
-    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> ElementStatus {
         let standings: Vec<Standing> = self.objects_on(inputs.index).into_iter().map(|(_, s)| s).collect();
         let now = phase_of(in_maintenance(self), &standings);
         let before = self.status.as_ref();
@@ -169,9 +166,7 @@ impl Kind for Element {
             before.and_then(|s| s.phase) != Some(now),
             Timestamp::now(),
         );
-        let mut observed = phase(now);
-        observed.insert("lastHealthCheck".into(), checked.into());
-        observed
+        ElementStatus { phase: Some(now), last_health_check: Some(checked), ..Default::default() }
     }
 
     /// An element works while everything on it does: one that needs users is its fault too.

@@ -95,10 +95,6 @@ impl Kind for Environment {
     const STATUS_COLUMNS: &'static [StatusColumn] = &[PLACEMENT_COLUMN];
     type Children = EnvironmentChild;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref()
-    }
-
     fn references(&self) -> Vec<Reference> {
         tags(&self.spec.tags).collect()
     }

@@ -82,10 +82,6 @@ impl Kind for Function {
     const TABLE: &'static str = "functions";
     type Children = NoChildren;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref()
-    }
-
     fn references(&self) -> Vec<Reference> {
         Vec::new()
     }

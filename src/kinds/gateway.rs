@@ -14,13 +14,13 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::application::first_port;
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
 use super::domain::certificate;
-use super::shared::{Link, PLACEMENT_COLUMN, columns, linked, metadata, phase, phase_column, text, without_condition};
+use super::shared::{Link, PLACEMENT_COLUMN, columns, linked, metadata, phase_column, text, without_condition};
 use super::{Application, Domain, Index, Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
@@ -122,6 +122,8 @@ pub struct GatewayStatus {
     pub phase: Option<GatewayPhase>,
 }
 
+kind_status!(GatewayStatus);
+
 seed_values! {
     /// The values of `GatewayStatus.phase`: the seed's check on the column it mirrors.
     GatewayPhase { Configuring, Active, Error, Updating }
@@ -156,10 +158,6 @@ impl Kind for Gateway {
     const TABLE: &'static str = "gateways";
     type Children = GatewayChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "configuring"), PLACEMENT_COLUMN];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         std::iter::once(Reference::new(KindId::Stack, &self.spec.stack_ref.name, "spec.stackRef"))
@@ -246,8 +244,8 @@ impl Kind for Gateway {
     }
 
     /// Active once its children are applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(GatewayPhase::Active)
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> GatewayStatus {
+        GatewayStatus { phase: Some(GatewayPhase::Active), ..Default::default() }
     }
 }
 

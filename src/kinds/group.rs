@@ -56,10 +56,6 @@ impl Kind for Group {
     const TABLE: &'static str = "groups";
     type Children = NoChildren;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref()
-    }
-
     fn references(&self) -> Vec<Reference> {
         self.spec
             .members

@@ -54,8 +54,8 @@ macro_rules! index {
                 Self { $($module: listed(of_kind::<$kind>(documents)),)* }
             }
 
-            /// The objects waiting for a row or their organization (`Synced=False`,
-            /// `WaitingForDependency` or `NoOrganization`), in `namespace`, or anywhere.
+            /// The objects waiting for a row or their organization ([`is_waiting`]), in
+            /// `namespace`, or anywhere.
             pub fn waiting(&self, namespace: Option<&str>) -> Vec<(KindId, String, Option<String>)> {
                 let mut waiting = vec![];
                 let here = |object: Option<String>| namespace.is_none_or(|namespace| object.as_deref() == Some(namespace));
@@ -67,6 +67,14 @@ macro_rules! index {
                         .map(|obj| (KindId::$kind, obj.name_any(), obj.namespace())),
                 );)*
                 waiting
+            }
+
+            /// Whether the object `name` of `kind` in `scope` exists and its row is on its
+            /// way ([`Kind::is_arriving`]).
+            pub fn arriving(&self, kind: KindId, name: &str, scope: Option<&str>) -> bool {
+                match kind {
+                    $(KindId::$kind => self.get::<$kind>(scope, name).is_some_and(|obj| obj.is_arriving()),)*
+                }
             }
 
             /// The id of the mirrored object `name` of `kind` in `scope`, for a reference
@@ -82,15 +90,18 @@ macro_rules! index {
 
 crate::registry!(index);
 
-/// Whether the object's last reconcile found a reference or its organization not mirrored yet.
+/// Whether the object's last reconcile found a reference or its organization not mirrored yet:
+/// it said so, or, early for what is on its way, it has said nothing yet.
 fn is_waiting<K: Kind>(obj: &K) -> bool {
-    let Some(status) = obj.common_status() else { return false };
-    status.conditions.iter().any(|condition| {
-        condition.type_ == "Synced"
-            && condition.status == "False"
-            && [Reason::WaitingForDependency.as_str(), Reason::NoOrganization.as_str()]
-                .contains(&condition.reason.as_str())
-    })
+    let conditions = obj.common_status().map(|status| status.conditions.as_slice()).unwrap_or_default();
+    match conditions.iter().find(|condition| condition.type_ == "Synced") {
+        None => !obj.is_mirrored(),
+        Some(synced) => {
+            synced.status == "False"
+                && [Reason::WaitingForDependency.as_str(), Reason::NoOrganization.as_str()]
+                    .contains(&synced.reason.as_str())
+        }
+    }
 }
 
 /// The rollout rule reads the caches.
@@ -161,6 +172,12 @@ impl Index {
     /// The mirrored organization whose tenant namespace is `namespace` ([`tenant_of`]).
     pub fn tenant(&self, namespace: &str) -> Option<Arc<Organization>> {
         tenant_of(self.organization.state().into_iter().filter(|org| org.is_mirrored()), namespace)
+    }
+
+    /// Whether the organization whose tenant namespace is `namespace` exists and its row is on
+    /// its way ([`Kind::is_arriving`]).
+    pub fn tenant_arriving(&self, namespace: &str) -> bool {
+        tenant_of(self.organization.state().into_iter().filter(|org| org.is_arriving()), namespace).is_some()
     }
 
     /// The tenant of `namespace`, or why there is none.

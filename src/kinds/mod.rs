@@ -9,6 +9,22 @@
 // kube's `printcolumn(name = …, type_ = …)` repeats its keys once per column by design.
 #![allow(clippy::duplicated_attributes)]
 
+// Defined before the modules, so that every kind's can use it.
+/// A kind's own status type, which carries the common status as `common`.
+macro_rules! kind_status {
+    ($status:ty) => {
+        impl $crate::kinds::common::KindStatus for $status {
+            fn common(&self) -> &$crate::kinds::common::CommonStatus {
+                &self.common
+            }
+
+            fn common_mut(&mut self) -> &mut $crate::kinds::common::CommonStatus {
+                &mut self.common
+            }
+        }
+    };
+}
+
 mod shared;
 
 pub mod common;
@@ -44,16 +60,17 @@ use std::fmt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::api::{ApiResource, DynamicObject};
+use kube::core::object::HasStatus;
 use kube::{Api, Client, CustomResourceExt, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::mirror::{Entity, Invalid, Rows, StatusColumn};
 use crate::provision::children::ChildSet;
 use crate::provision::probe::{ClusterReport, ProbeTarget};
 use crate::provision::{Anchor, ChildType, Config, DeletionPolicy, Placement};
-use common::{CommonStatus, Reference, Resolved};
+use common::{CommonStatus, KindStatus, Reference, Resolved};
 
 pub use index::{Index, Indexed};
 pub use shared::{LOCKED_PASSWORD, PrepareError, children, place, prepare};
@@ -125,7 +142,15 @@ macro_rules! registry {
 /// What WindFlow does with one kind. Everything here is pure; the reconcile reads the objects
 /// it references (dereference), then calls these to validate and build, then applies.
 pub trait Kind:
-    Resource<DynamicType = (), Scope: ApiScope> + Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+    Resource<DynamicType = (), Scope: ApiScope>
+    + HasStatus<Status: KindStatus>
+    + Clone
+    + fmt::Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
 {
     /// Which kind this is, where kinds are named at run time (references, rows, audit).
     const ID: KindId;
@@ -143,7 +168,9 @@ pub trait Kind:
     const OBSERVES_OTHERS: bool = false;
 
     /// The status every kind carries.
-    fn common_status(&self) -> Option<&CommonStatus>;
+    fn common_status(&self) -> Option<&CommonStatus> {
+        self.status().map(KindStatus::common)
+    }
 
     /// The objects this one references by name.
     fn references(&self) -> Vec<Reference>;
@@ -201,15 +228,15 @@ pub trait Kind:
 
     /// Seed status fields that follow the children, as the API server returned them applied
     /// (and, for kinds that observe it, the index).
-    fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Map<String, Value> {
-        Map::new()
+    fn observe(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Self::Status {
+        Self::Status::default()
     }
 
     /// Seed status fields that follow other objects (read from the index), not the children:
     /// reported whatever became of the children (a Domain's DNSSEC follows its keys even while
     /// its Certificate cannot be made).
-    fn observe_others(&self, _inputs: &Inputs) -> Map<String, Value> {
-        Map::new()
+    fn observe_others(&self, _inputs: &Inputs) -> Self::Status {
+        Self::Status::default()
     }
 
     /// How what this object gathers stands (an Element's objects, a Stack's applications and
@@ -233,14 +260,24 @@ pub trait Kind:
     }
 
     /// Seed status fields while the probe cannot reach the target.
-    fn unreachable(&self) -> Map<String, Value> {
-        Map::new()
+    fn unreachable(&self) -> Self::Status {
+        Self::Status::default()
     }
 
     /// Whether the object's row is written, as its status says: the operator records
     /// `mirroredResourceVersion` once it has written the row, and keeps it.
     fn is_mirrored(&self) -> bool {
         self.common_status().is_some_and(|common| common.mirrored_resource_version.is_some())
+    }
+
+    /// Whether the object's row is on its way: not written yet, and nothing stops it (the
+    /// object is not being deleted, and no reconcile of it has said its row cannot be written).
+    /// An object that references it is early, not waiting for anyone to act.
+    fn is_arriving(&self) -> bool {
+        let refused = self.common_status().is_some_and(|common| {
+            common.conditions.iter().any(|condition| condition.type_ == "Synced" && condition.status == "False")
+        });
+        !self.is_mirrored() && !refused && self.meta().deletion_timestamp.is_none()
     }
 }
 

@@ -10,11 +10,10 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
-use super::shared::{PLACEMENT_COLUMN, columns, element, metadata, phase, phase_column};
+use super::shared::{PLACEMENT_COLUMN, columns, element, metadata, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
@@ -100,6 +99,8 @@ pub struct NetworkStatus {
     pub phase: Option<NetworkPhase>,
 }
 
+kind_status!(NetworkStatus);
+
 seed_values! {
     /// The values of `NetworkStatus.phase`: the seed's check on the column it mirrors.
     NetworkPhase { Creating, Active, Error, Deleting }
@@ -130,10 +131,6 @@ impl Kind for Network {
     const TABLE: &'static str = "networks";
     type Children = NetworkChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         vec![element(&self.spec.element_ref)]
@@ -200,8 +197,8 @@ impl Kind for Network {
     }
 
     /// Active once its children are applied.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(NetworkPhase::Active)
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> NetworkStatus {
+        NetworkStatus { phase: Some(NetworkPhase::Active), ..Default::default() }
     }
 }
 

@@ -77,6 +77,8 @@ pub struct OrganizationStatus {
     pub resources: Option<OrganizationResources>,
 }
 
+kind_status!(OrganizationStatus);
+
 /// A user's membership of an organization.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -172,10 +174,6 @@ impl Kind for Organization {
     const ID: KindId = KindId::Organization;
     const TABLE: &'static str = "organizations";
     type Children = OrganizationChild;
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         self.spec

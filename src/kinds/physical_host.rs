@@ -3,11 +3,10 @@
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, NetworkAttachment, ObjectRef, Reference, Resolved};
-use super::shared::{columns, element, in_maintenance, linked, networks, phase, phase_column};
+use super::shared::{columns, element, in_maintenance, linked, networks, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::free_form::FreeForm;
 use crate::kinds::vm::OsType;
@@ -84,6 +83,8 @@ pub struct PhysicalHostStatus {
     pub phase: Option<PhysicalHostPhase>,
 }
 
+kind_status!(PhysicalHostStatus);
+
 seed_values! {
     /// The values of `PhysicalHostStatus.phase`: the seed's check on the column it mirrors.
     PhysicalHostPhase { Provisioning, Active, Maintenance, Error, Decommissioned }
@@ -118,10 +119,6 @@ impl Kind for PhysicalHost {
     type Children = NoChildren;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "provisioning")];
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
-
     fn references(&self) -> Vec<Reference> {
         std::iter::once(element(&self.spec.element_ref)).chain(networks(&self.spec.networks).map(|(r, _)| r)).collect()
     }
@@ -147,7 +144,8 @@ impl Kind for PhysicalHost {
 
     /// A declared host is in service once mirrored (WindFlow installs nothing on it), or in
     /// maintenance when users say so.
-    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
-        phase(if in_maintenance(self) { PhysicalHostPhase::Maintenance } else { PhysicalHostPhase::Active })
+    fn observe(&self, _: &[DynamicObject], _: &Inputs) -> PhysicalHostStatus {
+        let phase = if in_maintenance(self) { PhysicalHostPhase::Maintenance } else { PhysicalHostPhase::Active };
+        PhysicalHostStatus { phase: Some(phase), ..Default::default() }
     }
 }

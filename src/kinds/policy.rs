@@ -125,10 +125,6 @@ impl Kind for Policy {
     const TABLE: &'static str = "policies";
     type Children = PolicyChild;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref()
-    }
-
     fn references(&self) -> Vec<Reference> {
         let spec = &self.spec;
         let mut references = Vec::new();

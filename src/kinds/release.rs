@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::Index;
 use super::shared::{Standing, standing};
@@ -15,9 +15,9 @@ use super::shared::{Standing, standing};
 pub use crate::deploy::REVISION_LABEL;
 use crate::deploy::{ApplicationRollout, DeploymentPhase, DeploymentType, RolloutStage};
 use crate::free_form::FreeForm;
-use crate::kinds::application::{Application, ApplicationDeploymentStatus, ApplicationRelease};
+use crate::kinds::application::{Application, ApplicationDeploymentStatus, ApplicationRelease, ApplicationStatus};
 use crate::kinds::deployment::Deployment;
-use crate::kinds::stack::{Stack, StackPhase};
+use crate::kinds::stack::{Stack, StackPhase, StackStatus};
 use crate::provision::{ProvisionError, Result};
 
 /// The rollout settings of a Deployment's `deploymentConfig`, with their defaults.
@@ -254,7 +254,7 @@ pub fn plan(app: &Application, index: &Index) -> Result<WorkloadPlan> {
 }
 
 /// The seed `deployment_status` of an application and the release it runs.
-pub fn application_status(app: &Application, index: &Index) -> Map<String, Value> {
+pub fn application_status(app: &Application, index: &Index) -> ApplicationStatus {
     let settled = settled(app, index);
     let latest_ended = covering(app, index)
         .filter(|d| {
@@ -272,11 +272,7 @@ pub fn application_status(app: &Application, index: &Index) -> Map<String, Value
         None if settled.is_some() => ApplicationDeploymentStatus::Deployed,
         None => ApplicationDeploymentStatus::Pending,
     };
-    let mut fields = Map::from_iter([("deploymentStatus".to_owned(), json!(status))]);
-    if let Some(release) = settled {
-        fields.insert("release".into(), json!(release));
-    }
-    fields
+    ApplicationStatus { deployment_status: Some(status), release: settled, ..Default::default() }
 }
 
 /// The stack's phase as rollout `rollout` finds it when it would start: from the applications
@@ -289,13 +285,9 @@ pub fn phase_for_rollout(stack: &Stack, index: &Index, rollout: &str) -> StackPh
 /// The seed `status` of a stack and `lastDeployedAt`, from its applications and Deployments:
 /// draft (no application), validating (an application is not provisioned yet), error (one
 /// cannot be), deploying (a rollout runs), deployed (one completed), else ready.
-pub fn stack_status(stack: &Stack, index: &Index) -> Map<String, Value> {
-    let (phase, last_deployed) = status_without(stack, index, None);
-    let mut fields = Map::from_iter([("phase".to_owned(), json!(phase))]);
-    if let Some(at) = last_deployed {
-        fields.insert("lastDeployedAt".into(), json!(at));
-    }
-    fields
+pub fn stack_status(stack: &Stack, index: &Index) -> StackStatus {
+    let (phase, last_deployed_at) = status_without(stack, index, None);
+    StackStatus { phase: Some(phase), last_deployed_at, ..Default::default() }
 }
 
 /// The stack's phase and when it was last deployed, leaving out the Deployment named `skipped`.

@@ -241,11 +241,6 @@ pub const fn phase_column(column: &'static str, default: &'static str) -> Status
     StatusColumn { field: "phase", column, default: Some(default) }
 }
 
-/// The seed status `phase` as a status field, from the kind's phase enum.
-pub fn phase(value: impl Into<&'static str>) -> Map<String, Value> {
-    Map::from_iter([("phase".to_owned(), Value::from(value.into()))])
-}
-
 /// The annotation by which users put an Element or a PhysicalHost in maintenance.
 pub const MAINTENANCE_ANNOTATION: &str = "windflow.io/maintenance";
 

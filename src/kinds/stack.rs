@@ -3,7 +3,6 @@
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
@@ -79,6 +78,8 @@ pub struct StackStatus {
     pub last_deployed_at: Option<String>,
 }
 
+kind_status!(StackStatus);
+
 seed_values! {
     /// The values of `StackStatus.phase`: the seed's check on the column it mirrors.
     StackPhase { Draft, Validating, Ready, Deploying, Deployed, Error, Archived }
@@ -122,10 +123,6 @@ impl Kind for Stack {
 
     const OBSERVES_OTHERS: bool = true;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
-
     fn references(&self) -> Vec<Reference> {
         vec![element(&self.spec.element_ref)]
     }
@@ -155,7 +152,7 @@ impl Kind for Stack {
         self.spec.container_cluster_ref.as_ref().map(|named| named.name.as_str())
     }
 
-    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+    fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> StackStatus {
         super::release::stack_status(self, inputs.index)
     }
 

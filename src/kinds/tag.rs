@@ -48,10 +48,6 @@ impl Kind for Tag {
     const TABLE: &'static str = "tags";
     type Children = NoChildren;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref()
-    }
-
     fn references(&self) -> Vec<Reference> {
         Vec::new()
     }

@@ -96,10 +96,6 @@ impl Kind for User {
     const TABLE: &'static str = "users";
     type Children = NoChildren;
 
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref()
-    }
-
     fn references(&self) -> Vec<Reference> {
         tags(&self.spec.tags).collect()
     }

@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::network::{Attachments, Join, attach, attachment_label};
 use super::shared::{
-    PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, linked, metadata, networks, phase, phase_column, text,
+    PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, linked, metadata, networks, phase_column, text,
     volumes, without_condition,
 };
 use super::{Inputs, Kind, KindId};
@@ -126,6 +125,8 @@ pub struct VmStatus {
     pub phase: Option<VmPhase>,
 }
 
+kind_status!(VmStatus);
+
 seed_values! {
     /// The values of `VmStatus.phase`: the seed's check on the column it mirrors.
     VmPhase { Creating, Starting, Running, Stopping, Stopped, Error, Destroyed }
@@ -164,10 +165,6 @@ impl Kind for VM {
     const TABLE: &'static str = "vms";
     type Children = VmChild;
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         let spec = &self.spec;
@@ -248,7 +245,7 @@ impl Kind for VM {
         machine_not_working(&self.spec.vm_config, applied)
     }
 
-    fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> Map<String, Value> {
+    fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> VmStatus {
         let status = match applied_text(applied, VIRTUAL_MACHINE.kind, "/status/printableStatus") {
             None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => VmPhase::Creating,
             Some("Starting") => VmPhase::Starting,
@@ -258,7 +255,7 @@ impl Kind for VM {
             // ErrorUnschedulable, ErrImagePull, CrashLoopBackOff, DataVolumeError, Unknown...
             Some(_) => VmPhase::Error,
         };
-        phase(status)
+        VmStatus { phase: Some(status), ..Default::default() }
     }
 }
 

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::DynamicObject;
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
-use super::shared::{PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, metadata, phase, phase_column};
+use super::shared::{PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, metadata, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
@@ -109,6 +108,8 @@ pub struct VolumeStatus {
     pub phase: Option<VolumePhase>,
 }
 
+kind_status!(VolumeStatus);
+
 seed_values! {
     /// The values of `VolumeStatus.phase`: the seed's check on the column it mirrors.
     VolumePhase { Creating, Available, Bound, Error, Deleting }
@@ -141,10 +142,6 @@ impl Kind for Volume {
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
     /// `bound` or `available` follows the Applications that mount it.
     const OBSERVES_OTHERS: bool = true;
-
-    fn common_status(&self) -> Option<&CommonStatus> {
-        self.status.as_ref().map(|status| &status.common)
-    }
 
     fn references(&self) -> Vec<Reference> {
         vec![element(&self.spec.element_ref)]
@@ -225,7 +222,7 @@ impl Kind for Volume {
 
     /// The claim's phase: `Bound` is `bound` when an application mounts the volume, else
     /// `available`; `Pending` is `creating`; `Lost` is `error`.
-    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> Map<String, Value> {
+    fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> VolumeStatus {
         let status = match applied_text(applied, PVC.kind, "/status/phase") {
             Some("Bound") => {
                 let mounted = !inputs.index.live_children::<super::Application, _>(self).is_empty();
@@ -234,6 +231,6 @@ impl Kind for Volume {
             Some("Lost") => VolumePhase::Error,
             _ => VolumePhase::Creating,
         };
-        phase(status)
+        VolumeStatus { phase: Some(status), ..Default::default() }
     }
 }

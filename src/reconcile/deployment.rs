@@ -11,7 +11,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use serde_json::{Map, Value, json};
 use tracing::info;
 use uuid::Uuid;
 
@@ -23,7 +22,7 @@ use crate::deploy::{
 use crate::events;
 use crate::kinds::Index;
 use crate::kinds::application::{Application, ApplicationType};
-use crate::kinds::deployment::Deployment;
+use crate::kinds::deployment::{Deployment, DeploymentStatus};
 use crate::kinds::policy::deploying::{self, Decision, Refusal};
 use crate::kinds::release::{self, Settings};
 use crate::kinds::stack::{Stack, StackPhase};
@@ -40,7 +39,10 @@ pub const PROMOTE_ANNOTATION: &str = "windflow.io/promote";
 pub struct RollOut;
 
 impl Lifecycle<Deployment> for RollOut {
-    fn progress<'a>(obj: &'a Deployment, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+    fn progress<'a>(
+        obj: &'a Deployment,
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Result<(Report<DeploymentStatus>, Action)>> {
         Box::pin(roll_out(obj, ctx))
     }
 
@@ -57,7 +59,7 @@ impl Lifecycle<Deployment> for RollOut {
     }
 }
 
-async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
+async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report<DeploymentStatus>, Action)> {
     let id: Uuid = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let recorded = events::load(&ctx.pool, id).await?;
     let started = recorded.as_ref().is_some_and(|r| r.phase != DeploymentPhase::Pending);
@@ -65,10 +67,11 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report, Action)> {
         // Announced by the status update when Ready turns False or the reason changes.
         let waiting = Report {
             ready: Verdict::failed(reason, refused.clone()),
-            observed: Map::from_iter([
-                ("phase".to_owned(), json!(DeploymentPhase::Pending.as_str())),
-                ("message".to_owned(), json!(refused)),
-            ]),
+            observed: DeploymentStatus {
+                phase: Some(DeploymentPhase::Pending),
+                message: Some(refused),
+                ..Default::default()
+            },
             ..mirrored()
         };
         return Ok((waiting, Action::requeue(durations::PROVIDER_RECHECK)));
@@ -298,7 +301,7 @@ fn parent_id(obj: &Deployment, index: &Index) -> Option<Uuid> {
 }
 
 /// The status a recorded rollout shows. Its steps publish their own Events.
-fn report(rollout: &Rollout) -> Report {
+fn report(rollout: &Rollout) -> Report<DeploymentStatus> {
     let message = rollout.message.clone();
     let reason = match rollout.phase {
         DeploymentPhase::Pending => match rollout.reason {
@@ -320,15 +323,13 @@ fn report(rollout: &Rollout) -> Report {
     } else {
         Verdict::failed(reason, message.clone())
     };
-    let mut observed = Map::from_iter([
-        ("phase".to_owned(), json!(rollout.phase.as_str())),
-        ("message".to_owned(), json!(message)),
-        ("applications".to_owned(), json!(rollout.applications)),
-    ]);
-    for (field, at) in [("startedAt", rollout.started_at), ("completedAt", rollout.completed_at)] {
-        if let Some(at) = at {
-            observed.insert(field.to_owned(), Value::from(at.to_string()));
-        }
-    }
+    let observed = DeploymentStatus {
+        phase: Some(rollout.phase),
+        message: Some(message),
+        applications: rollout.applications.clone(),
+        started_at: rollout.started_at.map(|at| at.to_string()),
+        completed_at: rollout.completed_at.map(|at| at.to_string()),
+        ..Default::default()
+    };
     Report { ready, observed, announce: false, ..mirrored() }
 }

@@ -270,7 +270,7 @@ impl Error {
     }
 
     /// The status while this fault lasts, after the row was written or before.
-    fn report(&self, row_written: bool) -> Report {
+    fn report<S: Default>(&self, row_written: bool) -> Report<S> {
         let verdict = Verdict::failed(self.reason(), self.to_string());
         if row_written { Report { ready: verdict, ..mirrored() } } else { Report::both(verdict) }
     }
@@ -298,6 +298,10 @@ pub enum Outcome {
     Mirrored(Written),
     /// Users must act (or wait): the verdict says why.
     Blocked(Verdict),
+    /// A new object arrived before what it references (or its organization), which exists and
+    /// is being mirrored: nothing for anyone to do, so nothing is reported yet. Their rows wake
+    /// it (`Context::wake_waiting`); the verdict says what it waits for.
+    Early(Verdict),
 }
 
 /// Dereference (the index), build and write one object, each a step with its own errors; what
@@ -311,10 +315,19 @@ pub async fn sync<K: Kind>(
     operator: Option<&str>,
 ) -> Result<(Outcome, Option<String>), StoreError> {
     let references = obj.references();
+    let namespace = obj.namespace();
     let resolved = match dereference(index, obj, &references, password_hash, operator) {
         Ok(resolved) => resolved,
-        Err(DereferenceError::NoOrganization) => return Ok((no_organization(obj), None)),
-        Err(DereferenceError::Missing(missing, organization)) => return Ok((waiting_for(&missing), organization)),
+        Err(DereferenceError::NoOrganization) => {
+            let arriving = namespace.as_deref().is_some_and(|namespace| index.tenant_arriving(namespace));
+            return Ok((held_up(obj, arriving, no_organization(obj)), None));
+        }
+        Err(DereferenceError::Missing(missing, organization)) => {
+            let scope =
+                |reference: &Reference| if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
+            let arriving = missing.iter().all(|r| index.arriving(r.kind, &r.name, scope(r)));
+            return Ok((held_up(obj, arriving, waiting_for(&missing)), organization));
+        }
     };
     let organization = resolved.organization_name.clone();
     let prepared = match prepare(obj, &resolved) {
@@ -327,8 +340,8 @@ pub async fn sync<K: Kind>(
         Ok(written) => Outcome::Mirrored(written),
         Err(WriteError::Conflict(message)) => Outcome::Blocked(Verdict::failed(Reason::Conflict, message)),
         Err(WriteError::Rejected(message)) => Outcome::Blocked(Verdict::failed(Reason::InvalidSpec, message)),
-        Err(WriteError::TenantUnwritten) => return Ok((no_organization(obj), None)),
-        Err(WriteError::ParentsUnwritten(unwritten)) => waiting_for(&unwritten),
+        Err(WriteError::TenantUnwritten) => return Ok((Outcome::Blocked(no_organization(obj)), None)),
+        Err(WriteError::ParentsUnwritten(unwritten)) => Outcome::Blocked(waiting_for(&unwritten)),
         // Written in the meantime: the next reconcile will find it.
         Err(WriteError::ParentGone(message)) => {
             Outcome::Blocked(Verdict::failed(Reason::WaitingForDependency, message))
@@ -417,14 +430,20 @@ async fn write<'a, K: Kind>(
     }
 }
 
+/// Held up by what is not mirrored yet: early, if that is `arriving` and the object has reported
+/// nothing yet; else blocked, saying so.
+fn held_up<K: Kind>(obj: &K, arriving: bool, verdict: Verdict) -> Outcome {
+    if arriving && !status::has_reported(obj) { Outcome::Early(verdict) } else { Outcome::Blocked(verdict) }
+}
+
 /// The object's namespace belongs to no mirrored Organization: it waits for one.
-fn no_organization<K: Kind>(obj: &K) -> Outcome {
+fn no_organization<K: Kind>(obj: &K) -> Verdict {
     let message = format!(
         "namespace {:?} belongs to no Organization (or its Organization is not mirrored yet); \
          objects here are neither mirrored nor provisioned",
         obj.namespace().unwrap_or_default()
     );
-    Outcome::Blocked(Verdict::failed(Reason::NoOrganization, message))
+    Verdict::failed(Reason::NoOrganization, message)
 }
 
 /// Which parent rows a write's foreign key missed.
@@ -458,9 +477,9 @@ async fn unwritten_parents<'a>(
 }
 
 /// The object waits for the rows of these references.
-fn waiting_for(references: &[&Reference]) -> Outcome {
+fn waiting_for(references: &[&Reference]) -> Verdict {
     let list: Vec<String> = references.iter().map(|r| format!("{} {:?} ({})", r.kind, r.name, r.field)).collect();
-    Outcome::Blocked(Verdict::failed(Reason::WaitingForDependency, format!("waiting for {}", list.join(", "))))
+    Verdict::failed(Reason::WaitingForDependency, format!("waiting for {}", list.join(", ")))
 }
 
 /// Deletes an object's row, leaving a `delete` audit row.
@@ -474,7 +493,7 @@ pub async fn remove<K: Kind>(pool: &PgPool, obj: &K, operator: Option<&str>) -> 
 /// What a kind's controller does once the row is written; the registry names it per kind.
 /// Users' problems are a `Ready=False` report; transient faults are errors.
 pub trait Lifecycle<K: Kind>: 'static {
-    fn progress<'a>(obj: &'a K, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>>;
+    fn progress<'a>(obj: &'a K, ctx: &'a Context) -> BoxFuture<'a, Result<(Report<K::Status>, Action)>>;
 
     /// Runs before the row is deleted.
     fn retire<'a>(_obj: &'a K, _ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
@@ -486,7 +505,7 @@ pub trait Lifecycle<K: Kind>: 'static {
 pub struct Provision;
 
 impl<K: Kind> Lifecycle<K> for Provision {
-    fn progress<'a>(obj: &'a K, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+    fn progress<'a>(obj: &'a K, ctx: &'a Context) -> BoxFuture<'a, Result<(Report<K::Status>, Action)>> {
         Box::pin(provisioning::provision(obj, ctx))
     }
 }
@@ -517,9 +536,12 @@ async fn apply<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -
     let concluded = conclude::<K, L>(obj, ctx, &mut progress).await;
     let report = match &concluded {
         Ok((report, _)) => report.clone(),
-        Err(error) => error.report(progress.mirrored),
+        Err(error) => Some(error.report(progress.mirrored)),
     };
-    let written = update_status(obj, api, ctx, &report, progress.organization.as_deref()).await;
+    let written = match report {
+        Some(report) => update_status(obj, api, ctx, &report, progress.organization.as_deref()).await,
+        None => Ok(()),
+    };
     match (concluded, written) {
         (Ok((_, action)), Ok(())) => Ok(action),
         (Ok(_), Err(status_error)) => Err(status_error),
@@ -540,13 +562,14 @@ struct Progress {
     mirrored: bool,
 }
 
-/// Dereference, validate and build, apply: what the status should say and when to look again.
-/// Users' problems are a report; transient faults are errors.
+/// Dereference, validate and build, apply: what the status should say (nothing yet, for an
+/// early object) and when to look again. Users' problems are a report; transient faults are
+/// errors.
 async fn conclude<K: Kind, L: Lifecycle<K>>(
     obj: &K,
     ctx: &Context,
     progress: &mut Progress,
-) -> Result<(Report, Action)> {
+) -> Result<(Option<Report<K::Status>>, Action)> {
     if status::is_paused(obj) {
         let verdict =
             Verdict::failed(Reason::Paused, format!("reconciling is paused by {}", status::PAUSED_ANNOTATION));
@@ -583,17 +606,22 @@ async fn conclude<K: Kind, L: Lifecycle<K>>(
                 info!("mirrored");
                 ctx.views.request();
             }
-            L::progress(obj, ctx).await
+            let (report, action) = L::progress(obj, ctx).await?;
+            Ok((Some(report), action))
         }
         Outcome::Blocked(verdict) => Ok(blocked(verdict)),
+        Outcome::Early(verdict) => {
+            debug!(waiting = %verdict.message, "early: nothing reported yet");
+            Ok((None, wait_for(verdict.reason)))
+        }
     }
 }
 
 /// A reconcile that stopped short: both conditions say why, and the reason says when to look
 /// again.
-fn blocked(verdict: Verdict) -> (Report, Action) {
+fn blocked<S: Default>(verdict: Verdict) -> (Option<Report<S>>, Action) {
     let action = wait_for(verdict.reason);
-    (Report::both(verdict), action)
+    (Some(Report::both(verdict)), action)
 }
 
 /// When to look again at an object held up for `reason`, in one place: what users fix waits for
@@ -612,7 +640,7 @@ fn wait_for(reason: Reason) -> Action {
 }
 
 /// `Synced` once the row holds the object.
-fn mirrored() -> Report {
+fn mirrored<S: Default>() -> Report<S> {
     Report::both(Verdict::ok(Reason::Mirrored, "the database row holds this object"))
 }
 
@@ -672,11 +700,11 @@ async fn update_status<K: Kind>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
-    report: &Report,
+    report: &Report<K::Status>,
     organization: Option<&str>,
 ) -> Result<()> {
     let before = current_status(obj);
-    let patch = status::build(obj, &before, report, organization, Timestamp::now());
+    let patch = status::build(obj, report, organization, Timestamp::now());
     // Nothing new: nothing written, and so no watch event to echo. The followers of a status
     // that did change are woken by its watch event, once the cache they read holds it
     // (`operator::controller`).
@@ -695,7 +723,8 @@ async fn update_status<K: Kind>(
     }
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     let ready = &report.ready;
-    let announcement = status::announcement(&before, ready);
+    let conditions = obj.common_status().map(|status| status.conditions.as_slice()).unwrap_or_default();
+    let announcement = status::announcement(conditions, ready);
     if let (Some(_), Some(cluster)) = (announcement, obj.hosts()) {
         ctx.wake_placed_on(&cluster);
     }

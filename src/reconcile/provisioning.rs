@@ -9,11 +9,11 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
-use serde_json::{Map, Value};
 use tracing::info;
 
 use super::status::{Report, Verdict};
 use super::{Context, Error, Result, durations, mirrored, wait_for};
+use crate::kinds::common::{KindStatus, PlacementStatus};
 use crate::kinds::{self, ContainerCluster, Gathered, Inputs, Kind, KindId};
 use crate::provision::apply::{ApplyError, Provider};
 use crate::provision::clusters::{ClusterError, did_not_answer};
@@ -23,7 +23,7 @@ use crate::reason::Reason;
 
 /// Provisions what a mirrored object asks for. Users' problems are a `Ready=False` report;
 /// faults are errors.
-pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report, Action)> {
+pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report<K::Status>, Action)> {
     if K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS {
         // Nothing to read: the status follows the object alone.
         let inputs = Inputs::offline(&ctx.index, &ctx.config);
@@ -36,14 +36,14 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
         Err(LocateError::Unplaced(error)) => return held(build_reason(&error), error.to_string(), observed),
         Err(LocateError::Fault(error)) => return Err(error),
     };
-    observed.insert("placement".into(), located.status(&located.earlier));
+    observed.common_mut().placement = Some(located.status(&located.earlier));
     let Connected { report: cluster_report, providers, mut held_back } =
         match connect(obj, ctx, &located.placement).await {
             Ok(connected) => connected,
             Err(ConnectError::Refused(message)) => return held(Reason::InvalidSpec, message, observed),
             Err(ConnectError::Unreachable(message)) => {
                 let ready = Verdict::failed(Reason::Unreachable, message);
-                let observed = obj.unreachable().into_iter().chain(observed).collect();
+                let observed = obj.unreachable().overlaid(&observed);
                 return Ok((Report { ready, observed, ..mirrored() }, Action::requeue(durations::HEALTH_CHECK)));
             }
             // Nothing is built, applied or observed, so that no status says what is not there.
@@ -77,7 +77,7 @@ struct Located {
 impl Located {
     /// `status.placement`: where the children are or are going, with `also` the clusters that
     /// still hold some.
-    fn status(&self, also: &[Destination]) -> Value {
+    fn status(&self, also: &[Destination]) -> PlacementStatus {
         placement_status(&self.placement, self.placement.clusters.iter().chain(also))
     }
 }
@@ -232,8 +232,8 @@ async fn report<K: Kind>(
     held_back: &HeldBack,
     applied: &Applied,
     inputs: &Inputs<'_>,
-    others: Map<String, Value>,
-) -> Result<(Report, Action)> {
+    others: K::Status,
+) -> Result<(Report<K::Status>, Action)> {
     let mut message = if applied.described.is_empty() {
         "mirrored; it asks for no Kubernetes objects".to_owned()
     } else {
@@ -242,14 +242,13 @@ async fn report<K: Kind>(
     if let Some(report) = inputs.report {
         message = format!("{}, {}/{} nodes ready; {message}", report.version, report.ready_nodes(), report.nodes.len());
     }
-    let mut observed = obj.observe(&applied.children, inputs);
-    observed.extend(others);
+    let mut observed = obj.observe(&applied.children, inputs).overlaid(&others);
     // Applied is not working: Ready waits for what the children report. Their changes wake this
     // object (the child watches), so no polling meanwhile.
     let unready = obj.gathered(inputs).or_else(|| obj.not_working(&applied.children, inputs).map(Gathered::Pending));
     if unready.is_none() && held_back.is_empty() && !located.earlier.is_empty() {
         let left = leave(ctx, obj, &located.owner, &located.earlier).await?;
-        observed.insert("placement".into(), located.status(&left));
+        observed.common_mut().placement = Some(located.status(&left));
     }
     let ready = match (held_back.verdict(&message), unready) {
         (Some(verdict), _) => verdict,
@@ -268,7 +267,7 @@ async fn report<K: Kind>(
 }
 
 /// Mirrored, but what it asks for cannot be provisioned now.
-fn held(reason: Reason, message: String, observed: Map<String, Value>) -> Result<(Report, Action)> {
+fn held<S: Default>(reason: Reason, message: String, observed: S) -> Result<(Report<S>, Action)> {
     let ready = Verdict::failed(reason, message);
     Ok((Report { ready, observed, ..mirrored() }, wait_for(reason)))
 }
@@ -385,16 +384,12 @@ async fn still_holding(
 }
 
 /// `status.placement`: the clusters children are on or going to, and their namespace.
-fn placement_status<'a>(placement: &Placement, clusters: impl Iterator<Item = &'a Destination>) -> Value {
+fn placement_status<'a>(placement: &Placement, clusters: impl Iterator<Item = &'a Destination>) -> PlacementStatus {
     let mut clusters: Vec<&Destination> = clusters.collect();
     clusters.sort();
     clusters.dedup();
     let names: Vec<&str> = clusters.iter().map(|cluster| cluster.name()).collect();
-    let mut status = serde_json::json!({ "cluster": names.join(",") });
-    if let Some(namespace) = &placement.namespace {
-        status["namespace"] = namespace.clone().into();
-    }
-    status
+    PlacementStatus { cluster: names.join(","), namespace: placement.namespace.clone() }
 }
 
 /// Deletes the object's children from the clusters it left; returns those still holding them

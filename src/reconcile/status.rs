@@ -7,6 +7,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
 use crate::kinds::Kind;
+use crate::kinds::common::KindStatus;
 use crate::mirror::StatusColumn;
 use crate::reason::Reason;
 
@@ -29,22 +30,24 @@ impl Verdict {
     }
 }
 
-/// What a reconcile reports: `Synced` (the row holds the object's spec), `Ready` (that, and
-/// what it asks for is provisioned), and seed status fields that follow its children.
+/// What a reconcile reports of an object whose status is an `S`: `Synced` (the row holds the
+/// object's spec), `Ready` (that, and what it asks for is provisioned), and the status fields
+/// that follow its children and other objects.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Report {
+pub struct Report<S> {
     pub synced: Verdict,
     pub ready: Verdict,
-    pub observed: Map<String, Value>,
+    /// The fields observed (the others are not set), which replace the status's own.
+    pub observed: S,
     /// Publish an Event when Ready flips or is false; off where the reconcile publishes its
     /// own (a rollout's steps).
     pub announce: bool,
 }
 
-impl Report {
+impl<S: Default> Report<S> {
     /// Both conditions say the same: why nothing went through, or that the row is all there is.
     pub fn both(verdict: Verdict) -> Self {
-        Self { synced: verdict.clone(), ready: verdict, observed: Map::new(), announce: true }
+        Self { synced: verdict.clone(), ready: verdict, observed: S::default(), announce: true }
     }
 }
 
@@ -55,9 +58,9 @@ pub fn is_paused<K: Resource>(obj: &K) -> bool {
     obj.annotations().get(PAUSED_ANNOTATION).is_some_and(|v| v == "true")
 }
 
-/// The current conditions of an object, read from its status.
-pub fn current_conditions(status: &Value) -> Vec<Condition> {
-    status.get("conditions").cloned().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default()
+/// Whether a reconcile has reported on the object: its status has a `Ready` condition.
+pub fn has_reported<K: Kind>(obj: &K) -> bool {
+    obj.common_status().is_some_and(|status| status.conditions.iter().any(|condition| condition.type_ == "Ready"))
 }
 
 /// Sets `condition`, keeping `lastTransitionTime` when its status does not change.
@@ -84,35 +87,32 @@ fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Times
     }
 }
 
-/// The status to apply over the object's current `status`: conditions from the report, the
-/// organization, the mirrored version, observed fields; every other field as it is and the seed
-/// status columns defaulted, so that the controller keeps owning them.
-pub fn build<K: Kind>(obj: &K, status: &Value, report: &Report, organization: Option<&str>, now: Timestamp) -> Value {
+/// The status to apply, as the patch: the object's current status with the observed fields
+/// replacing theirs, the conditions from the report, the organization and the mirrored version.
+/// Every other field stays as it is (a server-side apply drops what it omits), and the seed
+/// status columns are defaulted, so that the controller keeps owning them.
+pub fn build<K: Kind>(obj: &K, report: &Report<K::Status>, organization: Option<&str>, now: Timestamp) -> Value {
     let generation = obj.meta().generation;
-    let mut conditions = current_conditions(status);
-    merge_condition(&mut conditions, condition("Synced", &report.synced, generation, now));
-    merge_condition(&mut conditions, condition("Ready", &report.ready, generation, now));
-
-    // Every field the controller set before stays (a server-side apply drops what it omits);
-    // observed fields replace theirs.
-    let mut fields = status.as_object().cloned().unwrap_or_default();
-    fields.extend(report.observed.clone());
-    fields.insert("observedGeneration".into(), json!(generation));
-    fields.insert("conditions".into(), json!(conditions));
-    if let Some(organization) = organization.or_else(|| status.get("organization").and_then(Value::as_str)) {
-        fields.insert("organization".into(), json!(organization));
+    let before = obj.status().map(KindStatus::common).cloned().unwrap_or_default();
+    let mut status = obj.status().cloned().unwrap_or_default().overlaid(&report.observed);
+    let common = status.common_mut();
+    merge_condition(&mut common.conditions, condition("Synced", &report.synced, generation, now));
+    merge_condition(&mut common.conditions, condition("Ready", &report.ready, generation, now));
+    common.observed_generation = generation;
+    if let Some(organization) = organization {
+        common.organization = Some(organization.to_owned());
     }
     // The version whose spec the row took: recorded on the first write and on a spec change,
     // not on every resourceVersion, or each status write would bump the version it records and
     // be followed by another.
-    let recorded = status.get("mirroredResourceVersion").is_some();
-    let spec_changed = status.get("observedGeneration").and_then(Value::as_i64) != generation;
-    let mirrored = if report.synced.ok && (!recorded || spec_changed) { obj.resource_version() } else { None };
-    if let Some(version) =
-        mirrored.or_else(|| status.get("mirroredResourceVersion").and_then(Value::as_str).map(str::to_owned))
-    {
-        fields.insert("mirroredResourceVersion".into(), json!(version));
+    let spec_changed = before.observed_generation != generation;
+    if report.synced.ok && (before.mirrored_resource_version.is_none() || spec_changed) {
+        common.mirrored_resource_version = obj.resource_version().or(before.mirrored_resource_version);
     }
+    let mut fields = match serde_json::to_value(&status) {
+        Ok(Value::Object(fields)) => fields,
+        _ => Map::new(),
+    };
     for StatusColumn { field, default, .. } in K::STATUS_COLUMNS {
         if fields.get(*field).is_none_or(Value::is_null)
             && let Some(default) = default
@@ -138,15 +138,16 @@ fn seed_default(field: &str, default: &str) -> Value {
 /// The Event a reconcile announces, given the status before it: a Warning when Ready turns
 /// False or fails for another reason, a Normal when it turns True. A retry that finds the same
 /// fault, or the same success, announces nothing (its message may still change in the status).
-/// Work under way (`Progressing`) is no warning until the object has been Ready: a new object
-/// whose children are still coming up says so in its condition, and its Event is the Normal
-/// one when they work.
-pub fn announcement(status: &Value, ready: &Verdict) -> Option<EventType> {
-    let before = current_conditions(status).into_iter().find(|c| c.type_ == "Ready");
+/// What is under way ([`Reason::is_under_way`]: waiting for a dependency or the organization,
+/// children still coming up) is no warning until the object has been Ready: a new object says
+/// so in its condition, and its Event is the Normal one when it works, or the Warning of what
+/// stops it.
+pub fn announcement(conditions: &[Condition], ready: &Verdict) -> Option<EventType> {
+    let before = conditions.iter().find(|c| c.type_ == "Ready");
     let was = |status: &str| before.as_ref().is_some_and(|c| c.status == status);
     match ready.ok {
         false if was("False") && before.as_ref().is_some_and(|c| c.reason == ready.reason.as_str()) => None,
-        false if ready.reason == Reason::Progressing && !was("True") => None,
+        false if ready.reason.is_under_way() && !was("True") => None,
         false => Some(EventType::Warning),
         true if was("True") => None,
         true => Some(EventType::Normal),
@@ -157,6 +158,7 @@ pub fn announcement(status: &Value, ready: &Verdict) -> Option<EventType> {
 mod tests {
     use super::*;
     use crate::kinds::Volume;
+    use crate::kinds::volume::{VolumePhase, VolumeStatus};
 
     fn volume(status: Value) -> Volume {
         serde_json::from_value(json!({
@@ -169,12 +171,12 @@ mod tests {
     }
 
     /// The status the controller would apply to a Volume whose status is `status` now.
-    fn build_over(status: Value, report: &Report, organization: Option<&str>, now: Timestamp) -> Value {
+    fn build_over(status: Value, report: &Report<VolumeStatus>, organization: Option<&str>, now: Timestamp) -> Value {
         let obj = volume(status);
-        build(&obj, &crate::mirror::current_status(&obj), report, organization, now)
+        build(&obj, report, organization, now)
     }
 
-    fn mirrored(message: &str) -> Report {
+    fn mirrored(message: &str) -> Report<VolumeStatus> {
         Report::both(Verdict::ok(Reason::Mirrored, message))
     }
 
@@ -214,7 +216,7 @@ mod tests {
         let report = Report {
             synced: Verdict::ok(Reason::Mirrored, "the row holds it"),
             ready: Verdict::failed(Reason::ProviderNotInstalled, "KubeVirt is not installed"),
-            observed: Map::from_iter([("phase".to_owned(), json!("error"))]),
+            observed: VolumeStatus { phase: Some(VolumePhase::Error), ..Default::default() },
             announce: true,
         };
         let status = build_over(json!({ "phase": "bound" }), &report, None, Timestamp::now());
@@ -234,11 +236,11 @@ mod tests {
         let first = build_over(Value::Null, &mirrored("ok"), Some("acme"), now);
         let mut bumped = volume(first["status"].clone());
         bumped.metadata.resource_version = Some("43".into());
-        let again = build(&bumped, &crate::mirror::current_status(&bumped), &mirrored("ok"), None, now);
+        let again = build(&bumped, &mirrored("ok"), None, now);
         assert_eq!(again, first);
         // A spec change (a new generation) records the version whose spec the row took.
         bumped.metadata.generation = Some(4);
-        let changed = build(&bumped, &crate::mirror::current_status(&bumped), &mirrored("ok"), None, now);
+        let changed = build(&bumped, &mirrored("ok"), None, now);
         assert_eq!(changed["status"]["mirroredResourceVersion"], "43");
     }
 
@@ -252,29 +254,30 @@ mod tests {
 
     #[test]
     fn events_announce_flips_not_retries() {
-        let ready = |status: &str, reason: &str| {
-            json!({ "conditions": [{
-            "type": "Ready", "status": status, "reason": reason, "message": "before",
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
-        }] })
+        let ready = |status: &str, reason: &str| -> Vec<Condition> {
+            let condition = json!({
+                "type": "Ready", "status": status, "reason": reason, "message": "before",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            });
+            vec![serde_json::from_value(condition).expect("a condition")]
         };
         let waiting = Verdict::failed(Reason::WaitingForDependency, "spec.elementRef: not yet");
         let invalid = Verdict::failed(Reason::InvalidSpec, "spec.sizeGb: too small");
         let provisioned = Verdict::ok(Reason::Provisioned, "applied");
         let progressing = Verdict::failed(Reason::Progressing, "Deployment web is not Available yet");
         for (before, verdict, expected) in [
-            (json!({}), &waiting, Some(EventType::Warning)),
-            (json!({}), &progressing, None),
+            (vec![], &waiting, None),
+            (vec![], &progressing, None),
             (ready("False", "WaitingForDependency"), &progressing, None),
             (ready("True", "Provisioned"), &progressing, Some(EventType::Warning)),
             (ready("True", "Provisioned"), &waiting, Some(EventType::Warning)),
             (ready("False", "WaitingForDependency"), &waiting, None),
             (ready("False", "WaitingForDependency"), &invalid, Some(EventType::Warning)),
-            (json!({}), &provisioned, Some(EventType::Normal)),
+            (vec![], &provisioned, Some(EventType::Normal)),
             (ready("False", "InvalidSpec"), &provisioned, Some(EventType::Normal)),
             (ready("True", "Provisioned"), &provisioned, None),
         ] {
-            assert_eq!(announcement(&before, verdict), expected, "{before} then {verdict:?}");
+            assert_eq!(announcement(&before, verdict), expected, "{before:?} then {verdict:?}");
         }
     }
 }

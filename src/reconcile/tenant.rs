@@ -18,7 +18,7 @@ use super::status::Report;
 use super::{Context, Error, Lifecycle, Result};
 use crate::FIELD_MANAGER;
 use crate::kinds::Organization;
-use crate::kinds::organization::tenant_namespace;
+use crate::kinds::organization::{OrganizationStatus, tenant_namespace};
 use crate::mirror::tenants;
 use crate::provision::{TenantDatabase, labels};
 
@@ -32,7 +32,10 @@ pub const DATABASE_SECRET: &str = "windflow-database";
 pub struct Tenant;
 
 impl Lifecycle<Organization> for Tenant {
-    fn progress<'a>(obj: &'a Organization, ctx: &'a Context) -> BoxFuture<'a, Result<(Report, Action)>> {
+    fn progress<'a>(
+        obj: &'a Organization,
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Result<(Report<OrganizationStatus>, Action)>> {
         Box::pin(async move {
             let (mut report, action) = provision(obj, ctx).await?;
             let id = organization_id(obj);
@@ -41,9 +44,7 @@ impl Lifecycle<Organization> for Tenant {
                 login(obj, id, ctx, database).await?;
             }
             match crate::mirror::views::organization_resources(&ctx.pool, id).await {
-                Ok(Some(resources)) => {
-                    report.observed.insert("resources".into(), serde_json::json!(resources));
-                }
+                Ok(Some(resources)) => report.observed.resources = Some(resources),
                 Ok(None) => {}
                 Err(error) => warn!(%error, "could not read the organization's resource counts"),
             }

@@ -14,7 +14,9 @@ use sqlx::PgPool;
 
 use crate::controlplane::workload_plane;
 use crate::controlplane::{ControlPlane, both, free_port, run};
-use crate::install::{eventually, get, install_chart_with, play_cluster_api, reset, start_operator_with};
+use crate::install::{
+    eventually, get, install_chart_admitting, play_cluster_api, reset, serving_admission, start_operator_with,
+};
 use crate::platform::{gone, readiness};
 use crate::{resource_of, turn};
 
@@ -81,13 +83,11 @@ async fn who_did_it_and_who_may_deploy() {
     reset(plane).await;
     let client = plane.client().await;
     let (leader_port, standby_port) = (free_port(), free_port());
-    let url = format!("https://127.0.0.1:{standby_port}");
     let identity_map = json!({ ARGO_CD: "platform-bot" }).to_string();
-    let kubeconfig = install_chart_with(
+    let kubeconfig = install_chart_admitting(
         plane,
+        standby_port,
         &[
-            "--set",
-            &format!("admission.url={url}"),
             "--set",
             "admission.platformGroups={platform}",
             "--set-json",
@@ -101,14 +101,14 @@ async fn who_did_it_and_who_may_deploy() {
     crate::controlplane::add_fresh_volumes(&workload_plane().await.client().await, 2).await;
     let mapping = format!("{ARGO_CD}=platform-bot");
     let webhook_env = |port: u16| {
-        vec![
-            ("WINDFLOW_ADMISSION_ADDRESS", format!("127.0.0.1:{port}")),
+        let mut env = serving_admission(port).to_vec();
+        env.extend([
             // The probes and metrics beside it, on the next free port.
             ("WINDFLOW_PROBE_ADDRESS", format!("127.0.0.1:{}", free_port())),
-            ("WINDFLOW_WEBHOOK_HOSTS", "127.0.0.1".to_owned()),
             ("WINDFLOW_PLATFORM_GROUPS", "platform".to_owned()),
             ("WINDFLOW_IDENTITY_MAP", mapping.clone()),
-        ]
+        ]);
+        env
     };
     let start = |name: &str, port: u16| {
         let env = webhook_env(port);
@@ -152,6 +152,17 @@ async fn who_did_it_and_who_may_deploy() {
     let created = networks.get("frontend").await.expect("frontend");
     assert_eq!(recorded(&created, "windflow.io/created-by")["username"], "alice");
     audited(&db.pool, "frontend", ("create", Some("alice"), Some("alice"))).await;
+    // Born with the mirror's finalizer: its reconcile wrote the row and its status, never its
+    // metadata.
+    let mirrored = networks.get("frontend").await.expect("frontend");
+    assert_eq!(mirrored.finalizers(), [windflow::reconcile::FINALIZER]);
+    let writers: Vec<_> = mirrored
+        .managed_fields()
+        .iter()
+        .filter(|entry| entry.subresource.is_none())
+        .filter_map(|entry| entry.manager.clone())
+        .collect();
+    assert!(writers.iter().all(|manager| manager.starts_with("kubectl")), "{writers:?}");
 
     // alice edits; bob edits and tries to pass as alice: the record is always the requester.
     let edit = json!({ "spec": { "crossCluster": true } }).to_string();

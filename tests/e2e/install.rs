@@ -85,6 +85,19 @@ pub async fn install_chart_with(plane: &ControlPlane, extra: &[&str]) -> PathBuf
     path
 }
 
+/// `helm install` of the chart with its admission webhook, as users install it, with `extra`
+/// helm arguments: the API server calls the operator that [`serving_admission`] at `port`.
+pub async fn install_chart_admitting(plane: &ControlPlane, port: u16, extra: &[&str]) -> PathBuf {
+    let url = format!("admission.url=https://127.0.0.1:{port}");
+    install_chart_with(plane, &[&["--set", url.as_str()], extra].concat()).await
+}
+
+/// The operator's environment to serve admission at `port`, under a certificate it issues
+/// itself for that address.
+pub fn serving_admission(port: u16) -> [(&'static str, String); 2] {
+    [("WINDFLOW_ADMISSION_ADDRESS", format!("127.0.0.1:{port}")), ("WINDFLOW_WEBHOOK_HOSTS", "127.0.0.1".to_owned())]
+}
+
 /// Starts `windflow run` with `kubeconfig`, electing a leader on the chart's Lease.
 pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &str, identity: &str) -> Operator {
     start_operator_with(plane, kubeconfig, database_url, identity, &[])
@@ -254,9 +267,11 @@ pub async fn remove_webhooks(plane: &ControlPlane) {
     let _ = validating.delete(RELEASE, &DeleteParams::default()).await;
 }
 
-/// Clears what an earlier scenario may have left, also one that failed half way: every WindFlow
-/// object (finalizers dropped: no operator runs now), the namespaces WindFlow made, the Lease.
+/// Clears what an earlier scenario may have left, also one that failed half way: the webhook
+/// configurations (no operator serves them now), every WindFlow object (finalizers dropped: no
+/// operator runs now), the namespaces WindFlow made, the Lease.
 pub async fn reset(plane: &ControlPlane) {
+    remove_webhooks(plane).await;
     let client = plane.client().await;
     for crd in windflow::kinds::crds() {
         let resource = windflow::kinds::api_resource(&crd);
