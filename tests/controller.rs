@@ -692,6 +692,46 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
     server.finish(ctx).await;
 }
 
+/// A child lands only in a namespace of its own organization. The namespaces WindFlow made are
+/// read from their cache, without a request: here the cache holds `acme-production` as
+/// another organization's (two tenants may spell an environment namespace alike).
+#[tokio::test]
+async fn a_child_never_lands_in_another_tenants_namespace_as_the_namespace_cache_says() {
+    use kube::runtime::watcher::Event;
+    let (_db, ctx, mut server) = scenario().await;
+    let children = ctx.clusters.management().children();
+    let mut writer = children.writer(windflow::provision::types::NAMESPACE);
+    let theirs: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": "acme-production", "labels": {
+            "windflow.io/owner-kind": "Environment", "windflow.io/owner-name": "production",
+            "windflow.io/owner-namespace": "globex", "windflow.io/owner-uid": "theirs",
+            "windflow.io/organization": "globex" } } }))
+    .expect("a namespace");
+    for event in [Event::Init, Event::InitApply(theirs), Event::InitDone] {
+        children.record(windflow::provision::types::NAMESPACE, &mut writer, &event);
+    }
+    let volume = with_finalizer(&volume("scratch", "storage"));
+    let claim = "/api/v1/namespaces/acme-production/persistentvolumeclaims/scratch";
+
+    reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
+        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        // The claim's name is free; the namespace is not looked up: its cache answers.
+        server.expect_checks(&[claim.to_owned()], None, &[]).await;
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/scratch/status";
+        let seen = server.expect("PATCH", path, |_| volume.clone()).await;
+        let ready = condition(&seen.body, "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("NamespaceConflict")));
+        let message = ready["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("Namespace acme-production exists and is not this object's"), "{message}");
+        server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
+    })
+    .await
+    .expect("a condition, not an error");
+
+    server.finish(ctx).await;
+}
+
 /// A name held by someone else is never taken over by forced apply: the object says who holds
 /// it and nothing is applied, until the holder frees it or an administrator hands it over.
 #[tokio::test]

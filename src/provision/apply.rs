@@ -13,6 +13,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::cache::{Cached, ChildCache};
+use super::types::NAMESPACE;
 use super::{ChildType, labels};
 use crate::FIELD_MANAGER;
 use crate::provision::DeletionPolicy;
@@ -335,7 +336,8 @@ impl Provider {
 
     /// Every namespace a child lands in belongs to the child's organization (its
     /// `windflow.io/organization` label): two tenants' environment namespaces may be named
-    /// alike, and a child must never land in the other's.
+    /// alike, and a child must never land in the other's. The namespaces WindFlow made are read
+    /// from their cache; any other only the API server can tell.
     async fn namespaces_are_the_tenants(&self, children: &[&DynamicObject]) -> Result<(), ApplyError> {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let mut checked: Vec<String> = vec![];
@@ -345,7 +347,10 @@ impl Provider {
                 continue;
             }
             let tenant = child.labels().get(labels::ORGANIZATION);
-            let existing = namespaces.get_metadata_opt(&namespace).await?;
+            let existing = match self.children.named(NAMESPACE, (None, namespace.clone())) {
+                Cached::Found(made) => Some(made.metadata.clone()),
+                Cached::Absent | Cached::Unknown => namespaces.get_metadata_opt(&namespace).await?.map(|n| n.metadata),
+            };
             checked.push(namespace.clone());
             let Some(existing) = existing else {
                 // A namespace the same apply creates is checked as a child itself.
@@ -357,12 +362,12 @@ impl Provider {
                 }
                 return Err(ApplyError::NoNamespace(namespace));
             };
-            if existing.labels().get(labels::ORGANIZATION) != tenant {
+            if existing.labels.as_ref().and_then(|held| held.get(labels::ORGANIZATION)) != tenant {
                 return Err(ApplyError::NotOurs {
                     kind: "Namespace".into(),
                     namespace: None,
                     name: namespace,
-                    holder: holder(&existing.metadata),
+                    holder: holder(&existing),
                     owner: owner_of(child),
                 });
             }
