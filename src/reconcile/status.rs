@@ -93,8 +93,13 @@ fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, now: Times
 /// status columns are defaulted, so that the controller keeps owning them.
 pub fn build<K: Kind>(obj: &K, report: &Report<K::Status>, organization: Option<&str>, now: Timestamp) -> Value {
     let generation = obj.meta().generation;
-    let before = obj.status().map(KindStatus::common).cloned().unwrap_or_default();
-    let mut status = obj.status().cloned().unwrap_or_default().overlaid(&report.observed);
+    let current = obj.status().cloned().unwrap_or_default();
+    // The version whose spec the row took: recorded on the first write and on a spec change,
+    // not on every resourceVersion, or each status write would bump the version it records and
+    // be followed by another.
+    let record_version = report.synced.ok
+        && (current.common().mirrored_resource_version.is_none() || current.common().observed_generation != generation);
+    let mut status = current.overlaid(&report.observed);
     let common = status.common_mut();
     merge_condition(&mut common.conditions, condition("Synced", &report.synced, generation, now));
     merge_condition(&mut common.conditions, condition("Ready", &report.ready, generation, now));
@@ -102,12 +107,8 @@ pub fn build<K: Kind>(obj: &K, report: &Report<K::Status>, organization: Option<
     if let Some(organization) = organization {
         common.organization = Some(organization.to_owned());
     }
-    // The version whose spec the row took: recorded on the first write and on a spec change,
-    // not on every resourceVersion, or each status write would bump the version it records and
-    // be followed by another.
-    let spec_changed = before.observed_generation != generation;
-    if report.synced.ok && (before.mirrored_resource_version.is_none() || spec_changed) {
-        common.mirrored_resource_version = obj.resource_version().or(before.mirrored_resource_version);
+    if record_version && let Some(version) = obj.resource_version() {
+        common.mirrored_resource_version = Some(version);
     }
     let mut fields = match serde_json::to_value(&status) {
         Ok(Value::Object(fields)) => fields,
