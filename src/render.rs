@@ -228,7 +228,7 @@ fn check_tenancy_and_references(
             _ => None,
         };
         for reference in &object.references {
-            let scope = if reference.kind.cluster_scoped() { None } else { object.namespace.as_deref() };
+            let scope = reference.scope(object.namespace.as_deref());
             if !named.contains(&(reference.kind.to_string(), scope.map(str::to_owned), reference.name.clone())) {
                 let place = scope.map(|ns| format!(" in namespace {ns}")).unwrap_or_default();
                 problems.push(format!(

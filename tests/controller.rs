@@ -12,6 +12,7 @@ use http::{Request, Response};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::client::Body;
 use kube::runtime::controller::Action;
@@ -208,6 +209,14 @@ fn deleting(obj: &Value) -> Value {
     let mut obj = with_finalizer(obj);
     obj["metadata"]["deletionTimestamp"] = "2026-11-24T10:00:00Z".into();
     obj
+}
+
+/// The message of the `Ready` condition a status patch sets, once its status and reason are
+/// the ones expected.
+fn ready_says(status_patch: &Value, status: &str, reason: &str) -> String {
+    let ready = condition(status_patch, "Ready");
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some(status), Some(reason)), "{ready}");
+    ready["message"].as_str().unwrap_or_default().to_owned()
 }
 
 fn condition<'a>(status_patch: &'a Value, type_: &str) -> &'a Value {
@@ -484,9 +493,7 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
         server.expect("DELETE", &format!("/api/v1{namespace}/services/worker-metrics"), |_| status_gone()).await;
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/worker/status";
         let seen = server.expect("PATCH", path, |_| app.clone()).await;
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("True"), Some("Provisioned")));
-        let message = ready["message"].as_str().unwrap_or_default();
+        let message = ready_says(&seen.body, "True", "Provisioned");
         assert!(message.contains("Deployment acme-production/worker"), "{message}");
         server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
     })
@@ -576,9 +583,8 @@ async fn an_application_that_cannot_be_built_is_mirrored_and_applies_nothing() {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/no-image/status";
         let seen = server.expect("PATCH", path, |_| app.clone()).await;
         assert_eq!(condition(&seen.body, "Synced")["status"], "True");
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
-        assert!(ready["message"].as_str().is_some_and(|m| m.contains("spec.deploymentConfig.image")), "{ready}");
+        let message = ready_says(&seen.body, "False", "InvalidSpec");
+        assert!(message.contains("spec.deploymentConfig.image"), "{message}");
         let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
         assert_eq!(
             (event.body["type"].as_str(), event.body["reason"].as_str()),
@@ -605,9 +611,7 @@ async fn a_missing_provider_is_a_condition_naming_it_rechecked_later_and_nothing
         let seen =
             server.expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/vms/batch/status", |_| vm.clone()).await;
         assert_eq!(condition(&seen.body, "Synced")["status"], "True");
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("ProviderNotInstalled")));
-        let message = ready["message"].as_str().unwrap_or_default();
+        let message = ready_says(&seen.body, "False", "ProviderNotInstalled");
         assert!(message.contains("CDI") && message.contains("cdi.kubevirt.io/v1beta1 DataVolume"), "{message}");
         assert_eq!(seen.body["status"]["phase"], "creating");
         let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
@@ -720,9 +724,7 @@ async fn a_child_never_lands_in_another_tenants_namespace_as_the_namespace_cache
         server.expect_checks(&[claim.to_owned()], None, &[]).await;
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/scratch/status";
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("NamespaceConflict")));
-        let message = ready["message"].as_str().unwrap_or_default();
+        let message = ready_says(&seen.body, "False", "NamespaceConflict");
         assert!(message.starts_with("Namespace acme-production exists and is not this object's"), "{message}");
         server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
     })
@@ -752,9 +754,7 @@ async fn a_namespace_held_by_another_is_a_conflict_naming_it_until_handed_over()
         let held = held.clone();
         server.expect("GET", "/api/v1/namespaces/acme-qa", move |_| held).await;
         let seen = server.expect("PATCH", status, |_| environment.clone()).await;
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("NamespaceConflict")));
-        let message = ready["message"].as_str().unwrap_or_default();
+        let message = ready_says(&seen.body, "False", "NamespaceConflict");
         assert!(
             message.starts_with("Namespace acme-qa exists and is not this object's (held by Environment acme-q/a)"),
             "{message}"
@@ -843,9 +843,7 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
     elsewhere["spec"]["passwordSecretRef"]["namespace"] = "acme".into();
     reconcile_with::<User, reconcile::Provision, _>(&elsewhere, &ctx, async {
         let seen = server.expect("PATCH", "/apis/windflow.io/v1alpha1/users/carol/status", |_| user.clone()).await;
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
-        let message = ready["message"].as_str().unwrap_or_default();
+        let message = ready_says(&seen.body, "False", "InvalidSpec");
         assert!(message.starts_with("spec.passwordSecretRef.namespace: \"acme\""), "{message}");
         server.expect("POST", "/apis/events.k8s.io/v1/namespaces/default/events", Clone::clone).await;
     })
@@ -864,16 +862,25 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
 }
 
 #[tokio::test]
-async fn a_missing_parent_is_a_condition_not_yet_a_warning_then_a_short_requeue() {
+async fn a_missing_parent_is_silent_while_new_then_a_condition_not_yet_a_warning() {
     let (db, ctx, mut server) = scenario().await;
     let volume = with_finalizer(&volume("orphan", "not-yet"));
 
+    // Just created: what it references may be created in a moment, so nothing is reported
+    // (the mock refuses any request) until the arrival grace is over.
+    let mut new = volume.clone();
+    new["metadata"]["creationTimestamp"] = json!(Timestamp::now().to_string());
+    let action = reconcile_with::<Volume, reconcile::Provision, _>(&new, &ctx, async {}).await.expect("silent");
+    // Looked at again when the grace is over (or when a row is written in its namespace).
+    assert!(![Action::await_change(), Action::requeue(durations::WAITING)].contains(&action), "{action:?}");
+    assert!(!row_exists(&db.pool, "volumes", &volume).await);
+
+    // Older than the grace (or of unknown age): it says what it waits for.
     let action = reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/orphan/status";
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("WaitingForDependency")));
-        assert!(ready["message"].as_str().is_some_and(|m| m.contains("not-yet")), "{ready}");
+        let message = ready_says(&seen.body, "False", "WaitingForDependency");
+        assert!(message.contains("not-yet"), "{message}");
         // A new object waiting is under way, as Argo CD's health check says: no Warning (the
         // mock refuses any request not expected).
     })
@@ -914,8 +921,7 @@ async fn a_new_object_early_for_a_parent_on_its_way_sends_nothing() {
     reconcile_with::<Volume, reconcile::Provision, _>(&reported, &ctx, async {
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/scratch/status";
         let seen = server.expect("PATCH", path, |_| reported.clone()).await;
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("WaitingForDependency")));
+        ready_says(&seen.body, "False", "WaitingForDependency");
         server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
     })
     .await
@@ -1023,8 +1029,7 @@ async fn an_engine_that_does_not_answer_makes_the_cluster_unhealthy_and_touches_
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/containerclusters/gone/status";
         let seen = server.expect("PATCH", path, |_| cluster.clone()).await;
         assert_eq!(seen.body["status"]["phase"], "unhealthy");
-        let ready = condition(&seen.body, "Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("Unreachable")));
+        ready_says(&seen.body, "False", "Unreachable");
         server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
     })
     .await

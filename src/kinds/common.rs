@@ -131,6 +131,12 @@ impl Reference {
     pub fn new(kind: KindId, name: &str, field: impl Into<String>) -> Self {
         Self { kind, name: name.to_owned(), field: field.into() }
     }
+
+    /// The namespace the referenced object is looked up in: references never leave the
+    /// referring object's namespace, and cluster-scoped targets have none.
+    pub fn scope<'a>(&self, referrer_namespace: Option<&'a str>) -> Option<&'a str> {
+        if self.kind.cluster_scoped() { None } else { referrer_namespace }
+    }
 }
 
 /// What builds read of a referenced object: its row's id (the object's uid) and the few

@@ -247,8 +247,8 @@ impl Index {
         tenant: Option<&Organization>,
     ) -> Option<Referenced> {
         let name = reference.name.as_str();
-        // References never leave the referring object's namespace; cluster-scoped targets have none.
-        let scope = if reference.kind.cluster_scoped() { None } else { Some(namespace?) };
+        // A namespaced target named from no namespace is found nowhere.
+        let scope = reference.scope(namespace);
         Some(match reference.kind {
             KindId::User => {
                 let role = tenant.and_then(|org| org.spec.members.iter().find(|m| m.user == name));

@@ -50,6 +50,10 @@ pub mod durations {
     /// A reference or the tenant organization is not mirrored yet: their rows' writes wake
     /// the objects waiting (`Context::wake_waiting`); this is the fallback.
     pub const WAITING: Duration = Duration::from_secs(60);
+    /// How long a new object may wait, reporting nothing, for what it references (or its
+    /// organization) to be created: a GitOps sync or a `kubectl apply -f` creates a platform's
+    /// objects in any order. After it, a reference still missing is said: it may be a typo.
+    pub const ARRIVAL: Duration = Duration::from_secs(15);
     /// How long a reconcile waits for the watch caches' first lists.
     pub const CACHES: Duration = Duration::from_secs(10);
     /// Everything is in place: a periodic resync catches what a missed event would lose.
@@ -150,8 +154,7 @@ impl Context {
         let Some(wake) = self.waker.get() else { return };
         let namespace = obj.namespace();
         for reference in obj.references().iter().filter(|r| r.kind.observes_others()) {
-            let scope = if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
-            wake(reference.kind, &reference.name, scope);
+            wake(reference.kind, &reference.name, reference.scope(namespace.as_deref()));
         }
     }
 
@@ -323,9 +326,7 @@ pub async fn sync<K: Kind>(
             return Ok((held_up(obj, arriving, no_organization(obj)), None));
         }
         Err(DereferenceError::Missing(missing, organization)) => {
-            let scope =
-                |reference: &Reference| if reference.kind.cluster_scoped() { None } else { namespace.as_deref() };
-            let arriving = missing.iter().all(|r| index.arriving(r.kind, &r.name, scope(r)));
+            let arriving = missing.iter().all(|r| index.arriving(r.kind, &r.name, r.scope(namespace.as_deref())));
             return Ok((held_up(obj, arriving, waiting_for(&missing)), organization));
         }
     };
@@ -609,7 +610,13 @@ async fn conclude<K: Kind, L: Lifecycle<K>>(
             let (report, action) = L::progress(obj, ctx).await?;
             Ok((Some(report), action))
         }
-        Outcome::Blocked(verdict) => Ok(blocked(verdict)),
+        Outcome::Blocked(verdict) => match status::arrival_left(obj, &verdict, Timestamp::now()) {
+            Some(left) => {
+                debug!(waiting = %verdict.message, "new: nothing reported yet");
+                Ok((None, Action::requeue(left)))
+            }
+            None => Ok(blocked(verdict)),
+        },
         Outcome::Early(verdict) => {
             debug!(waiting = %verdict.message, "early: nothing reported yet");
             Ok((None, wait_for(verdict.reason)))

@@ -1,5 +1,7 @@
 //! Pure status building: conditions that keep their transition time unless they flip.
 
+use std::time::Duration;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::EventType;
@@ -61,6 +63,19 @@ pub fn is_paused<K: Resource>(obj: &K) -> bool {
 /// Whether a reconcile has reported on the object: its status has a `Ready` condition.
 pub fn has_reported<K: Kind>(obj: &K) -> bool {
     obj.common_status().is_some_and(|status| status.conditions.iter().any(|condition| condition.type_ == "Ready"))
+}
+
+/// What is left of a new object's arrival grace (`durations::ARRIVAL`) while it waits for
+/// something that does not exist yet: until then it reports nothing, and is woken by the rows
+/// written in its namespace like any waiting object. `None` once it has reported, is older,
+/// or is held up by anything else.
+pub fn arrival_left<K: Kind>(obj: &K, verdict: &Verdict, now: Timestamp) -> Option<Duration> {
+    if !matches!(verdict.reason, Reason::WaitingForDependency | Reason::NoOrganization) || has_reported(obj) {
+        return None;
+    }
+    let created = obj.meta().creation_timestamp.as_ref()?.0;
+    let age = Duration::try_from(now.duration_since(created)).ok()?;
+    super::durations::ARRIVAL.checked_sub(age).filter(|left| !left.is_zero())
 }
 
 /// Sets `condition`, keeping `lastTransitionTime` when its status does not change.
@@ -179,6 +194,33 @@ mod tests {
 
     fn mirrored(message: &str) -> Report<VolumeStatus> {
         Report::both(Verdict::ok(Reason::Mirrored, message))
+    }
+
+    #[test]
+    fn a_new_object_waits_silently_for_what_is_not_created_yet_only_for_the_arrival_grace() {
+        let now: Timestamp = "2026-01-01T00:00:20Z".parse().expect("time");
+        let created = |at: &str| {
+            let mut obj = volume(Value::Null);
+            obj.metadata.creation_timestamp = Some(Time(at.parse().expect("time")));
+            obj
+        };
+        let missing = Verdict::failed(Reason::WaitingForDependency, "waiting for Element \"storage\"");
+        let tenant = Verdict::failed(Reason::NoOrganization, "no organization");
+        assert_eq!(arrival_left(&created("2026-01-01T00:00:10Z"), &missing, now), Some(Duration::from_secs(5)));
+        assert_eq!(arrival_left(&created("2026-01-01T00:00:19Z"), &tenant, now), Some(Duration::from_secs(14)));
+        // The grace is over; or the age is unknown, or in the future (a clock ahead).
+        assert_eq!(arrival_left(&created("2026-01-01T00:00:05Z"), &missing, now), None);
+        assert_eq!(arrival_left(&created("2026-01-01T00:00:00Z"), &missing, now), None);
+        assert_eq!(arrival_left(&volume(Value::Null), &missing, now), None);
+        assert_eq!(arrival_left(&created("2026-01-01T00:01:00Z"), &missing, now), None);
+        // What users must fix is said at once.
+        let invalid = Verdict::failed(Reason::InvalidSpec, "no such volume type");
+        assert_eq!(arrival_left(&created("2026-01-01T00:00:19Z"), &invalid, now), None);
+        // An object that has reported always says what it waits for.
+        let mut reported = volume(json!({ "conditions": [{ "type": "Ready", "status": "True", "reason": "Mirrored",
+            "message": "", "lastTransitionTime": "2026-01-01T00:00:11Z" }] }));
+        reported.metadata.creation_timestamp = Some(Time("2026-01-01T00:00:10Z".parse().expect("time")));
+        assert_eq!(arrival_left(&reported, &missing, now), None);
     }
 
     #[test]
