@@ -2,6 +2,8 @@
 #   docker build -t ghcr.io/windflow/windflow:0.1.0 .
 FROM docker.io/library/rust:1.94-slim-bookworm AS build
 WORKDIR /src
+# jemalloc, the operator's allocator, is built from its C sources with make.
+RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY migrations migrations

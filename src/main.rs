@@ -2,6 +2,10 @@ use clap::Parser;
 use windflow::cli::{Cli, Command};
 use windflow::{check, mirror::store, operator, render, telemetry};
 
+/// jemalloc: the resident memory follows the caches as they shrink (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

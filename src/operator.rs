@@ -610,8 +610,8 @@ async fn typed_event<K: Kind>(
 /// `obj` as a `K`; or, when it is none, the version the cache holds, having reported it
 /// unless it is `gone` from the API server.
 async fn read_as<K: Kind>(mut obj: DynamicObject, cache: &Store<K>, ctx: &Context, gone: bool) -> Result<K, Option<K>> {
-    // The cache holds every object of the kind: not their field sets, which nothing reads.
-    crate::mirror::drop_field_sets(&mut obj.metadata);
+    // The cache holds every object of the kind: not what nothing reads.
+    crate::mirror::trim_metadata(&mut obj.metadata);
     let named = || ObjectLabels {
         kind: K::kind(&()).into_owned(),
         namespace: obj.namespace().unwrap_or_default(),

@@ -11,13 +11,14 @@ pub mod store;
 pub mod tenants;
 pub mod views;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::FIELD_MANAGER;
+use crate::provision::cache::LAST_APPLIED;
 
 use self::actor::Actor;
 
@@ -104,13 +105,7 @@ pub fn audit_metadata<K: Resource>(
     operator: Option<&str>,
 ) -> AuditRow {
     let meta = obj.meta();
-    let manager = meta
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter(|entry| entry.subresource.is_none() && entry.manager.as_deref() != Some(FIELD_MANAGER))
-        .max_by_key(|entry| entry.time.as_ref().map(|t| t.0))
-        .and_then(|entry| entry.manager.clone());
+    let manager = last_change(meta).and_then(|entry| entry.manager.clone());
     let key = if meta.deletion_timestamp.is_some() { actor::DELETED_BY } else { actor::CHANGED_BY };
     let object = AuditedObject { kind, id, namespace: meta.namespace.as_deref(), name: &obj.name_any() };
     let mut row = audit_row(&object, manager.as_deref(), organization, resource_version);
@@ -123,12 +118,29 @@ pub fn audit_metadata<K: Resource>(
     row
 }
 
-/// Drops the field sets (`fieldsV1`) of the object's `managedFields`, keeping who wrote, how
-/// and when: that is all [`audit_metadata`] reads, and the field sets are most of an object's
-/// size in the operator's caches.
-pub fn drop_field_sets(metadata: &mut ObjectMeta) {
-    for entry in metadata.managed_fields.iter_mut().flatten() {
-        entry.fields_v1 = None;
+/// The `managedFields` entry of the last change anyone but the operator made, not through a
+/// subresource: its manager is the tool an audit row names.
+fn last_change(meta: &ObjectMeta) -> Option<&ManagedFieldsEntry> {
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .filter(|entry| entry.subresource.is_none() && entry.manager.as_deref() != Some(FIELD_MANAGER))
+        .max_by_key(|entry| entry.time.as_ref().map(|t| t.0))
+}
+
+/// Drops what the operator's caches need not hold of an object: every `managedFields` entry
+/// but the manager and time of the last change (all [`audit_metadata`] reads), and the copy of
+/// the object `kubectl apply` keeps in an annotation. They are most of an object's size in the
+/// caches.
+pub fn trim_metadata(metadata: &mut ObjectMeta) {
+    let kept = last_change(metadata).map(|entry| ManagedFieldsEntry {
+        manager: entry.manager.clone(),
+        time: entry.time.clone(),
+        ..Default::default()
+    });
+    metadata.managed_fields = kept.map(|entry| vec![entry]);
+    if let Some(annotations) = metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
     }
 }
 
@@ -186,13 +198,16 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
 
-    /// The caches keep no field sets, and the audit row's actor is the same without them.
+    /// The caches keep only the last change's manager and time, and no copy of the last
+    /// `kubectl apply`; the audit row's actor is the same without the rest.
     #[test]
-    fn dropping_field_sets_keeps_the_actor() {
+    fn trimming_keeps_the_actor_and_the_annotations_read() {
         // Any object: the mirror knows no kind.
         let object: ConfigMap = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": { "name": "critical", "managedFields": [
+            "metadata": { "name": "critical",
+              "annotations": { LAST_APPLIED: "{\"data\":{\"color\":\"#ff0000\"}}", actor::CHANGED_BY: "{}" },
+              "managedFields": [
                 { "manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "v1",
                   "time": "2026-12-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": { "f:data": { "f:color": {} } } },
                 { "manager": "argocd-controller", "operation": "Apply", "apiVersion": "v1",
@@ -207,10 +222,12 @@ mod tests {
         let id = Uuid::nil();
         let before = audit_metadata(&object, "ConfigMap", id, None, 7, None);
         let mut trimmed = object.clone();
-        drop_field_sets(&mut trimmed.metadata);
+        trim_metadata(&mut trimmed.metadata);
         let entries = trimmed.metadata.managed_fields.as_deref().unwrap_or_default();
-        assert_eq!(entries.len(), 3);
-        assert!(entries.iter().all(|entry| entry.fields_v1.is_none() && entry.manager.is_some()));
+        assert_eq!(entries.len(), 1, "the last change's only");
+        assert_eq!(entries[0].manager.as_deref(), Some("argocd-controller"));
+        assert_eq!(entries[0].fields_v1, None);
+        assert_eq!(trimmed.annotations().keys().collect::<Vec<_>>(), [actor::CHANGED_BY]);
         let after = audit_metadata(&trimmed, "ConfigMap", id, None, 7, None);
         assert_eq!(after.actor.as_deref(), Some("argocd-controller"));
         assert_eq!(after, before);

@@ -16,7 +16,7 @@ use kube::{Resource, ResourceExt};
 use super::{ChildType, labels};
 
 /// The annotation `kubectl apply` keeps: a copy of the whole object, read by nothing here.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A child's namespace and name.
 pub type Key = (Option<String>, String);
