@@ -5,9 +5,11 @@
 //! (kubectl creates the objects, a bare client patches each status once: the floor the API
 //! server sets) and the fair floor of the management path (the same, plus the children
 //! `windflow render` prints, until the workloads are Available). Then what the converged
-//! operator writes while idle and when restarted. WindFlow runs the platform twice: placed on
-//! the management cluster (the copies without their ContainerCluster), and placed on workload
-//! clusters (a second control plane, Cluster API played as the end-to-end tests play it). Then
+//! operator writes while idle and when restarted. WindFlow runs the platform three times:
+//! placed on the management cluster (the copies without their ContainerCluster) applied in two
+//! sync waves (the cluster-scoped objects, then, once the Organizations are Ready, the rest),
+//! the same applied as one file retried until accepted, and placed on workload clusters (a
+//! second control plane, Cluster API played as the end-to-end tests play it) in two waves. Then
 //! the operator's memory and open watches with 1, 4 and 8 workload clusters connected.
 //!
 //! `cargo bench --bench converge [-- COPIES]`; `-- floor` runs the references and the
@@ -188,20 +190,27 @@ struct Converged {
     /// A restart, every object reconciled again with nothing changed: the same, and how long
     /// the reconciles took.
     restart: (f64, i64, Duration),
+    /// CPU seconds while converging: the operator's, and the whole machine's.
+    cpu: (f64, f64),
+    /// How long each `kubectl apply` run took.
+    apply_runs: Vec<Duration>,
+    /// The API server's calls of WindFlow's admission webhooks while converging, and the
+    /// seconds they took.
+    webhooks: (f64, f64),
 }
 
 /// How long a converged platform is watched for writes.
 const IDLE: Duration = Duration::from_secs(10 * 60);
 
 /// WindFlow: the chart with its admission webhook (which the operator serves), the operator
-/// with its ServiceAccount, one apply of `file` retried as Argo CD retries, until every object
-/// is where it converges. Requests are counted by the operator, and by both control planes.
+/// with its ServiceAccount, the platform applied as `applying` says, until every object is
+/// where it converges. Requests are counted by the operator, and by both control planes.
 /// Then, with `idle`, what the settled operator writes in that time; and what a restart writes,
 /// every object reconciled again with nothing changed.
 async fn windflow_path(
     plane: &ControlPlane,
     workload: &Client,
-    (file, objects): (&std::path::Path, usize),
+    (applying, objects): (Applying<'_>, usize),
     kinds: &BTreeMap<String, ApiResource>,
     idle: Option<Duration>,
 ) -> Converged {
@@ -220,17 +229,22 @@ async fn windflow_path(
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (before, before_workload) = (requests(&client).await, requests(workload).await);
     let (own_before, _) = operator_requests(&metrics);
+    let cpu_before = (cpu_seconds(operator.pid()), machine_busy_seconds());
+    let webhooks_before = webhook_calls(&client).await;
     let started = Instant::now();
-    let mut applies = 0;
-    loop {
-        applies += 1;
-        let applied = kubectl_apply(plane, file);
-        if applied.status.success() {
-            break;
+    let apply_runs = match applying {
+        Applying::Retried(file) => applied_until_accepted(plane, file).await,
+        Applying::Waves(cluster_scoped, namespaced) => {
+            let mut runs = applied_until_accepted(plane, cluster_scoped).await;
+            let organizations = Api::<DynamicObject>::all_with(client.clone(), &kinds["Organization"]);
+            while !every_ready(&organizations).await {
+                assert!(started.elapsed() < CONVERGE_WITHIN, "organizations not Ready");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            runs.extend(applied_until_accepted(plane, namespaced).await);
+            runs
         }
-        assert!(started.elapsed() < CONVERGE_WITHIN, "apply: {}", controlplane::both(&applied));
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    };
     let mut polls = 0;
     loop {
         polls += 1;
@@ -242,6 +256,9 @@ async fn windflow_path(
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let took = started.elapsed();
+    let cpu = (cpu_seconds(operator.pid()) - cpu_before.0, machine_busy_seconds() - cpu_before.1);
+    let webhooks = webhook_calls(&client).await;
+    let webhooks = (webhooks.0 - webhooks_before.0, webhooks.1 - webhooks_before.1);
     let (own, _) = operator_requests(&metrics);
     let mut management = delta(&requests(&client).await, &before);
     // This benchmark's own polling: one list of every kind per poll.
@@ -259,7 +276,9 @@ async fn windflow_path(
         None => (f64::NAN, 0),
     };
     // The restarted operator logs under the same name: the convergence's log is kept beside.
-    let _ = std::fs::copy(&operator.log, operator.log.with_extension("converging.log"));
+    let (Applying::Retried(first) | Applying::Waves(first, _)) = applying;
+    let path_name = first.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+    let _ = std::fs::copy(&operator.log, operator.log.with_extension(format!("converging.{path_name}.log")));
     drop(operator);
     // The killed operator's backends report their counts as they end.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -271,7 +290,89 @@ async fn windflow_path(
     let restart = (operator_requests(&metrics).1, support::rows_changed(&db.pool).await - rows, reconciled);
     drop(operator);
     install::reset(plane).await;
-    Converged { took, applies, requests: delta(&own, &own_before), management, workload, idle, restart }
+    let applies = apply_runs.len();
+    let requests = delta(&own, &own_before);
+    Converged { took, applies, requests, management, workload, idle, restart, cpu, apply_runs, webhooks }
+}
+
+/// How the WindFlow path applies the platform.
+#[derive(Clone, Copy)]
+enum Applying<'a> {
+    /// One `kubectl apply -f` of the whole platform, run again every 2 s until every object is
+    /// accepted: a namespaced object is refused until its Organization's namespace exists.
+    Retried(&'a std::path::Path),
+    /// As an Argo CD application with two sync waves: the cluster-scoped objects, then, once
+    /// every Organization is Ready (its namespace made), the namespaced ones.
+    Waves(&'a std::path::Path, &'a std::path::Path),
+}
+
+/// `kubectl apply -f file`, run again every 2 s until it succeeds: how long each run took.
+async fn applied_until_accepted(plane: &ControlPlane, file: &std::path::Path) -> Vec<Duration> {
+    let started = Instant::now();
+    let mut runs = vec![];
+    loop {
+        let run_started = Instant::now();
+        let applied = kubectl_apply(plane, file);
+        runs.push(run_started.elapsed());
+        if applied.status.success() {
+            return runs;
+        }
+        assert!(started.elapsed() < CONVERGE_WITHIN, "apply: {}", controlplane::both(&applied));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Whether every object `api` lists is `Ready=True`.
+async fn every_ready(api: &Api<DynamicObject>) -> bool {
+    let listed = api.list(&ListParams::default()).await.expect("list");
+    listed.items.iter().all(|obj| {
+        let conditions = obj.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// The API server's calls of WindFlow's admission webhooks so far, and the seconds they took.
+async fn webhook_calls(client: &Client) -> (f64, f64) {
+    let request = http::Request::get("/metrics").body(vec![]).expect("request");
+    let text = client.request_text(request).await.expect("/metrics");
+    let windflow = |metric: &str| -> f64 {
+        install::samples(&text, metric)
+            .into_iter()
+            .filter(|(labels, _)| label(labels, "name").contains("windflow"))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    (
+        windflow("apiserver_admission_webhook_admission_duration_seconds_count"),
+        windflow("apiserver_admission_webhook_admission_duration_seconds_sum"),
+    )
+}
+
+/// Clock ticks per second of `/proc`'s CPU times (`CLK_TCK`, 100 on Linux).
+const TICKS: f64 = 100.0;
+
+/// The CPU time process `pid` has used (user and system), from the kernel.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's closing parenthesis: state is field 3, utime and stime 14 and 15.
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
+    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / TICKS
+}
+
+/// The CPU time every core of the machine has spent busy (neither idle nor waiting for I/O).
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let times: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .map(|rest| rest.split_whitespace().map(|t| t.parse().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
+    let idle = times.get(3).unwrap_or(&0.0) + times.get(4).unwrap_or(&0.0);
+    (times.iter().take(8).sum::<f64>() - idle) / TICKS
 }
 
 /// The operator's resident memory, from the kernel.
@@ -613,6 +714,17 @@ async fn main() {
     let file = write_documents(plane, "platform-copies.yaml", &docs);
     let managed = on_the_management_cluster(&docs);
     let managed_file = write_documents(plane, "platform-copies-management.yaml", &managed);
+    // The two sync waves of each: cluster-scoped objects first, then the namespaced ones.
+    let waves = |name: &str, docs: &[Value]| {
+        let (cluster_scoped, namespaced): (Vec<Value>, Vec<Value>) =
+            docs.iter().cloned().partition(|doc| doc["metadata"]["namespace"].is_null());
+        (
+            write_documents(plane, &format!("{name}-wave-0.yaml"), &cluster_scoped),
+            write_documents(plane, &format!("{name}-wave-1.yaml"), &namespaced),
+        )
+    };
+    let managed_waves = waves("platform-copies-management", &managed);
+    let workload_waves = waves("platform-copies", &docs);
     println!("{copies} copies of the sample platform: {objects} objects ({} without their clusters)", managed.len());
 
     // The workload cluster, with room for the pods and claims, and Cluster API played for the
@@ -659,16 +771,29 @@ async fn main() {
     // The floor's claims left their volumes Released: fresh ones for the operator's.
     controlplane::add_fresh_volumes(&client, copies * CLAIMS_PER_COPY).await;
     let mut ratios = vec![];
-    // `-- floor`: the management path and its floor only.
-    let paths = if std::env::args().any(|a| a == "floor") { 1 } else { 2 };
-    for (name, file, count, idle) in [
-        ("on the management cluster", &managed_file, managed.len(), None),
-        ("on workload clusters", &file, objects, Some(IDLE)),
+    // `-- floor`: the management paths and their floor only.
+    let paths = if std::env::args().any(|a| a == "floor") { 2 } else { 3 };
+    for (name, applying, count, idle) in [
+        (
+            "on the management cluster, in two sync waves",
+            Applying::Waves(&managed_waves.0, &managed_waves.1),
+            managed.len(),
+            None,
+        ),
+        ("on the management cluster, one apply retried", Applying::Retried(&managed_file), managed.len(), None),
+        (
+            "on workload clusters, in two sync waves",
+            Applying::Waves(&workload_waves.0, &workload_waves.1),
+            objects,
+            Some(IDLE),
+        ),
     ]
     .into_iter()
     .take(paths)
     {
-        let path = windflow_path(plane, &workload, (file, count), &kinds, idle).await;
+        let path = windflow_path(plane, &workload, (applying, count), &kinds, idle).await;
+        // The claims of this path left their volumes Released: fresh ones for the next.
+        controlplane::add_fresh_volumes(&client, copies * CLAIMS_PER_COPY).await;
         let title = format!("WindFlow {name} ({} kubectl apply runs, converged)", path.applies);
         report(&title, path.took, count, &path.requests);
         report("  the management plane, every client", path.took, count, &path.management);
@@ -681,6 +806,20 @@ async fn main() {
                 path.idle.1
             );
         }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        println!(
+            "  CPU while converging: the operator {:.1} s, the whole machine {:.1} s busy of {:.1} s ({cores} cores)",
+            path.cpu.0,
+            path.cpu.1,
+            path.took.as_secs_f64() * cores as f64
+        );
+        let runs: Vec<String> = path.apply_runs.iter().map(|run| format!("{:.1} s", run.as_secs_f64())).collect();
+        let (calls, seconds) = path.webhooks;
+        println!(
+            "  kubectl apply runs: {}; admission webhooks: {calls} calls, {:.1} ms each on average",
+            runs.join(", "),
+            seconds / calls.max(1.0) * 1000.0
+        );
         let (writes, rows, reconciled) = path.restart;
         println!(
             "  restarted, every object reconciled again in {:.1} s: {writes} API writes (Lease aside), {rows} rows changed",
@@ -689,13 +828,13 @@ async fn main() {
         ratios.push(format!("{:.2} {name}", path.took.as_secs_f64() / baseline.as_secs_f64()));
         if idle.is_none() {
             println!(
-                "ratio of times, WindFlow on the management cluster / its fair floor: {:.2}",
+                "ratio of times, WindFlow {name} / its fair floor: {:.2}",
                 path.took.as_secs_f64() / floor.as_secs_f64()
             );
         }
     }
     println!("ratio of times, WindFlow / baseline: {}", ratios.join(", "));
-    if paths == 2 {
+    if paths == 3 {
         connections(plane, &workload, &sample, &kinds).await;
     }
 }
