@@ -167,7 +167,8 @@ pub fn api_writes(exposition: &str) -> Vec<(&str, f64)> {
 
 /// How many API writes [`api_writes`] finds in all.
 pub fn api_writes_total(exposition: &str) -> f64 {
-    api_writes(exposition).iter().map(|(_, count)| count).sum()
+    // Folded from 0: `Sum` of no floats is -0, which reports print as "-0 API writes".
+    api_writes(exposition).iter().fold(0.0, |total, (_, count)| total + count)
 }
 
 /// [`start_operator`], serving its probes and metrics at the address returned.
