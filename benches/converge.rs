@@ -13,7 +13,7 @@
 //! the operator's memory and open watches with 1, 4 and 8 workload clusters connected.
 //!
 //! `cargo bench --bench converge [-- COPIES]`; `-- floor` runs the references and the
-//! management path only; `-- ceiling [COPIES]` measures the ceiling of one replica and its
+//! management paths only, `-- workload` the references and the workload path; `-- ceiling [COPIES]` measures the ceiling of one replica and its
 //! memory at about 10,000 objects instead ([`ceiling`]). Method and figures in
 //! docs/BENCHMARKS.md. Each path's figures are printed as soon as it is done.
 
@@ -84,10 +84,7 @@ fn label(labels: &str, name: &str) -> String {
     labels.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
 }
 
-fn delta(
-    after: &BTreeMap<(String, bool), f64>,
-    before: &BTreeMap<(String, bool), f64>,
-) -> BTreeMap<(String, bool), f64> {
+fn delta<K: Ord + Clone>(after: &BTreeMap<K, f64>, before: &BTreeMap<K, f64>) -> BTreeMap<K, f64> {
     after.iter().map(|(key, value)| (key.clone(), value - before.get(key).copied().unwrap_or(0.0))).collect()
 }
 
@@ -175,6 +172,20 @@ fn operator_requests(address: &str) -> (BTreeMap<(String, bool), f64>, f64) {
     (by_verb(&text, "windflow_api_requests_total"), install::api_writes_total(&text))
 }
 
+/// The operator's own reads (GET, LIST, WATCH), by verb, plane (workload or not) and resource.
+fn operator_reads(address: &str) -> BTreeMap<(String, bool, String), f64> {
+    let text = install::get(address, "/metrics");
+    let mut totals = BTreeMap::new();
+    for (labels, value) in install::samples(&text, "windflow_api_requests_total") {
+        let verb = label(labels, "verb").to_uppercase();
+        if ["GET", "LIST", "WATCH"].contains(&verb.as_str()) {
+            let key = (verb, label(labels, "cluster") != "management", label(labels, "resource"));
+            *totals.entry(key).or_insert(0.0) += value;
+        }
+    }
+    totals
+}
+
 /// What one WindFlow path took.
 struct Converged {
     took: Duration,
@@ -194,6 +205,8 @@ struct Converged {
     cpu: (f64, f64),
     /// How long each `kubectl apply` run took.
     apply_runs: Vec<Duration>,
+    /// The operator's own reads while converging, by verb, plane and resource.
+    reads: BTreeMap<(String, bool, String), f64>,
     /// The API server's calls of WindFlow's admission webhooks while converging, and the
     /// seconds they took.
     webhooks: (f64, f64),
@@ -229,6 +242,7 @@ async fn windflow_path(
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (before, before_workload) = (requests(&client).await, requests(workload).await);
     let (own_before, _) = operator_requests(&metrics);
+    let reads_before = operator_reads(&metrics);
     let cpu_before = (cpu_seconds(operator.pid()), machine_busy_seconds());
     let webhooks_before = webhook_calls(&client).await;
     let started = Instant::now();
@@ -260,6 +274,7 @@ async fn windflow_path(
     let webhooks = webhook_calls(&client).await;
     let webhooks = (webhooks.0 - webhooks_before.0, webhooks.1 - webhooks_before.1);
     let (own, _) = operator_requests(&metrics);
+    let reads = delta(&operator_reads(&metrics), &reads_before);
     let mut management = delta(&requests(&client).await, &before);
     // This benchmark's own polling: one list of every kind per poll.
     if let Some(lists) = management.get_mut(&("LIST".to_owned(), true)) {
@@ -292,7 +307,7 @@ async fn windflow_path(
     install::reset(plane).await;
     let applies = apply_runs.len();
     let requests = delta(&own, &own_before);
-    Converged { took, applies, requests, management, workload, idle, restart, cpu, apply_runs, webhooks }
+    Converged { took, applies, requests, management, workload, idle, restart, cpu, apply_runs, reads, webhooks }
 }
 
 /// How the WindFlow path applies the platform.
@@ -771,8 +786,10 @@ async fn main() {
     // The floor's claims left their volumes Released: fresh ones for the operator's.
     controlplane::add_fresh_volumes(&client, copies * CLAIMS_PER_COPY).await;
     let mut ratios = vec![];
-    // `-- floor`: the management paths and their floor only.
+    // `-- floor`: the management paths and their floor only; `-- workload`: the workload path
+    // and the floor.
     let paths = if std::env::args().any(|a| a == "floor") { 2 } else { 3 };
+    let only_workload = std::env::args().any(|a| a == "workload");
     for (name, applying, count, idle) in [
         (
             "on the management cluster, in two sync waves",
@@ -790,6 +807,7 @@ async fn main() {
     ]
     .into_iter()
     .take(paths)
+    .skip(if only_workload { 2 } else { 0 })
     {
         let path = windflow_path(plane, &workload, (applying, count), &kinds, idle).await;
         // The claims of this path left their volumes Released: fresh ones for the next.
@@ -820,6 +838,10 @@ async fn main() {
             runs.join(", "),
             seconds / calls.max(1.0) * 1000.0
         );
+        for ((verb, on_workload, resource), count) in path.reads.iter().filter(|(_, count)| **count >= 1.0) {
+            let plane = if *on_workload { "workload clusters" } else { "management" };
+            println!("  the operator's {verb} of {resource} on {plane}: {count:.0}");
+        }
         let (writes, rows, reconciled) = path.restart;
         println!(
             "  restarted, every object reconciled again in {:.1} s: {writes} API writes (Lease aside), {rows} rows changed",
@@ -834,7 +856,7 @@ async fn main() {
         }
     }
     println!("ratio of times, WindFlow / baseline: {}", ratios.join(", "));
-    if paths == 3 {
+    if paths == 3 && !only_workload {
         connections(plane, &workload, &sample, &kinds).await;
     }
 }
