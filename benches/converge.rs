@@ -62,21 +62,39 @@ fn copy(sample: &[Value], index: usize) -> Vec<Value> {
         .collect()
 }
 
+/// The API server's own metrics.
+async fn apiserver_metrics(client: &Client) -> String {
+    let request = http::Request::get("/metrics").body(vec![]).expect("request");
+    client.request_text(request).await.expect("/metrics")
+}
+
 /// `apiserver_request_total` summed by (verb, whether the resource is a WindFlow kind).
 async fn requests(client: &Client) -> BTreeMap<(String, bool), f64> {
-    let request = http::Request::get("/metrics").body(vec![]).expect("request");
-    let text = client.request_text(request).await.expect("/metrics");
-    by_verb(&text, "apiserver_request_total")
+    by_verb(&apiserver_metrics(client).await, "apiserver_request_total")
+}
+
+/// The samples of `metric` summed by the key `key` reads in their labels; those it gives none
+/// are left out.
+fn summed<K: Ord>(exposition: &str, metric: &str, key: impl Fn(&str) -> Option<K>) -> BTreeMap<K, f64> {
+    let mut totals = BTreeMap::new();
+    for (labels, value) in install::samples(exposition, metric) {
+        if let Some(key) = key(labels) {
+            *totals.entry(key).or_insert(0.0) += value;
+        }
+    }
+    totals
+}
+
+/// The samples of `metric` whose labels `keep` keeps, summed (0 when none is: not `Sum`'s -0).
+fn total(exposition: &str, metric: &str, keep: impl Fn(&str) -> bool) -> f64 {
+    summed(exposition, metric, |labels| keep(labels).then_some(())).get(&()).copied().unwrap_or(0.0)
 }
 
 /// The samples of `metric` summed by (verb, in capitals, whether the resource is a WindFlow kind).
 fn by_verb(exposition: &str, metric: &str) -> BTreeMap<(String, bool), f64> {
-    let mut totals = BTreeMap::new();
-    for (labels, value) in install::samples(exposition, metric) {
-        let key = (label(labels, "verb").to_uppercase(), label(labels, "group") == "windflow.io");
-        *totals.entry(key).or_insert(0.0) += value;
-    }
-    totals
+    summed(exposition, metric, |labels| {
+        Some((label(labels, "verb").to_uppercase(), label(labels, "group") == "windflow.io"))
+    })
 }
 
 /// The value of label `name` in a sample's `{…}`.
@@ -174,16 +192,12 @@ fn operator_requests(address: &str) -> (BTreeMap<(String, bool), f64>, f64) {
 
 /// The operator's own reads (GET, LIST, WATCH), by verb, plane (workload or not) and resource.
 fn operator_reads(address: &str) -> BTreeMap<(String, bool, String), f64> {
-    let text = install::get(address, "/metrics");
-    let mut totals = BTreeMap::new();
-    for (labels, value) in install::samples(&text, "windflow_api_requests_total") {
+    summed(&install::get(address, "/metrics"), "windflow_api_requests_total", |labels| {
         let verb = label(labels, "verb").to_uppercase();
-        if ["GET", "LIST", "WATCH"].contains(&verb.as_str()) {
-            let key = (verb, label(labels, "cluster") != "management", label(labels, "resource"));
-            *totals.entry(key).or_insert(0.0) += value;
-        }
-    }
-    totals
+        ["GET", "LIST", "WATCH"]
+            .contains(&verb.as_str())
+            .then(|| (verb, label(labels, "cluster") != "management", label(labels, "resource")))
+    })
 }
 
 /// What one WindFlow path took.
@@ -348,15 +362,8 @@ async fn every_ready(api: &Api<DynamicObject>) -> bool {
 
 /// The API server's calls of WindFlow's admission webhooks so far, and the seconds they took.
 async fn webhook_calls(client: &Client) -> (f64, f64) {
-    let request = http::Request::get("/metrics").body(vec![]).expect("request");
-    let text = client.request_text(request).await.expect("/metrics");
-    let windflow = |metric: &str| -> f64 {
-        install::samples(&text, metric)
-            .into_iter()
-            .filter(|(labels, _)| label(labels, "name").contains("windflow"))
-            .map(|(_, v)| v)
-            .sum()
-    };
+    let text = apiserver_metrics(client).await;
+    let windflow = |metric: &str| total(&text, metric, |labels| label(labels, "name").contains("windflow"));
     (
         windflow("apiserver_admission_webhook_admission_duration_seconds_count"),
         windflow("apiserver_admission_webhook_admission_duration_seconds_sum"),
@@ -403,12 +410,8 @@ fn rss_mib(pid: u32) -> f64 {
 
 /// Watches the API server of `client` holds open now (`apiserver_longrunning_requests`).
 async fn open_watches(client: &Client) -> f64 {
-    let request = http::Request::get("/metrics").body(vec![]).expect("request");
-    let text = client.request_text(request).await.expect("/metrics");
-    text.lines()
-        .filter(|line| line.starts_with("apiserver_longrunning_requests{") && line.contains("verb=\"WATCH\""))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+    let text = apiserver_metrics(client).await;
+    total(&text, "apiserver_longrunning_requests", |labels| label(labels, "verb") == "WATCH")
 }
 
 /// The operator's memory and the watches it opens on the workload control plane with 1, 4
