@@ -105,8 +105,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 Some(organization) => format!("{},{}={organization}", labels::OWNER_KIND, labels::ORGANIZATION),
                 None => labels::OWNER_KIND.to_owned(),
             };
-            let renewed = watcher::Config::default().timeout(crate::provision::probe::WATCH_SECONDS).labels(&selector);
-            tokio::spawn(watch_children(provider, owners, rollouts.clone(), renewed)).abort_handle()
+            let config = watcher::Config::default().labels(&selector);
+            tokio::spawn(watch_children(provider, owners, rollouts.clone(), config)).abort_handle()
         }),
         Box::new(move |cluster| {
             for (kind, name, namespace) in index.placed_on(cluster) {
@@ -117,6 +117,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let cluster_health = {
         let clusters = ctx.clusters.clone();
         tokio::spawn(async move { clusters.watch_health().await })
+    };
+    let quiet_recorder = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { ctx.recorder.forget_when_quiet().await })
     };
     // A stack's phase follows its applications and rollouts; an application's workloads follow
     // the rollouts of its stack; a rollback's parent follows the rollback; organizations show
@@ -190,6 +194,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     server.abort();
     views.abort();
     cluster_health.abort();
+    quiet_recorder.abort();
     if let Some(admission) = admission {
         admission.abort();
     }
@@ -510,7 +515,7 @@ fn watch_children(
     let watches: Vec<_> = types
         .into_iter()
         .map(|type_| {
-            let api = kube::Api::<DynamicObject>::all_with(provider.client().clone(), &type_.api_resource());
+            let api = kube::Api::<DynamicObject>::all_with(provider.watch_client().clone(), &type_.api_resource());
             let mut writer = provider.children().writer(type_);
             let (asked, recording, config) = (provider.clone(), provider.clone(), config.clone());
             futures::stream::once(async move { until_served(&asked, type_).await })

@@ -328,7 +328,9 @@ fn status_gone() -> Value {
 #[tokio::test]
 async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     let (db, ctx, mut server) = scenario().await;
-    let volume = volume("scratch", "storage");
+    // New, and mounted by nothing: with no workload cluster to go to, it does not wait.
+    let mut volume = volume("scratch", "storage");
+    volume["metadata"]["creationTimestamp"] = json!(Timestamp::now().to_string());
     let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/scratch";
     let claims = "/api/v1/namespaces/acme-production/persistentvolumeclaims";
 
@@ -888,6 +890,38 @@ async fn a_missing_parent_is_silent_while_new_then_a_condition_not_yet_a_warning
     .expect("a condition, not an error");
     assert_eq!(action, Action::requeue(durations::WAITING));
     assert!(!row_exists(&db.pool, "volumes", &volume).await);
+
+    server.finish(ctx).await;
+}
+
+/// A GitOps sync creates a Volume before the Applications that mount it: while new, a Volume
+/// nothing mounts, in a namespace with a workload cluster, says it waits for them, without an
+/// Event, and makes no claim on the management cluster that would move moments later.
+/// (Older, or with no workload cluster to go to, it makes its claim there: the test above.)
+#[tokio::test]
+async fn a_new_volume_nothing_mounts_waits_for_its_workloads_before_making_its_claim() {
+    // The sample whole: its ContainerCluster could have the Volume.
+    let db = database().await;
+    let docs = converged(&db.pool, &platform()).await;
+    let (ctx, mut server) = mocked(db.pool.clone(), &docs);
+    let mut volume = with_finalizer(&volume("scratch", "storage"));
+    volume["metadata"]["creationTimestamp"] = json!(Timestamp::now().to_string());
+
+    // The mock refuses any request not expected: no discovery, no claim, no Event.
+    let action = reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
+        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/scratch/status";
+        let seen = server.expect("PATCH", path, |_| volume.clone()).await;
+        let message = ready_says(&seen.body, "False", "WaitingForDependency");
+        assert!(message.contains("nothing placed uses it yet"), "{message}");
+        assert_eq!(seen.body["status"]["mirroredResourceVersion"], "7", "its row is written: what mounts it goes on");
+        assert!(seen.body["status"].get("placement").is_none(), "placed nowhere yet: {}", seen.body);
+    })
+    .await
+    .expect("waiting");
+    // Looked at again when the grace is over, or when something that mounts it arrives.
+    let fallbacks = [Action::await_change(), Action::requeue(durations::WAITING), Action::requeue(durations::RESYNC)];
+    assert!(!fallbacks.contains(&action), "{action:?}");
+    assert!(row_exists(&db.pool, "volumes", &volume).await);
 
     server.finish(ctx).await;
 }

@@ -199,8 +199,9 @@ async fn a_tenants_kubeconfig_is_followed_only_for_inline_credentials_to_allowed
     assert!(matches!(&refused, Err(ProbeError::Refused(m)) if m.contains("127.0.0.0/8")), "{refused:?}");
 }
 
-/// Everything placed on a workload cluster asks for its client: the kubeconfig Secret is read
-/// once per `KUBECONFIG_RECHECK`, not once per reconcile, unless the cluster names another one.
+/// Everything placed on a workload cluster asks for its client, many at once when it connects:
+/// the kubeconfig Secret is read once per `KUBECONFIG_RECHECK`, not once per reconcile, unless
+/// the cluster names another one.
 #[tokio::test]
 async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
     use std::sync::Arc;
@@ -236,12 +237,58 @@ async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
     let clusters = Clusters::new(client, LOOPBACK.to_vec(), ApiRequests::default());
     let edge = Destination::Workload { namespace: "acme".into(), name: "edge".into() };
     let credentials = |secret: &str| Credentials { namespace: "acme".into(), secret: secret.into(), keys: &["value"] };
-    let first = clusters.provider(&edge, Some(&credentials("edge-kubeconfig"))).await.expect("connected");
+    let at_once = futures::future::join_all(
+        (0..6).map(|_| async { clusters.provider(&edge, Some(&credentials("edge-kubeconfig"))).await }),
+    )
+    .await;
+    let first = at_once[0].as_ref().expect("connected").clone();
+    for other in &at_once {
+        assert!(Arc::ptr_eq(&first, other.as_ref().expect("connected")), "one client for the asks made at once");
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "one read of the Secret for six asks at once");
     for _ in 0..5 {
         let again = clusters.provider(&edge, Some(&credentials("edge-kubeconfig"))).await.expect("still connected");
         assert!(Arc::ptr_eq(&first, &again), "the same client");
     }
-    assert_eq!(reads.load(Ordering::SeqCst), 1, "one read of the Secret for six uses");
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "one read of the Secret for eleven uses");
     clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
     assert_eq!(reads.load(Ordering::SeqCst), 2, "a cluster that names another Secret reads it at once");
+}
+
+/// The watches and reconciles of a cluster just connected ask discovery for the same group
+/// versions at once: each is asked once, served or not, and the others wait for its answer.
+#[tokio::test]
+async fn discovery_asked_at_once_is_asked_once_per_group_version() {
+    use std::sync::{Arc, Mutex};
+    use windflow::provision::apply::Provider;
+    use windflow::provision::types::{DEPLOYMENT, VIRTUAL_MACHINE};
+
+    let (client, mut handle) = unused_client();
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let recorded = asked.clone();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let path = request.uri().path().to_owned();
+            recorded.lock().expect("not poisoned").push(path.clone());
+            let response = if path == "/apis/apps/v1" {
+                let deployments = json!({ "name": "deployments", "singularName": "", "namespaced": true,
+                                          "kind": "Deployment", "verbs": ["get", "list", "patch"] });
+                let list = json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
+                                   "resources": [deployments] });
+                Response::builder().body(Body::from(list.to_string().into_bytes()))
+            } else {
+                // What the API server answers for a group version it does not serve.
+                Response::builder().status(404).body(Body::from(b"404 page not found".to_vec()))
+            };
+            send.send_response(response.expect("response"));
+        }
+    });
+    let provider = Provider::new(client);
+    let answers = futures::future::join_all((0..4).map(|_| provider.unserved(&[DEPLOYMENT, VIRTUAL_MACHINE]))).await;
+    for answer in answers {
+        assert_eq!(answer.expect("discovery answers"), vec![VIRTUAL_MACHINE], "KubeVirt is not served");
+    }
+    let mut asked = asked.lock().expect("not poisoned").clone();
+    asked.sort();
+    assert_eq!(asked, ["/apis/apps/v1", "/apis/kubevirt.io/v1"], "one request per group version");
 }

@@ -31,14 +31,41 @@ pub const PLACED: &[KindId] = &[
     KindId::DnsRecord,
 ];
 
+/// The kinds placed where what uses them runs (a Volume where the workloads mounting it run,
+/// a Network where those joining it run, a Domain and its records where the gateways in front
+/// of it run), and on the management cluster while nothing placed uses them.
+const FOLLOW_USERS: &[KindId] = &[KindId::Volume, KindId::Network, KindId::Domain, KindId::DnsRecord];
+
 impl Index {
     /// The clusters the children of `obj` go to: never empty, sorted (the management cluster
     /// first when it is one).
     pub fn destinations<K: Kind>(&self, obj: &K) -> Result<Vec<Destination>> {
+        let mut clusters = self.ruled_clusters(obj)?;
+        if clusters.is_empty() {
+            clusters.insert(Destination::Management);
+        }
+        Ok(clusters.into_iter().collect())
+    }
+
+    /// Whether `obj` is on the management cluster only because nothing placed uses it yet,
+    /// while a workload cluster of its namespace could have it: a new one may be waiting for
+    /// what will use it. Where every user runs on the management cluster, nothing waits.
+    pub fn unclaimed<K: Kind>(&self, obj: &K) -> bool {
+        let namespace = obj.namespace();
+        let workload_clusters = self.all::<ContainerCluster>(namespace.as_deref()).into_iter().any(|cluster| {
+            cluster.spec.cluster_mode == ClusterMode::Kubernetes && cluster.meta().deletion_timestamp.is_none()
+        });
+        FOLLOW_USERS.contains(&K::ID)
+            && workload_clusters
+            && self.ruled_clusters(obj).is_ok_and(|clusters| clusters.is_empty())
+    }
+
+    /// The clusters the rule of `obj`'s kind names; none for the management cluster alone.
+    fn ruled_clusters<K: Kind>(&self, obj: &K) -> Result<BTreeSet<Destination>> {
         let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
         let namespace = namespace.as_str();
         let named = obj.container_cluster();
-        let mut clusters: BTreeSet<Destination> = match (K::ID, obj.anchor()) {
+        let clusters: BTreeSet<Destination> = match (K::ID, obj.anchor()) {
             (KindId::Stack, Anchor::Element(element)) => [self.stack_rule(namespace, element, named, "spec.")?].into(),
             // An Application, a Gateway: where their stack's applications run.
             (_, Anchor::Stack(stack)) => [self.stack_cluster(namespace, stack)?].into(),
@@ -50,10 +77,7 @@ impl Index {
             (KindId::DnsRecord, Anchor::Domain(domain)) => self.domain_clusters(namespace, domain),
             _ => BTreeSet::new(),
         };
-        if clusters.is_empty() {
-            clusters.insert(Destination::Management);
-        }
-        Ok(clusters.into_iter().collect())
+        Ok(clusters)
     }
 
     /// The cluster the applications of the stack `stack` run on.

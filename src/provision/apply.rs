@@ -3,7 +3,7 @@
 //! deleting the owner does to them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -176,22 +176,46 @@ struct Discovered {
     resources: Option<Vec<APIResource>>,
 }
 
+impl Discovered {
+    fn trusted(&self, now: Instant) -> bool {
+        let trusted = if self.resources.is_some() { INSTALLED_FOR } else { RECHECK_MISSING };
+        now.duration_since(self.at) < trusted
+    }
+}
+
+/// What discovery said of one group version, behind a lock held while it is asked: the
+/// reconciles and watches that want a group version at once share one request.
+type DiscoverySlot = Arc<tokio::sync::Mutex<Option<Discovered>>>;
+
 /// The cluster children are written to, with what discovery learned of it.
 pub struct Provider {
     client: Client,
-    discovered: Mutex<HashMap<&'static str, Discovered>>,
+    /// The client its watches use: as patient as a watch lasts, where `client` gives up sooner.
+    watch_client: Client,
+    discovered: Mutex<HashMap<&'static str, DiscoverySlot>>,
     /// The children on this cluster, once its child watches run.
     children: ChildCache,
 }
 
 impl Provider {
+    /// The provider of a cluster whose one client both reads and watches.
     pub fn new(client: Client) -> Self {
-        Self { client, discovered: Mutex::default(), children: ChildCache::default() }
+        Self::remote(client.clone(), client)
+    }
+
+    /// The provider of a cluster reached with a client for requests and one for watches.
+    pub fn remote(client: Client, watch_client: Client) -> Self {
+        Self { client, watch_client, discovered: Mutex::default(), children: ChildCache::default() }
     }
 
     /// The client of the cluster this provider writes to.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The client the watches of this cluster's children use.
+    pub fn watch_client(&self) -> &Client {
+        &self.watch_client
     }
 
     /// The cache of the children on this cluster, which its child watches fill.
@@ -201,9 +225,10 @@ impl Provider {
 
     /// Where objects of that type are served, or `None` when the cluster does not serve it.
     async fn resource(&self, child: ChildType) -> Result<Option<ApiResource>, kube::Error> {
-        let cached = self.lookup(child, Instant::now());
-        let resources = match cached {
-            Some(resources) => resources,
+        let slot = self.slot(child.api_version);
+        let mut discovered = slot.lock().await;
+        let resources = match discovered.as_ref().filter(|known| known.trusted(Instant::now())) {
+            Some(known) => known.resources.clone(),
             None => {
                 let listed = if child.group().is_empty() {
                     self.client.list_core_api_resources(child.api_version).await
@@ -217,11 +242,11 @@ impl Provider {
                     Err(kube::Error::Api(status)) if status.code == 404 => None,
                     Err(error) => return Err(error),
                 };
-                self.locked()
-                    .insert(child.api_version, Discovered { at: Instant::now(), resources: resources.clone() });
+                *discovered = Some(Discovered { at: Instant::now(), resources: resources.clone() });
                 resources
             }
         };
+        drop(discovered);
         Ok(resources.and_then(|list| {
             let found = list.into_iter().find(|r| r.kind == child.kind && !r.name.contains('/'))?;
             let (group, version) = child.api_version.rsplit_once('/').unwrap_or(("", child.api_version));
@@ -235,16 +260,10 @@ impl Provider {
         }))
     }
 
-    /// What discovery said of the type's group version, while it is still trusted.
-    fn lookup(&self, child: ChildType, now: Instant) -> Option<Option<Vec<APIResource>>> {
-        let discovered = self.locked();
-        let entry = discovered.get(child.api_version)?;
-        let trusted = if entry.resources.is_some() { INSTALLED_FOR } else { RECHECK_MISSING };
-        (now.duration_since(entry.at) < trusted).then(|| entry.resources.clone())
-    }
-
-    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Discovered>> {
-        self.discovered.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The slot of what discovery said of `api_version`.
+    fn slot(&self, api_version: &'static str) -> DiscoverySlot {
+        let mut slots = self.discovered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots.entry(api_version).or_default().clone()
     }
 
     /// The types among `types` that the cluster does not serve (discovery, cached).

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::Destination;
 use super::apply::Provider;
-use super::probe::{Counted, Patience, ProbeError, client_for, describe_server, read_kubeconfig};
+use super::probe::{Counted, Patience, ProbeError, counted_client, describe_server, pinned_config, read_kubeconfig};
 use crate::metrics::ApiRequests;
 
 /// How often connected workload clusters are asked whether they answer.
@@ -92,8 +92,8 @@ pub struct Clusters {
     /// Where workload clusters' clients count their requests.
     requests: ApiRequests,
     connected: Mutex<HashMap<Destination, Connection>>,
-    /// One connect at a time per cluster: the reconciles of everything placed on a cluster
-    /// that just became Available ask for it at once, and share the one client made.
+    /// One read of the kubeconfig (and connect) at a time per cluster: the reconciles of
+    /// everything placed on a cluster ask for it at once, and share the one read and client.
     connecting: Mutex<HashMap<Destination, Arc<tokio::sync::Mutex<()>>>>,
     on_connect: OnceLock<OnConnect>,
     on_change: OnceLock<OnChange>,
@@ -137,6 +137,18 @@ impl Clusters {
         if let Some(recent) = self.read_recently(destination, credentials) {
             return recent;
         }
+        let turn = self
+            .connecting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(destination.clone())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
+        // Read, or connected, while this one waited its turn.
+        if let Some(recent) = self.read_recently(destination, credentials) {
+            return recent;
+        }
         let read =
             read_kubeconfig(self.management.client(), &credentials.namespace, &credentials.secret, credentials.keys)
                 .await;
@@ -153,26 +165,16 @@ impl Clusters {
         if let Some(current) = self.current(destination, credentials, &version) {
             return current;
         }
-        let turn = self
-            .connecting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(destination.clone())
-            .or_default()
-            .clone();
-        let _connecting = turn.lock().await;
-        // Connected while this one waited its turn.
-        if let Some(current) = self.current(destination, credentials, &version) {
-            return current;
-        }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));
         let counted = Counted { requests: &self.requests, cluster: &format!("{namespace}/{name}") };
-        let client =
-            client_for(kubeconfig, &what, &self.deny, Patience::Watch, counted).await.map_err(|error| match error {
-                ProbeError::Refused(message) => ClusterError::Refused(message),
-                other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
-            })?;
-        let provider = Arc::new(Provider::new(client));
+        let cannot_connect = |error| match error {
+            ProbeError::Refused(message) => ClusterError::Refused(message),
+            other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
+        };
+        let config = pinned_config(kubeconfig, &what, &self.deny).await.map_err(cannot_connect)?;
+        let client = counted_client(config.clone(), &what, Patience::Reconcile, counted).map_err(cannot_connect)?;
+        let watch_client = counted_client(config, &what, Patience::Watch, counted).map_err(cannot_connect)?;
+        let provider = Arc::new(Provider::remote(client, watch_client));
         let watching = self.on_connect.get().map(|start| Watching(start(destination, provider.clone())));
         let connection = Connection {
             credentials: credentials.clone(),

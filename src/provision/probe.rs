@@ -31,11 +31,13 @@ pub enum NodeRole {
 
 /// No reconcile waits longer than this for a cluster that does not answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a workload cluster's client waits for an answer: longer than its watches stay open
-/// without events ([`WATCH_SECONDS`]), far shorter than kube's default.
-const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the server keeps a workload cluster's watch open before it is renewed.
-pub const WATCH_SECONDS: u32 = 50;
+/// How long a reconcile's request to a workload cluster waits for an answer: far shorter than
+/// kube's default, so that a hung cluster does not hold what is placed there for long.
+const RECONCILE_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a workload cluster's watch client waits for a byte: longer than kube's watcher
+/// waits for an event before it opens the watch again (its server-side timeout, 290 s, and a
+/// margin), so that the watcher, not the connection, decides when a quiet watch is dead.
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where to look, read from the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,11 +160,14 @@ pub async fn read_kubeconfig(
     Ok((kubeconfig, version))
 }
 
-/// How long a client waits: a health check is short in everything; a workload cluster's client
-/// connects quickly but reads as long as a watch lasts.
+/// How long a client waits: a health check is short in everything; a workload cluster's clients
+/// connect quickly, and read as long as a reconcile may wait, or as a watch lasts. A watch
+/// renewed only as often as kube's default (290 s) costs a cluster a request per child type
+/// every five minutes, not every minute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Patience {
     Probe,
+    Reconcile,
     Watch,
 }
 
@@ -182,6 +187,13 @@ pub async fn client_for(
     patience: Patience,
     counted: Counted<'_>,
 ) -> Result<Client, ProbeError> {
+    let config = pinned_config(kubeconfig, what, deny).await?;
+    counted_client(config, what, patience, counted)
+}
+
+/// The configuration of a client for the endpoint a kubeconfig describes, pinned to the address
+/// its host resolved to once that address passed `deny`.
+pub async fn pinned_config(kubeconfig: Kubeconfig, what: &str, deny: &[IpNet]) -> Result<Config, ProbeError> {
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| unreachable(format!("{what}: {e}")))?;
@@ -193,8 +205,19 @@ pub async fn client_for(
     config.cluster_url = destination::with_address(&config.cluster_url, address).map_err(refused)?;
     config.connect_timeout = Some(TIMEOUT);
     config.write_timeout = Some(TIMEOUT);
+    Ok(config)
+}
+
+/// A client of a pinned configuration, as patient as `patience`, whose requests are counted.
+pub fn counted_client(
+    mut config: Config,
+    what: &str,
+    patience: Patience,
+    counted: Counted<'_>,
+) -> Result<Client, ProbeError> {
     config.read_timeout = Some(match patience {
         Patience::Probe => TIMEOUT,
+        Patience::Reconcile => RECONCILE_READ_TIMEOUT,
         Patience::Watch => WATCH_READ_TIMEOUT,
     });
     counted.requests.client(config, counted.cluster).map_err(|e| unreachable(format!("{what}: {e}")))

@@ -1,6 +1,7 @@
 //! The generic reconcile: dereference → validate and build (pure) → apply (one transaction) →
 //! update status, behind the finalizer that mirrors deletion.
 
+mod announcer;
 pub mod deployment;
 mod provisioning;
 pub mod status;
@@ -18,7 +19,7 @@ use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
@@ -74,7 +75,7 @@ pub mod durations {
 pub struct Context {
     pub client: Client,
     pub pool: PgPool,
-    pub recorder: Recorder,
+    pub recorder: announcer::Announcer,
     /// Who publishes Events: the recorder's, and the rollout steps' own.
     pub reporter: Reporter,
     /// The debounced refresh of the materialized views.
@@ -114,7 +115,7 @@ impl Context {
     ) -> Self {
         let clusters =
             Arc::new(Clusters::new(client.clone(), config.probe_deny.clone(), metrics.api_requests().clone()));
-        let recorder = Recorder::new(client.clone(), reporter.clone());
+        let recorder = announcer::Announcer::new(client.clone(), reporter.clone());
         Self {
             client,
             pool,

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
@@ -36,6 +37,17 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
         Err(LocateError::Unplaced(error)) => return held(build_reason(&error), error.to_string(), observed),
         Err(LocateError::Fault(error)) => return Err(error),
     };
+    if let Some(left) = awaiting_users(obj, ctx) {
+        let message = format!(
+            "nothing placed uses it yet: its children go where what uses it runs, or to the management cluster \
+             if nothing does within {:?} of its creation",
+            durations::ARRIVAL
+        );
+        // Said in the status (the row is written: what references it goes on), without an
+        // Event: it is not a fault, and lasts seconds.
+        let ready = Verdict::failed(Reason::WaitingForDependency, message);
+        return Ok((Report { ready, observed, announce: false, ..mirrored() }, Action::requeue(left)));
+    }
     observed.common_mut().placement = Some(located.status(&located.earlier));
     let Connected { report: cluster_report, providers, mut held_back } =
         match connect(obj, ctx, &located.placement).await {
@@ -65,6 +77,16 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
         Err(ApplyStepError::Fault(error)) => return Err(error),
     };
     report(obj, ctx, &located, &held_back, &applied, &inputs, observed).await
+}
+
+/// How long a new object placed where what uses it runs, and used by nothing placed yet, waits
+/// for its users before its children go to the management cluster: a GitOps sync creates a
+/// Volume before the Applications that mount it, and its claim made on the management cluster
+/// would be deleted there again moments later. `None` once it was placed, or the grace is over.
+fn awaiting_users<K: Kind>(obj: &K, ctx: &Context) -> Option<std::time::Duration> {
+    let placed = obj.common_status().is_some_and(|status| status.placement.is_some());
+    let left = super::status::grace_left(obj, Timestamp::now()).filter(|_| !placed)?;
+    ctx.index.unclaimed(obj).then_some(left)
 }
 
 /// Where the object's children go, and the clusters it left that still hold some.

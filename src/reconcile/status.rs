@@ -73,6 +73,12 @@ pub fn arrival_left<K: Kind>(obj: &K, verdict: &Verdict, now: Timestamp) -> Opti
     if !matches!(verdict.reason, Reason::WaitingForDependency | Reason::NoOrganization) || has_reported(obj) {
         return None;
     }
+    grace_left(obj, now)
+}
+
+/// What is left of the arrival grace of an object created `now` or before: `None` once it is
+/// over, or when the object has no creation time (not from the API server).
+pub fn grace_left<K: Kind>(obj: &K, now: Timestamp) -> Option<Duration> {
     let created = obj.meta().creation_timestamp.as_ref()?.0;
     let age = Duration::try_from(now.duration_since(created)).ok()?;
     super::durations::ARRIVAL.checked_sub(age).filter(|left| !left.is_zero())
