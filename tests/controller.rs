@@ -43,6 +43,13 @@ impl ApiServer {
         self.answer(method, path, 200, response).await
     }
 
+    /// Expects the cluster's aggregated discovery (`/api`, then `/apis`), asked once per
+    /// reconcile context, and answers what [`discovery`] says is served.
+    async fn expect_discovery(&mut self) {
+        self.expect("GET", "/api", |_| discovery(&[("", "v1", CORE_V1)])).await;
+        self.expect("GET", "/apis", |_| discovery(SERVED_GROUPS)).await;
+    }
+
     /// Expects the next request to publish an Event in `namespace`: a new one, or the next of a
     /// series the recorder patches. Answers it as sent.
     async fn expect_event(&mut self, namespace: &str) -> Seen {
@@ -249,29 +256,42 @@ async fn audit_actions(pool: &PgPool, obj: &Value) -> Vec<String> {
         .expect("query")
 }
 
-/// What discovery answers for a group version serving `kinds` (plural, kind, namespaced).
-fn served(group_version: &str, kinds: &[(&str, &str, bool)]) -> Value {
-    let resources: Vec<Value> = kinds
+/// A group version the mocked cluster serves: its group, version, and kinds (plural, kind).
+type Served = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+/// The kinds the mocked cluster's core v1 serves (plural, kind).
+const CORE_V1: &[(&str, &str)] = &[
+    ("namespaces", "Namespace"),
+    ("persistentvolumeclaims", "PersistentVolumeClaim"),
+    ("services", "Service"),
+    ("resourcequotas", "ResourceQuota"),
+    ("limitranges", "LimitRange"),
+];
+
+/// The other groups the mocked cluster serves: no third-party API (KubeVirt, CDI, Multus,
+/// Cluster API) is installed.
+const SERVED_GROUPS: &[Served] = &[
+    ("apps", "v1", &[("deployments", "Deployment")]),
+    ("networking.k8s.io", "v1", &[("networkpolicies", "NetworkPolicy")]),
+    ("windflow.io", "v1alpha1", &[("containernodes", "ContainerNode")]),
+];
+
+/// What aggregated discovery answers for `groups` (group, version, and its plurals and kinds).
+fn discovery(groups: &[Served]) -> Value {
+    let items: Vec<Value> = groups
         .iter()
-        .map(|(plural, kind, namespaced)| {
-            json!({ "name": plural, "singularName": "", "namespaced": namespaced, "kind": kind,
-                    "verbs": ["get", "list", "patch", "delete"] })
+        .map(|(group, version, kinds)| {
+            let resources: Vec<Value> = kinds
+                .iter()
+                .map(|(plural, kind)| {
+                    json!({ "resource": plural, "scope": "Namespaced", "verbs": ["get", "list", "patch", "delete"],
+                            "responseKind": { "group": group, "version": version, "kind": kind } })
+                })
+                .collect();
+            json!({ "metadata": { "name": group }, "versions": [{ "version": version, "resources": resources }] })
         })
         .collect();
-    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources })
-}
-
-fn core_v1() -> Value {
-    served(
-        "v1",
-        &[
-            ("namespaces", "Namespace", false),
-            ("persistentvolumeclaims", "PersistentVolumeClaim", true),
-            ("services", "Service", true),
-            ("resourcequotas", "ResourceQuota", true),
-            ("limitranges", "LimitRange", true),
-        ],
-    )
+    json!({ "apiVersion": "apidiscovery.k8s.io/v2", "kind": "APIGroupDiscoveryList", "items": items })
 }
 
 /// A metadata-only list of the objects `(namespace, name)`; an empty namespace is none.
@@ -348,7 +368,7 @@ async fn volume_claim_is_applied_repaired_pruned_and_deleted_with_the_volume() {
     // the status with the claim's phase, and a Normal event for the Ready flip.
     let stored = with_finalizer(&volume);
     let action = reconcile_with::<Volume, reconcile::Provision, _>(&stored, &ctx, async {
-        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect_discovery().await;
         // The claim's name is free, and the namespace is the tenant's.
         server.expect_checks(&[format!("{claims}/scratch")], None, &[("acme-production", true)]).await;
         let seen = server.expect("PATCH", &format!("{claims}/scratch"), stored_with(json!({ "phase": "Bound" }))).await;
@@ -435,7 +455,7 @@ async fn an_orphaned_claim_outlives_its_volume_without_owner_labels() {
     let gone = deleting(&volume);
 
     reconcile_with::<Volume, reconcile::Provision, _>(&gone, &ctx, async {
-        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect_discovery().await;
         server.expect("GET", "/api/v1/persistentvolumeclaims", |_| found(&[("acme-production", "keep")])).await;
         let path = "/api/v1/namespaces/acme-production/persistentvolumeclaims/keep";
         let seen = server.expect("PATCH", path, |_| found(&[("acme-production", "keep")])["items"][0].clone()).await;
@@ -465,8 +485,7 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
     let namespace = "/namespaces/acme-production";
 
     let action = reconcile_with::<Application, reconcile::Provision, _>(&app, &ctx, async {
-        server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
-        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect_discovery().await;
         let children =
             [format!("/apis/apps/v1{namespace}/deployments/worker"), format!("/api/v1{namespace}/services/worker")];
         server.expect_checks(&children, None, &[("acme-production", true)]).await;
@@ -489,9 +508,8 @@ async fn an_application_gets_a_deployment_and_a_service_and_its_stale_children_g
                 found(&[("acme-production", "worker"), ("acme-production", "worker-metrics")])
             })
             .await;
-        // Neither KubeVirt nor Multus is installed: no VM, no network attachment to look for.
-        server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
-        server.expect_not_found("GET", "/apis/k8s.cni.cncf.io/v1").await;
+        // Neither KubeVirt nor Multus is installed (discovery said so, once): no VM, no
+        // network attachment to look for.
         server.expect("DELETE", &format!("/api/v1{namespace}/services/worker-metrics"), |_| status_gone()).await;
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/worker/status";
         let seen = server.expect("PATCH", path, |_| app.clone()).await;
@@ -608,8 +626,8 @@ async fn a_missing_provider_is_a_condition_naming_it_rechecked_later_and_nothing
     let vm = with_finalizer(&object("VM", "batch", Some("acme"), spec));
 
     let action = reconcile_with::<VM, reconcile::Provision, _>(&vm, &ctx, async {
-        // The machine's root disk needs CDI: looked for before anything is built.
-        server.expect_not_found("GET", "/apis/cdi.kubevirt.io/v1beta1").await;
+        // The machine's root disk needs CDI: looked for (discovery) before anything is built.
+        server.expect_discovery().await;
         let seen =
             server.expect("PATCH", "/apis/windflow.io/v1alpha1/namespaces/acme/vms/batch/status", |_| vm.clone()).await;
         assert_eq!(condition(&seen.body, "Synced")["status"], "True");
@@ -632,7 +650,6 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
     let (db, ctx, mut server) = scenario().await;
     let spec = json!({ "environmentType": "testing", "resourceLimits": { "cpu": "2", "pods": 20 } });
     let environment = with_finalizer(&object("Environment", "qa", Some("acme"), spec));
-    let networking = || served("networking.k8s.io/v1", &[("networkpolicies", "NetworkPolicy", true)]);
     let children = [
         ("/api/v1", "namespaces", None, "acme-qa"),
         ("/api/v1", "resourcequotas", Some("acme-qa"), "windflow"),
@@ -645,8 +662,7 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
     };
 
     reconcile_with::<Environment, reconcile::Provision, _>(&environment, &ctx, async {
-        server.expect("GET", "/api/v1", |_| core_v1()).await;
-        server.expect("GET", "/apis/networking.k8s.io/v1", |_| networking()).await;
+        server.expect_discovery().await;
         let paths: Vec<String> = children.into_iter().map(path_of).collect();
         // Every name is free; the environment's namespace is one of them, not there yet.
         server.expect_checks(&paths, None, &[("acme-qa", false)]).await;
@@ -721,7 +737,7 @@ async fn a_child_never_lands_in_another_tenants_namespace_as_the_namespace_cache
     let claim = "/api/v1/namespaces/acme-production/persistentvolumeclaims/scratch";
 
     reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
-        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect_discovery().await;
         // The claim's name is free; the namespace is not looked up: its cache answers.
         server.expect_checks(&[claim.to_owned()], None, &[]).await;
         let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/scratch/status";
@@ -743,7 +759,6 @@ async fn a_namespace_held_by_another_is_a_conflict_naming_it_until_handed_over()
     let (_db, ctx, mut server) = scenario().await;
     let environment =
         with_finalizer(&object("Environment", "qa", Some("acme"), json!({ "environmentType": "testing" })));
-    let networking = || served("networking.k8s.io/v1", &[("networkpolicies", "NetworkPolicy", true)]);
     let status = "/apis/windflow.io/v1alpha1/namespaces/acme/environments/qa/status";
     // `acme-qa` is also organization `acme-q`'s environment `a`: held by that Environment.
     let held = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "acme-qa", "labels": {
@@ -751,8 +766,7 @@ async fn a_namespace_held_by_another_is_a_conflict_naming_it_until_handed_over()
         "windflow.io/owner-name": "a", "windflow.io/owner-namespace": "acme-q" } } });
 
     let action = reconcile_with::<Environment, reconcile::Provision, _>(&environment, &ctx, async {
-        server.expect("GET", "/api/v1", |_| core_v1()).await;
-        server.expect("GET", "/apis/networking.k8s.io/v1", |_| networking()).await;
+        server.expect_discovery().await;
         let held = held.clone();
         server.expect("GET", "/api/v1/namespaces/acme-qa", move |_| held).await;
         let seen = server.expect("PATCH", status, |_| environment.clone()).await;
@@ -1002,15 +1016,9 @@ async fn a_swarm_is_health_checked_and_its_nodes_reported_as_container_nodes() {
     let spec = json!({ "elementRef": { "name": "k8s" }, "clusterMode": "swarm", "endpoint": { "url": engine } });
     let cluster = with_finalizer(&object("ContainerCluster", "edge", Some("acme"), spec));
     let nodes = "/apis/windflow.io/v1alpha1/namespaces/acme/containernodes";
-    let windflow = || {
-        served(
-            "windflow.io/v1alpha1",
-            &[("containernodes", "ContainerNode", true), ("containernodes/status", "ContainerNode", true)],
-        )
-    };
 
     let action = reconcile_with::<ContainerCluster, reconcile::Provision, _>(&cluster, &ctx, async {
-        server.expect("GET", "/apis/windflow.io/v1alpha1", |_| windflow()).await;
+        server.expect_discovery().await;
         let paths = [format!("{nodes}/edge-manager-1"), format!("{nodes}/edge-worker-1")];
         server.expect_checks(&paths, None, &[("acme", true)]).await;
         for (node, phase) in [("edge-manager-1", "ready"), ("edge-worker-1", "not_ready")] {
@@ -1023,8 +1031,7 @@ async fn a_swarm_is_health_checked_and_its_nodes_reported_as_container_nodes() {
             assert_server_side_apply(&seen);
             assert_eq!(seen.body["status"]["phase"], phase);
         }
-        // Cluster API is not installed: a swarm has no Cluster to look for.
-        server.expect_not_found("GET", "/apis/cluster.x-k8s.io/v1beta2").await;
+        // Cluster API is not installed (discovery said so): a swarm has no Cluster to look for.
         let listed = server
             .expect("GET", "/apis/windflow.io/v1alpha1/containernodes", |_| {
                 found(&[("acme", "edge-manager-1"), ("acme", "edge-worker-1"), ("acme", "edge-retired")])
@@ -1188,8 +1195,7 @@ async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -
     storefront["status"]["conditions"] = json!([]);
     let mut applied = Applied { workloads: vec![], service: Value::Null, status: Value::Null };
     reconcile_with::<Application, reconcile::Provision, _>(&storefront, &ctx, async {
-        server.expect("GET", "/apis/apps/v1", |_| served("apps/v1", &[("deployments", "Deployment", true)])).await;
-        server.expect("GET", "/api/v1", |_| core_v1()).await;
+        server.expect_discovery().await;
         let mut paths: Vec<String> = workloads
             .iter()
             .map(|name| format!("/apis/apps/v1/namespaces/acme-production/deployments/{name}"))
@@ -1204,8 +1210,6 @@ async fn storefront_applied(pool: &PgPool, docs: &[Value], workloads: &[&str]) -
         applied.service = server.expect("PATCH", service, stored_with(json!({}))).await.body;
         server.expect("GET", "/apis/apps/v1/deployments", |_| found(&[("acme-production", "storefront")])).await;
         server.expect("GET", "/api/v1/services", |_| found(&[("acme-production", "storefront")])).await;
-        server.expect_not_found("GET", "/apis/kubevirt.io/v1").await;
-        server.expect_not_found("GET", "/apis/k8s.cni.cncf.io/v1").await;
         let status = "/apis/windflow.io/v1alpha1/namespaces/acme/applications/storefront/status";
         applied.status = server.expect("PATCH", status, |_| storefront.clone()).await.body;
         let ready = condition(&applied.status, "Ready");

@@ -255,13 +255,14 @@ async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
     assert_eq!(reads.load(Ordering::SeqCst), 2, "a cluster that names another Secret reads it at once");
 }
 
-/// The watches and reconciles of a cluster just connected ask discovery for the same group
-/// versions at once: each is asked once, served or not, and the others wait for its answer.
+/// The watches and reconciles of a cluster just connected ask discovery for their types at
+/// once, served or not: the cluster is asked once, by aggregated discovery (`/api` and
+/// `/apis`), and the others wait for its answer.
 #[tokio::test]
-async fn discovery_asked_at_once_is_asked_once_per_group_version() {
+async fn discovery_asked_at_once_is_asked_once_for_the_whole_cluster() {
     use std::sync::{Arc, Mutex};
     use windflow::provision::apply::Provider;
-    use windflow::provision::types::{DEPLOYMENT, VIRTUAL_MACHINE};
+    use windflow::provision::types::{DEPLOYMENT, NAMESPACE, VIRTUAL_MACHINE};
 
     let (client, mut handle) = unused_client();
     let asked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -270,25 +271,46 @@ async fn discovery_asked_at_once_is_asked_once_per_group_version() {
         while let Some((request, send)) = handle.next_request().await {
             let path = request.uri().path().to_owned();
             recorded.lock().expect("not poisoned").push(path.clone());
-            let response = if path == "/apis/apps/v1" {
-                let deployments = json!({ "name": "deployments", "singularName": "", "namespaced": true,
-                                          "kind": "Deployment", "verbs": ["get", "list", "patch"] });
-                let list = json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
-                                   "resources": [deployments] });
-                Response::builder().body(Body::from(list.to_string().into_bytes()))
+            let (group, version, plural, kind) = if path == "/api" {
+                ("", "v1", "namespaces", "Namespace")
             } else {
-                // What the API server answers for a group version it does not serve.
-                Response::builder().status(404).body(Body::from(b"404 page not found".to_vec()))
+                ("apps", "v1", "deployments", "Deployment")
             };
-            send.send_response(response.expect("response"));
+            let resource = json!({ "resource": plural, "scope": "Namespaced", "verbs": ["get", "list", "patch"],
+                                   "responseKind": { "group": group, "version": version, "kind": kind } });
+            let list = json!({ "apiVersion": "apidiscovery.k8s.io/v2", "kind": "APIGroupDiscoveryList",
+                               "items": [{ "metadata": { "name": group },
+                                           "versions": [{ "version": version, "resources": [resource] }] }] });
+            send.send_response(Response::builder().body(Body::from(list.to_string().into_bytes())).expect("response"));
         }
     });
     let provider = Provider::new(client);
-    let answers = futures::future::join_all((0..4).map(|_| provider.unserved(&[DEPLOYMENT, VIRTUAL_MACHINE]))).await;
+    let answers =
+        futures::future::join_all((0..4).map(|_| provider.unserved(&[NAMESPACE, DEPLOYMENT, VIRTUAL_MACHINE]))).await;
     for answer in answers {
         assert_eq!(answer.expect("discovery answers"), vec![VIRTUAL_MACHINE], "KubeVirt is not served");
     }
-    let mut asked = asked.lock().expect("not poisoned").clone();
-    asked.sort();
-    assert_eq!(asked, ["/apis/apps/v1", "/apis/kubevirt.io/v1"], "one request per group version");
+    assert_eq!(*asked.lock().expect("not poisoned"), ["/api", "/apis"], "two requests for the whole cluster");
+}
+
+/// An API server too old for aggregated discovery answers the plain lists, which read as
+/// empty: that is an error naming what is missing, not every API "not installed".
+#[tokio::test]
+async fn a_cluster_without_aggregated_discovery_is_an_error_not_everything_missing() {
+    use windflow::provision::apply::Provider;
+    use windflow::provision::types::DEPLOYMENT;
+
+    let (client, mut handle) = unused_client();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let plain = if request.uri().path() == "/api" {
+                json!({ "kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [] })
+            } else {
+                json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": [] })
+            };
+            send.send_response(Response::builder().body(Body::from(plain.to_string().into_bytes())).expect("response"));
+        }
+    });
+    let error = Provider::new(client).unserved(&[DEPLOYMENT]).await.expect_err("no aggregated discovery");
+    assert!(error.to_string().contains("Kubernetes 1.26 and later"), "{error}");
 }

@@ -3,11 +3,10 @@
 //! deleting the owner does to them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResource, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -169,30 +168,75 @@ fn as_wanted(wanted: &DynamicObject, live: &DynamicObject) -> bool {
     }
 }
 
-/// What discovery said of an `apiVersion`, and when.
+/// What discovery said of the cluster, and when: the kinds each group version serves, with
+/// their plural names.
 struct Discovered {
     at: Instant,
-    /// `None`: the API server does not serve that group version.
-    resources: Option<Vec<APIResource>>,
+    served: HashMap<String, HashMap<String, String>>,
 }
 
 impl Discovered {
-    fn trusted(&self, now: Instant) -> bool {
-        let trusted = if self.resources.is_some() { INSTALLED_FOR } else { RECHECK_MISSING };
+    /// Whether what it says of `api_version` is still trusted at `now`: a group version served
+    /// for [`INSTALLED_FOR`], one missing for [`RECHECK_MISSING`].
+    fn trusted(&self, api_version: &str, now: Instant) -> bool {
+        let trusted = if self.served.contains_key(api_version) { INSTALLED_FOR } else { RECHECK_MISSING };
         now.duration_since(self.at) < trusted
+    }
+
+    /// Where objects of that type are served, if they are.
+    fn resource(&self, child: ChildType) -> Option<ApiResource> {
+        let plural = self.served.get(child.api_version)?.get(child.kind)?;
+        let (group, version) = child.api_version.rsplit_once('/').unwrap_or(("", child.api_version));
+        Some(ApiResource {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            api_version: child.api_version.to_owned(),
+            kind: child.kind.to_owned(),
+            plural: plural.clone(),
+        })
     }
 }
 
-/// What discovery said of one group version, behind a lock held while it is asked: the
-/// reconciles and watches that want a group version at once share one request.
-type DiscoverySlot = Arc<tokio::sync::Mutex<Option<Discovered>>>;
+/// Every group version the cluster serves, with its kinds, by aggregated discovery
+/// (`/api` and `/apis`, Kubernetes 1.26 and later): two requests for the whole cluster,
+/// however many types its children have and however many of them are missing.
+async fn discover(client: &Client) -> Result<Discovered, kube::Error> {
+    let core = client.list_core_api_versions_aggregated().await?;
+    let groups = client.list_api_groups_aggregated().await?;
+    let mut served: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for group in core.items.iter().chain(&groups.items) {
+        let name = group.metadata.as_ref().and_then(|meta| meta.name.as_deref()).unwrap_or_default();
+        for version in &group.versions {
+            let Some(version_name) = version.version.as_deref() else { continue };
+            let api_version = if name.is_empty() { version_name.to_owned() } else { format!("{name}/{version_name}") };
+            let kinds = served.entry(api_version).or_default();
+            for resource in &version.resources {
+                let kind = resource.response_kind.as_ref().and_then(|kind| kind.kind.clone());
+                if let (Some(kind), Some(plural)) = (kind, resource.resource.clone()) {
+                    kinds.entry(kind).or_insert(plural);
+                }
+            }
+        }
+    }
+    // Asked for aggregated discovery, an older API server answers the plain lists, which
+    // read as empty: everything would seem missing.
+    if !served.contains_key("v1") {
+        return Err(kube::Error::Discovery(kube::error::DiscoveryError::MissingApiGroup(
+            "core v1 in the aggregated discovery of /api: the API server serves none (Kubernetes 1.26 and later do)"
+                .to_owned(),
+        )));
+    }
+    Ok(Discovered { at: Instant::now(), served })
+}
 
 /// The cluster children are written to, with what discovery learned of it.
 pub struct Provider {
     client: Client,
     /// The client its watches use: as patient as a watch lasts, where `client` gives up sooner.
     watch_client: Client,
-    discovered: Mutex<HashMap<&'static str, DiscoverySlot>>,
+    /// What discovery said, behind a lock held while it is asked: the reconciles and watches
+    /// that ask at once share one discovery.
+    discovered: tokio::sync::Mutex<Option<Discovered>>,
     /// The children on this cluster, once its child watches run.
     children: ChildCache,
 }
@@ -205,7 +249,7 @@ impl Provider {
 
     /// The provider of a cluster reached with a client for requests and one for watches.
     pub fn remote(client: Client, watch_client: Client) -> Self {
-        Self { client, watch_client, discovered: Mutex::default(), children: ChildCache::default() }
+        Self { client, watch_client, discovered: tokio::sync::Mutex::default(), children: ChildCache::default() }
     }
 
     /// The client of the cluster this provider writes to.
@@ -225,45 +269,15 @@ impl Provider {
 
     /// Where objects of that type are served, or `None` when the cluster does not serve it.
     async fn resource(&self, child: ChildType) -> Result<Option<ApiResource>, kube::Error> {
-        let slot = self.slot(child.api_version);
-        let mut discovered = slot.lock().await;
-        let resources = match discovered.as_ref().filter(|known| known.trusted(Instant::now())) {
-            Some(known) => known.resources.clone(),
-            None => {
-                let listed = if child.group().is_empty() {
-                    self.client.list_core_api_resources(child.api_version).await
-                } else {
-                    self.client.list_api_group_resources(child.api_version).await
-                };
-                let resources = match listed {
-                    Ok(list) => Some(list.resources),
-                    // An unknown group version is a plain-text "404 page not found", not a
-                    // NotFound Status: the code is what tells.
-                    Err(kube::Error::Api(status)) if status.code == 404 => None,
-                    Err(error) => return Err(error),
-                };
-                *discovered = Some(Discovered { at: Instant::now(), resources: resources.clone() });
-                resources
-            }
-        };
-        drop(discovered);
-        Ok(resources.and_then(|list| {
-            let found = list.into_iter().find(|r| r.kind == child.kind && !r.name.contains('/'))?;
-            let (group, version) = child.api_version.rsplit_once('/').unwrap_or(("", child.api_version));
-            Some(ApiResource {
-                group: group.to_owned(),
-                version: version.to_owned(),
-                api_version: child.api_version.to_owned(),
-                kind: child.kind.to_owned(),
-                plural: found.name,
-            })
-        }))
-    }
-
-    /// The slot of what discovery said of `api_version`.
-    fn slot(&self, api_version: &'static str) -> DiscoverySlot {
-        let mut slots = self.discovered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slots.entry(api_version).or_default().clone()
+        let mut discovered = self.discovered.lock().await;
+        let trusted = discovered.as_ref().filter(|known| known.trusted(child.api_version, Instant::now()));
+        if let Some(known) = trusted {
+            return Ok(known.resource(child));
+        }
+        let known = discover(&self.client).await?;
+        let resource = known.resource(child);
+        *discovered = Some(known);
+        Ok(resource)
     }
 
     /// The types among `types` that the cluster does not serve (discovery, cached).
