@@ -1,10 +1,13 @@
 //! The CRDs on a real API server: established, listed by category, explained, and refusing
 //! every bad fixture of `tests/crds.rs` with its message.
 
+use std::time::Duration;
+
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::controlplane::run;
+use crate::controlplane::{both, run};
+use crate::install::eventually;
 use crate::support::bad::{BAD_SPECS, BAD_UPDATES, set};
 use crate::{api_for, turn};
 
@@ -76,17 +79,20 @@ async fn the_crds_are_served_explained_and_refuse_bad_input() {
         };
         let description = property.description.clone().unwrap_or_default();
         let first_words: String = description.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
-        let mut explain = plane.kubectl();
         // The group's version disambiguates kinds named like core ones (Deployment).
         let api_version = format!("--api-version={}/{}", crd.spec.group, version.name);
-        explain.args(["explain", &format!("{}.spec.{field}", crd.spec.names.plural), &api_version]);
-        let text = run(explain);
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(
-            text.contains(&first_words),
-            "explain {}.spec.{field} shows {first_words:?}: {text}",
-            crd.spec.names.plural
-        );
+        let path = format!("{}.spec.{field}", crd.spec.names.plural);
+        // The API server publishes an established CRD's OpenAPI a moment later, which is what
+        // `explain` reads: until then it answers "couldn't find resource".
+        let what = format!("kubectl explain {path} showing {first_words:?}");
+        let explained = eventually(&what, Duration::from_secs(60), || async {
+            let mut explain = plane.kubectl();
+            explain.args(["explain", &path, &api_version]);
+            let output = explain.output().map_err(|error| error.to_string())?;
+            let text = String::from_utf8_lossy(&output.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+            if output.status.success() && text.contains(&first_words) { Ok(()) } else { Err(both(&output)) }
+        });
+        explained.await;
     }
 
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
