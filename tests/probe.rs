@@ -314,3 +314,31 @@ async fn a_cluster_without_aggregated_discovery_is_an_error_not_everything_missi
     let error = Provider::new(client).unserved(&[DEPLOYMENT]).await.expect_err("no aggregated discovery");
     assert!(error.to_string().contains("Kubernetes 1.26 and later"), "{error}");
 }
+
+/// A cluster whose discovery fails: what waited for that attempt takes its failure, rather
+/// than asking again one after another (a hung cluster would hold each for a read timeout).
+#[tokio::test]
+async fn callers_waiting_for_a_failed_discovery_share_its_failure() {
+    use std::sync::{Arc, Mutex};
+    use windflow::provision::apply::Provider;
+    use windflow::provision::types::DEPLOYMENT;
+
+    let (client, mut handle) = unused_client();
+    let asked = Arc::new(Mutex::new(0));
+    let counted = asked.clone();
+    tokio::spawn(async move {
+        while let Some((_request, send)) = handle.next_request().await {
+            *counted.lock().expect("not poisoned") += 1;
+            // Long enough for every caller to be waiting.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            send.send_error(std::io::Error::other("connection reset"));
+        }
+    });
+    let provider = Provider::new(client);
+    let answers = futures::future::join_all((0..4).map(|_| provider.unserved(&[DEPLOYMENT]))).await;
+    assert!(answers.iter().all(Result::is_err), "{answers:?}");
+    assert_eq!(*asked.lock().expect("not poisoned"), 1, "one attempt for the four callers");
+    // A caller that comes afterwards asks again.
+    assert!(provider.unserved(&[DEPLOYMENT]).await.is_err());
+    assert_eq!(*asked.lock().expect("not poisoned"), 2);
+}

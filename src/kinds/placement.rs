@@ -51,12 +51,11 @@ impl Index {
     /// while a workload cluster of its namespace could have it: a new one may be waiting for
     /// what will use it. Where every user runs on the management cluster, nothing waits.
     pub fn unclaimed<K: Kind>(&self, obj: &K) -> bool {
-        let namespace = obj.namespace();
-        let workload_clusters = self.all::<ContainerCluster>(namespace.as_deref()).into_iter().any(|cluster| {
+        let workload_cluster = |cluster: &Arc<ContainerCluster>| {
             cluster.spec.cluster_mode == ClusterMode::Kubernetes && cluster.meta().deletion_timestamp.is_none()
-        });
+        };
         FOLLOW_USERS.contains(&K::ID)
-            && workload_clusters
+            && self.all::<ContainerCluster>(obj.namespace().as_deref()).iter().any(workload_cluster)
             && self.ruled_clusters(obj).is_ok_and(|clusters| clusters.is_empty())
     }
 

@@ -229,6 +229,16 @@ async fn discover(client: &Client) -> Result<Discovered, kube::Error> {
     Ok(Discovered { at: Instant::now(), served })
 }
 
+/// The last answer of discovery, and its last failure.
+#[derive(Default)]
+struct Discovery {
+    known: Option<Discovered>,
+    /// When discovery last failed, and why: what waited for that attempt shares its failure
+    /// rather than asking again, so that a cluster that hangs holds its reconciles for one
+    /// read timeout, not for one after another.
+    failed: Option<(Instant, String)>,
+}
+
 /// The cluster children are written to, with what discovery learned of it.
 pub struct Provider {
     client: Client,
@@ -236,7 +246,7 @@ pub struct Provider {
     watch_client: Client,
     /// What discovery said, behind a lock held while it is asked: the reconciles and watches
     /// that ask at once share one discovery.
-    discovered: tokio::sync::Mutex<Option<Discovered>>,
+    discovered: tokio::sync::Mutex<Discovery>,
     /// The children on this cluster, once its child watches run.
     children: ChildCache,
 }
@@ -269,15 +279,26 @@ impl Provider {
 
     /// Where objects of that type are served, or `None` when the cluster does not serve it.
     async fn resource(&self, child: ChildType) -> Result<Option<ApiResource>, kube::Error> {
-        let mut discovered = self.discovered.lock().await;
-        let trusted = discovered.as_ref().filter(|known| known.trusted(child.api_version, Instant::now()));
+        let asked = Instant::now();
+        let mut discovery = self.discovered.lock().await;
+        let trusted = discovery.known.as_ref().filter(|known| known.trusted(child.api_version, Instant::now()));
         if let Some(known) = trusted {
             return Ok(known.resource(child));
         }
-        let known = discover(&self.client).await?;
-        let resource = known.resource(child);
-        *discovered = Some(known);
-        Ok(resource)
+        if let Some((_, why)) = discovery.failed.as_ref().filter(|(at, _)| *at >= asked) {
+            return Err(kube::Error::Service(format!("discovery failed while this waited for it: {why}").into()));
+        }
+        match discover(&self.client).await {
+            Ok(known) => {
+                let resource = known.resource(child);
+                *discovery = Discovery { known: Some(known), failed: None };
+                Ok(resource)
+            }
+            Err(error) => {
+                discovery.failed = Some((Instant::now(), error.to_string()));
+                Err(error)
+            }
+        }
     }
 
     /// The types among `types` that the cluster does not serve (discovery, cached).
