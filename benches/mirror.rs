@@ -42,7 +42,8 @@ impl<K: Kind> Sample for K {
     }
 
     fn prepare(&self, index: &Index) -> Prepared {
-        let resolved = index.resolve(self.namespace().as_deref(), &self.references());
+        let mut resolved = index.resolve(self.namespace().as_deref(), &self.references());
+        resolved.requester = index.requester(self.meta());
         prepare(self, &resolved).expect("a valid benchmark object")
     }
 }

@@ -118,8 +118,14 @@ async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_t
     // Deleting in reverse order of creation removes every row and leaves a delete audit row each.
     let mut creation_order = docs.clone();
     creation_order.reverse();
+    let index = cluster.index();
     for doc in creation_order.iter().rev() {
-        assert!(remove(&db.pool, &with_version(doc, 4)).await, "{} {} deleted", doc["kind"], doc["metadata"]["name"]);
+        assert!(
+            remove(&db.pool, &index, &with_version(doc, 4)).await,
+            "{} {} deleted",
+            doc["kind"],
+            doc["metadata"]["name"]
+        );
     }
     for table in [
         "organizations",
@@ -195,7 +201,7 @@ async fn updates_are_fenced_by_resource_version_and_audited_with_a_diff() {
     assert_eq!(created["row"]["size_gb"], json!({ "old": null, "new": 50.00 }));
     assert_eq!(created["row"]["volume_type"], json!({ "old": null, "new": "ceph" }));
     assert!(created["row"].get("k8s_resource_version").is_none(), "{created}");
-    assert!(remove(&db.pool, &with_version(&same, 12)).await, "deleted");
+    assert!(remove(&db.pool, &cluster.index(), &with_version(&same, 12)).await, "deleted");
     let deleted = last_audit(&db.pool, "pgdata", "delete").await;
     assert_eq!(deleted["row"]["size_gb"], json!({ "old": 80.00, "new": null }));
     assert!(deleted["row"].get("k8s_generation").is_none(), "{deleted}");
@@ -468,7 +474,7 @@ async fn a_user_who_triggered_deployments_cannot_be_deleted_while_they_exist() {
     let docs = platform();
     cluster.converge(&docs).await;
     let alice = windflow::kinds::User::deserialize_doc(find(&docs, "User", "alice"));
-    let refused = windflow::reconcile::remove(&db.pool, &alice, None).await;
+    let refused = windflow::reconcile::remove(&db.pool, &cluster.index(), &alice, None).await;
     assert!(matches!(refused, Err(windflow::mirror::store::StoreError::StillReferenced(_))), "{refused:?}");
     assert_eq!(count(&db.pool, "users").await, 2);
 }
@@ -524,7 +530,8 @@ async fn every_row_a_kind_builds_names_columns_of_its_table() {
     impl Visitor for Prepare<'_> {
         type Output = Prepared;
         fn visit<K: Kind>(self, obj: K) -> Prepared {
-            let resolved = self.0.resolve(obj.meta().namespace.as_deref(), &obj.references());
+            let mut resolved = self.0.resolve(obj.meta().namespace.as_deref(), &obj.references());
+            resolved.requester = self.0.requester(obj.meta());
             prepare(&obj, &resolved).expect("the sample is valid")
         }
     }
@@ -667,7 +674,7 @@ async fn audit_rows_name_who_acted() {
     network["metadata"]["resourceVersion"] = json!("5");
     network["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:00Z");
     network["metadata"]["annotations"][DELETED_BY] = json!(recorded("oidc:bob", Some("bob")));
-    assert!(remove_as(&db.pool, &network, Some(OPERATOR)).await, "deleted");
+    assert!(remove_as(&db.pool, &cluster.index(), &network, Some(OPERATOR)).await, "deleted");
     let (action, _, username, _, user) = last(db.pool.clone()).await;
     assert_eq!((action.as_str(), username.as_deref(), user.as_deref()), ("delete", Some("oidc:bob"), Some("bob")));
 }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::store::{Writer, WriterDropped};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 use super::common::{Reference, Referenced, Resolved};
 use super::organization::tenant_of;
 use super::*;
+use crate::mirror::actor::Actor;
 use crate::provision::{Anchor, Placement, ProvisionError, Result};
 use crate::reason::Reason;
 
@@ -128,6 +130,22 @@ impl Index {
     /// The object, if its row is written (its status says so).
     pub fn mirrored<K: Indexed>(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
         self.get::<K>(namespace, name).filter(|obj| obj.is_mirrored())
+    }
+
+    /// The User a login names: the one of that name, else the one of that email in any case.
+    pub fn user_of_login(&self, login: &str) -> Option<Arc<User>> {
+        self.get::<User>(None, login).or_else(|| User::store(self).find(|user| user.has_email(login)))
+    }
+
+    /// The row of the User who requested the latest change of the object of `meta`, or its
+    /// deletion, as admission recorded them: dereferenced here like any reference, so that the
+    /// audit row's write looks nothing up. Only a User whose row is written and stays (not being
+    /// deleted): the audit row's foreign key still guards against a row deleted since.
+    pub fn requester(&self, meta: &ObjectMeta) -> Option<Uuid> {
+        let login = Actor::acting_on(meta)?.login?;
+        let user =
+            self.user_of_login(&login).filter(|user| user.is_mirrored() && user.meta().deletion_timestamp.is_none())?;
+        uid(user.as_ref())
     }
 
     /// The object `name` of `K` in `namespace`, or why it is missing, naming the field that asks.
@@ -315,6 +333,7 @@ fn listed<K: Resource<DynamicType = ()> + Clone>(objects: Vec<K>) -> Store<K> {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use serde::Deserialize;
     use serde_json::json;
 
@@ -404,6 +423,41 @@ mod tests {
         docs.insert(0, claimant);
         let resolved = Index::from_documents(&docs).resolve(Some("acme"), &[]);
         assert_eq!(resolved.organization, Some(uid_of(&docs, "Organization", "acme")));
+    }
+
+    /// The audit row's User is dereferenced like a reference: by name, else by email in any
+    /// case; only one whose row is written and stays; the deleter once the object is deleted.
+    #[test]
+    fn the_requester_is_the_user_their_login_names_once_its_row_is_written() {
+        use crate::mirror::actor::{CHANGED_BY, DELETED_BY};
+        let recorded = |login: &str| {
+            Actor { username: format!("oidc:{login}"), groups: vec![], login: Some(login.to_owned()) }.to_annotation()
+        };
+        let changed_by = |login: &str| ObjectMeta {
+            annotations: Some([(CHANGED_BY.to_owned(), recorded(login))].into()),
+            ..ObjectMeta::default()
+        };
+        let mut docs = platform();
+        let alice = uid_of(&docs, "User", "alice");
+        let index = Index::from_documents(&docs);
+        assert_eq!(index.requester(&changed_by("alice")), Some(alice), "by name");
+        assert_eq!(index.requester(&changed_by("Alice@ACME.example")), Some(alice), "by email, in any case");
+        assert_eq!(index.requester(&changed_by("zoe")), None, "no such User");
+        assert_eq!(index.requester(&ObjectMeta::default()), None, "nobody recorded");
+
+        let mut deleted = changed_by("alice");
+        deleted.deletion_timestamp = Some(Time("2026-12-05T00:00:00Z".parse().expect("a time")));
+        assert_eq!(index.requester(&deleted), None, "a deleted object names its deleter, not its last changer");
+        deleted.annotations.get_or_insert_default().insert(DELETED_BY.to_owned(), recorded("bob"));
+        assert_eq!(index.requester(&deleted), Some(uid_of(&docs, "User", "bob")));
+
+        let user = docs.iter_mut().find(|d| d["kind"] == "User" && d["metadata"]["name"] == "alice").expect("alice");
+        user["status"] = json!({});
+        assert_eq!(Index::from_documents(&docs).requester(&changed_by("alice")), None, "her row is not written yet");
+        let user = docs.iter_mut().find(|d| d["kind"] == "User" && d["metadata"]["name"] == "alice").expect("alice");
+        user["status"]["mirroredResourceVersion"] = "1".into();
+        user["metadata"]["deletionTimestamp"] = "2026-12-05T00:00:00Z".into();
+        assert_eq!(Index::from_documents(&docs).requester(&changed_by("alice")), None, "her row is going");
     }
 
     fn names<K: Resource>(objects: &[Arc<K>]) -> Vec<String> {

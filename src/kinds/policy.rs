@@ -505,6 +505,6 @@ pub mod deploying {
     /// The User a login names: by name, else by email.
     pub fn user_of_login<'a>(users: &'a [Arc<User>], login: &str) -> Option<&'a User> {
         let by_name = users.iter().find(|u| u.name_any() == login);
-        by_name.or_else(|| users.iter().find(|u| u.spec.email.eq_ignore_ascii_case(login))).map(AsRef::as_ref)
+        by_name.or_else(|| users.iter().find(|u| u.has_email(login))).map(AsRef::as_ref)
     }
 }

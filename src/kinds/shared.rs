@@ -89,7 +89,8 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
         }
     }
 
-    let audit = audit_metadata(obj, K::ID.entity().kind, id, tenant, resource_version, resolved.operator.as_deref());
+    let operator = resolved.operator.as_deref();
+    let audit = audit_metadata(obj, K::ID.entity().kind, id, tenant, resource_version, operator, resolved.requester);
     Ok(Prepared { entity: K::ID.entity(), id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
 }
 

@@ -77,6 +77,13 @@ fn password_key() -> String {
 
 pub static USER_TAGS: JoinTable = tag_table("user_tags", "user_id");
 
+impl User {
+    /// Whether `email` is this User's, in any case: a login names a User by name or by email.
+    pub fn has_email(&self, email: &str) -> bool {
+        self.spec.email.eq_ignore_ascii_case(email)
+    }
+}
+
 /// A `users` row: the columns its spec sets (ids, tenancy and bookkeeping are added by
 /// `kinds::prepare`).
 #[derive(Serialize)]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 /// The requester of the object's creation; kept through every later change.
@@ -32,6 +33,13 @@ impl Actor {
     /// admission writes these, so a bad value means admission was bypassed).
     pub fn recorded(annotations: &BTreeMap<String, String>, key: &str) -> Option<Self> {
         serde_json::from_str(annotations.get(key)?).ok()
+    }
+
+    /// The requester an audit row of the object names: its deleter once it is being deleted,
+    /// else the requester of its latest change.
+    pub fn acting_on(meta: &ObjectMeta) -> Option<Self> {
+        let key = if meta.deletion_timestamp.is_some() { DELETED_BY } else { CHANGED_BY };
+        Self::recorded(meta.annotations.as_ref()?, key)
     }
 
     /// The annotation's value.

@@ -96,6 +96,7 @@ pub fn current_status<K: Serialize>(obj: &K) -> Value {
 /// deleted object's deleter; `actor` is the last field manager that changed the spec, the tool
 /// they used. The write statement names them for a new row or a new generation (a spec they
 /// changed), and `operator` for any other write, which records what the operator observed.
+/// `requester` is the row of the User the requester's login names, dereferenced by the caller.
 pub fn audit_metadata<K: Resource>(
     obj: &K,
     kind: &str,
@@ -103,16 +104,16 @@ pub fn audit_metadata<K: Resource>(
     organization: Option<Uuid>,
     resource_version: i64,
     operator: Option<&str>,
+    requester: Option<Uuid>,
 ) -> AuditRow {
     let meta = obj.meta();
     let manager = last_change(meta).and_then(|entry| entry.manager.clone());
-    let key = if meta.deletion_timestamp.is_some() { actor::DELETED_BY } else { actor::CHANGED_BY };
     let object = AuditedObject { kind, id, namespace: meta.namespace.as_deref(), name: &obj.name_any() };
     let mut row = audit_row(&object, manager.as_deref(), organization, resource_version);
-    if let Some(acted) = Actor::recorded(obj.annotations(), key) {
+    if let Some(acted) = Actor::acting_on(meta) {
         row.kubernetes_username = Some(acted.username);
         row.kubernetes_groups = acted.groups;
-        row.user_login = acted.login;
+        row.user_id = requester;
     }
     row.operator = operator.map(str::to_owned);
     row
@@ -169,7 +170,7 @@ pub fn audit_row(
         resource_version,
         kubernetes_username: None,
         kubernetes_groups: vec![],
-        user_login: None,
+        user_id: None,
         operator: None,
     }
 }
@@ -187,8 +188,8 @@ pub struct AuditRow {
     /// Who asked, as the API server authenticated them.
     pub kubernetes_username: Option<String>,
     pub kubernetes_groups: Vec<String>,
-    /// Matched against `users.username` and `users.email` for `user_id`; not a column.
-    pub user_login: Option<String>,
+    /// The requester's User row, when their login names a User whose row is written.
+    pub user_id: Option<Uuid>,
     /// The operator's Kubernetes username, for the writes it makes itself; not a column.
     pub operator: Option<String>,
 }
@@ -220,7 +221,7 @@ mod tests {
         }))
         .expect("a config map");
         let id = Uuid::nil();
-        let before = audit_metadata(&object, "ConfigMap", id, None, 7, None);
+        let before = audit_metadata(&object, "ConfigMap", id, None, 7, None, None);
         let mut trimmed = object.clone();
         trim_metadata(&mut trimmed.metadata);
         let entries = trimmed.metadata.managed_fields.as_deref().unwrap_or_default();
@@ -228,7 +229,7 @@ mod tests {
         assert_eq!(entries[0].manager.as_deref(), Some("argocd-controller"));
         assert_eq!(entries[0].fields_v1, None);
         assert_eq!(trimmed.annotations().keys().collect::<Vec<_>>(), [actor::CHANGED_BY]);
-        let after = audit_metadata(&trimmed, "ConfigMap", id, None, 7, None);
+        let after = audit_metadata(&trimmed, "ConfigMap", id, None, 7, None, None);
         assert_eq!(after.actor.as_deref(), Some("argocd-controller"));
         assert_eq!(after, before);
     }

@@ -141,7 +141,7 @@ pub fn write(mode: Write, table: &str, columns: &[&str], joins: &[(&JoinTable, b
         ", changes AS MATERIALIZED (SELECT nullif({row_diff}, '{{}}') AS row_diff, \
                 ('{{}}'::jsonb{join_changes}) AS join_diff, {requested} AS requested), \
          audit AS (INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
-            SELECT m.organization_id, CASE WHEN c.requested THEN {user} END, \
+            SELECT m.organization_id, CASE WHEN c.requested THEN m.user_id END, \
                    CASE WHEN c.requested THEN m.actor ELSE '{FIELD_MANAGER}' END, {action}, \
                    m.resource_type, m.resource_id, m.resource_namespace, m.resource_name, m.resource_version, \
                    CASE WHEN c.requested THEN m.kubernetes_username ELSE $2->>'operator' END, \
@@ -153,7 +153,6 @@ pub fn write(mode: Write, table: &str, columns: &[&str], joins: &[(&JoinTable, b
             RETURNING 1) \
          SELECT EXISTS (SELECT 1 FROM up) AS written, EXISTS (SELECT 1 FROM audit) AS audited",
         row_diff = row_diff(old, "(SELECT doc FROM up)"),
-        user = audit_user("$2"),
     );
     sql
 }
@@ -203,16 +202,6 @@ fn row_diff(old: &str, new: &str) -> String {
 const AUDIT_COLUMNS: &str = "organization_id, user_id, actor, action, resource_type, resource_id, \
     resource_namespace, resource_name, resource_version, kubernetes_username, kubernetes_groups, changes";
 
-/// The User an audit row names: the one whose username, else whose email (in any case), is the
-/// login in the audit metadata `parameter`.
-fn audit_user(parameter: &str) -> String {
-    format!(
-        "(SELECT u.id FROM users u WHERE u.username = {parameter}->>'user_login' \
-            OR lower(u.email) = lower({parameter}->>'user_login') \
-          ORDER BY u.username = {parameter}->>'user_login' DESC LIMIT 1)"
-    )
-}
-
 /// Deletion of a row (its dependents go as the seed's foreign keys say) and its `delete` audit
 /// row, unless the stored row is newer than the deleted object. `$1`: the audit metadata.
 pub fn delete(table: &str) -> String {
@@ -221,7 +210,7 @@ pub fn delete(table: &str) -> String {
             AND (t.k8s_resource_version IS NULL OR t.k8s_resource_version <= ($1->>'resource_version')::bigint) \
             RETURNING to_jsonb(t) AS doc) \
          INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
-         SELECT coalesce(m.organization_id, (g.doc->>'organization_id')::uuid), {user}, m.actor, 'delete', \
+         SELECT coalesce(m.organization_id, (g.doc->>'organization_id')::uuid), m.user_id, m.actor, 'delete', \
                 m.resource_type, m.resource_id, \
                 m.resource_namespace, m.resource_name, m.resource_version, \
                 m.kubernetes_username, m.kubernetes_groups, \
@@ -229,7 +218,6 @@ pub fn delete(table: &str) -> String {
          FROM gone g, jsonb_populate_record(NULL::audit_logs, $1) m \
          RETURNING 1",
         row_diff = row_diff("g.doc", "NULL::jsonb"),
-        user = audit_user("$1"),
     )
 }
 
@@ -256,6 +244,17 @@ mod tests {
         assert!(sql.contains("jsonb_populate_recordset(NULL::user_tags, $3)"));
         assert!(sql.contains("ON CONFLICT (user_id, tag_id) DO NOTHING"));
         assert!(!sql.contains("organization_id, organization_id"));
+    }
+
+    /// The audit row's User comes dereferenced: a lookup in the statement ran on a plan made
+    /// while `users` was small, a sequential scan that grew with the users (BENCHMARKS.md).
+    #[test]
+    fn writes_and_deletes_look_no_user_up() {
+        for sql in
+            [write(Write::Create, "tags", &["id"], &[]), write(Write::Upsert, "tags", &["id"], &[]), delete("tags")]
+        {
+            assert!(!sql.contains("users"), "{sql}");
+        }
     }
 
     #[test]

@@ -375,6 +375,7 @@ fn dereference<'a, K: Kind>(
     let mut resolved = index.resolve(obj.namespace().as_deref(), references);
     resolved.password_hash = password_hash;
     resolved.operator = operator.map(str::to_owned);
+    resolved.requester = index.requester(obj.meta());
     if !kinds::cluster_scoped::<K>() && resolved.organization.is_none() {
         return Err(DereferenceError::NoOrganization);
     }
@@ -485,11 +486,18 @@ fn waiting_for(references: &[&Reference]) -> Verdict {
 }
 
 /// Deletes an object's row, leaving a `delete` audit row.
-pub async fn remove<K: Kind>(pool: &PgPool, obj: &K, operator: Option<&str>) -> Result<bool, StoreError> {
+pub async fn remove<K: Kind>(
+    pool: &PgPool,
+    index: &Index,
+    obj: &K,
+    operator: Option<&str>,
+) -> Result<bool, StoreError> {
     let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let version = obj.resource_version().and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
     // The organization of the audit row is read from the deleted row itself.
-    store::delete(pool, K::TABLE, &audit_metadata(obj, K::ID.entity().kind, id, None, version, operator)).await
+    let deleter = index.requester(obj.meta());
+    let audit = audit_metadata(obj, K::ID.entity().kind, id, None, version, operator, deleter);
+    store::delete(pool, K::TABLE, &audit).await
 }
 
 /// What a kind's controller does once the row is written; the registry names it per kind.
@@ -681,7 +689,7 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
     }
     // What followed this object (an Element, a Volume it mounted) is woken by the watch event
     // of its deletion, once the cache no longer holds it.
-    match remove(&ctx.pool, obj, ctx.operator()).await {
+    match remove(&ctx.pool, &ctx.index, obj, ctx.operator()).await {
         Ok(_) => {
             ctx.views.request();
             Ok(Action::await_change())

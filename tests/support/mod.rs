@@ -208,21 +208,21 @@ pub async fn converged(pool: &PgPool, docs: &[Value]) -> Vec<Value> {
     cluster.objects().to_vec()
 }
 
-/// Runs the finalizer's deletion path on any kind.
-pub async fn remove(pool: &PgPool, doc: &Value) -> bool {
-    remove_as(pool, doc, None).await
+/// Runs the finalizer's deletion path on any kind, the deleter dereferenced from `index`.
+pub async fn remove(pool: &PgPool, index: &Index, doc: &Value) -> bool {
+    remove_as(pool, index, doc, None).await
 }
 
 /// [`remove`] by an operator whose Kubernetes username is `operator`.
-pub async fn remove_as(pool: &PgPool, doc: &Value, operator: Option<&str>) -> bool {
-    struct Remove<'a>(&'a PgPool, Option<&'a str>);
+pub async fn remove_as(pool: &PgPool, index: &Index, doc: &Value, operator: Option<&str>) -> bool {
+    struct Remove<'a>(&'a PgPool, &'a Index, Option<&'a str>);
     impl<'a> Visitor for Remove<'a> {
         type Output = BoxFuture<'a, bool>;
         fn visit<K: Kind>(self, obj: K) -> Self::Output {
-            Box::pin(async move { windflow::reconcile::remove(self.0, &obj, self.1).await.expect("delete") })
+            Box::pin(async move { windflow::reconcile::remove(self.0, self.1, &obj, self.2).await.expect("delete") })
         }
     }
-    kinds::visit(doc, Remove(pool, operator)).unwrap_or_else(|e| panic!("{e}")).await
+    kinds::visit(doc, Remove(pool, index, operator)).unwrap_or_else(|e| panic!("{e}")).await
 }
 
 pub fn with_version(doc: &Value, version: u64) -> Value {
