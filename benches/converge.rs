@@ -190,13 +190,15 @@ fn operator_requests(address: &str) -> (BTreeMap<(String, bool), f64>, f64) {
     (by_verb(&text, "windflow_api_requests_total"), install::api_writes_total(&text))
 }
 
-/// The operator's own reads (GET, LIST, WATCH), by verb, plane (workload or not) and resource.
-fn operator_reads(address: &str) -> BTreeMap<(String, bool, String), f64> {
+/// The operator's own reads (GET, LIST, WATCH) and status writes, by verb, plane (workload or
+/// not) and resource.
+fn operator_requests_by_resource(address: &str) -> BTreeMap<(String, bool, String), f64> {
     summed(&install::get(address, "/metrics"), "windflow_api_requests_total", |labels| {
         let verb = label(labels, "verb").to_uppercase();
-        ["GET", "LIST", "WATCH"]
-            .contains(&verb.as_str())
-            .then(|| (verb, label(labels, "cluster") != "management", label(labels, "resource")))
+        let resource = label(labels, "resource");
+        let status_write = verb == "PATCH" && resource.ends_with("/status");
+        (status_write || ["GET", "LIST", "WATCH"].contains(&verb.as_str()))
+            .then(|| (verb, label(labels, "cluster") != "management", resource))
     })
 }
 
@@ -219,7 +221,7 @@ struct Converged {
     cpu: (f64, f64),
     /// How long each `kubectl apply` run took.
     apply_runs: Vec<Duration>,
-    /// The operator's own reads while converging, by verb, plane and resource.
+    /// The operator's own reads and status writes while converging, by verb, plane and resource.
     reads: BTreeMap<(String, bool, String), f64>,
     /// The API server's calls of WindFlow's admission webhooks while converging, and the
     /// seconds they took.
@@ -256,7 +258,7 @@ async fn windflow_path(
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (before, before_workload) = (requests(&client).await, requests(workload).await);
     let (own_before, _) = operator_requests(&metrics);
-    let reads_before = operator_reads(&metrics);
+    let reads_before = operator_requests_by_resource(&metrics);
     let cpu_before = (cpu_seconds(operator.pid()), machine_busy_seconds());
     let webhooks_before = webhook_calls(&client).await;
     let started = Instant::now();
@@ -288,7 +290,7 @@ async fn windflow_path(
     let webhooks = webhook_calls(&client).await;
     let webhooks = (webhooks.0 - webhooks_before.0, webhooks.1 - webhooks_before.1);
     let (own, _) = operator_requests(&metrics);
-    let reads = delta(&operator_reads(&metrics), &reads_before);
+    let reads = delta(&operator_requests_by_resource(&metrics), &reads_before);
     let mut management = delta(&requests(&client).await, &before);
     // This benchmark's own polling: one list of every kind per poll.
     if let Some(lists) = management.get_mut(&("LIST".to_owned(), true)) {

@@ -74,7 +74,11 @@ impl RequestLabels {
             other => other.to_vec(),
         };
         let (resource, named) = match rest.as_slice() {
-            [] => ("discovery".to_owned(), false),
+            // `/version`, `/readyz`: the server itself, not what it serves.
+            [] => match segments.first() {
+                Some(&path) if path != "api" && path != "apis" => (path.to_owned(), true),
+                _ => ("discovery".to_owned(), false),
+            },
             [resource] => ((*resource).to_owned(), false),
             [resource, _name] => ((*resource).to_owned(), true),
             [resource, _name, subresource, ..] => (format!("{resource}/{subresource}"), true),
@@ -103,15 +107,28 @@ pub struct ApiRequests(Family<RequestLabels, Counter>);
 impl ApiRequests {
     /// A client for `config` whose requests are counted as sent to `cluster`, and which names
     /// the operator in its User-Agent ([`crate::identified`]): every client the operator makes
-    /// is made here.
-    pub fn client(&self, config: kube::Config, cluster: &str) -> Result<kube::Client, kube::Error> {
+    /// is made here. `on_answer` is called on every answer but a server error: the server is
+    /// there and serving.
+    pub fn client(
+        &self,
+        config: kube::Config,
+        cluster: &str,
+        on_answer: impl Fn() + Clone + Send + Sync + 'static,
+    ) -> Result<kube::Client, kube::Error> {
         let config = crate::identified(config);
         let (requests, cluster) = (self.0.clone(), cluster.to_owned());
         let counting = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
             requests.get_or_create(&RequestLabels::of(&cluster, request.method(), request.uri())).inc();
             request
         });
-        Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&counting).build())
+        let answered =
+            tower::util::MapResponseLayer::new(move |response: http::Response<Box<kube::client::DynBody>>| {
+                if !response.status().is_server_error() {
+                    on_answer();
+                }
+                response
+            });
+        Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&counting).with_layer(&answered).build())
     }
 }
 
@@ -348,7 +365,9 @@ mod tests {
             (Method::DELETE, "/api/v1/namespaces/acme/pods/p", "delete  pods"),
             (Method::DELETE, "/api/v1/namespaces/acme/pods", "deletecollection  pods"),
             (Method::GET, "/apis/apps/v1", "get apps discovery"),
-            (Method::GET, "/version", "get  discovery"),
+            (Method::GET, "/api", "get  discovery"),
+            (Method::GET, "/apis", "get  discovery"),
+            (Method::GET, "/version", "get  version"),
         ] {
             let uri: http::Uri = path.parse().expect("a uri");
             let labels = RequestLabels::of("acme/main", &method, &uri);

@@ -42,7 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::mirror::store::migrate(&pool).await?;
     // The operator's own requests are counted on its clients, from the first one.
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let client = metrics.api_requests().client(kube::Config::infer().await?, "management")?;
+    let client = metrics.api_requests().client(kube::Config::infer().await?, "management", || {})?;
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
     // The controllers' caches are the index builders read: one watch per kind.

@@ -14,7 +14,9 @@ use tracing::{info, warn};
 
 use super::Destination;
 use super::apply::Provider;
-use super::probe::{Counted, Patience, ProbeError, counted_client, describe_server, pinned_config, read_kubeconfig};
+use super::probe::{
+    Counted, LastAnswer, Patience, ProbeError, counted_client, describe_server, pinned_config, read_kubeconfig,
+};
 use crate::metrics::ApiRequests;
 
 /// How often connected workload clusters are asked whether they answer.
@@ -70,7 +72,9 @@ struct Connection {
     /// When the Secret was last read and found at that version.
     read_at: Instant,
     provider: Arc<Provider>,
-    /// Whether it answered the last health check.
+    /// When it last answered any request of the operator's.
+    last_answer: LastAnswer,
+    /// Whether it answered the last health check, or a request since.
     answering: bool,
     /// Its child watches, stopped with the connection.
     _watching: Option<Watching>,
@@ -166,7 +170,9 @@ impl Clusters {
             return current;
         }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));
-        let counted = Counted { requests: &self.requests, cluster: &format!("{namespace}/{name}") };
+        let last_answer = LastAnswer::default();
+        let counted =
+            Counted { requests: &self.requests, cluster: &format!("{namespace}/{name}"), answered: Some(&last_answer) };
         let cannot_connect = |error| match error {
             ProbeError::Refused(message) => ClusterError::Refused(message),
             other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
@@ -181,6 +187,7 @@ impl Clusters {
             secret_version: version,
             read_at: Instant::now(),
             provider: provider.clone(),
+            last_answer,
             answering: true,
             _watching: watching,
         };
@@ -255,15 +262,27 @@ impl Clusters {
 
     /// Asks every connected workload cluster whether it answers, every [`HEALTH_INTERVAL`],
     /// and tells of each that starts or stops answering: objects placed on one that stopped
-    /// turn `ClusterUnreachable` within that interval, and converge when it is back.
+    /// turn `ClusterUnreachable` within that interval (and a quarter), and converge when it is
+    /// back. A cluster that answered any request within the interval is not asked: it answers,
+    /// and a busy cluster is asked nothing more.
     pub async fn watch_health(&self) {
+        let mut asked: HashMap<Destination, Instant> = HashMap::new();
         loop {
-            tokio::time::sleep(HEALTH_INTERVAL).await;
-            let clusters: Vec<(Destination, Arc<Provider>)> =
-                self.locked().iter().map(|(d, c)| (d.clone(), c.provider.clone())).collect();
-            for (destination, provider) in clusters {
-                let answer = tokio::time::timeout(HEALTH_TIMEOUT, provider.client().apiserver_version()).await;
-                let answering = matches!(answer, Ok(Ok(_)));
+            tokio::time::sleep(HEALTH_INTERVAL / 4).await;
+            let clusters: Vec<(Destination, Arc<Provider>, LastAnswer)> =
+                self.locked().iter().map(|(d, c)| (d.clone(), c.provider.clone(), c.last_answer.clone())).collect();
+            asked.retain(|destination, _| clusters.iter().any(|(d, ..)| d == destination));
+            for (destination, provider, last_answer) in clusters {
+                let recently_asked = asked.get(&destination).is_some_and(|at| at.elapsed() < HEALTH_INTERVAL);
+                let answering = if last_answer.within(HEALTH_INTERVAL) {
+                    true
+                } else if recently_asked {
+                    continue;
+                } else {
+                    asked.insert(destination.clone(), Instant::now());
+                    let answer = tokio::time::timeout(HEALTH_TIMEOUT, provider.client().apiserver_version()).await;
+                    matches!(answer, Ok(Ok(_)))
+                };
                 let flipped = self
                     .locked()
                     .get_mut(&destination)

@@ -5,7 +5,8 @@
 //! Both speak HTTP(S) through a kube `Client` built for the endpoint: it already does TLS with
 //! a CA and a client certificate from PEM, and timeouts.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use ipnet::IpNet;
@@ -105,7 +106,7 @@ pub async fn probe(
     match target {
         ProbeTarget::Kubeconfig { namespace, secret } => {
             let (kubeconfig, _) = read_kubeconfig(client, namespace, secret, &["value", "kubeconfig"]).await?;
-            let counted = Counted { requests, cluster: &format!("probe {namespace}/{secret}") };
+            let counted = Counted { requests, cluster: &format!("probe {namespace}/{secret}"), answered: None };
             kubernetes(kubeconfig, deny, counted).await
         }
         ProbeTarget::Engine { url, swarm, tls } => {
@@ -113,7 +114,14 @@ pub async fn probe(
                 Some((namespace, name)) => Some(secret_data(client, namespace, name).await?.0),
                 None => None,
             };
-            engine(url, *swarm, tls.as_ref(), deny, Counted { requests, cluster: &format!("probe {url}") }).await
+            engine(
+                url,
+                *swarm,
+                tls.as_ref(),
+                deny,
+                Counted { requests, cluster: &format!("probe {url}"), answered: None },
+            )
+            .await
         }
     }
 }
@@ -176,6 +184,24 @@ pub enum Patience {
 pub struct Counted<'a> {
     pub requests: &'a ApiRequests,
     pub cluster: &'a str,
+    /// Stamped whenever the cluster answers, if someone wants to know.
+    pub answered: Option<&'a LastAnswer>,
+}
+
+/// When a cluster last answered one of the operator's requests: while reconciles talk to it,
+/// nobody need ask it whether it answers.
+#[derive(Clone, Debug, Default)]
+pub struct LastAnswer(Arc<Mutex<Option<Instant>>>);
+
+impl LastAnswer {
+    fn stamp(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Whether the cluster answered within `interval`.
+    pub fn within(&self, interval: Duration) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|at| at.elapsed() < interval)
+    }
 }
 
 /// A client for the endpoint a kubeconfig describes, connecting to the address its host
@@ -220,7 +246,9 @@ pub fn counted_client(
         Patience::Reconcile => RECONCILE_READ_TIMEOUT,
         Patience::Watch => WATCH_READ_TIMEOUT,
     });
-    counted.requests.client(config, counted.cluster).map_err(|e| unreachable(format!("{what}: {e}")))
+    let answered = counted.answered.cloned();
+    let on_answer = move || answered.iter().for_each(LastAnswer::stamp);
+    counted.requests.client(config, counted.cluster, on_answer).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 
 /// What a kubeconfig's first cluster is called in messages.
