@@ -170,7 +170,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }));
     let views = {
         let ctx = ctx.clone();
-        tokio::spawn(async move { ctx.views.run(&ctx.pool, reconcile::views::DEBOUNCE).await })
+        tokio::spawn(async move {
+            ctx.views.run(&ctx.pool, reconcile::views::DEBOUNCE, reconcile::views::LONGEST_DELAY).await
+        })
     };
     let health = Arc::new(Health::new(ctx.clone()));
     let server = tokio::spawn(serve(args.probe_address, health.clone()));

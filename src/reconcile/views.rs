@@ -1,6 +1,7 @@
-//! The materialized views are refreshed after changes, debounced: requests that arrive while
-//! one refresh waits or runs make one more refresh, not one each. Each refresh tells which
-//! organizations' counts it changed, so that only those are reconciled.
+//! The materialized views are refreshed after changes, debounced: once the changes have been
+//! quiet for a moment, and at least every [`LONGEST_DELAY`] while they go on. Requests that
+//! arrive while one refresh waits or runs make one more refresh, not one each. Each refresh
+//! tells which organizations' counts it changed, so that only those are reconciled.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use futures::Stream;
 use sqlx::PgPool;
 use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
@@ -16,6 +18,10 @@ use crate::mirror::views::OrganizationResources;
 
 /// The quiet period after a change before the views are refreshed.
 pub const DEBOUNCE: Duration = Duration::from_secs(2);
+/// How long changes that never go quiet (a platform being applied) hold a refresh back: each
+/// refresh recomputes the views whole, and changes the status of every organization it
+/// counts anew.
+pub const LONGEST_DELAY: Duration = Duration::from_secs(30);
 
 pub struct ViewRefresh {
     wanted: Notify,
@@ -52,14 +58,13 @@ impl ViewRefresh {
         self.wanted.notify_one();
     }
 
-    /// Refreshes after each burst of requests, `quiet` after its first one, and tells which
-    /// organizations' counts changed; a failed refresh is tried again after the next quiet
-    /// period.
-    pub async fn run(&self, pool: &PgPool, quiet: Duration) {
+    /// Refreshes after each burst of requests ([`settled`]), and tells which organizations'
+    /// counts changed; a failed refresh is tried again after the next quiet period.
+    pub async fn run(&self, pool: &PgPool, quiet: Duration, longest: Duration) {
         let mut shown: HashMap<Uuid, OrganizationResources> = HashMap::new();
         loop {
             self.wanted.notified().await;
-            tokio::time::sleep(quiet).await;
+            settled(&self.wanted, quiet, longest).await;
             if let Err(error) = views::refresh(pool).await {
                 warn!(%error, "could not refresh the materialized views");
                 self.wanted.notify_one();
@@ -96,6 +101,21 @@ impl ViewRefresh {
     }
 }
 
+/// Returns once no request has come for `quiet`, or `longest` after it was called, whichever
+/// is first.
+async fn settled(wanted: &Notify, quiet: Duration, longest: Duration) {
+    let deadline = Instant::now() + longest;
+    loop {
+        let until = (Instant::now() + quiet).min(deadline);
+        tokio::select! {
+            // The time first: past the deadline, requests keep coming in vain.
+            biased;
+            () = tokio::time::sleep_until(until) => return,
+            () = wanted.notified() => {}
+        }
+    }
+}
+
 /// The organizations whose counts in `now` differ from `before` (or are new there).
 fn changed_counts(
     before: &HashMap<Uuid, OrganizationResources>,
@@ -107,6 +127,31 @@ fn changed_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How long [`settled`] takes while `changes` changes come one second apart.
+    async fn settled_amid(changes: usize) -> Duration {
+        let wanted = Notify::new();
+        let start = Instant::now();
+        let changing = async {
+            for _ in 0..changes {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                wanted.notify_one();
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            () = settled(&wanted, DEBOUNCE, LONGEST_DELAY) => {}
+            () = changing => {}
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_refreshed_once_quiet_or_after_the_longest_delay() {
+        assert_eq!(settled_amid(0).await, DEBOUNCE, "one change: once quiet");
+        assert_eq!(settled_amid(100).await, LONGEST_DELAY, "changes that never stop: after the longest delay");
+        assert_eq!(settled_amid(5).await, Duration::from_secs(5) + DEBOUNCE, "changes that stop: quiet after the last");
+    }
 
     #[test]
     fn only_the_organizations_whose_counts_changed_are_told() {
