@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use kube::ResourceExt;
 use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
@@ -42,8 +41,7 @@ impl<K: Kind> Sample for K {
     }
 
     fn prepare(&self, index: &Index) -> Prepared {
-        let mut resolved = index.resolve(self.namespace().as_deref(), &self.references());
-        resolved.requester = index.requester(self.meta());
+        let resolved = index.resolve(self.meta(), &self.references());
         prepare(self, &resolved).expect("a valid benchmark object")
     }
 }

@@ -238,7 +238,7 @@ async fn compare<K: Kind>(conn: &mut PgConnection, index: &Index, obj: &K) -> Re
     }
     // A row behind the object is no difference by itself: the mirror does not write a row
     // again when only the resourceVersion moved (a status write moves it). Its columns tell.
-    let resolved = index.resolve(obj.namespace().as_deref(), &obj.references());
+    let resolved = index.resolve(obj.meta(), &obj.references());
     let prepared = match prepare(obj, &resolved) {
         Ok(prepared) => prepared,
         Err(error) => {

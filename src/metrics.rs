@@ -75,10 +75,10 @@ impl RequestLabels {
         };
         let (resource, named) = match rest.as_slice() {
             // `/version`, `/readyz`: the server itself, not what it serves.
-            [] => match segments.first() {
-                Some(&path) if path != "api" && path != "apis" => (path.to_owned(), true),
-                _ => ("discovery".to_owned(), false),
-            },
+            [] => {
+                let path = segments.first().copied().filter(|path| !["api", "apis"].contains(path));
+                (path.unwrap_or("discovery").to_owned(), false)
+            }
             [resource] => ((*resource).to_owned(), false),
             [resource, _name] => ((*resource).to_owned(), true),
             [resource, _name, subresource, ..] => (format!("{resource}/{subresource}"), true),
@@ -86,7 +86,8 @@ impl RequestLabels {
         let watching = uri.query().is_some_and(|query| query.split('&').any(|p| p == "watch=true" || p == "watch=1"));
         let verb = match *method {
             http::Method::GET if watching => "watch",
-            http::Method::GET if named || resource == "discovery" => "get",
+            // A path without a resource (discovery, `/version`) is read, not listed.
+            http::Method::GET if named || rest.is_empty() => "get",
             http::Method::GET => "list",
             http::Method::POST => "create",
             http::Method::PUT => "update",

@@ -530,8 +530,7 @@ async fn every_row_a_kind_builds_names_columns_of_its_table() {
     impl Visitor for Prepare<'_> {
         type Output = Prepared;
         fn visit<K: Kind>(self, obj: K) -> Prepared {
-            let mut resolved = self.0.resolve(obj.meta().namespace.as_deref(), &obj.references());
-            resolved.requester = self.0.requester(obj.meta());
+            let resolved = self.0.resolve(obj.meta(), &obj.references());
             prepare(&obj, &resolved).expect("the sample is valid")
         }
     }

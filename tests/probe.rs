@@ -342,3 +342,37 @@ async fn callers_waiting_for_a_failed_discovery_share_its_failure() {
     assert!(provider.unserved(&[DEPLOYMENT]).await.is_err());
     assert_eq!(*asked.lock().expect("not poisoned"), 2);
 }
+
+/// What the health checks rely on: a client of `ApiRequests` tells of every answer, a 404
+/// included, and of nothing when the server is not there.
+#[tokio::test]
+async fn a_client_tells_of_each_answer_and_not_of_silence() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let answers = Arc::new(AtomicUsize::new(0));
+    let client_of = |url: &str| {
+        let counted = answers.clone();
+        let config = kube::Config::new(url.parse().expect("a url"));
+        ApiRequests::default()
+            .client(config, "edge", move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+            .expect("a client")
+    };
+
+    // Bind then drop: nothing listens on that port any more.
+    let port = TcpListener::bind("127.0.0.1:0").await.expect("port").local_addr().expect("address").port();
+    let silent = client_of(&format!("http://127.0.0.1:{port}"));
+    assert!(silent.apiserver_version().await.is_err());
+    assert_eq!(answers.load(Ordering::SeqCst), 0, "no answer, nothing told");
+
+    let version = json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "", "gitTreeState": "",
+                          "buildDate": "", "goVersion": "", "compiler": "", "platform": "linux/amd64" });
+    let server = client_of(&serve(HashMap::from([("/version", version)])).await);
+    server.apiserver_version().await.expect("a version");
+    assert_eq!(answers.load(Ordering::SeqCst), 1);
+    let missing = server.list_core_api_versions().await;
+    assert!(missing.is_err(), "{missing:?}");
+    assert_eq!(answers.load(Ordering::SeqCst), 2, "a 404 is an answer too");
+}

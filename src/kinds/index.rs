@@ -241,13 +241,16 @@ impl Index {
         Ok(Placement { clusters: self.destinations(obj)?, ..Placement::new(organization, environment)? })
     }
 
-    /// The dereference step of the mirror: the tenant organization of `namespace` and what
-    /// builds read of every referenced object that is mirrored. A row's id is its object's
-    /// uid, so nothing is read from the database; the write's foreign keys still guard against
-    /// a row deleted since.
-    pub fn resolve(&self, namespace: Option<&str>, references: &[Reference]) -> Resolved {
+    /// The dereference step of the mirror, for the object of `meta`: the tenant organization
+    /// of its namespace, what builds read of every referenced object that is mirrored, and
+    /// the User its audit row names ([`Index::requester`]). A row's id is its object's uid, so
+    /// nothing is read from the database; the write's foreign keys still guard against a row
+    /// deleted since.
+    pub fn resolve(&self, meta: &ObjectMeta, references: &[Reference]) -> Resolved {
+        let namespace = meta.namespace.as_deref();
         let tenant = namespace.and_then(|namespace| self.tenant(namespace));
         let mut resolved = Resolved::default();
+        resolved.requester = self.requester(meta);
         resolved.organization = tenant.as_ref().and_then(|org| uid(org.as_ref()));
         resolved.organization_name = tenant.as_ref().map(|org| org.name_any());
         for reference in references {
@@ -352,6 +355,10 @@ mod tests {
             .collect()
     }
 
+    fn in_namespace(namespace: &str) -> ObjectMeta {
+        ObjectMeta { namespace: Some(namespace.to_owned()), ..ObjectMeta::default() }
+    }
+
     fn uid_of(docs: &[Value], kind: &str, name: &str) -> Uuid {
         let doc = docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect("sample");
         doc["metadata"]["uid"].as_str().and_then(|uid| uid.parse().ok()).expect("a uid")
@@ -368,7 +375,7 @@ mod tests {
             Reference::new(KindId::Tag, "critical", "spec.tags[0]"),
             Reference::new(KindId::Environment, "staging-of-nobody", "spec.environmentRef"),
         ];
-        let resolved = index.resolve(Some("acme"), &references);
+        let resolved = index.resolve(&in_namespace("acme"), &references);
 
         assert_eq!(resolved.organization, Some(uid_of(&docs, "Organization", "acme")));
         assert_eq!(resolved.organization_name.as_deref(), Some("acme"));
@@ -393,7 +400,7 @@ mod tests {
         }
         let index = Index::from_documents(&docs);
         let element = Reference::new(KindId::Element, "storage", "spec.elementRef");
-        let resolved = index.resolve(Some("acme"), std::slice::from_ref(&element));
+        let resolved = index.resolve(&in_namespace("acme"), std::slice::from_ref(&element));
         assert_eq!(resolved.organization, None, "the organization's row is not written");
         assert_eq!(resolved.missing(std::slice::from_ref(&element)), vec![&element]);
     }
@@ -403,7 +410,7 @@ mod tests {
         let index = Index::from_documents(&platform());
         let element = Reference::new(KindId::Element, "storage", "spec.elementRef");
         let tag = Reference::new(KindId::Tag, "critical", "spec.tags[0]");
-        let resolved = index.resolve(Some("globex"), &[element.clone(), tag.clone()]);
+        let resolved = index.resolve(&in_namespace("globex"), &[element.clone(), tag.clone()]);
         assert_eq!(resolved.organization, None, "no organization owns globex");
         assert_eq!(resolved.missing(&[element.clone(), tag]), vec![&element], "a tag is cluster-scoped");
     }
@@ -421,7 +428,7 @@ mod tests {
         claimant["metadata"]["creationTimestamp"] = "2026-06-01T00:00:00Z".into();
         claimant["spec"]["namespace"] = "acme".into();
         docs.insert(0, claimant);
-        let resolved = Index::from_documents(&docs).resolve(Some("acme"), &[]);
+        let resolved = Index::from_documents(&docs).resolve(&in_namespace("acme"), &[]);
         assert_eq!(resolved.organization, Some(uid_of(&docs, "Organization", "acme")));
     }
 
@@ -441,6 +448,7 @@ mod tests {
         let alice = uid_of(&docs, "User", "alice");
         let index = Index::from_documents(&docs);
         assert_eq!(index.requester(&changed_by("alice")), Some(alice), "by name");
+        assert_eq!(index.resolve(&changed_by("alice"), &[]).requester, Some(alice), "dereferenced with the rest");
         assert_eq!(index.requester(&changed_by("Alice@ACME.example")), Some(alice), "by email, in any case");
         assert_eq!(index.requester(&changed_by("zoe")), None, "no such User");
         assert_eq!(index.requester(&ObjectMeta::default()), None, "nobody recorded");

@@ -372,10 +372,9 @@ fn dereference<'a, K: Kind>(
     password_hash: Option<String>,
     operator: Option<&str>,
 ) -> Result<Resolved, DereferenceError<'a>> {
-    let mut resolved = index.resolve(obj.namespace().as_deref(), references);
+    let mut resolved = index.resolve(obj.meta(), references);
     resolved.password_hash = password_hash;
     resolved.operator = operator.map(str::to_owned);
-    resolved.requester = index.requester(obj.meta());
     if !kinds::cluster_scoped::<K>() && resolved.organization.is_none() {
         return Err(DereferenceError::NoOrganization);
     }
