@@ -108,13 +108,12 @@ pub struct ApiRequests(Family<RequestLabels, Counter>);
 impl ApiRequests {
     /// A client for `config` whose requests are counted as sent to `cluster`, and which names
     /// the operator in its User-Agent ([`crate::identified`]): every client the operator makes
-    /// is made here. `on_answer` is called on every answer but a server error: the server is
-    /// there and serving.
+    /// is made here. `on_answer` hears the status of every answer.
     pub fn client(
         &self,
         config: kube::Config,
         cluster: &str,
-        on_answer: impl Fn() + Clone + Send + Sync + 'static,
+        on_answer: impl Fn(http::StatusCode) + Clone + Send + Sync + 'static,
     ) -> Result<kube::Client, kube::Error> {
         let config = crate::identified(config);
         let (requests, cluster) = (self.0.clone(), cluster.to_owned());
@@ -124,9 +123,7 @@ impl ApiRequests {
         });
         let answered =
             tower::util::MapResponseLayer::new(move |response: http::Response<Box<kube::client::DynBody>>| {
-                if !response.status().is_server_error() {
-                    on_answer();
-                }
+                on_answer(response.status());
                 response
             });
         Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&counting).with_layer(&answered).build())

@@ -42,7 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::mirror::store::migrate(&pool).await?;
     // The operator's own requests are counted on its clients, from the first one.
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let client = metrics.api_requests().client(kube::Config::infer().await?, "management", || {})?;
+    let client = metrics.api_requests().client(kube::Config::infer().await?, "management", |_| {})?;
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
     // The controllers' caches are the index builders read: one watch per kind.
@@ -439,7 +439,8 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
 /// what its reconcile reads ([`reconcile_reads`]): the operator's own status write coming back is not
 /// reconciled again. Then wakes, once the cache holds the change, what follows the object:
 /// the objects weighing its status ([`Context::wake_followers`]) when it changed, those
-/// waiting for it ([`Context::wake_waiting`]) and those placed with it
+/// waiting for its mirrored status columns ([`Context::wake_awaiting_status`]) when they
+/// changed, those waiting for it ([`Context::wake_waiting`]) and those placed with it
 /// ([`Context::wake_placed_with`]) when it was first mirrored, turned Ready or moved, and all
 /// of them when it is gone.
 fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Event<K>, ctx: &Context) -> Option<K> {
@@ -478,6 +479,9 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
     writer.apply_watcher_event(event);
     if status_changed {
         ctx.wake_followers(obj);
+    }
+    if mirrored_field_changed {
+        ctx.wake_awaiting_status(obj);
     }
     if moved_on {
         ctx.wake_waiting(obj);

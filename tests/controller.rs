@@ -663,9 +663,9 @@ async fn an_environment_gets_its_namespace_quota_limits_and_default_deny_and_tak
 
     reconcile_with::<Environment, reconcile::Provision, _>(&environment, &ctx, async {
         server.expect_discovery().await;
-        let paths: Vec<String> = children.into_iter().map(path_of).collect();
-        // Every name is free; the environment's namespace is one of them, not there yet.
-        server.expect_checks(&paths, None, &[("acme-qa", false)]).await;
+        // The namespace is not there yet: what goes in it is not looked for (the namespace it
+        // creates holds nothing), nor is the namespace looked up again as the tenant's.
+        server.expect_checks(&[path_of(children[0])], None, &[]).await;
         let mut applied = vec![];
         for child in children {
             let seen = server.expect("PATCH", &path_of(child), stored_with(json!({}))).await;
@@ -793,7 +793,8 @@ async fn a_namespace_held_by_another_is_a_conflict_naming_it_until_handed_over()
         ] {
             server.expect_not_found("GET", path).await;
         }
-        server.expect("GET", "/api/v1/namespaces/acme-qa", |_| labeled(&[("windflow.io/organization", "acme")])).await;
+        // The namespace is applied as this Environment's, labelled with its organization: it
+        // is not looked up again as the tenant's.
         let seen = server.expect("PATCH", "/api/v1/namespaces/acme-qa", stored_with(json!({}))).await;
         assert_eq!(seen.body["metadata"]["labels"]["windflow.io/owner-uid"], uid(&environment));
         server.expect("PATCH", "/api/v1/namespaces/acme-qa/limitranges/windflow", stored_with(json!({}))).await;
@@ -892,11 +893,13 @@ async fn a_missing_parent_is_silent_while_new_then_a_condition_not_yet_a_warning
     assert!(!row_exists(&db.pool, "volumes", &volume).await);
 
     // Older than the grace (or of unknown age): it says what it waits for.
+    let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/orphan/status";
+    let written = std::sync::Mutex::new(Value::Null);
     let action = reconcile_with::<Volume, reconcile::Provision, _>(&volume, &ctx, async {
-        let path = "/apis/windflow.io/v1alpha1/namespaces/acme/volumes/orphan/status";
         let seen = server.expect("PATCH", path, |_| volume.clone()).await;
         let message = ready_says(&seen.body, "False", "WaitingForDependency");
         assert!(message.contains("not-yet"), "{message}");
+        *written.lock().expect("written") = seen.body["status"].clone();
         // A new object waiting is under way, as Argo CD's health check says: no Warning (the
         // mock refuses any request not expected).
     })
@@ -904,6 +907,28 @@ async fn a_missing_parent_is_silent_while_new_then_a_condition_not_yet_a_warning
     .expect("a condition, not an error");
     assert_eq!(action, Action::requeue(durations::WAITING));
     assert!(!row_exists(&db.pool, "volumes", &volume).await);
+
+    // What it waits for is said otherwise moments later (here: its status says it waited for
+    // something else): that waits for the next report, at most `Pace::INTERVAL` after the
+    // last write (the mock refuses any request), and is written then.
+    let mut waited = volume.clone();
+    waited["status"] = written.lock().expect("written").clone();
+    for condition in waited["status"]["conditions"].as_array_mut().into_iter().flatten() {
+        if condition["type"] == "Ready" {
+            condition["message"] = json!("waiting for something else");
+        }
+    }
+    for _ in 0..2 {
+        let action = reconcile_with::<Volume, reconcile::Provision, _>(&waited, &ctx, async {}).await.expect("paced");
+        assert!(![Action::await_change(), Action::requeue(durations::WAITING)].contains(&action), "{action:?}");
+    }
+    tokio::time::sleep(windflow::reconcile::status::Pace::INTERVAL).await;
+    reconcile_with::<Volume, reconcile::Provision, _>(&waited, &ctx, async {
+        let seen = server.expect("PATCH", path, |_| volume.clone()).await;
+        assert!(ready_says(&seen.body, "False", "WaitingForDependency").contains("not-yet"));
+    })
+    .await
+    .expect("written once the interval passed");
 
     server.finish(ctx).await;
 }

@@ -201,20 +201,19 @@ async fn a_tenants_kubeconfig_is_followed_only_for_inline_credentials_to_allowed
 
 /// Everything placed on a workload cluster asks for its client, many at once when it connects:
 /// the kubeconfig Secret is read once per `KUBECONFIG_RECHECK`, not once per reconcile, unless
-/// the cluster names another one.
+/// the cluster names another one, or refuses the credentials (401: rotated, the old ones
+/// revoked): then it is read again `REFUSED_RECHECK` after the last read.
 #[tokio::test]
 async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use windflow::provision::Destination;
-    use windflow::provision::clusters::{Clusters, Credentials};
+    use windflow::provision::clusters::{Clusters, Credentials, REFUSED_RECHECK};
 
-    let apiserver = serve(HashMap::from([(
-        "/version",
-        json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "", "gitTreeState": "",
-                "buildDate": "", "goVersion": "", "compiler": "", "platform": "linux/amd64" }),
-    )]))
-    .await;
+    let version = json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "", "gitTreeState": "",
+                          "buildDate": "", "goVersion": "", "compiler": "", "platform": "linux/amd64" });
+    // `/api` refuses the credentials.
+    let apiserver = serve(HashMap::from([("/version", version), ("/api", json!(401))])).await;
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: edge\nclusters: [{{ name: edge, cluster: {{ server: \"{apiserver}\" }} }}]\n\
          users: [{{ name: edge, user: {{ token: t }} }}]\ncontexts: [{{ name: edge, context: {{ cluster: edge, user: edge }} }}]\n"
@@ -251,8 +250,17 @@ async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
         assert!(Arc::ptr_eq(&first, &again), "the same client");
     }
     assert_eq!(reads.load(Ordering::SeqCst), 1, "one read of the Secret for eleven uses");
-    clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
+    let renamed = clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
     assert_eq!(reads.load(Ordering::SeqCst), 2, "a cluster that names another Secret reads it at once");
+
+    assert!(renamed.client().list_core_api_versions().await.is_err(), "refused");
+    clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "not read again on every use while refused");
+    tokio::time::sleep(REFUSED_RECHECK).await;
+    clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
+    assert_eq!(reads.load(Ordering::SeqCst), 3, "read again once the last read is that old");
+    clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
+    assert_eq!(reads.load(Ordering::SeqCst), 3, "the refusal was before that read");
 }
 
 /// The watches and reconciles of a cluster just connected ask discovery for their types at
@@ -343,36 +351,57 @@ async fn callers_waiting_for_a_failed_discovery_share_its_failure() {
     assert_eq!(*asked.lock().expect("not poisoned"), 2);
 }
 
-/// What the health checks rely on: a client of `ApiRequests` tells of every answer, a 404
-/// included, and of nothing when the server is not there.
+/// Every client of a cluster is made by `ApiRequests::client`, which tells of each answer with
+/// its status; a cluster's `Answers` hold when it last answered (a server error is no sign of
+/// a server serving) and when it last refused the credentials (401), which the health checks
+/// and the kubeconfig's rereading rest on.
 #[tokio::test]
 async fn a_client_tells_of_each_answer_and_not_of_silence() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    use windflow::provision::probe::{Answers, Counted, Patience, counted_client};
 
-    let answers = Arc::new(AtomicUsize::new(0));
+    let statuses = Arc::new(Mutex::new(vec![]));
     let client_of = |url: &str| {
-        let counted = answers.clone();
+        let heard = statuses.clone();
         let config = kube::Config::new(url.parse().expect("a url"));
         ApiRequests::default()
-            .client(config, "edge", move || {
-                counted.fetch_add(1, Ordering::SeqCst);
+            .client(config, "edge", move |status: http::StatusCode| {
+                heard.lock().expect("statuses").push(status.as_u16());
             })
             .expect("a client")
     };
+    let heard = || statuses.lock().expect("statuses").clone();
 
     // Bind then drop: nothing listens on that port any more.
     let port = TcpListener::bind("127.0.0.1:0").await.expect("port").local_addr().expect("address").port();
     let silent = client_of(&format!("http://127.0.0.1:{port}"));
     assert!(silent.apiserver_version().await.is_err());
-    assert_eq!(answers.load(Ordering::SeqCst), 0, "no answer, nothing told");
+    assert_eq!(heard(), Vec::<u16>::new(), "no answer, nothing told");
 
     let version = json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "", "gitTreeState": "",
                           "buildDate": "", "goVersion": "", "compiler": "", "platform": "linux/amd64" });
-    let server = client_of(&serve(HashMap::from([("/version", version)])).await);
+    let routes = HashMap::from([("/version", version), ("/api", json!(401)), ("/apis", json!(500))]);
+    let url = serve(routes).await;
+    let server = client_of(&url);
     server.apiserver_version().await.expect("a version");
-    assert_eq!(answers.load(Ordering::SeqCst), 1);
-    let missing = server.list_core_api_versions().await;
-    assert!(missing.is_err(), "{missing:?}");
-    assert_eq!(answers.load(Ordering::SeqCst), 2, "a 404 is an answer too");
+    assert!(server.list_core_api_versions().await.is_err(), "refused");
+    assert!(server.list_api_groups().await.is_err(), "a server error");
+    assert!(server.list_api_group_resources("/apis/nothing.example/v1").await.is_err(), "missing");
+    assert_eq!(heard(), vec![200, 401, 500, 404]);
+
+    // What a cluster's answers keep of them.
+    let before = Instant::now();
+    let answers = Answers::default();
+    let requests = ApiRequests::default();
+    let counted = Counted { requests: &requests, cluster: "edge", answered: Some(&answers) };
+    let config = kube::Config::new(url.parse().expect("a url"));
+    let client = counted_client(config, "the fake cluster", Patience::Reconcile, counted).expect("a client");
+    assert!(client.list_api_groups().await.is_err());
+    assert!(!answers.within(Duration::from_secs(60)), "a server error is not an answer");
+    assert!(!answers.refused_after(before));
+    assert!(client.list_core_api_versions().await.is_err());
+    assert!(answers.within(Duration::from_secs(60)), "a refusal is an answer");
+    assert!(answers.refused_after(before), "and a refusal of the credentials");
+    assert!(!answers.refused_after(Instant::now()), "not one after now");
 }

@@ -27,8 +27,10 @@ use crate::reason::Reason;
 /// How often a running rollout looks at its workloads when nothing wakes it: a change of a
 /// workload of its stack does (`operator::wake_rollouts`).
 pub const POLL: Duration = Duration::from_secs(30);
-/// How often a queued rollout looks whether the stack is free.
-pub const QUEUED_POLL: Duration = Duration::from_secs(10);
+/// How often a rollout waiting for its stack (to be ready, or free of the rollout before it)
+/// looks again when nothing wakes it: a change of the stack's phase does
+/// (`Kind::awaiting_status`).
+pub const QUEUED_POLL: Duration = Duration::from_secs(60);
 
 /// The rollout as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

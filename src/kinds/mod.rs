@@ -208,6 +208,13 @@ pub trait Kind:
         vec![]
     }
 
+    /// Objects of its namespace that wait for what its mirrored status columns say (a Stack's
+    /// rollouts not started yet, waiting for it to be ready or free): woken when those change,
+    /// not by a short timer.
+    fn awaiting_status(&self, _index: &Index) -> Vec<(KindId, String)> {
+        vec![]
+    }
+
     /// The workload cluster this object is (a kubernetes ContainerCluster): what is placed on it
     /// is looked at again when its readiness flips.
     fn hosts(&self) -> Option<crate::provision::Destination> {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::shared::{PLACEMENT_COLUMN, columns, element, first_unready, phase_column, standings};
-use super::{Application, Deployment, Gathered, Inputs, Kind, KindId};
+use super::{Application, Deployment, Gathered, Index, Inputs, Kind, KindId};
 use crate::deploy::{DeploymentPhase, Readiness, StackState};
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, Rows, StatusColumn};
@@ -152,20 +152,23 @@ impl Kind for Stack {
         self.spec.container_cluster_ref.as_ref().map(|named| named.name.as_str())
     }
 
+    /// Its rollouts that have not started: they wait for it to be ready, or for the one
+    /// running to finish, which its phase tells.
+    fn awaiting_status(&self, index: &Index) -> Vec<(KindId, String)> {
+        let rollouts = index.live_children::<Deployment, _>(self);
+        let pending = rollouts.iter().filter(|rollout| super::release::phase_of(rollout) == DeploymentPhase::Pending);
+        pending.map(|rollout| (KindId::Deployment, rollout.name_any())).collect()
+    }
+
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> StackStatus {
         super::release::stack_status(self, inputs.index)
     }
 
-    /// A stack works while its applications do (one that needs users is its fault too); a
-    /// running rollout is work under way.
+    /// A stack works while its applications do (one that needs users is its fault too). A
+    /// running rollout is not work under way for its Ready: its applications serve the release
+    /// they ran until each is replaced, and stay Ready meanwhile; the phase (`deploying`) and
+    /// the Deployment's own status tell of the rollout, and its Element stays `active`.
     fn gathered(&self, inputs: &Inputs) -> Option<Gathered> {
-        let unready = first_unready(&standings::<Application, _>(inputs.index, self));
-        if let Some(broken @ Gathered::Broken(_)) = unready {
-            return Some(broken);
-        }
-        let rollouts = inputs.index.live_children::<Deployment, _>(self);
-        let running =
-            rollouts.iter().find(|d| d.status.as_ref().and_then(|s| s.phase) == Some(DeploymentPhase::Running));
-        running.map(|rollout| Gathered::Pending(format!("rollout {} is running", rollout.name_any()))).or(unready)
+        first_unready(&standings::<Application, _>(inputs.index, self))
     }
 }

@@ -1002,6 +1002,25 @@ fn stack_among(apps: &[(&str, &str, i64)], deployments: &[(&str, Value)]) -> (St
     (stack, index(&docs))
 }
 
+/// A stack's phase is what its rollouts not started yet wait for: they are woken when it
+/// changes, the running and the finished ones are not.
+#[test]
+fn a_stacks_phase_wakes_its_rollouts_not_started() {
+    let (stack, index) = stack_among(
+        &[("web", "Provisioned", 2)],
+        &[
+            ("queued", json!({ "phase": "pending" })),
+            ("running", json!({ "phase": "running" })),
+            ("done", json!({ "phase": "completed" })),
+        ],
+    );
+    let woken: Vec<String> = stack.awaiting_status(&index).into_iter().map(|(_, name)| name).collect();
+    assert!(woken.contains(&"queued".to_owned()), "{woken:?}");
+    assert!(!woken.iter().any(|name| name == "running" || name == "done"), "{woken:?}");
+    let other: Stack = sample("Stack", "shop", json!({ "metadata": { "name": "other" } }));
+    assert_eq!(other.awaiting_status(&index), vec![], "another stack's rollouts");
+}
+
 #[test]
 fn the_stack_phase_follows_its_applications_and_rollouts() {
     let ready = ("web", "Provisioned", 2);
@@ -1023,7 +1042,8 @@ fn the_stack_phase_follows_its_applications_and_rollouts() {
         (vec![ready, ("api", "InvalidSpec", 2)], vec![], "error", api_broken.clone()),
         (vec![ready, ("api", "InvalidSpec", 2)], vec![running.clone()], "deploying", api_broken),
         (vec![ready], vec![], "ready", None),
-        (vec![ready], vec![running], "deploying", progressing("rollout one is running")),
+        // A rollout replaces what runs while it serves: the stack stays Ready.
+        (vec![ready], vec![running], "deploying", None),
         (vec![ready], vec![("one", done.clone())], "deployed", None),
         (vec![ready], vec![failed], "ready", None),
     ] {

@@ -330,6 +330,9 @@ impl Provider {
         // already as wanted. Nothing is applied unless every name is free or already this
         // owner's: forced apply would take over whatever holds it.
         let mut planned: Vec<(DynamicObject, &ApiResource, Option<DynamicObject>)> = Vec::with_capacity(children.len());
+        // Namespaces this apply creates (the API server found none of that name): nothing is
+        // in them yet, so their children need not be looked for.
+        let mut created_namespaces: Vec<String> = vec![];
         for (child, (type_, resource)) in children.iter().zip(&targets) {
             let child = stamped_with_hash(child);
             let existing = match self.children.get(*type_, &child) {
@@ -338,10 +341,19 @@ impl Provider {
                     continue;
                 }
                 Cached::Found(live) => Some(live.metadata.clone()),
+                Cached::Absent | Cached::Unknown
+                    if child.namespace().is_some_and(|namespace| created_namespaces.contains(&namespace)) =>
+                {
+                    None
+                }
                 // Not there, or not labelled as WindFlow's: only the API server can tell.
                 Cached::Absent | Cached::Unknown => {
                     let api = api(&self.client, child.namespace().as_deref(), resource);
-                    api.get_metadata_opt(&child.name_any()).await?.map(|existing| existing.metadata)
+                    let found = api.get_metadata_opt(&child.name_any()).await?.map(|existing| existing.metadata);
+                    if found.is_none() && *type_ == NAMESPACE {
+                        created_namespaces.push(child.name_any());
+                    }
+                    found
                 }
             };
             if let Some(existing) = existing.filter(|existing| !ours(existing, &child)) {
@@ -400,22 +412,21 @@ impl Provider {
             if checked.contains(&namespace) {
                 continue;
             }
+            checked.push(namespace.clone());
+            // A namespace the same apply writes is checked as a child itself: this owner's,
+            // labelled with its organization.
+            let made_here = children.iter().any(|other| {
+                other.types.as_ref().is_some_and(|t| t.kind == "Namespace") && other.name_any() == namespace
+            });
+            if made_here {
+                continue;
+            }
             let tenant = child.labels().get(labels::ORGANIZATION);
             let existing = match self.children.named(NAMESPACE, (None, namespace.clone())) {
                 Cached::Found(made) => Some(made.metadata.clone()),
                 Cached::Absent | Cached::Unknown => namespaces.get_metadata_opt(&namespace).await?.map(|n| n.metadata),
             };
-            checked.push(namespace.clone());
-            let Some(existing) = existing else {
-                // A namespace the same apply creates is checked as a child itself.
-                let made_here = children.iter().any(|other| {
-                    other.types.as_ref().is_some_and(|t| t.kind == "Namespace") && other.name_any() == namespace
-                });
-                if made_here {
-                    continue;
-                }
-                return Err(ApplyError::NoNamespace(namespace));
-            };
+            let Some(existing) = existing else { return Err(ApplyError::NoNamespace(namespace)) };
             if existing.labels.as_ref().and_then(|held| held.get(labels::ORGANIZATION)) != tenant {
                 return Err(ApplyError::NotOurs {
                     kind: "Namespace".into(),

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::Destination;
 use super::apply::Provider;
 use super::probe::{
-    Counted, LastAnswer, Patience, ProbeError, counted_client, describe_server, pinned_config, read_kubeconfig,
+    Answers, Counted, Patience, ProbeError, counted_client, describe_server, pinned_config, read_kubeconfig,
 };
 use crate::metrics::ApiRequests;
 
@@ -24,9 +24,14 @@ pub const HEALTH_INTERVAL: Duration = Duration::from_secs(20);
 /// How long one such question may take.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a workload cluster's client is used without reading its kubeconfig Secret again:
-/// a rotated kubeconfig is picked up within this, and the Secret is read at most once per
-/// cluster in it, not once per reconcile of everything placed there.
-pub const KUBECONFIG_RECHECK: Duration = Duration::from_secs(30);
+/// a rotated kubeconfig whose old credentials still work is picked up within this, and the
+/// Secret is read at most once per cluster in it, not once per reconcile of everything placed
+/// there.
+pub const KUBECONFIG_RECHECK: Duration = Duration::from_secs(5 * 60);
+/// How long after its last read the Secret is read again once the cluster refused the
+/// credentials (401): a rotation that revoked them is picked up within this, and credentials
+/// that stay refused cost a read this often, not one per reconcile.
+pub const REFUSED_RECHECK: Duration = Duration::from_secs(10);
 
 /// Where a workload cluster's kubeconfig is, read from its ContainerCluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,12 +77,19 @@ struct Connection {
     /// When the Secret was last read and found at that version.
     read_at: Instant,
     provider: Arc<Provider>,
-    /// When it last answered any request of the operator's.
-    last_answer: LastAnswer,
+    /// How it answered the operator's requests.
+    answers: Answers,
     /// Whether it answered the last health check, or a request since.
     answering: bool,
     /// Its child watches, stopped with the connection.
     _watching: Option<Watching>,
+}
+
+impl Connection {
+    /// How long after its last read the Secret is trusted.
+    fn recheck(&self) -> Duration {
+        if self.answers.refused_after(self.read_at) { REFUSED_RECHECK } else { KUBECONFIG_RECHECK }
+    }
 }
 
 struct Watching(AbortHandle);
@@ -170,9 +182,9 @@ impl Clusters {
             return current;
         }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));
-        let last_answer = LastAnswer::default();
+        let answers = Answers::default();
         let counted =
-            Counted { requests: &self.requests, cluster: &format!("{namespace}/{name}"), answered: Some(&last_answer) };
+            Counted { requests: &self.requests, cluster: &format!("{namespace}/{name}"), answered: Some(&answers) };
         let cannot_connect = |error| match error {
             ProbeError::Refused(message) => ClusterError::Refused(message),
             other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
@@ -187,7 +199,7 @@ impl Clusters {
             secret_version: version,
             read_at: Instant::now(),
             provider: provider.clone(),
-            last_answer,
+            answers,
             answering: true,
             _watching: watching,
         };
@@ -198,7 +210,8 @@ impl Clusters {
     }
 
     /// The connection made from `credentials` whose Secret was read less than
-    /// [`KUBECONFIG_RECHECK`] ago, if there is one.
+    /// [`KUBECONFIG_RECHECK`] ago ([`REFUSED_RECHECK`] once the cluster refused its
+    /// credentials since), if there is one.
     fn read_recently(
         &self,
         destination: &Destination,
@@ -207,7 +220,7 @@ impl Clusters {
         let connected = self.locked();
         let connection = connected
             .get(destination)
-            .filter(|c| c.credentials == *credentials && c.read_at.elapsed() < KUBECONFIG_RECHECK)?;
+            .filter(|c| c.credentials == *credentials && c.read_at.elapsed() < c.recheck())?;
         Some(Self::use_of(destination, connection))
     }
 
@@ -269,12 +282,12 @@ impl Clusters {
         let mut asked: HashMap<Destination, Instant> = HashMap::new();
         loop {
             tokio::time::sleep(HEALTH_INTERVAL / 4).await;
-            let clusters: Vec<(Destination, Arc<Provider>, LastAnswer)> =
-                self.locked().iter().map(|(d, c)| (d.clone(), c.provider.clone(), c.last_answer.clone())).collect();
+            let clusters: Vec<(Destination, Arc<Provider>, Answers)> =
+                self.locked().iter().map(|(d, c)| (d.clone(), c.provider.clone(), c.answers.clone())).collect();
             asked.retain(|destination, _| clusters.iter().any(|(d, ..)| d == destination));
-            for (destination, provider, last_answer) in clusters {
+            for (destination, provider, answers) in clusters {
                 let recently_asked = asked.get(&destination).is_some_and(|at| at.elapsed() < HEALTH_INTERVAL);
-                let answering = if last_answer.within(HEALTH_INTERVAL) {
+                let answering = if answers.within(HEALTH_INTERVAL) {
                     true
                 } else if recently_asked {
                     continue;

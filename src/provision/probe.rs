@@ -184,23 +184,44 @@ pub enum Patience {
 pub struct Counted<'a> {
     pub requests: &'a ApiRequests,
     pub cluster: &'a str,
-    /// Stamped whenever the cluster answers, if someone wants to know.
-    pub answered: Option<&'a LastAnswer>,
+    /// Told of every answer, if someone wants to know.
+    pub answered: Option<&'a Answers>,
 }
 
-/// When a cluster last answered one of the operator's requests: while reconciles talk to it,
-/// nobody need ask it whether it answers.
+/// How a cluster answered the operator's requests: when it last answered (while reconciles
+/// talk to it, nobody need ask it whether it answers), and when it last refused the
+/// credentials (401: a rotated kubeconfig whose old credentials no longer work).
 #[derive(Clone, Debug, Default)]
-pub struct LastAnswer(Arc<Mutex<Option<Instant>>>);
+pub struct Answers(Arc<Mutex<Heard>>);
 
-impl LastAnswer {
-    fn stamp(&self) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+#[derive(Debug, Default)]
+struct Heard {
+    answered: Option<Instant>,
+    refused: Option<Instant>,
+}
+
+impl Answers {
+    /// An answer with `status`: a server error says nothing of the server being there and
+    /// serving.
+    fn heard(&self, status: http::StatusCode) {
+        let mut heard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if status == http::StatusCode::UNAUTHORIZED {
+            heard.refused = Some(now);
+        }
+        if !status.is_server_error() {
+            heard.answered = Some(now);
+        }
     }
 
     /// Whether the cluster answered within `interval`.
     pub fn within(&self, interval: Duration) -> bool {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|at| at.elapsed() < interval)
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).answered.is_some_and(|at| at.elapsed() < interval)
+    }
+
+    /// Whether the cluster refused the credentials after `since`.
+    pub fn refused_after(&self, since: Instant) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).refused.is_some_and(|at| at > since)
     }
 }
 
@@ -247,7 +268,7 @@ pub fn counted_client(
         Patience::Watch => WATCH_READ_TIMEOUT,
     });
     let answered = counted.answered.cloned();
-    let on_answer = move || answered.iter().for_each(LastAnswer::stamp);
+    let on_answer = move |status| answered.iter().for_each(|answers| answers.heard(status));
     counted.requests.client(config, counted.cluster, on_answer).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 

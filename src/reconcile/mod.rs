@@ -92,6 +92,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// When each object's status was last written: reports that work is still under way wait
+    /// for the next one.
+    pace: status::Pace,
     /// Reconciles an object of a kind by name, once the operator's controllers exist.
     waker: OnceLock<Waker>,
     /// The operator's own Kubernetes username, once the API server said it: the audit rows of
@@ -128,6 +131,7 @@ impl Context {
             cache_wait: durations::CACHES,
             metrics,
             failures: Mutex::default(),
+            pace: status::Pace::default(),
             waker: OnceLock::new(),
             operator: OnceLock::new(),
         }
@@ -177,6 +181,16 @@ impl Context {
         let Some(wake) = self.waker.get() else { return };
         let namespace = obj.namespace();
         for (kind, name) in obj.followers(&self.index) {
+            wake(kind, &name, namespace.as_deref());
+        }
+    }
+
+    /// Reconciles the objects waiting for what `obj`'s mirrored status columns say
+    /// ([`Kind::awaiting_status`]), now that they changed.
+    pub fn wake_awaiting_status<K: Kind>(&self, obj: &K) {
+        let Some(wake) = self.waker.get() else { return };
+        let namespace = obj.namespace();
+        for (kind, name) in obj.awaiting_status(&self.index) {
             wake(kind, &name, namespace.as_deref());
         }
     }
@@ -549,12 +563,14 @@ async fn apply<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -
     };
     let written = match report {
         Some(report) => update_status(obj, api, ctx, &report, progress.organization.as_deref()).await,
-        None => Ok(()),
+        None => Ok(StatusWrite::Done),
     };
     match (concluded, written) {
-        (Ok((_, action)), Ok(())) => Ok(action),
+        (Ok((_, action)), Ok(StatusWrite::Done)) => Ok(action),
+        // Looked at again when it may be written: what it says then is written.
+        (Ok(_), Ok(StatusWrite::Later(wait))) => Ok(Action::requeue(wait)),
         (Ok(_), Err(status_error)) => Err(status_error),
-        (Err(error), Ok(())) => Err(error),
+        (Err(error), Ok(_)) => Err(error),
         (Err(error), Err(status_error)) => {
             warn!(%status_error, %error, "could not report the fault");
             Err(error)
@@ -709,6 +725,14 @@ async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) ->
         .and_then(|bytes| String::from_utf8(bytes.0).ok()))
 }
 
+/// Whether a status was written (or had nothing new), or waits to be written.
+enum StatusWrite {
+    Done,
+    /// It only said that work is still under way, shortly after the last write: it is
+    /// written once this has passed, if it still says something new then.
+    Later(Duration),
+}
+
 /// Applies the status (server-side, our field manager) and publishes an Event when Ready flips
 /// or fails for a new reason.
 async fn update_status<K: Kind>(
@@ -717,14 +741,22 @@ async fn update_status<K: Kind>(
     ctx: &Context,
     report: &Report<K::Status>,
     organization: Option<&str>,
-) -> Result<()> {
+) -> Result<StatusWrite> {
     let before = current_status(obj);
     let patch = status::build(obj, report, organization, Timestamp::now());
     // Nothing new: nothing written, and so no watch event to echo. The followers of a status
     // that did change are woken by its watch event, once the cache they read holds it
     // (`operator::controller`).
     if patch.get("status") == Some(&before) {
-        return Ok(());
+        return Ok(StatusWrite::Done);
+    }
+    let key = retry_key(obj);
+    let now = std::time::Instant::now();
+    if status::only_still_under_way(&before, &patch["status"])
+        && let Some(wait) = ctx.pace.wait(&key, now)
+    {
+        debug!(?wait, "still under way: written with the next report");
+        return Ok(StatusWrite::Later(wait));
     }
     if tracing::enabled!(tracing::Level::DEBUG) {
         let changed: Vec<String> = patch["status"]
@@ -737,6 +769,7 @@ async fn update_status<K: Kind>(
         debug!(?changed, "status written");
     }
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    ctx.pace.written(&key, now);
     let ready = &report.ready;
     let conditions = obj.common_status().map(|status| status.conditions.as_slice()).unwrap_or_default();
     let announcement = status::announcement(conditions, ready);
@@ -746,7 +779,7 @@ async fn update_status<K: Kind>(
     if let Some(type_) = announcement.filter(|_| report.announce) {
         publish(ctx, obj, type_, ready.reason, &ready.message).await;
     }
-    Ok(())
+    Ok(StatusWrite::Done)
 }
 
 async fn publish<K: Kind>(ctx: &Context, obj: &K, type_: EventType, reason: Reason, note: &str) {

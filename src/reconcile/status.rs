@@ -1,6 +1,8 @@
 //! Pure status building: conditions that keep their transition time unless they flip.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -147,6 +149,55 @@ pub fn build<K: Kind>(obj: &K, report: &Report<K::Status>, organization: Option<
         "kind": K::kind(&()),
         "status": fields,
     })
+}
+
+/// Whether the status `after` only says differently that work is still under way, as
+/// `before` did: both `Ready` conditions are False for a reason under way
+/// ([`Reason::is_under_way`]), and nothing but the conditions changed. Such a report may wait
+/// for the next one ([`Pace`]); a first report, a flip, a fault and any other field are written
+/// at once.
+pub fn only_still_under_way(before: &Value, after: &Value) -> bool {
+    let under_way = |status: &Value| {
+        let conditions = status["conditions"].as_array().into_iter().flatten();
+        conditions.filter(|condition| condition["type"] == "Ready").any(|ready| {
+            ready["status"] == "False"
+                && serde_json::from_value::<Reason>(ready["reason"].clone()).is_ok_and(Reason::is_under_way)
+        })
+    };
+    let without_conditions = |status: &Value| {
+        let mut fields = status.as_object().cloned().unwrap_or_default();
+        fields.remove("conditions");
+        fields
+    };
+    under_way(before) && under_way(after) && without_conditions(before) == without_conditions(after)
+}
+
+/// When each object's status was last written, so that reports that work is still under way
+/// (waiting for the cluster, then for the namespace, then for the workloads) are written at
+/// most once per [`Pace::INTERVAL`]: the latest of them then, the others never. The first
+/// report, `Ready` turning, a fault and every other field are written at once.
+#[derive(Debug, Default)]
+pub struct Pace(Mutex<HashMap<String, Instant>>);
+
+impl Pace {
+    pub const INTERVAL: Duration = Duration::from_secs(2);
+
+    /// How long the status of `key`, last written at a time recorded here, must still wait
+    /// at `now`; `None` when it may be written.
+    pub fn wait(&self, key: &str, now: Instant) -> Option<Duration> {
+        let written = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied()?;
+        Self::INTERVAL.checked_sub(now.saturating_duration_since(written)).filter(|left| !left.is_zero())
+    }
+
+    /// Records that the status of `key` was written at `now`. What is older than the interval
+    /// no longer holds anything back, and goes.
+    pub fn written(&self, key: &str, now: Instant) {
+        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if written.len() >= 1024 {
+            written.retain(|_, at| now.saturating_duration_since(*at) < Self::INTERVAL);
+        }
+        written.insert(key.to_owned(), now);
+    }
 }
 
 /// Seed defaults are text; counts are numbers in the status.
@@ -328,5 +379,46 @@ mod tests {
         ] {
             assert_eq!(announcement(&before, verdict), expected, "{before:?} then {verdict:?}");
         }
+    }
+
+    #[test]
+    fn only_reports_that_work_is_still_under_way_wait() {
+        let status = |ready: &str, reason: &str, message: &str, phase: &str| {
+            json!({ "phase": phase, "conditions": [
+                { "type": "Synced", "status": "True", "reason": "Mirrored", "message": "" },
+                { "type": "Ready", "status": ready, "reason": reason, "message": message },
+            ] })
+        };
+        let cluster = status("False", "WaitingForDependency", "cluster not Available", "creating");
+        let namespace = status("False", "WaitingForDependency", "namespace not there", "creating");
+        let claim = status("False", "Progressing", "claim Pending", "creating");
+        for (before, after, waits) in [
+            (&cluster, &namespace, true),
+            (&namespace, &claim, true),
+            (&claim, &status("False", "Progressing", "claim Pending still", "creating"), true),
+            // A first report, a flip, a fault, another field: at once.
+            (&json!(null), &cluster, false),
+            (&json!({}), &cluster, false),
+            (&claim, &status("True", "Provisioned", "bound", "creating"), false),
+            (&status("True", "Provisioned", "bound", "bound"), &claim, false),
+            (&claim, &status("False", "InvalidSpec", "too small", "creating"), false),
+            (&status("False", "InvalidSpec", "too small", "creating"), &claim, false),
+            (&claim, &status("False", "Progressing", "claim Pending", "bound"), false),
+        ] {
+            assert_eq!(only_still_under_way(before, after), waits, "{before} then {after}");
+        }
+    }
+
+    #[test]
+    fn a_paced_status_waits_the_rest_of_the_interval_after_its_last_write() {
+        let pace = Pace::default();
+        let start = Instant::now();
+        assert_eq!(pace.wait("Volume/acme/data", start), None, "never written");
+        pace.written("Volume/acme/data", start);
+        assert_eq!(pace.wait("Volume/acme/data", start), Some(Pace::INTERVAL));
+        let later = start + Duration::from_millis(500);
+        assert_eq!(pace.wait("Volume/acme/data", later), Some(Pace::INTERVAL - Duration::from_millis(500)));
+        assert_eq!(pace.wait("Volume/acme/other", later), None, "another object");
+        assert_eq!(pace.wait("Volume/acme/data", start + Pace::INTERVAL), None, "the interval passed");
     }
 }

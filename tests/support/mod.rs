@@ -245,8 +245,8 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .expect("count")
 }
 
-/// Serves `routes` (path → JSON or text body) over HTTP/1.1 on a free local port; returns its
-/// URL. Unknown paths are 404.
+/// Serves `routes` (path → JSON or text body, or a number: the status it answers) over
+/// HTTP/1.1 on a free local port; returns its URL. Unknown paths are 404.
 pub async fn serve(routes: HashMap<&'static str, Value>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
     let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -264,9 +264,13 @@ pub async fn serve(routes: HashMap<&'static str, Value>) -> String {
                 let head = String::from_utf8_lossy(&head);
                 let path = head.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_owned();
                 let (status, body) = match routes.get(path.as_str()) {
-                    Some(Value::String(text)) => ("200 OK", text.clone()),
-                    Some(json) => ("200 OK", json.to_string()),
-                    None => ("404 Not Found", json!({ "message": "page not found" }).to_string()),
+                    Some(Value::String(text)) => ("200 OK".to_owned(), text.clone()),
+                    // A number is the status the path answers, with a Status as body.
+                    Some(Value::Number(code)) => {
+                        (format!("{code} Answered"), json!({ "kind": "Status", "code": code }).to_string())
+                    }
+                    Some(json) => ("200 OK".to_owned(), json.to_string()),
+                    None => ("404 Not Found".to_owned(), json!({ "message": "page not found" }).to_string()),
                 };
                 let response = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
