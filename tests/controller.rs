@@ -908,9 +908,9 @@ async fn a_missing_parent_is_silent_while_new_then_a_condition_not_yet_a_warning
     assert_eq!(action, Action::requeue(durations::WAITING));
     assert!(!row_exists(&db.pool, "volumes", &volume).await);
 
-    // What it waits for is said otherwise moments later (here: its status says it waited for
-    // something else): that waits for the next report, at most `Pace::INTERVAL` after the
-    // last write (the mock refuses any request), and is written then.
+    // What it waits for is said otherwise (here: its status says it waited for something
+    // else): that waits until it has stood `Pace::INTERVAL` (the mock refuses any request),
+    // and is written then.
     let mut waited = volume.clone();
     waited["status"] = written.lock().expect("written").clone();
     for condition in waited["status"]["conditions"].as_array_mut().into_iter().flatten() {

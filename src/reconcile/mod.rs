@@ -92,8 +92,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
-    /// When each object's status was last written: reports that work is still under way wait
-    /// for the next one.
+    /// Reports that only say work is still under way, held back a little.
     pace: status::Pace,
     /// Reconciles an object of a kind by name, once the operator's controllers exist.
     waker: OnceLock<Waker>,
@@ -728,8 +727,8 @@ async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) ->
 /// Whether a status was written (or had nothing new), or waits to be written.
 enum StatusWrite {
     Done,
-    /// It only said that work is still under way, shortly after the last write: it is
-    /// written once this has passed, if it still says something new then.
+    /// It only said otherwise that work is still under way: it is written once it has stood
+    /// this long, unless something else is written first.
     Later(Duration),
 }
 
@@ -747,15 +746,15 @@ async fn update_status<K: Kind>(
     // Nothing new: nothing written, and so no watch event to echo. The followers of a status
     // that did change are woken by its watch event, once the cache they read holds it
     // (`operator::controller`).
+    let key = retry_key(obj);
     if patch.get("status") == Some(&before) {
+        ctx.pace.settled(&key);
         return Ok(StatusWrite::Done);
     }
-    let key = retry_key(obj);
-    let now = std::time::Instant::now();
     if status::only_still_under_way(&before, &patch["status"])
-        && let Some(wait) = ctx.pace.wait(&key, now)
+        && let Some(wait) = ctx.pace.wait(&key, std::time::Instant::now())
     {
-        debug!(?wait, "still under way: written with the next report");
+        debug!(?wait, "still under way: written if it still says so then");
         return Ok(StatusWrite::Later(wait));
     }
     if tracing::enabled!(tracing::Level::DEBUG) {
@@ -769,7 +768,7 @@ async fn update_status<K: Kind>(
         debug!(?changed, "status written");
     }
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    ctx.pace.written(&key, now);
+    ctx.pace.settled(&key);
     let ready = &report.ready;
     let conditions = obj.common_status().map(|status| status.conditions.as_slice()).unwrap_or_default();
     let announcement = status::announcement(conditions, ready);

@@ -153,9 +153,8 @@ pub fn build<K: Kind>(obj: &K, report: &Report<K::Status>, organization: Option<
 
 /// Whether the status `after` only says differently that work is still under way, as
 /// `before` did: both `Ready` conditions are False for a reason under way
-/// ([`Reason::is_under_way`]), and nothing but the conditions changed. Such a report may wait
-/// for the next one ([`Pace`]); a first report, a flip, a fault and any other field are written
-/// at once.
+/// ([`Reason::is_under_way`]), and nothing but the conditions changed. Such a report waits a
+/// little ([`Pace`]); a first report, a flip, a fault and any other field are written at once.
 pub fn only_still_under_way(before: &Value, after: &Value) -> bool {
     let under_way = |status: &Value| {
         let conditions = status["conditions"].as_array().into_iter().flatten();
@@ -172,31 +171,32 @@ pub fn only_still_under_way(before: &Value, after: &Value) -> bool {
     under_way(before) && under_way(after) && without_conditions(before) == without_conditions(after)
 }
 
-/// When each object's status was last written, so that reports that work is still under way
-/// (waiting for the cluster, then for the namespace, then for the workloads) are written at
-/// most once per [`Pace::INTERVAL`]: the latest of them then, the others never. The first
-/// report, `Ready` turning, a fault and every other field are written at once.
+/// Reports held back because they only said otherwise that work is still under way (waiting
+/// for the cluster, then for the namespace, then for the workloads), by object, with when the
+/// first of them was held: such a report is written once it has stood [`Pace::INTERVAL`],
+/// the latest one then; what comes before (`Ready` turning, a fault, any other field) is
+/// written at once instead, and the ones held never are.
 #[derive(Debug, Default)]
 pub struct Pace(Mutex<HashMap<String, Instant>>);
 
 impl Pace {
     pub const INTERVAL: Duration = Duration::from_secs(2);
 
-    /// How long the status of `key`, last written at a time recorded here, must still wait
-    /// at `now`; `None` when it may be written.
+    /// How long the report of `key` that only says work is still under way waits at `now`
+    /// (the first one starts its wait); `None` when it has waited long enough.
     pub fn wait(&self, key: &str, now: Instant) -> Option<Duration> {
-        let written = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied()?;
-        Self::INTERVAL.checked_sub(now.saturating_duration_since(written)).filter(|left| !left.is_zero())
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.len() >= 1024 {
+            // Objects deleted while held; what waited far longer is not waiting any more.
+            held.retain(|_, since| now.saturating_duration_since(*since) < 10 * Self::INTERVAL);
+        }
+        let since = *held.entry(key.to_owned()).or_insert(now);
+        Self::INTERVAL.checked_sub(now.saturating_duration_since(since)).filter(|left| !left.is_zero())
     }
 
-    /// Records that the status of `key` was written at `now`. What is older than the interval
-    /// no longer holds anything back, and goes.
-    pub fn written(&self, key: &str, now: Instant) {
-        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if written.len() >= 1024 {
-            written.retain(|_, at| now.saturating_duration_since(*at) < Self::INTERVAL);
-        }
-        written.insert(key.to_owned(), now);
+    /// The status of `key` was written, or holds what it would say: nothing waits.
+    pub fn settled(&self, key: &str) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
     }
 }
 
@@ -410,15 +410,16 @@ mod tests {
     }
 
     #[test]
-    fn a_paced_status_waits_the_rest_of_the_interval_after_its_last_write() {
+    fn a_report_still_under_way_is_written_once_it_has_stood_the_interval() {
         let pace = Pace::default();
         let start = Instant::now();
-        assert_eq!(pace.wait("Volume/acme/data", start), None, "never written");
-        pace.written("Volume/acme/data", start);
-        assert_eq!(pace.wait("Volume/acme/data", start), Some(Pace::INTERVAL));
+        assert_eq!(pace.wait("Volume/acme/data", start), Some(Pace::INTERVAL), "the first one starts waiting");
         let later = start + Duration::from_millis(500);
         assert_eq!(pace.wait("Volume/acme/data", later), Some(Pace::INTERVAL - Duration::from_millis(500)));
-        assert_eq!(pace.wait("Volume/acme/other", later), None, "another object");
-        assert_eq!(pace.wait("Volume/acme/data", start + Pace::INTERVAL), None, "the interval passed");
+        assert_eq!(pace.wait("Volume/acme/other", later), Some(Pace::INTERVAL), "another object waits on its own");
+        assert_eq!(pace.wait("Volume/acme/data", start + Pace::INTERVAL), None, "it has stood long enough");
+        pace.settled("Volume/acme/data");
+        let again = start + 3 * Pace::INTERVAL;
+        assert_eq!(pace.wait("Volume/acme/data", again), Some(Pace::INTERVAL), "written: the next one waits anew");
     }
 }
