@@ -566,7 +566,8 @@ async fn apply<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -
     };
     match (concluded, written) {
         (Ok((_, action)), Ok(StatusWrite::Done)) => Ok(action),
-        // Looked at again when it may be written: what it says then is written.
+        // Looked at again when it may be written, within 2 s (a sooner look the reconcile
+        // asked for waits that long too): what it says then is written.
         (Ok(_), Ok(StatusWrite::Later(wait))) => Ok(Action::requeue(wait)),
         (Ok(_), Err(status_error)) => Err(status_error),
         (Err(error), Ok(_)) => Err(error),
@@ -743,10 +744,10 @@ async fn update_status<K: Kind>(
 ) -> Result<StatusWrite> {
     let before = current_status(obj);
     let patch = status::build(obj, report, organization, Timestamp::now());
+    let key = retry_key(obj);
     // Nothing new: nothing written, and so no watch event to echo. The followers of a status
     // that did change are woken by its watch event, once the cache they read holds it
     // (`operator::controller`).
-    let key = retry_key(obj);
     if patch.get("status") == Some(&before) {
         ctx.pace.settled(&key);
         return Ok(StatusWrite::Done);

@@ -1,4 +1,5 @@
-//! Pure status building: conditions that keep their transition time unless they flip.
+//! Status building, pure: conditions that keep their transition time unless they flip. And
+//! the pace of reports that only say work is still under way ([`Pace`]).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
