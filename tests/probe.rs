@@ -394,7 +394,7 @@ async fn a_client_tells_of_each_answer_and_not_of_silence() {
     let before = Instant::now();
     let answers = Answers::default();
     let requests = ApiRequests::default();
-    let counted = Counted { requests: &requests, cluster: "edge", answered: Some(&answers) };
+    let counted = Counted { requests: &requests, cluster: "edge", answers: Some(&answers) };
     let config = kube::Config::new(url.parse().expect("a url"));
     let client = counted_client(config, "the fake cluster", Patience::Reconcile, counted).expect("a client");
     assert!(client.list_api_groups().await.is_err());

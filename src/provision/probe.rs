@@ -106,7 +106,7 @@ pub async fn probe(
     match target {
         ProbeTarget::Kubeconfig { namespace, secret } => {
             let (kubeconfig, _) = read_kubeconfig(client, namespace, secret, &["value", "kubeconfig"]).await?;
-            let counted = Counted { requests, cluster: &format!("probe {namespace}/{secret}"), answered: None };
+            let counted = Counted { requests, cluster: &format!("probe {namespace}/{secret}"), answers: None };
             kubernetes(kubeconfig, deny, counted).await
         }
         ProbeTarget::Engine { url, swarm, tls } => {
@@ -119,7 +119,7 @@ pub async fn probe(
                 *swarm,
                 tls.as_ref(),
                 deny,
-                Counted { requests, cluster: &format!("probe {url}"), answered: None },
+                Counted { requests, cluster: &format!("probe {url}"), answers: None },
             )
             .await
         }
@@ -185,7 +185,7 @@ pub struct Counted<'a> {
     pub requests: &'a ApiRequests,
     pub cluster: &'a str,
     /// Told of every answer, if someone wants to know.
-    pub answered: Option<&'a Answers>,
+    pub answers: Option<&'a Answers>,
 }
 
 /// How a cluster answered the operator's requests: when it last answered (while reconciles
@@ -267,8 +267,8 @@ pub fn counted_client(
         Patience::Reconcile => RECONCILE_READ_TIMEOUT,
         Patience::Watch => WATCH_READ_TIMEOUT,
     });
-    let answered = counted.answered.cloned();
-    let on_answer = move |status| answered.iter().for_each(|answers| answers.heard(status));
+    let answers = counted.answers.cloned();
+    let on_answer = move |status| answers.iter().for_each(|answers| answers.heard(status));
     counted.requests.client(config, counted.cluster, on_answer).map_err(|e| unreachable(format!("{what}: {e}")))
 }
 
