@@ -157,6 +157,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Some(ObjectRef::new(&parent.name).within(&deployment.namespace().unwrap_or_default()))
         },
     );
+    // A User follows its password Secret (their namespace's, watched for versions only).
+    let users = ctx.index.user.clone();
+    let changed_secrets = ctx.passwords.changes(client.clone(), &ctx.config.user_secret_namespace);
+    controllers.user = controllers.user.reconcile_on(changed_secrets.flat_map(move |secret| {
+        let naming: Vec<ObjectRef<User>> = users
+            .state()
+            .iter()
+            .filter(|user| user.password_secret().is_some_and(|(_, name, _)| name == secret))
+            .map(|user| ObjectRef::from_obj(user.as_ref()))
+            .collect();
+        futures::stream::iter(naming)
+    }));
     let organizations = ctx.index.organization.clone();
     controllers.organization = controllers.organization.reconcile_on(ctx.views.refreshed().flat_map(move |changed| {
         let uid = |org: &Organization| org.uid().and_then(|uid| uid.parse().ok());

@@ -113,6 +113,13 @@ pub fn webhook_access() -> BTreeSet<Access> {
     access("", "secrets", &["update"]).collect()
 }
 
+/// In the namespace of Users' password Secrets (`security.userSecretNamespace`): their
+/// versions are watched (metadata only), so that a changed password is mirrored at once and an
+/// unchanged one is not read again.
+pub fn user_secret_access() -> BTreeSet<Access> {
+    access("", "secrets", &["list", "watch"]).collect()
+}
+
 /// In the operator's own namespace: the leader election Lease.
 pub fn lease_access() -> BTreeSet<Access> {
     access("coordination.k8s.io", "leases", &["get", "create", "patch"]).collect()

@@ -108,6 +108,7 @@ fn rbac_grants_exactly_what_the_code_calls() {
     };
     assert_eq!(role("windflow-leader-election"), rbac::lease_access());
     assert_eq!(role("windflow-webhook"), rbac::webhook_access());
+    assert_eq!(role("windflow-user-secrets"), rbac::user_secret_access());
     for binding in manifests.iter().filter(|m| m["kind"] == "RoleBinding") {
         assert_eq!(binding["subjects"][0]["name"], "windflow");
     }

@@ -171,7 +171,11 @@ impl Kind for Element {
 
     /// An element works while everything on it does: one that needs users is its fault too.
     fn gathered(&self, inputs: &Inputs) -> Option<Gathered> {
-        first_unready(&self.objects_on(inputs.index))
+        let on = self.objects_on(inputs.index);
+        if on.is_empty() {
+            return Some(Gathered::Nothing("nothing stands on it yet".to_owned()));
+        }
+        first_unready(&on)
     }
 }
 

@@ -82,6 +82,10 @@ pub enum Gathered {
     Broken(String),
     /// Work is under way.
     Pending(String),
+    /// It gathers nothing yet: Ready, once a new object's arrival grace is over. What it gathers
+    /// usually arrives with it (one apply, one sync), a moment later: until then it is under
+    /// way, so that it does not say Ready, then not, then Ready again.
+    Nothing(String),
 }
 
 /// Everything a builder reads besides the object itself.

@@ -1074,3 +1074,17 @@ fn a_rollout_weighs_the_stack_phase_as_create_deployment_does() {
         assert_eq!((state.phase, state.readiness), (phase.into(), readiness), "{phase}");
     }
 }
+
+/// An element with nothing on it says so (the reconcile weighs that by the element's age); one
+/// with objects on it follows them.
+#[test]
+fn an_element_gathers_what_stands_on_it() {
+    let index = index(&platform());
+    let config = Config::default();
+    let inputs = Inputs::offline(&index, &config);
+    let spare: Element = sample("Element", "storage", json!({ "metadata": { "name": "spare" } }));
+    assert_eq!(spare.gathered(&inputs), Some(Gathered::Nothing("nothing stands on it yet".to_owned())));
+    let storage: Element = sample("Element", "storage", json!({}));
+    let gathered = storage.gathered(&inputs);
+    assert!(matches!(&gathered, Some(Gathered::Pending(why)) if why.contains("is not Ready yet")), "{gathered:?}");
+}

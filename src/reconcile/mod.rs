@@ -3,6 +3,7 @@
 
 mod announcer;
 pub mod deployment;
+pub mod passwords;
 mod provisioning;
 pub mod status;
 mod tenant;
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -94,6 +95,10 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Reports that only say work is still under way, held back a little.
     pace: status::Pace,
+    /// Users' password Secrets, read once per version.
+    pub passwords: passwords::Passwords,
+    /// When each organization's database login was last checked.
+    logins: tenant::LoginChecks,
     /// Reconciles an object of a kind by name, once the operator's controllers exist.
     waker: OnceLock<Waker>,
     /// The operator's own Kubernetes username, once the API server said it: the audit rows of
@@ -131,6 +136,8 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             pace: status::Pace::default(),
+            passwords: passwords::Passwords::default(),
+            logins: tenant::LoginChecks::default(),
             waker: OnceLock::new(),
             operator: OnceLock::new(),
         }
@@ -609,7 +616,7 @@ async fn conclude<K: Kind, L: Lifecycle<K>>(
             );
             return Ok(blocked(Verdict::failed(Reason::InvalidSpec, message)));
         }
-        Some((namespace, name, key)) => match read_secret(&ctx.client, namespace, name, key).await? {
+        Some((namespace, name, key)) => match ctx.passwords.read(&ctx.client, namespace, name, key).await? {
             Some(hash) => Some(hash),
             None => {
                 let message = format!("waiting for key {key:?} of Secret {namespace}/{name}");
@@ -717,14 +724,6 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
     }
 }
 
-async fn read_secret(client: &Client, namespace: &str, name: &str, key: &str) -> Result<Option<String>> {
-    let secret = Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await?;
-    Ok(secret
-        .and_then(|s| s.data)
-        .and_then(|data| data.get(key).cloned())
-        .and_then(|bytes| String::from_utf8(bytes.0).ok()))
-}
-
 /// Whether a status was written (or had nothing new), or waits to be written.
 enum StatusWrite {
     Done,
@@ -752,7 +751,7 @@ async fn update_status<K: Kind>(
         ctx.pace.settled(&key);
         return Ok(StatusWrite::Done);
     }
-    if status::only_still_under_way(&before, &patch["status"])
+    if status::may_wait(report, status::has_reported(obj), &before, &patch["status"])
         && let Some(wait) = ctx.pace.wait(&key, std::time::Instant::now())
     {
         debug!(?wait, "still under way: written if it still says so then");

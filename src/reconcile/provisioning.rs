@@ -60,7 +60,9 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
             }
             // Nothing is built, applied or observed, so that no status says what is not there.
             Err(ConnectError::NoCluster(ready)) => {
-                return Ok((Report { ready, observed, ..mirrored() }, Action::requeue(durations::CLUSTER_RECHECK)));
+                let awaits_cluster = ready.reason == Reason::WaitingForDependency;
+                let report = Report { ready, observed, awaits_cluster, ..mirrored() };
+                return Ok((report, Action::requeue(durations::CLUSTER_RECHECK)));
             }
             Err(ConnectError::Fault(error)) => return Err(error),
         };
@@ -268,24 +270,44 @@ async fn report<K: Kind>(
     // Applied is not working: Ready waits for what the children report. Their changes wake this
     // object (the child watches), so no polling meanwhile.
     let unready = obj.gathered(inputs).or_else(|| obj.not_working(&applied.children, inputs).map(Gathered::Pending));
-    if unready.is_none() && held_back.is_empty() && !located.earlier.is_empty() {
+    let arriving = match unready {
+        Some(Gathered::Nothing(_)) => super::status::grace_left(obj, Timestamp::now()),
+        _ => None,
+    };
+    let working = matches!(unready, None | Some(Gathered::Nothing(_)));
+    if working && held_back.is_empty() && !located.earlier.is_empty() {
         let left = leave(ctx, obj, &located.owner, &located.earlier).await?;
         observed.common_mut().placement = Some(located.status(&left));
     }
-    let ready = match (held_back.verdict(&message), unready) {
-        (Some(verdict), _) => verdict,
-        (None, Some(Gathered::Broken(why))) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
-        (None, Some(Gathered::Pending(why))) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
-        (None, None) => Verdict::ok(Reason::Provisioned, message),
-    };
+    let ready = readiness(held_back.verdict(&message), unready, arriving.is_some(), message);
     // An existing cluster is checked again soon: its health is what it reports. A cluster that
     // does not answer wakes its objects when it does again; this is the fallback.
-    let every = match ready.reason {
-        Reason::ClusterUnreachable | Reason::WaitingForDependency => durations::CLUSTER_RECHECK,
+    let every = match (ready.reason, arriving) {
+        (Reason::ClusterUnreachable | Reason::WaitingForDependency, _) => durations::CLUSTER_RECHECK,
+        // What arrives wakes it; at the end of its grace it is Ready with nothing.
+        (_, Some(left)) => left,
         _ if inputs.report.is_some() => durations::HEALTH_CHECK,
         _ => durations::RESYNC,
     };
     Ok((Report { ready, observed, ..mirrored() }, Action::requeue(every)))
+}
+
+/// Ready: what was held back, else how what the object gathers or its children stand; a new
+/// object that gathers nothing yet is under way while what it gathers may still be `arriving`.
+fn readiness(held: Option<Verdict>, unready: Option<Gathered>, arriving: bool, message: String) -> Verdict {
+    match (held, unready) {
+        (Some(verdict), _) => verdict,
+        (None, Some(Gathered::Broken(why))) => Verdict::failed(Reason::DependentFailed, format!("{message}; {why}")),
+        (None, Some(Gathered::Pending(why))) => Verdict::failed(Reason::Progressing, format!("{message}; {why}")),
+        (None, Some(Gathered::Nothing(why))) if arriving => Verdict::failed(
+            Reason::Progressing,
+            format!(
+                "{message}; {why}: what does may still be arriving, for {:?} after its creation",
+                durations::ARRIVAL
+            ),
+        ),
+        (None, Some(Gathered::Nothing(_)) | None) => Verdict::ok(Reason::Provisioned, message),
+    }
 }
 
 /// Mirrored, but what it asks for cannot be provisioned now.
@@ -495,4 +517,34 @@ pub(super) async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Res
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_object_that_gathers_nothing_yet_is_under_way_through_its_arrival_grace() {
+        let nothing = || Some(Gathered::Nothing("nothing stands on it yet".to_owned()));
+        let message = || "mirrored; it asks for no Kubernetes objects".to_owned();
+        let arriving = readiness(None, nothing(), true, message());
+        assert_eq!((arriving.ok, arriving.reason), (false, Reason::Progressing));
+        assert!(
+            arriving
+                .message
+                .ends_with("nothing stands on it yet: what does may still be arriving, for 15s after its creation"),
+            "{}",
+            arriving.message
+        );
+        let settled = readiness(None, nothing(), false, message());
+        assert_eq!((settled.ok, settled.reason, settled.message), (true, Reason::Provisioned, message()));
+        // What gathers something, or was held back, says so whatever its age.
+        let pending = readiness(None, Some(Gathered::Pending("Volume data is not Ready yet".into())), true, message());
+        assert_eq!((pending.ok, pending.reason), (false, Reason::Progressing));
+        let broken = readiness(None, Some(Gathered::Broken("Volume data needs users".into())), false, message());
+        assert_eq!(broken.reason, Reason::DependentFailed);
+        let held = Verdict::failed(Reason::ClusterUnreachable, "cluster main does not answer");
+        assert_eq!(readiness(Some(held.clone()), nothing(), true, message()), held);
+        assert_eq!(readiness(None, None, false, message()).reason, Reason::Provisioned);
+    }
 }

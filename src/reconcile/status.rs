@@ -47,12 +47,16 @@ pub struct Report<S> {
     /// Publish an Event when Ready flips or is false; off where the reconcile publishes its
     /// own (a rollout's steps).
     pub announce: bool,
+    /// It only says that the object waits for its workload cluster to come up: even a first
+    /// report waits a little ([`Pace`]). What is placed there waits for that cluster too, and
+    /// the cluster coming up wakes them all: the next report usually comes within a second.
+    pub awaits_cluster: bool,
 }
 
 impl<S: Default> Report<S> {
     /// Both conditions say the same: why nothing went through, or that the row is all there is.
     pub fn both(verdict: Verdict) -> Self {
-        Self { synced: verdict.clone(), ready: verdict, observed: S::default(), announce: true }
+        Self { synced: verdict.clone(), ready: verdict, observed: S::default(), announce: true, awaits_cluster: false }
     }
 }
 
@@ -155,7 +159,8 @@ pub fn build<K: Kind>(obj: &K, report: &Report<K::Status>, organization: Option<
 /// Whether the status `after` only says differently that work is still under way, as
 /// `before` did: both `Ready` conditions are False for a reason under way
 /// ([`Reason::is_under_way`]), and nothing but the conditions changed. Such a report waits a
-/// little ([`Pace`]); a first report, a flip, a fault and any other field are written at once.
+/// little ([`Pace`]); a first report (but one that awaits a cluster, [`Report::awaits_cluster`]),
+/// a flip, a fault and any other field are written at once.
 pub fn only_still_under_way(before: &Value, after: &Value) -> bool {
     let under_way = |status: &Value| {
         let conditions = status["conditions"].as_array().into_iter().flatten();
@@ -170,6 +175,13 @@ pub fn only_still_under_way(before: &Value, after: &Value) -> bool {
         fields
     };
     under_way(before) && under_way(after) && without_conditions(before) == without_conditions(after)
+}
+
+/// Whether a report may wait a little ([`Pace`]): it only says otherwise that work is still
+/// under way, or, on an object that has not `reported` yet, it only says the object awaits its
+/// cluster ([`Report::awaits_cluster`]).
+pub fn may_wait<S>(report: &Report<S>, reported: bool, before: &Value, after: &Value) -> bool {
+    (report.awaits_cluster && !reported) || only_still_under_way(before, after)
 }
 
 /// Reports held back because they only said otherwise that work is still under way (waiting
@@ -318,7 +330,7 @@ mod tests {
             synced: Verdict::ok(Reason::Mirrored, "the row holds it"),
             ready: Verdict::failed(Reason::ProviderNotInstalled, "KubeVirt is not installed"),
             observed: VolumeStatus { phase: Some(VolumePhase::Error), ..Default::default() },
-            announce: true,
+            ..Report::both(Verdict::ok(Reason::Mirrored, "unused"))
         };
         let status = build_over(json!({ "phase": "bound" }), &report, None, Timestamp::now());
         let conditions = status["status"]["conditions"].as_array().expect("conditions");
@@ -407,7 +419,18 @@ mod tests {
             (&claim, &status("False", "Progressing", "claim Pending", "bound"), false),
         ] {
             assert_eq!(only_still_under_way(before, after), waits, "{before} then {after}");
+            let report = Report::<VolumeStatus>::both(Verdict::failed(Reason::Progressing, "under way"));
+            assert_eq!(may_wait(&report, true, before, after), waits, "{before} then {after}");
         }
+        // A first report that only says the object awaits its cluster waits too; once the object
+        // has reported, such a report waits only as any other does.
+        let awaiting = Report::<VolumeStatus> {
+            awaits_cluster: true,
+            ..Report::both(Verdict::failed(Reason::WaitingForDependency, "cluster not Available"))
+        };
+        assert!(may_wait(&awaiting, false, &json!(null), &cluster));
+        assert!(!may_wait(&Report { awaits_cluster: false, ..awaiting.clone() }, false, &json!(null), &cluster));
+        assert!(!may_wait(&awaiting, true, &status("True", "Provisioned", "bound", "bound"), &cluster));
     }
 
     #[test]

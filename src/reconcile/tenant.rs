@@ -1,7 +1,10 @@
 //! The Organization's lifecycle: its namespace, its counts from the view
 //! `organization_resources`, and its tenant's database login with the Secret that carries it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use k8s_openapi::ByteString;
@@ -40,8 +43,12 @@ impl Lifecycle<Organization> for Tenant {
             let (mut report, action) = provision(obj, ctx).await?;
             let id = organization_id(obj);
             // The login's Secret lands in the namespace once it is the organization's.
-            if let (true, Some(database)) = (report.ready.ok, &ctx.config.tenant_database) {
+            let edition = LoginChecks::edition(obj);
+            if let (true, Some(database)) = (report.ready.ok, &ctx.config.tenant_database)
+                && ctx.logins.due(id, edition, Instant::now())
+            {
                 login(obj, id, ctx, database).await?;
+                ctx.logins.checked(id, edition, Instant::now());
             }
             match crate::mirror::views::organization_resources(&ctx.pool, id).await {
                 Ok(Some(resources)) => report.observed.resources = Some(resources),
@@ -54,7 +61,47 @@ impl Lifecycle<Organization> for Tenant {
 
     /// The login goes before the row (its mapping would go with the row, the role would not).
     fn retire<'a>(obj: &'a Organization, ctx: &'a Context) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { Ok(tenants::drop_login(&ctx.pool, organization_id(obj)).await?) })
+        Box::pin(async move {
+            let id = organization_id(obj);
+            tenants::drop_login(&ctx.pool, id).await?;
+            ctx.logins.forget(id);
+            Ok(())
+        })
+    }
+}
+
+/// When each organization's login was last checked (its Secret read, its role kept), and at
+/// which edition of the object (its spec, labels and annotations). Its counts move with every
+/// object of the tenant, and each move reconciles it: the login is checked again when users
+/// change the object, else once [`LoginChecks::RECHECK`] has passed (at the next resync, within
+/// 10 minutes), not at every count.
+#[derive(Debug, Default)]
+pub struct LoginChecks(Mutex<HashMap<Uuid, (u64, Instant)>>);
+
+impl LoginChecks {
+    pub const RECHECK: Duration = Duration::from_secs(5 * 60);
+
+    /// What users last changed of the organization: its generation, labels and annotations.
+    pub fn edition(org: &Organization) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        (org.meta().generation, org.labels(), org.annotations()).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Whether the login of `organization`, now at `edition`, is to be checked at `now`.
+    pub fn due(&self, organization: Uuid, edition: u64, now: Instant) -> bool {
+        let checks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        checks.get(&organization).is_none_or(|(checked_edition, at)| {
+            *checked_edition != edition || now.saturating_duration_since(*at) >= Self::RECHECK
+        })
+    }
+
+    pub fn checked(&self, organization: Uuid, edition: u64, now: Instant) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(organization, (edition, now));
+    }
+
+    pub fn forget(&self, organization: Uuid) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&organization);
     }
 }
 
@@ -117,5 +164,37 @@ fn credentials(org: &Organization, namespace: &str, role: &str, password: &str, 
         data: Some(data.into_iter().map(|(key, value)| (key.to_owned(), ByteString(value.into_bytes()))).collect()),
         type_: Some("Opaque".into()),
         ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_is_checked_again_when_its_spec_changes_or_after_a_while() {
+        let checks = LoginChecks::default();
+        let org = |generation: i64, annotations: serde_json::Value| -> Organization {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "windflow.io/v1alpha1", "kind": "Organization",
+                "metadata": { "name": "acme", "generation": generation, "annotations": annotations },
+                "spec": { "name": "ACME" },
+            }))
+            .expect("an Organization")
+        };
+        let first = LoginChecks::edition(&org(1, serde_json::json!({})));
+        assert_eq!(first, LoginChecks::edition(&org(1, serde_json::json!({}))), "the same edition");
+        let (acme, globex, start) = (Uuid::from_u128(1), Uuid::from_u128(2), Instant::now());
+        assert!(checks.due(acme, first, start), "never checked");
+        checks.checked(acme, first, start);
+        assert!(!checks.due(acme, first, start + Duration::from_secs(30)), "its counts moved only");
+        assert!(checks.due(globex, first, start), "another organization");
+        let edited = LoginChecks::edition(&org(2, serde_json::json!({})));
+        let touched = LoginChecks::edition(&org(1, serde_json::json!({ "example.org/touched": "rotate" })));
+        assert!(checks.due(acme, edited, start + Duration::from_secs(30)), "its spec changed");
+        assert!(checks.due(acme, touched, start + Duration::from_secs(30)), "its annotations changed");
+        assert!(checks.due(acme, first, start + LoginChecks::RECHECK), "a while later");
+        checks.forget(acme);
+        assert!(checks.due(acme, first, start), "deleted, made again");
     }
 }

@@ -16,8 +16,8 @@ use sqlx::PgPool;
 
 use crate::controlplane::{ControlPlane, add_fresh_volumes, both, run, workload_plane};
 use crate::install::{
-    ClusterApi, Operator, api_writes, eventually, get, install_chart, play_cluster_api, reset, samples, settle,
-    start_operator_with_metrics, windflow,
+    ClusterApi, Operator, RELEASE_NAMESPACE, api_writes, eventually, get, install_chart, play_cluster_api, reset,
+    samples, settle, start_operator_with_metrics, windflow,
 };
 use crate::support::{TestDb, rows_changed};
 use crate::{api_for, turn};
@@ -323,6 +323,45 @@ where
     api.list(&owned).await.expect("list").items.into_iter().next().unwrap_or_else(|| panic!("a child of {owner}"))
 }
 
+async fn users_follow_their_password_secrets(client: &Client, pool: &PgPool) {
+    let users = Api::<DynamicObject>::all_with(client.clone(), &crate::resource_of("User"));
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let apply = PatchParams::apply("e2e");
+    let dave = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "User", "metadata": { "name": "dave" },
+        "spec": { "email": "dave@acme.example",
+            "passwordSecretRef": { "namespace": RELEASE_NAMESPACE, "name": "dave-login", "key": "hash" } } });
+    users.patch("dave", &apply, &Patch::Apply(&dave)).await.expect("User dave");
+    // Its reconcile finds no Secret yet, and waits for it: no look again before its grace ends.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for version in ["first", "second"] {
+        let hash = format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${version}");
+        let secret = json!({ "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": "dave-login", "namespace": RELEASE_NAMESPACE }, "stringData": { "hash": hash } });
+        secrets.patch("dave-login", &apply, &Patch::Apply(&secret)).await.expect("dave's Secret");
+        let took = eventually(&format!("dave's {version} password mirrored"), Duration::from_secs(10), || async {
+            let stored: Option<String> =
+                sqlx::query_scalar("SELECT hashed_password FROM users WHERE email = 'dave@acme.example'")
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(|error| error.to_string())?
+                    .flatten();
+            if stored.as_deref() == Some(hash.as_str()) { Ok(()) } else { Err(format!("stored {stored:?}")) }
+        })
+        .await;
+        eprintln!("dave's {version} password mirrored {took:?} after its Secret was written");
+    }
+    users.delete("dave", &DeleteParams::default()).await.expect("delete dave");
+    secrets.delete("dave-login", &DeleteParams::default()).await.expect("delete dave's Secret");
+    eventually("dave's row deleted", Duration::from_secs(10), || async {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'dave@acme.example'")
+            .fetch_one(pool)
+            .await
+            .map_err(|error| error.to_string())?;
+        if rows == 0 { Ok(()) } else { Err(format!("{rows} rows")) }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let Scenario { plane, kubeconfig: operator_kubeconfig, db, client, workload: main_cluster, .. } = &scenario().await;
@@ -372,6 +411,11 @@ async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     assert_ne!(rotated, uri, "a new password");
     assert!(sqlx::PgPool::connect(&uri).await.is_err(), "the old password no longer logs in");
     sqlx::PgPool::connect(&rotated).await.expect("the new one does").close().await;
+
+    // A User follows its password Secret, whose versions are watched: made after the User, then
+    // changed, it is mirrored within seconds, with nothing else touched (else at the end of the
+    // User's arrival grace, then at its resync).
+    users_follow_their_password_secrets(&client, &db.pool).await;
 
     // `kubectl get windflow` lists every kind with its printer columns.
     let mut get = plane.kubectl();
