@@ -106,7 +106,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 None => labels::OWNER_KIND.to_owned(),
             };
             let config = watcher::Config::default().labels(&selector);
-            tokio::spawn(watch_children(provider, owners, rollouts.clone(), config)).abort_handle()
+            tokio::spawn(watch_children(cluster.clone(), provider, owners, rollouts.clone(), config)).abort_handle()
         }),
         Box::new(move |cluster| {
             for (kind, name, namespace) in index.placed_on(cluster) {
@@ -368,6 +368,7 @@ macro_rules! controllers {
             async fn run(self, ctx: &Arc<Context>) {
                 futures::join!(
                     watch_children(
+                        Destination::Management,
                         ctx.clusters.management().clone(),
                         self.owners.clone(),
                         ctx.index.clone(),
@@ -522,6 +523,7 @@ fn reconcile_reads(was: &ObjectMeta, is: &ObjectMeta) -> bool {
 /// The caches are made at once, before the watches run: an apply meanwhile waits for their
 /// first lists rather than finding nothing there.
 fn watch_children(
+    cluster: Destination,
     provider: Arc<Provider>,
     owners: Owners,
     index: Index,
@@ -557,12 +559,30 @@ fn watch_children(
                     Ok(child) => {
                         owners.wake(&child);
                         wake_rollouts(&owners, &index, &child);
+                        wake_placed_in_namespace(&owners, &index, &cluster, &child);
                     }
                     Err(error) => debug!(%error, "a child watch failed; retrying with backoff"),
                 }
                 futures::future::ready(())
             })
             .await;
+    }
+}
+
+/// Reconciles what its organization placed on `cluster` when `child` is a namespace an
+/// Environment made there: what goes in it waited for it (`NoNamespace`), and goes on now.
+fn wake_placed_in_namespace(owners: &Owners, index: &Index, cluster: &Destination, child: &DynamicObject) {
+    let labels = child.labels();
+    let is_namespace = child.types.as_ref().is_some_and(|types| types.kind == "Namespace");
+    let (true, Some("Environment"), Some(organization)) =
+        (is_namespace, labels.get(labels::OWNER_KIND).map(String::as_str), labels.get(labels::OWNER_NAMESPACE))
+    else {
+        return;
+    };
+    for (kind, name, namespace) in index.placed_on(cluster) {
+        if namespace == *organization {
+            owners.wake_named(kind, &name, Some(&namespace));
+        }
     }
 }
 

@@ -159,7 +159,7 @@ impl Kind for Element {
     /// time it was last weighed differently.
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> ElementStatus {
         let standings: Vec<Standing> = self.objects_on(inputs.index).into_iter().map(|(_, s)| s).collect();
-        let now = phase_of(in_maintenance(self), &standings);
+        let now = phase_of(in_maintenance(self), &standings, inputs.arriving.is_some());
         let before = self.status.as_ref();
         let checked = health_checked_at(
             before.and_then(|s| s.last_health_check.as_deref()),
@@ -196,10 +196,13 @@ impl Element {
 }
 
 /// The phase of an element whose objects stand as `standings`: maintenance when users say so;
-/// inactive with nothing on it; error while one is broken; provisioning while one is not ready.
-fn phase_of(maintenance: bool, standings: &[Standing]) -> ElementPhase {
+/// inactive with nothing on it (provisioning while what stands on it may still be `arriving`);
+/// error while one is broken; provisioning while one is not ready.
+fn phase_of(maintenance: bool, standings: &[Standing], arriving: bool) -> ElementPhase {
     if maintenance {
         ElementPhase::Maintenance
+    } else if standings.is_empty() && arriving {
+        ElementPhase::Provisioning
     } else if standings.is_empty() {
         ElementPhase::Inactive
     } else if standings.contains(&Standing::Broken) {
@@ -229,11 +232,12 @@ mod tests {
     #[test]
     fn an_element_follows_the_objects_on_it() {
         use Standing::{Broken, Pending, Ready};
-        assert_eq!(phase_of(false, &[]), ElementPhase::Inactive);
-        assert_eq!(phase_of(false, &[Ready, Ready]), ElementPhase::Active);
-        assert_eq!(phase_of(false, &[Ready, Pending]), ElementPhase::Provisioning);
-        assert_eq!(phase_of(false, &[Pending, Broken]), ElementPhase::Error);
-        assert_eq!(phase_of(true, &[Broken]), ElementPhase::Maintenance);
+        assert_eq!(phase_of(false, &[], false), ElementPhase::Inactive);
+        assert_eq!(phase_of(false, &[], true), ElementPhase::Provisioning, "new: its objects are on their way");
+        assert_eq!(phase_of(false, &[Ready, Ready], true), ElementPhase::Active);
+        assert_eq!(phase_of(false, &[Ready, Pending], false), ElementPhase::Provisioning);
+        assert_eq!(phase_of(false, &[Pending, Broken], false), ElementPhase::Error);
+        assert_eq!(phase_of(true, &[Broken], true), ElementPhase::Maintenance);
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub mod vm;
 pub mod volume;
 
 use std::fmt;
+use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
@@ -97,12 +98,14 @@ pub struct Inputs<'a> {
     pub report: Option<&'a ClusterReport>,
     /// The types of [`Kind::consults`] the cluster does not serve (`render` assumes all are).
     pub unserved: &'a [ChildType],
+    /// What is left of a new object's arrival grace: what it gathers may still be on its way.
+    pub arriving: Option<Duration>,
 }
 
 impl<'a> Inputs<'a> {
     /// What builders read where no cluster is asked: every consulted API is served.
     pub fn offline(index: &'a Index, config: &'a Config) -> Self {
-        Self { index, config, report: None, unserved: &[] }
+        Self { index, config, report: None, unserved: &[], arriving: None }
     }
 
     /// Whether the cluster serves `type_` (one the object [`Kind::consults`]).

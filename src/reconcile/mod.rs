@@ -751,7 +751,7 @@ async fn update_status<K: Kind>(
         ctx.pace.settled(&key);
         return Ok(StatusWrite::Done);
     }
-    if status::may_wait(report, status::has_reported(obj), &before, &patch["status"])
+    if status::only_still_under_way(&before, &patch["status"])
         && let Some(wait) = ctx.pace.wait(&key, std::time::Instant::now())
     {
         debug!(?wait, "still under way: written if it still says so then");
@@ -775,7 +775,7 @@ async fn update_status<K: Kind>(
     if let (Some(_), Some(cluster)) = (announcement, obj.hosts()) {
         ctx.wake_placed_on(&cluster);
     }
-    if let Some(type_) = announcement.filter(|_| report.announce) {
+    if let Some(type_) = announcement.filter(|type_| report.announce && status::is_news::<K>(conditions, type_)) {
         publish(ctx, obj, type_, ready.reason, &ready.message).await;
     }
     Ok(StatusWrite::Done)

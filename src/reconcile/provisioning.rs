@@ -60,15 +60,17 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
             }
             // Nothing is built, applied or observed, so that no status says what is not there.
             Err(ConnectError::NoCluster(ready)) => {
-                let awaits_cluster = ready.reason == Reason::WaitingForDependency;
-                let report = Report { ready, observed, awaits_cluster, ..mirrored() };
-                return Ok((report, Action::requeue(durations::CLUSTER_RECHECK)));
+                return Ok((Report { ready, observed, ..mirrored() }, Action::requeue(durations::CLUSTER_RECHECK)));
             }
             Err(ConnectError::Fault(error)) => return Err(error),
         };
     let unserved: Vec<ChildType> = providers.iter().flat_map(|(_, _, unserved)| unserved.iter().copied()).collect();
-    let inputs =
-        Inputs { report: cluster_report.as_ref(), unserved: &unserved, ..Inputs::offline(&ctx.index, &ctx.config) };
+    let inputs = Inputs {
+        report: cluster_report.as_ref(),
+        unserved: &unserved,
+        arriving: super::status::grace_left(obj, Timestamp::now()),
+        ..Inputs::offline(&ctx.index, &ctx.config)
+    };
     let children = match kinds::children(obj, &located.placement, &inputs) {
         Ok(children) => children,
         Err(error) => return held(build_reason(&error), error.to_string(), observed),
@@ -271,7 +273,7 @@ async fn report<K: Kind>(
     // object (the child watches), so no polling meanwhile.
     let unready = obj.gathered(inputs).or_else(|| obj.not_working(&applied.children, inputs).map(Gathered::Pending));
     let arriving = match unready {
-        Some(Gathered::Nothing(_)) => super::status::grace_left(obj, Timestamp::now()),
+        Some(Gathered::Nothing(_)) => inputs.arriving,
         _ => None,
     };
     let working = matches!(unready, None | Some(Gathered::Nothing(_)));

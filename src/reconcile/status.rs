@@ -47,16 +47,12 @@ pub struct Report<S> {
     /// Publish an Event when Ready flips or is false; off where the reconcile publishes its
     /// own (a rollout's steps).
     pub announce: bool,
-    /// It only says that the object waits for its workload cluster to come up: even a first
-    /// report waits a little ([`Pace`]). What is placed there waits for that cluster too, and
-    /// the cluster coming up wakes them all: the next report usually comes within a second.
-    pub awaits_cluster: bool,
 }
 
 impl<S: Default> Report<S> {
     /// Both conditions say the same: why nothing went through, or that the row is all there is.
     pub fn both(verdict: Verdict) -> Self {
-        Self { synced: verdict.clone(), ready: verdict, observed: S::default(), announce: true, awaits_cluster: false }
+        Self { synced: verdict.clone(), ready: verdict, observed: S::default(), announce: true }
     }
 }
 
@@ -159,8 +155,7 @@ pub fn build<K: Kind>(obj: &K, report: &Report<K::Status>, organization: Option<
 /// Whether the status `after` only says differently that work is still under way, as
 /// `before` did: both `Ready` conditions are False for a reason under way
 /// ([`Reason::is_under_way`]), and nothing but the conditions changed. Such a report waits a
-/// little ([`Pace`]); a first report (but one that awaits a cluster, [`Report::awaits_cluster`]),
-/// a flip, a fault and any other field are written at once.
+/// little ([`Pace`]); a first report, a flip, a fault and any other field are written at once.
 pub fn only_still_under_way(before: &Value, after: &Value) -> bool {
     let under_way = |status: &Value| {
         let conditions = status["conditions"].as_array().into_iter().flatten();
@@ -175,13 +170,6 @@ pub fn only_still_under_way(before: &Value, after: &Value) -> bool {
         fields
     };
     under_way(before) && under_way(after) && without_conditions(before) == without_conditions(after)
-}
-
-/// Whether a report may wait a little ([`Pace`]): it only says otherwise that work is still
-/// under way, or, on an object that has not `reported` yet, it only says the object awaits its
-/// cluster ([`Report::awaits_cluster`]).
-pub fn may_wait<S>(report: &Report<S>, reported: bool, before: &Value, after: &Value) -> bool {
-    (report.awaits_cluster && !reported) || only_still_under_way(before, after)
 }
 
 /// Reports held back because they only said otherwise that work is still under way (waiting
@@ -238,6 +226,16 @@ pub fn announcement(conditions: &[Condition], ready: &Verdict) -> Option<EventTy
         true if was("True") => None,
         true => Some(EventType::Normal),
     }
+}
+
+/// Whether the Event `announced` tells users something: not the first success of a kind that
+/// makes nothing but its row (no child, follows nothing: a User, a Tag, a ContainerNode). Its
+/// audit row records that, and one Event per User of a platform would say the same thousands
+/// of times; its faults, and the repairs that follow, are told.
+pub fn is_news<K: Kind>(conditions: &[Condition], announced: &EventType) -> bool {
+    let only_a_row = K::CHILD_TYPES.is_empty() && !K::OBSERVES_OTHERS;
+    let first_report = !conditions.iter().any(|condition| condition.type_ == "Ready");
+    !(only_a_row && first_report && matches!(announced, EventType::Normal))
 }
 
 #[cfg(test)]
@@ -366,6 +364,24 @@ mod tests {
     }
 
     #[test]
+    fn a_row_made_is_no_news_its_faults_are() {
+        use crate::kinds::{Element, User};
+        let ready = |status: &str, reason: &str| Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: String::new(),
+            observed_generation: Some(1),
+            last_transition_time: Time(Timestamp::now()),
+        };
+        assert!(!is_news::<User>(&[], &EventType::Normal), "a User's row made");
+        assert!(is_news::<User>(&[], &EventType::Warning), "a User refused");
+        assert!(is_news::<User>(&[ready("False", "WaitingForDependency")], &EventType::Normal), "and then mirrored");
+        assert!(is_news::<Volume>(&[], &EventType::Normal), "a Volume's claim bound");
+        assert!(is_news::<Element>(&[], &EventType::Normal), "an Element weighs what stands on it");
+    }
+
+    #[test]
     fn events_announce_flips_not_retries() {
         let ready = |status: &str, reason: &str| -> Vec<Condition> {
             let condition = json!({
@@ -419,18 +435,7 @@ mod tests {
             (&claim, &status("False", "Progressing", "claim Pending", "bound"), false),
         ] {
             assert_eq!(only_still_under_way(before, after), waits, "{before} then {after}");
-            let report = Report::<VolumeStatus>::both(Verdict::failed(Reason::Progressing, "under way"));
-            assert_eq!(may_wait(&report, true, before, after), waits, "{before} then {after}");
         }
-        // A first report that only says the object awaits its cluster waits too; once the object
-        // has reported, such a report waits only as any other does.
-        let awaiting = Report::<VolumeStatus> {
-            awaits_cluster: true,
-            ..Report::both(Verdict::failed(Reason::WaitingForDependency, "cluster not Available"))
-        };
-        assert!(may_wait(&awaiting, false, &json!(null), &cluster));
-        assert!(!may_wait(&Report { awaits_cluster: false, ..awaiting.clone() }, false, &json!(null), &cluster));
-        assert!(!may_wait(&awaiting, true, &status("True", "Provisioned", "bound", "bound"), &cluster));
     }
 
     #[test]
