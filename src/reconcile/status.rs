@@ -328,7 +328,7 @@ mod tests {
             synced: Verdict::ok(Reason::Mirrored, "the row holds it"),
             ready: Verdict::failed(Reason::ProviderNotInstalled, "KubeVirt is not installed"),
             observed: VolumeStatus { phase: Some(VolumePhase::Error), ..Default::default() },
-            ..Report::both(Verdict::ok(Reason::Mirrored, "unused"))
+            announce: true,
         };
         let status = build_over(json!({ "phase": "bound" }), &report, None, Timestamp::now());
         let conditions = status["status"]["conditions"].as_array().expect("conditions");
