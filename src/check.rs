@@ -165,11 +165,13 @@ async fn children_differences<K: Kind>(at: &ChildrenOf<'_>, obj: &K) -> Result<V
     let Ok(placement) = place(obj, at.index) else { return Ok(vec![]) };
     let report = match obj.probe_target() {
         None => None,
-        Some(Ok(target)) => match probe(at.client, &target, &at.config.probe_deny, at.requests).await {
-            Ok(report) => Some(report),
-            Err(ProbeError::Kube(error)) => return Err(error),
-            Err(_) => return Ok(vec![]),
-        },
+        Some(Ok(target)) => {
+            match probe(at.client, &target, &at.config.probe_deny, &at.config.probe_limits, at.requests).await {
+                Ok(report) => Some(report),
+                Err(ProbeError::Kube(error)) => return Err(error),
+                Err(_) => return Ok(vec![]),
+            }
+        }
         Some(Err(_)) => return Ok(vec![]),
     };
     let mut differences = vec![];

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::admission::Identities;
 use crate::admission::certificate::Issuing;
+use crate::provision::probe::ProbeLimits;
 use crate::provision::{self, Config, Rollouts, TrafficAnnotations};
 
 /// WindFlow: a multi-tenant deployment platform as a Kubernetes operator.
@@ -112,10 +113,21 @@ pub struct ProvisionArgs {
     /// operator's own, from its database URL).
     #[arg(long, env = "WINDFLOW_TENANT_DATABASE_HOST")]
     pub tenant_database_host: Option<String>,
-    /// Addresses (CIDRs) health checks of existing clusters and engines never connect to; the
-    /// default is loopback and link-local (cloud metadata).
+    /// Addresses (CIDRs) that health checks and workload clusters are never reached at; the
+    /// default is loopback, link-local and the cloud metadata services. The unspecified
+    /// addresses (`0.0.0.0/8`, `::/128`) are refused whatever this says.
     #[arg(long = "probe-deny", env = "WINDFLOW_PROBE_DENY", value_delimiter = ',', default_values = provision::destination::DEFAULT_DENY)]
     pub probe_deny: Vec<ipnet::IpNet>,
+    /// The largest answer a health check reads, in bytes: a larger one fails the check.
+    #[arg(long, env = "WINDFLOW_PROBE_RESPONSE_LIMIT_BYTES", default_value_t = ProbeLimits::default().response_bytes)]
+    pub probe_response_limit_bytes: usize,
+    /// The most nodes a health check reports as ContainerNodes; a cluster with more says so.
+    #[arg(long, env = "WINDFLOW_PROBE_NODE_LIMIT", default_value_t = ProbeLimits::default().nodes)]
+    pub probe_node_limit: usize,
+    /// Also refuse the operator's own endpoints, found at start: the management cluster's API
+    /// server (the `kubernetes` Service and its endpoints) and the database host.
+    #[arg(long, env = "WINDFLOW_PROBE_DENY_OWN_ENDPOINTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub probe_deny_own_endpoints: bool,
     /// The namespace of Cluster API ClusterClasses, for clusters whose `clusterConfig` names
     /// no `classNamespace` (none: each Cluster's own namespace).
     #[arg(long, env = "WINDFLOW_CLUSTER_CLASS_NAMESPACE")]
@@ -140,6 +152,7 @@ impl ProvisionArgs {
             traffic_annotations: self.traffic_annotations.clone().unwrap_or_default(),
             pod_network_encryption: self.pod_network_encryption.clone(),
             probe_deny: self.probe_deny.clone(),
+            probe_limits: ProbeLimits { response_bytes: self.probe_response_limit_bytes, nodes: self.probe_node_limit },
             user_secret_namespace: self.user_secret_namespace.clone(),
             // Known once the database is: set by `run`.
             tenant_database: None,
@@ -148,6 +161,35 @@ impl ProvisionArgs {
             rollouts: Rollouts { requesters_recorded: false, platform_groups: self.platform_groups.clone() },
             heartbeat_interval: std::time::Duration::from_secs(self.heartbeat_interval_seconds),
         }
+    }
+}
+
+impl RunArgs {
+    /// Settings that would open a door, refused before anything starts.
+    pub fn refused(&self) -> Option<String> {
+        (self.provision.user_secret_namespace == self.leader_election.lease_namespace).then(|| {
+            format!(
+                "--user-secret-namespace {:?} is the operator's own namespace, which holds its database URL and \
+                 webhook key: a User's author could name either as a password Secret; give Users' Secrets a \
+                 namespace of their own",
+                self.provision.user_secret_namespace
+            )
+        })
+    }
+}
+
+impl ProvisionArgs {
+    /// [`ProvisionArgs::config`] for a command that reaches tenants' clusters: its deny list
+    /// also refuses the operator's own endpoints, unless turned off.
+    pub async fn config_for_tenants(&self, client: &kube::Client, database_url: &str) -> anyhow::Result<Config> {
+        let mut config = self.config();
+        if self.probe_deny_own_endpoints {
+            let database = crate::mirror::store::tenant_database(database_url, None)?;
+            let own = provision::destination::own_endpoints(client, &[(&database.host, database.port)]).await?;
+            tracing::info!(?own, "tenants' clusters are never reached at the API server's or the database's addresses");
+            config.probe_deny.extend(own);
+        }
+        Ok(config)
     }
 }
 
@@ -255,4 +297,31 @@ pub struct LeaderElectionArgs {
     /// Seconds a leader that stopped renewing keeps the Lease; a standby takes over after it.
     #[arg(long, env = "WINDFLOW_LEASE_DURATION", default_value_t = 15)]
     pub lease_duration: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let base = [
+            "windflow",
+            "run",
+            "--database-url",
+            "postgres://windflow@db/windflow",
+            "--lease-namespace",
+            "windflow-system",
+        ];
+        match Cli::try_parse_from(base.iter().chain(args)).expect("arguments").command {
+            Command::Run(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn users_secrets_never_share_the_operators_namespace() {
+        assert_eq!(run_args(&[]).refused(), None, "the default is a namespace of their own");
+        let shared = run_args(&["--user-secret-namespace", "windflow-system"]).refused().expect("refused");
+        assert!(shared.contains("the operator's own namespace"), "{shared}");
+    }
 }

@@ -24,7 +24,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Render(args) => exit_on_problems(render::run(&args.files, &args.provision.config())),
         Command::Check(args) => {
-            let provisioning = args.provision.config();
+            let client = kube::Client::try_default().await?;
+            let provisioning = args.provision.config_for_tenants(&client, &args.database.database_url).await?;
             let mode = check::Mode::Check(&provisioning);
             exit_on_problems(check::run(&args.database.database_url, args.database.database_connections, mode).await?)
         }

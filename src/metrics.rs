@@ -113,6 +113,7 @@ impl ApiRequests {
         &self,
         config: kube::Config,
         cluster: &str,
+        response_limit: Option<usize>,
         on_answer: impl Fn(http::StatusCode) + Clone + Send + Sync + 'static,
     ) -> Result<kube::Client, kube::Error> {
         let config = crate::identified(config);
@@ -124,7 +125,12 @@ impl ApiRequests {
         let answered =
             tower::util::MapResponseLayer::new(move |response: http::Response<Box<kube::client::DynBody>>| {
                 on_answer(response.status());
-                response
+                match response_limit {
+                    // Read up to the limit, then an error: never the whole of what a tenant sends.
+                    Some(limit) => response
+                        .map(|body| Box::new(http_body_util::Limited::new(body, limit)) as Box<kube::client::DynBody>),
+                    None => response,
+                }
             });
         Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&counting).with_layer(&answered).build())
     }

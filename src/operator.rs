@@ -38,16 +38,19 @@ use crate::reconcile::{self, Context, Lifecycle};
 /// Runs every controller until a shutdown signal; in-flight reconciles finish first, then the
 /// Lease is released so that a standby takes over at once.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(refused) = args.refused() {
+        anyhow::bail!(refused);
+    }
     let pool = crate::mirror::store::pool(&args.database.database_url, args.database.database_connections)?;
     crate::mirror::store::migrate(&pool).await?;
     // The operator's own requests are counted on its clients, from the first one.
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let client = metrics.api_requests().client(kube::Config::infer().await?, "management", |_| {})?;
+    let client = metrics.api_requests().client(kube::Config::infer().await?, "management", None, |_| {})?;
     let identity = args.instance.clone().unwrap_or_else(|| format!("windflow-{}", uuid::Uuid::new_v4().simple()));
     let reporter = Reporter { controller: args.controller_name, instance: args.instance };
     // The controllers' caches are the index builders read: one watch per kind.
     let stores = Stores::new();
-    let mut config = args.provision.config();
+    let mut config = args.provision.config_for_tenants(&client, &args.database.database_url).await?;
     config.tenant_database = Some(crate::mirror::store::tenant_database(
         &args.database.database_url,
         args.provision.tenant_database_host.as_deref(),
@@ -73,10 +76,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             hosts: args.admission.webhook_hosts.clone(),
         };
         // Every replica serves admission, leader or not.
-        let (client, index, metrics) = (client.clone(), ctx.index.clone(), ctx.metrics.clone());
+        let (client, pool, index, metrics) = (client.clone(), ctx.pool.clone(), ctx.index.clone(), ctx.metrics.clone());
         tokio::spawn(async move {
             if let Err(error) =
-                crate::admission::server::serve(address, client, index, settings, certificates, metrics).await
+                crate::admission::server::serve(address, client, pool, index, settings, certificates, metrics).await
             {
                 error!(%error, "the admission webhook stopped");
             }

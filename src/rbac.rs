@@ -120,6 +120,12 @@ pub fn user_secret_access() -> BTreeSet<Access> {
     access("", "secrets", &["list", "watch"]).collect()
 }
 
+/// In namespace `default`, read once at start: the API server's endpoints, which the deny list
+/// refuses (the `kubernetes` Service itself is read under the cluster-wide grant on Services).
+pub fn api_server_access() -> BTreeSet<Access> {
+    access("discovery.k8s.io", "endpointslices", &["list"]).collect()
+}
+
 /// In the operator's own namespace: the leader election Lease.
 pub fn lease_access() -> BTreeSet<Access> {
     access("coordination.k8s.io", "leases", &["get", "create", "patch"]).collect()

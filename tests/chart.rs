@@ -109,6 +109,7 @@ fn rbac_grants_exactly_what_the_code_calls() {
     assert_eq!(role("windflow-leader-election"), rbac::lease_access());
     assert_eq!(role("windflow-webhook"), rbac::webhook_access());
     assert_eq!(role("windflow-user-secrets"), rbac::user_secret_access());
+    assert_eq!(role("windflow-api-server"), rbac::api_server_access());
     for binding in manifests.iter().filter(|m| m["kind"] == "RoleBinding") {
         assert_eq!(binding["subjects"][0]["name"], "windflow");
     }
@@ -194,6 +195,64 @@ fn other_values_reach_the_manifests() {
     for kind in kinds {
         assert!(health["data"].get(format!("resource.customizations.health.windflow.io_{kind}")).is_some(), "{kind}");
     }
+}
+
+/// The chart's deny list is the operator's default, and the cluster's own ranges are added to it.
+#[test]
+fn the_deny_list_is_the_operators_default_with_the_clusters_ranges() {
+    let denied = |values: &[&str]| {
+        let manifests = render(values);
+        let operator = container(&manifests);
+        let own = env(operator, "WINDFLOW_PROBE_DENY_OWN_ENDPOINTS").expect("own endpoints")["value"].clone();
+        let list = env(operator, "WINDFLOW_PROBE_DENY").expect("deny list")["value"].as_str().expect("text").to_owned();
+        for cidr in list.split(',') {
+            cidr.parse::<ipnet::IpNet>().unwrap_or_else(|e| panic!("{cidr}: {e}"));
+        }
+        (list, own)
+    };
+    let defaults = windflow::provision::destination::DEFAULT_DENY.join(",");
+    assert_eq!(denied(&["database.url=postgres://x"]), (defaults.clone(), json!("true")));
+    let (list, own) = denied(&[
+        "database.url=postgres://x",
+        "security.serviceCIDRs={10.96.0.0/12}",
+        "security.podCIDRs={10.244.0.0/16,fd00:10:244::/56}",
+        "security.probeDenyOwnEndpoints=false",
+    ]);
+    assert_eq!(list, format!("{defaults},10.96.0.0/12,10.244.0.0/16,fd00:10:244::/56"));
+    assert_eq!(own, "false");
+    let manifests = render(&["database.url=postgres://x"]);
+    let limit = |name: &str| env(container(&manifests), name).expect(name)["value"].as_str().expect("text").to_owned();
+    let limits = windflow::provision::probe::ProbeLimits::default();
+    assert_eq!(limit("WINDFLOW_PROBE_RESPONSE_LIMIT_BYTES"), limits.response_bytes.to_string());
+    assert_eq!(limit("WINDFLOW_PROBE_NODE_LIMIT"), limits.nodes.to_string());
+    let manifests = render(&["database.url=postgres://x", "security.probeDenyOwnEndpoints=false"]);
+    assert!(manifests.iter().all(|m| m["metadata"]["name"] != "windflow-api-server"), "no Role it does not use");
+}
+
+/// Users' password Secrets have a namespace of their own, never the release namespace, where the
+/// database URL and the webhook's key are.
+#[test]
+fn users_secrets_have_a_namespace_of_their_own() {
+    let manifests = render(&["database.url=postgres://x"]);
+    let namespace = one(&manifests, "Namespace");
+    assert_eq!(namespace["metadata"]["name"], "windflow-users");
+    assert_eq!(namespace["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+    let operator = container(&manifests);
+    assert_eq!(env(operator, "WINDFLOW_USER_SECRET_NAMESPACE").expect("namespace")["value"], "windflow-users");
+    let role = manifests.iter().find(|m| m["metadata"]["name"] == "windflow-user-secrets").expect("its Role");
+    assert_eq!(role["metadata"]["namespace"], "windflow-users");
+    let existing = render(&["database.url=postgres://x", "security.createUserSecretNamespace=false"]);
+    assert!(existing.iter().all(|m| m["kind"] != "Namespace"));
+
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let shared = Command::new(&helm)
+        .args(["template", "windflow", CHART, "--namespace", "windflow-system", "--set", "database.url=postgres://x"])
+        .args(["--set", "security.userSecretNamespace=windflow-system"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("helm runs");
+    let stderr = String::from_utf8_lossy(&shared.stderr);
+    assert!(!shared.status.success() && stderr.contains("is the release namespace"), "{stderr}");
 }
 
 /// The webhooks of the chart's configuration of `kind`, by name.

@@ -822,14 +822,14 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
     let (db, ctx, mut server) = scenario().await;
     let spec = json!({
         "email": "carol@acme.example",
-        "passwordSecretRef": { "namespace": "windflow-system", "name": "carol-login", "key": "hash" },
+        "passwordSecretRef": { "namespace": "windflow-users", "name": "carol-login", "key": "hash" },
     });
     let user = with_finalizer(&object("User", "carol", None, spec));
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
     let secret = serde_json::to_value(Secret {
         metadata: ObjectMeta {
             name: Some("carol-login".into()),
-            namespace: Some("windflow-system".into()),
+            namespace: Some("windflow-users".into()),
             ..Default::default()
         },
         data: Some([("hash".to_owned(), ByteString(hash.into()))].into()),
@@ -838,7 +838,7 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
     .expect("a Secret");
 
     let action = reconcile_with::<User, reconcile::Provision, _>(&user, &ctx, async {
-        server.expect("GET", "/api/v1/namespaces/windflow-system/secrets/carol-login", |_| secret.clone()).await;
+        server.expect("GET", "/api/v1/namespaces/windflow-users/secrets/carol-login", |_| secret.clone()).await;
         let seen = server.expect("PATCH", "/apis/windflow.io/v1alpha1/users/carol/status", |_| user.clone()).await;
         assert_server_side_apply(&seen);
         assert_eq!(condition(&seen.body, "Ready")["status"], "True");
@@ -853,6 +853,16 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
         .await
         .expect("the user row");
     assert_eq!(stored, hash);
+    let audited = || async {
+        sqlx::query_scalar::<_, Value>(
+            "SELECT jsonb_agg(changes -> 'row' -> 'hashed_password') FROM audit_logs WHERE resource_name = 'carol'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("the audit rows")
+    };
+    // The column grant hides the hash from tenants; the audit trail does not copy it.
+    assert_eq!(audited().await, json!(["changed"]));
 
     // A tenant's Secret is never read for a User: refused before any request, naming the field.
     let mut elsewhere = user.clone();
@@ -874,6 +884,7 @@ async fn cluster_scoped_user_reads_its_password_secret_and_reports_in_the_defaul
     .await
     .expect("cleaned up");
     assert!(!row_exists(&db.pool, "users", &user).await);
+    assert_eq!(audited().await, json!(["changed", "changed"]), "nor does its delete");
 
     server.finish(ctx).await;
 }

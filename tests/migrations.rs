@@ -199,3 +199,31 @@ async fn every_mirrored_table_is_looked_up_by_name_first() {
         );
     }
 }
+
+/// Audit rows written before the mirror redacted password hashes lose them to a migration.
+#[tokio::test]
+async fn password_hashes_already_in_the_audit_trail_are_redacted() {
+    let db = support::database().await;
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+    let changes = serde_json::json!({ "row": {
+        "email": { "old": null, "new": "carol@acme.example" },
+        "hashed_password": { "old": null, "new": hash },
+    } });
+    sqlx::query(
+        "INSERT INTO audit_logs (actor, action, resource_type, resource_id, resource_name, changes) \
+         VALUES ('alice', 'create', 'User', gen_random_uuid(), 'carol', $1)",
+    )
+    .bind(&changes)
+    .execute(&db.pool)
+    .await
+    .expect("an audit row as written before");
+    let redaction = include_str!("../migrations/0013_no_password_hashes_in_the_audit_trail.sql");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(redaction)).execute(&db.pool).await.expect("the migration runs");
+    let stored: serde_json::Value = sqlx::query_scalar("SELECT changes FROM audit_logs WHERE resource_name = 'carol'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("row");
+    assert_eq!(stored["row"]["hashed_password"], "changed");
+    assert_eq!(stored["row"]["email"]["new"], "carol@acme.example", "the rest is kept");
+    assert!(!stored.to_string().contains("argon2"), "{stored}");
+}

@@ -3,8 +3,11 @@
 
 mod support;
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use support::*;
+use uuid::Uuid;
+use windflow::mirror::store;
 use windflow::reason::Reason;
 use windflow::reconcile::Outcome;
 
@@ -669,11 +672,32 @@ async fn audit_rows_name_who_acted() {
     let (_, _, username, _, user) = last(db.pool.clone()).await;
     assert_eq!((username.as_deref(), user), (Some("oidc:zoe"), None));
 
-    // bob deletes it: the delete's audit row names him.
+    // bob deletes it: admission recorded him, by the object's uid; the delete's audit row
+    // names him, whatever the object's annotations say (anyone could have written them).
+    let uid = |doc: &Value| doc["metadata"]["uid"].as_str().and_then(|uid| uid.parse().ok()).expect("a uid");
+    let bob = Actor { username: "oidc:bob".into(), groups: vec![], login: Some("bob".into()) };
+    store::record_deletion(&db.pool, uid(&network), &bob).await.expect("recorded");
     network["metadata"]["resourceVersion"] = json!("5");
-    network["metadata"]["deletionTimestamp"] = json!("2026-12-03T00:00:00Z");
-    network["metadata"]["annotations"][DELETED_BY] = json!(recorded("oidc:bob", Some("bob")));
+    network["metadata"]["deletionTimestamp"] = json!(Timestamp::now().to_string());
+    network["metadata"]["annotations"][DELETED_BY] = json!(recorded("oidc:mallory", Some("mallory")));
     assert!(remove_as(&db.pool, &cluster.index(), &network, Some(OPERATOR)).await, "deleted");
     let (action, _, username, _, user) = last(db.pool.clone()).await;
     assert_eq!((action.as_str(), username.as_deref(), user.as_deref()), ("delete", Some("oidc:bob"), Some("bob")));
+    assert_eq!(count(&db.pool, "deletion_requests").await, 0, "the record goes with the row");
+
+    // A delete admission did not see names nobody: not the annotation, nor a record of a
+    // delete long before (refused after admission, by another webhook).
+    let mut frontend = find(cluster.objects(), "Network", "frontend").clone();
+    store::record_deletion(&db.pool, uid(&frontend), &bob).await.expect("recorded");
+    let later = Timestamp::now().checked_add(SignedDuration::from_mins(10)).expect("a time");
+    frontend["metadata"]["deletionTimestamp"] = json!(later.to_string());
+    frontend["metadata"]["annotations"] = json!({ DELETED_BY: recorded("oidc:bob", Some("bob")) });
+    assert!(remove_as(&db.pool, &cluster.index(), &frontend, Some(OPERATOR)).await, "deleted");
+    let named: (Option<String>, Option<Uuid>) = sqlx::query_as(
+        "SELECT kubernetes_username, user_id FROM audit_logs WHERE resource_name = 'frontend' AND action = 'delete'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("its delete row");
+    assert_eq!(named, (None, None));
 }

@@ -12,11 +12,14 @@ use serde_json::{Value, json};
 use support::{serve, swarm_engine};
 use tokio::net::TcpListener;
 use windflow::metrics::ApiRequests;
-use windflow::provision::probe::{NodeRole, ProbeError, ProbeTarget, probe};
+use windflow::provision::probe::{ClusterReport, NodeRole, ProbeError, ProbeLimits, ProbeTarget, probe};
 
 /// The fake servers listen on loopback, which the default deny list refuses: these tests allow
 /// every address.
 const LOOPBACK: &[ipnet::IpNet] = &[];
+
+/// The default limits of a health check.
+const LIMITS: ProbeLimits = ProbeLimits { response_bytes: 1024 * 1024, nodes: 1000 };
 
 /// A client for the operator's own cluster that must not be used.
 fn unused_client() -> (Client, tower_test::mock::Handle<Request<Body>, Response<Body>>) {
@@ -27,11 +30,7 @@ fn unused_client() -> (Client, tower_test::mock::Handle<Request<Body>, Response<
 #[tokio::test]
 async fn a_swarm_manager_reports_every_node_of_its_swarm() {
     let url = serve(swarm_engine()).await;
-    let (client, _unused) = unused_client();
-    let report =
-        probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK, &ApiRequests::default())
-            .await
-            .expect("healthy");
+    let report = check_engine(url, true, &LIMITS).await.expect("healthy");
     assert_eq!(report.version, "Docker 27.3.1");
     assert_eq!(report.nodes.len(), 2);
     assert_eq!(report.ready_nodes(), 1);
@@ -47,15 +46,7 @@ async fn a_swarm_manager_reports_every_node_of_its_swarm() {
 #[tokio::test]
 async fn a_docker_engine_is_its_own_single_node_and_a_plain_engine_is_no_swarm() {
     let url = serve(swarm_engine()).await;
-    let (client, _unused) = unused_client();
-    let single = probe(
-        &client,
-        &ProbeTarget::Engine { url: url.clone(), swarm: false, tls: None },
-        LOOPBACK,
-        &ApiRequests::default(),
-    )
-    .await
-    .expect("up");
+    let single = check_engine(url.clone(), false, &LIMITS).await.expect("up");
     assert_eq!(single.nodes.len(), 1);
     assert_eq!((single.nodes[0].name.as_str(), single.nodes[0].cpu_cores), ("manager-1", Some(4)));
 
@@ -65,9 +56,7 @@ async fn a_docker_engine_is_its_own_single_node_and_a_plain_engine_is_no_swarm()
         json!({ "Name": "box", "ServerVersion": "27.3.1", "Swarm": { "LocalNodeState": "inactive" } }),
     );
     let url = serve(plain).await;
-    let error = probe(&client, &ProbeTarget::Engine { url, swarm: true, tls: None }, LOOPBACK, &ApiRequests::default())
-        .await
-        .expect_err("no swarm");
+    let error = check_engine(url, true, &LIMITS).await.expect_err("no swarm");
     assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains("not part of a swarm")), "{error}");
 }
 
@@ -77,8 +66,61 @@ async fn an_engine_that_does_not_answer_is_unreachable_not_a_crash() {
     let port = TcpListener::bind("127.0.0.1:0").await.expect("port").local_addr().expect("address").port();
     let (client, _unused) = unused_client();
     let target = ProbeTarget::Engine { url: format!("http://127.0.0.1:{port}"), swarm: false, tls: None };
-    let error = probe(&client, &target, LOOPBACK, &ApiRequests::default()).await.expect_err("refused");
+    let error = probe(&client, &target, LOOPBACK, &LIMITS, &ApiRequests::default()).await.expect_err("refused");
     assert!(matches!(&error, ProbeError::Unreachable(m) if m.contains(&port.to_string())), "{error}");
+}
+
+/// What a tenant's endpoint sends is the tenant's to choose: whatever it says (an error body, a
+/// body of the wrong shape, a ping that is not `OK`) never reaches a message, which whoever may
+/// read the ContainerCluster reads.
+#[tokio::test]
+async fn nothing_an_endpoint_sends_is_echoed() {
+    const MARKER: &str = "hunter2-from-the-endpoint";
+    let answering = |path: &'static str, answer: Value| {
+        let mut engine = swarm_engine();
+        engine.insert(path, answer);
+        engine
+    };
+    for (engine, expected) in [
+        (answering("/_ping", Value::String(MARKER.into())), "/_ping did not answer OK"),
+        (answering("/_ping", json!({ "$status": 503, "$body": MARKER })), "/_ping: answered HTTP 503"),
+        (
+            answering("/info", json!({ "Name": "box", "ServerVersion": "27", "NCPU": MARKER })),
+            "/info: answered something else",
+        ),
+        (
+            answering("/nodes", json!({ "$status": 500, "$body": json!({ "message": MARKER }).to_string() })),
+            "/nodes: answered HTTP 500",
+        ),
+    ] {
+        let error = check_engine(serve(engine).await, true, &LIMITS).await.expect_err("a failed check").to_string();
+        assert!(error.contains(expected) && !error.contains(MARKER), "{error}");
+    }
+}
+
+/// An endpoint cannot make the operator read without end, or report a cluster of any size.
+#[tokio::test]
+async fn answers_and_nodes_are_read_within_the_limits() {
+    let mut huge = swarm_engine();
+    let padding = "x".repeat(2 * 1024 * 1024);
+    huge.insert("/info", json!({ "Name": "box", "ServerVersion": "27", "OperatingSystem": padding }));
+    let url = serve(huge).await;
+    let error = check_engine(url.clone(), false, &LIMITS).await.expect_err("more than 1 MiB");
+    assert!(error.to_string().ends_with("/info: answered more than the response limit"), "{error}");
+    let generous = ProbeLimits { response_bytes: 4 * 1024 * 1024, ..LIMITS };
+    assert_eq!(check_engine(url, false, &generous).await.expect("within 4 MiB").nodes.len(), 1);
+
+    let url = serve(swarm_engine()).await;
+    let report = check_engine(url.clone(), true, &ProbeLimits { nodes: 1, ..LIMITS }).await.expect("healthy");
+    assert_eq!((report.nodes.len(), report.more_nodes), (1, true));
+    let report = check_engine(url, true, &LIMITS).await.expect("healthy");
+    assert_eq!((report.nodes.len(), report.more_nodes), (2, false));
+}
+
+/// The health check of the engine at `url` (a swarm's manager, with `swarm`), within `limits`.
+async fn check_engine(url: String, swarm: bool, limits: &ProbeLimits) -> Result<ClusterReport, ProbeError> {
+    let (client, _unused) = unused_client();
+    probe(&client, &ProbeTarget::Engine { url, swarm, tls: None }, LOOPBACK, limits, &ApiRequests::default()).await
 }
 
 fn node(name: &str, ready: bool, control_plane: bool) -> Value {
@@ -124,7 +166,7 @@ async fn an_existing_cluster_is_reached_through_its_kubeconfig_secret() {
                          "data": { "value": base64(&kubeconfig) } });
     let target = ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge-kubeconfig".into() };
     let requests = ApiRequests::default();
-    let (report, ()) = tokio::join!(probe(&client, &target, LOOPBACK, &requests), async {
+    let (report, ()) = tokio::join!(probe(&client, &target, LOOPBACK, &LIMITS, &requests), async {
         let (request, send) = handle.next_request().await.expect("the Secret is read");
         assert_eq!(request.uri().path(), "/api/v1/namespaces/acme/secrets/edge-kubeconfig");
         send.send_response(Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"));
@@ -157,7 +199,7 @@ async fn probe_kubeconfig(
                          "data": { "value": base64(kubeconfig) } });
     let target = ProbeTarget::Kubeconfig { namespace: "acme".into(), secret: "edge-kubeconfig".into() };
     let requests = ApiRequests::default();
-    let (report, ()) = tokio::join!(probe(&client, &target, deny, &requests), async {
+    let (report, ()) = tokio::join!(probe(&client, &target, deny, &LIMITS, &requests), async {
         let (_, send) = handle.next_request().await.expect("the Secret is read");
         send.send_response(Response::builder().body(Body::from(secret.to_string().into_bytes())).expect("response"));
     });
@@ -187,6 +229,13 @@ async fn a_tenants_kubeconfig_is_followed_only_for_inline_credentials_to_allowed
     let refused = probe_kubeconfig(&kubeconfig("{ server: 'https://10.9.9.9:6443' }", token_file), LOOPBACK).await;
     assert!(matches!(refused, Err(ProbeError::Refused(m)) if m.contains("users[0].user.tokenFile")));
 
+    // A Secret that is no kubeconfig is named by its key and the line, never quoted.
+    let token = "c2VjcmV0LXRva2Vu-of-someone-else";
+    let broken = format!("apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user: {{ token: {token}\n");
+    let refused = probe_kubeconfig(&broken, LOOPBACK).await.expect_err("not a kubeconfig").to_string();
+    assert!(refused.starts_with("Secret acme/edge-kubeconfig: key value: not a kubeconfig (line "), "{refused}");
+    assert!(!refused.contains(token) && !refused.contains("admin"), "{refused}");
+
     // The default deny list: loopback and cloud metadata are never connected to.
     let deny = windflow::provision::destination::default_deny();
     for server in ["https://127.0.0.1:6443", "https://169.254.169.254", "https://localhost:6443"] {
@@ -195,7 +244,7 @@ async fn a_tenants_kubeconfig_is_followed_only_for_inline_credentials_to_allowed
     }
     let engine = ProbeTarget::Engine { url: "http://127.0.0.1:2375".into(), swarm: false, tls: None };
     let (client, _unused) = unused_client();
-    let refused = probe(&client, &engine, &deny, &ApiRequests::default()).await;
+    let refused = probe(&client, &engine, &deny, &LIMITS, &ApiRequests::default()).await;
     assert!(matches!(&refused, Err(ProbeError::Refused(m)) if m.contains("127.0.0.0/8")), "{refused:?}");
 }
 
@@ -366,7 +415,7 @@ async fn a_client_tells_of_each_answer_and_not_of_silence() {
         let heard = statuses.clone();
         let config = kube::Config::new(url.parse().expect("a url"));
         ApiRequests::default()
-            .client(config, "edge", move |status: http::StatusCode| {
+            .client(config, "edge", None, move |status: http::StatusCode| {
                 heard.lock().expect("statuses").push(status.as_u16());
             })
             .expect("a client")
@@ -394,7 +443,7 @@ async fn a_client_tells_of_each_answer_and_not_of_silence() {
     let before = Instant::now();
     let answers = Answers::default();
     let requests = ApiRequests::default();
-    let counted = Counted { requests: &requests, cluster: "edge", answers: Some(&answers) };
+    let counted = Counted { requests: &requests, cluster: "edge", answers: Some(&answers), response_limit: None };
     let config = kube::Config::new(url.parse().expect("a url"));
     let client = counted_client(config, "the fake cluster", Patience::Reconcile, counted).expect("a client");
     assert!(client.list_api_groups().await.is_err());

@@ -16,9 +16,12 @@ pub struct Identities {
     /// a platform User. Checked first.
     pub map: BTreeMap<String, String>,
     /// The key of the authenticator's extra attributes that holds the login, such as a claim
-    /// the structured authentication configuration maps into `extra`.
+    /// the structured authentication configuration maps into `extra`. Set, a requester without
+    /// it is no User.
     pub extra: Option<String>,
-    /// The prefix the authenticator puts before usernames (`oidc:`), removed.
+    /// The prefix the authenticator puts before usernames (`oidc:`), removed. Set, a username
+    /// without it is no User: another authenticator (a client certificate, a static token)
+    /// could name anyone.
     pub prefix: Option<String>,
 }
 
@@ -42,15 +45,17 @@ impl Identities {
         if let Some(login) = self.map.get(username) {
             return Some(login.clone());
         }
-        let claimed = self.extra.as_ref().and_then(|key| extra?.get(key)?.first());
-        if let Some(login) = claimed.filter(|login| !login.is_empty()) {
-            return Some(login.clone());
+        if let Some(key) = &self.extra {
+            return extra?.get(key)?.first().filter(|login| !login.is_empty()).cloned();
         }
-        if username.starts_with("system:") || username.is_empty() {
+        if username.starts_with("system:") {
             return None;
         }
-        let unprefixed = self.prefix.as_deref().and_then(|prefix| username.strip_prefix(prefix));
-        Some(unprefixed.unwrap_or(username).to_owned())
+        let login = match self.prefix.as_deref() {
+            Some(prefix) => username.strip_prefix(prefix)?,
+            None => username,
+        };
+        Some(login.to_owned()).filter(|login| !login.is_empty())
     }
 }
 
@@ -74,8 +79,11 @@ mod tests {
         assert_eq!(actor.username, "oidc:alice@acme.example");
         assert_eq!(actor.login.as_deref(), Some("alice@acme.example"));
         assert_eq!(actor.groups, ["platform"]);
-        // Without the prefix the name stays whole.
-        assert_eq!(identities.actor(&user("bob", &[], &[])).login.as_deref(), Some("bob"));
+        // Without the prefix, someone another authenticator named: no User.
+        assert_eq!(identities.actor(&user("alice@acme.example", &[], &[])).login, None);
+        assert_eq!(identities.actor(&user("oidc:", &[], &[])).login, None);
+        // Without a prefix configured, the name is the login.
+        assert_eq!(Identities::default().actor(&user("bob", &[], &[])).login.as_deref(), Some("bob"));
     }
 
     #[test]
@@ -97,5 +105,8 @@ mod tests {
         let identities = Identities { extra: Some("windflow.io/login".into()), ..Identities::default() };
         let actor = identities.actor(&user("oidc:1234-5678", &[], &[("windflow.io/login", "alice")]));
         assert_eq!(actor.login.as_deref(), Some("alice"));
+        // Without the claim, no User: the username is not a login then.
+        assert_eq!(identities.actor(&user("alice", &[], &[])).login, None);
+        assert_eq!(identities.actor(&user("alice", &[], &[("windflow.io/login", "")])).login, None);
     }
 }

@@ -4,7 +4,8 @@
 //! requester of every create and update in the object's annotations ([`crate::mirror::actor`]);
 //! the validating webhook checks what only admission can (a rollout's authority, Users of
 //! another organization, a User still named by Deployments) and records the requester of a
-//! delete on the object just before the API server marks it deleted. A new object is born
+//! delete in the database, keyed by the object's uid, just before the API server marks it
+//! deleted. A new object is born
 //! with the mirror's finalizer. The checks read this replica's caches when it has them
 //! ([`Reader`]). The chart's webhook
 //! configurations leave the operator's own requests and every status write out, so an outage
@@ -18,12 +19,14 @@ pub mod server;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::{Api, Client};
+use sqlx::PgPool;
 
 use crate::kinds::policy::deploying::Lookup;
 use crate::kinds::{Index, Indexed};
-use crate::mirror::actor::{Actor, DELETED_BY};
+use crate::mirror::actor::Actor;
+use crate::mirror::store::StoreError;
 pub use identity::Identities;
 
 /// What admission needs to know besides the request.
@@ -73,24 +76,19 @@ impl Lookup for Reader {
 }
 
 /// Records `actor` as the deleter of the object the request deletes, where the finalizer's
-/// `delete` audit row reads it. A merge patch as the operator, whose requests admission leaves
-/// alone.
+/// `delete` audit row reads it: in the database, by the object's uid. Nothing is written to
+/// the object: no annotation a client could forge or pad, no new resourceVersion to fail a
+/// delete's precondition.
 pub async fn record_deletion(
-    client: &Client,
+    pool: &PgPool,
     request: &kube::core::admission::AdmissionRequest<kube::api::DynamicObject>,
     actor: &Actor,
-) -> std::result::Result<(), kube::Error> {
-    let api_resource = kube::api::ApiResource::from_gvk_with_plural(&request.kind, &request.resource.resource);
-    let api: Api<kube::api::DynamicObject> = match &request.namespace {
-        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &api_resource),
-        None => Api::all_with(client.clone(), &api_resource),
-    };
-    let patch = serde_json::json!({ "metadata": { "annotations": { DELETED_BY: actor.to_annotation() } } });
-    match api.patch(&request.name, &PatchParams::default(), &Patch::Merge(patch)).await {
-        Ok(_) => Ok(()),
-        // Already gone: nothing is left to audit.
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error),
+) -> std::result::Result<(), StoreError> {
+    let uid = request.old_object.as_ref().and_then(|old| old.metadata.uid.as_deref()?.parse().ok());
+    match uid {
+        Some(uid) => crate::mirror::store::record_deletion(pool, uid, actor).await,
+        // Nothing to name: the API server sends the object being deleted.
+        None => Ok(()),
     }
 }
 

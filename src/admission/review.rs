@@ -22,7 +22,7 @@ use crate::kinds::user::User;
 use crate::kinds::vm::VM;
 use crate::kinds::volume::Volume;
 use crate::kinds::{Index, Indexed};
-use crate::mirror::actor::{Actor, CHANGED_BY, CREATED_BY};
+use crate::mirror::actor::{Actor, CHANGED_BY, CREATED_BY, DELETED_BY};
 use crate::provision::ProvisionError;
 use crate::reconcile::FINALIZER;
 
@@ -54,7 +54,8 @@ pub fn mutate(request: &AdmissionRequest<DynamicObject>, settings: &Settings) ->
     }
 }
 
-/// The JSON patch operations that set the two annotations on an object that has `annotations`.
+/// The JSON patch operations that set the two annotations on an object that has `annotations`,
+/// and remove a deleter a client sent.
 fn recorded(annotations: &BTreeMap<String, String>, changed: &str, created: Option<String>) -> Vec<Value> {
     if annotations.is_empty() {
         let mut wanted = serde_json::Map::from_iter([(CHANGED_BY.to_owned(), json!(changed))]);
@@ -74,6 +75,10 @@ fn recorded(annotations: &BTreeMap<String, String>, changed: &str, created: Opti
         }
         (None, Some(_)) => operations.push(json!({ "op": "remove", "path": path(CREATED_BY) })),
         _ => {}
+    }
+    // No client names a deleter: admission records it in the database.
+    if annotations.contains_key(DELETED_BY) {
+        operations.push(json!({ "op": "remove", "path": path(DELETED_BY) }));
     }
     operations
 }

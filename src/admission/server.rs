@@ -25,7 +25,7 @@ const REFRESH: Duration = Duration::from_secs(60);
 const RETRY: Duration = Duration::from_secs(5);
 
 struct Webhook {
-    client: Client,
+    pool: sqlx::PgPool,
     settings: Settings,
     lookup: Reader,
     metrics: Arc<Metrics>,
@@ -35,6 +35,7 @@ struct Webhook {
 pub async fn serve(
     address: SocketAddr,
     client: Client,
+    pool: sqlx::PgPool,
     index: Index,
     settings: Settings,
     certificates: Certificates,
@@ -51,7 +52,7 @@ pub async fn serve(
     };
     let tls = RustlsConfig::from_pem(served.certificate.clone(), served.key.clone()).await?;
     tokio::spawn(refresh(client.clone(), certificates, tls.clone(), served));
-    let webhook = Arc::new(Webhook { lookup: Reader { index, client: client.clone() }, client, settings, metrics });
+    let webhook = Arc::new(Webhook { lookup: Reader { index, client }, pool, settings, metrics });
     let app = Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(webhook);
     info!(%address, "serving admission");
     axum_server::bind_rustls(address, tls).serve(app.into_make_service()).await?;
@@ -111,11 +112,15 @@ async fn validate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> 
             AdmissionResponse::from(&request).deny(format!("WindFlow admission cannot read the cluster: {error}"))
         }
     };
+    let mut response = response;
     if response.allowed && request.operation == Operation::Delete && !request.dry_run {
         let actor = webhook.settings.identities.actor(&request.user_info);
-        if let Err(error) = record_deletion(&webhook.client, &request, &actor).await {
-            // The delete goes on: its audit row then names no user.
+        if let Err(error) = record_deletion(&webhook.pool, &request, &actor).await {
+            // Refused rather than left unattributed: the delete's row could not go before the
+            // database is back either.
             warn!(%error, name = %request.name, "cannot record who deletes the object");
+            response = AdmissionResponse::from(&request)
+                .deny(format!("WindFlow cannot record who deletes {} now ({error}); try again", request.name));
         }
     }
     webhook.metrics.reviewed("validate", &request.kind.kind, response.allowed, started.elapsed());

@@ -166,7 +166,7 @@ pub struct Resolved {
     pub password_hash: Option<String>,
     /// The operator's Kubernetes username, for the audit of its own changes.
     pub operator: Option<String>,
-    /// The row of the User who requested the object's latest change or its deletion
+    /// The row of the User who requested the object's latest change
     /// ([`Index::requester`](super::Index::requester)).
     pub requester: Option<Uuid>,
     found: HashMap<(KindId, String), Referenced>,

@@ -251,6 +251,11 @@ impl Kind for ContainerCluster {
     /// is Available (provisioned, with its control plane available).
     fn not_working(&self, applied: &[DynamicObject], inputs: &Inputs) -> Option<String> {
         match inputs.report {
+            Some(report) if report.more_nodes => Some(format!(
+                "the cluster has more than {0} nodes, the most a health check reports (the chart's \
+                 security.probeNodeLimit): only {0} are ContainerNodes",
+                report.nodes.len()
+            )),
             Some(report) if report.ready_nodes() < report.nodes.len() || report.nodes.is_empty() => {
                 Some(format!("{} of {} nodes ready", report.ready_nodes(), report.nodes.len()))
             }

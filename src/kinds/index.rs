@@ -137,14 +137,19 @@ impl Index {
         self.get::<User>(None, login).or_else(|| User::store(self).find(|user| user.has_email(login)))
     }
 
-    /// The row of the User who requested the latest change of the object of `meta`, or its
-    /// deletion, as admission recorded them: dereferenced here like any reference, so that the
-    /// audit row's write looks nothing up. Only a User whose row is written and stays (not being
-    /// deleted): the audit row's foreign key still guards against a row deleted since.
+    /// The row of the User who requested the latest change of the object of `meta`, as
+    /// admission recorded them ([`Index::user_of`]).
     pub fn requester(&self, meta: &ObjectMeta) -> Option<Uuid> {
-        let login = Actor::acting_on(meta)?.login?;
+        self.user_of(&Actor::acting_on(meta)?)
+    }
+
+    /// The row of the User `actor`'s login names: dereferenced here like any reference, so that
+    /// the audit row's write looks nothing up. Only a User whose row is written and stays (not
+    /// being deleted): the audit row's foreign key still guards against a row deleted since.
+    pub fn user_of(&self, actor: &Actor) -> Option<Uuid> {
+        let login = actor.login.as_deref()?;
         let user =
-            self.user_of_login(&login).filter(|user| user.is_mirrored() && user.meta().deletion_timestamp.is_none())?;
+            self.user_of_login(login).filter(|user| user.is_mirrored() && user.meta().deletion_timestamp.is_none())?;
         uid(user.as_ref())
     }
 
@@ -433,7 +438,7 @@ mod tests {
     }
 
     /// The audit row's User is dereferenced like a reference: by name, else by email in any
-    /// case; only one whose row is written and stays; the deleter once the object is deleted.
+    /// case; only one whose row is written and stays; never a deleter taken from the object.
     #[test]
     fn the_requester_is_the_user_their_login_names_once_its_row_is_written() {
         use crate::mirror::actor::{CHANGED_BY, DELETED_BY};
@@ -456,8 +461,11 @@ mod tests {
         let mut deleted = changed_by("alice");
         deleted.deletion_timestamp = Some(Time("2026-12-05T00:00:00Z".parse().expect("a time")));
         assert_eq!(index.requester(&deleted), None, "a deleted object names its deleter, not its last changer");
+        // Only admission's record names a deleter: an annotation anyone could write names nobody.
         deleted.annotations.get_or_insert_default().insert(DELETED_BY.to_owned(), recorded("bob"));
-        assert_eq!(index.requester(&deleted), Some(uid_of(&docs, "User", "bob")));
+        assert_eq!(index.requester(&deleted), None, "a deleter taken from the object");
+        let bob = Actor { username: "oidc:bob".into(), groups: vec![], login: Some("bob".into()) };
+        assert_eq!(index.user_of(&bob), Some(uid_of(&docs, "User", "bob")));
 
         let user = docs.iter_mut().find(|d| d["kind"] == "User" && d["metadata"]["name"] == "alice").expect("alice");
         user["status"] = json!({});

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::common::{NetworkAttachment, ObjectRef, Reference, Resolved};
 use super::{Gathered, Kind, KindId, cluster_scoped};
 use crate::free_form::FreeForm;
+use crate::mirror::actor::Actor;
 use crate::mirror::{Invalid, JoinRows, JoinTable, Prepared, StatusColumn, audit_metadata};
 use crate::provision::children::ChildSet;
 use crate::provision::{self, Placed, ProvisionError, labels};
@@ -90,7 +91,8 @@ pub fn prepare<K: Kind>(obj: &K, resolved: &Resolved) -> Result<Prepared, Prepar
     }
 
     let operator = resolved.operator.as_deref();
-    let audit = audit_metadata(obj, K::ID.entity().kind, id, tenant, resource_version, operator, resolved.requester);
+    let requester = Actor::acting_on(obj.meta()).map(|acted| (acted, resolved.requester));
+    let audit = audit_metadata(obj, K::ID.entity().kind, id, tenant, resource_version, operator, requester);
     Ok(Prepared { entity: K::ID.entity(), id, resource_version, row_recorded: obj.is_mirrored(), rows, audit })
 }
 

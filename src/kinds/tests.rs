@@ -713,6 +713,7 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     let report = probe::ClusterReport {
         version: "Docker 27.3.1".into(),
         nodes: vec![node("Manager_1", true, NodeRole::Manager), node("worker-1", false, NodeRole::Worker)],
+        more_nodes: false,
     };
     let index = index(&platform());
     let config = Config::default();
@@ -738,6 +739,12 @@ fn an_existing_cluster_reports_its_nodes_as_container_nodes_and_its_health() {
     let all_down = probe::ClusterReport { nodes: vec![node("a", false, NodeRole::Worker)], ..report.clone() };
     let inputs = Inputs { report: Some(&all_down), ..inputs };
     assert_eq!(as_json(&Kind::observe(&swarm, &[], &inputs))["phase"], "unhealthy");
+    // A cluster with more nodes than a health check reports says so, however healthy.
+    let capped =
+        probe::ClusterReport { nodes: vec![node("a", true, NodeRole::Worker)], more_nodes: true, ..report.clone() };
+    let inputs = Inputs { report: Some(&capped), ..inputs };
+    let capped = Kind::not_working(&swarm, &[], &inputs).expect("not working as a whole");
+    assert!(capped.starts_with("the cluster has more than 1 nodes"), "{capped}");
 
     let no_url: ContainerCluster =
         sample("ContainerCluster", "main", json!({ "spec": { "clusterMode": "docker", "clusterConfig": null } }));
@@ -817,6 +824,7 @@ fn a_heartbeat_is_written_once_it_is_an_interval_newer_or_the_readiness_changes(
                 heartbeat: Some(reported.into()),
                 ..node("worker-1", ready, NodeRole::Worker)
             }],
+            more_nodes: false,
         };
         let inputs = Inputs { report: Some(&report), ..Inputs::offline(&index, &config) };
         let children = objects(&swarm, &inputs).expect("nodes");

@@ -1,6 +1,7 @@
-//! Who acted on a WindFlow object, as the admission webhook records it in the object's
-//! annotations: only admission writes them (it overwrites whatever a client sends), the mirror
-//! reads them into the audit rows, and a rollout's authorization reads its creator.
+//! Who acted on a WindFlow object, as the admission webhook records it: creators and changers
+//! in the object's annotations (it overwrites whatever a client sends), deleters in the
+//! database (`deletion_requests`), where no client writes. The mirror reads them into the
+//! audit rows, and a rollout's authorization reads its creator.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const CREATED_BY: &str = "windflow.io/created-by";
 /// The requester of the object's latest change (create or update).
 pub const CHANGED_BY: &str = "windflow.io/changed-by";
-/// The requester of the object's deletion, written just before the API server marks it deleted.
+/// Where admission once recorded deleters: removed from whatever a client sends, and never read.
 pub const DELETED_BY: &str = "windflow.io/deleted-by";
 
 /// A requester as the API server authenticated it, and the WindFlow login it maps to.
@@ -35,11 +36,13 @@ impl Actor {
         serde_json::from_str(annotations.get(key)?).ok()
     }
 
-    /// The requester an audit row of the object names: its deleter once it is being deleted,
-    /// else the requester of its latest change.
+    /// The requester of the object's latest change, which an audit row of a write names; none
+    /// once it is being deleted: its deleter is recorded in the database, not on the object.
     pub fn acting_on(meta: &ObjectMeta) -> Option<Self> {
-        let key = if meta.deletion_timestamp.is_some() { DELETED_BY } else { CHANGED_BY };
-        Self::recorded(meta.annotations.as_ref()?, key)
+        if meta.deletion_timestamp.is_some() {
+            return None;
+        }
+        Self::recorded(meta.annotations.as_ref()?, CHANGED_BY)
     }
 
     /// The annotation's value.

@@ -92,11 +92,11 @@ pub fn current_status<K: Serialize>(obj: &K) -> Value {
 
 /// The audit row's fixed part: who and what.
 ///
-/// Who is the requester admission recorded ([`crate::mirror::actor`]): the last change's, or a
-/// deleted object's deleter; `actor` is the last field manager that changed the spec, the tool
-/// they used. The write statement names them for a new row or a new generation (a spec they
+/// The audit row of a write or delete of `obj`. `requester` is who admission recorded
+/// ([`crate::mirror::actor`]), the last change's or the deleter, with the row of the User their
+/// login names, dereferenced by the caller; the manager of the last change is the tool they
+/// used. The write statement names them for a new row or a new generation (a spec they
 /// changed), and `operator` for any other write, which records what the operator observed.
-/// `requester` is the row of the User the requester's login names, dereferenced by the caller.
 pub fn audit_metadata<K: Resource>(
     obj: &K,
     kind: &str,
@@ -104,16 +104,16 @@ pub fn audit_metadata<K: Resource>(
     organization: Option<Uuid>,
     resource_version: i64,
     operator: Option<&str>,
-    requester: Option<Uuid>,
+    requester: Option<(Actor, Option<Uuid>)>,
 ) -> AuditRow {
     let meta = obj.meta();
     let manager = last_change(meta).and_then(|entry| entry.manager.clone());
     let object = AuditedObject { kind, id, namespace: meta.namespace.as_deref(), name: &obj.name_any() };
     let mut row = audit_row(&object, manager.as_deref(), organization, resource_version);
-    if let Some(acted) = Actor::acting_on(meta) {
+    if let Some((acted, user)) = requester {
         row.kubernetes_username = Some(acted.username);
         row.kubernetes_groups = acted.groups;
-        row.user_id = requester;
+        row.user_id = user;
     }
     row.operator = operator.map(str::to_owned);
     row

@@ -186,12 +186,19 @@ fn unchanged(table: &str, columns: &[&str], joins: &[(&JoinTable, bool)]) -> Str
 /// A join row as the audit trail shows it: its own columns, without its id and timestamps.
 const JOIN_DOC: &str = "to_jsonb(x) - 'id' - 'created_at' - 'joined_at' AS doc";
 
+/// Columns whose values never enter the audit trail: a change of one is recorded as `"changed"`.
+/// The column grants hide them from tenants; a copy in `changes` would not be hidden.
+pub const UNAUDITED_COLUMNS: &[&str] = &["hashed_password"];
+
 /// The columns that differ between two rows as JSON, `{column: {old, new}}`, bookkeeping
-/// left out. Inlined into each statement rather than called as a function: the planner then
-/// plans it once with the statement, where a function call runs a query of its own each time.
+/// left out, [`UNAUDITED_COLUMNS`] as `"changed"`. Inlined into each statement rather than
+/// called as a function: the planner then plans it once with the statement, where a function
+/// call runs a query of its own each time.
 fn row_diff(old: &str, new: &str) -> String {
+    let unaudited = UNAUDITED_COLUMNS.iter().map(|column| format!("'{column}'")).collect::<Vec<_>>().join(", ");
     format!(
-        "(SELECT coalesce(jsonb_object_agg(k, jsonb_build_object('old', d.old -> k, 'new', d.new -> k)), '{{}}') \
+        "(SELECT coalesce(jsonb_object_agg(k, CASE WHEN k IN ({unaudited}) THEN '\"changed\"'::jsonb \
+                ELSE jsonb_build_object('old', d.old -> k, 'new', d.new -> k) END), '{{}}') \
           FROM (SELECT {old} AS old, {new} AS new) d, \
                jsonb_object_keys(coalesce(d.old, '{{}}') || coalesce(d.new, '{{}}')) AS k \
           WHERE k NOT IN ('created_at', 'updated_at', 'k8s_resource_version', 'k8s_generation') \
@@ -202,13 +209,16 @@ fn row_diff(old: &str, new: &str) -> String {
 const AUDIT_COLUMNS: &str = "organization_id, user_id, actor, action, resource_type, resource_id, \
     resource_namespace, resource_name, resource_version, kubernetes_username, kubernetes_groups, changes";
 
-/// Deletion of a row (its dependents go as the seed's foreign keys say) and its `delete` audit
-/// row, unless the stored row is newer than the deleted object. `$1`: the audit metadata.
+/// Deletion of a row (its dependents go as the seed's foreign keys say), its deletion record
+/// and its `delete` audit row, unless the stored row is newer than the deleted object. `$1`:
+/// the audit metadata.
 pub fn delete(table: &str) -> String {
     format!(
         "WITH gone AS (DELETE FROM {table} t WHERE t.id = ($1->>'resource_id')::uuid \
             AND (t.k8s_resource_version IS NULL OR t.k8s_resource_version <= ($1->>'resource_version')::bigint) \
-            RETURNING to_jsonb(t) AS doc) \
+            RETURNING to_jsonb(t) AS doc), \
+         recorded AS (DELETE FROM deletion_requests r WHERE r.resource_id = ($1->>'resource_id')::uuid \
+            AND EXISTS (SELECT 1 FROM gone)) \
          INSERT INTO audit_logs ({AUDIT_COLUMNS}) \
          SELECT coalesce(m.organization_id, (g.doc->>'organization_id')::uuid), m.user_id, m.actor, 'delete', \
                 m.resource_type, m.resource_id, \

@@ -144,6 +144,43 @@ pub async fn delete(pool: &PgPool, table: &str, audit: &AuditRow) -> Result<bool
     }
 }
 
+/// How far from an object's `deletionTimestamp` a deletion record may be to name its deleter:
+/// admission writes it just before the API server marks the object deleted, on clocks that may
+/// differ by a little. An older one is of a delete that did not happen (refused after it, by
+/// another webhook); a delete admission did not see names nobody.
+const DELETION_RECORD_WINDOW_SECONDS: i32 = 60;
+
+/// Records `actor` as the requester of the deletion of the object `id`, as admission saw it.
+pub async fn record_deletion(pool: &PgPool, id: Uuid, actor: &super::actor::Actor) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deletion_requests (resource_id, actor) VALUES ($1, $2) \
+         ON CONFLICT (resource_id) DO UPDATE SET actor = EXCLUDED.actor, requested_at = NOW()",
+    )
+    .bind(id)
+    .bind(Json(actor))
+    .execute(pool)
+    .await
+    .map_err(StoreError::Unavailable)?;
+    Ok(())
+}
+
+/// Who admission recorded as requesting the deletion of the object `id`, marked deleted at
+/// `deleted_at` (RFC 3339); none when admission did not see it.
+pub async fn deleter(pool: &PgPool, id: Uuid, deleted_at: &str) -> Result<Option<super::actor::Actor>> {
+    let recorded: Option<Json<super::actor::Actor>> = sqlx::query_scalar(
+        "SELECT actor FROM deletion_requests WHERE resource_id = $1 \
+           AND requested_at BETWEEN $2::timestamptz - make_interval(secs => $3) \
+                                AND $2::timestamptz + make_interval(secs => $3)",
+    )
+    .bind(id)
+    .bind(deleted_at)
+    .bind(DELETION_RECORD_WINDOW_SECONDS)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Unavailable)?;
+    Ok(recorded.map(|Json(actor)| actor))
+}
+
 const UNIQUE_VIOLATION: &str = "23505";
 const FOREIGN_KEY_VIOLATION: &str = "23503";
 

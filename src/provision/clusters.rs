@@ -183,8 +183,12 @@ impl Clusters {
         }
         let what = format!("{destination} ({})", describe_server(&kubeconfig));
         let answers = Answers::default();
-        let counted =
-            Counted { requests: &self.requests, cluster: &format!("{namespace}/{name}"), answers: Some(&answers) };
+        let counted = Counted {
+            requests: &self.requests,
+            cluster: &format!("{namespace}/{name}"),
+            answers: Some(&answers),
+            response_limit: None,
+        };
         let cannot_connect = |error| match error {
             ProbeError::Refused(message) => ClusterError::Refused(message),
             other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },

@@ -8,9 +8,15 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use kube::config::Kubeconfig;
 
-/// Destinations refused by default: loopback (the operator's own pod) and link-local (cloud
-/// metadata services, which hand out the node's credentials).
-pub const DEFAULT_DENY: &[&str] = &["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10"];
+/// Destinations refused by default: loopback (the operator's own pod), link-local (most cloud
+/// metadata services, which hand out the node's credentials) and the metadata services outside
+/// it (AWS over IPv6, Alibaba Cloud).
+pub const DEFAULT_DENY: &[&str] =
+    &["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32"];
+
+/// Destinations refused whatever the deny list says: the unspecified addresses, which Linux
+/// connects to the operator's own host.
+pub const ALWAYS_DENIED: &[&str] = &["0.0.0.0/8", "::/128"];
 
 /// The default deny list, parsed.
 pub fn default_deny() -> Vec<IpNet> {
@@ -69,6 +75,8 @@ pub enum Refused {
     NotAUrl(String),
     #[error("{host} resolves to {address}, which the operator's deny list ({cidr}) refuses")]
     Denied { host: String, address: IpAddr, cidr: IpNet },
+    #[error("{host} resolves to {address}, an unspecified address, which reaches the operator's own host")]
+    Unspecified { host: String, address: IpAddr },
     #[error("{0} does not resolve")]
     Unresolved(String),
 }
@@ -91,11 +99,49 @@ pub async fn pinned(url: &http::Uri, deny: &[IpNet]) -> Result<IpAddr, Refused> 
     for address in &addresses {
         // An IPv4 address written as IPv6 (::ffff:127.0.0.1) is the IPv4 one.
         let canonical = address.to_canonical();
+        if ALWAYS_DENIED.iter().filter_map(|cidr| cidr.parse::<IpNet>().ok()).any(|cidr| cidr.contains(&canonical)) {
+            return Err(Refused::Unspecified { host: bare.to_owned(), address: canonical });
+        }
         if let Some(cidr) = deny.iter().find(|cidr| cidr.contains(&canonical)) {
             return Err(Refused::Denied { host: bare.to_owned(), address: canonical, cidr: *cidr });
         }
     }
     addresses.first().copied().ok_or_else(|| Refused::Unresolved(bare.to_owned()))
+}
+
+/// Why the operator's own endpoints could not be found for the deny list.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot read the kubernetes Service or its EndpointSlices in namespace default: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("the database host {0} does not resolve")]
+    Unresolved(String),
+}
+
+/// The addresses of what the operator itself talks to, which no tenant may reach through it: the
+/// management cluster's API server (the `kubernetes` Service's cluster IPs and its endpoints) and
+/// each of `databases` (`(host, port)`; a Unix socket directory has no address).
+pub async fn own_endpoints(client: &kube::Client, databases: &[(&str, u16)]) -> Result<Vec<IpNet>, DiscoveryError> {
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let service = kube::Api::<Service>::namespaced(client.clone(), "default").get("kubernetes").await?;
+    let mut addresses: Vec<String> = service.spec.and_then(|spec| spec.cluster_ips).unwrap_or_default();
+    let slices = kube::Api::<EndpointSlice>::namespaced(client.clone(), "default")
+        .list(&kube::api::ListParams::default().labels("kubernetes.io/service-name=kubernetes"))
+        .await?;
+    let endpoints = slices.items.into_iter().flat_map(|slice| slice.endpoints.unwrap_or_default());
+    addresses.extend(endpoints.flat_map(|endpoint| endpoint.addresses));
+    let mut own: Vec<IpAddr> = addresses.iter().filter_map(|address| address.parse().ok()).collect();
+    for (host, port) in databases.iter().filter(|(host, _)| !host.starts_with('/')) {
+        let resolved = tokio::net::lookup_host((*host, *port))
+            .await
+            .map_err(|_| DiscoveryError::Unresolved((*host).to_owned()))?;
+        own.extend(resolved.map(|socket| socket.ip()));
+    }
+    let mut own: Vec<IpNet> = own.into_iter().map(|address| IpNet::from(address.to_canonical())).collect();
+    own.sort();
+    own.dedup();
+    Ok(own)
 }
 
 /// `url` with its host replaced by `address`.
@@ -168,9 +214,16 @@ mod tests {
             "https://[::1]:6443",
             "https://[::ffff:127.0.0.1]:6443",
             "http://localhost:2375",
+            "http://100.100.100.200/latest/meta-data",
+            "http://[fd00:ec2::254]/latest",
         ] {
             let refused = pinned(&url.parse().expect("uri"), &deny).await.expect_err(url);
             assert!(matches!(refused, Refused::Denied { .. }), "{url}: {refused}");
+        }
+        // The unspecified addresses reach the operator's own host: refused even by an empty list.
+        for url in ["https://0.0.0.0:6443", "https://[::]:6443", "https://0:6443", "https://[::ffff:0.0.0.0]:6443"] {
+            let refused = pinned(&url.parse().expect("uri"), &[]).await.expect_err(url);
+            assert!(matches!(refused, Refused::Unspecified { .. }), "{url}: {refused}");
         }
         let allowed = pinned(&"https://10.0.0.1:6443".parse().expect("uri"), &deny).await;
         assert_eq!(allowed, Ok("10.0.0.1".parse().expect("ip")));

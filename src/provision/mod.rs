@@ -82,6 +82,8 @@ pub struct Config {
     pub user_secret_namespace: String,
     /// Addresses health checks never connect to (loopback, link-local by default).
     pub probe_deny: Vec<ipnet::IpNet>,
+    /// How much a health check reads of what it checks.
+    pub probe_limits: probe::ProbeLimits,
     /// Where Cluster API ClusterClasses live, for clusters that do not say
     /// (`clusterConfig.classNamespace`); none: the Cluster's own namespace.
     pub cluster_class_namespace: Option<String>,
@@ -120,7 +122,9 @@ pub struct TenantDatabase {
 /// The defaults of `Config`, also the command line's.
 pub const DEFAULT_CLUSTER_ISSUER: &str = "letsencrypt";
 pub const DEFAULT_GATEWAY_PARENT: &str = "windflow-system/windflow";
-pub const DEFAULT_USER_SECRET_NAMESPACE: &str = "windflow-system";
+/// A namespace of its own: the release namespace holds the database URL and the webhook's key,
+/// which a User's author could otherwise name as a password Secret.
+pub const DEFAULT_USER_SECRET_NAMESPACE: &str = "windflow-users";
 
 impl Default for Config {
     fn default() -> Self {
@@ -132,6 +136,7 @@ impl Default for Config {
             traffic_annotations: TrafficAnnotations::new(),
             pod_network_encryption: None,
             probe_deny: destination::default_deny(),
+            probe_limits: probe::ProbeLimits::default(),
             user_secret_namespace: DEFAULT_USER_SECRET_NAMESPACE.to_owned(),
             tenant_database: None,
             cluster_class_namespace: None,

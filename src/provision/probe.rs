@@ -51,15 +51,45 @@ pub enum ProbeTarget {
     Engine { url: String, swarm: bool, tls: Option<(String, String)> },
 }
 
+/// How much a health check takes from what it checks: a tenant's endpoint chooses what it
+/// answers, and must not make the operator (or the standby after it) run out of memory or
+/// apply a ContainerNode per node of a made-up cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeLimits {
+    /// The largest answer read, in bytes: a larger one fails the check.
+    pub response_bytes: usize,
+    /// The most nodes reported; a cluster with more says so in its Ready condition.
+    pub nodes: usize,
+}
+
+impl Default for ProbeLimits {
+    fn default() -> Self {
+        Self { response_bytes: 1024 * 1024, nodes: 1000 }
+    }
+}
+
+/// Nodes listed per request: small enough that a page of real nodes (a few kilobytes each,
+/// their images listed) stays well under the response limit.
+const NODE_PAGE: u32 = 50;
+
 /// What a probe saw.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterReport {
     /// `Kubernetes v1.33.1`, `Docker 27.3.1`.
     pub version: String,
     pub nodes: Vec<NodeReport>,
+    /// The cluster has more nodes than [`ProbeLimits::nodes`]: only that many are reported.
+    pub more_nodes: bool,
 }
 
 impl ClusterReport {
+    /// A report of `nodes`, the first `limit` of them kept.
+    fn of(version: String, mut nodes: Vec<NodeReport>, limit: usize) -> Self {
+        let more_nodes = nodes.len() > limit;
+        nodes.truncate(limit);
+        Self { version, nodes, more_nodes }
+    }
+
     pub fn ready_nodes(&self) -> usize {
         self.nodes.iter().filter(|n| n.ready).count()
     }
@@ -96,38 +126,99 @@ pub enum ProbeError {
 }
 
 /// Runs the health check; `client` is the operator's own, to read Secrets; destinations in
-/// `deny` are refused; the checked cluster's requests are counted in `requests`.
+/// `deny` are refused; what the cluster answers is read within `limits`; its requests are
+/// counted in `requests`.
 pub async fn probe(
     client: &Client,
     target: &ProbeTarget,
     deny: &[IpNet],
+    limits: &ProbeLimits,
     requests: &ApiRequests,
 ) -> Result<ClusterReport, ProbeError> {
     match target {
         ProbeTarget::Kubeconfig { namespace, secret } => {
             let (kubeconfig, _) = read_kubeconfig(client, namespace, secret, &["value", "kubeconfig"]).await?;
-            let counted = Counted { requests, cluster: &format!("probe {namespace}/{secret}"), answers: None };
-            kubernetes(kubeconfig, deny, counted).await
+            let cluster = format!("probe {namespace}/{secret}");
+            let counted =
+                Counted { requests, cluster: &cluster, answers: None, response_limit: Some(limits.response_bytes) };
+            kubernetes(kubeconfig, deny, limits.nodes, counted).await
         }
         ProbeTarget::Engine { url, swarm, tls } => {
             let tls = match tls {
                 Some((namespace, name)) => Some(secret_data(client, namespace, name).await?.0),
                 None => None,
             };
-            engine(
-                url,
-                *swarm,
-                tls.as_ref(),
-                deny,
-                Counted { requests, cluster: &format!("probe {url}"), answers: None },
-            )
-            .await
+            let cluster = format!("probe {url}");
+            let counted =
+                Counted { requests, cluster: &cluster, answers: None, response_limit: Some(limits.response_bytes) };
+            engine(url, *swarm, tls.as_ref(), deny, limits.nodes, counted).await
         }
     }
 }
 
 fn unreachable(message: String) -> ProbeError {
     ProbeError::Unreachable(message)
+}
+
+/// A request to a tenant's endpoint that failed, `doing` what, in the operator's own words.
+fn failed(what: &str, doing: &str, error: &kube::Error) -> ProbeError {
+    unreachable(format!("{what}: {doing}: {}", why_failed(error)))
+}
+
+/// Why a request failed: an HTTP status or what failed on the way, in fixed words. Never what
+/// the endpoint sent: an error body, or a body that is not what was asked for, is the tenant's
+/// to choose, and messages are read by whoever may read the object.
+pub fn why_failed(error: &kube::Error) -> String {
+    match error {
+        // The code is the one the error body gives: a number, and one of an error, or none.
+        kube::Error::Api(status) if (400..600).contains(&status.code) => {
+            return format!("answered HTTP {}", status.code);
+        }
+        kube::Error::Api(_) => return "answered an error".into(),
+        kube::Error::SerdeError(_) | kube::Error::FromUtf8(_) => return "answered something else than asked".into(),
+        _ => {}
+    }
+    why_broke_off(error)
+}
+
+/// What failed on the way to an endpoint or back, in fixed words, from the causes of `error`.
+fn why_broke_off(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            return "answered more than the response limit".into();
+        }
+        if error.downcast_ref::<tokio::time::error::Elapsed>().is_some() {
+            return "timed out".into();
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+                std::io::ErrorKind::TimedOut => "timed out".into(),
+                // How rustls reports a certificate it does not trust.
+                std::io::ErrorKind::InvalidData => {
+                    "TLS failed: its certificate is not the CA's, or not for its address".into()
+                }
+                kind => format!("cannot connect: {kind}"),
+            };
+        }
+        cause = error.source();
+    }
+    "cannot connect".into()
+}
+
+/// What part of a kubeconfig cannot be loaded, in fixed words: the kubeconfig is a Secret's.
+fn kubeconfig_fault(error: &kube::config::KubeconfigError) -> &'static str {
+    use kube::config::KubeconfigError as E;
+    match error {
+        E::CurrentContextNotSet | E::LoadContext(_) | E::LoadClusterOfContext(_) => {
+            "no current context and its cluster"
+        }
+        E::MissingClusterUrl | E::ParseClusterUrl(_) => "no server URL",
+        E::LoadCertificateAuthority(_) | E::ParseCertificates(_) => "certificate-authority-data cannot be loaded",
+        E::LoadClientCertificate(_) | E::LoadClientKey(_) => "client certificate or key cannot be loaded",
+        _ => "cannot be loaded",
+    }
 }
 
 /// A Secret's data and its resourceVersion.
@@ -153,12 +244,12 @@ pub async fn read_kubeconfig(
     keys: &[&str],
 ) -> Result<(Kubeconfig, String), ProbeError> {
     let (data, version) = secret_data(client, namespace, secret).await?;
-    let kubeconfig = keys
+    let (key, kubeconfig) = keys
         .iter()
-        .find_map(|key| data.get(*key))
+        .find_map(|key| data.get(*key).map(|value| (key, value)))
         .ok_or_else(|| unreachable(format!("Secret {namespace}/{secret} has no key {}", keys.join(" or "))))?;
-    let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(kubeconfig))
-        .map_err(|e| unreachable(format!("Secret {namespace}/{secret}: not a kubeconfig: {e}")))?;
+    let kubeconfig = kubeconfig_from(kubeconfig)
+        .map_err(|why| ProbeError::Refused(format!("Secret {namespace}/{secret}: key {key}: {why}")))?;
     if let Some(field) = not_inline(&kubeconfig) {
         return Err(ProbeError::Refused(format!(
             "Secret {namespace}/{secret}: kubeconfig {field}: only inline credentials are followed \
@@ -166,6 +257,19 @@ pub async fn read_kubeconfig(
         )));
     }
     Ok((kubeconfig, version))
+}
+
+/// A kubeconfig from a Secret's value; why not, naming at most a line, never a piece of it.
+fn kubeconfig_from(value: &[u8]) -> Result<Kubeconfig, String> {
+    let text = std::str::from_utf8(value).map_err(|_| "not UTF-8 text".to_owned())?;
+    Kubeconfig::from_yaml(text).map_err(|_| {
+        // kube's parser says where in words that quote the text: serde_yaml's location alone.
+        let line = serde_yaml::from_str::<Kubeconfig>(text).err().and_then(|e| e.location()).map(|at| at.line());
+        match line {
+            Some(line) => format!("not a kubeconfig (line {line})"),
+            None => "not a kubeconfig".to_owned(),
+        }
+    })
 }
 
 /// How long a client waits: a health check is short in everything; a workload cluster's clients
@@ -186,6 +290,8 @@ pub struct Counted<'a> {
     pub cluster: &'a str,
     /// Told of every answer, if someone wants to know.
     pub answers: Option<&'a Answers>,
+    /// The largest answer read, in bytes, if any.
+    pub response_limit: Option<usize>,
 }
 
 /// How a cluster answered the operator's requests: when it last answered (while reconciles
@@ -243,7 +349,7 @@ pub async fn client_for(
 pub async fn pinned_config(kubeconfig: Kubeconfig, what: &str, deny: &[IpNet]) -> Result<Config, ProbeError> {
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .map_err(|e| unreachable(format!("{what}: {e}")))?;
+        .map_err(|e| ProbeError::Refused(format!("{what}: the kubeconfig's {}", kubeconfig_fault(&e))))?;
     let refused = |e: destination::Refused| ProbeError::Refused(format!("{what}: {e}"));
     let address = destination::pinned(&config.cluster_url, deny).await.map_err(refused)?;
     if let Some(host) = config.cluster_url.host().filter(|host| host.parse::<std::net::IpAddr>().is_err()) {
@@ -262,6 +368,9 @@ pub fn counted_client(
     patience: Patience,
     counted: Counted<'_>,
 ) -> Result<Client, ProbeError> {
+    // kube retries 429 and 503 answers up to 15 times, as long as their Retry-After says: a
+    // tenant's endpoint would hold a reconcile as long as it likes. The reconcile retries.
+    config.default_retry = false;
     config.read_timeout = Some(match patience {
         Patience::Probe => TIMEOUT,
         Patience::Reconcile => RECONCILE_READ_TIMEOUT,
@@ -269,7 +378,10 @@ pub fn counted_client(
     });
     let answers = counted.answers.cloned();
     let on_answer = move |status| answers.iter().for_each(|answers| answers.heard(status));
-    counted.requests.client(config, counted.cluster, on_answer).map_err(|e| unreachable(format!("{what}: {e}")))
+    counted
+        .requests
+        .client(config, counted.cluster, counted.response_limit, on_answer)
+        .map_err(|_| ProbeError::Refused(format!("{what}: its TLS material cannot be loaded")))
 }
 
 /// What a kubeconfig's first cluster is called in messages.
@@ -278,18 +390,28 @@ pub fn describe_server(kubeconfig: &Kubeconfig) -> String {
     format!("the cluster at {}", server.as_deref().unwrap_or("(no server)"))
 }
 
-async fn kubernetes(kubeconfig: Kubeconfig, deny: &[IpNet], counted: Counted<'_>) -> Result<ClusterReport, ProbeError> {
+async fn kubernetes(
+    kubeconfig: Kubeconfig,
+    deny: &[IpNet],
+    node_limit: usize,
+    counted: Counted<'_>,
+) -> Result<ClusterReport, ProbeError> {
     let what = describe_server(&kubeconfig);
     let remote = client_for(kubeconfig, &what, deny, Patience::Probe, counted).await?;
-    let version = remote.apiserver_version().await.map_err(|e| unreachable(format!("{what}: {e}")))?;
-    let nodes = Api::<Node>::all(remote)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| unreachable(format!("{what}: cannot list nodes: {e}")))?;
-    Ok(ClusterReport {
-        version: format!("Kubernetes {}", version.git_version),
-        nodes: nodes.items.iter().map(kubernetes_node).collect(),
-    })
+    let version = remote.apiserver_version().await.map_err(|e| failed(&what, "version", &e))?;
+    let api = Api::<Node>::all(remote);
+    let mut nodes = vec![];
+    let mut page = ListParams::default().limit(NODE_PAGE);
+    // Pages until one more node than the limit: enough to know there are more.
+    while nodes.len() <= node_limit {
+        let list = api.list(&page).await.map_err(|e| failed(&what, "cannot list nodes", &e))?;
+        nodes.extend(list.items.iter().map(kubernetes_node));
+        match list.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => page = page.continue_token(&token),
+            None => break,
+        }
+    }
+    Ok(ClusterReport::of(format!("Kubernetes {}", version.git_version), nodes, node_limit))
 }
 
 fn kubernetes_node(node: &Node) -> NodeReport {
@@ -387,18 +509,17 @@ async fn engine(
     swarm: bool,
     tls: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
     deny: &[IpNet],
+    node_limit: usize,
     counted: Counted<'_>,
 ) -> Result<ClusterReport, ProbeError> {
     let what = format!("the engine at {url}");
     let remote = client_for(engine_kubeconfig(url, tls), &what, deny, Patience::Probe, counted).await?;
-    let get = |path: &str| http::Request::get(path).body(Vec::new());
     let fail = |e: &dyn std::fmt::Display| unreachable(format!("{what}: {e}"));
-    let ping = get("/_ping").map_err(|e| fail(&e))?;
-    let pong = remote.request_text(ping).await.map_err(|e| fail(&e))?;
-    if pong.trim() != "OK" {
-        return Err(fail(&format!("/_ping answered {pong:?}")));
+    let pong = engine_get(&remote, &what, "/_ping", |body| Some(body.trim_ascii() == b"OK")).await?;
+    if !pong {
+        return Err(fail(&"/_ping did not answer OK: not a Docker engine"));
     }
-    let info: EngineInfo = remote.request(get("/info").map_err(|e| fail(&e))?).await.map_err(|e| fail(&e))?;
+    let info: EngineInfo = engine_get(&remote, &what, "/info", |body| serde_json::from_slice(body).ok()).await?;
     let version = format!("Docker {}", info.server_version);
     if !swarm {
         let node = NodeReport {
@@ -412,7 +533,7 @@ async fn engine(
             memory_gb: info.mem_total.map(decimal_gigabytes),
             details: Map::from_iter([("os".to_owned(), json!(info.operating_system))]),
         };
-        return Ok(ClusterReport { version, nodes: vec![node] });
+        return Ok(ClusterReport::of(version, vec![node], node_limit));
     }
     let swarm_info = info.swarm.as_ref();
     if swarm_info.map(|s| s.local_node_state.as_str()) != Some("active") {
@@ -421,8 +542,28 @@ async fn engine(
     if swarm_info.and_then(|s| s.control_available) != Some(true) {
         return Err(fail(&"the engine is not a swarm manager: it cannot list the swarm's nodes"));
     }
-    let nodes: Vec<SwarmNode> = remote.request(get("/nodes").map_err(|e| fail(&e))?).await.map_err(|e| fail(&e))?;
-    Ok(ClusterReport { version, nodes: nodes.iter().map(swarm_node).collect() })
+    let nodes: Vec<SwarmNode> = engine_get(&remote, &what, "/nodes", |body| serde_json::from_slice(body).ok()).await?;
+    Ok(ClusterReport::of(version, nodes.iter().map(swarm_node).collect(), node_limit))
+}
+
+/// `GET path` of an engine, its body read by `read` once the engine answered 2xx, within the
+/// response limit. What failed, in fixed words: the status as the answer says it, not as its
+/// body does.
+async fn engine_get<T>(
+    remote: &Client,
+    what: &str,
+    path: &str,
+    read: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T, ProbeError> {
+    let fail = |why: String| unreachable(format!("{what}: {path}: {why}"));
+    let request =
+        http::Request::get(path).body(kube::client::Body::empty()).map_err(|_| fail("not a request path".into()))?;
+    let response = remote.send(request).await.map_err(|e| fail(why_failed(&e)))?;
+    if !response.status().is_success() {
+        return Err(fail(format!("answered HTTP {}", response.status().as_u16())));
+    }
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.map_err(|e| fail(why_broke_off(&e)))?;
+    read(&body.to_bytes()).ok_or_else(|| fail("answered something else than asked".into()))
 }
 
 fn swarm_node(node: &SwarmNode) -> NodeReport {

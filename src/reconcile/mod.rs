@@ -513,8 +513,17 @@ pub async fn remove<K: Kind>(
 ) -> Result<bool, StoreError> {
     let id = obj.uid().and_then(|uid| uid.parse().ok()).unwrap_or_default();
     let version = obj.resource_version().and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
-    // The organization of the audit row is read from the deleted row itself.
-    let deleter = index.requester(obj.meta());
+    // The organization of the audit row is read from the deleted row itself; the deleter from
+    // admission's record, never from the object.
+    let deleted_at = obj.meta().deletion_timestamp.as_ref().map(|at| at.0.to_string()).unwrap_or_default();
+    let deleter = match deleted_at.is_empty() {
+        true => None,
+        false => store::deleter(pool, id, &deleted_at).await?,
+    };
+    let deleter = deleter.map(|actor| {
+        let user = index.user_of(&actor);
+        (actor, user)
+    });
     let audit = audit_metadata(obj, K::ID.entity().kind, id, None, version, operator, deleter);
     store::delete(pool, K::TABLE, &audit).await
 }

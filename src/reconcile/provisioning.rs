@@ -159,13 +159,15 @@ async fn connect<K: Kind>(obj: &K, ctx: &Context, placement: &Placement) -> Resu
     let report = match obj.probe_target() {
         None => None,
         Some(Err(error)) => return Err(ConnectError::Refused(error.to_string())),
-        Some(Ok(target)) => match probe(&ctx.client, &target, &ctx.config.probe_deny, ctx.metrics.api_requests()).await
-        {
-            Ok(report) => Some(report),
-            Err(ProbeError::Unreachable(message)) => return Err(ConnectError::Unreachable(message)),
-            Err(ProbeError::Refused(message)) => return Err(ConnectError::Refused(message)),
-            Err(ProbeError::Kube(error)) => return Err(Error::from(error).into()),
-        },
+        Some(Ok(target)) => {
+            let limits = &ctx.config.probe_limits;
+            match probe(&ctx.client, &target, &ctx.config.probe_deny, limits, ctx.metrics.api_requests()).await {
+                Ok(report) => Some(report),
+                Err(ProbeError::Unreachable(message)) => return Err(ConnectError::Unreachable(message)),
+                Err(ProbeError::Refused(message)) => return Err(ConnectError::Refused(message)),
+                Err(ProbeError::Kube(error)) => return Err(Error::from(error).into()),
+            }
+        }
     };
     let mut held_back = HeldBack::default();
     let mut providers = vec![];

@@ -239,10 +239,26 @@ async fn who_did_it_and_who_may_deploy() {
         .await;
     }
 
-    // A delete names its deleter.
-    let output = kubectl_as(plane, "alice", &[], &["delete", "tag", "synced"], None);
+    // A delete names its deleter. Recording it writes nothing to the object: a delete with a
+    // resourceVersion precondition goes through.
+    let tags: Api<DynamicObject> = Api::all_with(client.clone(), &resource_of("Tag"));
+    let version = tags.get("synced").await.expect("the tag").resource_version().expect("a version");
+    let options =
+        json!({ "kind": "DeleteOptions", "apiVersion": "v1", "preconditions": { "resourceVersion": version } });
+    let path = "/apis/windflow.io/v1alpha1/tags/synced";
+    let output = kubectl_as(plane, "alice", &[], &["delete", "--raw", path, "-f", "-"], Some(&options.to_string()));
     assert!(output.status.success(), "{}", both(&output));
     audited(&db.pool, "synced", ("delete", Some("alice"), Some("alice"))).await;
+
+    // Nobody names a deleter on an object: what alice writes there is removed.
+    let forged = json!({ "metadata": { "annotations": {
+        "windflow.io/deleted-by": json!({ "username": "bob", "login": "bob" }).to_string() } } })
+    .to_string();
+    let patch = ["patch", "network", "frontend", "-n", "acme", "--type=merge", "-p", forged.as_str()];
+    let output = kubectl_as(plane, "alice", &[], &patch, None);
+    assert!(output.status.success(), "{}", both(&output));
+    let frontend = networks.get("frontend").await.expect("frontend");
+    assert_eq!(recorded(&frontend, "windflow.io/deleted-by"), Value::Null, "a deleter a client sent");
 
     // The webhook goes down (the standby stops; the leader still reconciles). Changes fail
     // (failurePolicy Fail); deletes go through unrecorded (Ignore) and the operator finishes them.

@@ -124,6 +124,7 @@ pub fn start_operator_with(
         .env("POD_NAME", identity)
         .env("WINDFLOW_LOG", "info,windflow=debug")
         .env("WINDFLOW_PROBE_DENY", PROBE_DENY)
+        .env("WINDFLOW_PROBE_DENY_OWN_ENDPOINTS", "false")
         .envs(env.iter().copied());
     let child = launch(identity, command, &log);
     Operator { child, log }
@@ -244,7 +245,9 @@ where
 }
 
 /// The workload cluster of the tests listens on loopback, which the default deny list refuses;
-/// link-local (cloud metadata) stays refused.
+/// link-local (cloud metadata) stays refused. So do the API server's and the database's
+/// addresses, loopback too here: the operators of the tests do not refuse their own endpoints
+/// (`destination_checks::own_endpoints_are_found_and_refused` tests that on this control plane).
 const PROBE_DENY: &str = "169.254.0.0/16,fe80::/10";
 
 /// `windflow check` (or `resync`) with the operator's credentials; its exit status and output.
@@ -254,6 +257,7 @@ pub fn windflow(subcommand: &str, kubeconfig: &Path, database_url: &str) -> (boo
         .env("KUBECONFIG", kubeconfig)
         .env("DATABASE_URL", database_url)
         .env("WINDFLOW_PROBE_DENY", PROBE_DENY)
+        .env("WINDFLOW_PROBE_DENY_OWN_ENDPOINTS", "false")
         .output()
         .expect("windflow runs");
     (output.status.success(), both(&output))

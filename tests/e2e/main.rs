@@ -11,6 +11,7 @@ mod support;
 mod admission;
 mod controlplane;
 mod crds;
+mod destinations;
 mod failover;
 mod install;
 mod invalid;

@@ -16,8 +16,8 @@ use sqlx::PgPool;
 
 use crate::controlplane::{ControlPlane, add_fresh_volumes, both, run, workload_plane};
 use crate::install::{
-    ClusterApi, Operator, RELEASE_NAMESPACE, api_writes, eventually, get, install_chart, play_cluster_api, reset,
-    samples, settle, start_operator_with_metrics, windflow,
+    ClusterApi, Operator, api_writes, eventually, get, install_chart, play_cluster_api, reset, samples, settle,
+    start_operator_with_metrics, windflow,
 };
 use crate::support::{TestDb, rows_changed};
 use crate::{api_for, turn};
@@ -323,20 +323,23 @@ where
     api.list(&owned).await.expect("list").items.into_iter().next().unwrap_or_else(|| panic!("a child of {owner}"))
 }
 
+/// Where Users' password Secrets are, as the chart makes it by default.
+const USER_SECRET_NAMESPACE: &str = windflow::provision::DEFAULT_USER_SECRET_NAMESPACE;
+
 async fn users_follow_their_password_secrets(client: &Client, pool: &PgPool) {
     let users = Api::<DynamicObject>::all_with(client.clone(), &crate::resource_of("User"));
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), USER_SECRET_NAMESPACE);
     let apply = PatchParams::apply("e2e");
     let dave = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "User", "metadata": { "name": "dave" },
         "spec": { "email": "dave@acme.example",
-            "passwordSecretRef": { "namespace": RELEASE_NAMESPACE, "name": "dave-login", "key": "hash" } } });
+            "passwordSecretRef": { "namespace": USER_SECRET_NAMESPACE, "name": "dave-login", "key": "hash" } } });
     users.patch("dave", &apply, &Patch::Apply(&dave)).await.expect("User dave");
     // Its reconcile finds no Secret yet, and waits for it: no look again before its grace ends.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for version in ["first", "second"] {
         let hash = format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${version}");
         let secret = json!({ "apiVersion": "v1", "kind": "Secret",
-            "metadata": { "name": "dave-login", "namespace": RELEASE_NAMESPACE }, "stringData": { "hash": hash } });
+            "metadata": { "name": "dave-login", "namespace": USER_SECRET_NAMESPACE }, "stringData": { "hash": hash } });
         secrets.patch("dave-login", &apply, &Patch::Apply(&secret)).await.expect("dave's Secret");
         let took = eventually(&format!("dave's {version} password mirrored"), Duration::from_secs(10), || async {
             let stored: Option<String> =

@@ -245,8 +245,9 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .expect("count")
 }
 
-/// Serves `routes` (path → JSON or text body, or a number: the status it answers) over
-/// HTTP/1.1 on a free local port; returns its URL. Unknown paths are 404.
+/// Serves `routes` (path → JSON or text body, a number: the status it answers, or
+/// `{"$status": code, "$body": text}`) over HTTP/1.1 on a free local port; returns its URL.
+/// Unknown paths are 404.
 pub async fn serve(routes: HashMap<&'static str, Value>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
     let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -265,6 +266,10 @@ pub async fn serve(routes: HashMap<&'static str, Value>) -> String {
                 let path = head.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_owned();
                 let (status, body) = match routes.get(path.as_str()) {
                     Some(Value::String(text)) => ("200 OK".to_owned(), text.clone()),
+                    Some(Value::Object(answer)) if answer.contains_key("$status") => (
+                        format!("{} Answered", answer["$status"]),
+                        answer["$body"].as_str().unwrap_or_default().to_owned(),
+                    ),
                     // A number is the status the path answers, with a Status as body.
                     Some(Value::Number(code)) => {
                         (format!("{code} Answered"), json!({ "kind": "Status", "code": code }).to_string())

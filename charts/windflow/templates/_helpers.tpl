@@ -69,3 +69,15 @@ matchConditions:
 admissionReviewVersions: [v1]
 timeoutSeconds: {{ .root.Values.admission.timeoutSeconds }}
 {{- end }}
+
+{{/*
+The one namespace of Users' password Secrets: never the release namespace, which holds the
+database URL and the webhook's key.
+*/}}
+{{- define "windflow.userSecretNamespace" -}}
+{{- $namespace := required "security.userSecretNamespace is required" .Values.security.userSecretNamespace -}}
+{{- if eq $namespace .Release.Namespace -}}
+{{- fail (printf "security.userSecretNamespace %q is the release namespace, which holds the database URL and the webhook's key: a User's author could name either as a password Secret. Give Users' Secrets a namespace of their own." $namespace) -}}
+{{- end -}}
+{{- $namespace -}}
+{{- end }}
