@@ -132,6 +132,16 @@ pub struct ProvisionArgs {
     /// no `classNamespace` (none: each Cluster's own namespace).
     #[arg(long, env = "WINDFLOW_CLUSTER_CLASS_NAMESPACE")]
     pub cluster_class_namespace: Option<String>,
+    /// Kubernetes usernames mapped to WindFlow logins as they are, `USERNAME=LOGIN` (Argo CD's
+    /// ServiceAccount to a platform User).
+    #[arg(long = "identity-map", env = "WINDFLOW_IDENTITY_MAP", value_parser = parse_mapping, value_delimiter = ',')]
+    pub identity_map: Vec<(String, String)>,
+    /// The key of the authenticator's extra attributes that holds the login (a claim).
+    #[arg(long, env = "WINDFLOW_IDENTITY_EXTRA")]
+    pub identity_extra: Option<String>,
+    /// The prefix the authenticator puts before usernames (`oidc:`), removed to find the login.
+    #[arg(long, env = "WINDFLOW_IDENTITY_PREFIX")]
+    pub identity_prefix: Option<String>,
     /// Kubernetes groups whose members may trigger rollouts in any User's name (a platform
     /// team, a CI system).
     #[arg(long = "platform-group", env = "WINDFLOW_PLATFORM_GROUPS", value_delimiter = ',')]
@@ -160,6 +170,11 @@ impl ProvisionArgs {
             // Whether admission records requesters is known to `run` only.
             rollouts: Rollouts { requesters_recorded: false, platform_groups: self.platform_groups.clone() },
             heartbeat_interval: std::time::Duration::from_secs(self.heartbeat_interval_seconds),
+            identities: Identities {
+                map: self.identity_map.iter().cloned().collect(),
+                extra: self.identity_extra.clone(),
+                prefix: self.identity_prefix.clone(),
+            },
         }
     }
 }
@@ -260,26 +275,6 @@ pub struct AdmissionArgs {
     /// DNS names and IP addresses the API server reaches the webhook at (the Service's names).
     #[arg(long = "webhook-host", env = "WINDFLOW_WEBHOOK_HOSTS", value_delimiter = ',')]
     pub webhook_hosts: Vec<String>,
-    /// Kubernetes usernames mapped to WindFlow logins as they are, `USERNAME=LOGIN` (Argo CD's
-    /// ServiceAccount to a platform User).
-    #[arg(long = "identity-map", env = "WINDFLOW_IDENTITY_MAP", value_parser = parse_mapping, value_delimiter = ',')]
-    pub identity_map: Vec<(String, String)>,
-    /// The key of the authenticator's extra attributes that holds the login (a claim).
-    #[arg(long, env = "WINDFLOW_IDENTITY_EXTRA")]
-    pub identity_extra: Option<String>,
-    /// The prefix the authenticator puts before usernames (`oidc:`), removed to find the login.
-    #[arg(long, env = "WINDFLOW_IDENTITY_PREFIX")]
-    pub identity_prefix: Option<String>,
-}
-
-impl AdmissionArgs {
-    pub fn identities(&self) -> Identities {
-        Identities {
-            map: self.identity_map.iter().cloned().collect(),
-            extra: self.identity_extra.clone(),
-            prefix: self.identity_prefix.clone(),
-        }
-    }
 }
 
 /// Several replicas: one holds a Lease and reconciles, the others stand by.

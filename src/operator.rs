@@ -65,7 +65,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let admission = args.admission.admission_address.map(|address| {
         let settings = crate::admission::Settings {
-            identities: args.admission.identities(),
+            identities: ctx.config.identities.clone(),
             platform_groups: ctx.config.rollouts.platform_groups.clone(),
         };
         let certificates = crate::admission::certificate::Certificates {

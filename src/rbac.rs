@@ -35,6 +35,8 @@ pub fn cluster_access() -> BTreeSet<Access> {
     all.extend(access("", "secrets", &["get", "create", "patch"]));
     // A rollout reads the workloads it waits for.
     all.extend(access("apps", "deployments", &["get"]));
+    // Admission asks whether a Policy's author may do what it grants.
+    all.extend(access("authorization.k8s.io", "subjectaccessreviews", &["create"]));
     // The admission webhook's CA, kept in its two configurations (only those, by name).
     for configuration in ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"] {
         all.extend(access("admissionregistration.k8s.io", configuration, &["get", "update"]));

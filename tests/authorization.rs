@@ -9,9 +9,10 @@ use kube::api::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::{Value, json};
 use support::{Cluster, database, documents, platform, stored};
-use windflow::admission::{Settings, review};
+use windflow::admission::{Access, Settings, review};
 use windflow::kinds::Index;
 use windflow::kinds::deployment::Deployment;
+use windflow::kinds::function::Permission;
 use windflow::kinds::policy::deploying::{self, Decision, Refusal};
 
 /// How a case ends.
@@ -94,7 +95,8 @@ async fn by_admission(index: &Index, user: &str) -> (bool, String, Vec<String>) 
     let mutated = review::mutate(&request(&object), &settings);
     let patch: json_patch::Patch = serde_json::from_slice(&mutated.patch.expect("a patch")).expect("a JSON patch");
     json_patch::patch(&mut object, &patch).expect("the patch applies");
-    let validated = review::validate(&request(&object), &settings, index).await.expect("the index always answers");
+    let validated =
+        review::validate(&request(&object), &settings, index, &Unasked).await.expect("the index always answers");
     (validated.allowed, validated.result.message, validated.warnings.unwrap_or_default())
 }
 
@@ -187,8 +189,18 @@ async fn admission_waits_for_a_missing_user_that_a_platform_member_names() {
     }))
     .expect("a review");
     let request: AdmissionRequest<DynamicObject> = review.try_into().expect("a request");
-    let response = review::validate(&request, &settings, &index).await.expect("answers");
+    let response = review::validate(&request, &settings, &index, &Unasked).await.expect("answers");
     assert!(response.allowed, "{}", response.result.message);
     let warnings = response.warnings.unwrap_or_default();
     assert!(warnings.iter().any(|w| w.contains("User \"nobody\" does not exist yet")), "{warnings:?}");
+}
+
+/// Rollouts ask the index, never the API server's authorizers: what a Policy may grant is
+/// asked of a real one (tests/e2e/admission.rs).
+struct Unasked;
+
+impl Access for Unasked {
+    async fn allows(&self, _: &UserInfo, _: Option<&str>, permission: &Permission) -> Result<bool, kube::Error> {
+        panic!("a rollout's review asked whether its requester may {permission:?}")
+    }
 }

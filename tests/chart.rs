@@ -255,6 +255,23 @@ fn users_secrets_have_a_namespace_of_their_own() {
     assert!(!shared.status.success() && stderr.contains("is the release namespace"), "{stderr}");
 }
 
+/// The operator's ServiceAccount is fenced by a ValidatingAdmissionPolicy bound to it alone.
+#[test]
+fn the_operators_service_account_is_fenced() {
+    let manifests = render(&["database.url=postgres://x"]);
+    let policy = one(&manifests, "ValidatingAdmissionPolicy");
+    let operator = "request.userInfo.username == 'system:serviceaccount:windflow-system:windflow'";
+    assert_eq!(policy["spec"]["matchConditions"][0]["expression"], operator);
+    assert_eq!(policy["spec"]["failurePolicy"], "Fail");
+    let binding = one(&manifests, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+    let off = render(&["database.url=postgres://x", "security.operatorFence=false"]);
+    assert!(
+        off.iter().all(|m| m["kind"] != "ValidatingAdmissionPolicy" && m["kind"] != "ValidatingAdmissionPolicyBinding")
+    );
+}
+
 /// The webhooks of the chart's configuration of `kind`, by name.
 fn webhooks<'a>(manifests: &'a [Value], kind: &str) -> Vec<&'a Value> {
     one(manifests, kind)["webhooks"].as_array().expect("webhooks").iter().collect()
@@ -331,6 +348,9 @@ fn admission_by_url_with_cert_manager_and_turned_off() {
         assert!(off.iter().all(|m| m["kind"] != kind), "{kind} without admission");
     }
     assert!(env(container(&off), "WINDFLOW_ADMISSION_ADDRESS").is_none());
+    // Policies' RoleBindings name usernames through the identity mapping, admission or not.
+    let mapped = render(&["database.url=postgres://x", "admission.enabled=false", "admission.identity.prefix=oidc:"]);
+    assert_eq!(env(container(&mapped), "WINDFLOW_IDENTITY_PREFIX").expect("prefix")["value"], "oidc:");
 }
 
 fn object(kind: &str, generation: i64, status: Value) -> Value {

@@ -12,22 +12,24 @@
 //! of the webhook never stops the operator.
 
 pub mod certificate;
-pub mod identity;
 pub mod review;
 pub mod server;
 
 use std::sync::Arc;
 
 use futures::FutureExt;
-use kube::api::ListParams;
+use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use sqlx::PgPool;
 
+use crate::kinds::function::Permission;
 use crate::kinds::policy::deploying::Lookup;
 use crate::kinds::{Index, Indexed};
 use crate::mirror::actor::Actor;
+pub use crate::mirror::identity::Identities;
 use crate::mirror::store::StoreError;
-pub use identity::Identities;
 
 /// What admission needs to know besides the request.
 #[derive(Clone, Debug, Default)]
@@ -72,6 +74,50 @@ impl Lookup for Reader {
             params = params.fields(&format!("metadata.namespace={namespace}"));
         }
         Ok(api.list(&params).await?.items.into_iter().map(Arc::new).collect())
+    }
+}
+
+/// Whether a requester may do something, as the API server's authorizers answer (RBAC and any
+/// other): what a Policy or a Function may grant.
+pub trait Access: Sync {
+    /// Whether `user` may `verb` `resource` of API group `group` in `namespace` (everywhere,
+    /// if none).
+    fn allows(
+        &self,
+        user: &UserInfo,
+        namespace: Option<&str>,
+        permission: &Permission,
+    ) -> impl Future<Output = std::result::Result<bool, kube::Error>> + Send;
+}
+
+impl Access for Reader {
+    /// A SubjectAccessReview: the question Kubernetes RBAC asks of a Role's author.
+    async fn allows(
+        &self,
+        user: &UserInfo,
+        namespace: Option<&str>,
+        (group, resource, verb): &Permission,
+    ) -> std::result::Result<bool, kube::Error> {
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: user.username.clone(),
+                groups: user.groups.clone(),
+                uid: user.uid.clone(),
+                extra: user.extra.clone(),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: namespace.map(str::to_owned),
+                    group: Some(group.clone()),
+                    resource: Some(resource.clone()),
+                    verb: Some(verb.clone()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let answered =
+            Api::<SubjectAccessReview>::all(self.client.clone()).create(&PostParams::default(), &review).await?;
+        Ok(answered.status.is_some_and(|status| status.allowed))
     }
 }
 

@@ -9,10 +9,13 @@ use kube::api::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::{Value, json};
 
-use super::Settings;
+use super::{Access, Settings};
 use crate::kinds::application::Application;
 use crate::kinds::container_cluster::ContainerCluster;
 use crate::kinds::deployment::Deployment;
+use crate::kinds::element::Element;
+use crate::kinds::environment::Environment;
+use crate::kinds::function::{Function, Permission};
 use crate::kinds::group::Group;
 use crate::kinds::organization::{Organization, tenant_of};
 use crate::kinds::policy::Policy;
@@ -25,6 +28,7 @@ use crate::kinds::{Index, Indexed};
 use crate::mirror::actor::{Actor, CHANGED_BY, CREATED_BY, DELETED_BY};
 use crate::provision::ProvisionError;
 use crate::reconcile::FINALIZER;
+use k8s_openapi::api::authentication::v1::UserInfo;
 
 /// The mutation: `changed-by` is the requester on every create and update, `created-by` the
 /// requester on create and what it was before on update. Whatever the client sent under these
@@ -95,11 +99,13 @@ fn finalized(finalizers: &[String]) -> Option<Value> {
 
 /// The checks, after every mutation: the record is admission's own; a Deployment is one its
 /// requester may create ([`deploying::decide`]); the Users a Policy or Group names are members
-/// of its organization; a User still named by Deployments is not deleted.
-pub async fn validate<L: Lookup>(
+/// of its organization; a Policy grants only what its requester may do, and a Function is
+/// widened only by who may do what it adds; a User still named by Deployments is not deleted.
+pub async fn validate<L: Lookup, A: Access>(
     request: &AdmissionRequest<DynamicObject>,
     settings: &Settings,
     lookup: &L,
+    access: &A,
 ) -> Result<AdmissionResponse, kube::Error> {
     let response = AdmissionResponse::from(request);
     let actor = settings.identities.actor(&request.user_info);
@@ -114,10 +120,16 @@ pub async fn validate<L: Lookup>(
                     (Operation::Create, "Deployment") => rollout(object, &actor, settings, lookup).await?,
                     (_, "Stack" | "Application" | "VM") => placement(object, lookup).await?,
                     (_, "Policy") => {
-                        let policy = object.clone().try_parse::<Policy>().ok();
-                        let names = policy.map(|p| p.spec.subjects.users).unwrap_or_default();
-                        members(object, &names, "spec.subjects.users", lookup).await?
+                        // What is no valid Policy is its CRD schema's to refuse.
+                        let Ok(policy) = object.clone().try_parse::<Policy>() else {
+                            return Ok(response);
+                        };
+                        match members(object, &policy.spec.subjects.users, "spec.subjects.users", lookup).await? {
+                            Verdict::Allowed(_) => escalation(&policy, &request.user_info, lookup, access).await?,
+                            refused => refused,
+                        }
                     }
+                    (Operation::Update, "Function") => widening(request, access).await?,
                     (_, "Group") => {
                         let group = object.clone().try_parse::<Group>().ok();
                         let names = group.map(|g| g.spec.members).unwrap_or_default();
@@ -231,6 +243,107 @@ async fn collect<K: Indexed + serde::Serialize, L: Lookup>(
     let objects = lookup.list::<K>(namespace).await?;
     documents.extend(objects.iter().filter_map(|obj| serde_json::to_value(obj.as_ref()).ok()));
     Ok(())
+}
+
+/// Refuses a Policy that grants what its requester may not do where it grants it: a
+/// SubjectAccessReview per namespace and permission, as Kubernetes RBAC refuses a Role that
+/// would escalate its author. What it grants must be known to be checked: a Function,
+/// Environment or Element it names that does not exist yet refuses it, until it does (GitOps
+/// retries). A rule without environment or element is checked in the namespaces that exist.
+async fn escalation<L: Lookup, A: Access>(
+    policy: &Policy,
+    user: &UserInfo,
+    lookup: &L,
+    access: &A,
+) -> Result<Verdict, kube::Error> {
+    if !policy.spec.is_active || policy.spec.rules.is_empty() {
+        return Ok(Verdict::Allowed(vec![]));
+    }
+    let namespace = policy.namespace();
+    let mut documents = vec![];
+    collect::<Organization, _>(lookup, None, &mut documents).await?;
+    collect::<Environment, _>(lookup, namespace.as_deref(), &mut documents).await?;
+    collect::<Element, _>(lookup, namespace.as_deref(), &mut documents).await?;
+    collect::<Function, _>(lookup, None, &mut documents).await?;
+    let index = Index::from_documents(&documents);
+    let organization = index.organization(namespace.as_deref().unwrap_or_default()).map(|org| org.name_any());
+    let grants = match organization.and_then(|organization| policy.grants(&index, &organization)) {
+        Ok(grants) => grants,
+        Err(why) => {
+            return Ok(Verdict::Denied(format!(
+                "what this Policy grants cannot be checked yet ({why}); apply it again once it can"
+            )));
+        }
+    };
+    let checks: Vec<(String, Option<String>, Permission)> = grants
+        .iter()
+        .flat_map(|grant| {
+            let at =
+                (format!("{} (Function {:?})", grant.field, grant.function.name_any()), Some(grant.namespace.clone()));
+            grant.function.permissions().into_iter().map(move |permission| (at.0.clone(), at.1.clone(), permission))
+        })
+        .collect();
+    let refused = refused(user, &checks, access).await?;
+    let requester = user.username.clone().unwrap_or_default();
+    Ok(Verdict::refused_for(&refused, |list| {
+        format!(
+            "{requester:?} may not grant what this Policy grants: {list}. A Policy grants only what its author may do \
+             where it grants it, as Kubernetes RBAC refuses a Role that escalates"
+        )
+    }))
+}
+
+/// Refuses widening a Function by someone who may not do what it adds, everywhere: every
+/// Policy naming it would grant it, without its author being asked again.
+async fn widening<A: Access>(request: &AdmissionRequest<DynamicObject>, access: &A) -> Result<Verdict, kube::Error> {
+    let parse = |object: &Option<DynamicObject>| object.clone().and_then(|object| object.try_parse::<Function>().ok());
+    let (Some(function), Some(before)) = (parse(&request.object), parse(&request.old_object)) else {
+        return Ok(Verdict::Allowed(vec![]));
+    };
+    let (now, was) = (function.permissions(), before.permissions());
+    let checks: Vec<_> =
+        now.difference(&was).map(|permission| ("spec.grants".to_owned(), None, permission.clone())).collect();
+    let refused = refused(&request.user_info, &checks, access).await?;
+    let requester = request.user_info.username.clone().unwrap_or_default();
+    Ok(Verdict::refused_for(&refused, |list| {
+        format!(
+            "{requester:?} may not add to Function {:?} what they may not do cluster-wide: {list}; every Policy naming \
+             it would grant it",
+            function.name_any()
+        )
+    }))
+}
+
+/// Which of `checks` (where it is asked, its namespace, the permission) `user` may not do,
+/// said for users: the first few.
+async fn refused<A: Access>(
+    user: &UserInfo,
+    checks: &[(String, Option<String>, Permission)],
+    access: &A,
+) -> Result<Vec<String>, kube::Error> {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    const SAID: usize = 5;
+    let answers: Vec<bool> = futures::stream::iter(checks.iter().cloned())
+        .map(|(_, namespace, permission)| async move { access.allows(user, namespace.as_deref(), &permission).await })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let mut refused: Vec<String> = checks
+        .iter()
+        .zip(answers)
+        .filter(|(_, allowed)| !allowed)
+        .map(|((field, namespace, (group, resource, verb)), _)| {
+            let group = if group.is_empty() { "core" } else { group };
+            let place = namespace.as_ref().map_or("cluster-wide".to_owned(), |namespace| format!("in {namespace}"));
+            format!("{field}: {verb} {resource} ({group}) {place}")
+        })
+        .collect();
+    if refused.len() > SAID {
+        let more = refused.len() - SAID;
+        refused.truncate(SAID);
+        refused.push(format!("and {more} more"));
+    }
+    Ok(refused)
 }
 
 /// Refuses Users that exist and are not members of the object's organization: references never

@@ -106,7 +106,7 @@ async fn validate(State(webhook): State<Arc<Webhook>>, Json(review): Review) -> 
         Ok(request) => request,
         Err(unreadable) => return Json(AdmissionResponse::invalid(unreadable).into_review()),
     };
-    let response = match review::validate(&request, &webhook.settings, &webhook.lookup).await {
+    let response = match review::validate(&request, &webhook.settings, &webhook.lookup, &webhook.lookup).await {
         Ok(response) => response,
         Err(error) => {
             AdmissionResponse::from(&request).deny(format!("WindFlow admission cannot read the cluster: {error}"))

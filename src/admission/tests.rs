@@ -69,7 +69,7 @@ async fn every_fixture_gets_its_response() {
         let request: AdmissionRequest<DynamicObject> = fixture.review.try_into().expect("a request");
         let response = match fixture.handler.as_str() {
             "mutate" => review::mutate(&request, &settings),
-            "validate" => review::validate(&request, &settings, &reader).await.expect("the caches answer"),
+            "validate" => review::validate(&request, &settings, &reader, &reader).await.expect("the caches answer"),
             other => panic!("{}: no handler {other}", path.display()),
         };
         assert_eq!(response.uid, request.uid, "{}: the response answers the request", path.display());

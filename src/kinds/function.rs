@@ -77,6 +77,45 @@ struct FunctionRow<'a> {
     permissions: &'a Vec<Grant>,
 }
 
+/// One permission: an API group, a resource and a verb, each possibly `*`.
+pub type Permission = (String, String, String);
+
+impl Function {
+    /// Its grants as RBAC rules.
+    pub fn rbac_rules(&self) -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
+        self.spec
+            .grants
+            .iter()
+            .map(|grant| k8s_openapi::api::rbac::v1::PolicyRule {
+                api_groups: Some(grant.api_groups.clone()),
+                resources: Some(grant.resources.clone()),
+                verbs: grant.verbs.iter().map(Verb::name).collect(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// What its grants allow, one permission at a time: what its granter must hold.
+    pub fn permissions(&self) -> std::collections::BTreeSet<Permission> {
+        let mut permissions = std::collections::BTreeSet::new();
+        for grant in &self.spec.grants {
+            for group in &grant.api_groups {
+                for resource in &grant.resources {
+                    permissions.extend(grant.verbs.iter().map(|verb| (group.clone(), resource.clone(), verb.name())));
+                }
+            }
+        }
+        permissions
+    }
+}
+
+impl Verb {
+    /// The verb as RBAC names it (serde's lower-case name).
+    pub fn name(&self) -> String {
+        serde_json::to_value(self).ok().and_then(|verb| verb.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+}
+
 impl Kind for Function {
     const ID: KindId = KindId::Function;
     const TABLE: &'static str = "functions";

@@ -1,17 +1,23 @@
-//! Policy → a Role and a RoleBinding per rule, for the policy's users and groups, in the
-//! organization's namespaces (or the rule's environment only).
+//! Policy → a Role and a RoleBinding per rule, for the Kubernetes usernames of the policy's
+//! users and of its groups' members, in the organization's namespaces (or the namespace of the
+//! rule's environment, or of its element's). Admission admits a Policy only from someone who
+//! may do all it grants, where it grants it ([`Policy::grants`]); the operator makes the Roles
+//! only of a Policy admission recorded.
 
-use k8s_openapi::api::rbac::v1::{PolicyRule as RbacRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding, RoleRef, Subject};
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, Reference, Resolved, yes};
+use super::index::Index;
 use super::organization::tenant_namespace;
 use super::shared::{Link, columns, linked, members, metadata, tag_rows, tag_table, tags, typed_rows};
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
+use crate::mirror::actor::{Actor, CHANGED_BY};
+use crate::mirror::identity::Identities;
 use crate::mirror::{Invalid, JoinTable, Rows};
 use crate::provision::{Anchor, DeletionPolicy, Placement, ProvisionError, Result, workload_namespace};
 
@@ -115,6 +121,107 @@ struct RuleRow<'a> {
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
+/// What one rule of a Policy grants in one namespace: the Role `name` of its Function's grants
+/// there.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    /// The rule, as `spec.rules[i]`.
+    pub field: String,
+    pub name: String,
+    pub namespace: String,
+    pub function: std::sync::Arc<super::Function>,
+}
+
+impl Policy {
+    /// What the Policy grants where, as `index` holds its organization `organization`'s
+    /// environments and elements and the Functions: a rule with neither environment nor
+    /// element in the organization's namespace and every environment's, else in the namespace
+    /// of its environment, or of its element's environment (both set: they must agree).
+    pub fn grants(&self, index: &Index, organization: &str) -> Result<Vec<Grant>> {
+        let tenant = self.namespace().unwrap_or_default();
+        let mut every_namespace = vec![tenant_namespace(index.organization(&tenant)?.as_ref())];
+        for environment in index.all::<super::Environment>(Some(&tenant)) {
+            every_namespace.push(workload_namespace(organization, &environment.name_any())?);
+        }
+        let mut grants = vec![];
+        for (i, rule) in self.spec.rules.iter().enumerate() {
+            let field = format!("spec.rules[{i}]");
+            let function = index.get::<super::Function>(None, &rule.function).ok_or_else(|| {
+                ProvisionError::Missing(format!("{field}.function: Function {:?} does not exist", rule.function))
+            })?;
+            let element_environment = match &rule.element {
+                Some(element) => Some(
+                    index
+                        .named::<super::Element>(&tenant, element, &format!("{field}.element"))?
+                        .spec
+                        .environment_ref
+                        .name
+                        .clone(),
+                ),
+                None => None,
+            };
+            let environment = match (&rule.environment, element_environment) {
+                (Some(named), Some(of_element)) if *named != of_element => {
+                    return Err(ProvisionError::invalid(
+                        &format!("{field}.element"),
+                        format!(
+                            "Element {:?} is in environment {of_element:?}, not {named:?}",
+                            rule.element.clone().unwrap_or_default()
+                        ),
+                    ));
+                }
+                (named, of_element) => named.clone().or(of_element),
+            };
+            let namespaces = match environment {
+                Some(environment) => vec![workload_namespace(organization, &environment)?],
+                None => every_namespace.clone(),
+            };
+            let name = format!("policy-{}-{}", self.name_any(), rule.function);
+            grants.extend(namespaces.into_iter().map(|namespace| Grant {
+                field: field.clone(),
+                name: name.clone(),
+                namespace,
+                function: function.clone(),
+            }));
+        }
+        Ok(grants)
+    }
+
+    /// Who the Roles are bound to: the Kubernetes usernames of its Users and of its Groups'
+    /// members, as `identities` map them back, each once.
+    fn subjects(&self, index: &Index, identities: &Identities) -> Vec<Subject> {
+        let tenant = self.namespace();
+        let members = self
+            .spec
+            .subjects
+            .groups
+            .iter()
+            .filter_map(|group| index.get::<super::Group>(tenant.as_deref(), group))
+            .flat_map(|group| group.spec.members.clone());
+        let mut users: Vec<String> = self.spec.subjects.users.iter().cloned().chain(members).collect();
+        users.sort();
+        users.dedup();
+        let mut usernames: Vec<String> = users
+            .iter()
+            .flat_map(|name| {
+                let email = index.get::<super::User>(None, name).map(|user| user.spec.email.clone());
+                identities.usernames(name, email.as_deref())
+            })
+            .collect();
+        usernames.sort();
+        usernames.dedup();
+        usernames
+            .into_iter()
+            .map(|username| Subject {
+                api_group: Some(RBAC_GROUP.into()),
+                kind: "User".into(),
+                name: username,
+                namespace: None,
+            })
+            .collect()
+    }
+}
+
 child_set! {
     /// What a Policy provisions: a Role and its RoleBinding per rule and namespace.
     PolicyChild { Role, RoleBinding }
@@ -207,72 +314,32 @@ impl Kind for Policy {
         Anchor::Tenant
     }
 
+    /// A Role and its RoleBinding per grant. Where admission records authors, only once it
+    /// recorded this Policy's: it admitted it from someone who may do all it grants.
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<PolicyChild>> {
         if !self.spec.is_active {
             return Ok(vec![]);
         }
-        let tenant = self.namespace().unwrap_or_default();
-        let organization = inputs.index.organization(&tenant)?;
-        let mut every_namespace = vec![tenant_namespace(&organization)];
-        for environment in inputs.index.all::<super::Environment>(Some(&tenant)) {
-            every_namespace.push(workload_namespace(&placement.organization, &environment.name_any())?);
+        let recorded =
+            self.metadata.annotations.as_ref().and_then(|annotations| Actor::recorded(annotations, CHANGED_BY));
+        if inputs.config.rollouts.requesters_recorded && recorded.is_none() {
+            return Err(ProvisionError::NotAuthorized(format!(
+                "no record of who wrote this Policy (admission was not there): its Roles are made once someone who \
+                 may do all it grants applies it ({CHANGED_BY})"
+            )));
         }
-        let subject = |kind: &str, name: &String| Subject {
-            api_group: Some(RBAC_GROUP.into()),
-            kind: kind.into(),
-            name: name.clone(),
-            namespace: None,
-        };
-        let subjects: Vec<Subject> = (self.spec.subjects.users.iter().map(|user| subject("User", user)))
-            .chain(self.spec.subjects.groups.iter().map(|group| subject("Group", group)))
-            .collect();
+        let subjects = self.subjects(inputs.index, &inputs.config.identities);
         let mut children = vec![];
-        for (i, rule) in self.spec.rules.iter().enumerate() {
-            let function = inputs.index.get::<super::Function>(None, &rule.function).ok_or_else(|| {
-                ProvisionError::Missing(format!(
-                    "spec.rules[{i}].function: Function {:?} does not exist",
-                    rule.function
-                ))
-            })?;
-            let namespaces = match &rule.environment {
-                Some(environment) => {
-                    inputs.index.named::<super::Environment>(
-                        &tenant,
-                        environment,
-                        &format!("spec.rules[{i}].environment"),
-                    )?;
-                    vec![workload_namespace(&placement.organization, environment)?]
-                }
-                None => every_namespace.clone(),
-            };
-            let name = format!("policy-{}-{}", self.name_any(), rule.function);
-            let rules: Vec<RbacRule> = function
-                .spec
-                .grants
-                .iter()
-                .map(|grant| RbacRule {
-                    api_groups: Some(grant.api_groups.clone()),
-                    resources: Some(grant.resources.clone()),
-                    // Verbs are lower-case names (serde's `rename_all`).
-                    verbs: grant
-                        .verbs
-                        .iter()
-                        .filter_map(|verb| serde_json::to_value(verb).ok()?.as_str().map(str::to_owned))
-                        .collect(),
-                    ..RbacRule::default()
-                })
-                .collect();
-            for namespace in &namespaces {
-                children.push(PolicyChild::Role(Role {
-                    metadata: metadata(Some(namespace), &name),
-                    rules: Some(rules.clone()),
-                }));
-                children.push(PolicyChild::RoleBinding(RoleBinding {
-                    metadata: metadata(Some(namespace), &name),
-                    role_ref: RoleRef { api_group: Some(RBAC_GROUP.into()), kind: "Role".into(), name: name.clone() },
-                    subjects: Some(subjects.clone()),
-                }));
-            }
+        for grant in self.grants(inputs.index, &placement.organization)? {
+            children.push(PolicyChild::Role(Role {
+                metadata: metadata(Some(&grant.namespace), &grant.name),
+                rules: Some(grant.function.rbac_rules()),
+            }));
+            children.push(PolicyChild::RoleBinding(RoleBinding {
+                metadata: metadata(Some(&grant.namespace), &grant.name),
+                role_ref: RoleRef { api_group: Some(RBAC_GROUP.into()), kind: "Role".into(), name: grant.name },
+                subjects: Some(subjects.clone()),
+            }));
         }
         Ok(children)
     }

@@ -514,16 +514,64 @@ fn policy_is_roles_and_bindings_in_the_organization_namespaces() {
         children[0]["rules"],
         json!([{ "apiGroups": ["windflow.io"], "resources": ["deployments"], "verbs": ["get", "list", "create"] }])
     );
-    assert_eq!(
-        children[1]["subjects"][0],
-        json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice" })
-    );
-    assert_eq!(children[1]["subjects"][1]["kind"], "Group");
+    // Bound to the Kubernetes usernames of alice and of the members of platform-team (alice,
+    // bob), as the identity mapping gives them back: by name and by email.
+    let subjects = |children: &[Value]| -> Vec<String> {
+        let bound = children[1]["subjects"].as_array().expect("subjects");
+        assert!(bound.iter().all(|s| s["kind"] == "User" && s["apiGroup"] == "rbac.authorization.k8s.io"), "{bound:?}");
+        bound.iter().map(|s| s["name"].as_str().expect("a name").to_owned()).collect()
+    };
+    assert_eq!(subjects(&children), ["alice", "alice@acme.example", "bob", "bob@acme.example"]);
+    let prefixed = Config {
+        identities: crate::mirror::identity::Identities { prefix: Some("oidc:".into()), ..Default::default() },
+        ..Config::default()
+    };
+    let children = build(&policy, &prefixed).expect("children");
+    assert_eq!(subjects(&children)[0], "oidc:alice");
     // Only the Role in the policy's own namespace is owned; the others are found by label.
     assert!(children[0]["metadata"].get("ownerReferences").is_none());
     assert_eq!(children[2]["metadata"]["ownerReferences"][0]["name"], "deployers");
     let inactive: Policy = sample("Policy", "deployers", json!({ "spec": { "isActive": false } }));
     assert!(built(&inactive).is_empty());
+
+    // A rule of an element binds where the element's environment is, only.
+    let on_element = json!({ "spec": { "rules": [{ "function": "stack.view", "element": "k8s" }] } });
+    let scoped: Policy = sample("Policy", "deployers", on_element);
+    assert_eq!(
+        kinds(&built(&scoped)),
+        [
+            ("Role", "acme-production", "policy-deployers-stack.view"),
+            ("RoleBinding", "acme-production", "policy-deployers-stack.view")
+        ]
+    );
+    let elsewhere =
+        json!({ "spec": { "rules": [{ "function": "stack.view", "element": "k8s", "environment": "staging" }] } });
+    let refused = build(&sample::<Policy>("Policy", "deployers", elsewhere), &Config::default()).expect_err("refused");
+    assert_eq!(
+        refused.to_string(),
+        "spec.rules[0].element: Element \"k8s\" is in environment \"production\", not \"staging\""
+    );
+}
+
+/// Where admission records who wrote each object, a Policy's Roles are made only once it
+/// recorded the Policy's author: admission checked that they may grant it all.
+#[test]
+fn a_policy_nobody_admitted_grants_nothing() {
+    let recording = Config {
+        rollouts: crate::provision::Rollouts { requesters_recorded: true, ..Default::default() },
+        ..Config::default()
+    };
+    let unrecorded: Policy = sample("Policy", "deployers", json!({}));
+    let refused = build(&unrecorded, &recording).expect_err("not made");
+    assert!(
+        matches!(&refused, ProvisionError::NotAuthorized(why) if why.starts_with("no record of who wrote this Policy")),
+        "{refused}"
+    );
+    let record = crate::mirror::actor::Actor { username: "alice".into(), groups: vec![], login: Some("alice".into()) };
+    let annotations =
+        json!({ "metadata": { "annotations": { crate::mirror::actor::CHANGED_BY: record.to_annotation() } } });
+    let admitted: Policy = sample("Policy", "deployers", annotations);
+    assert_eq!(build(&admitted, &recording).expect("made").len(), 8);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! the audit row in one transaction ([`store::write`]).
 
 pub mod actor;
+pub mod identity;
 pub mod sql;
 pub mod store;
 pub mod tenants;

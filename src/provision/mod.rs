@@ -47,6 +47,9 @@ pub enum ProvisionError {
     /// What the object asks for needs a provider the platform has not configured.
     #[error("{field}: {message}")]
     NotProvided { field: String, message: String },
+    /// Nobody who may grant what the object grants is known to have asked for it.
+    #[error("{0}")]
+    NotAuthorized(String),
 }
 
 impl ProvisionError {
@@ -92,6 +95,8 @@ pub struct Config {
     /// How much newer a reported node's heartbeat must be than the one its ContainerNode
     /// holds to be written.
     pub heartbeat_interval: std::time::Duration,
+    /// How Kubernetes usernames map to Users, and back: who Policies' RoleBindings name.
+    pub identities: crate::mirror::identity::Identities,
 }
 
 /// The default of [`Config::heartbeat_interval`].
@@ -142,6 +147,7 @@ impl Default for Config {
             cluster_class_namespace: None,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             rollouts: Rollouts::default(),
+            identities: crate::mirror::identity::Identities::default(),
         }
     }
 }

@@ -327,6 +327,7 @@ fn build_reason(error: &ProvisionError) -> Reason {
         ProvisionError::Missing(_) => Reason::WaitingForDependency,
         ProvisionError::NoOrganization(_) => Reason::NoOrganization,
         ProvisionError::NotProvided { .. } => Reason::ProviderNotInstalled,
+        ProvisionError::NotAuthorized(_) => Reason::NotAuthorized,
     }
 }
 

@@ -7,6 +7,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -122,14 +123,16 @@ async fn who_did_it_and_who_may_deploy() {
     let (mut standby, standby_metrics) = start("windflow-standby", standby_port);
     eprintln!("logs: {} {}", leader.log.display(), standby.log.display());
 
-    // Every user may edit WindFlow objects as far as RBAC goes: WindFlow decides the rest.
+    // Every user may edit WindFlow objects as far as RBAC goes, and read pods and services (what
+    // the sample's Policy grants): WindFlow decides the rest.
     let users: Vec<Value> = ["alice", "bob", "carol", "erin", "mallory", "ci", ARGO_CD]
         .iter()
         .map(|user| json!({ "kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user }))
         .collect();
     let editors = json!({ "apiVersion": "v1", "kind": "List", "items": [
         { "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": { "name": "windflow-editor" },
-          "rules": [{ "apiGroups": ["windflow.io"], "resources": ["*"], "verbs": ["*"] }] },
+          "rules": [{ "apiGroups": ["windflow.io"], "resources": ["*"], "verbs": ["*"] },
+                    { "apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list", "watch"] }] },
         { "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": { "name": "windflow-editors" },
           "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "windflow-editor" },
           "subjects": users } ] });
@@ -239,6 +242,40 @@ async fn who_did_it_and_who_may_deploy() {
         .await;
     }
 
+    // bob may edit Policies, as RBAC goes, but grants only what he may do himself: binding
+    // himself to a Function of everything is refused, and makes no Role. A cluster
+    // administrator may; the RoleBinding then names bob's Kubernetes usernames.
+    let can_i = |user: &str, verb: &str, resource: &str| {
+        let output = kubectl_as(plane, user, &[], &["auth", "can-i", verb, resource, "-n", "acme"], None);
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let everything = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Function", "metadata": { "name": "all.everything" },
+        "spec": { "grants": [{ "apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "create", "delete"] }] } });
+    assert!(apply_as(plane, "alice", &[], &everything).status.success(), "a Function alone grants nothing");
+    let grab = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Policy", "metadata": { "name": "grab", "namespace": "acme" },
+        "spec": { "rules": [{ "function": "all.everything" }], "subjects": { "users": ["bob"] } } });
+    let output = apply_as(plane, "bob", &[], &grab);
+    assert!(!output.status.success(), "bob escalated through a Policy");
+    let expected = "\"bob\" may not grant what this Policy grants: spec.rules[0] (Function \"all.everything\"): create * (*) in acme";
+    assert!(both(&output).contains(expected), "{}", both(&output));
+    assert_eq!(can_i("bob", "get", "secrets"), "no");
+    let output = kubectl_as(plane, "admin", &["system:masters"], &["apply", "-f", "-"], Some(&grab.to_string()));
+    assert!(output.status.success(), "a cluster administrator grants it: {}", both(&output));
+    eventually("bob's RoleBinding is made", Duration::from_secs(60), || async {
+        (can_i("bob", "get", "secrets") == "yes").then_some(()).ok_or("not yet".to_owned())
+    })
+    .await;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), "acme");
+    let binding = bindings.get("policy-grab-all.everything").await.expect("its RoleBinding");
+    let named: Vec<String> = binding.subjects.unwrap_or_default().into_iter().map(|s| s.name).collect();
+    assert_eq!(named, ["bob", "bob@acme.example"]);
+    // Widening a Function takes being able to do what it adds, everywhere.
+    let widened = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Function", "metadata": { "name": "stack.view" },
+        "spec": { "grants": [{ "apiGroups": [""], "resources": ["secrets"], "verbs": ["get"] }] } });
+    let output = apply_as(plane, "alice", &[], &widened);
+    assert!(!output.status.success(), "alice widened a Function beyond what she may do");
+    assert!(both(&output).contains("may not add to Function \"stack.view\" what they may not do cluster-wide: spec.grants: get secrets (core) cluster-wide"), "{}", both(&output));
+
     // A delete names its deleter. Recording it writes nothing to the object: a delete with a
     // resourceVersion precondition goes through.
     let tags: Api<DynamicObject> = Api::all_with(client.clone(), &resource_of("Tag"));
@@ -297,6 +334,20 @@ async fn who_did_it_and_who_may_deploy() {
     let output = apply_as(plane, "alice", &[], &late);
     assert!(output.status.success(), "Ignore admits changes: {}", both(&output));
     audited(&db.pool, "late", ("create", None, None)).await;
+    // A Policy admitted unrecorded makes no Role: nobody checked what it grants.
+    let unchecked = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Policy",
+        "metadata": { "name": "unchecked", "namespace": "acme" },
+        "spec": { "rules": [{ "function": "all.everything" }], "subjects": { "users": ["bob"] } } });
+    let output = apply_as(plane, "alice", &[], &unchecked);
+    assert!(output.status.success(), "Ignore admits Policies: {}", both(&output));
+    let policies: Api<DynamicObject> = Api::namespaced_with(client.clone(), "acme", &resource_of("Policy"));
+    eventually("the unrecorded Policy is held", Duration::from_secs(60), || async {
+        let (status, reason) = readiness(&policies.get("unchecked").await.map_err(|e| e.to_string())?);
+        (status == "False" && reason == "NotAuthorized").then_some(()).ok_or(format!("{status} {reason}"))
+    })
+    .await;
+    let roles: Api<Role> = Api::namespaced(client.clone(), "acme");
+    assert!(roles.get_opt("policy-unchecked-all.everything").await.expect("get").is_none(), "a Role nobody checked");
     let output = apply_as(plane, "alice", &[], &deployment("unrecorded", "alice"));
     assert!(output.status.success(), "Ignore admits rollouts: {}", both(&output));
     eventually("the unrecorded rollout is held", Duration::from_secs(60), || async {

@@ -13,6 +13,7 @@ mod controlplane;
 mod crds;
 mod destinations;
 mod failover;
+mod fence;
 mod install;
 mod invalid;
 mod missing_crd;

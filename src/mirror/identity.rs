@@ -1,4 +1,5 @@
-//! From the user the API server authenticated to the WindFlow login that names a User.
+//! From the user the API server authenticated to the WindFlow login that names a User, and
+//! back: the Kubernetes usernames a User's RoleBindings name.
 
 use std::collections::BTreeMap;
 
@@ -59,6 +60,28 @@ impl Identities {
     }
 }
 
+impl Identities {
+    /// The Kubernetes usernames whose requests are the User `name` (of `email`): what its
+    /// RoleBindings name. Those `map` names for it; and, unless logins come from `extra` (a
+    /// username then says nothing of whose it is), its name and its email behind the prefix,
+    /// unless `map` gives that username to someone else.
+    pub fn usernames(&self, name: &str, email: Option<&str>) -> Vec<String> {
+        let theirs = |login: &str| login == name || email.is_some_and(|email| login.eq_ignore_ascii_case(email));
+        let mut usernames: Vec<String> =
+            self.map.iter().filter(|(_, login)| theirs(login)).map(|(username, _)| username.clone()).collect();
+        if self.extra.is_none() {
+            let prefix = self.prefix.as_deref().unwrap_or_default();
+            let spelled = std::iter::once(name).chain(email).map(|login| format!("{prefix}{login}"));
+            usernames.extend(spelled.filter(|username| {
+                !username.starts_with("system:") && self.map.get(username).is_none_or(|login| theirs(login))
+            }));
+        }
+        usernames.sort();
+        usernames.dedup();
+        usernames
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +121,32 @@ mod tests {
         assert_eq!(gc.login, None);
         // Cluster administrators keep the group that makes them so.
         assert_eq!(identities.actor(&user("admin", &["system:masters"], &[])).groups, ["system:masters"]);
+    }
+
+    /// RoleBindings name the usernames that map back to the User, and no other.
+    #[test]
+    fn a_users_usernames_are_those_that_map_to_it() {
+        let email = Some("alice@acme.example");
+        assert_eq!(Identities::default().usernames("alice", email), ["alice", "alice@acme.example"]);
+        let prefixed = Identities { prefix: Some("oidc:".into()), ..Identities::default() };
+        assert_eq!(prefixed.usernames("alice", email), ["oidc:alice", "oidc:alice@acme.example"]);
+        for username in prefixed.usernames("alice", email) {
+            assert_eq!(
+                prefixed.actor(&user(&username, &[], &[])).login.as_deref(),
+                Some(username.trim_start_matches("oidc:"))
+            );
+        }
+        let argo = "system:serviceaccount:argocd:argocd-application-controller";
+        let mapped = Identities {
+            map: BTreeMap::from([
+                (argo.to_owned(), "alice".to_owned()),
+                ("alice".to_owned(), "platform-bot".to_owned()),
+            ]),
+            ..Identities::default()
+        };
+        assert_eq!(mapped.usernames("alice", None), [argo], "\"alice\" is the platform bot's");
+        let claimed = Identities { extra: Some("windflow.io/login".into()), ..Identities::default() };
+        assert!(claimed.usernames("alice", email).is_empty(), "no username says it is alice's");
     }
 
     #[test]
