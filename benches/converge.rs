@@ -254,7 +254,8 @@ async fn windflow_path(
     admission.push(("WINDFLOW_PLATFORM_GROUPS", "system:masters".to_owned()));
     let env: Vec<(&str, &str)> = admission.iter().map(|(key, value)| (*key, value.as_str())).collect();
     let db = support::database().await;
-    let start = || install::start_operator_with_metrics_and(plane, &kubeconfig, &db.url, "windflow-bench", &env);
+    let start =
+        || install::start_operator_with_metrics_and(plane, &kubeconfig, &db.runtime_url, "windflow-bench", &env);
     let (operator, metrics) = start();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (before, before_workload) = (requests(&client).await, requests(workload).await);
@@ -435,7 +436,7 @@ async fn connections(plane: &ControlPlane, workload: &Client, sample: &[Value], 
     let client = plane.client().await;
     let kubeconfig = install::install_chart(plane).await;
     let db = support::database().await;
-    let operator = install::start_operator(plane, &kubeconfig, &db.url, "windflow-connections");
+    let operator = install::start_operator(plane, &kubeconfig, &db.runtime_url, "windflow-connections");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let watches_before = open_watches(workload).await;
     println!(
@@ -633,7 +634,8 @@ async fn ceiling(copies: usize) {
 
     let kubeconfig = install::install_chart(plane).await;
     let db = support::database().await;
-    let (operator, metrics) = install::start_operator_with_metrics(plane, &kubeconfig, &db.url, "windflow-ceiling");
+    let (operator, metrics) =
+        install::start_operator_with_metrics(plane, &kubeconfig, &db.runtime_url, "windflow-ceiling");
     tokio::time::sleep(Duration::from_secs(20)).await;
     let rss_empty = rss_mib(operator.pid());
     let (own_before, _) = operator_requests(&metrics);

@@ -52,9 +52,9 @@ pub enum Mode<'a> {
 /// `windflow check` or `windflow resync` ([`Mode`]) on every WindFlow object in the cluster.
 /// Prints each difference (or what could not be repaired) and a total; returns how many there
 /// are.
-pub async fn run(database_url: &str, connections: u32, mode: Mode<'_>) -> anyhow::Result<usize> {
+pub async fn run(database_url: &str, connections: u32, migrate: bool, mode: Mode<'_>) -> anyhow::Result<usize> {
     let pool = store::pool(database_url, connections)?;
-    store::migrate(&pool).await?;
+    store::prepare(&pool, migrate).await?;
     let client = Client::try_default().await?;
     let objects = list_all(&client).await?;
     let (problems, what) = match mode {

@@ -41,8 +41,8 @@ pub enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
-    /// Apply the database migrations and exit.
-    Migrate(DatabaseArgs),
+    /// Apply the database migrations and exit: as the migration role, which owns the schema.
+    Migrate(MigrateArgs),
     /// Print the ClusterRole a workload cluster grants to the identity of the kubeconfig
     /// WindFlow reaches it with: what the children placed there need, nothing more.
     WorkloadRbac,
@@ -227,6 +227,20 @@ pub struct DatabaseArgs {
     /// Largest number of database connections.
     #[arg(long, env = "WINDFLOW_DATABASE_CONNECTIONS", default_value_t = 10)]
     pub database_connections: u32,
+    /// Apply the migrations first; false: only check that they are applied, as a runtime role
+    /// that owns nothing must (the chart's migration Job applies them).
+    #[arg(long, env = "WINDFLOW_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The login `windflow run` connects as, granted `windflow_runtime`: the rows, and the
+    /// functions that make tenant logins, nothing it owns.
+    #[arg(long, env = "WINDFLOW_RUNTIME_ROLE")]
+    pub runtime_role: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -27,15 +27,23 @@ async fn main() -> anyhow::Result<()> {
             let client = kube::Client::try_default().await?;
             let provisioning = args.provision.config_for_tenants(&client, &args.database.database_url).await?;
             let mode = check::Mode::Check(&provisioning);
-            exit_on_problems(check::run(&args.database.database_url, args.database.database_connections, mode).await?)
+            let database = &args.database;
+            exit_on_problems(
+                check::run(&database.database_url, database.database_connections, database.migrate, mode).await?,
+            )
         }
         Command::Resync(args) => {
-            exit_on_problems(check::run(&args.database_url, args.database_connections, check::Mode::Resync).await?)
+            let (url, connections) = (&args.database_url, args.database_connections);
+            exit_on_problems(check::run(url, connections, args.migrate, check::Mode::Resync).await?)
         }
         Command::Migrate(args) => {
-            let pool = store::pool(&args.database_url, args.database_connections)?;
+            let pool = store::pool(&args.database.database_url, args.database.database_connections)?;
             store::migrate(&pool).await?;
             tracing::info!("migrations applied");
+            if let Some(role) = &args.runtime_role {
+                store::grant_runtime(&pool, role).await?;
+                tracing::info!(role, "the runtime role may run the operator");
+            }
             Ok(())
         }
     }

@@ -42,7 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!(refused);
     }
     let pool = crate::mirror::store::pool(&args.database.database_url, args.database.database_connections)?;
-    crate::mirror::store::migrate(&pool).await?;
+    crate::mirror::store::prepare(&pool, args.database.migrate).await?;
     // The operator's own requests are counted on its clients, from the first one.
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let client = metrics.api_requests().client(kube::Config::infer().await?, "management", None, |_| {})?;

@@ -272,6 +272,35 @@ fn the_operators_service_account_is_fenced() {
     );
 }
 
+/// With a migration role, a Job migrates before every install and upgrade, and the operator,
+/// connecting as the runtime login, only checks the migrations.
+#[test]
+fn a_migration_role_migrates_in_a_job_before_the_operator_starts() {
+    let manifests = render(&[
+        "database.url=postgres://windflow@db/windflow",
+        "database.migration.url=postgres://windflow_migration@db/windflow",
+        "database.migration.runtimeRole=windflow",
+    ]);
+    let job = one(&manifests, "Job");
+    assert_eq!(job["metadata"]["annotations"]["helm.sh/hook"], "pre-install,pre-upgrade");
+    let pod = &job["spec"]["template"];
+    let selector = &one(&manifests, "Deployment")["spec"]["selector"]["matchLabels"];
+    assert_ne!(pod["metadata"]["labels"]["app.kubernetes.io/name"], selector["app.kubernetes.io/name"]);
+    let migrate = &pod["spec"]["containers"][0];
+    assert_eq!(migrate["args"], json!(["migrate"]));
+    assert_eq!(env(migrate, "WINDFLOW_RUNTIME_ROLE").expect("the runtime role")["value"], "windflow");
+    let secret = &env(migrate, "DATABASE_URL").expect("its URL")["valueFrom"]["secretKeyRef"]["name"];
+    let hooked =
+        manifests.iter().find(|m| m["kind"] == "Secret" && &m["metadata"]["name"] == secret).expect("its Secret");
+    assert_eq!(hooked["metadata"]["annotations"]["helm.sh/hook-weight"], "-1", "made before the Job");
+    assert_eq!(hooked["stringData"]["url"], "postgres://windflow_migration@db/windflow");
+    assert_eq!(env(container(&manifests), "WINDFLOW_MIGRATE").expect("no migration")["value"], "false");
+
+    let single = render(&["database.url=postgres://windflow@db/windflow"]);
+    assert!(single.iter().all(|m| m["kind"] != "Job"), "one role migrates itself");
+    assert!(env(container(&single), "WINDFLOW_MIGRATE").is_none());
+}
+
 /// The webhooks of the chart's configuration of `kind`, by name.
 fn webhooks<'a>(manifests: &'a [Value], kind: &str) -> Vec<&'a Value> {
     one(manifests, kind)["webhooks"].as_array().expect("webhooks").iter().collect()

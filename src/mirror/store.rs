@@ -35,6 +35,9 @@ pub enum StoreError {
     StillReferenced(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The schema is older than this binary, and it was not to migrate it.
+    #[error("migrations not applied: {0}; run `windflow migrate` as the migration role")]
+    NotMigrated(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -66,6 +69,40 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool> {
 /// Applies the embedded migrations.
 pub async fn migrate(pool: &PgPool) -> Result<()> {
     MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Applies the embedded migrations (`apply`), or only checks that every one is applied: a
+/// runtime role, which owns nothing, cannot apply them (`windflow migrate` does, as the
+/// migration role).
+pub async fn prepare(pool: &PgPool, apply: bool) -> Result<()> {
+    if apply {
+        return migrate(pool).await;
+    }
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::Unavailable)?;
+    let missing: Vec<String> = MIGRATOR
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+        .map(|migration| format!("{} {}", migration.version, migration.description))
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(StoreError::NotMigrated(missing.join(", "))),
+    }
+}
+
+/// Grants `role` what `windflow run` needs, and nothing more: the role `windflow_runtime`.
+pub async fn grant_runtime(pool: &PgPool, role: &str) -> Result<()> {
+    let grant: String = sqlx::query_scalar("SELECT format('GRANT windflow_runtime TO %I', $1::text)")
+        .bind(role)
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::Unavailable)?;
+    // Built by PostgreSQL's own quoting of the role's name.
+    sqlx::query(AssertSqlSafe(grant)).execute(pool).await.map_err(StoreError::Unavailable)?;
     Ok(())
 }
 

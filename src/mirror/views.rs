@@ -23,10 +23,10 @@ pub struct OrganizationResources {
     pub vms: i64,
 }
 
-/// Refreshes both views without locking out readers (each has the unique index that needs).
+/// Refreshes both views without locking out readers (each has the unique index that needs),
+/// as their owner: the runtime role owns nothing (migration 0015).
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("REFRESH MATERIALIZED VIEW CONCURRENTLY active_deployments").execute(pool).await?;
-    sqlx::query("REFRESH MATERIALIZED VIEW CONCURRENTLY organization_resources").execute(pool).await?;
+    sqlx::query("SELECT windflow_refresh_views()").execute(pool).await?;
     Ok(())
 }
 

@@ -115,7 +115,7 @@ async fn who_did_it_and_who_may_deploy() {
         let env = webhook_env(port);
         let metrics = env.iter().find(|(key, _)| *key == "WINDFLOW_PROBE_ADDRESS").map(|(_, v)| v.clone());
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        (start_operator_with(plane, &kubeconfig, &db.url, name, &env), metrics.expect("a probe address"))
+        (start_operator_with(plane, &kubeconfig, &db.runtime_url, name, &env), metrics.expect("a probe address"))
     };
     // The leader reconciles; the standby serves the webhook the API server calls.
     let (leader, _) = start("windflow-leader", leader_port);

@@ -34,9 +34,9 @@ pub async fn held_by(client: &Client, identity: &str) -> Duration {
 async fn the_standby_takes_over_from_a_killed_leader_and_nothing_is_lost_or_doubled() {
     let Scenario { plane, kubeconfig, db, client, workload, .. } = &scenario().await;
     let (plane, kubeconfig) = (*plane, kubeconfig.as_path());
-    let mut first = start_operator(plane, kubeconfig, &db.url, "windflow-a");
+    let mut first = start_operator(plane, kubeconfig, &db.runtime_url, "windflow-a");
     held_by(client, "windflow-a").await;
-    let second = start_operator(plane, kubeconfig, &db.url, "windflow-b");
+    let second = start_operator(plane, kubeconfig, &db.runtime_url, "windflow-b");
 
     // Mid-convergence: the platform is applied, and the leader dies a moment later.
     let apply = tokio::task::spawn_blocking(move || apply_examples(plane));

@@ -98,7 +98,9 @@ pub fn serving_admission(port: u16) -> [(&'static str, String); 2] {
     [("WINDFLOW_ADMISSION_ADDRESS", format!("127.0.0.1:{port}")), ("WINDFLOW_WEBHOOK_HOSTS", "127.0.0.1".to_owned())]
 }
 
-/// Starts `windflow run` with `kubeconfig`, electing a leader on the chart's Lease.
+/// Starts `windflow run` with `kubeconfig`, electing a leader on the chart's Lease, on
+/// `database_url` as a runtime login that owns nothing: the migrations are applied already, as
+/// the chart's migration Job applies them.
 pub fn start_operator(plane: &ControlPlane, kubeconfig: &Path, database_url: &str, identity: &str) -> Operator {
     start_operator_with(plane, kubeconfig, database_url, identity, &[])
 }
@@ -117,6 +119,7 @@ pub fn start_operator_with(
         .arg("run")
         .env("KUBECONFIG", kubeconfig)
         .env("DATABASE_URL", database_url)
+        .env("WINDFLOW_MIGRATE", "false")
         .env("WINDFLOW_PROBE_ADDRESS", "127.0.0.1:0")
         .env("WINDFLOW_LEADER_ELECT", "true")
         .env("WINDFLOW_LEASE_DURATION", LEASE_DURATION.as_secs().to_string())

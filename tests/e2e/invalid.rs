@@ -38,7 +38,7 @@ async fn an_invalid_object_is_reported_and_skipped_and_its_kind_goes_on() {
     })
     .await;
 
-    let operator = start_operator(plane, kubeconfig, &db.url, "windflow-0");
+    let operator = start_operator(plane, kubeconfig, &db.runtime_url, "windflow-0");
     let fine = tag("e2e-fine", json!("#00ff00"));
     tags.create(&PostParams::default(), &fine).await.expect("create the valid tag");
     let took = ready(&tags, "e2e-fine", Duration::from_secs(60)).await;

@@ -20,7 +20,7 @@ async fn a_missing_crd_is_named_and_the_controllers_start_once_it_is_served() {
     crds.delete(MISSING, &DeleteParams::default()).await.expect("delete a CRD");
     gone(&crds, MISSING, Duration::from_secs(30)).await;
 
-    let operator = start_operator(plane, kubeconfig, &db.url, "windflow-0");
+    let operator = start_operator(plane, kubeconfig, &db.runtime_url, "windflow-0");
     eventually("the operator names the missing CRD", Duration::from_secs(30), || {
         let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
         async move {

@@ -203,7 +203,7 @@ async fn run(
     // Each organization's two claims, on the workload cluster where its stack runs (the
     // scenario brought the first organization's).
     add_fresh_volumes(&scenario.workload, 2 * (organizations - 1)).await;
-    let _operator = start_operator(plane, &scenario.kubeconfig, &scenario.db.url, "windflow-0");
+    let _operator = start_operator(plane, &scenario.kubeconfig, &scenario.db.runtime_url, "windflow-0");
     let done = Arc::new(AtomicBool::new(false));
     let collector = collect_statuses(client.clone(), done.clone());
     apply_in_order(plane, docs, &format!("{label}.yaml"));

@@ -61,7 +61,7 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
     let (operator, metrics) = start_operator_with_metrics_and(
         plane,
         kubeconfig,
-        &db.url,
+        &db.runtime_url,
         "windflow-0",
         &[("WINDFLOW_HEARTBEAT_INTERVAL_SECONDS", "3600")],
     );

@@ -277,7 +277,7 @@ async fn restarted_without_writing(
     // idle, within 10 s (PGSTAT_IDLE_INTERVAL).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rows_before = rows_changed(&db.pool).await;
-    let (operator, metrics) = start_operator_with_metrics(plane, kubeconfig, &db.url, "windflow-0");
+    let (operator, metrics) = start_operator_with_metrics(plane, kubeconfig, &db.runtime_url, "windflow-0");
     let took = settle(&metrics, objects, CONVERGE_WITHIN).await;
     tokio::time::sleep(Duration::from_secs(11)).await;
     let text = get(&metrics, "/metrics");
@@ -369,7 +369,7 @@ async fn users_follow_their_password_secrets(client: &Client, pool: &PgPool) {
 async fn the_sample_platform_converges_follows_changes_and_is_deleted() {
     let Scenario { plane, kubeconfig: operator_kubeconfig, db, client, workload: main_cluster, .. } = &scenario().await;
     let (plane, operator_kubeconfig, db, client) = (*plane, operator_kubeconfig.as_path(), db, client.clone());
-    let operator = start_operator_with_metrics(plane, operator_kubeconfig, &db.url, "windflow-0");
+    let operator = start_operator_with_metrics(plane, operator_kubeconfig, &db.runtime_url, "windflow-0");
 
     // 4. Converge: one `kubectl apply` of the directory, retried as Argo CD retries.
     let attempts = apply_examples(plane);

@@ -24,12 +24,31 @@ pub struct TestDb {
     pub pool: PgPool,
     /// Where the database is, for a process of its own.
     pub url: String,
+    /// The same database as the operator's runtime login sees it: a role that owns nothing,
+    /// granted `windflow_runtime` (migration 0015), as `windflow migrate --runtime-role` does.
+    pub runtime_url: String,
     _server: Option<pgtemp::PgTempDB>,
 }
 
+/// The operator's login in the tests (its password is its name).
+const RUNTIME_LOGIN: &str = "windflow_test_runtime";
+
 pub async fn database() -> TestDb {
-    let (url, server) = match std::env::var("DATABASE_URL") {
-        Ok(base) => {
+    database_on(None).await
+}
+
+/// The servers the tests run on: the local binaries (or `DATABASE_URL`'s), and the binaries of
+/// each directory `WINDFLOW_TEST_POSTGRES` lists (colon-separated; `.ci/run` installs a
+/// current PostgreSQL there).
+pub fn servers() -> Vec<Option<std::path::PathBuf>> {
+    let others = std::env::var("WINDFLOW_TEST_POSTGRES").unwrap_or_default();
+    std::iter::once(None).chain(others.split(':').filter(|dir| !dir.is_empty()).map(|dir| Some(dir.into()))).collect()
+}
+
+/// [`database`] on the server of the binaries in `bin`, if given.
+pub async fn database_on(bin: Option<&std::path::Path>) -> TestDb {
+    let (url, server) = match std::env::var("DATABASE_URL").ok().filter(|_| bin.is_none()) {
+        Some(base) => {
             let admin = PgPool::connect(&base).await.expect("connect to DATABASE_URL");
             let name = format!("windflow_test_{}", Uuid::new_v4().simple());
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -42,13 +61,17 @@ pub async fn database() -> TestDb {
             };
             (url, None)
         }
-        Err(_) => {
+        None => {
             // pgtemp turns autovacuum off; on, as on a real server, tables get analyzed as they
             // grow and plans stay right for their size.
             // Nobody reads the server's log pipe, and a full pipe stops the server: log only
             // what ends it.
             // Passwords are checked (tenant logins are tested by them), as on a real server.
-            let server = pgtemp::PgTempDB::builder()
+            let mut builder = pgtemp::PgTempDB::builder();
+            if let Some(bin) = bin {
+                builder = builder.with_bin_path(bin);
+            }
+            let server = builder
                 .with_initdb_arg("auth-host", "scram-sha-256")
                 .with_config_param("autovacuum", "on")
                 .with_config_param("log_min_messages", "fatal")
@@ -61,7 +84,23 @@ pub async fn database() -> TestDb {
     // The operator's own pool settings.
     let pool = store::pool(&url, 8).expect("a pool for the test database");
     store::migrate(&pool).await.expect("migrations apply");
-    TestDb { pool, url, _server: server }
+    // Roles are the server's: one runtime login serves every test database on it.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{RUNTIME_LOGIN}') THEN \
+            CREATE ROLE {RUNTIME_LOGIN} LOGIN PASSWORD '{RUNTIME_LOGIN}'; END IF; END $$"
+    )))
+    .execute(&pool)
+    .await
+    .expect("the runtime login");
+    store::grant_runtime(&pool, RUNTIME_LOGIN).await.expect("granted");
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("the database's URL");
+    let runtime_url = format!(
+        "postgresql://{RUNTIME_LOGIN}:{RUNTIME_LOGIN}@{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("postgres")
+    );
+    TestDb { pool, url, runtime_url, _server: server }
 }
 
 /// Every document of a multi-document YAML file.

@@ -81,3 +81,14 @@ database URL and the webhook's key.
 {{- end -}}
 {{- $namespace -}}
 {{- end }}
+
+{{/*
+The Secret holding the migration role's URL; empty without one (the operator migrates itself).
+*/}}
+{{- define "windflow.migrationSecret" -}}
+{{- if .Values.database.migration.existingSecret -}}
+{{- .Values.database.migration.existingSecret -}}
+{{- else if .Values.database.migration.url -}}
+{{- include "windflow.name" . }}-migration
+{{- end -}}
+{{- end }}
