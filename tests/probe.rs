@@ -257,12 +257,13 @@ async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use windflow::provision::Destination;
-    use windflow::provision::clusters::{Clusters, Credentials, REFUSED_RECHECK};
+    use windflow::provision::clusters::{Clusters, Credentials, REFUSED_RECHECK, WORKLOAD_RESPONSE_LIMIT};
 
     let version = json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "", "gitTreeState": "",
                           "buildDate": "", "goVersion": "", "compiler": "", "platform": "linux/amd64" });
-    // `/api` refuses the credentials.
-    let apiserver = serve(HashMap::from([("/version", version), ("/api", json!(401))])).await;
+    // `/api` refuses the credentials; `/huge` answers more than the operator reads.
+    let huge = json!({ "padding": "x".repeat(WORKLOAD_RESPONSE_LIMIT) });
+    let apiserver = serve(HashMap::from([("/version", version), ("/api", json!(401)), ("/huge", huge)])).await;
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: edge\nclusters: [{{ name: edge, cluster: {{ server: \"{apiserver}\" }} }}]\n\
          users: [{{ name: edge, user: {{ token: t }} }}]\ncontexts: [{{ name: edge, context: {{ cluster: edge, user: edge }} }}]\n"
@@ -299,6 +300,11 @@ async fn a_workload_clusters_kubeconfig_secret_is_not_read_on_every_use() {
         assert!(Arc::ptr_eq(&first, &again), "the same client");
     }
     assert_eq!(reads.load(Ordering::SeqCst), 1, "one read of the Secret for eleven uses");
+    // What the operator asks of a workload cluster is read up to a limit: the cluster is a
+    // tenant's, and chooses what it answers.
+    let answered = first.client().request::<Value>(Request::get("/huge").body(Vec::new()).expect("a request")).await;
+    let why = windflow::provision::probe::why_failed(&answered.expect_err("more than the limit"));
+    assert_eq!(why, "answered more than the response limit");
     let renamed = clusters.provider(&edge, Some(&credentials("edge-kubeconfig-2"))).await.expect("connected");
     assert_eq!(reads.load(Ordering::SeqCst), 2, "a cluster that names another Secret reads it at once");
 

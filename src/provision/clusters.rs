@@ -32,6 +32,11 @@ pub const KUBECONFIG_RECHECK: Duration = Duration::from_secs(5 * 60);
 /// credentials (401): a rotation that revoked them is picked up within this, and credentials
 /// that stay refused cost a read this often, not one per reconcile.
 pub const REFUSED_RECHECK: Duration = Duration::from_secs(10);
+/// The largest answer a workload cluster's requests read, in bytes: a tenant's cluster chooses
+/// what it answers. Far above what the operator asks for (one object, a page of its children,
+/// a large cluster's aggregated discovery of a few MiB). Watches are not bounded by it: a watch
+/// is one answer as long as it lasts.
+pub const WORKLOAD_RESPONSE_LIMIT: usize = 32 * 1024 * 1024;
 
 /// Where a workload cluster's kubeconfig is, read from its ContainerCluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,7 +199,8 @@ impl Clusters {
             other => ClusterError::Unreachable { cluster: destination.to_string(), message: other.to_string() },
         };
         let config = pinned_config(kubeconfig, &what, &self.deny).await.map_err(cannot_connect)?;
-        let client = counted_client(config.clone(), &what, Patience::Reconcile, counted).map_err(cannot_connect)?;
+        let limited = Counted { response_limit: Some(WORKLOAD_RESPONSE_LIMIT), ..counted };
+        let client = counted_client(config.clone(), &what, Patience::Reconcile, limited).map_err(cannot_connect)?;
         let watch_client = counted_client(config, &what, Patience::Watch, counted).map_err(cannot_connect)?;
         let provider = Arc::new(Provider::remote(client, watch_client));
         let watching = self.on_connect.get().map(|start| Watching(start(destination, provider.clone())));
