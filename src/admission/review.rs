@@ -131,9 +131,14 @@ pub async fn validate<L: Lookup, A: Access>(
                     }
                     (Operation::Update, "Function") => widening(request, access).await?,
                     (_, "Group") => {
-                        let group = object.clone().try_parse::<Group>().ok();
-                        let names = group.map(|g| g.spec.members).unwrap_or_default();
-                        members(object, &names, "spec.members", lookup).await?
+                        // What is no valid Group is its CRD schema's to refuse.
+                        let Ok(group) = object.clone().try_parse::<Group>() else {
+                            return Ok(response);
+                        };
+                        match members(object, &group.spec.members, "spec.members", lookup).await? {
+                            Verdict::Allowed(_) => joining(request, &group, lookup, access).await?,
+                            refused => refused,
+                        }
                     }
                     _ => Verdict::Allowed(vec![]),
                 },
@@ -291,6 +296,34 @@ async fn escalation<L: Lookup, A: Access>(
              where it grants it, as Kubernetes RBAC refuses a Role that escalates"
         )
     }))
+}
+
+/// Refuses adding members to a Group by someone who may not grant what the active Policies
+/// naming it grant: each new member would get it, as if they were added to those Policies.
+async fn joining<L: Lookup, A: Access>(
+    request: &AdmissionRequest<DynamicObject>,
+    group: &Group,
+    lookup: &L,
+    access: &A,
+) -> Result<Verdict, kube::Error> {
+    let before = request.old_object.clone().and_then(|old| old.try_parse::<Group>().ok());
+    let was_member = |name: &String| before.as_ref().is_some_and(|before| before.spec.members.contains(name));
+    if group.spec.members.iter().all(was_member) {
+        return Ok(Verdict::Allowed(vec![]));
+    }
+    let name = group.name_any();
+    for policy in lookup.list::<Policy>(group.namespace().as_deref()).await? {
+        if !policy.spec.subjects.groups.contains(&name) {
+            continue;
+        }
+        if let Verdict::Denied(why) = escalation(&policy, &request.user_info, lookup, access).await? {
+            return Ok(Verdict::Denied(format!(
+                "spec.members: new members of Group {name:?} get what Policy {:?} grants: {why}",
+                policy.name_any()
+            )));
+        }
+    }
+    Ok(Verdict::Allowed(vec![]))
 }
 
 /// Refuses widening a Function by someone who may not do what it adds, everywhere: every

@@ -259,6 +259,22 @@ async fn who_did_it_and_who_may_deploy() {
     let expected = "\"bob\" may not grant what this Policy grants: spec.rules[0] (Function \"all.everything\"): create * (*) in acme";
     assert!(both(&output).contains(expected), "{}", both(&output));
     assert_eq!(can_i("bob", "get", "secrets"), "no");
+    // Joining a Group is joining the Policies that name it: bob cannot add himself to a group
+    // an administrator granted everything.
+    let admins = json!({ "apiVersion": "v1", "kind": "List", "items": [
+        { "apiVersion": "windflow.io/v1alpha1", "kind": "Group", "metadata": { "name": "admins", "namespace": "acme" },
+          "spec": { "members": ["alice"] } },
+        { "apiVersion": "windflow.io/v1alpha1", "kind": "Policy", "metadata": { "name": "admins", "namespace": "acme" },
+          "spec": { "rules": [{ "function": "all.everything" }], "subjects": { "groups": ["admins"] } } } ] });
+    let output = kubectl_as(plane, "admin", &["system:masters"], &["apply", "-f", "-"], Some(&admins.to_string()));
+    assert!(output.status.success(), "{}", both(&output));
+    let join = json!({ "spec": { "members": ["alice", "bob"] } }).to_string();
+    let output =
+        kubectl_as(plane, "bob", &[], &["patch", "group", "admins", "-n", "acme", "--type=merge", "-p", &join], None);
+    assert!(!output.status.success(), "bob joined a group of everything");
+    let expected = "spec.members: new members of Group \"admins\" get what Policy \"admins\" grants";
+    assert!(both(&output).contains(expected), "{}", both(&output));
+
     let output = kubectl_as(plane, "admin", &["system:masters"], &["apply", "-f", "-"], Some(&grab.to_string()));
     assert!(output.status.success(), "a cluster administrator grants it: {}", both(&output));
     eventually("bob's RoleBinding is made", Duration::from_secs(60), || async {
