@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment as Workload, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
     ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount as ContainerMount,
@@ -17,9 +21,9 @@ use uuid::Uuid;
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
 use super::network::{Attachments, Join, MULTUS_NETWORKS, attach, attachment_label};
 use super::release::{self, Release, WorkloadPlan};
-use super::shared::{PLACEMENT_COLUMN, columns, linked, metadata, quantities, text, without_condition};
+use super::shared::{PLACEMENT_COLUMN, applied_of, columns, linked, metadata, quantities, text, without_condition};
 use super::vm::{Machine, machine_not_working};
-use super::{Inputs, Kind, KindId};
+use super::{Index, Inputs, Kind, KindId, Stack};
 use crate::child_set;
 use crate::deploy::Runtime;
 use crate::free_form::FreeForm;
@@ -47,6 +51,8 @@ use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionEr
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 100").message("an application name has at most 100 characters")
 )]
+#[x_kube(validation = Rule::new("!has(self.autoscaling) || self.applicationType == 'container'").message("autoscaling sizes a container application's pods: a vm or physical application has none"))]
+#[x_kube(validation = Rule::new("!has(self.autoscaling) || !has(self.networks) || self.networks.all(n, !has(n.ipAddress))").message("a fixed ipAddress is one pod's: an autoscaled application has none"))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSpec {
     /// What deleting this object does to the Kubernetes objects it provisioned.
@@ -85,6 +91,39 @@ pub struct ApplicationSpec {
     #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.network == m.network))").message("a network is listed once"))]
     pub networks: Vec<ApplicationNetwork>,
+    /// Stops the application and keeps it: its workloads stay, with no pod (a vm application's
+    /// machine is halted). Its status is `stopped` until this is unset.
+    #[serde(default)]
+    pub stopped: bool,
+    /// Sizes a container application to its load: a HorizontalPodAutoscaler (autoscaling/v2)
+    /// owns its workload's replicas, and `deploymentConfig.replicas` is then only the size of a
+    /// rollout's new pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+}
+
+/// An application's autoscaling: the bounds of its replicas and the use it keeps its pods at.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas is at most maxReplicas"))]
+#[x_kube(validation = Rule::new("has(self.targetCPUUtilization) || has(self.targetMemoryUtilization)").message("autoscaling names a CPU or memory target"))]
+pub struct Autoscaling {
+    /// The fewest pods, however idle.
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: i32,
+    /// The most pods, however busy.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Average CPU use to keep, in percent of the CPU each pod requests
+    /// (`allocatedResources.cpu`, which it then needs).
+    #[serde(default, rename = "targetCPUUtilization", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub target_cpu_utilization: Option<i32>,
+    /// Average memory use to keep, in percent of the memory each pod requests
+    /// (`allocatedResources.memory`, which it then needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub target_memory_utilization: Option<i32>,
 }
 
 /// Seed `app_type_check`.
@@ -147,7 +186,8 @@ pub struct ApplicationStatus {
     pub common: CommonStatus,
     /// Seed `applications.deployment_status`: pending (never rolled out by a Deployment),
     /// deploying or updating (a rollout runs), deployed, failed (the last rollout failed and the
-    /// previous release runs again).
+    /// previous release runs again), stopped (`spec.stopped`, or its stack archived), scaling
+    /// (outside a rollout, its pods are on their way to a new count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_status: Option<ApplicationDeploymentStatus>,
     /// The release the application runs, once a Deployment has rolled one out. Until then it
@@ -202,6 +242,8 @@ struct ApplicationRow<'a> {
     plugin_version: Option<&'a str>,
     deployment_config: &'a FreeForm,
     allocated_resources: &'a FreeForm,
+    stopped: bool,
+    autoscaling: Option<&'a Autoscaling>,
 }
 
 /// A `volume_applications` row's own columns.
@@ -219,9 +261,10 @@ struct Connection<'a> {
 }
 
 child_set! {
-    /// What an Application provisions: a container application's Deployments and Service, a
-    /// vm application's VirtualMachine, and either's Multus definitions of fixed addresses.
-    ApplicationChild { Deployment, Service, VirtualMachine, NetworkAttachmentDefinition }
+    /// What an Application provisions: a container application's Deployments, Service and
+    /// autoscaler, a vm application's VirtualMachine, and either's Multus definitions of fixed
+    /// addresses.
+    ApplicationChild { Deployment, Service, HorizontalPodAutoscaler, VirtualMachine, NetworkAttachmentDefinition }
 }
 
 /// The variant's name is the type's: an apps/v1 Deployment.
@@ -279,6 +322,8 @@ impl Kind for Application {
                 plugin_version: spec.plugin_version.as_deref(),
                 deployment_config: &spec.deployment_config,
                 allocated_resources: &spec.allocated_resources,
+                stopped: spec.stopped,
+                autoscaling: spec.autoscaling.as_ref(),
             })?,
             joins: vec![
                 linked(&VOLUME_APPLICATIONS, mounts, resolved)?,
@@ -304,6 +349,10 @@ impl Kind for Application {
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<ApplicationChild>> {
+        // An archived stack keeps its records and runs nothing.
+        if self.stack_archived(inputs.index) {
+            return Ok(vec![]);
+        }
         let namespace = placement.workload_namespace();
         let plan = release::plan(self, inputs.index)?;
         match self.spec.application_type {
@@ -319,14 +368,38 @@ impl Kind for Application {
     fn not_working(&self, applied: &[kube::api::DynamicObject], _: &Inputs) -> Option<String> {
         match self.spec.application_type {
             ApplicationType::Container => without_condition(applied, DEPLOYMENT.kind, "Available"),
-            ApplicationType::Vm => machine_not_working(&self.spec.deployment_config, applied),
+            ApplicationType::Vm => machine_not_working(&self.spec.deployment_config, self.spec.stopped, applied),
             ApplicationType::Physical => None,
         }
     }
 
-    fn observe(&self, _: &[kube::api::DynamicObject], inputs: &Inputs) -> ApplicationStatus {
-        release::application_status(self, inputs.index)
+    /// Its rollouts' word, unless it is stopped, or its pods are on their way to a new count
+    /// outside a rollout (`scaling`).
+    fn observe(&self, applied: &[kube::api::DynamicObject], inputs: &Inputs) -> ApplicationStatus {
+        let mut status = release::application_status(self, inputs.index);
+        let settled = matches!(
+            status.deployment_status,
+            Some(ApplicationDeploymentStatus::Deployed | ApplicationDeploymentStatus::Pending)
+        );
+        if self.spec.stopped || self.stack_archived(inputs.index) {
+            status.deployment_status = Some(ApplicationDeploymentStatus::Stopped);
+        } else if settled && replicas_moving(applied, &self.name_any()) {
+            status.deployment_status = Some(ApplicationDeploymentStatus::Scaling);
+        }
+        status
     }
+}
+
+/// Whether the workload `name`, once up, has more or fewer ready pods than it asks for: the
+/// autoscaler (or a new `replicas`) moved it. A workload with no pod ready yet is coming up,
+/// not scaling.
+fn replicas_moving(applied: &[kube::api::DynamicObject], name: &str) -> bool {
+    let Some(workload) = applied_of(applied, DEPLOYMENT.kind).find(|child| child.name_any() == name) else {
+        return false;
+    };
+    let count = |pointer: &str| workload.data.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+    let ready = count("/status/readyReplicas");
+    ready > 0 && ready != count("/spec/replicas")
 }
 
 /// A container port of `deploymentConfig.ports`: a number, or `{name, port}`.
@@ -357,6 +430,76 @@ fn label_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMa
 }
 
 impl Application {
+    fn stack_archived(&self, index: &Index) -> bool {
+        let stack = index.get::<Stack>(self.namespace().as_deref(), &self.spec.stack_ref.name);
+        stack.is_some_and(|stack| stack.spec.archived)
+    }
+
+    /// The pods of a workload asked for `replicas`: none when stopped; the autoscaler's count
+    /// for the main workload of an autoscaled application (`None`: not set, so not taken from
+    /// the autoscaler).
+    fn pods(&self, replicas: i32, main: bool) -> Option<i32> {
+        if self.spec.stopped {
+            Some(0)
+        } else if main && self.spec.autoscaling.is_some() {
+            None
+        } else {
+            Some(replicas)
+        }
+    }
+
+    /// The HorizontalPodAutoscaler of the main workload `name`, if autoscaled and running.
+    fn autoscaler(&self, namespace: &str, name: &str) -> Result<Option<HorizontalPodAutoscaler>> {
+        let Some(scaling) = self.spec.autoscaling.as_ref().filter(|_| !self.spec.stopped) else {
+            return Ok(None);
+        };
+        let targets = [
+            ("cpu", "targetCPUUtilization", scaling.target_cpu_utilization),
+            ("memory", "targetMemoryUtilization", scaling.target_memory_utilization),
+        ];
+        let mut metrics = vec![];
+        for (resource, field, target) in targets {
+            let Some(percent) = target else { continue };
+            // Utilization is a share of what each pod requests: without a request, the
+            // autoscaler would never scale and say so only in its own conditions.
+            if !self.spec.allocated_resources.0.contains_key(resource) {
+                return Err(ProvisionError::invalid(
+                    &format!("spec.autoscaling.{field}"),
+                    format!(
+                        "a {resource} target is a share of the {resource} each pod requests: set allocatedResources.{resource}"
+                    ),
+                ));
+            }
+            metrics.push(MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: resource.into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(percent),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            });
+        }
+        Ok(Some(HorizontalPodAutoscaler {
+            metadata: metadata(Some(namespace), name),
+            spec: HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some(DEPLOYMENT.api_version.into()),
+                    kind: DEPLOYMENT.kind.into(),
+                    name: name.into(),
+                },
+                min_replicas: Some(scaling.min_replicas),
+                max_replicas: scaling.max_replicas,
+                metrics: Some(metrics),
+                behavior: None,
+            },
+            status: None,
+        }))
+    }
+
     fn joins(&self) -> Vec<Join<'_>> {
         let networks = self.spec.networks.iter().enumerate();
         networks.map(|(i, n)| Join::listed(i, &n.network, n.ip_address.as_ref())).collect()
@@ -368,7 +511,9 @@ impl Application {
         let object_namespace = self.namespace().unwrap_or_default();
         let attachments = attach(&name, namespace, &object_namespace, &self.joins(), replicas, inputs)?;
         let mut children: Vec<ApplicationChild> = attachments.definitions.iter().cloned().map(Into::into).collect();
-        children.push(self.workload(namespace, &name, &plan.main, replicas, &attachments, plan)?.into());
+        let main_pods = self.pods(replicas, true);
+        children.push(self.workload(namespace, &name, &plan.main, main_pods, &attachments, plan)?.into());
+        children.extend(self.autoscaler(namespace, &name)?.map(Into::into));
         if let Some((suffix, release, side_replicas)) = &plan.side {
             if !attachments.definitions.is_empty() {
                 return Err(ProvisionError::invalid(
@@ -379,9 +524,9 @@ impl Application {
                     ),
                 ));
             }
-            let side_replicas = replicas_of(*side_replicas)?;
+            let side_pods = self.pods(replicas_of(*side_replicas)?, false);
             let side = format!("{name}-{suffix}");
-            children.push(self.workload(namespace, &side, release, side_replicas, &attachments, plan)?.into());
+            children.push(self.workload(namespace, &side, release, side_pods, &attachments, plan)?.into());
         }
         // The Service serves the ports of the revision it selects.
         let served = match &plan.service_revision {
@@ -413,13 +558,14 @@ impl Application {
         Ok(children)
     }
 
-    /// One apps/v1 Deployment of `release`, named `name`; its pods carry the revision.
+    /// One apps/v1 Deployment of `release`, named `name`, of `replicas` pods (`None`: left to
+    /// its autoscaler); its pods carry the revision.
     fn workload(
         &self,
         namespace: &str,
         name: &str,
         release: &Release,
-        replicas: i32,
+        replicas: Option<i32>,
         attachments: &Attachments,
         plan: &WorkloadPlan,
     ) -> Result<Workload> {
@@ -498,7 +644,7 @@ impl Application {
         Ok(Workload {
             metadata: metadata(Some(namespace), name),
             spec: DeploymentSpec {
-                replicas: Some(replicas),
+                replicas,
                 selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
@@ -545,6 +691,7 @@ impl Application {
             volumes: &volumes,
             joins: self.joins(),
             object_namespace: self.namespace().unwrap_or_default(),
+            halted: self.spec.stopped,
         };
         Ok(machine.virtual_machine(namespace, &self.name_any(), inputs)?.into_children())
     }

@@ -283,7 +283,7 @@ pub fn phase_for_rollout(stack: &Stack, index: &Index, rollout: &str) -> StackPh
 }
 
 /// The seed `status` of a stack and `lastDeployedAt`, from its applications and Deployments:
-/// draft (no application), validating (an application is not provisioned yet), error (one
+/// archived (`spec.archived`), draft (no application), validating (an application is not provisioned yet), error (one
 /// cannot be), deploying (a rollout runs), deployed (one completed), else ready.
 pub fn stack_status(stack: &Stack, index: &Index) -> StackStatus {
     let (phase, last_deployed_at) = status_without(stack, index, None);
@@ -302,7 +302,9 @@ fn status_without(stack: &Stack, index: &Index, skipped: Option<&str>) -> (Stack
         .chain(stack.status.as_ref().and_then(|s| s.last_deployed_at.clone()))
         .max_by_key(|at| time(at));
     let standings: Vec<Standing> = applications.iter().map(|app| standing(app.as_ref())).collect();
-    let phase = if deployments.iter().any(|d| phase_of(d) == DeploymentPhase::Running) {
+    let phase = if stack.spec.archived {
+        StackPhase::Archived
+    } else if deployments.iter().any(|d| phase_of(d) == DeploymentPhase::Running) {
         StackPhase::Deploying
     } else if applications.is_empty() {
         StackPhase::Draft

@@ -62,6 +62,10 @@ pub struct StackSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "uuid"))]
     pub workflow_id: Option<String>,
+    /// Archives the stack: its records stay, its applications' workloads go (each
+    /// `stopped`), and it takes no rollout (`archived`) until this is unset.
+    #[serde(default)]
+    pub archived: bool,
 }
 
 /// Status of a Stack.
@@ -153,11 +157,15 @@ impl Kind for Stack {
     }
 
     /// Its rollouts that have not started: they wait for it to be ready, or for the one
-    /// running to finish, which its phase tells.
+    /// running to finish, which its phase tells. Its applications, which run nothing while it
+    /// is archived.
     fn awaiting_status(&self, index: &Index) -> Vec<(KindId, String)> {
         let rollouts = index.live_children::<Deployment, _>(self);
         let pending = rollouts.iter().filter(|rollout| super::release::phase_of(rollout) == DeploymentPhase::Pending);
-        pending.map(|rollout| (KindId::Deployment, rollout.name_any())).collect()
+        let applications = index.live_children::<Application, _>(self);
+        (pending.map(|rollout| (KindId::Deployment, rollout.name_any())))
+            .chain(applications.iter().map(|app| (KindId::Application, app.name_any())))
+            .collect()
     }
 
     fn observe(&self, _: &[DynamicObject], inputs: &Inputs) -> StackStatus {

@@ -361,6 +361,103 @@ fn vm_application_is_a_virtual_machine_and_physical_is_mirrored_only() {
     assert!(built(&physical).is_empty());
 }
 
+/// The status `app` observes, its children showing `status` (and `spec` merged into them).
+fn observed_application(app: &Application, index: &Index, spec: Value, status: Value) -> Value {
+    let config = Config::default();
+    let inputs = Inputs::offline(index, &config);
+    let mut applied = objects(app, &inputs).expect("children");
+    for child in &mut applied {
+        merge(&mut child.data["spec"], spec.clone());
+        child.data["status"] = status.clone();
+    }
+    as_json(&Kind::observe(app, &applied, &inputs))
+}
+
+#[test]
+fn a_stopped_application_keeps_its_workloads_with_no_pod() {
+    let stopped: Application = sample("Application", "api", json!({ "spec": { "stopped": true } }));
+    let children = built(&stopped);
+    assert_eq!(kinds(&children), [("Deployment", "acme-production", "api"), ("Service", "acme-production", "api")]);
+    assert_eq!(children[0]["spec"]["replicas"], 0);
+    let index = index(&platform());
+    let status = observed_application(&stopped, &index, json!({}), json!({ "replicas": 2, "readyReplicas": 2 }));
+    assert_eq!(status["deploymentStatus"], "stopped", "{status}");
+    // A vm application's machine is halted, and is not waited for.
+    let vm = json!({ "spec": { "applicationType": "vm", "stopped": true,
+        "deploymentConfig": { "cpuCores": 2, "memoryGb": 4, "diskGb": 40 } } });
+    let machine: Application = sample("Application", "api", vm);
+    assert_eq!(built(&machine)[0]["spec"]["runStrategy"], "Halted");
+    assert_eq!(not_working(&machine, json!({ "printableStatus": "Stopped" })), None);
+}
+
+#[test]
+fn an_autoscaled_application_leaves_its_replicas_to_a_horizontal_pod_autoscaler() {
+    let scaling = json!({ "minReplicas": 2, "maxReplicas": 6, "targetCPUUtilization": 70 });
+    let autoscaled: Application = sample(
+        "Application",
+        "api",
+        json!({ "spec": { "autoscaling": scaling, "allocatedResources": { "cpu": "500m", "memory": "256Mi" } } }),
+    );
+    let children = built(&autoscaled);
+    assert_eq!(
+        kinds(&children),
+        [
+            ("Deployment", "acme-production", "api"),
+            ("HorizontalPodAutoscaler", "acme-production", "api"),
+            ("Service", "acme-production", "api")
+        ]
+    );
+    assert_eq!(children[0]["spec"].get("replicas"), None, "the autoscaler's to set");
+    assert_eq!(
+        children[1]["spec"],
+        json!({ "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "api" },
+            "minReplicas": 2, "maxReplicas": 6,
+            "metrics": [{ "type": "Resource", "resource": { "name": "cpu",
+                "target": { "type": "Utilization", "averageUtilization": 70 } } }] })
+    );
+    // Utilization is a share of a request: without one, the target is refused.
+    let unrequested: Application = sample("Application", "api", json!({ "spec": { "autoscaling": scaling } }));
+    assert_eq!(
+        build(&unrequested, &Config::default()).expect_err("refused").to_string(),
+        "spec.autoscaling.targetCPUUtilization: a cpu target is a share of the cpu each pod requests: set \
+         allocatedResources.cpu"
+    );
+    // Its pods on their way to the autoscaler's count: scaling; there: its rollouts' word.
+    let index = index(&platform());
+    let moving = observed_application(&autoscaled, &index, json!({ "replicas": 4 }), json!({ "readyReplicas": 2 }));
+    assert_eq!(moving["deploymentStatus"], "scaling", "{moving}");
+    let there = observed_application(&autoscaled, &index, json!({ "replicas": 4 }), json!({ "readyReplicas": 4 }));
+    assert_eq!(there["deploymentStatus"], "pending", "{there}");
+    let coming_up = observed_application(&autoscaled, &index, json!({ "replicas": 2 }), json!({}));
+    assert_eq!(coming_up["deploymentStatus"], "pending", "no pod was ready yet: {coming_up}");
+    // Stopped, it has no autoscaler: none would keep it at zero.
+    let stopped: Application = sample(
+        "Application",
+        "api",
+        json!({ "spec": { "autoscaling": scaling, "stopped": true, "allocatedResources": { "cpu": "500m" } } }),
+    );
+    let children = built(&stopped);
+    assert_eq!(kinds(&children).len(), 2, "{children:?}");
+    assert_eq!(children[0]["spec"]["replicas"], 0);
+}
+
+#[test]
+fn an_archived_stack_keeps_its_records_and_runs_nothing() {
+    let mut docs = platform();
+    let shop = docs.iter_mut().find(|d| d["kind"] == "Stack" && d["metadata"]["name"] == "shop").expect("the stack");
+    shop["spec"]["archived"] = true.into();
+    let index = index(&docs);
+    let stack: Stack = sample("Stack", "shop", json!({ "spec": { "archived": true } }));
+    assert_eq!(as_json(&release::stack_status(&stack, &index))["phase"], "archived");
+    let app: Application = sample("Application", "api", json!({}));
+    let config = Config::default();
+    assert_eq!(objects(&app, &Inputs::offline(&index, &config)).expect("built"), vec![], "no workload");
+    assert_eq!(observed_application(&app, &index, json!({}), json!({}))["deploymentStatus"], "stopped");
+    // Archiving or restoring it is what its applications wait for.
+    let woken = stack.awaiting_status(&index);
+    assert!(woken.contains(&(KindId::Application, "api".to_owned())), "{woken:?}");
+}
+
 /// Balancing and rate limits as an installation might configure them.
 fn traffic_config() -> Config {
     let traffic_annotations = serde_json::from_value(json!({

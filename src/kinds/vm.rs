@@ -234,6 +234,7 @@ impl Kind for VM {
                 .map(|(i, n)| Join::listed(i, &n.network, n.ip_address.as_ref()))
                 .collect(),
             object_namespace: self.namespace().unwrap_or_default(),
+            halted: false,
         };
         Ok(machine.virtual_machine(placement.workload_namespace(), &self.name_any(), inputs)?.into_children())
     }
@@ -242,7 +243,7 @@ impl Kind for VM {
     /// A machine asked to run works once KubeVirt says it is Ready; one asked to stay stopped
     /// works once applied.
     fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
-        machine_not_working(&self.spec.vm_config, applied)
+        machine_not_working(&self.spec.vm_config, false, applied)
     }
 
     fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> VmStatus {
@@ -259,9 +260,10 @@ impl Kind for VM {
     }
 }
 
-/// Why a VirtualMachine configured by `config` (its `powerState`) does not work yet.
-pub(super) fn machine_not_working(config: &FreeForm, applied: &[DynamicObject]) -> Option<String> {
-    let stopped = text(config, "powerState") == Some("stopped");
+/// Why a VirtualMachine configured by `config` (its `powerState`), or `halted` whatever that
+/// says, does not work yet.
+pub(super) fn machine_not_working(config: &FreeForm, halted: bool, applied: &[DynamicObject]) -> Option<String> {
+    let stopped = halted || text(config, "powerState") == Some("stopped");
     if stopped { None } else { without_condition(applied, VIRTUAL_MACHINE.kind, "Ready") }
 }
 
@@ -281,12 +283,15 @@ pub(super) struct Machine<'a> {
     pub joins: Vec<Join<'a>>,
     /// The WindFlow object's namespace, where its Networks are.
     pub object_namespace: String,
+    /// Stopped whatever `powerState` says (a stopped application's machine).
+    pub halted: bool,
 }
 
 impl Machine<'_> {
     /// The VirtualMachine, with the NetworkAttachmentDefinitions of its fixed addresses.
     pub fn virtual_machine(&self, namespace: &str, name: &str, inputs: &Inputs) -> Result<MachineChildren> {
         let run_strategy = match text(self.config, "powerState").unwrap_or("running") {
+            "running" if self.halted => "Halted",
             "running" => "Always",
             "stopped" => "Halted",
             other => {

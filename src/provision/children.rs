@@ -4,6 +4,7 @@
 //! chart's RBAC grants: a built child cannot go unapplied, nor outlive its owner.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -102,6 +103,7 @@ builtin! {
     PersistentVolumeClaim => PVC,
     Service => SERVICE,
     Deployment => DEPLOYMENT,
+    HorizontalPodAutoscaler => HORIZONTAL_POD_AUTOSCALER,
     NetworkPolicy => NETWORK_POLICY,
     Ingress => INGRESS,
     Role => ROLE,

@@ -327,6 +327,7 @@ impl ChildType {
 /// The child types, in one place.
 pub mod types {
     use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
     use k8s_openapi::api::core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Service};
     use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -348,6 +349,7 @@ pub mod types {
     pub const PVC: ChildType = builtin::<PersistentVolumeClaim>(true);
     pub const SERVICE: ChildType = builtin::<Service>(true);
     pub const DEPLOYMENT: ChildType = builtin::<Deployment>(true);
+    pub const HORIZONTAL_POD_AUTOSCALER: ChildType = builtin::<HorizontalPodAutoscaler>(true);
     pub const NETWORK_POLICY: ChildType = builtin::<NetworkPolicy>(true);
     pub const INGRESS: ChildType = builtin::<Ingress>(true);
     pub const ROLE: ChildType = builtin::<Role>(true);

@@ -16,6 +16,7 @@ mod failover;
 mod fence;
 mod install;
 mod invalid;
+mod lifecycle;
 mod missing_crd;
 mod orders;
 mod placement;

@@ -33,6 +33,21 @@ pub const BAD_SPECS: &[(&str, &str, &str, &str, &str)] = &[
     // app_type_check
     ("Application", "storefront", "/spec/applicationType", r#""lambda""#, "is not one of"),
     ("Application", "storefront", "/spec/volumes/0/mountPath", r#""relative/path""#, "does not match"),
+    // autoscaling (no seed CHECK: the HorizontalPodAutoscaler's own rules, said at apply)
+    (
+        "Application",
+        "storefront",
+        "/spec/autoscaling",
+        r#"{"minReplicas": 3, "maxReplicas": 2, "targetCPUUtilization": 50}"#,
+        "minReplicas is at most maxReplicas",
+    ),
+    (
+        "Application",
+        "storefront",
+        "/spec/autoscaling",
+        r#"{"minReplicas": 1, "maxReplicas": 2}"#,
+        "names a CPU or memory target",
+    ),
     // cluster_mode_check, node_role_check, VARCHAR(20) version
     ("ContainerCluster", "main", "/spec/clusterMode", r#""nomad""#, "is not one of"),
     ("ContainerCluster", "main", "/spec/version", r#""1.33.0-very-long-build-tag""#, "longer than 20"),

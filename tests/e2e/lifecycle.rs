@@ -1,0 +1,141 @@
+//! An application's life after its rollouts, on the sample platform: autoscaled by a
+//! HorizontalPodAutoscaler that the workload cluster's own controller drives (`scaling` while
+//! its pods are on their way), stopped (its workload kept with no pod), its stack archived (no
+//! workload, records kept) and restored. Each step is read where users read it: the object's
+//! status, the workload cluster, and the rows.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment as Workload;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::install::{eventually, start_operator};
+use crate::platform::{apply_examples, expected_without_providers, scenario, wait_for_sample};
+use crate::resource_of;
+
+const CONVERGE_WITHIN: Duration = Duration::from_secs(300);
+const WITHIN: Duration = Duration::from_secs(120);
+
+/// The `applications` row of `name`: its seed status and the spec columns of this test.
+async fn application_row(pool: &PgPool, name: &str) -> (String, bool, Option<Value>) {
+    sqlx::query_as("SELECT deployment_status, stopped, autoscaling FROM applications WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("the application's row")
+}
+
+/// The `deploymentStatus` of Application `name` and its row's, once both say `wanted`.
+async fn status_reaches(apps: &Api<DynamicObject>, pool: &PgPool, name: &str, wanted: &str) {
+    eventually(&format!("{name} is {wanted}"), WITHIN, || async {
+        let app = apps.get(name).await.map_err(|e| e.to_string())?;
+        let status = app.data["status"]["deploymentStatus"].as_str().unwrap_or_default().to_owned();
+        let (row, _, _) = application_row(pool, name).await;
+        (status == wanted && row == wanted).then_some(()).ok_or(format!("status {status}, row {row}"))
+    })
+    .await;
+}
+
+async fn patch_spec(api: &Api<DynamicObject>, name: &str, spec: Value) {
+    let patch = Patch::Merge(json!({ "spec": spec }));
+    api.patch(name, &PatchParams::default(), &patch).await.unwrap_or_else(|e| panic!("patch {name}: {e}"));
+}
+
+#[tokio::test]
+async fn an_application_autoscales_stops_and_its_stack_archives_and_comes_back() {
+    let scenario = scenario().await;
+    let (plane, client, workload, pool) = (scenario.plane, &scenario.client, &scenario.workload, &scenario.db.pool);
+    let _operator = start_operator(plane, &scenario.kubeconfig, &scenario.db.runtime_url, "windflow-0");
+    apply_examples(plane);
+    wait_for_sample(client, &expected_without_providers(), CONVERGE_WITHIN).await;
+    let apps = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Application"));
+    let workloads: Api<Workload> = Api::namespaced(workload.clone(), "acme-production");
+    let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(workload.clone(), "acme-production");
+
+    // Autoscaled: the autoscaler holds four pods that cannot all run (each asks for 20 CPUs;
+    // the environment's quota grants 16, a node has 32), so the application stays `scaling`.
+    let busy = json!({ "minReplicas": 4, "maxReplicas": 4, "targetCPUUtilization": 60 });
+    patch_spec(&apps, "api", json!({ "autoscaling": busy, "allocatedResources": { "cpu": "20" } })).await;
+    eventually("api's autoscaler", WITHIN, || async {
+        autoscalers.get_opt("api").await.map_err(|e| e.to_string())?.map(|_| ()).ok_or("absent".into())
+    })
+    .await;
+    eventually("the autoscaler sizes api", WITHIN, || async {
+        let api = workloads.get("api").await.map_err(|e| e.to_string())?;
+        let replicas = api.spec.replicas;
+        (replicas == Some(4)).then_some(()).ok_or(format!("{replicas:?} replicas"))
+    })
+    .await;
+    status_reaches(&apps, pool, "api", "scaling").await;
+    let (_, stopped, autoscaling) = application_row(pool, "api").await;
+    assert_eq!((stopped, autoscaling), (false, Some(busy)), "the spec's columns");
+    // Bounds its pods fit: the autoscaler brings it down, and it is no longer scaling.
+    let fitting = json!({ "minReplicas": 1, "maxReplicas": 1, "targetCPUUtilization": 60 });
+    patch_spec(&apps, "api", json!({ "autoscaling": fitting, "allocatedResources": { "cpu": "100m" } })).await;
+    eventually("api settles at one pod", WITHIN, || async {
+        let api = apps.get("api").await.map_err(|e| e.to_string())?;
+        let status = api.data["status"]["deploymentStatus"].as_str().unwrap_or_default().to_owned();
+        let ready = workloads.get("api").await.map_err(|e| e.to_string())?.status.and_then(|s| s.ready_replicas);
+        (ready == Some(1) && status != "scaling").then_some(()).ok_or(format!("{status}, {ready:?} ready"))
+    })
+    .await;
+
+    // Stopped: the workload stays with no pod, the autoscaler goes (it would start it again).
+    patch_spec(&apps, "api", json!({ "stopped": true })).await;
+    status_reaches(&apps, pool, "api", "stopped").await;
+    eventually("api has no pod and no autoscaler", WITHIN, || async {
+        let api = workloads.get("api").await.map_err(|e| e.to_string())?;
+        let replicas = api.spec.replicas;
+        let autoscaler = autoscalers.get_opt("api").await.map_err(|e| e.to_string())?;
+        (replicas == Some(0) && autoscaler.is_none())
+            .then_some(())
+            .ok_or(format!("{replicas:?} replicas, autoscaler: {}", autoscaler.is_some()))
+    })
+    .await;
+    assert!(application_row(pool, "api").await.1, "the row says stopped");
+    patch_spec(&apps, "api", json!({ "stopped": false, "autoscaling": null })).await;
+    eventually("api runs again", WITHIN, || async {
+        let api = workloads.get("api").await.map_err(|e| e.to_string())?;
+        let ready = api.status.and_then(|s| s.ready_replicas);
+        (ready == Some(2)).then_some(()).ok_or(format!("{ready:?} ready"))
+    })
+    .await;
+
+    // Archived: the stack's records stay, its workloads go; restored, they come back.
+    let stacks = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Stack"));
+    patch_spec(&stacks, "shop", json!({ "archived": true })).await;
+    eventually("the shop is archived and runs nothing", WITHIN, || async {
+        let shop = stacks.get("shop").await.map_err(|e| e.to_string())?;
+        let phase = shop.data["status"]["phase"].as_str().unwrap_or_default().to_owned();
+        let row: String = sqlx::query_scalar("SELECT status FROM stacks WHERE name = 'shop'")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let left: Vec<String> = (workloads.list(&Default::default()).await.map_err(|e| e.to_string())?.items)
+            .into_iter()
+            .filter_map(|w| w.metadata.name)
+            .collect();
+        (phase == "archived" && row == "archived" && left.is_empty())
+            .then_some(())
+            .ok_or(format!("phase {phase}, row {row}, workloads {left:?}"))
+    })
+    .await;
+    for name in ["api", "postgres"] {
+        status_reaches(&apps, pool, name, "stopped").await;
+    }
+    patch_spec(&stacks, "shop", json!({ "archived": false })).await;
+    eventually("the shop's workloads are back", WITHIN, || async {
+        let names: Vec<String> = (workloads.list(&Default::default()).await.map_err(|e| e.to_string())?.items)
+            .into_iter()
+            .filter_map(|w| w.metadata.name)
+            .collect();
+        (names.contains(&"api".to_owned()) && names.contains(&"postgres".to_owned()))
+            .then_some(())
+            .ok_or(format!("{names:?}"))
+    })
+    .await;
+    wait_for_sample(client, &expected_without_providers(), CONVERGE_WITHIN).await;
+}
