@@ -43,6 +43,7 @@ fn facts(workloads: &BTreeMap<String, Workloads>) -> Facts<'_> {
         strategy: DeploymentType::Rolling,
         stack: ("shop", StackPhase::Deployed.for_rollout()),
         queued_behind: None,
+        suspended: None,
         targets: Ok(vec![RolloutTarget {
             name: "storefront".into(),
             runtime: Runtime::Container,

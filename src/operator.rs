@@ -458,13 +458,18 @@ fn controller<K: Kind>(client: &Client, (reader, writer): (Store<K>, Writer<K>),
 /// waiting for its mirrored status columns ([`Context::wake_awaiting_status`]) when they
 /// changed, those waiting for it ([`Context::wake_waiting`]) and those placed with it
 /// ([`Context::wake_placed_with`]) when it was first mirrored, turned Ready or moved, and all
-/// of them when it is gone.
+/// of them when it is gone; those its spec governs ([`Context::wake_governed`]) when its spec
+/// changed; and, for what counts towards quotas, its organization and what its quotas hold
+/// back ([`Context::wake_quota_holders`]) when it came, changed or went.
 fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Event<K>, ctx: &Context) -> Option<K> {
     let (watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) = event else {
         writer.apply_watcher_event(event);
         if let watcher::Event::Delete(obj) = event {
             ctx.wake_followers(obj);
             ctx.wake_placed_with(obj);
+            if crate::kinds::quota::counted(K::ID) {
+                ctx.wake_quota_holders(obj);
+            }
         }
         return None;
     };
@@ -472,6 +477,9 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
         // New to the cache: reconciled, and what weighs it weighs it now.
         writer.apply_watcher_event(event);
         ctx.wake_followers(obj);
+        if crate::kinds::quota::counted(K::ID) {
+            ctx.wake_quota_holders(obj);
+        }
         return Some(obj.clone());
     };
     let has_followers = obj.references().iter().any(|reference| reference.kind.observes_others());
@@ -492,7 +500,14 @@ fn cached<K: Kind>(cache: &Store<K>, writer: &mut Writer<K>, event: &watcher::Ev
     };
     let (was, is) = (standing(before.as_ref()), standing(obj));
     let moved_on = was != is && is.as_ref().is_some_and(|(mirrored, _, _)| *mirrored);
+    let respecified = before.meta().generation != obj.meta().generation;
     writer.apply_watcher_event(event);
+    if respecified {
+        ctx.wake_governed(obj);
+        if crate::kinds::quota::counted(K::ID) {
+            ctx.wake_quota_holders(obj);
+        }
+    }
     if status_changed {
         ctx.wake_followers(obj);
     }

@@ -52,6 +52,10 @@ pub enum Reason {
     Progressing,
     Completed,
     StackNotDeployable,
+    /// The stack's Organization or Environment is inactive: it takes no rollout.
+    Suspended,
+    /// The object would take its organization beyond a quota: nothing is provisioned for it.
+    QuotaExceeded,
     /// The stack is still draft or validating: the rollout waits for it, up to its deadline.
     WaitingForStack,
     InvalidRollout,

@@ -421,6 +421,24 @@ fn argocd_health_for_every_kind_and_outcome() {
             assert_eq!(status, expected, "{kind}: {obj} ({message})");
         }
     }
+    // Kept as asked, running nothing: Suspended once the operator has acted on it; a fault is
+    // still a fault.
+    for (kind, spec) in [
+        ("Organization", json!({ "isActive": false })),
+        ("Environment", json!({ "isActive": false })),
+        ("Application", json!({ "stopped": true })),
+        ("Stack", json!({ "archived": true })),
+    ] {
+        let mut resting = object(kind, 2, conditions(2, ("True", "Provisioned"), ("True", "Mirrored")));
+        resting["spec"] = spec.clone();
+        assert_eq!(health(&resting).0, "Suspended", "{kind} {spec}");
+        let mut broken = object(kind, 2, conditions(2, ("False", "InvalidSpec"), ("False", "InvalidSpec")));
+        broken["spec"] = spec.clone();
+        assert_eq!(health(&broken).0, "Degraded", "{kind} {spec}");
+        let mut unseen = object(kind, 3, conditions(2, ("True", "Provisioned"), ("True", "Mirrored")));
+        unseen["spec"] = spec;
+        assert_eq!(health(&unseen).0, "Progressing", "{kind}: not acted on yet");
+    }
     // A rollout as the operator reports it: queued, waiting for its stack or running is work
     // under way; a finished one is a record, whatever its end (history is not a fault).
     for (phase, ready, expected) in [

@@ -26,6 +26,7 @@ fn facts(strategy: DeploymentType, workloads: &BTreeMap<String, Workloads>) -> F
         strategy,
         stack: ("shop", StackPhase::Deployed.for_rollout()),
         queued_behind: None,
+        suspended: None,
         targets: Ok(vec![target()]),
         analysis: Duration::ZERO,
         auto_promote: true,

@@ -229,6 +229,7 @@ async fn no_escape_works() {
     for call in [
         format!("SELECT windflow_tenant_login('{}', 'x', true)", globex.organization),
         format!("SELECT windflow_drop_tenant_login('{}')", globex.organization),
+        format!("SELECT windflow_tenant_login_allowed('{}', true)", globex.organization),
         format!("SELECT create_deployment('{}', '{}', '{{}}')", Uuid::new_v4(), Uuid::new_v4()),
     ] {
         let refused = sqlx::query(AssertSqlSafe(call.clone())).execute(&mut *session).await;

@@ -118,7 +118,11 @@ pub async fn validate<L: Lookup, A: Access>(
                 )),
                 Some(_) => match (&request.operation, kind) {
                     (Operation::Create, "Deployment") => rollout(object, &actor, settings, lookup).await?,
-                    (_, "Stack" | "Application" | "VM") => placement(object, lookup).await?,
+                    (_, "Stack" | "Application" | "VM") => match placement(object, lookup).await? {
+                        Verdict::Allowed(warnings) => quota(object, lookup).await?.warned(warnings),
+                        refused => refused,
+                    },
+                    (_, "Environment" | "Volume") => quota(object, lookup).await?,
                     (_, "Policy") => {
                         // What is no valid Policy is its CRD schema's to refuse.
                         let Ok(policy) = object.clone().try_parse::<Policy>() else {
@@ -169,6 +173,16 @@ impl Verdict {
     fn refused_for(found: &[String], message: impl FnOnce(String) -> String) -> Self {
         if found.is_empty() { Self::Allowed(vec![]) } else { Self::Denied(message(found.join(", "))) }
     }
+    /// This verdict, with `earlier` warnings first if it admits.
+    fn warned(self, mut earlier: Vec<String>) -> Self {
+        match self {
+            Self::Allowed(warnings) => {
+                earlier.extend(warnings);
+                Self::Allowed(earlier)
+            }
+            denied => denied,
+        }
+    }
 }
 
 async fn rollout<L: Lookup>(
@@ -179,6 +193,9 @@ async fn rollout<L: Lookup>(
 ) -> Result<Verdict, kube::Error> {
     // What is no valid Deployment is its CRD schema's to refuse.
     let Ok(deployment) = object.clone().try_parse::<Deployment>() else { return Ok(Verdict::Allowed(vec![])) };
+    if let Some(why) = suspension(&deployment, lookup).await? {
+        return Ok(Verdict::Denied(crate::deploy::suspended_stack(&why, &deployment.spec.stack_ref.name)));
+    }
     Ok(match deploying::decide(lookup, &deployment, Some(actor), &settings.platform_groups).await? {
         Decision::Allowed => Verdict::Allowed(vec![]),
         Decision::Refused(refusal) => Verdict::Denied(refusal.to_string()),
@@ -186,6 +203,21 @@ async fn rollout<L: Lookup>(
             "who may deploy is not checked yet: {why}; the operator checks it before the rollout starts"
         )]),
     })
+}
+
+/// Why the stack `deployment` rolls out is suspended, if it is: its Organization or
+/// Environment is inactive ([`Index::suspension`]). The rollout would fail as it started.
+async fn suspension<L: Lookup>(deployment: &Deployment, lookup: &L) -> Result<Option<String>, kube::Error> {
+    let namespace = deployment.namespace();
+    let namespace = namespace.as_deref();
+    let mut documents = vec![];
+    collect::<Organization, _>(lookup, None, &mut documents).await?;
+    collect::<Environment, _>(lookup, namespace, &mut documents).await?;
+    collect::<Element, _>(lookup, namespace, &mut documents).await?;
+    collect::<Stack, _>(lookup, namespace, &mut documents).await?;
+    let index = Index::from_documents(&documents);
+    let stack = index.get::<Stack>(namespace, &deployment.spec.stack_ref.name);
+    Ok(stack.and_then(|stack| index.suspension_of(stack.as_ref())))
 }
 
 /// Refuses what could not be placed, by the one rule of placement ([`Index::destinations`]),
@@ -208,10 +240,7 @@ async fn placement<L: Lookup>(object: &DynamicObject, lookup: &L) -> Result<Verd
     collect::<Application, _>(lookup, namespace, &mut documents).await?;
     collect::<VM, _>(lookup, namespace, &mut documents).await?;
     collect::<Volume, _>(lookup, namespace, &mut documents).await?;
-    let before = Index::from_documents(&documents);
-    documents.retain(|doc| doc["kind"] != kind.as_str() || doc["metadata"]["name"] != object.name_any().as_str());
-    documents.push(serde_json::to_value(object).unwrap_or_default());
-    let after = Index::from_documents(&documents);
+    let (before, after) = before_and_after(documents, object);
     if kind == "Stack" {
         // What is no valid Stack is its CRD schema's to refuse.
         let Ok(stack) = object.clone().try_parse::<Stack>() else { return Ok(Verdict::Allowed(vec![])) };
@@ -240,6 +269,49 @@ async fn placement<L: Lookup>(object: &DynamicObject, lookup: &L) -> Result<Verd
 }
 
 /// The objects of `K` in `namespace`, as documents of an index.
+/// The index of `documents`, and the index they would make with `object` admitted (in place of
+/// its stored version).
+fn before_and_after(mut documents: Vec<Value>, object: &DynamicObject) -> (Index, Index) {
+    let kind = object.types.as_ref().map(|types| types.kind.clone()).unwrap_or_default();
+    let before = Index::from_documents(&documents);
+    documents.retain(|doc| doc["kind"] != kind.as_str() || doc["metadata"]["name"] != object.name_any().as_str());
+    documents.push(serde_json::to_value(object).unwrap_or_default());
+    (before, Index::from_documents(&documents))
+}
+
+/// Refuses a change that takes its organization beyond a quota: one that would put this
+/// object, or one within the quotas so far, beyond them ([`Index::quotas`]). A change that
+/// lowers what is used is always admitted.
+async fn quota<L: Lookup>(object: &DynamicObject, lookup: &L) -> Result<Verdict, kube::Error> {
+    let Some(namespace) = object.namespace() else { return Ok(Verdict::Allowed(vec![])) };
+    let mut documents = vec![];
+    collect::<Organization, _>(lookup, None, &mut documents).await?;
+    let organizations = Index::from_documents(&documents);
+    if organizations.tenant(&namespace).is_none_or(|org| org.spec.quotas.limits().is_empty()) {
+        return Ok(Verdict::Allowed(vec![]));
+    }
+    let scope = Some(namespace.as_str());
+    collect::<Environment, _>(lookup, scope, &mut documents).await?;
+    collect::<Stack, _>(lookup, scope, &mut documents).await?;
+    collect::<Application, _>(lookup, scope, &mut documents).await?;
+    collect::<Volume, _>(lookup, scope, &mut documents).await?;
+    collect::<VM, _>(lookup, scope, &mut documents).await?;
+    let (before, after) = before_and_after(documents, object);
+    let was_beyond = before.quotas(&namespace).beyond;
+    let name = object.name_any();
+    let kind = object.types.as_ref().map(|types| types.kind.clone()).unwrap_or_default();
+    let newly_beyond = after.quotas(&namespace).beyond.into_iter().find(|(key, _)| !was_beyond.contains_key(key));
+    Ok(match newly_beyond {
+        None => Verdict::Allowed(vec![]),
+        Some(((beyond_kind, beyond_name), why)) if beyond_kind.to_string() == kind && beyond_name == name => {
+            Verdict::Denied(why)
+        }
+        Some(((beyond_kind, beyond_name), why)) => Verdict::Denied(format!(
+            "this would leave {beyond_kind} {beyond_name}, which was within the quotas, beyond them: {why}"
+        )),
+    })
+}
+
 async fn collect<K: Indexed + serde::Serialize, L: Lookup>(
     lookup: &L,
     namespace: Option<&str>,

@@ -129,6 +129,8 @@ pub struct Facts<'a> {
     pub stack: (&'a str, StackState),
     /// Another running Deployment of the stack, which this one waits for.
     pub queued_behind: Option<&'a str>,
+    /// Why the stack's tenant takes no rollout: its Organization or Environment is inactive.
+    pub suspended: Option<String>,
     /// What to roll out, or why nothing can be (a rollback whose parent recorded nothing).
     pub targets: Result<Vec<RolloutTarget>, String>,
     /// How long a ready canary is watched before promotion.
@@ -214,6 +216,11 @@ fn step(
     Step { key, event_type, reason, level, application: application.map(str::to_owned), message, data }
 }
 
+/// Why a rollout of `stack`, suspended for `why`, is refused (at `kubectl apply`) or fails.
+pub fn suspended_stack(why: &str, stack: &str) -> String {
+    format!("{why}: stack {stack} takes no rollout until it is active again")
+}
+
 /// Ends the rollout, with the step that says how.
 fn finish(rollout: &mut Rollout, facts: &Facts, phase: DeploymentPhase, reason: Reason, message: String) -> Step {
     rollout.phase = phase;
@@ -239,6 +246,11 @@ fn admit(rollout: &mut Rollout, facts: &Facts, steps: &mut Vec<Step>) -> Option<
             Reason::Cancelled,
             "cancelled before it started".into(),
         ));
+        return None;
+    }
+    if let Some(why) = &facts.suspended {
+        let message = suspended_stack(why, stack);
+        steps.push(finish(rollout, facts, DeploymentPhase::Failed, Reason::Suspended, message));
         return None;
     }
     if let Some(running) = facts.queued_behind {

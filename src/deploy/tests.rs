@@ -21,6 +21,7 @@ fn facts<'a>(strategy: DeploymentType, workloads: &'a BTreeMap<String, Workloads
         strategy,
         stack: ("shop", StackState { phase: "deployed", readiness: Readiness::Deployable }),
         queued_behind: None,
+        suspended: None,
         targets: Ok(vec![target("web", Runtime::Container)]),
         analysis: Duration::from_secs(60),
         auto_promote: true,
@@ -143,6 +144,20 @@ fn admission_follows_create_deployment() {
             assert!(transition.rollout.message.contains("at most 600s"), "{label}");
         }
     }
+}
+
+#[test]
+fn a_suspended_tenant_takes_no_rollout() {
+    let none = BTreeMap::new();
+    let mut facts = facts(DeploymentType::Rolling, &none);
+    facts.suspended = Some("Organization acme is suspended (isActive: false)".into());
+    let transition = advance(None, &facts);
+    assert_eq!((transition.rollout.phase, transition.rollout.reason), (DeploymentPhase::Failed, Reason::Suspended));
+    assert_eq!(
+        transition.rollout.message,
+        "Organization acme is suspended (isActive: false): stack shop takes no rollout until it is active again"
+    );
+    assert_eq!(keys(&transition), ["created", "failed"]);
 }
 
 #[test]

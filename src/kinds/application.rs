@@ -92,7 +92,8 @@ pub struct ApplicationSpec {
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.network == m.network))").message("a network is listed once"))]
     pub networks: Vec<ApplicationNetwork>,
     /// Stops the application and keeps it: its workloads stay, with no pod (a vm application's
-    /// machine is halted). Its status is `stopped` until this is unset.
+    /// machine is halted). Its status is `stopped` until this is unset. A suspended
+    /// Organization or Environment (`isActive: false`) stops it the same way.
     #[serde(default)]
     pub stopped: bool,
     /// Sizes a container application to its load: a HorizontalPodAutoscaler (autoscaling/v2)
@@ -355,9 +356,12 @@ impl Kind for Application {
         }
         let namespace = placement.workload_namespace();
         let plan = release::plan(self, inputs.index)?;
+        let object_namespace = self.namespace().unwrap_or_default();
+        let suspended = inputs.index.suspension(&object_namespace, placement.environment.as_deref()).is_some();
+        let stopped = self.spec.stopped || suspended;
         match self.spec.application_type {
-            ApplicationType::Container => self.container(namespace, &plan, inputs),
-            ApplicationType::Vm => self.machine(namespace, &plan.main.config, inputs),
+            ApplicationType::Container => self.container(namespace, &plan, stopped, inputs),
+            ApplicationType::Vm => self.machine(namespace, &plan.main.config, stopped, inputs),
             // A physical application runs on hosts WindFlow does not drive: mirrored only.
             ApplicationType::Physical => Ok(vec![]),
         }
@@ -365,10 +369,12 @@ impl Kind for Application {
 
     /// A container application works once its workloads are Available; a vm application once
     /// its machine is Ready (or asked to stay stopped).
-    fn not_working(&self, applied: &[kube::api::DynamicObject], _: &Inputs) -> Option<String> {
+    fn not_working(&self, applied: &[kube::api::DynamicObject], inputs: &Inputs) -> Option<String> {
         match self.spec.application_type {
             ApplicationType::Container => without_condition(applied, DEPLOYMENT.kind, "Available"),
-            ApplicationType::Vm => machine_not_working(&self.spec.deployment_config, self.spec.stopped, applied),
+            ApplicationType::Vm => {
+                machine_not_working(&self.spec.deployment_config, self.stopped(inputs.index), applied)
+            }
             ApplicationType::Physical => None,
         }
     }
@@ -381,7 +387,7 @@ impl Kind for Application {
             status.deployment_status,
             Some(ApplicationDeploymentStatus::Deployed | ApplicationDeploymentStatus::Pending)
         );
-        if self.spec.stopped || self.stack_archived(inputs.index) {
+        if self.stopped(inputs.index) || self.stack_archived(inputs.index) {
             status.deployment_status = Some(ApplicationDeploymentStatus::Stopped);
         } else if settled && replicas_moving(applied, &self.name_any()) {
             status.deployment_status = Some(ApplicationDeploymentStatus::Scaling);
@@ -430,6 +436,11 @@ fn label_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMa
 }
 
 impl Application {
+    /// Asked to stop, or its Organization or Environment suspended.
+    fn stopped(&self, index: &Index) -> bool {
+        self.spec.stopped || index.suspension_of(self).is_some()
+    }
+
     fn stack_archived(&self, index: &Index) -> bool {
         let stack = index.get::<Stack>(self.namespace().as_deref(), &self.spec.stack_ref.name);
         stack.is_some_and(|stack| stack.spec.archived)
@@ -438,8 +449,8 @@ impl Application {
     /// The pods of a workload asked for `replicas`: none when stopped; the autoscaler's count
     /// for the main workload of an autoscaled application (`None`: not set, so not taken from
     /// the autoscaler).
-    fn pods(&self, replicas: i32, main: bool) -> Option<i32> {
-        if self.spec.stopped {
+    fn pods(&self, replicas: i32, main: bool, stopped: bool) -> Option<i32> {
+        if stopped {
             Some(0)
         } else if main && self.spec.autoscaling.is_some() {
             None
@@ -449,8 +460,8 @@ impl Application {
     }
 
     /// The HorizontalPodAutoscaler of the main workload `name`, if autoscaled and running.
-    fn autoscaler(&self, namespace: &str, name: &str) -> Result<Option<HorizontalPodAutoscaler>> {
-        let Some(scaling) = self.spec.autoscaling.as_ref().filter(|_| !self.spec.stopped) else {
+    fn autoscaler(&self, namespace: &str, name: &str, stopped: bool) -> Result<Option<HorizontalPodAutoscaler>> {
+        let Some(scaling) = self.spec.autoscaling.as_ref().filter(|_| !stopped) else {
             return Ok(None);
         };
         let targets = [
@@ -505,15 +516,21 @@ impl Application {
         networks.map(|(i, n)| Join::listed(i, &n.network, n.ip_address.as_ref())).collect()
     }
 
-    fn container(&self, namespace: &str, plan: &WorkloadPlan, inputs: &Inputs) -> Result<Vec<ApplicationChild>> {
+    fn container(
+        &self,
+        namespace: &str,
+        plan: &WorkloadPlan,
+        stopped: bool,
+        inputs: &Inputs,
+    ) -> Result<Vec<ApplicationChild>> {
         let name = self.name_any();
         let replicas = replicas(&plan.main.config, plan.main_replicas)?;
         let object_namespace = self.namespace().unwrap_or_default();
         let attachments = attach(&name, namespace, &object_namespace, &self.joins(), replicas, inputs)?;
         let mut children: Vec<ApplicationChild> = attachments.definitions.iter().cloned().map(Into::into).collect();
-        let main_pods = self.pods(replicas, true);
+        let main_pods = self.pods(replicas, true, stopped);
         children.push(self.workload(namespace, &name, &plan.main, main_pods, &attachments, plan)?.into());
-        children.extend(self.autoscaler(namespace, &name)?.map(Into::into));
+        children.extend(self.autoscaler(namespace, &name, stopped)?.map(Into::into));
         if let Some((suffix, release, side_replicas)) = &plan.side {
             if !attachments.definitions.is_empty() {
                 return Err(ProvisionError::invalid(
@@ -524,7 +541,7 @@ impl Application {
                     ),
                 ));
             }
-            let side_pods = self.pods(replicas_of(*side_replicas)?, false);
+            let side_pods = self.pods(replicas_of(*side_replicas)?, false, stopped);
             let side = format!("{name}-{suffix}");
             children.push(self.workload(namespace, &side, release, side_pods, &attachments, plan)?.into());
         }
@@ -669,7 +686,13 @@ impl Application {
         })
     }
 
-    fn machine(&self, namespace: &str, config: &FreeForm, inputs: &Inputs) -> Result<Vec<ApplicationChild>> {
+    fn machine(
+        &self,
+        namespace: &str,
+        config: &FreeForm,
+        stopped: bool,
+        inputs: &Inputs,
+    ) -> Result<Vec<ApplicationChild>> {
         let number = |key: &str| {
             config.0.get(key).and_then(Value::as_f64).ok_or_else(|| {
                 ProvisionError::invalid(&format!("spec.deploymentConfig.{key}"), "a vm application sets it (a number)")
@@ -691,7 +714,7 @@ impl Application {
             volumes: &volumes,
             joins: self.joins(),
             object_namespace: self.namespace().unwrap_or_default(),
-            halted: self.spec.stopped,
+            halted: stopped,
         };
         Ok(machine.virtual_machine(namespace, &self.name_any(), inputs)?.into_children())
     }

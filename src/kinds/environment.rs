@@ -49,7 +49,9 @@ pub struct EnvironmentSpec {
     /// The kind of environment (seed `env_type_check`).
     #[serde(default)]
     pub environment_type: EnvironmentType,
-    /// An inactive environment is left out of the resource views.
+    /// `false` suspends the environment: its objects and rows are kept, its workloads run no
+    /// pod (VMs halted), its stacks take no rollout, and it is left out of the resource views.
+    /// `true` again restores all of it.
     #[serde(default = "yes")]
     pub is_active: bool,
     /// Environment-specific configuration (free-form).
@@ -127,6 +129,11 @@ impl Kind for Environment {
     fn followers(&self, index: &Index) -> Vec<(KindId, String)> {
         let policies = index.all::<Policy>(self.namespace().as_deref());
         policies.iter().map(|policy| (KindId::Policy, policy.name_any())).collect()
+    }
+
+    /// Its workloads, which run only while it is active.
+    fn governed(&self, index: &Index) -> Vec<(KindId, String, String)> {
+        index.workloads_in(&self.namespace().unwrap_or_default(), Some(&self.name_any()))
     }
 
     fn desired(&self, placement: &Placement, _: &Inputs) -> Result<Vec<EnvironmentChild>> {

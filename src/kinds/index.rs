@@ -208,6 +208,40 @@ impl Index {
         self.tenant(namespace).ok_or_else(|| ProvisionError::NoOrganization(namespace.to_owned()))
     }
 
+    /// Why what runs in `namespace`, in `environment` if any, is suspended: its Organization or
+    /// Environment is inactive (`isActive: false`). Its workloads keep no pod and its stacks
+    /// take no rollout until both are active again.
+    pub fn suspension(&self, namespace: &str, environment: Option<&str>) -> Option<String> {
+        if let Some(org) = self.tenant(namespace).filter(|org| !org.spec.is_active) {
+            return Some(format!("Organization {} is suspended (isActive: false)", org.name_any()));
+        }
+        let environment = self.get::<Environment>(Some(namespace), environment?)?;
+        (!environment.spec.is_active)
+            .then(|| format!("Environment {namespace}/{} is suspended (isActive: false)", environment.name_any()))
+    }
+
+    /// What runs workloads in `namespace`, in `environment` if one is named (Applications and
+    /// VMs): what [`Index::suspension`] stops.
+    pub fn workloads_in(&self, namespace: &str, environment: Option<&str>) -> Vec<(KindId, String, String)> {
+        fn of<K: Indexed>(index: &Index, namespace: &str, environment: Option<&str>) -> Vec<(KindId, String, String)> {
+            let objects = index.all::<K>(Some(namespace)).into_iter();
+            let within = objects.filter(|obj| {
+                environment
+                    .is_none_or(|wanted| index.environment(obj.as_ref()).ok().flatten().as_deref() == Some(wanted))
+            });
+            within.map(|obj| (K::ID, obj.name_any(), namespace.to_owned())).collect()
+        }
+        let mut found = of::<Application>(self, namespace, environment);
+        found.extend(of::<VM>(self, namespace, environment));
+        found
+    }
+
+    /// [`Index::suspension`] of `obj`, once what it stands on is known.
+    pub fn suspension_of<K: Kind>(&self, obj: &K) -> Option<String> {
+        let environment = self.environment(obj).ok()?;
+        self.suspension(&obj.namespace().unwrap_or_default(), environment.as_deref())
+    }
+
     /// The name of the environment an element belongs to, once it is known to exist.
     pub fn element_environment(&self, namespace: &str, element: &str, field: &str) -> Result<String> {
         let element = self.named::<Element>(namespace, element, field)?;
@@ -219,14 +253,20 @@ impl Index {
     /// Where the children of `obj` land: its organization, environment and namespace, and the
     /// clusters ([`Index::destinations`]).
     pub fn placement<K: Kind>(&self, obj: &K) -> Result<Placement> {
-        let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
-        let namespace = namespace.as_str();
-        let anchor = obj.anchor();
-        if let Anchor::Organization = anchor {
-            return Placement::new(name, None);
+        if let Anchor::Organization = obj.anchor() {
+            return Placement::new(obj.name_any(), None);
         }
-        let organization = self.organization(namespace)?.name_any();
-        let environment = match anchor {
+        let organization = self.organization(&obj.namespace().unwrap_or_default())?.name_any();
+        let environment = self.environment(obj)?;
+        Ok(Placement { clusters: self.destinations(obj)?, ..Placement::new(organization, environment)? })
+    }
+
+    /// The environment `obj` is in, through what it stands on; `None` for what belongs to the
+    /// whole tenant.
+    pub fn environment<K: Kind>(&self, obj: &K) -> Result<Option<String>> {
+        let namespace = obj.namespace().unwrap_or_default();
+        let namespace = namespace.as_str();
+        Ok(match obj.anchor() {
             Anchor::Organization | Anchor::Tenant => None,
             Anchor::Environment(environment) => Some(environment.to_owned()),
             Anchor::Element(element) => Some(self.element_environment(namespace, element, "spec.elementRef")?),
@@ -242,8 +282,7 @@ impl Index {
                     "spec.domainRef → elementRef",
                 )?)
             }
-        };
-        Ok(Placement { clusters: self.destinations(obj)?, ..Placement::new(organization, environment)? })
+        })
     }
 
     /// The dereference step of the mirror, for the object of `meta`: the tenant organization

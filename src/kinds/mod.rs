@@ -31,6 +31,7 @@ pub mod common;
 
 pub mod index;
 pub mod placement;
+pub mod quota;
 pub mod release;
 
 pub mod application;
@@ -212,6 +213,13 @@ pub trait Kind:
     /// (the Domains in front of a Gateway, a Domain's records, the Policies beside an
     /// Environment): woken when where it runs changes, and when it goes.
     fn followers(&self, _index: &Index) -> Vec<(KindId, String)> {
+        vec![]
+    }
+
+    /// Objects that run only while its spec lets them (the workloads of an Organization or an
+    /// Environment, which `isActive: false` suspends), with their namespaces: woken when its
+    /// spec changes.
+    fn governed(&self, _index: &Index) -> Vec<(KindId, String, String)> {
         vec![]
     }
 
@@ -438,7 +446,7 @@ macro_rules! generated {
                 let modules: std::collections::BTreeSet<String> = std::fs::read_dir(directory)
                     .expect("src/kinds")
                     .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
-                    .filter(|stem| !["mod", "common", "shared", "tests", "index", "placement", "release"].contains(&stem.as_str()))
+                    .filter(|stem| !["mod", "common", "shared", "tests", "index", "placement", "quota", "release"].contains(&stem.as_str()))
                     .collect();
                 let registered = [$(stringify!($module),)*].map(str::to_owned).into_iter().collect();
                 assert_eq!(modules, registered);

@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 
 use super::common::{CommonStatus, Reference, Resolved, yes};
+use super::quota::Quotas;
 use super::shared::{columns, linked, metadata};
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
@@ -40,7 +41,9 @@ pub struct OrganizationSpec {
     /// What the organization is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// An inactive organization keeps its objects but is left out of the resource views.
+    /// `false` suspends the organization: its objects and rows are kept, its workloads run no
+    /// pod (VMs halted), its stacks take no rollout, its database login cannot log in, and it
+    /// is left out of the resource views. `true` again restores all of it.
     #[serde(default = "yes")]
     pub is_active: bool,
     /// The tenant namespace; defaults to the organization's name. Immutable.
@@ -51,9 +54,10 @@ pub struct OrganizationSpec {
     /// Organization-wide settings (free-form).
     #[serde(default)]
     pub settings: FreeForm,
-    /// Quotas (free-form).
+    /// What the organization may hold (see the README's "Quotas"): enforced at `kubectl apply`,
+    /// and by the operator for what got past (`QuotaExceeded`).
     #[serde(default)]
-    pub quotas: FreeForm,
+    pub quotas: Quotas,
     /// Billing metadata (free-form).
     #[serde(default)]
     pub billing_info: FreeForm,
@@ -75,6 +79,9 @@ pub struct OrganizationStatus {
     /// (refreshed a few seconds after changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<OrganizationResources>,
+    /// What its objects within its quotas use, with the keys of `spec.quotas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Quotas>,
 }
 
 kind_status!(OrganizationStatus);
@@ -134,7 +141,7 @@ struct OrganizationRow<'a> {
     description: Option<&'a str>,
     is_active: bool,
     settings: &'a FreeForm,
-    quotas: &'a FreeForm,
+    quotas: &'a Quotas,
     billing_info: &'a FreeForm,
     tenant_namespace: &'a str,
 }
@@ -174,6 +181,21 @@ impl Kind for Organization {
     const ID: KindId = KindId::Organization;
     const TABLE: &'static str = "organizations";
     type Children = OrganizationChild;
+
+    /// Its tenant's workloads, which run only while it is active, and the objects beyond its
+    /// quotas, which may fit new ones.
+    fn governed(&self, index: &super::Index) -> Vec<(KindId, String, String)> {
+        let namespace = tenant_namespace(self);
+        let mut governed = index.workloads_in(&namespace, None);
+        governed
+            .extend(index.quotas(&namespace).beyond.into_keys().map(|(kind, name)| (kind, name, namespace.clone())));
+        governed
+    }
+
+    /// What its objects within its quotas use.
+    fn observe_others(&self, inputs: &Inputs) -> OrganizationStatus {
+        OrganizationStatus { usage: Some(super::quota::usage(self, inputs.index)), ..Default::default() }
+    }
 
     fn references(&self) -> Vec<Reference> {
         self.spec

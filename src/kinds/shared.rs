@@ -113,6 +113,11 @@ pub fn children<K: Kind>(
         return Ok(vec![]);
     }
     let owner_namespace = obj.namespace();
+    if let Some(beyond) =
+        owner_namespace.as_deref().and_then(|ns| inputs.index.beyond_quota(ns, K::ID, &obj.name_any()))
+    {
+        return Err(ProvisionError::QuotaExceeded(beyond));
+    }
     let owner_reference = obj.controller_owner_ref(&());
     let mut placed = vec![];
     for mut desired in obj.desired(placement, inputs)? {

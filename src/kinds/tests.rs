@@ -45,6 +45,11 @@ fn sample<K: for<'de> Deserialize<'de>>(kind: &str, name: &str, change: Value) -
     serde_json::from_value(doc).expect("a valid fixture")
 }
 
+/// The document `kind`/`name` of `docs`.
+fn index_doc(docs: &[Value], kind: &str, name: &str) -> Value {
+    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).cloned().expect("the document")
+}
+
 fn merge(target: &mut Value, patch: Value) {
     match (target, patch) {
         (Value::Object(target), Value::Object(patch)) => {
@@ -439,6 +444,96 @@ fn an_autoscaled_application_leaves_its_replicas_to_a_horizontal_pod_autoscaler(
     let children = built(&stopped);
     assert_eq!(kinds(&children).len(), 2, "{children:?}");
     assert_eq!(children[0]["spec"]["replicas"], 0);
+}
+
+#[test]
+fn a_suspended_organization_or_environment_stops_its_workloads_and_wakes_them() {
+    for (kind, name) in [("Organization", "acme"), ("Environment", "production")] {
+        let mut docs = platform();
+        let suspended = docs.iter_mut().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).expect(kind);
+        suspended["spec"]["isActive"] = false.into();
+        let index = index(&docs);
+        let config = Config::default();
+        let inputs = Inputs::offline(&index, &config);
+        let app: Application = sample("Application", "api", json!({}));
+        let workload = &objects(&app, &inputs).expect("built")[0];
+        assert_eq!(workload.data["spec"]["replicas"], 0, "{kind}");
+        let status = observed_application(&app, &index, json!({}), json!({ "readyReplicas": 2 }));
+        assert_eq!(status["deploymentStatus"], "stopped", "{kind}");
+        let vm: VM = sample("VM", "legacy-erp", json!({}));
+        let machine = objects(&vm, &inputs)
+            .expect("built")
+            .into_iter()
+            .find(|c| c.types.as_ref().is_some_and(|t| t.kind == "VirtualMachine"));
+        assert_eq!(machine.expect("its machine").data["spec"]["runStrategy"], "Halted", "{kind}");
+        let why = index.suspension_of(&app).expect("suspended");
+        assert!(why.starts_with(&format!("{kind} ")) && why.ends_with("is suspended (isActive: false)"), "{why}");
+        // Its change wakes what runs in it.
+        let governing: Value = index_doc(&docs, kind, name);
+        let woken = match kind {
+            "Organization" => serde_json::from_value::<Organization>(governing).expect("org").governed(&index),
+            _ => serde_json::from_value::<Environment>(governing).expect("env").governed(&index),
+        };
+        for expected in [(KindId::Application, "api"), (KindId::Application, "postgres"), (KindId::VM, "legacy-erp")] {
+            assert!(woken.contains(&(expected.0, expected.1.to_owned(), "acme".to_owned())), "{kind}: {woken:?}");
+        }
+    }
+    // Staging is active: what runs there is not its production's to stop.
+    let index = index(&platform());
+    let staging: Environment = sample("Environment", "staging", json!({}));
+    assert!(staging.governed(&index).iter().all(|(_, name, _)| name != "api"));
+    assert_eq!(index.suspension("acme", Some("production")), None);
+}
+
+#[test]
+fn quotas_hold_back_what_comes_after_them_and_usage_counts_what_is_within() {
+    let with_quotas = |quotas: Value, changes: &[(&str, &str, Value)]| {
+        let mut docs = platform();
+        for doc in &mut docs {
+            if doc["kind"] == "Organization" && doc["metadata"]["name"] == "acme" {
+                doc["spec"]["quotas"] = quotas.clone();
+            }
+            for (kind, name, change) in changes {
+                if doc["kind"] == *kind && doc["metadata"]["name"] == *name {
+                    merge(doc, change.clone());
+                }
+            }
+        }
+        index(&docs)
+    };
+    // Weighed in creation order (here, none has a time: by kind and name): the third
+    // application is beyond a quota of two, and is not provisioned.
+    let index = with_quotas(json!({ "applications": 2 }), &[]);
+    let why = "Organization acme's quota applications is 2: with this Application it would use 3";
+    assert_eq!(index.beyond_quota("acme", KindId::Application, "storefront").as_deref(), Some(why));
+    assert_eq!(index.beyond_quota("acme", KindId::Application, "api"), None);
+    let storefront: Application = sample("Application", "storefront", json!({}));
+    let config = Config::default();
+    let refused = objects(&storefront, &Inputs::offline(&index, &config)).expect_err("beyond");
+    assert!(matches!(&refused, ProvisionError::QuotaExceeded(message) if message == why), "{refused:?}");
+    let acme: Organization = sample("Organization", "acme", json!({ "spec": { "quotas": { "applications": 2 } } }));
+    let usage = as_json(&acme.observe_others(&Inputs::offline(&index, &config)))["usage"].clone();
+    assert_eq!(usage["applications"], 2, "{usage}");
+    assert_eq!(usage["volumes"], 2, "{usage}");
+    // Totals: pods times what each requests; one beyond uses nothing, so a later one may fit.
+    let requests = [
+        ("Application", "api", json!({ "spec": { "allocatedResources": { "cpu": "500m" } } })),
+        ("Application", "postgres", json!({ "spec": { "allocatedResources": { "cpu": "2" } } })),
+        ("Application", "storefront", json!({ "spec": { "allocatedResources": { "cpu": "100m" } } })),
+    ];
+    let index = with_quotas(json!({ "cpu": "1500m" }), &requests);
+    let beyond = index.quotas("acme").beyond;
+    assert_eq!(
+        beyond.get(&(KindId::Application, "postgres".to_owned())).map(String::as_str),
+        Some("Organization acme's quota cpu is 1500m: with this Application it would use 3000m")
+    );
+    assert!(!beyond.contains_key(&(KindId::Application, "storefront".to_owned())), "it fits beside api: {beyond:?}");
+    assert!(beyond.contains_key(&(KindId::VM, "legacy-erp".to_owned())), "4 cores: {beyond:?}");
+    // No quota, nothing held back.
+    assert_eq!(with_quotas(json!({}), &requests).beyond_quota("acme", KindId::Application, "postgres"), None);
+    // Its quotas held back postgres: a change of acme wakes it, with its workloads.
+    let acme: Organization = sample("Organization", "acme", json!({ "spec": { "quotas": { "cpu": "1500m" } } }));
+    assert!(acme.governed(&index).contains(&(KindId::Application, "postgres".to_owned(), "acme".to_owned())));
 }
 
 #[test]

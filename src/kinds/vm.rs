@@ -234,7 +234,10 @@ impl Kind for VM {
                 .map(|(i, n)| Join::listed(i, &n.network, n.ip_address.as_ref()))
                 .collect(),
             object_namespace: self.namespace().unwrap_or_default(),
-            halted: false,
+            halted: inputs
+                .index
+                .suspension(&self.namespace().unwrap_or_default(), placement.environment.as_deref())
+                .is_some(),
         };
         Ok(machine.virtual_machine(placement.workload_namespace(), &self.name_any(), inputs)?.into_children())
     }
@@ -242,8 +245,8 @@ impl Kind for VM {
     /// KubeVirt's `printableStatus`, its summary of the VirtualMachine and its instance.
     /// A machine asked to run works once KubeVirt says it is Ready; one asked to stay stopped
     /// works once applied.
-    fn not_working(&self, applied: &[DynamicObject], _: &Inputs) -> Option<String> {
-        machine_not_working(&self.spec.vm_config, false, applied)
+    fn not_working(&self, applied: &[DynamicObject], inputs: &Inputs) -> Option<String> {
+        machine_not_working(&self.spec.vm_config, inputs.index.suspension_of(self).is_some(), applied)
     }
 
     fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> VmStatus {

@@ -20,6 +20,18 @@ pub async fn ensure(pool: &PgPool, organization: Uuid, password: &str, rotate: b
         .map_err(StoreError::Unavailable)
 }
 
+/// Lets the login of `organization` log in, or not (NOLOGIN, while it is suspended); only a
+/// change is written.
+pub async fn allow_login(pool: &PgPool, organization: Uuid, allowed: bool) -> Result<()> {
+    sqlx::query("SELECT windflow_tenant_login_allowed($1, $2)")
+        .bind(organization)
+        .bind(allowed)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::Unavailable)
+}
+
 /// Drops the login of `organization`; nothing to do when there is none.
 pub async fn drop_login(pool: &PgPool, organization: Uuid) -> Result<()> {
     sqlx::query("SELECT windflow_drop_tenant_login($1)")

@@ -50,6 +50,9 @@ pub enum ProvisionError {
     /// Nobody who may grant what the object grants is known to have asked for it.
     #[error("{0}")]
     NotAuthorized(String),
+    /// The object would take its organization beyond one of its quotas.
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 impl ProvisionError {

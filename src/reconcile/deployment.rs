@@ -162,6 +162,7 @@ fn facts<'a>(
         strategy: spec.deployment_type,
         stack: (stack, stack_phase.for_rollout()),
         queued_behind,
+        suspended: index.get::<Stack>(obj.namespace().as_deref(), stack).and_then(|s| index.suspension_of(s.as_ref())),
         targets: settings.map_err(|error| error.to_string()).and_then(|_| targets(obj, index)),
         analysis,
         auto_promote,
@@ -314,6 +315,7 @@ fn report(rollout: &Rollout) -> Report<DeploymentStatus> {
         DeploymentPhase::RolledBack => Reason::RolledBack,
         DeploymentPhase::Failed => match rollout.reason {
             Reason::StackNotDeployable => Reason::StackNotDeployable,
+            Reason::Suspended => Reason::Suspended,
             Reason::InvalidRollout => Reason::InvalidRollout,
             _ => Reason::HealthCheckFailed,
         },

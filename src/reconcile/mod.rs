@@ -191,6 +191,26 @@ impl Context {
         }
     }
 
+    /// Reconciles, now that `obj` (which counts towards quotas) came, changed or went, its
+    /// organization (whose status shows the usage) and what its quotas govern (an object beyond
+    /// them may fit now).
+    pub fn wake_quota_holders<K: Kind>(&self, obj: &K) {
+        let Some(wake) = self.waker.get() else { return };
+        let Some(organization) = obj.namespace().and_then(|namespace| self.index.tenant(&namespace)) else { return };
+        wake(KindId::Organization, &organization.name_any(), None);
+        if !organization.spec.quotas.limits().is_empty() {
+            self.wake_governed(organization.as_ref());
+        }
+    }
+
+    /// Reconciles the objects `obj`'s spec governs ([`Kind::governed`]), now that it changed.
+    pub fn wake_governed<K: Kind>(&self, obj: &K) {
+        let Some(wake) = self.waker.get() else { return };
+        for (kind, name, namespace) in obj.governed(&self.index) {
+            wake(kind, &name, Some(&namespace));
+        }
+    }
+
     /// Reconciles the objects waiting for what `obj`'s mirrored status columns say
     /// ([`Kind::awaiting_status`]), now that they changed.
     pub fn wake_awaiting_status<K: Kind>(&self, obj: &K) {

@@ -328,6 +328,7 @@ fn build_reason(error: &ProvisionError) -> Reason {
         ProvisionError::NoOrganization(_) => Reason::NoOrganization,
         ProvisionError::NotProvided { .. } => Reason::ProviderNotInstalled,
         ProvisionError::NotAuthorized(_) => Reason::NotAuthorized,
+        ProvisionError::QuotaExceeded(_) => Reason::QuotaExceeded,
     }
 }
 

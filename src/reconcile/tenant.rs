@@ -110,7 +110,8 @@ fn organization_id(obj: &Organization) -> Uuid {
 }
 
 /// Keeps the organization's login: its password is the Secret's; a Secret that is missing or
-/// has no password (deleted to rotate it) gets a new one, set on the role first.
+/// has no password (deleted to rotate it) gets a new one, set on the role first. It logs in
+/// only while the organization is active.
 async fn login(org: &Organization, id: Uuid, ctx: &Context, database: &TenantDatabase) -> Result<()> {
     let namespace = tenant_namespace(org);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -126,6 +127,8 @@ async fn login(org: &Organization, id: Uuid, ctx: &Context, database: &TenantDat
         }
     };
     let role = tenants::ensure(&ctx.pool, id, &password, rotate).await?;
+    // A suspended organization keeps its login and its Secret; neither logs in.
+    tenants::allow_login(&ctx.pool, id, org.spec.is_active).await?;
     if !rotate {
         return Ok(());
     }

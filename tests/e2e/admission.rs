@@ -313,11 +313,38 @@ async fn who_did_it_and_who_may_deploy() {
     let frontend = networks.get("frontend").await.expect("frontend");
     assert_eq!(recorded(&frontend, "windflow.io/deleted-by"), Value::Null, "a deleter a client sent");
 
+    // Quotas and suspension, at `kubectl apply`: a fourth application is beyond a quota of
+    // three; a rollout of a suspended environment's stack is refused, saying why.
+    let patch_as_alice = |kind: &str, name: &str, namespaced: bool, spec: Value| {
+        let patch = json!({ "spec": spec }).to_string();
+        let mut args = vec!["patch", kind, name, "--type=merge", "-p", patch.as_str()];
+        if namespaced {
+            args.extend(["-n", "acme"]);
+        }
+        let output = kubectl_as(plane, "alice", &[], &args, None);
+        assert!(output.status.success(), "{}", both(&output));
+    };
+    patch_as_alice("organization", "acme", false, json!({ "quotas": { "applications": 3 } }));
+    let extra = json!({ "apiVersion": "windflow.io/v1alpha1", "kind": "Application", "metadata": { "name": "extra", "namespace": "acme" },
+        "spec": { "stackRef": { "name": "shop" }, "applicationType": "container", "deploymentConfig": { "image": "nginx" } } });
+    let output = apply_as(plane, "alice", &[], &extra);
+    assert!(!output.status.success(), "an application beyond the quota");
+    let expected = "Organization acme's quota applications is 3: with this Application it would use 4";
+    assert!(both(&output).contains(expected), "{}", both(&output));
+    patch_as_alice("organization", "acme", false, json!({ "quotas": null }));
+    patch_as_alice("environment", "production", true, json!({ "isActive": false }));
+    let output = apply_as(plane, "alice", &[], &deployment("while-suspended", "alice"));
+    assert!(!output.status.success(), "a rollout of a suspended environment");
+    let expected = "Environment acme/production is suspended (isActive: false): stack shop takes no rollout";
+    assert!(both(&output).contains(expected), "{}", both(&output));
+    patch_as_alice("environment", "production", true, json!({ "isActive": true }));
+
     // The webhook goes down (the standby stops; the leader still reconciles). Changes fail
     // (failurePolicy Fail); deletes go through unrecorded (Ignore) and the operator finishes them.
-    // The standby counted what it answered: mallory's and carol's refusals among them.
+    // The standby counted what it answered: mallory's, carol's and the suspended rollout's
+    // refusals among them.
     let metrics = get(&standby_metrics, "/metrics");
-    let refused = "windflow_admission_reviews_total{webhook=\"validate\",kind=\"Deployment\",allowed=\"false\"} 2";
+    let refused = "windflow_admission_reviews_total{webhook=\"validate\",kind=\"Deployment\",allowed=\"false\"} 3";
     assert!(metrics.contains(refused), "{metrics}");
     assert!(metrics.contains("windflow_admission_review_duration_seconds_count{webhook=\"mutate\"}"), "{metrics}");
     standby.kill();

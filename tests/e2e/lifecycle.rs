@@ -1,19 +1,21 @@
 //! An application's life after its rollouts, on the sample platform: autoscaled by a
 //! HorizontalPodAutoscaler that the workload cluster's own controller drives (`scaling` while
 //! its pods are on their way), stopped (its workload kept with no pod), its stack archived (no
-//! workload, records kept) and restored. Each step is read where users read it: the object's
-//! status, the workload cluster, and the rows.
+//! workload, records kept) and restored; then its Environment and its Organization suspended
+//! (no pod, no rollout, no database login) and reactivated. Each step is read where users read
+//! it: the object's status, the workload cluster, and the rows.
 
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment as Workload;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::install::{eventually, start_operator};
-use crate::platform::{apply_examples, expected_without_providers, scenario, wait_for_sample};
+use crate::platform::{apply_examples, expected_without_providers, readiness, scenario, wait_for_sample};
 use crate::resource_of;
 
 const CONVERGE_WITHIN: Duration = Duration::from_secs(300);
@@ -138,4 +140,112 @@ async fn an_application_autoscales_stops_and_its_stack_archives_and_comes_back()
     })
     .await;
     wait_for_sample(client, &expected_without_providers(), CONVERGE_WITHIN).await;
+
+    // Suspended: the production environment, then the whole organization.
+    let environments = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Environment"));
+    let organizations = Api::<DynamicObject>::all_with(client.clone(), &resource_of("Organization"));
+    patch_spec(&environments, "production", json!({ "isActive": false })).await;
+    suspended(&apps, &workloads, pool).await;
+    // A rollout of a suspended tenant fails before it starts, saying why.
+    let rollouts = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Deployment"));
+    let rollout: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "windflow.io/v1alpha1", "kind": "Deployment",
+        "metadata": { "name": "while-suspended", "namespace": "acme" },
+        "spec": { "stackRef": { "name": "shop" }, "deploymentType": "rolling", "triggeredBy": "alice" } }))
+    .expect("a Deployment");
+    rollouts.create(&PostParams::default(), &rollout).await.expect("create the rollout");
+    eventually("the rollout fails as suspended", WITHIN, || async {
+        let rollout = rollouts.get("while-suspended").await.map_err(|e| e.to_string())?;
+        let phase = rollout.data["status"]["phase"].as_str().unwrap_or_default().to_owned();
+        let (_, reason) = readiness(&rollout);
+        let message = rollout.data["status"]["message"].as_str().unwrap_or_default().to_owned();
+        (phase == "failed" && reason == "Suspended")
+            .then_some(())
+            .ok_or(format!("{phase} {reason} {message} {}", rollout.data["status"]))
+    })
+    .await;
+    patch_spec(&environments, "production", json!({ "isActive": true })).await;
+    running_again(&workloads).await;
+
+    // The organization: its workloads too, and its database login, which it keeps.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
+    let uri = eventually_uri(&secrets).await;
+    sqlx::PgPool::connect(&uri).await.expect("the tenant logs in").close().await;
+    patch_spec(&organizations, "acme", json!({ "isActive": false })).await;
+    suspended(&apps, &workloads, pool).await;
+    eventually("the tenant's login is refused", WITHIN, || async {
+        match sqlx::PgPool::connect(&uri).await {
+            Err(error) if error.to_string().contains("not permitted to log in") => Ok(()),
+            Err(error) => Err(error.to_string()),
+            Ok(_) => Err("it logged in".into()),
+        }
+    })
+    .await;
+    patch_spec(&organizations, "acme", json!({ "isActive": true })).await;
+    running_again(&workloads).await;
+    eventually("the tenant logs in again, with the same password", WITHIN, || async {
+        sqlx::PgPool::connect(&uri).await.map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(eventually_uri(&secrets).await, uri, "the login was kept, not made again");
+    wait_for_sample(client, &expected_without_providers(), CONVERGE_WITHIN).await;
+
+    // Quotas, without the webhook: the operator holds back what is beyond them (the three
+    // applications were created in one apply; the same second is weighed by name), and the
+    // organization shows what is used within them.
+    patch_spec(&organizations, "acme", json!({ "quotas": { "applications": 2 } })).await;
+    let storefront_held = "Organization acme's quota applications is 2: with this Application it would use 3";
+    eventually("storefront is beyond the quota", WITHIN, || async {
+        let app = apps.get("storefront").await.map_err(|e| e.to_string())?;
+        let acme = organizations.get("acme").await.map_err(|e| e.to_string())?;
+        let message = app.data["status"]["conditions"]
+            .as_array()
+            .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Ready"))
+            .map(|ready| format!("{} {}", ready["reason"], ready["message"]))
+            .unwrap_or_default();
+        let used = &acme.data["status"]["usage"]["applications"];
+        (message.contains("QuotaExceeded") && message.contains(storefront_held) && *used == 2)
+            .then_some(())
+            .ok_or(format!("storefront: {message}; acme uses {used}"))
+    })
+    .await;
+    patch_spec(&organizations, "acme", json!({ "quotas": null })).await;
+    wait_for_sample(client, &expected_without_providers(), CONVERGE_WITHIN).await;
+}
+
+/// The tenant's database URI, from its Secret.
+async fn eventually_uri(secrets: &Api<Secret>) -> String {
+    let uri = std::sync::Mutex::new(String::new());
+    eventually("the tenant's database Secret", WITHIN, || async {
+        let secret = secrets.get_opt("windflow-database").await.map_err(|e| e.to_string())?.ok_or("absent")?;
+        let data = secret.data.unwrap_or_default();
+        let found = data.get("uri").ok_or("no uri")?;
+        *uri.lock().expect("lock") = String::from_utf8_lossy(&found.0).into_owned();
+        Ok(())
+    })
+    .await;
+    uri.into_inner().expect("lock")
+}
+
+/// The shop's applications keep their workloads with no pod, and say `stopped`.
+async fn suspended(apps: &Api<DynamicObject>, workloads: &Api<Workload>, pool: &PgPool) {
+    for name in ["api", "postgres"] {
+        status_reaches(apps, pool, name, "stopped").await;
+        eventually(&format!("{name} has no pod"), WITHIN, || async {
+            let replicas = workloads.get(name).await.map_err(|e| e.to_string())?.spec.replicas;
+            (replicas == Some(0)).then_some(()).ok_or(format!("{replicas:?} replicas"))
+        })
+        .await;
+    }
+}
+
+/// The shop's applications run their pods again.
+async fn running_again(workloads: &Api<Workload>) {
+    for (name, pods) in [("api", 2), ("postgres", 1)] {
+        eventually(&format!("{name} runs again"), WITHIN, || async {
+            let ready = workloads.get(name).await.map_err(|e| e.to_string())?.status.and_then(|s| s.ready_replicas);
+            (ready == Some(pods)).then_some(()).ok_or(format!("{ready:?} ready"))
+        })
+        .await;
+    }
 }

@@ -27,6 +27,9 @@ pub const BAD_SPECS: &[(&str, &str, &str, &str, &str)] = &[
     ("Organization", "acme", "/metadata/name", r#""a""#, "2 to 100 characters"),
     ("Organization", "acme", "/spec/members/0/role", r#""superuser""#, "is not one of"),
     ("Organization", "acme", "/spec/members/1/user", r#""alice""#, "a user is listed once"),
+    // quotas: quantities, and counts that are no fewer than none
+    ("Organization", "acme", "/spec/quotas", r#"{"cpu": "sixteen"}"#, "cpu is a quantity"),
+    ("Organization", "acme", "/spec/quotas", r#"{"stacks": -1}"#, "minimum"),
     // env_type_check, element_type_check
     ("Environment", "production", "/spec/environmentType", r#""prod""#, "is not one of"),
     ("Element", "k8s", "/spec/elementType", r#""router""#, "is not one of"),

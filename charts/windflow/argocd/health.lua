@@ -54,6 +54,22 @@ end
 if ready.status ~= "True" then
   return failed(ready)
 end
+-- Kept as asked, running nothing: a suspended Organization or Environment, a stopped
+-- Application, an archived Stack.
+local spec = obj.spec or {}
+local resting
+if (obj.kind == "Organization" or obj.kind == "Environment") and spec.isActive == false then
+  resting = "suspended (isActive: false): its workloads run no pod and it takes no rollout"
+elseif obj.kind == "Application" and spec.stopped == true then
+  resting = "stopped: its workloads run no pod"
+elseif obj.kind == "Stack" and spec.archived == true then
+  resting = "archived: its applications run nothing and it takes no rollout"
+end
+if resting ~= nil then
+  hs.status = "Suspended"
+  hs.message = resting
+  return hs
+end
 hs.status = "Healthy"
 hs.message = ready.message or ""
 return hs
