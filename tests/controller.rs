@@ -633,7 +633,8 @@ async fn a_missing_provider_is_a_condition_naming_it_rechecked_later_and_nothing
         assert_eq!(condition(&seen.body, "Synced")["status"], "True");
         let message = ready_says(&seen.body, "False", "ProviderNotInstalled");
         assert!(message.contains("CDI") && message.contains("cdi.kubevirt.io/v1beta1 DataVolume"), "{message}");
-        assert_eq!(seen.body["status"]["phase"], "creating");
+        // A fault users must fix: its seed status says `error` too, for SQL users.
+        assert_eq!(seen.body["status"]["phase"], "error");
         let event = server.expect("POST", "/apis/events.k8s.io/v1/namespaces/acme/events", Clone::clone).await;
         assert_eq!(event.body["reason"], "ProviderNotInstalled");
     })

@@ -195,6 +195,10 @@ async fn the_views_count_a_running_rollout_after_a_refresh() {
             if doc["kind"] == "Element" {
                 doc["status"] = json!({ "phase": "active" });
             }
+            // As the operator writes it while a rollout runs.
+            if doc["kind"] == "Stack" {
+                doc["status"] = json!({ "phase": "deploying" });
+            }
             doc
         })
         .collect();
@@ -213,4 +217,32 @@ async fn the_views_count_a_running_rollout_after_a_refresh() {
     let counts = views::organization_resources(&db.pool, organization).await.expect("read").expect("counted");
     assert_eq!((counts.stacks, counts.applications, counts.active_deployments), (1, 3, 1));
     assert!(counts.environments >= 1 && counts.storage_gb > 0.0, "{counts:?}");
+    // The running rollout is listed, with where it runs, beside the sample's rollout not
+    // started yet; ended, it is not.
+    let listed = || async {
+        let rows: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, status, stack_name, environment_name, organization_name FROM active_deployments
+             WHERE organization_id = $1 ORDER BY status",
+        )
+        .bind(organization)
+        .fetch_all(&db.pool)
+        .await
+        .expect("active_deployments");
+        rows.into_iter()
+            .map(|(row, status, stack, environment, org)| (row == id, status, stack, environment, org))
+            .collect::<Vec<_>>()
+    };
+    let at = |this: bool, status: &str| {
+        (this, status.to_owned(), "shop".to_owned(), "production".to_owned(), "acme".to_owned())
+    };
+    assert_eq!(listed().await, [at(false, "pending"), at(true, "running")]);
+    sqlx::query("UPDATE deployments SET status = 'completed' WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("ended");
+    views::refresh(&db.pool).await.expect("refreshed");
+    assert_eq!(listed().await, [at(false, "pending")]);
+    let counts = views::organization_resources(&db.pool, organization).await.expect("read").expect("counted");
+    assert_eq!(counts.active_deployments, 0, "{counts:?}");
 }

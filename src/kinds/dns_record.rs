@@ -176,6 +176,10 @@ impl Kind for DnsRecord {
     }
 
     /// Active once its children are applied.
+    fn faulted(&self) -> DnsRecordStatus {
+        DnsRecordStatus { phase: Some(DnsRecordPhase::Error), ..Default::default() }
+    }
+
     fn observe(&self, _: &[DynamicObject], _: &Inputs) -> DnsRecordStatus {
         DnsRecordStatus { phase: Some(DnsRecordPhase::Active), ..Default::default() }
     }

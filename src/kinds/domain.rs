@@ -164,6 +164,10 @@ impl Kind for Domain {
     }
 
     /// Active once its children are applied.
+    fn faulted(&self) -> DomainStatus {
+        DomainStatus { phase: Some(DomainPhase::Error), ..Default::default() }
+    }
+
     fn observe(&self, _: &[DynamicObject], _: &Inputs) -> DomainStatus {
         DomainStatus { phase: Some(DomainPhase::Active), ..Default::default() }
     }

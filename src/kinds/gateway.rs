@@ -244,6 +244,10 @@ impl Kind for Gateway {
     }
 
     /// Active once its children are applied.
+    fn faulted(&self) -> GatewayStatus {
+        GatewayStatus { phase: Some(GatewayPhase::Error), ..Default::default() }
+    }
+
     fn observe(&self, _: &[DynamicObject], _: &Inputs) -> GatewayStatus {
         GatewayStatus { phase: Some(GatewayPhase::Active), ..Default::default() }
     }

@@ -286,6 +286,13 @@ pub trait Kind:
         Self::Status::default()
     }
 
+    /// Seed status fields while what it asks for cannot be provisioned for a fault users must
+    /// fix (an invalid spec, a provider not installed, a conflict, a quota): `error`, where its
+    /// seed column has it, so that SQL users find the fault too.
+    fn faulted(&self) -> Self::Status {
+        Self::Status::default()
+    }
+
     /// Whether the object's row is written, as its status says: the operator records
     /// `mirroredResourceVersion` once it has written the row, and keeps it.
     fn is_mirrored(&self) -> bool {

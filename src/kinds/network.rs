@@ -197,6 +197,10 @@ impl Kind for Network {
     }
 
     /// Active once its children are applied.
+    fn faulted(&self) -> NetworkStatus {
+        NetworkStatus { phase: Some(NetworkPhase::Error), ..Default::default() }
+    }
+
     fn observe(&self, _: &[DynamicObject], _: &Inputs) -> NetworkStatus {
         NetworkStatus { phase: Some(NetworkPhase::Active), ..Default::default() }
     }

@@ -249,6 +249,10 @@ impl Kind for VM {
         machine_not_working(&self.spec.vm_config, inputs.index.suspension_of(self).is_some(), applied)
     }
 
+    fn faulted(&self) -> VmStatus {
+        VmStatus { phase: Some(VmPhase::Error), ..Default::default() }
+    }
+
     fn observe(&self, applied: &[DynamicObject], _: &Inputs) -> VmStatus {
         let status = match applied_text(applied, VIRTUAL_MACHINE.kind, "/status/printableStatus") {
             None | Some("Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver") => VmPhase::Creating,

@@ -222,6 +222,10 @@ impl Kind for Volume {
 
     /// The claim's phase: `Bound` is `bound` when an application mounts the volume, else
     /// `available`; `Pending` is `creating`; `Lost` is `error`.
+    fn faulted(&self) -> VolumeStatus {
+        VolumeStatus { phase: Some(VolumePhase::Error), ..Default::default() }
+    }
+
     fn observe(&self, applied: &[DynamicObject], inputs: &Inputs) -> VolumeStatus {
         let status = match applied_text(applied, PVC.kind, "/status/phase") {
             Some("Bound") => {

@@ -34,7 +34,7 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
     let mut observed = obj.observe_others(&Inputs::offline(&ctx.index, &ctx.config));
     let located = match locate(obj, ctx).await {
         Ok(located) => located,
-        Err(LocateError::Unplaced(error)) => return held(build_reason(&error), error.to_string(), observed),
+        Err(LocateError::Unplaced(error)) => return held(obj, build_reason(&error), error.to_string(), observed),
         Err(LocateError::Fault(error)) => return Err(error),
     };
     if let Some(left) = awaiting_users(obj, ctx) {
@@ -52,7 +52,7 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
     let Connected { report: cluster_report, providers, mut held_back } =
         match connect(obj, ctx, &located.placement).await {
             Ok(connected) => connected,
-            Err(ConnectError::Refused(message)) => return held(Reason::InvalidSpec, message, observed),
+            Err(ConnectError::Refused(message)) => return held(obj, Reason::InvalidSpec, message, observed),
             Err(ConnectError::Unreachable(message)) => {
                 let ready = Verdict::failed(Reason::Unreachable, message);
                 let observed = obj.unreachable().overlaid(&observed);
@@ -73,11 +73,11 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
     };
     let children = match kinds::children(obj, &located.placement, &inputs) {
         Ok(children) => children,
-        Err(error) => return held(build_reason(&error), error.to_string(), observed),
+        Err(error) => return held(obj, build_reason(&error), error.to_string(), observed),
     };
     let applied = match apply(obj, ctx, &located, &providers, &mut held_back, &children).await {
         Ok(applied) => applied,
-        Err(ApplyStepError::Refused { reason, message }) => return held(reason, message, observed),
+        Err(ApplyStepError::Refused { reason, message }) => return held(obj, reason, message, observed),
         Err(ApplyStepError::Fault(error)) => return Err(error),
     };
     report(obj, ctx, &located, &held_back, &applied, &inputs, observed).await
@@ -314,8 +314,10 @@ fn readiness(held: Option<Verdict>, unready: Option<Gathered>, arriving: bool, m
     }
 }
 
-/// Mirrored, but what it asks for cannot be provisioned now.
-fn held<S: Default>(reason: Reason, message: String, observed: S) -> Result<(Report<S>, Action)> {
+/// Mirrored, but what it asks for cannot be provisioned now; for a fault, its seed status says
+/// so ([`Kind::faulted`]).
+fn held<K: Kind>(obj: &K, reason: Reason, message: String, observed: K::Status) -> Result<(Report<K::Status>, Action)> {
+    let observed = if reason.is_under_way() { observed } else { obj.faulted().overlaid(&observed) };
     let ready = Verdict::failed(reason, message);
     Ok((Report { ready, observed, ..mirrored() }, wait_for(reason)))
 }

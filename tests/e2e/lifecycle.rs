@@ -2,8 +2,9 @@
 //! HorizontalPodAutoscaler that the workload cluster's own controller drives (`scaling` while
 //! its pods are on their way), stopped (its workload kept with no pod), its stack archived (no
 //! workload, records kept) and restored; then its Environment and its Organization suspended
-//! (no pod, no rollout, no database login) and reactivated. Each step is read where users read
-//! it: the object's status, the workload cluster, and the rows.
+//! (no pod, no rollout, no database login) and reactivated; its organization's quotas held; and
+//! the faults of the sample's objects in their seed status columns. Each step is read where
+//! users read it: the object's status, the workload cluster, and the rows.
 
 use std::time::Duration;
 
@@ -53,6 +54,22 @@ async fn an_application_autoscales_stops_and_its_stack_archives_and_comes_back()
     let _operator = start_operator(plane, &scenario.kubeconfig, &scenario.db.runtime_url, "windflow-0");
     apply_examples(plane);
     wait_for_sample(client, &expected_without_providers(), CONVERGE_WITHIN).await;
+    // What cannot be provisioned here (no Multus, cert-manager nor ExternalDNS) is a fault its
+    // seed status column says too, where SQL users look.
+    for (table, name) in
+        [("networks", "backend"), ("gateways", "public"), ("domains", "acme-example"), ("dns_records", "www")]
+    {
+        eventually(&format!("{table} {name} is error"), WITHIN, || async {
+            let status: String =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT status FROM {table} WHERE k8s_name = $1")))
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            (status == "error").then_some(()).ok_or(status)
+        })
+        .await;
+    }
     let apps = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Application"));
     let workloads: Api<Workload> = Api::namespaced(workload.clone(), "acme-production");
     let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(workload.clone(), "acme-production");
