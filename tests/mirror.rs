@@ -142,11 +142,24 @@ async fn every_kind_is_mirrored_in_any_order_fenced_then_deleted_with_an_audit_t
     ] {
         assert_eq!(count(&db.pool, table).await, 0, "rows left in {table}");
     }
-    let deletes: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE action = 'delete'")
-        .fetch_one(&db.pool)
-        .await
-        .expect("count");
+    let deletes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_logs WHERE action = 'delete' AND actor IS DISTINCT FROM 'cascade'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
     assert_eq!(deletes, docs.len() as i64);
+    // Deleted dependents first, no object's row went by a cascade: only the rows that are part
+    // of one (memberships, mounts, rules...) did, each audited as such.
+    let cascaded: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT resource_type FROM audit_logs WHERE actor = 'cascade' ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .expect("cascaded");
+    assert!(
+        !cascaded.is_empty() && cascaded.iter().all(|table| table.contains('_') || table == "rules"),
+        "{cascaded:?}"
+    );
     let refused = sqlx::query("DELETE FROM audit_logs").execute(&db.pool).await;
     assert!(refused.is_err(), "the audit trail is never deleted");
 }
@@ -700,4 +713,44 @@ async fn audit_rows_name_who_acted() {
     .await
     .expect("its delete row");
     assert_eq!(named, (None, None));
+}
+
+#[tokio::test]
+async fn rows_a_cascade_removes_get_audit_rows_of_their_own_in_the_same_transaction() {
+    let db = database().await;
+    let mut cluster = Cluster::new(&db.pool);
+    cluster.converge(&platform()).await;
+    let api = find(cluster.objects(), "Application", "api").clone();
+    let id: Uuid = api["metadata"]["uid"].as_str().expect("a uid").parse().expect("a uuid");
+    let mounts: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM volume_applications WHERE application_id = $1")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await
+        .expect("its mounts");
+    assert_eq!(mounts.len(), 1, "api mounts uploads");
+    assert!(remove(&db.pool, &cluster.index(), &api).await, "api's row is deleted");
+    // The application's own row: audited by the operator, naming who acted. Its mount and its
+    // two network attachments, removed by the foreign keys' cascade: audited as such, in the
+    // same transaction (the same time).
+    let rows: Vec<(String, String, Uuid, Value, String)> = sqlx::query_as(
+        "SELECT coalesce(actor, ''), resource_type, resource_id, changes, created_at::text FROM audit_logs
+         WHERE action = 'delete' AND (resource_id = $1 OR changes->'row'->'application_id'->>'old' = $1::text)
+         ORDER BY resource_type",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+    .expect("audit rows");
+    let kinds: Vec<(&str, &str)> = rows.iter().map(|(actor, kind, ..)| (kind.as_str(), actor.as_str())).collect();
+    assert_eq!(
+        kinds.iter().filter(|(kind, _)| *kind != "Application").copied().collect::<Vec<_>>(),
+        [("network_applications", "cascade"), ("network_applications", "cascade"), ("volume_applications", "cascade")],
+        "{rows:?}"
+    );
+    let mount = rows.iter().find(|row| row.1 == "volume_applications").expect("the mount's audit row");
+    assert_eq!(mount.2, mounts[0]);
+    assert_eq!(mount.3["cascade"], true);
+    assert_eq!(mount.3["row"]["mount_path"], json!({ "old": "/srv/uploads", "new": null }));
+    let own = rows.iter().find(|row| row.1 == "Application").expect("the application's own audit row");
+    assert!(rows.iter().all(|row| row.4 == own.4), "one transaction: {rows:?}");
 }
