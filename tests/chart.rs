@@ -440,13 +440,14 @@ fn argocd_health_for_every_kind_and_outcome() {
         assert_eq!(health(&unseen).0, "Progressing", "{kind}: not acted on yet");
     }
     // A rollout as the operator reports it: queued, waiting for its stack or running is work
-    // under way; a finished one is a record, whatever its end (history is not a fault).
+    // under way; a finished one is a record (history is not a fault), but a failure while it is
+    // its stack's latest word.
     for (phase, ready, expected) in [
         ("pending", ("False", "Queued"), "Progressing"),
         ("pending", ("False", "WaitingForStack"), "Progressing"),
         ("running", ("False", "Progressing"), "Progressing"),
         ("completed", ("True", "Completed"), "Healthy"),
-        ("failed", ("False", "HealthCheckFailed"), "Healthy"),
+        ("failed", ("False", "HealthCheckFailed"), "Degraded"),
         ("cancelled", ("False", "Cancelled"), "Healthy"),
         ("rolled_back", ("False", "RolledBack"), "Healthy"),
     ] {
@@ -455,4 +456,9 @@ fn argocd_health_for_every_kind_and_outcome() {
         let (status, message) = health(&rollout);
         assert_eq!(status, expected, "rollout {phase}: {message}");
     }
+    // A failure a newer completed rollout superseded is history.
+    let mut superseded = object("Deployment", 1, conditions(1, ("False", "HealthCheckFailed"), ("True", "Mirrored")));
+    superseded["status"]["phase"] = "failed".into();
+    superseded["status"]["supersededBy"] = "shop-1-5-1".into();
+    assert_eq!(health(&superseded).0, "Healthy");
 }

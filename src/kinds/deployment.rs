@@ -129,6 +129,10 @@ pub struct DeploymentStatus {
     /// What the rollout waits for, or why it ended as it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A failed rollout's newer rollout of the same stack (and application) that completed:
+    /// the failure is history, no longer the stack's latest word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 kind_status!(DeploymentStatus);
@@ -166,6 +170,12 @@ impl Kind for Deployment {
         .into_iter()
         .flatten()
         .collect()
+    }
+
+    /// The failed rollouts it makes history once it completed.
+    fn followers(&self, index: &super::Index) -> Vec<(KindId, String)> {
+        let superseded = super::release::superseding(self, index);
+        superseded.into_iter().map(|name| (KindId::Deployment, name)).collect()
     }
 
     fn rows(&self, resolved: &Resolved) -> Result<Rows, Invalid> {

@@ -209,9 +209,10 @@ pub trait Kind:
         None
     }
 
-    /// Objects of its namespace that follow where this one runs, or whether it is there at all
-    /// (the Domains in front of a Gateway, a Domain's records, the Policies beside an
-    /// Environment): woken when where it runs changes, and when it goes.
+    /// Objects of its namespace that follow where this one runs, or whether it stands (the
+    /// Domains in front of a Gateway, a Domain's records, the Policies beside an Environment,
+    /// the failed rollouts a completed one makes history): woken when where it runs or whether
+    /// it is Ready changes, and when it goes.
     fn followers(&self, _index: &Index) -> Vec<(KindId, String)> {
         vec![]
     }

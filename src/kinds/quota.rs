@@ -88,8 +88,9 @@ impl Resource {
     }
 }
 
-/// Amounts per resource.
-pub type Amounts = BTreeMap<Resource, ParsedQuantity>;
+/// Amounts per resource, in cores, bytes or objects. Summed as numbers: a sum of
+/// `ParsedQuantity`s in different units is rounded on the way.
+pub type Amounts = BTreeMap<Resource, f64>;
 
 impl Quotas {
     /// The limits it sets; a quantity that does not parse (the CRD's rule refuses it) sets none.
@@ -109,8 +110,8 @@ impl Quotas {
 
     /// `amounts` as `status.usage` shows them.
     pub fn of(amounts: &Amounts) -> Self {
-        let count = |resource| amounts.get(&resource).and_then(|q| q.to_string().parse().ok()).or(Some(0));
-        let total = |resource| Some(amounts.get(&resource).map_or_else(|| "0".to_owned(), ToString::to_string));
+        let count = |resource| Some(amounts.get(&resource).map_or(0, |count| count.round() as i32));
+        let total = |resource| Some(shown(resource, amounts.get(&resource).copied().unwrap_or_default()));
         Self {
             environments: count(Resource::Environments),
             stacks: count(Resource::Stacks),
@@ -123,12 +124,35 @@ impl Quotas {
     }
 }
 
-fn quantity(text: &str) -> Option<ParsedQuantity> {
-    ParsedQuantity::try_from(text).ok()
+/// `value` of `resource` spelled one way, whatever units its terms were written in: whole
+/// cores or millicores; bytes in the largest unit that divides them (Gi, Mi, G, M), else bytes.
+fn shown(resource: Resource, value: f64) -> String {
+    match resource {
+        Resource::Cpu => {
+            let millicores = (value * 1000.0).round() as i64;
+            if millicores % 1000 == 0 { (millicores / 1000).to_string() } else { format!("{millicores}m") }
+        }
+        Resource::Memory | Resource::Storage => {
+            let bytes = value.round() as i64;
+            let units = [("Gi", 1 << 30), ("Mi", 1 << 20), ("G", 1_000_000_000), ("M", 1_000_000)];
+            match units.iter().find(|(_, size)| bytes != 0 && bytes % size == 0) {
+                Some((unit, size)) => format!("{}{unit}", bytes / size),
+                None => bytes.to_string(),
+            }
+        }
+        Resource::Environments | Resource::Stacks | Resource::Applications | Resource::Volumes => {
+            (value.round() as i64).to_string()
+        }
+    }
+}
+
+/// A quantity in its base unit (cores, bytes).
+fn quantity(text: &str) -> Option<f64> {
+    ParsedQuantity::try_from(text).ok()?.to_bytes_f64()
 }
 
 /// A free-form quantity (`"500m"`, `2`), as `allocatedResources` holds them.
-fn free_form_quantity(value: Option<&Value>) -> Option<ParsedQuantity> {
+fn free_form_quantity(value: Option<&Value>) -> Option<f64> {
     match value? {
         Value::String(text) => quantity(text),
         Value::Number(number) => quantity(&number.to_string()),
@@ -137,14 +161,8 @@ fn free_form_quantity(value: Option<&Value>) -> Option<ParsedQuantity> {
 }
 
 /// Decimal gigabytes, as the seed sizes disks and memory.
-fn gigabytes(size: f64) -> Option<ParsedQuantity> {
-    quantity(&format!("{size}G"))
-}
-
-/// `total` (none yet: zero) plus `amount`. (A zero `ParsedQuantity::default()` is in binary
-/// units, and would turn a sum of decimal ones into binary.)
-fn plus(total: Option<&ParsedQuantity>, amount: &ParsedQuantity) -> ParsedQuantity {
-    total.map_or_else(|| amount.clone(), |total| total.clone() + amount.clone())
+fn gigabytes(size: f64) -> Option<f64> {
+    Some(size * 1e9)
 }
 
 /// A tenant's object, as quotas weigh it.
@@ -172,7 +190,7 @@ fn weighed<K: Indexed>(index: &Index, namespace: &str, uses: impl Fn(&K) -> Amou
 }
 
 fn one(resource: Resource) -> Amounts {
-    quantity("1").map(|one| (resource, one)).into_iter().collect()
+    Amounts::from([(resource, 1.0)])
 }
 
 fn application_uses(app: &Application) -> Amounts {
@@ -184,7 +202,7 @@ fn application_uses(app: &Application) -> Amounts {
                 || config.get("replicas").and_then(Value::as_i64).unwrap_or(1),
                 |scaling| i64::from(scaling.max_replicas),
             );
-            let requested = |key| free_form_quantity(app.spec.allocated_resources.0.get(key)).map(|q| q * pods);
+            let requested = |key| free_form_quantity(app.spec.allocated_resources.0.get(key)).map(|q| q * pods as f64);
             (requested("cpu"), requested("memory"))
         }
         ApplicationType::Vm => (
@@ -244,24 +262,26 @@ impl Index {
         let mut beyond = BTreeMap::new();
         for object in objects {
             let exceeded = object.uses.iter().find_map(|(resource, amount)| {
-                let limit = limits.get(resource)?;
-                let total = plus(usage.get(resource), amount);
-                (total > *limit).then_some((resource, limit, total))
+                let limit = *limits.get(resource)?;
+                let total = usage.get(resource).copied().unwrap_or_default() + amount;
+                // Sums of decimals in binary floating point: a rounding error is no excess.
+                (total > limit * (1.0 + 1e-9)).then_some((resource, limit, total))
             });
             match exceeded {
                 Some((resource, limit, total)) => {
                     let organization = organization.as_ref().map(|org| org.name_any()).unwrap_or_default();
                     let why = format!(
-                        "Organization {organization}'s quota {} is {limit}: with this {} it would use {total}",
+                        "Organization {organization}'s quota {} is {}: with this {} it would use {}",
                         resource.key(),
-                        object.kind
+                        shown(*resource, limit),
+                        object.kind,
+                        shown(*resource, total)
                     );
                     beyond.insert((object.kind, object.name), why);
                 }
                 None => {
                     for (resource, amount) in object.uses {
-                        let total = plus(usage.get(&resource), &amount);
-                        usage.insert(resource, total);
+                        *usage.entry(resource).or_default() += amount;
                     }
                 }
             }

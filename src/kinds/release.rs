@@ -275,6 +275,42 @@ pub fn application_status(app: &Application, index: &Index) -> ApplicationStatus
     ApplicationStatus { deployment_status: Some(status), release: settled, ..Default::default() }
 }
 
+/// The newest rollout that completed after the failed `rollout` ended, of its stack and
+/// covering what it covered (the whole stack, or its application): what makes the failure
+/// history. `None` while the failure is the latest word, and for any rollout that did not fail.
+pub fn superseded_by(rollout: &Deployment, index: &Index) -> Option<String> {
+    if phase_of(rollout) != DeploymentPhase::Failed {
+        return None;
+    }
+    let ended = rollout.status.as_ref()?.completed_at.as_deref().and_then(time)?;
+    let covered = rollout.spec.application_ref.as_ref();
+    let siblings = index.all::<Deployment>(rollout.namespace().as_deref());
+    siblings
+        .iter()
+        .filter(|other| other.spec.stack_ref == rollout.spec.stack_ref && phase_of(other) == DeploymentPhase::Completed)
+        .filter(|other| other.spec.application_ref.is_none() || other.spec.application_ref.as_ref() == covered)
+        .filter_map(|other| Some((other.status.as_ref()?.completed_at.as_deref().and_then(time)?, other.name_any())))
+        .filter(|(completed, _)| *completed > ended)
+        .max()
+        .map(|(_, name)| name)
+}
+
+/// The failed rollouts the completed `rollout` makes history, whose status does not say so yet:
+/// they follow it ([`Kind::followers`](super::Kind::followers)), woken as it turns Ready.
+pub fn superseding(rollout: &Deployment, index: &Index) -> Vec<String> {
+    if phase_of(rollout) != DeploymentPhase::Completed {
+        return vec![];
+    }
+    let name = rollout.name_any();
+    let failed = index.all::<Deployment>(rollout.namespace().as_deref());
+    failed
+        .iter()
+        .filter(|other| other.status.as_ref().is_some_and(|status| status.superseded_by.is_none()))
+        .filter(|other| superseded_by(other, index).as_deref() == Some(name.as_str()))
+        .map(|other| other.name_any())
+        .collect()
+}
+
 /// The stack's phase as rollout `rollout` finds it when it would start: from the applications
 /// and the other rollouts as they are now (its own running state does not make the stack
 /// `deploying`), not as the stack's status last said.

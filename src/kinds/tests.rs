@@ -525,7 +525,7 @@ fn quotas_hold_back_what_comes_after_them_and_usage_counts_what_is_within() {
     let beyond = index.quotas("acme").beyond;
     assert_eq!(
         beyond.get(&(KindId::Application, "postgres".to_owned())).map(String::as_str),
-        Some("Organization acme's quota cpu is 1500m: with this Application it would use 3000m")
+        Some("Organization acme's quota cpu is 1500m: with this Application it would use 3")
     );
     assert!(!beyond.contains_key(&(KindId::Application, "storefront".to_owned())), "it fits beside api: {beyond:?}");
     assert!(beyond.contains_key(&(KindId::VM, "legacy-erp".to_owned())), "4 cores: {beyond:?}");
@@ -534,6 +534,28 @@ fn quotas_hold_back_what_comes_after_them_and_usage_counts_what_is_within() {
     // Its quotas held back postgres: a change of acme wakes it, with its workloads.
     let acme: Organization = sample("Organization", "acme", json!({ "spec": { "quotas": { "cpu": "1500m" } } }));
     assert!(acme.governed(&index).contains(&(KindId::Application, "postgres".to_owned(), "acme".to_owned())));
+}
+
+/// Usage is spelled one way whatever order its terms were added in (the order objects were
+/// created in differs between two runs of the same platform).
+#[test]
+fn usage_is_spelled_the_same_whatever_the_order_of_its_terms() {
+    use super::quota::{Amounts, Quotas, Resource};
+    let parsed = |text: &str| {
+        let quantity = kube_quantity::ParsedQuantity::try_from(text).expect("a quantity");
+        quantity.to_bytes_f64().expect("a number")
+    };
+    let sum = |terms: &[&str]| {
+        let total: f64 = terms.iter().map(|t| parsed(t)).sum();
+        let amounts = Amounts::from([(Resource::Memory, total), (Resource::Cpu, total)]);
+        let usage = Quotas::of(&amounts);
+        (usage.memory, usage.cpu)
+    };
+    assert_eq!(sum(&["4G", "256Mi", "1Gi"]), sum(&["1Gi", "256Mi", "4G"]));
+    assert_eq!(sum(&["4G", "256Mi", "1Gi"]).0.as_deref(), Some("5342177280"), "exact");
+    assert_eq!(sum(&["1Gi", "1Gi"]).0.as_deref(), Some("2Gi"));
+    assert_eq!(sum(&["500m", "1"]).1.as_deref(), Some("1500m"));
+    assert_eq!(sum(&["500m", "1500m"]).1.as_deref(), Some("2"));
 }
 
 #[test]
@@ -1302,6 +1324,32 @@ fn the_stack_phase_follows_its_applications_and_rollouts() {
         assert_eq!(stack.gathered(&Inputs::offline(&index, &config)), unready, "{apps:?} {deployments:?}");
     }
     assert_eq!(stack_with(&[ready], &[("one", done)])["lastDeployedAt"], "2026-11-25T10:05:00Z");
+}
+
+/// A failed rollout is its stack's latest word until a newer one completes; that one turning
+/// Ready wakes it.
+#[test]
+fn a_failure_is_history_once_a_newer_rollout_of_the_stack_completed() {
+    let failed = json!({ "phase": "failed", "completedAt": "2026-11-25T10:05:00Z" });
+    let superseded = |deployments: &[(&str, Value)]| {
+        let (_, index) = stack_among(&[("web", "Provisioned", 2)], deployments);
+        let failure = index.get::<Deployment>(Some("acme"), "broken").expect("the failed rollout");
+        let woken: Vec<String> = (index.all::<Deployment>(Some("acme")).iter())
+            .flat_map(|rollout| rollout.followers(&index))
+            .map(|(_, name)| name)
+            .collect();
+        (release::superseded_by(&failure, &index), woken)
+    };
+    assert_eq!(superseded(&[("broken", failed.clone())]), (None, vec![]), "the latest word");
+    let earlier = json!({ "phase": "completed", "completedAt": "2026-11-25T10:00:00Z" });
+    assert_eq!(superseded(&[("broken", failed.clone()), ("before", earlier)]), (None, vec![]));
+    let later = json!({ "phase": "completed", "completedAt": "2026-11-25T10:10:00Z" });
+    let fixed = [("broken", failed.clone()), ("fixed", later.clone())];
+    assert_eq!(superseded(&fixed), (Some("fixed".into()), vec!["broken".to_owned()]));
+    // Once said, it is not woken again.
+    let mut said = failed;
+    said["supersededBy"] = "fixed".into();
+    assert_eq!(superseded(&[("broken", said), ("fixed", later)]).1, Vec::<String>::new());
 }
 
 /// `create_deployment`'s rule: only a ready or deployed stack takes a rollout, and a draft or

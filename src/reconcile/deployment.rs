@@ -102,7 +102,9 @@ async fn roll_out(obj: &Deployment, ctx: &Context) -> Result<(Report<DeploymentS
         Some(wait) => Action::requeue(wait),
         None => Action::requeue(durations::RESYNC),
     };
-    Ok((report(&transition.rollout), action))
+    let mut report = report(&transition.rollout);
+    report.observed.superseded_by = release::superseded_by(obj, &ctx.index);
+    Ok((report, action))
 }
 
 /// Why the rollout may not start, by the rule admission applies (`kinds::policy::deploying`),

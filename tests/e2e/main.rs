@@ -21,6 +21,7 @@ mod missing_crd;
 mod orders;
 mod placement;
 mod platform;
+mod rollouts;
 mod thirdparty;
 
 use kube::api::{Api, ApiResource, DynamicObject};

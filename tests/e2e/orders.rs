@@ -27,8 +27,19 @@ const ORGANIZATIONS: [&str; 3] = ["acme", "globex", "initech"];
 /// The shuffles, one per run after the first; `WINDFLOW_E2E_SEEDS` (comma-separated) replays
 /// others.
 const SEEDS: [u64; 3] = [20261203, 7, 4242];
-/// Reasons that are real faults: Argo CD may call Degraded only these.
-const FAULTS: &[&str] = &["ProviderNotInstalled", "InvalidSpec", "Conflict", "DependentFailed"];
+/// Reasons that are real faults: Argo CD may call Degraded only these (a rollout's failure
+/// while it is its stack's latest word among them).
+const FAULTS: &[&str] = &[
+    "ProviderNotInstalled",
+    "InvalidSpec",
+    "Conflict",
+    "DependentFailed",
+    "QuotaExceeded",
+    "HealthCheckFailed",
+    "StackNotDeployable",
+    "InvalidRollout",
+    "Suspended",
+];
 
 fn seeds() -> Vec<u64> {
     match std::env::var("WINDFLOW_E2E_SEEDS") {
@@ -140,7 +151,8 @@ fn collect_statuses(client: Client, until: Arc<AtomicBool>) -> tokio::task::Join
 }
 
 /// The chart's health script on every status collected: work under way is Progressing, never
-/// Degraded; Degraded is a real fault; a rollout's record is Healthy. Returns the verdicts seen.
+/// Degraded; Degraded is a real fault; a rollout's record is Healthy, but for a failure that is
+/// its stack's latest word. Returns the verdicts seen.
 fn judge(snapshots: &BTreeSet<String>) -> BTreeMap<(String, String, String), usize> {
     let mut verdicts = BTreeMap::new();
     for text in snapshots {

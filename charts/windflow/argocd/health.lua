@@ -39,8 +39,14 @@ end
 if synced ~= nil and synced.status == "False" then
   return failed(synced)
 end
--- A finished rollout is a record: history is not a fault of what runs now.
+-- A finished rollout is a record: history is not a fault of what runs now. A failure is,
+-- while no newer rollout of its stack completed (the operator says which did).
 local finished = { completed = true, failed = true, cancelled = true, rolled_back = true }
+if obj.kind == "Deployment" and status.phase == "failed" and status.supersededBy == nil then
+  hs.status = "Degraded"
+  hs.message = "rollout failed, the stack's latest: " .. (status.message or "")
+  return hs
+end
 if obj.kind == "Deployment" and finished[status.phase] then
   hs.status = "Healthy"
   hs.message = "rollout " .. status.phase .. ((ready and ready.message and (": " .. ready.message)) or "")
