@@ -71,9 +71,6 @@ pub enum Resource {
 }
 
 impl Resource {
-    pub const ALL: [Self; 7] =
-        [Self::Environments, Self::Stacks, Self::Applications, Self::Volumes, Self::Cpu, Self::Memory, Self::Storage];
-
     /// Its key in `quotas` and `usage`.
     pub fn key(self) -> &'static str {
         match self {
@@ -291,6 +288,10 @@ impl Index {
 
     /// Why `kind` `name` of `namespace` is beyond its tenant's quotas, if it is.
     pub fn beyond_quota(&self, namespace: &str, kind: KindId, name: &str) -> Option<String> {
+        // Most reconciles are of kinds quotas do not count: nothing to weigh.
+        if !counted(kind) {
+            return None;
+        }
         let quotas = self.tenant(namespace)?.spec.quotas.limits();
         if quotas.is_empty() {
             return None;
