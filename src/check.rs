@@ -189,7 +189,20 @@ async fn children_differences<K: Kind>(at: &ChildrenOf<'_>, obj: &K) -> Result<V
             }
         };
         let unserved = provider.unserved(obj.consults()).await?;
-        let inputs = Inputs { report: report.as_ref(), unserved: &unserved, ..Inputs::offline(at.index, at.config) };
+        let kept = match provider.names_of(&owner, K::KEPT_CHILDREN).await {
+            Ok(kept) => kept,
+            Err(ApplyError::Kube(error)) => return Err(error),
+            Err(error) => {
+                differences.push(on(&error.to_string()));
+                continue;
+            }
+        };
+        let inputs = Inputs {
+            report: report.as_ref(),
+            unserved: &unserved,
+            kept: &kept,
+            ..Inputs::offline(at.index, at.config)
+        };
         let Ok(children) = kinds::children(obj, &placement, &inputs) else { return Ok(vec![]) };
         let wanted: Vec<DynamicObject> =
             children.into_iter().filter(|child| child.cluster == *cluster).map(|child| child.object).collect();

@@ -23,7 +23,7 @@ use crate::kinds::policy::deploying::{self, Decision, Lookup};
 use crate::kinds::stack::Stack;
 use crate::kinds::user::User;
 use crate::kinds::vm::VM;
-use crate::kinds::volume::Volume;
+use crate::kinds::volume::{Volume, parse_schedule};
 use crate::kinds::{Index, Indexed};
 use crate::mirror::actor::{Actor, CHANGED_BY, CREATED_BY, DELETED_BY};
 use crate::provision::ProvisionError;
@@ -122,7 +122,11 @@ pub async fn validate<L: Lookup, A: Access>(
                         Verdict::Allowed(warnings) => quota(object, lookup).await?.warned(warnings),
                         refused => refused,
                     },
-                    (_, "Environment" | "Volume") => quota(object, lookup).await?,
+                    (_, "Volume") => match backup_schedule(object) {
+                        Verdict::Allowed(_) => quota(object, lookup).await?,
+                        refused => refused,
+                    },
+                    (_, "Environment") => quota(object, lookup).await?,
                     (_, "Policy") => {
                         // What is no valid Policy is its CRD schema's to refuse.
                         let Ok(policy) = object.clone().try_parse::<Policy>() else {
@@ -182,6 +186,16 @@ impl Verdict {
             }
             denied => denied,
         }
+    }
+}
+
+/// A Volume's `backupSchedule` reads as five-field cron (CEL cannot tell).
+fn backup_schedule(object: &DynamicObject) -> Verdict {
+    // What is no valid Volume is its CRD schema's to refuse.
+    let Ok(volume) = object.clone().try_parse::<Volume>() else { return Verdict::Allowed(vec![]) };
+    match volume.spec.backup_schedule.as_deref().map(parse_schedule) {
+        Some(Err(message)) => Verdict::Denied(message),
+        _ => Verdict::Allowed(vec![]),
     }
 }
 

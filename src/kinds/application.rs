@@ -19,17 +19,21 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved};
+use super::element::MonitorKind;
 use super::network::{Attachments, Join, MULTUS_NETWORKS, attach, attachment_label};
 use super::release::{self, Release, WorkloadPlan};
 use super::shared::{PLACEMENT_COLUMN, applied_of, columns, linked, metadata, quantities, text, without_condition};
 use super::vm::{Machine, machine_not_working};
-use super::{Index, Inputs, Kind, KindId, Stack};
+use super::{Element, Index, Inputs, Kind, KindId, Stack};
 use crate::child_set;
 use crate::deploy::Runtime;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
-use crate::provision::third_party::{NetworkAttachmentDefinition, VirtualMachine};
-use crate::provision::types::{DATA_VOLUME, DEPLOYMENT};
+use crate::provision::third_party::{
+    self, NetworkAttachmentDefinition, PodMonitor, PodMonitorSpec, ScrapeEndpoint, ServiceMonitor, ServiceMonitorSpec,
+    VirtualMachine,
+};
+use crate::provision::types::{DATA_VOLUME, DEPLOYMENT, POD_MONITOR, SERVICE_MONITOR};
 use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result, labels};
 
 /// A deployable application of a stack (tables `applications`, `volume_applications`,
@@ -265,7 +269,15 @@ child_set! {
     /// What an Application provisions: a container application's Deployments, Service and
     /// autoscaler, a vm application's VirtualMachine, and either's Multus definitions of fixed
     /// addresses.
-    ApplicationChild { Deployment, Service, HorizontalPodAutoscaler, VirtualMachine, NetworkAttachmentDefinition }
+    ApplicationChild {
+        Deployment,
+        Service,
+        HorizontalPodAutoscaler,
+        VirtualMachine,
+        NetworkAttachmentDefinition,
+        ServiceMonitor,
+        PodMonitor,
+    }
 }
 
 /// The variant's name is the type's: an apps/v1 Deployment.
@@ -551,6 +563,7 @@ impl Application {
             _ => &plan.main,
         };
         let ports = ports(&served.config.0)?;
+        children.extend(self.monitor(namespace, &ports, inputs.index)?);
         if !ports.is_empty() {
             let mut selector = label_map([(labels::APPLICATION, name.as_str())]);
             if let Some(revision) = &plan.service_revision {
@@ -562,8 +575,11 @@ impl Application {
                 target_port: Some(IntOrString::Int(port)),
                 ..ServicePort::default()
             });
+            let mut service_metadata = metadata(Some(namespace), &name);
+            // What its ServiceMonitor selects it by.
+            service_metadata.labels = Some(label_map([(labels::APPLICATION, name.as_str())]));
             children.push(ApplicationChild::Service(Service {
-                metadata: metadata(Some(namespace), &name),
+                metadata: service_metadata,
                 spec: Some(ServiceSpec {
                     selector: Some(selector),
                     ports: Some(ports.collect()),
@@ -573,6 +589,59 @@ impl Application {
             }));
         }
         Ok(children)
+    }
+
+    /// How Prometheus scrapes the application, as the `monitoringConfig` of its stack's Element
+    /// says: a ServiceMonitor or a PodMonitor on the named port (its first otherwise). An
+    /// application with no port has nothing to scrape.
+    fn monitor(&self, namespace: &str, ports: &[(String, i32)], index: &Index) -> Result<Option<ApplicationChild>> {
+        let namespace_of = self.namespace();
+        let stack = index.get::<Stack>(namespace_of.as_deref(), &self.spec.stack_ref.name);
+        let element =
+            stack.and_then(|stack| index.get::<Element>(namespace_of.as_deref(), &stack.spec.element_ref.name));
+        let Some(element) = element.filter(|element| element.spec.monitoring_config.enabled()) else { return Ok(None) };
+        let config = &element.spec.monitoring_config;
+        let port = match &config.port {
+            None => ports.first().map(|(name, _)| name.clone()),
+            Some(wanted) if ports.iter().any(|(name, _)| name == wanted) => Some(wanted.clone()),
+            Some(wanted) => {
+                let named: Vec<&str> = ports.iter().map(|(name, _)| name.as_str()).collect();
+                return Err(ProvisionError::invalid(
+                    "spec.deploymentConfig.ports",
+                    format!(
+                        "Element {} scrapes port {wanted:?} (monitoringConfig.port), which this application does not \
+                         name (its ports: {})",
+                        element.name_any(),
+                        if named.is_empty() { "none".to_owned() } else { named.join(", ") }
+                    ),
+                ));
+            }
+        };
+        let Some(port) = port else { return Ok(None) };
+        let name = self.name_any();
+        let endpoint = ScrapeEndpoint {
+            port,
+            path: config.path.clone().unwrap_or_else(|| "/metrics".to_owned()),
+            interval: config.interval.clone(),
+        };
+        let selector = third_party::LabelSelector { match_labels: label_map([(labels::APPLICATION, name.as_str())]) };
+        let mut monitor_metadata = metadata(Some(namespace), &name);
+        monitor_metadata.labels = (!config.labels.is_empty()).then(|| config.labels.clone());
+        Ok(Some(match config.monitor.unwrap_or_default() {
+            MonitorKind::Service => {
+                let spec = ServiceMonitorSpec { selector, endpoints: vec![endpoint] };
+                ServiceMonitor {
+                    metadata: monitor_metadata,
+                    ..ServiceMonitor::new(&name, &SERVICE_MONITOR.api_resource(), spec)
+                }
+                .into()
+            }
+            MonitorKind::Pod => {
+                let spec = PodMonitorSpec { selector, pod_metrics_endpoints: vec![endpoint] };
+                PodMonitor { metadata: monitor_metadata, ..PodMonitor::new(&name, &POD_MONITOR.api_resource(), spec) }
+                    .into()
+            }
+        }))
     }
 
     /// One apps/v1 Deployment of `release`, named `name`, of `replicas` pods (`None`: left to

@@ -4,6 +4,8 @@
 use kube::api::DynamicObject;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use k8s_openapi::jiff::Timestamp;
@@ -13,7 +15,8 @@ use super::shared::{
     Standing, columns, first_unready, in_maintenance, phase_column, standings, tag_rows, tag_table, tags,
 };
 use super::{
-    ContainerCluster, Domain, Gathered, Index, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM, Volume,
+    Application, ContainerCluster, Domain, Gathered, Index, Inputs, Kind, KindId, Network, PhysicalHost, Stack, VM,
+    Volume,
 };
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, JoinTable, Rows, StatusColumn};
@@ -52,12 +55,59 @@ pub struct ElementSpec {
     /// Element configuration (free-form).
     #[serde(default)]
     pub configuration: FreeForm,
-    /// Monitoring configuration (free-form).
+    /// How Prometheus scrapes the container applications of the stacks on the element.
     #[serde(default)]
-    pub monitoring_config: FreeForm,
+    pub monitoring_config: MonitoringConfig,
     /// Names of Tags.
     #[serde(default)]
     pub tags: Vec<String>,
+}
+
+/// How the Prometheus Operator scrapes the container applications of the stacks on an element:
+/// a ServiceMonitor (through the application's Service) or a PodMonitor (its pods) each, where
+/// the cluster they run on serves that API. Stored as the seed's `monitoring_config` JSON.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringConfig {
+    /// Scrape them. Off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `service` (default): a ServiceMonitor; `pod`: a PodMonitor, for applications whose
+    /// pods are scraped one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorKind>,
+    /// The port scraped, by name (`deploymentConfig.ports`); the application's first port
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub port: Option<String>,
+    /// The HTTP path of the metrics; `/metrics` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253), regex(pattern = r"^/"))]
+    pub path: Option<String>,
+    /// How often, as Prometheus writes a duration (`30s`, `1m`); Prometheus' own otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub interval: Option<String>,
+    /// Labels on each monitor, for the Prometheus that selects them
+    /// (`serviceMonitorSelector`, `podMonitorSelector`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Which monitor an application gets.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKind {
+    #[default]
+    Service,
+    Pod,
+}
+
+impl MonitoringConfig {
+    pub fn enabled(&self) -> bool {
+        self.enabled == Some(true)
+    }
 }
 
 /// Seed `element_type_check`.
@@ -120,7 +170,7 @@ struct ElementRow<'a> {
     environment_id: Uuid,
     element_type: &'a str,
     configuration: &'a FreeForm,
-    monitoring_config: &'a FreeForm,
+    monitoring_config: &'a MonitoringConfig,
 }
 
 impl Kind for Element {
@@ -169,6 +219,13 @@ impl Kind for Element {
         ElementStatus { phase: Some(now), last_health_check: Some(checked), ..Default::default() }
     }
 
+    /// The applications on it, which its `monitoringConfig` shapes.
+    fn governed(&self, index: &Index) -> Vec<(KindId, String, String)> {
+        let namespace = self.namespace().unwrap_or_default();
+        let applications = self.applications(index).into_iter();
+        applications.map(|application| (KindId::Application, application.name_any(), namespace.clone())).collect()
+    }
+
     /// An element works while everything on it does: one that needs users is its fault too.
     fn gathered(&self, inputs: &Inputs) -> Option<Gathered> {
         let on = self.objects_on(inputs.index);
@@ -180,6 +237,12 @@ impl Kind for Element {
 }
 
 impl Element {
+    /// The applications of the stacks on the element.
+    pub fn applications(&self, index: &Index) -> Vec<Arc<Application>> {
+        let stacks = index.children::<Stack, _>(self);
+        stacks.iter().flat_map(|stack| index.children::<Application, _>(stack.as_ref())).collect()
+    }
+
     /// The objects on the element, and how they stand.
     fn objects_on(&self, index: &Index) -> Vec<(String, Standing)> {
         [

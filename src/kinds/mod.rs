@@ -60,6 +60,7 @@ use std::fmt;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::object::HasStatus;
@@ -101,12 +102,16 @@ pub struct Inputs<'a> {
     pub unserved: &'a [ChildType],
     /// What is left of a new object's arrival grace: what it gathers may still be on its way.
     pub arriving: Option<Duration>,
+    /// The names of the children of [`Kind::KEPT_CHILDREN`] the object holds now.
+    pub kept: &'a [String],
+    /// The time the builder builds for (a scheduled backup's slot).
+    pub now: Timestamp,
 }
 
 impl<'a> Inputs<'a> {
     /// What builders read where no cluster is asked: every consulted API is served.
     pub fn offline(index: &'a Index, config: &'a Config) -> Self {
-        Self { index, config, report: None, unserved: &[], arriving: None }
+        Self { index, config, report: None, unserved: &[], arriving: None, kept: &[], now: Timestamp::now() }
     }
 
     /// Whether the cluster serves `type_` (one the object [`Kind::consults`]).
@@ -174,6 +179,9 @@ pub trait Kind:
     /// The kind's status follows other objects (read from the index) although it provisions
     /// nothing.
     const OBSERVES_OTHERS: bool = false;
+    /// Children made over time and kept by count, which the spec alone does not tell (a
+    /// volume's scheduled snapshots): the builder is told which it holds ([`Inputs::kept`]).
+    const KEPT_CHILDREN: &'static [ChildType] = &[];
 
     /// The status every kind carries.
     fn common_status(&self) -> Option<&CommonStatus> {
@@ -217,9 +225,9 @@ pub trait Kind:
         vec![]
     }
 
-    /// Objects that run only while its spec lets them (the workloads of an Organization or an
-    /// Environment, which `isActive: false` suspends), with their namespaces: woken when its
-    /// spec changes.
+    /// Objects its spec shapes (the workloads of an Organization or an Environment, which
+    /// `isActive: false` suspends; the applications an Element's `monitoringConfig` has
+    /// scraped), with their namespaces: woken when its spec changes.
     fn governed(&self, _index: &Index) -> Vec<(KindId, String, String)> {
         vec![]
     }
@@ -274,6 +282,12 @@ pub trait Kind:
     /// if they do not: Ready stays False, reason `Progressing`, until they do. Ready=True means
     /// the thing works, not that it was applied.
     fn not_working(&self, _applied: &[DynamicObject], _inputs: &Inputs) -> Option<String> {
+        None
+    }
+
+    /// When the object has work at a set time (a volume's next scheduled backup): it is woken
+    /// then, not polled.
+    fn due(&self, _inputs: &Inputs) -> Option<Duration> {
         None
     }
 

@@ -168,6 +168,168 @@ fn volume_is_a_claim_with_the_configured_class_access_mode_and_size() {
     assert_eq!(build(&bucket, &config).expect("children")[0]["spec"]["storageClassName"], "csi-s3");
 }
 
+/// The children of `volume` when it holds the snapshots `kept`, at `now`.
+fn backed_up(volume: &Volume, kept: &[String], now: &str) -> crate::provision::Result<Vec<Value>> {
+    let index = index(&platform());
+    let config = Config::default();
+    let inputs = Inputs { kept, now: now.parse().expect("a time"), ..Inputs::offline(&index, &config) };
+    Ok(objects(volume, &inputs)?.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect())
+}
+
+#[test]
+fn scheduled_backups_are_snapshots_named_by_their_slot_and_kept_by_count() {
+    let volume: Volume = sample(
+        "Volume",
+        "uploads",
+        json!({ "metadata": { "creationTimestamp": "2026-12-01T00:00:00Z" },
+                "spec": { "backupSchedule": "0 2 * * *", "backupRetention": 3 } }),
+    );
+    let held: Vec<String> =
+        ["uploads-202611300200", "uploads-202612030200", "uploads-202612040200", "uploads-202612050200"]
+            .map(str::to_owned)
+            .into();
+    let children = backed_up(&volume, &held, "2026-12-06T03:00:00Z").expect("children");
+    assert_eq!(
+        kinds(&children),
+        [
+            ("PersistentVolumeClaim", "acme-production", "uploads"),
+            ("VolumeSnapshot", "acme-production", "uploads-202612060200"),
+            ("VolumeSnapshot", "acme-production", "uploads-202612050200"),
+            ("VolumeSnapshot", "acme-production", "uploads-202612040200"),
+        ],
+        "today's slot is due; the two oldest go"
+    );
+    assert_eq!(children[1]["apiVersion"], "snapshot.storage.k8s.io/v1");
+    assert_eq!(children[1]["spec"], json!({ "source": { "persistentVolumeClaimName": "uploads" } }));
+    assert!(children[1]["metadata"]["labels"][labels::OWNER_UID].is_string(), "found again as its child");
+    // Before the first slot after its creation, nothing is due.
+    let young = backed_up(&volume, &[], "2026-12-01T01:59:00Z").expect("children");
+    assert_eq!(kinds(&young), [("PersistentVolumeClaim", "acme-production", "uploads")]);
+    // Woken at the next slot, not polled.
+    let index = index(&platform());
+    let config = Config::default();
+    let at_three = Inputs { now: "2026-12-06T03:00:00Z".parse().expect("a time"), ..Inputs::offline(&index, &config) };
+    assert_eq!(volume.due(&at_three), Some(std::time::Duration::from_secs(23 * 3600)));
+
+    // Off: no new snapshot, the kept ones stay; without a schedule, the same.
+    for off in [json!({ "spec": { "backupEnabled": false } }), json!({ "spec": { "backupSchedule": null } })] {
+        let mut stopped = volume.clone();
+        let change: VolumeSpec = serde_json::from_value({
+            let mut spec = serde_json::to_value(&volume.spec).expect("spec");
+            merge(&mut spec, off["spec"].clone());
+            spec
+        })
+        .expect("a spec");
+        stopped.spec = change;
+        let children = backed_up(&stopped, &held, "2026-12-06T03:00:00Z").expect("children");
+        let names: Vec<&str> = kinds(&children).into_iter().skip(1).map(|(_, _, name)| name).collect();
+        assert_eq!(names, ["uploads-202612050200", "uploads-202612040200", "uploads-202612030200"]);
+        assert_eq!(stopped.due(&at_three), None);
+    }
+
+    // What the snapshots say is the status: the newest is the last backup.
+    let applied: Vec<DynamicObject> = children
+        .iter()
+        .map(|child| {
+            let mut child: DynamicObject = serde_json::from_value(child.clone()).expect("an object");
+            let newest = child.metadata.name.as_deref() == Some("uploads-202612060200");
+            child.data["status"] = json!({ "phase": "Bound", "readyToUse": !newest });
+            child
+        })
+        .collect();
+    let observed = as_json(&Kind::observe(&volume, &applied, &at_three));
+    assert_eq!(observed["backups"]["lastBackup"], "uploads-202612060200");
+    assert_eq!(observed["backups"]["lastBackupTime"], "2026-12-06T02:00:00Z");
+    assert_eq!(observed["backups"]["nextBackupTime"], "2026-12-07T02:00:00Z");
+    assert_eq!(observed["backups"]["snapshots"].as_array().map(Vec::len), Some(3));
+    assert_eq!(observed["backups"]["snapshots"][2]["scheduledAt"], "2026-12-04T02:00:00Z");
+    assert_eq!(observed["backups"]["snapshots"][0]["readyToUse"], false, "just made");
+    assert_eq!(observed["backups"]["snapshots"][2]["readyToUse"], true);
+
+    // Cron is read as five fields, minutes at the finest.
+    assert!(parse_schedule("*/15 1-5 * * MON-FRI").is_ok());
+    for bad in ["every night", "0 0 2 * * *", "61 * * * *"] {
+        let error = parse_schedule(bad).expect_err(bad);
+        assert!(error.starts_with(&format!("spec.backupSchedule {bad:?} is not five-field cron")), "{error}");
+    }
+}
+
+#[test]
+fn a_restored_volume_starts_from_its_snapshot_where_the_snapshot_api_is_served() {
+    let restored: Volume =
+        sample("Volume", "uploads", json!({ "spec": { "restoreFrom": { "snapshot": "uploads-202612060200" } } }));
+    let children = built(&restored);
+    assert_eq!(
+        children[0]["spec"]["dataSource"],
+        json!({ "apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "uploads-202612060200" })
+    );
+    let refused = build_on(&restored, &Config::default(), &[types::VOLUME_SNAPSHOT]).expect_err("not served");
+    assert!(matches!(refused, ProvisionError::NotProvided { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("the CSI snapshot API"), "{refused}");
+}
+
+/// The children of Application `name` when Element k8s (its stack's) has `monitoring`.
+fn monitored(name: &str, monitoring: Value) -> crate::provision::Result<Vec<Value>> {
+    let mut docs = platform();
+    for doc in docs.iter_mut().filter(|doc| doc["kind"] == "Element" && doc["metadata"]["name"] == "k8s") {
+        doc["spec"]["monitoringConfig"] = monitoring.clone();
+    }
+    let index = index(&docs);
+    let config = Config::default();
+    let application: Application = sample("Application", name, json!({}));
+    let children = objects(&application, &Inputs::offline(&index, &config))?;
+    Ok(children.into_iter().map(|c| serde_json::to_value(c).expect("json")).collect())
+}
+
+#[test]
+fn an_elements_monitoring_config_scrapes_the_applications_on_it() {
+    let of_kind = |children: &[Value], kind: &str| children.iter().find(|c| c["kind"] == kind).cloned();
+    // Off unless enabled.
+    let off = monitored("storefront", json!({ "interval": "30s" })).expect("children");
+    assert!(of_kind(&off, "ServiceMonitor").is_none() && of_kind(&off, "PodMonitor").is_none());
+
+    let children =
+        monitored("storefront", json!({ "enabled": true, "labels": { "release": "prometheus" } })).expect("children");
+    let monitor = of_kind(&children, "ServiceMonitor").expect("a ServiceMonitor");
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(monitor["metadata"]["namespace"], "acme-production");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus", "what Prometheus selects");
+    assert_eq!(monitor["spec"]["endpoints"], json!([{ "port": "http", "path": "/metrics" }]));
+    // It selects the application's Service, by a label the Service carries.
+    let service = of_kind(&children, "Service").expect("the Service");
+    let selected = monitor["spec"]["selector"]["matchLabels"].as_object().expect("labels");
+    assert!(!selected.is_empty());
+    for (key, value) in selected {
+        assert_eq!(&service["metadata"]["labels"][key], value, "{key}");
+    }
+
+    let pods = json!({ "enabled": true, "monitor": "pod", "port": "postgres", "path": "/stats", "interval": "1m" });
+    let children = monitored("postgres", pods).expect("children");
+    let monitor = of_kind(&children, "PodMonitor").expect("a PodMonitor");
+    assert_eq!(
+        monitor["spec"]["podMetricsEndpoints"],
+        json!([{ "port": "postgres", "path": "/stats", "interval": "1m" }])
+    );
+    let workload = of_kind(&children, "Deployment").expect("the workload");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_object().expect("labels") {
+        assert_eq!(&workload["spec"]["template"]["metadata"]["labels"][key], value, "{key}");
+    }
+
+    // Its applications are woken when the element's spec changes.
+    let k8s: super::element::Element = sample("Element", "k8s", json!({}));
+    let mut woken: Vec<String> = k8s.governed(&index(&platform())).into_iter().map(|(_, name, _)| name).collect();
+    woken.sort();
+    assert_eq!(woken, ["api", "postgres", "storefront"]);
+
+    // A port the application does not name is said on it.
+    let error = monitored("storefront", json!({ "enabled": true, "port": "metrics" })).expect_err("no such port");
+    assert_eq!(
+        error.to_string(),
+        "spec.deploymentConfig.ports: Element k8s scrapes port \"metrics\" (monitoringConfig.port), which this \
+         application does not name (its ports: http)"
+    );
+}
+
 #[test]
 fn network_policy_joins_members_and_bridges_get_a_multus_attachment() {
     let backend: Network = sample("Network", "backend", json!({}));

@@ -1,22 +1,32 @@
-//! Volume → PersistentVolumeClaim.
+//! Volume → PersistentVolumeClaim, and its scheduled backups → VolumeSnapshots.
 
-use kube::{CustomResource, KubeSchema, ResourceExt};
+use kube::{CustomResource, KubeSchema, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, TypedLocalObjectReference, VolumeResourceRequirements,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::jiff::civil::DateTime;
+use k8s_openapi::jiff::tz::TimeZone;
+use k8s_openapi::jiff::{Timestamp, Zoned};
 use kube::api::DynamicObject;
+use serde_json::Value;
+use std::time::Duration;
 use uuid::Uuid;
 
 use super::common::{CommonStatus, ObjectRef, Reference, Resolved, yes};
-use super::shared::{PLACEMENT_COLUMN, applied_text, columns, element, gigabytes, metadata, phase_column};
+use super::shared::{PLACEMENT_COLUMN, applied_of, applied_text, columns, element, gigabytes, metadata, phase_column};
 use super::{Inputs, Kind, KindId};
 use crate::child_set;
 use crate::free_form::FreeForm;
 use crate::mirror::{Invalid, Rows, StatusColumn};
-use crate::provision::types::PVC;
-use crate::provision::{Anchor, DeletionPolicy, Placement, ProvisionError, Result};
+use crate::provision::third_party::{SnapshotSource, VolumeSnapshot, VolumeSnapshotSpec};
+use crate::provision::types::{PVC, VOLUME_SNAPSHOT};
+use crate::provision::{Anchor, ChildType, DeletionPolicy, Placement, ProvisionError, Result};
 
 /// A storage volume on a `volume` element (table `volumes`).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -37,6 +47,7 @@ use crate::provision::{Anchor, DeletionPolicy, Placement, ProvisionError, Result
     validation = Rule::new("size(self.metadata.name) <= 100").message("a volume name has at most 100 characters")
 )]
 #[x_kube(validation = Rule::new("!self.shared || self.accessMode != 'read_write_once'").message("a shared volume needs accessMode read_only_many or read_write_many"))]
+#[x_kube(validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)").message("restoreFrom is set when the volume is created, and kept"))]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeSpec {
     /// What deleting this object does to the Kubernetes objects it provisioned.
@@ -55,13 +66,27 @@ pub struct VolumeSpec {
     #[x_kube(validation = Rule::new("self >= 0.01").message("sizeGb is at least 0.01"))]
     #[x_kube(validation = Rule::new("self >= oldSelf").message("sizeGb cannot shrink"))]
     pub size_gb: f64,
-    /// Back the volume up.
+    /// Back the volume up on `backupSchedule`: a CSI VolumeSnapshot of its claim at each time
+    /// the schedule names. Nothing is made without a schedule. Turning it off makes no new
+    /// snapshot and keeps those made.
     #[serde(default = "yes")]
     pub backup_enabled: bool,
-    /// Backup schedule, in cron syntax.
+    /// When backups are made: five-field cron (minute hour day-of-month month day-of-week,
+    /// UTC), such as `0 2 * * *`. Needs the CSI snapshot API (external-snapshotter) where the
+    /// volume runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 50))]
     pub backup_schedule: Option<String>,
+    /// How many scheduled snapshots are kept: the oldest beyond it is deleted once a newer one
+    /// is made.
+    #[serde(default = "default_backup_retention")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub backup_retention: u32,
+    /// A VolumeSnapshot, in the namespace where the volume runs, whose content the new claim
+    /// starts with (`dataSource`). Only when the volume is created; immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("restoreFrom is immutable"))]
+    pub restore_from: Option<RestoreSource>,
     /// Shared between several consumers.
     #[serde(default)]
     pub shared: bool,
@@ -71,6 +96,22 @@ pub struct VolumeSpec {
     /// Storage configuration (free-form).
     #[serde(default)]
     pub storage_config: FreeForm,
+}
+
+/// Snapshots kept unless `backupRetention` says otherwise: a week of daily backups.
+pub const DEFAULT_BACKUP_RETENTION: u32 = 7;
+
+fn default_backup_retention() -> u32 {
+    DEFAULT_BACKUP_RETENTION
+}
+
+/// Where a new volume's content comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSource {
+    /// The name of a VolumeSnapshot (such as one of another volume's `status.backups`).
+    #[schemars(length(min = 1, max = 253))]
+    pub snapshot: String,
 }
 
 /// Seed `volume_type_check`.
@@ -106,6 +147,38 @@ pub struct VolumeStatus {
     /// Seed `volumes.status`: creating, available, bound, error, deleting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<VolumePhase>,
+    /// The scheduled backups, while there are any or a schedule makes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<BackupsStatus>,
+}
+
+/// A volume's scheduled backups, as its snapshots show them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupsStatus {
+    /// The newest snapshot made (RFC 3339 time of its schedule slot in `lastBackupTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup_time: Option<String>,
+    /// When the schedule makes the next one; none while backups are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_backup_time: Option<String>,
+    /// The snapshots kept, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<KeptSnapshot>,
+}
+
+/// One kept snapshot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptSnapshot {
+    pub name: String,
+    /// The schedule slot it was made for (RFC 3339, UTC).
+    pub scheduled_at: String,
+    /// Its snapshot controller's word: the content can be restored from.
+    #[serde(default)]
+    pub ready_to_use: bool,
 }
 
 kind_status!(VolumeStatus);
@@ -131,8 +204,98 @@ struct VolumeRow<'a> {
 }
 
 child_set! {
-    /// What a Volume provisions: its claim.
-    VolumeChild { PersistentVolumeClaim }
+    /// What a Volume provisions: its claim, and the snapshots of its scheduled backups.
+    VolumeChild { PersistentVolumeClaim, VolumeSnapshot }
+}
+
+/// The minute a scheduled snapshot is named by: `<volume>-<slot>`.
+const SLOT_FORMAT: &str = "%Y%m%d%H%M";
+
+/// Reads a backup schedule: five fields, minutes at the finest (a snapshot is named by its
+/// minute).
+pub fn parse_schedule(schedule: &str) -> Result<Cron, String> {
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .build()
+        .parse(schedule)
+        .map_err(|error| format!("spec.backupSchedule {schedule:?} is not five-field cron: {error}"))
+}
+
+impl Volume {
+    /// The schedule backups are made on, while they are on.
+    fn schedule(&self) -> Result<Option<Cron>> {
+        let Some(schedule) = self.spec.backup_schedule.as_deref().filter(|_| self.spec.backup_enabled) else {
+            return Ok(None);
+        };
+        parse_schedule(schedule).map(Some).map_err(|message| ProvisionError::invalid("spec.backupSchedule", message))
+    }
+
+    fn snapshot_name(&self, slot: &Zoned) -> String {
+        format!("{}-{}", self.name_any(), slot.strftime(SLOT_FORMAT))
+    }
+
+    /// The slot a snapshot of this volume was made for, read from its name.
+    fn slot_of(&self, snapshot: &str) -> Option<Zoned> {
+        let minute = snapshot.strip_prefix(&self.name_any())?.strip_prefix('-')?;
+        DateTime::strptime(SLOT_FORMAT, minute).ok()?.to_zoned(TimeZone::UTC).ok()
+    }
+
+    /// The latest slot of the schedule at `now`, once the volume existed.
+    fn due_slot(&self, schedule: &Cron, now: Timestamp) -> Option<Zoned> {
+        let slot = schedule.find_previous_occurrence(&now.to_zoned(TimeZone::UTC), true).ok()?;
+        let created = self.meta().creation_timestamp.as_ref().map(|time| time.0);
+        created.is_none_or(|created| slot.timestamp() >= created).then_some(slot)
+    }
+
+    /// The slots whose snapshots are kept, newest first: the `backupRetention` newest of those
+    /// held and the one due now.
+    fn kept_slots(&self, held: &[String], now: Timestamp) -> Result<Vec<Zoned>> {
+        let due = match self.schedule()? {
+            Some(schedule) => self.due_slot(&schedule, now),
+            None => None,
+        };
+        let mut slots: Vec<Zoned> = held.iter().filter_map(|name| self.slot_of(name)).chain(due).collect();
+        slots.sort_by(|a, b| b.cmp(a));
+        slots.dedup();
+        slots.truncate(self.spec.backup_retention as usize);
+        Ok(slots)
+    }
+
+    fn snapshot(&self, namespace: &str, slot: &Zoned) -> VolumeSnapshot {
+        VolumeSnapshot::new(
+            &self.snapshot_name(slot),
+            &VOLUME_SNAPSHOT.api_resource(),
+            VolumeSnapshotSpec { source: SnapshotSource { persistent_volume_claim_name: self.name_any() } },
+        )
+        .within(namespace)
+    }
+
+    /// The backups as the applied snapshots show them.
+    fn backups(&self, applied: &[DynamicObject], now: Timestamp) -> Option<BackupsStatus> {
+        let mut snapshots: Vec<(Zoned, KeptSnapshot)> = applied_of(applied, VOLUME_SNAPSHOT.kind)
+            .filter_map(|snapshot| {
+                let name = snapshot.name_any();
+                let slot = self.slot_of(&name)?;
+                let ready_to_use =
+                    snapshot.data.pointer("/status/readyToUse").and_then(Value::as_bool).unwrap_or_default();
+                Some((slot.clone(), KeptSnapshot { name, scheduled_at: slot.timestamp().to_string(), ready_to_use }))
+            })
+            .collect();
+        snapshots.sort_by(|a, b| b.0.cmp(&a.0));
+        let next = self.schedule().ok().flatten().and_then(|schedule| {
+            schedule.find_next_occurrence(&now.to_zoned(TimeZone::UTC), false).ok().map(|next| next.timestamp())
+        });
+        if snapshots.is_empty() && next.is_none() {
+            return None;
+        }
+        let last = snapshots.first().map(|(_, last)| last.clone());
+        Some(BackupsStatus {
+            last_backup: last.as_ref().map(|last| last.name.clone()),
+            last_backup_time: last.map(|last| last.scheduled_at),
+            next_backup_time: next.map(|next| next.to_string()),
+            snapshots: snapshots.into_iter().map(|(_, kept)| kept).collect(),
+        })
+    }
 }
 
 impl Kind for Volume {
@@ -142,6 +305,7 @@ impl Kind for Volume {
     const STATUS_COLUMNS: &'static [StatusColumn] = &[phase_column("status", "creating"), PLACEMENT_COLUMN];
     /// `bound` or `available` follows the Applications that mount it.
     const OBSERVES_OTHERS: bool = true;
+    const KEPT_CHILDREN: &'static [ChildType] = &[VOLUME_SNAPSHOT];
 
     fn references(&self) -> Vec<Reference> {
         vec![element(&self.spec.element_ref)]
@@ -156,7 +320,7 @@ impl Kind for Volume {
                 volume_type: &spec.volume_type,
                 size_gb: spec.size_gb,
                 backup_enabled: spec.backup_enabled,
-                backup_schedule: spec.backup_schedule.as_deref(),
+                backup_schedule: spec.backup_schedule.as_deref().map(checked_schedule).transpose()?,
                 shared: spec.shared,
                 access_mode: &spec.access_mode,
                 storage_config: &spec.storage_config,
@@ -171,6 +335,18 @@ impl Kind for Volume {
 
     fn anchor(&self) -> Anchor<'_> {
         Anchor::Element(&self.spec.element_ref.name)
+    }
+
+    /// A restore reads a snapshot the claim's `dataSource` names.
+    fn consults(&self) -> &'static [ChildType] {
+        if self.spec.restore_from.is_some() { &[VOLUME_SNAPSHOT] } else { &[] }
+    }
+
+    /// Woken at the next slot of its schedule.
+    fn due(&self, inputs: &Inputs) -> Option<Duration> {
+        let now = inputs.now.to_zoned(TimeZone::UTC);
+        let next = self.schedule().ok()??.find_next_occurrence(&now, false).ok()?;
+        Duration::try_from(next.timestamp().duration_since(inputs.now)).ok()
     }
 
     fn desired(&self, placement: &Placement, inputs: &Inputs) -> Result<Vec<VolumeChild>> {
@@ -194,8 +370,26 @@ impl Kind for Volume {
                 ),
             });
         }
-        Ok(vec![VolumeChild::PersistentVolumeClaim(PersistentVolumeClaim {
-            metadata: metadata(Some(placement.workload_namespace()), &self.name_any()),
+        if let Some(restore) = &self.spec.restore_from
+            && !inputs.serves(VOLUME_SNAPSHOT)
+        {
+            return Err(ProvisionError::NotProvided {
+                field: "spec.restoreFrom".into(),
+                message: format!(
+                    "restoring from snapshot {:?} needs {}, which the cluster does not serve",
+                    restore.snapshot,
+                    VOLUME_SNAPSHOT.provider()
+                ),
+            });
+        }
+        let namespace = placement.workload_namespace();
+        let data_source = self.spec.restore_from.as_ref().map(|restore| TypedLocalObjectReference {
+            api_group: Some(VOLUME_SNAPSHOT.group().to_owned()),
+            kind: VOLUME_SNAPSHOT.kind.to_owned(),
+            name: restore.snapshot.clone(),
+        });
+        let claim = VolumeChild::PersistentVolumeClaim(PersistentVolumeClaim {
+            metadata: metadata(Some(namespace), &self.name_any()),
             spec: Some(PersistentVolumeClaimSpec {
                 access_modes: Some(vec![access_mode.to_owned()]),
                 resources: Some(VolumeResourceRequirements {
@@ -203,10 +397,13 @@ impl Kind for Volume {
                     ..VolumeResourceRequirements::default()
                 }),
                 storage_class_name: storage_class,
+                data_source,
                 ..PersistentVolumeClaimSpec::default()
             }),
             ..PersistentVolumeClaim::default()
-        })])
+        });
+        let snapshots = self.kept_slots(inputs.kept, inputs.now)?.into_iter();
+        Ok(std::iter::once(claim).chain(snapshots.map(|slot| self.snapshot(namespace, &slot).into())).collect())
     }
 
     /// A volume works once its claim is Bound.
@@ -235,6 +432,11 @@ impl Kind for Volume {
             Some("Lost") => VolumePhase::Error,
             _ => VolumePhase::Creating,
         };
-        VolumeStatus { phase: Some(status), ..Default::default() }
+        VolumeStatus { phase: Some(status), backups: self.backups(applied, inputs.now), ..Default::default() }
     }
+}
+
+/// The schedule as written, once it reads as five-field cron.
+fn checked_schedule(schedule: &str) -> Result<&str, Invalid> {
+    parse_schedule(schedule).map(|_| schedule).map_err(Invalid)
 }

@@ -509,6 +509,11 @@ impl Provider {
         Ok(differences)
     }
 
+    /// The names of `owner`'s children of `types` on this cluster.
+    pub async fn names_of(&self, owner: &str, types: &'static [ChildType]) -> Result<Vec<String>, ApplyError> {
+        Ok(self.cached_children_of(owner, types).await?.into_iter().map(|(_, child)| child.name).collect())
+    }
+
     /// Whether this cluster holds any child of `owner`.
     pub async fn holds(&self, owner: &str, types: &'static [ChildType]) -> Result<bool, ApplyError> {
         Ok(!self.cached_children_of(owner, types).await?.is_empty())

@@ -321,6 +321,8 @@ impl ChildType {
             "cert-manager.io" => "cert-manager",
             "externaldns.k8s.io" => "ExternalDNS",
             "gateway.networking.k8s.io" => "the Gateway API",
+            "monitoring.coreos.com" => "the Prometheus Operator",
+            "snapshot.storage.k8s.io" => "the CSI snapshot API (external-snapshotter's CRDs and controller)",
             "windflow.io" => "WindFlow's CRDs",
             _ => "Kubernetes",
         }
@@ -370,4 +372,8 @@ pub mod types {
     pub const DATA_VOLUME: ChildType = namespaced("cdi.kubevirt.io/v1beta1", "DataVolume", "datavolumes");
     pub const TCP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "tcproutes");
     pub const UDP_ROUTE: ChildType = namespaced("gateway.networking.k8s.io/v1alpha2", "UDPRoute", "udproutes");
+    pub const VOLUME_SNAPSHOT: ChildType =
+        namespaced("snapshot.storage.k8s.io/v1", "VolumeSnapshot", "volumesnapshots");
+    pub const SERVICE_MONITOR: ChildType = namespaced("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors");
+    pub const POD_MONITOR: ChildType = namespaced("monitoring.coreos.com/v1", "PodMonitor", "podmonitors");
 }

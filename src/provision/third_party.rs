@@ -1,5 +1,6 @@
 //! The third-party types WindFlow provisions, with the fields it sets: Multus, KubeVirt and
-//! CDI, Cluster API, cert-manager, ExternalDNS and the Gateway API. Each is a
+//! CDI, Cluster API, cert-manager, ExternalDNS, the Gateway API, CSI snapshots and the
+//! Prometheus Operator. Each is a
 //! [`kube::core::Object`] of its spec.
 
 use std::collections::BTreeMap;
@@ -42,6 +43,12 @@ third_party! {
     TcpRoute = TcpRouteSpec => TCP_ROUTE,
     /// The Gateway API (experimental channel).
     UdpRoute = UdpRouteSpec => UDP_ROUTE,
+    /// The CSI snapshot API (external-snapshotter): a volume's scheduled backups.
+    VolumeSnapshot = VolumeSnapshotSpec => VOLUME_SNAPSHOT,
+    /// The Prometheus Operator: an application scraped through its Service.
+    ServiceMonitor = ServiceMonitorSpec => SERVICE_MONITOR,
+    /// The Prometheus Operator: an application's pods scraped directly.
+    PodMonitor = PodMonitorSpec => POD_MONITOR,
 }
 
 /// `{}`: a KubeVirt or CDI option chosen by its presence.
@@ -374,3 +381,43 @@ pub struct TcpRouteSpec(pub L4RouteSpec);
 #[derive(Serialize, Clone, Debug)]
 #[serde(transparent)]
 pub struct UdpRouteSpec(pub L4RouteSpec);
+
+/// A snapshot of a claim, by the cluster's default VolumeSnapshotClass for the claim's driver.
+#[derive(Serialize, Clone, Debug)]
+pub struct VolumeSnapshotSpec {
+    pub source: SnapshotSource,
+}
+
+#[derive(Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotSource {
+    pub persistent_volume_claim_name: String,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct ServiceMonitorSpec {
+    pub selector: LabelSelector,
+    pub endpoints: Vec<ScrapeEndpoint>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMonitorSpec {
+    pub selector: LabelSelector,
+    pub pod_metrics_endpoints: Vec<ScrapeEndpoint>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// Where and how often Prometheus scrapes: a named port, a path, an interval.
+#[derive(Serialize, Clone, Debug)]
+pub struct ScrapeEndpoint {
+    pub port: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+}

@@ -65,10 +65,19 @@ pub(super) async fn provision<K: Kind>(obj: &K, ctx: &Context) -> Result<(Report
             Err(ConnectError::Fault(error)) => return Err(error),
         };
     let unserved: Vec<ChildType> = providers.iter().flat_map(|(_, _, unserved)| unserved.iter().copied()).collect();
+    let mut kept = vec![];
+    for (cluster, provider, _) in &providers {
+        match provider.names_of(&located.owner, K::KEPT_CHILDREN).await {
+            Ok(names) => kept.extend(names),
+            Err(ApplyError::Kube(error)) => held_back.kube(cluster, error)?,
+            Err(error) => return Err(Error::from_apply(error)),
+        }
+    }
     let inputs = Inputs {
         report: cluster_report.as_ref(),
         unserved: &unserved,
         arriving: super::status::grace_left(obj, Timestamp::now()),
+        kept: &kept,
         ..Inputs::offline(&ctx.index, &ctx.config)
     };
     let children = match kinds::children(obj, &located.placement, &inputs) {
@@ -293,6 +302,7 @@ async fn report<K: Kind>(
         _ if inputs.report.is_some() => durations::HEALTH_CHECK,
         _ => durations::RESYNC,
     };
+    let every = obj.due(inputs).map_or(every, |due| every.min(due));
     Ok((Report { ready, observed, ..mirrored() }, Action::requeue(every)))
 }
 

@@ -11,12 +11,12 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment as Workload;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::install::{eventually, start_operator};
-use crate::platform::{apply_examples, expected_without_providers, readiness, scenario, wait_for_sample};
+use crate::install::eventually;
+use crate::platform::{expected_without_providers, patch_spec, readiness, sample_running, scenario, wait_for_sample};
 use crate::resource_of;
 
 const CONVERGE_WITHIN: Duration = Duration::from_secs(300);
@@ -42,18 +42,11 @@ async fn status_reaches(apps: &Api<DynamicObject>, pool: &PgPool, name: &str, wa
     .await;
 }
 
-async fn patch_spec(api: &Api<DynamicObject>, name: &str, spec: Value) {
-    let patch = Patch::Merge(json!({ "spec": spec }));
-    api.patch(name, &PatchParams::default(), &patch).await.unwrap_or_else(|e| panic!("patch {name}: {e}"));
-}
-
 #[tokio::test]
 async fn an_application_autoscales_stops_and_its_stack_archives_and_comes_back() {
     let scenario = scenario().await;
-    let (plane, client, workload, pool) = (scenario.plane, &scenario.client, &scenario.workload, &scenario.db.pool);
-    let _operator = start_operator(plane, &scenario.kubeconfig, &scenario.db.runtime_url, "windflow-0");
-    apply_examples(plane);
-    wait_for_sample(client, &expected_without_providers(), CONVERGE_WITHIN).await;
+    let (client, workload, pool) = (&scenario.client, &scenario.workload, &scenario.db.pool);
+    let _operator = sample_running(&scenario, CONVERGE_WITHIN).await;
     // What cannot be provisioned here (no Multus, cert-manager nor ExternalDNS) is a fault its
     // seed status column says too, where SQL users look.
     for (table, name) in

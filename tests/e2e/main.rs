@@ -9,6 +9,7 @@
 mod support;
 
 mod admission;
+mod backups;
 mod controlplane;
 mod crds;
 mod destinations;

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use crate::controlplane::{ControlPlane, add_fresh_volumes, both, run, workload_plane};
 use crate::install::{
     ClusterApi, Operator, api_writes, eventually, get, install_chart, play_cluster_api, reset, samples, settle,
-    start_operator_with_metrics, windflow,
+    start_operator, start_operator_with_metrics, windflow,
 };
 use crate::support::{TestDb, rows_changed};
 use crate::{api_for, turn};
@@ -243,6 +243,21 @@ pub struct Scenario {
     pub client: Client,
     /// The workload cluster: the sample's ContainerCluster `main`, where its stack runs.
     pub workload: Client,
+}
+
+/// An operator running the sample of `scenario`, converged (within `within`) to what it
+/// reaches without the third-party APIs.
+pub async fn sample_running(scenario: &Scenario, within: Duration) -> Operator {
+    let operator = start_operator(scenario.plane, &scenario.kubeconfig, &scenario.db.runtime_url, "windflow-0");
+    apply_examples(scenario.plane);
+    wait_for_sample(&scenario.client, &expected_without_providers(), within).await;
+    operator
+}
+
+/// Merges `spec` into the spec of `name`.
+pub async fn patch_spec(api: &Api<DynamicObject>, name: &str, spec: Value) {
+    let patch = Patch::Merge(json!({ "spec": spec }));
+    api.patch(name, &PatchParams::default(), &patch).await.unwrap_or_else(|e| panic!("patch {name}: {e}"));
 }
 
 /// A scenario with operators whose sample's Cluster API clusters become the second control
