@@ -197,6 +197,41 @@ fn other_values_reach_the_manifests() {
     }
 }
 
+#[test]
+fn several_replicas_are_drained_one_at_a_time_and_the_notes_say_how_to_check() {
+    let budget = |replicas: &str| {
+        let manifests = render(&["database.url=postgres://x", replicas]);
+        manifests.iter().find(|m| m["kind"] == "PodDisruptionBudget").cloned()
+    };
+    let two = budget("replicas=2").expect("a budget with two replicas");
+    assert_eq!(two["spec"]["minAvailable"], 1);
+    let deployment = one(&render(&["database.url=postgres://x"]), "Deployment").clone();
+    assert_eq!(two["spec"]["selector"]["matchLabels"], deployment["spec"]["selector"]["matchLabels"]);
+    assert!(budget("replicas=1").is_none(), "one replica: a budget would block every drain");
+
+    let notes = helm(&[
+        "install",
+        "windflow",
+        CHART,
+        "--namespace",
+        "windflow-system",
+        "--dry-run=client",
+        "--set",
+        "database.url=postgres://x",
+    ]);
+    let notes = notes.split("NOTES:").nth(1).expect("the chart has notes");
+    for said in [
+        "2 operator replica(s)",
+        "Lease windflow-operator",
+        "rollout status deployment/windflow",
+        "the admission webhook: on",
+        "run by the operator at start",
+        "kubectl get windflow -A",
+    ] {
+        assert!(notes.contains(said), "{said:?} in {notes}");
+    }
+}
+
 /// The chart's deny list is the operator's default, and the cluster's own ranges are added to it.
 #[test]
 fn the_deny_list_is_the_operators_default_with_the_clusters_ranges() {
