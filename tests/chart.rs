@@ -26,6 +26,15 @@ fn helm(args: &[&str]) -> String {
     stdout
 }
 
+/// What `helm` says when it refuses `args`.
+fn helm_refuses(args: &[&str]) -> String {
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let output = Command::new(&helm).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("helm runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
+    assert!(!output.status.success(), "helm {args:?} accepted: {said}");
+    said
+}
+
 /// The chart's manifests for `values` (`key=value` pairs for `--set`).
 fn render(values: &[&str]) -> Vec<Value> {
     let mut args = vec!["template", "windflow", CHART, "--namespace", "windflow-system"];
@@ -194,6 +203,67 @@ fn other_values_reach_the_manifests() {
     let kinds: BTreeSet<String> = windflow::kinds::crds().into_iter().map(|crd| crd.spec.names.kind).collect();
     for kind in kinds {
         assert!(health["data"].get(format!("resource.customizations.health.windflow.io_{kind}")).is_some(), "{kind}");
+    }
+}
+
+/// The keys of `values` (YAML), each as its path of names: what the schema must cover.
+fn value_paths(values: &Value, at: &str, paths: &mut Vec<String>) {
+    if let Value::Object(map) = values {
+        for (key, value) in map {
+            let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+            paths.push(path.clone());
+            value_paths(value, &path, paths);
+        }
+    }
+}
+
+#[test]
+fn the_values_schema_covers_every_value_and_refuses_each_kind_of_mistake() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(CHART).join("values.schema.json")).expect("the chart has a schema"),
+    )
+    .expect("JSON");
+    let values: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(Path::new(CHART).join("values.yaml")).expect("values.yaml"))
+            .expect("YAML");
+    let mut paths = vec![];
+    value_paths(&values, "", &mut paths);
+    for path in paths {
+        let pointer: String = path.split('.').map(|key| format!("/properties/{key}")).collect();
+        // Maps whose keys are users' (storage classes, labels) end the walk.
+        let parent_is_map = path.rsplit_once('.').is_some_and(|(parent, _)| {
+            let pointer: String = parent.split('.').map(|key| format!("/properties/{key}")).collect();
+            schema.pointer(&pointer).is_some_and(|node| node.get("properties").is_none())
+        });
+        assert!(parent_is_map || schema.pointer(&pointer).is_some(), "values.schema.json lacks {path}");
+    }
+    // A Volume's types are the CRD's: a class for a type that does not exist is a typo.
+    let volume_types: Vec<Value> = windflow::kinds::crds()
+        .into_iter()
+        .find(|crd| crd.spec.names.kind == "Volume")
+        .and_then(|crd| {
+            let schema = serde_json::to_value(&crd.spec.versions[0].schema).ok()?;
+            schema.pointer("/openAPIV3Schema/properties/spec/properties/volumeType/enum").cloned()
+        })
+        .and_then(|types| types.as_array().cloned())
+        .expect("the volume types");
+    assert_eq!(
+        schema["properties"]["provisioning"]["properties"]["storageClasses"]["propertyNames"]["enum"],
+        json!(volume_types)
+    );
+
+    for (mistake, value, said) in [
+        ("a wrong type", "replicas=two", "/replicas"),
+        ("an unknown key", "provisioning.storageClass.ceph=rook", "storageClass"),
+        ("a volume type that does not exist", "provisioning.storageClasses.cephfs=rook", "cephfs"),
+        ("an unknown enum value", "admission.failurePolicy.changes=fail", "/admission/failurePolicy/changes"),
+    ] {
+        for command in [&["lint", CHART][..], &["install", "windflow", CHART, "--dry-run=client"][..]] {
+            let mut args = command.to_vec();
+            args.extend(["--set", "database.url=postgres://x", "--set", value]);
+            let refused = helm_refuses(&args);
+            assert!(refused.contains(said), "{mistake} ({value}), {command:?}: {refused}");
+        }
     }
 }
 
