@@ -35,11 +35,16 @@ pub enum Command {
     /// Run the operator: apply migrations, then reconcile every WindFlow kind. Uses KUBECONFIG
     /// or the in-cluster configuration.
     Run(RunArgs),
-    /// Print every CRD as YAML (or write one file per kind into a directory).
+    /// Print every CRD as YAML (or write one file per kind into a directory, or apply them).
     Crds {
         /// Write `<plural>.windflow.io.yaml` files here instead of printing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "apply")]
         out_dir: Option<PathBuf>,
+        /// Server-side apply them to the cluster (KUBECONFIG or in-cluster) as the field manager
+        /// `windflow-crds`, taking over the fields an earlier install set: the chart's
+        /// pre-upgrade hook.
+        #[arg(long)]
+        apply: bool,
     },
     /// Apply the database migrations and exit: as the migration role, which owns the schema.
     Migrate(MigrateArgs),

@@ -95,6 +95,23 @@ pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
     Ok(out)
 }
 
+/// The field manager of the CRDs `windflow crds --apply` applies.
+pub const CRD_FIELD_MANAGER: &str = "windflow-crds";
+
+/// Server-side applies every CRD, forcing its fields back from whoever set them (an install of
+/// `crds/`, `kubectl apply`): an upgrade serves the new fields before the new operator starts.
+pub async fn apply_crds(client: kube::Client) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(client);
+    let params = kube::api::PatchParams::apply(CRD_FIELD_MANAGER).force();
+    for crd in kinds::crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(&name, &params, &kube::api::Patch::Apply(&crd)).await?;
+        tracing::info!(crd = %name, "applied");
+    }
+    Ok(())
+}
+
 /// Writes one `<name>.yaml` file per CRD into `dir`.
 pub fn write_crds(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;

@@ -12,8 +12,9 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&cli.log, cli.log_format);
     match cli.command {
         Command::Run(args) => operator::run(args).await,
-        Command::Crds { out_dir: Some(dir) } => windflow::write_crds(&dir),
-        Command::Crds { out_dir: None } => {
+        Command::Crds { apply: true, .. } => windflow::apply_crds(kube::Client::try_default().await?).await,
+        Command::Crds { out_dir: Some(dir), .. } => windflow::write_crds(&dir),
+        Command::Crds { out_dir: None, .. } => {
             print!("{}", windflow::crds_yaml()?);
             Ok(())
         }

@@ -38,6 +38,28 @@ pub struct AdmissionLabels {
     pub allowed: String,
 }
 
+/// Objects of a kind whose `Ready` condition is not True, by its reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnreadyLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    pub phase: String,
+}
+
+/// What the objects stand at, counted from the caches when `/metrics` is read: gauges that
+/// are right after a restart, a failover or a missed event, since nothing tracks them.
+#[derive(Default, Debug, PartialEq)]
+pub struct Standing {
+    /// (kind, reason) -> objects not Ready for it; `Unknown` before a first report.
+    pub not_ready: std::collections::BTreeMap<(String, String), i64>,
+    /// Rollout phase -> rollouts.
+    pub rollouts: std::collections::BTreeMap<String, i64>,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabel {
     pub webhook: String,
@@ -161,6 +183,10 @@ pub struct Metrics {
     reviews: Family<AdmissionLabels, Counter>,
     review_duration: Family<WebhookLabel, Histogram, fn() -> Histogram>,
     api_requests: ApiRequests,
+    not_ready: Family<UnreadyLabels, Gauge>,
+    rollouts: Family<PhaseLabel, Gauge>,
+    webhook_certificate_expiry: Gauge,
+    resident_memory: Gauge,
 }
 
 impl Default for Metrics {
@@ -209,6 +235,26 @@ impl Default for Metrics {
             "Requests the operator sent to API servers, by cluster, verb, group and resource",
             api_requests.0.clone(),
         );
+        let not_ready = Family::<UnreadyLabels, Gauge>::default();
+        registry.register(
+            "objects_not_ready",
+            "Objects whose Ready condition is not True, by kind and reason",
+            not_ready.clone(),
+        );
+        let rollouts = Family::<PhaseLabel, Gauge>::default();
+        registry.register("rollouts", "Rollouts (kind Deployment), by phase", rollouts.clone());
+        let webhook_certificate_expiry = Gauge::default();
+        registry.register(
+            "webhook_certificate_expiry_timestamp_seconds",
+            "When the admission webhook's serving certificate expires, in seconds since the epoch",
+            webhook_certificate_expiry.clone(),
+        );
+        let resident_memory = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Memory the operator's process holds (resident set size)",
+            resident_memory.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -222,6 +268,10 @@ impl Default for Metrics {
             reviews,
             review_duration,
             api_requests,
+            not_ready,
+            rollouts,
+            webhook_certificate_expiry,
+            resident_memory,
         }
     }
 }
@@ -237,6 +287,9 @@ impl Metrics {
     pub fn reconcile(&self, kind: &str) -> InFlight<'_> {
         let label = KindLabel { kind: kind.to_owned() };
         self.reconciles.get_or_create(&label).inc();
+        // The failures an alert watches start at 0 for each kind reconciled: rate() sees 0,
+        // not nothing.
+        let _ = self.failures.get_or_create(&FailureLabels { kind: kind.to_owned(), category: "database".into() });
         self.in_flight.get_or_create(&label).inc();
         InFlight { metrics: self, label, started: std::time::Instant::now() }
     }
@@ -275,8 +328,25 @@ impl Metrics {
         self.leader.set(i64::from(leader));
     }
 
-    /// The text exposition, with the pool's use read now.
-    pub fn encode(&self, pool_size: u32, pool_idle: usize) -> Result<String, std::fmt::Error> {
+    /// The admission webhook serves a certificate that expires `at` (none: it does not read).
+    pub fn webhook_certificate_expires(&self, at: Option<chrono::DateTime<chrono::Utc>>) {
+        self.webhook_certificate_expiry.set(at.map_or(0, |at| at.timestamp()));
+    }
+
+    /// The text exposition, with the pool's use, the objects' standing and the process's
+    /// memory read now.
+    pub fn encode(&self, pool_size: u32, pool_idle: usize, standing: &Standing) -> Result<String, std::fmt::Error> {
+        self.not_ready.clear();
+        for ((kind, reason), count) in &standing.not_ready {
+            self.not_ready.get_or_create(&UnreadyLabels { kind: kind.clone(), reason: reason.clone() }).set(*count);
+        }
+        self.rollouts.clear();
+        for (phase, count) in &standing.rollouts {
+            self.rollouts.get_or_create(&PhaseLabel { phase: phase.clone() }).set(*count);
+        }
+        if let Some(bytes) = resident_bytes() {
+            self.resident_memory.set(bytes);
+        }
         let idle = i64::try_from(pool_idle).unwrap_or(i64::MAX);
         self.connections.get_or_create(&ConnectionLabels { state: "idle".into() }).set(idle);
         self.connections.get_or_create(&ConnectionLabels { state: "used".into() }).set(i64::from(pool_size) - idle);
@@ -284,6 +354,14 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
+}
+
+/// The process's resident set, from `/proc/self/status` (Linux).
+fn resident_bytes() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kilobytes: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
 }
 
 /// A running reconcile; dropping it records the end.
@@ -309,7 +387,7 @@ mod tests {
         let metrics = Metrics::default();
         {
             let _running = metrics.reconcile("Volume");
-            let text = metrics.encode(10, 7).expect("text");
+            let text = metrics.encode(10, 7, &Standing::default()).expect("text");
             assert!(text.contains("windflow_reconciles_in_flight{kind=\"Volume\"} 1"), "{text}");
         }
         metrics.failed("Volume", "database");
@@ -320,7 +398,7 @@ mod tests {
         metrics.skipped(&broken);
         let pods = RequestLabels::of("management", &http::Method::GET, &"/api/v1/pods".parse().expect("a uri"));
         metrics.api_requests.0.get_or_create(&pods).inc();
-        let text = metrics.encode(10, 7).expect("text");
+        let text = metrics.encode(10, 7, &Standing::default()).expect("text");
         for line in [
             "windflow_reconciles_total{kind=\"Volume\"} 1",
             "windflow_reconciles_in_flight{kind=\"Volume\"} 0",
@@ -337,8 +415,32 @@ mod tests {
             assert!(text.contains(line), "{line} in\n{text}");
         }
         metrics.readable(|| broken);
-        let text = metrics.encode(10, 7).expect("text");
+        let text = metrics.encode(10, 7, &Standing::default()).expect("text");
         assert!(!text.contains("name=\"broken\""), "a repaired object is no longer named:\n{text}");
+    }
+
+    #[test]
+    fn what_objects_stand_at_is_read_at_each_scrape_and_the_process_and_certificate_too() {
+        let metrics = Metrics::default();
+        let standing = Standing {
+            not_ready: [(("Network".to_owned(), "ProviderNotInstalled".to_owned()), 2)].into(),
+            rollouts: [("running".to_owned(), 1), ("completed".to_owned(), 3)].into(),
+        };
+        metrics.webhook_certificate_expires(chrono::DateTime::from_timestamp(1_900_000_000, 0));
+        let text = metrics.encode(10, 7, &standing).expect("text");
+        for line in [
+            "windflow_objects_not_ready{kind=\"Network\",reason=\"ProviderNotInstalled\"} 2",
+            "windflow_rollouts{phase=\"running\"} 1",
+            "windflow_rollouts{phase=\"completed\"} 3",
+            "windflow_webhook_certificate_expiry_timestamp_seconds 1900000000",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        let resident = text.lines().find_map(|line| line.strip_prefix("windflow_process_resident_memory_bytes "));
+        assert!(resident.and_then(|bytes| bytes.parse::<i64>().ok()).is_some_and(|bytes| bytes > 0), "{text}");
+        // The next scrape says what stands then: a fixed object is no longer counted.
+        let text = metrics.encode(10, 7, &Standing::default()).expect("text");
+        assert!(!text.contains("reason=\"ProviderNotInstalled\"") && !text.contains("phase=\"running\""), "{text}");
     }
 
     #[test]

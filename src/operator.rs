@@ -767,7 +767,7 @@ pub async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
 
 pub async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
     let pool = &health.ctx.pool;
-    match health.ctx.metrics.encode(pool.size(), pool.num_idle()) {
+    match health.ctx.metrics.encode(pool.size(), pool.num_idle(), &health.ctx.index.standing()) {
         Ok(text) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

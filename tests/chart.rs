@@ -44,8 +44,12 @@ fn render(values: &[&str]) -> Vec<Value> {
     documents(&helm(&args))
 }
 
+/// The CRD upgrade hook's objects (its ServiceAccount, grant and Job), which have their own test.
+const CRDS_HOOK: &str = "windflow-crds";
+
 fn one<'a>(manifests: &'a [Value], kind: &str) -> &'a Value {
-    let found: Vec<&Value> = manifests.iter().filter(|m| m["kind"] == kind).collect();
+    let found: Vec<&Value> =
+        manifests.iter().filter(|m| m["kind"] == kind && m["metadata"]["name"] != CRDS_HOOK).collect();
     assert_eq!(found.len(), 1, "one {kind}");
     found[0]
 }
@@ -268,6 +272,76 @@ fn the_values_schema_covers_every_value_and_refuses_each_kind_of_mistake() {
 }
 
 #[test]
+fn the_dashboard_and_the_alerting_rules_are_shipped_off_by_default() {
+    let off = render(&["database.url=postgres://x"]);
+    assert!(off.iter().all(|m| m["kind"] != "PrometheusRule" && m["kind"] != "ConfigMap"), "off by default");
+    let on = render(&["database.url=postgres://x", "grafana.dashboard.enabled=true", "prometheusRule.enabled=true"]);
+    let dashboard = one(&on, "ConfigMap");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1", "the sidecar's label");
+    let json: Value =
+        serde_json::from_str(dashboard["data"]["windflow.json"].as_str().expect("the dashboard")).expect("JSON");
+    let titles: Vec<&str> =
+        json["panels"].as_array().expect("panels").iter().filter_map(|p| p["title"].as_str()).collect();
+    for wanted in [
+        "Reconciles by kind",
+        "Reconcile latency",
+        "Database writes",
+        "Objects not Ready",
+        "Rollouts by phase",
+        "Admission verdicts",
+        "API requests",
+        "Memory",
+    ] {
+        assert!(titles.iter().any(|title| title.starts_with(wanted)), "{wanted} in {titles:?}");
+    }
+    let rules = one(&on, "PrometheusRule");
+    let alerts: Vec<&str> = rules["spec"]["groups"][0]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|rule| rule["alert"].as_str())
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "WindFlowDatabaseUnavailable",
+            "WindFlowReconcileErrorsRising",
+            "WindFlowNoLeader",
+            "WindFlowWebhookCertificateExpiring"
+        ]
+    );
+}
+
+#[test]
+fn a_pre_upgrade_hook_applies_the_crds_with_a_grant_on_them_alone() {
+    let manifests = render(&["database.url=postgres://x"]);
+    let hook: Vec<&Value> = manifests.iter().filter(|m| m["metadata"]["name"] == CRDS_HOOK).collect();
+    let kinds: Vec<&str> = hook.iter().filter_map(|m| m["kind"].as_str()).collect();
+    assert_eq!(kinds, ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job"]);
+    for object in &hook {
+        assert_eq!(object["metadata"]["annotations"]["helm.sh/hook"], "pre-upgrade", "{object}");
+    }
+    let job = hook[3];
+    assert_eq!(job["spec"]["template"]["spec"]["serviceAccountName"], CRDS_HOOK);
+    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["args"], json!(["crds", "--apply"]));
+    // Before the migrations (weight 0), which the new operator's schema needs too.
+    assert_eq!(job["metadata"]["annotations"]["helm.sh/hook-weight"], "-10");
+    let rules = hook[1]["rules"].as_array().expect("rules");
+    let named: BTreeSet<String> = rules[0]["resourceNames"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .filter_map(|name| name.as_str().map(str::to_owned))
+        .collect();
+    let crds: BTreeSet<String> = windflow::kinds::crds().into_iter().filter_map(|crd| crd.metadata.name).collect();
+    assert_eq!(named, crds, "patch is granted on WindFlow's CRDs by name");
+    assert_eq!(rules[0]["verbs"], json!(["get", "patch"]));
+    assert_eq!(rules[1]["verbs"], json!(["create"]));
+    let off = render(&["database.url=postgres://x", "crds.upgrade=false"]);
+    assert!(off.iter().all(|m| m["metadata"]["name"] != CRDS_HOOK));
+}
+
+#[test]
 fn several_replicas_are_drained_one_at_a_time_and_the_notes_say_how_to_check() {
     let budget = |replicas: &str| {
         let manifests = render(&["database.url=postgres://x", replicas]);
@@ -402,7 +476,10 @@ fn a_migration_role_migrates_in_a_job_before_the_operator_starts() {
     assert_eq!(env(container(&manifests), "WINDFLOW_MIGRATE").expect("no migration")["value"], "false");
 
     let single = render(&["database.url=postgres://windflow@db/windflow"]);
-    assert!(single.iter().all(|m| m["kind"] != "Job"), "one role migrates itself");
+    assert!(
+        single.iter().all(|m| m["kind"] != "Job" || m["metadata"]["name"] == CRDS_HOOK),
+        "one role migrates itself"
+    );
     assert!(env(container(&single), "WINDFLOW_MIGRATE").is_none());
 }
 

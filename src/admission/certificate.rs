@@ -170,6 +170,11 @@ fn not_after(pem: &[u8]) -> Option<DateTime<Utc>> {
 }
 
 impl Served {
+    /// When the serving certificate expires, if it reads.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        not_after(&self.certificate)
+    }
+
     /// The Secret that keeps it.
     pub fn secret(&self, name: &str, namespace: &str) -> Secret {
         let data = BTreeMap::from([

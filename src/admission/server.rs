@@ -51,7 +51,8 @@ pub async fn serve(
         tokio::time::sleep(RETRY).await;
     };
     let tls = RustlsConfig::from_pem(served.certificate.clone(), served.key.clone()).await?;
-    tokio::spawn(refresh(client.clone(), certificates, tls.clone(), served));
+    metrics.webhook_certificate_expires(served.expires());
+    tokio::spawn(refresh(client.clone(), certificates, tls.clone(), served, metrics.clone()));
     let webhook = Arc::new(Webhook { lookup: Reader { index, client }, pool, settings, metrics });
     let app = Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(webhook);
     info!(%address, "serving admission");
@@ -68,7 +69,13 @@ async fn ready(client: &Client, certificates: &Certificates) -> Result<Served> {
     Ok(served)
 }
 
-async fn refresh(client: Client, certificates: Certificates, tls: RustlsConfig, mut served: Served) {
+async fn refresh(
+    client: Client,
+    certificates: Certificates,
+    tls: RustlsConfig,
+    mut served: Served,
+    metrics: Arc<Metrics>,
+) {
     loop {
         tokio::time::sleep(REFRESH).await;
         match ready(&client, &certificates).await {
@@ -76,6 +83,7 @@ async fn refresh(client: Client, certificates: Certificates, tls: RustlsConfig, 
             Ok(now) => match tls.reload_from_pem(now.certificate.clone(), now.key.clone()).await {
                 Ok(()) => {
                     info!("the admission webhook serves its renewed certificate");
+                    metrics.webhook_certificate_expires(now.expires());
                     served = now;
                 }
                 Err(error) => error!(%error, "the renewed webhook certificate cannot be loaded"),

@@ -71,6 +71,23 @@ macro_rules! index {
                 waiting
             }
 
+            /// What the objects stand at: those not Ready by kind and reason, the rollouts by
+            /// phase (the gauges of `/metrics`).
+            pub fn standing(&self) -> crate::metrics::Standing {
+                let mut standing = crate::metrics::Standing::default();
+                $(for obj in self.$module.state() {
+                    if let Some(reason) = unready_reason(obj.as_ref()) {
+                        *standing.not_ready.entry((KindId::$kind.to_string(), reason)).or_default() += 1;
+                    }
+                })*
+                for rollout in self.deployment.state() {
+                    let phase = rollout.status.as_ref().and_then(|status| status.phase);
+                    let phase = phase.map_or_else(|| "pending".to_owned(), |phase| phase.to_string());
+                    *standing.rollouts.entry(phase).or_default() += 1;
+                }
+                standing
+            }
+
             /// Whether the object `name` of `kind` in `scope` exists and its row is on its
             /// way ([`Kind::is_arriving`]).
             pub fn arriving(&self, kind: KindId, name: &str, scope: Option<&str>) -> bool {
@@ -91,6 +108,17 @@ macro_rules! index {
 }
 
 crate::registry!(index);
+
+/// Why `obj` is not Ready: its condition's reason, `NotReported` before its first report; none
+/// once Ready.
+fn unready_reason<K: Kind>(obj: &K) -> Option<String> {
+    let conditions = obj.common_status().map(|status| status.conditions.as_slice()).unwrap_or_default();
+    match conditions.iter().find(|condition| condition.type_ == "Ready") {
+        Some(ready) if ready.status == "True" => None,
+        Some(ready) => Some(ready.reason.clone()),
+        None => Some("NotReported".to_owned()),
+    }
+}
 
 /// Whether the object's last reconcile found a reference or its organization not mirrored yet:
 /// it said so, or, early for what is on its way, it has said nothing yet.

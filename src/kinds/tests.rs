@@ -268,6 +268,35 @@ fn a_restored_volume_starts_from_its_snapshot_where_the_snapshot_api_is_served()
     assert!(refused.to_string().contains("the CSI snapshot API"), "{refused}");
 }
 
+#[test]
+fn the_standing_counts_objects_not_ready_by_reason_and_rollouts_by_phase() {
+    let mut docs = platform();
+    let ready = |status: &str, reason: &str| {
+        json!({ "conditions": [{ "type": "Ready", "status": status,
+        "reason": reason, "message": "", "lastTransitionTime": "2026-12-06T00:00:00Z" }] })
+    };
+    for doc in docs.iter_mut() {
+        doc["status"] = match (doc["kind"].as_str(), doc["metadata"]["name"].as_str()) {
+            (Some("Network"), _) => ready("False", "ProviderNotInstalled"),
+            (Some("Deployment"), _) => json!({ "phase": "running" }),
+            (Some("Tag"), _) => Value::Null,
+            _ => ready("True", "Provisioned"),
+        };
+    }
+    let standing = index(&docs).standing();
+    let networks = docs.iter().filter(|doc| doc["kind"] == "Network").count() as i64;
+    let tags = docs.iter().filter(|doc| doc["kind"] == "Tag").count() as i64;
+    let mut expected = std::collections::BTreeMap::from([
+        (("Network".to_owned(), "ProviderNotInstalled".to_owned()), networks),
+        (("Deployment".to_owned(), "NotReported".to_owned()), 1),
+    ]);
+    if tags > 0 {
+        expected.insert(("Tag".to_owned(), "NotReported".to_owned()), tags);
+    }
+    assert_eq!(standing.not_ready, expected);
+    assert_eq!(standing.rollouts, std::collections::BTreeMap::from([("running".to_owned(), 1)]));
+}
+
 /// The children of Application `name` when Element k8s (its stack's) has `monitoring`.
 fn monitored(name: &str, monitoring: Value) -> crate::provision::Result<Vec<Value>> {
     let mut docs = platform();

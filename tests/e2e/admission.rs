@@ -118,7 +118,7 @@ async fn who_did_it_and_who_may_deploy() {
         (start_operator_with(plane, &kubeconfig, &db.runtime_url, name, &env), metrics.expect("a probe address"))
     };
     // The leader reconciles; the standby serves the webhook the API server calls.
-    let (leader, _) = start("windflow-leader", leader_port);
+    let (leader, leader_metrics) = start("windflow-leader", leader_port);
     crate::failover::held_by(&client, "windflow-leader").await;
     let (mut standby, standby_metrics) = start("windflow-standby", standby_port);
     eprintln!("logs: {} {}", leader.log.display(), standby.log.display());
@@ -344,6 +344,8 @@ async fn who_did_it_and_who_may_deploy() {
     // The standby counted what it answered: mallory's, carol's and the suspended rollout's
     // refusals among them.
     let metrics = get(&standby_metrics, "/metrics");
+    // What the dashboard and the alerts query, the leader reconciling and the standby admitting.
+    crate::platform::dashboard_and_alerts_query_what_is_exported(&(get(&leader_metrics, "/metrics") + &metrics));
     let refused = "windflow_admission_reviews_total{webhook=\"validate\",kind=\"Deployment\",allowed=\"false\"} 3";
     assert!(metrics.contains(refused), "{metrics}");
     assert!(metrics.contains("windflow_admission_review_duration_seconds_count{webhook=\"mutate\"}"), "{metrics}");

@@ -58,8 +58,15 @@ pub async fn install_chart(plane: &ControlPlane) -> PathBuf {
 /// as a process here, with the chart's ServiceAccount), with `extra` helm arguments. Returns a
 /// kubeconfig that carries a token of that ServiceAccount from the TokenRequest API.
 pub async fn install_chart_with(plane: &ControlPlane, extra: &[&str]) -> PathBuf {
+    install_chart_from(plane, CHART, extra).await
+}
+
+/// This repository's chart.
+pub const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
+
+/// [`install_chart_with`] of `chart` (a directory or a packaged chart).
+pub async fn install_chart_from(plane: &ControlPlane, chart: &str, extra: &[&str]) -> PathBuf {
     let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
     let mut install = Command::new(&helm);
     install
         .args(["upgrade", "--install", RELEASE, chart, "--namespace", RELEASE_NAMESPACE, "--create-namespace"])
@@ -68,19 +75,24 @@ pub async fn install_chart_with(plane: &ControlPlane, extra: &[&str]) -> PathBuf
         .arg("--kubeconfig")
         .arg(&plane.kubeconfig);
     run(install);
+    service_account_kubeconfig(plane, RELEASE, "operator.kubeconfig").await
+}
 
+/// A kubeconfig (file `file` of the plane's directory) carrying a token of the ServiceAccount
+/// `account` of the release namespace, from the TokenRequest API.
+pub async fn service_account_kubeconfig(plane: &ControlPlane, account: &str, file: &str) -> PathBuf {
     let client = plane.client().await;
     let accounts: Api<ServiceAccount> = Api::namespaced(client, RELEASE_NAMESPACE);
     let request: TokenRequest =
         serde_json::from_value(json!({ "spec": { "audiences": [], "expirationSeconds": 7200 } })).expect("request");
     let token = accounts
-        .create_token_request(RELEASE, &PostParams::default(), &request)
+        .create_token_request(account, &PostParams::default(), &request)
         .await
-        .expect("a token of the chart's ServiceAccount")
+        .unwrap_or_else(|e| panic!("a token of the ServiceAccount {account}: {e}"))
         .status
         .expect("a token")
         .token;
-    let path = plane.dir.join("operator.kubeconfig");
+    let path = plane.dir.join(file);
     std::fs::write(&path, kubeconfig(&plane.server, &plane.ca_pem, json!({ "token": token }))).expect("write");
     path
 }

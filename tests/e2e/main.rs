@@ -24,6 +24,7 @@ mod placement;
 mod platform;
 mod rollouts;
 mod thirdparty;
+mod upgrade;
 
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::{Client, ResourceExt};

@@ -16,8 +16,8 @@ use sqlx::PgPool;
 
 use crate::controlplane::{ControlPlane, add_fresh_volumes, both, run, workload_plane};
 use crate::install::{
-    ClusterApi, Operator, api_writes, eventually, get, install_chart, play_cluster_api, reset, samples, settle,
-    start_operator, start_operator_with_metrics, windflow,
+    ClusterApi, Operator, api_writes, eventually, get, play_cluster_api, reset, samples, settle, start_operator,
+    start_operator_with_metrics, windflow,
 };
 use crate::support::{TestDb, rows_changed};
 use crate::{api_for, turn};
@@ -263,9 +263,16 @@ pub async fn patch_spec(api: &Api<DynamicObject>, name: &str, spec: Value) {
 /// A scenario with operators whose sample's Cluster API clusters become the second control
 /// plane once WindFlow applies them (see [`play_cluster_api`]).
 pub async fn scenario() -> Scenario {
+    scenario_installed_from(crate::install::CHART, &[]).await
+}
+
+/// [`scenario`] with `chart` installed (a directory or a packaged chart), with `extra` helm
+/// arguments.
+pub async fn scenario_installed_from(chart: &str, extra: &[&str]) -> Scenario {
     let (turn, plane) = turn().await;
     reset(plane).await;
-    let kubeconfig = install_chart(plane).await;
+    let args = [&["--set", "admission.enabled=false"], extra].concat();
+    let kubeconfig = crate::install::install_chart_from(plane, chart, &args).await;
     let db = crate::support::database().await;
     let client = plane.client().await;
     let workload_plane = workload_plane().await;
@@ -312,6 +319,59 @@ async fn restarted_without_writing(
     assert_eq!(api_writes(&text), [], "API writes with nothing changed; log: {log}");
     assert_eq!(rows_changed(&db.pool).await, rows_before, "rows written with nothing changed; log: {log}");
     (operator, metrics)
+}
+
+/// Every metric the chart's Grafana dashboard and alerting rules query is one the running
+/// operator exports (`exposition`, its replicas' `/metrics` together): the `# TYPE` lines,
+/// counters and histograms by the names their samples extend (`_total`, `_bucket`, `_sum`,
+/// `_count`).
+pub fn dashboard_and_alerts_query_what_is_exported(exposition: &str) {
+    let exported: std::collections::BTreeSet<&str> =
+        exposition.lines().filter_map(|line| line.strip_prefix("# TYPE ")?.split_whitespace().next()).collect();
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../../charts/windflow/dashboards/windflow.json")).expect("the dashboard");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut queries: Vec<String> = vec![];
+    for panel in panels {
+        let targets = panel["targets"].as_array().filter(|targets| !targets.is_empty());
+        let targets = targets.unwrap_or_else(|| panic!("panel {} queries nothing", panel["title"]));
+        queries.extend(targets.iter().filter_map(|target| target["expr"].as_str().map(str::to_owned)));
+    }
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
+    let rendered = std::process::Command::new(std::env::var("HELM").unwrap_or_else(|_| "helm".into()))
+        .args([
+            "template",
+            "windflow",
+            chart,
+            "--set",
+            "database.url=postgres://x",
+            "--set",
+            "prometheusRule.enabled=true",
+        ])
+        .output()
+        .expect("helm runs");
+    let rules = crate::support::documents(&String::from_utf8_lossy(&rendered.stdout));
+    let rule = rules.iter().find(|doc| doc["kind"] == "PrometheusRule").expect("the alerting rules");
+    let alerts = rule["spec"]["groups"][0]["rules"].as_array().expect("rules");
+    queries.extend(alerts.iter().filter_map(|alert| alert["expr"].as_str().map(str::to_owned)));
+    let mut queried = std::collections::BTreeSet::new();
+    for query in &queries {
+        let mut rest = query.as_str();
+        while let Some(at) = rest.find("windflow_") {
+            let name: String =
+                rest[at..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit()).collect();
+            rest = &rest[at + name.len()..];
+            let base = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix).filter(|base| exported.contains(base)))
+                .unwrap_or(&name)
+                .to_owned();
+            assert!(exported.contains(base.as_str()), "{name} (in {query}) is not exported: {exported:?}");
+            queried.insert(base);
+        }
+    }
+    eprintln!("the dashboard's {} panels and {} alerts query {queried:?}", panels.len(), alerts.len());
+    assert!(queried.len() >= 10, "{queried:?}");
 }
 
 /// `name` from `api`, once it is there.
