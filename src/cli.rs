@@ -46,6 +46,14 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// Check an installed WindFlow, as the chart's `helm test` does: the operator answers its
+    /// readiness probe, and the API server (KUBECONFIG or in-cluster) serves every WindFlow
+    /// kind. Exits with 1, saying what is wrong, when either is not so.
+    Selftest {
+        /// The operator's readiness URL, such as `http://windflow-metrics.windflow-system:8080/readyz`.
+        #[arg(long)]
+        readyz: String,
+    },
     /// Apply the database migrations and exit: as the migration role, which owns the schema.
     Migrate(MigrateArgs),
     /// Print the ClusterRole a workload cluster grants to the identity of the kubeconfig

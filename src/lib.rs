@@ -112,6 +112,30 @@ pub async fn apply_crds(client: kube::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks an installed WindFlow: `readyz` answers 200, and the API server serves every kind.
+pub async fn self_test(client: kube::Client, readyz: &str) -> anyhow::Result<()> {
+    use http_body_util::BodyExt;
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let uri: http::Uri = readyz.parse()?;
+    let answer = match tokio::time::timeout(std::time::Duration::from_secs(10), http.get(uri)).await {
+        Err(_) => anyhow::bail!("{readyz} did not answer within 10 s"),
+        Ok(Err(error)) => anyhow::bail!("{readyz} does not answer: {error}"),
+        Ok(Ok(answer)) => answer,
+    };
+    let status = answer.status();
+    let body = answer.into_body().collect().await?.to_bytes();
+    anyhow::ensure!(status.is_success(), "{readyz} answered {status}: {}", String::from_utf8_lossy(&body));
+    println!("{readyz}: {}", String::from_utf8_lossy(&body));
+    let served = kube::discovery::group(&client, kinds::common::GROUP).await?;
+    let kinds: Vec<String> = served.recommended_resources().into_iter().map(|(resource, _)| resource.kind).collect();
+    let missing: Vec<String> =
+        kinds::crds().into_iter().map(|crd| crd.spec.names.kind).filter(|kind| !kinds.contains(kind)).collect();
+    anyhow::ensure!(missing.is_empty(), "the API server does not serve {}", missing.join(", "));
+    println!("every WindFlow kind is served ({})", kinds.len());
+    Ok(())
+}
+
 /// Writes one `<name>.yaml` file per CRD into `dir`.
 pub fn write_crds(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;

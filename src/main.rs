@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", windflow::crds_yaml()?);
             Ok(())
         }
+        Command::Selftest { readyz } => windflow::self_test(kube::Client::try_default().await?, &readyz).await,
         Command::WorkloadRbac => {
             let role = windflow::rbac::cluster_role("windflow-workload", &windflow::rbac::workload_access());
             print!("{}", serde_yaml::to_string(&role)?);

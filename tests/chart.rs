@@ -342,6 +342,26 @@ fn a_pre_upgrade_hook_applies_the_crds_with_a_grant_on_them_alone() {
 }
 
 #[test]
+fn helm_test_asks_the_operators_readiness_and_the_served_kinds() {
+    let manifests = render(&[
+        "database.url=postgres://x",
+        "networkPolicy.enabled=true",
+        "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.monitoring=yes",
+    ]);
+    let pod = manifests.iter().find(|m| m["kind"] == "Pod").expect("the test pod");
+    assert_eq!(pod["metadata"]["annotations"]["helm.sh/hook"], "test");
+    assert_eq!(
+        pod["spec"]["containers"][0]["args"],
+        json!(["selftest", "--readyz", "http://windflow-metrics.windflow-system:8080/readyz"])
+    );
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+    // The metrics port's NetworkPolicy lets it in beside the scrapers.
+    let peers = &one(&manifests, "NetworkPolicy")["spec"]["ingress"][0]["from"];
+    assert_eq!(peers[0]["namespaceSelector"]["matchLabels"]["monitoring"], "yes");
+    assert_eq!(peers[1]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], "windflow-test");
+}
+
+#[test]
 fn several_replicas_are_drained_one_at_a_time_and_the_notes_say_how_to_check() {
     let budget = |replicas: &str| {
         let manifests = render(&["database.url=postgres://x", replicas]);

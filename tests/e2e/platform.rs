@@ -318,7 +318,26 @@ async fn restarted_without_writing(
     assert!(lease_writes > 0.0, "the Lease's renewals are counted; log: {log}");
     assert_eq!(api_writes(&text), [], "API writes with nothing changed; log: {log}");
     assert_eq!(rows_changed(&db.pool).await, rows_before, "rows written with nothing changed; log: {log}");
+    helm_test_passes_against(&metrics, kubeconfig);
     (operator, metrics)
+}
+
+/// The command of the chart's `helm test` pod (`windflow selftest`), run against the operator
+/// whose probes listen at `probes` (kwok runs no container): it passes, and fails against an
+/// address nothing answers at.
+fn helm_test_passes_against(probes: &str, kubeconfig: &Path) {
+    let selftest = |readyz: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_windflow"))
+            .args(["selftest", "--readyz", readyz])
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .expect("windflow runs");
+        (output.status.success(), crate::controlplane::both(&output))
+    };
+    let (passed, said) = selftest(&format!("http://{probes}/readyz"));
+    assert!(passed && said.contains("every WindFlow kind is served"), "{said}");
+    let (passed, said) = selftest("http://127.0.0.1:1/readyz");
+    assert!(!passed && said.contains("127.0.0.1:1"), "{said}");
 }
 
 /// Every metric the chart's Grafana dashboard and alerting rules query is one the running
