@@ -108,7 +108,8 @@ async fn an_upgrade_from_the_previous_chart_keeps_everything_and_serves_the_new_
         .arg(&plane.kubeconfig);
     let history: Value = serde_json::from_slice(&history.output().expect("helm runs").stdout).expect("JSON");
     let charts: Vec<&str> = history.as_array().expect("revisions").iter().filter_map(|r| r["chart"].as_str()).collect();
-    assert_eq!(charts, ["windflow-0.1.0", "windflow-0.2.0"]);
+    // Earlier scenarios of the suite installed this chart into the same release first.
+    assert_eq!(charts[charts.len().saturating_sub(2)..], ["windflow-0.1.0", "windflow-0.2.0"], "{charts:?}");
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
     assert!(accounts.get_opt("windflow-crds").await.expect("get").is_none(), "the hook's account is gone with it");
 
