@@ -5,7 +5,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 use support::argocd::health;
@@ -15,12 +14,8 @@ use windflow::rbac::{self, Access};
 const CHART: &str = "charts/windflow";
 
 fn helm(args: &[&str]) -> String {
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let output = Command::new(&helm)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap_or_else(|e| panic!("{helm} cannot run ({e}); install helm or set HELM"));
+    let output =
+        support::helm().args(args).output().unwrap_or_else(|e| panic!("helm cannot run ({e}); install it or set HELM"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "helm {args:?}: {}{stdout}", String::from_utf8_lossy(&output.stderr));
     stdout
@@ -28,8 +23,7 @@ fn helm(args: &[&str]) -> String {
 
 /// What `helm` says when it refuses `args`.
 fn helm_refuses(args: &[&str]) -> String {
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let output = Command::new(&helm).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("helm runs");
+    let output = support::helm().args(args).output().expect("helm runs");
     let said = format!("{}{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
     assert!(!output.status.success(), "helm {args:?} accepted: {said}");
     said
@@ -443,11 +437,9 @@ fn users_secrets_have_a_namespace_of_their_own() {
     let existing = render(&["database.url=postgres://x", "security.createUserSecretNamespace=false"]);
     assert!(existing.iter().all(|m| m["kind"] != "Namespace"));
 
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let shared = Command::new(&helm)
+    let shared = support::helm()
         .args(["template", "windflow", CHART, "--namespace", "windflow-system", "--set", "database.url=postgres://x"])
         .args(["--set", "security.userSecretNamespace=windflow-system"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("helm runs");
     let stderr = String::from_utf8_lossy(&shared.stderr);

@@ -66,8 +66,7 @@ pub const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
 
 /// [`install_chart_with`] of `chart` (a directory or a packaged chart).
 pub async fn install_chart_from(plane: &ControlPlane, chart: &str, extra: &[&str]) -> PathBuf {
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let mut install = Command::new(&helm);
+    let mut install = crate::support::helm();
     install
         .args(["upgrade", "--install", RELEASE, chart, "--namespace", RELEASE_NAMESPACE, "--create-namespace"])
         .args(["--set", "database.url=postgres://placeholder/windflow", "--set", "replicas=0"])

@@ -357,7 +357,7 @@ pub fn dashboard_and_alerts_query_what_is_exported(exposition: &str) {
         queries.extend(targets.iter().filter_map(|target| target["expr"].as_str().map(str::to_owned)));
     }
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/windflow");
-    let rendered = std::process::Command::new(std::env::var("HELM").unwrap_or_else(|_| "helm".into()))
+    let rendered = crate::support::helm()
         .args([
             "template",
             "windflow",

@@ -21,6 +21,7 @@ use crate::platform::{
     expected_without_providers, patch_spec, sample_running, scenario_installed_from, wait_for_sample,
 };
 use crate::resource_of;
+use crate::support::helm;
 
 const PREVIOUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/windflow-chart-0.1.0.tgz");
 const CONVERGE_WITHIN: Duration = Duration::from_secs(300);
@@ -31,10 +32,6 @@ async fn volume_serves_the_new_field(crds: &Api<CustomResourceDefinition>) -> bo
     let crd = crds.get("volumes.windflow.io").await.expect("the Volume CRD");
     let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("a schema");
     schema.pointer(&format!("/openAPIV3Schema/properties/spec/properties/{NEW_FIELD}")).is_some()
-}
-
-fn helm() -> Command {
-    Command::new(std::env::var("HELM").unwrap_or_else(|_| "helm".into()))
 }
 
 #[tokio::test]

@@ -352,3 +352,10 @@ pub fn swarm_engine() -> HashMap<&'static str, Value> {
         ),
     ])
 }
+
+/// The `helm` the tests run (`HELM`, else `helm` on PATH), from the repository's root.
+pub fn helm() -> std::process::Command {
+    let mut helm = std::process::Command::new(std::env::var("HELM").unwrap_or_else(|_| "helm".into()));
+    helm.current_dir(env!("CARGO_MANIFEST_DIR"));
+    helm
+}
