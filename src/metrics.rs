@@ -58,6 +58,8 @@ pub struct Standing {
     pub not_ready: std::collections::BTreeMap<(String, String), i64>,
     /// Rollout phase -> rollouts.
     pub rollouts: std::collections::BTreeMap<String, i64>,
+    /// Objects whose reconcile lost the database, waiting for it to answer again.
+    pub waiting_for_database: i64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -187,6 +189,7 @@ pub struct Metrics {
     rollouts: Family<PhaseLabel, Gauge>,
     webhook_certificate_expiry: Gauge,
     resident_memory: Gauge,
+    waiting_for_database: Gauge,
 }
 
 impl Default for Metrics {
@@ -255,6 +258,12 @@ impl Default for Metrics {
             "Memory the operator's process holds (resident set size)",
             resident_memory.clone(),
         );
+        let waiting_for_database = Gauge::default();
+        registry.register(
+            "objects_waiting_for_database",
+            "Objects whose reconcile lost the database, reconciled again as soon as it answers",
+            waiting_for_database.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -272,6 +281,7 @@ impl Default for Metrics {
             rollouts,
             webhook_certificate_expiry,
             resident_memory,
+            waiting_for_database,
         }
     }
 }
@@ -344,6 +354,7 @@ impl Metrics {
         for (phase, count) in &standing.rollouts {
             self.rollouts.get_or_create(&PhaseLabel { phase: phase.clone() }).set(*count);
         }
+        self.waiting_for_database.set(standing.waiting_for_database);
         if let Some(bytes) = resident_bytes() {
             self.resident_memory.set(bytes);
         }
@@ -425,11 +436,13 @@ mod tests {
         let standing = Standing {
             not_ready: [(("Network".to_owned(), "ProviderNotInstalled".to_owned()), 2)].into(),
             rollouts: [("running".to_owned(), 1), ("completed".to_owned(), 3)].into(),
+            waiting_for_database: 4,
         };
         metrics.webhook_certificate_expires(chrono::DateTime::from_timestamp(1_900_000_000, 0));
         let text = metrics.encode(10, 7, &standing).expect("text");
         for line in [
             "windflow_objects_not_ready{kind=\"Network\",reason=\"ProviderNotInstalled\"} 2",
+            "windflow_objects_waiting_for_database 4",
             "windflow_rollouts{phase=\"running\"} 1",
             "windflow_rollouts{phase=\"completed\"} 3",
             "windflow_webhook_certificate_expiry_timestamp_seconds 1900000000",

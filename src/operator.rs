@@ -42,7 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!(refused);
     }
     let pool = crate::mirror::store::pool(&args.database.database_url, args.database.database_connections)?;
-    crate::mirror::store::prepare(&pool, args.database.migrate).await?;
+    crate::mirror::store::prepare_when_reached(&pool, args.database.migrate).await?;
     // The operator's own requests are counted on its clients, from the first one.
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let client = metrics.api_requests().client(kube::Config::infer().await?, "management", None, |_| {})?;
@@ -189,6 +189,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ctx.views.run(&ctx.pool, reconcile::views::DEBOUNCE, reconcile::views::LONGEST_DELAY).await
         })
     };
+    let database_return = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { ctx.wake_when_database_returns().await })
+    };
     let health = Arc::new(Health::new(ctx.clone()));
     let server = tokio::spawn(serve(args.probe_address, health.clone()));
 
@@ -210,6 +214,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     server.abort();
     views.abort();
+    database_return.abort();
     cluster_health.abort();
     quiet_recorder.abort();
     if let Some(admission) = admission {
@@ -767,7 +772,9 @@ pub async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
 
 pub async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
     let pool = &health.ctx.pool;
-    match health.ctx.metrics.encode(pool.size(), pool.num_idle(), &health.ctx.index.standing()) {
+    let mut standing = health.ctx.index.standing();
+    standing.waiting_for_database = i64::try_from(health.ctx.database.len()).unwrap_or(i64::MAX);
+    match health.ctx.metrics.encode(pool.size(), pool.num_idle(), &standing) {
         Ok(text) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

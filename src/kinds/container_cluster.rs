@@ -269,6 +269,13 @@ impl Kind for ContainerCluster {
         ContainerClusterStatus { phase: Some(ContainerClusterPhase::Unhealthy), ..Default::default() }
     }
 
+    /// What is placed on it, which follows whether it stands: once it is gone, what was being
+    /// deleted from it no longer waits to release children there.
+    fn followers(&self, index: &super::Index) -> Vec<(KindId, String)> {
+        let placed = self.hosts().map(|cluster| index.placed_on(&cluster)).unwrap_or_default();
+        placed.into_iter().map(|(kind, name, _)| (kind, name)).collect()
+    }
+
     fn hosts(&self) -> Option<Destination> {
         (self.spec.cluster_mode == ClusterMode::Kubernetes)
             .then(|| Destination::Workload { namespace: self.namespace().unwrap_or_default(), name: self.name_any() })

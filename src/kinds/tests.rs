@@ -19,7 +19,7 @@ use super::stack::*;
 use super::vm::*;
 use super::volume::*;
 use super::*;
-use crate::provision::{Config, ProvisionError, labels, probe, types};
+use crate::provision::{Config, Destination, ProvisionError, labels, probe, types};
 
 fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)
@@ -1250,6 +1250,27 @@ fn the_policies_beside_an_environment_follow_it() {
     let index = index(&platform());
     let production: Environment = sample("Environment", "production", json!({}));
     assert_eq!(Kind::followers(&production, &index), [(KindId::Policy, "deployers".to_owned())]);
+}
+
+#[test]
+fn what_is_placed_on_a_workload_cluster_follows_it_and_a_swarm_hosts_nothing() {
+    let index = index(&platform());
+    let main: ContainerCluster = sample("ContainerCluster", "main", json!({}));
+    let followers: std::collections::BTreeSet<(KindId, String)> = Kind::followers(&main, &index).into_iter().collect();
+    let placed: std::collections::BTreeSet<(KindId, String)> = index
+        .placed_on(&Destination::Workload { namespace: "acme".into(), name: "main".into() })
+        .into_iter()
+        .map(|(kind, name, _)| (kind, name))
+        .collect();
+    assert!(followers.contains(&(KindId::Environment, "production".to_owned())), "{followers:?}");
+    assert!(followers.contains(&(KindId::Application, "storefront".to_owned())), "{followers:?}");
+    assert_eq!(followers, placed);
+    let swarm: ContainerCluster = sample(
+        "ContainerCluster",
+        "main",
+        json!({ "spec": { "clusterMode": "swarm", "endpoint": { "url": "http://x:2375" } } }),
+    );
+    assert_eq!(Kind::followers(&swarm, &index), []);
 }
 
 #[test]

@@ -40,6 +40,18 @@ pub enum StoreError {
     NotMigrated(String),
 }
 
+impl StoreError {
+    /// Whether the database was lost ([`connection_lost`]), as opposed to refusing something.
+    pub fn database_lost(&self) -> bool {
+        match self {
+            Self::Unavailable(error) | Self::Migrate(sqlx::migrate::MigrateError::Execute(error)) => {
+                connection_lost(error)
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Where tenants reach the database of `url`: its port and database, at `host` or its own.
@@ -64,6 +76,36 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool> {
         .test_before_acquire(false)
         .connect_lazy(url)
         .map_err(StoreError::Unavailable)
+}
+
+/// Whether `error` says the database was not reached or the connection was cut (the server
+/// stopped, restarted or shut the session down), rather than that it refused a statement.
+pub fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        // Class 08: connection exceptions; 57P01-57P03: the server shuts down or starts.
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&&*code))
+        }
+        _ => false,
+    }
+}
+
+/// [`prepare`], waiting while the database is not reached (it may be starting or failing
+/// over): a replica started during an outage stands by until it returns instead of exiting.
+/// Anything else (a refused login, missing migrations) fails at once.
+pub async fn prepare_when_reached(pool: &PgPool, apply: bool) -> Result<()> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match prepare(pool, apply).await {
+            Err(error) if error.database_lost() => {
+                tracing::warn!(%error, ?delay, "the database is not reached; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Applies the embedded migrations.

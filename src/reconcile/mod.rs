@@ -3,6 +3,7 @@
 
 mod announcer;
 pub mod deployment;
+pub mod outage;
 pub mod passwords;
 mod provisioning;
 pub mod status;
@@ -93,6 +94,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive transient failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// The objects whose reconcile lost the database, woken when it answers again.
+    pub database: outage::DatabaseWaiters,
     /// Reports that only say work is still under way, held back a little.
     pace: status::Pace,
     /// Users' password Secrets, read once per version.
@@ -135,6 +138,7 @@ impl Context {
             cache_wait: durations::CACHES,
             metrics,
             failures: Mutex::default(),
+            database: outage::DatabaseWaiters::default(),
             pace: status::Pace::default(),
             passwords: passwords::Passwords::default(),
             logins: tenant::LoginChecks::default(),
@@ -218,6 +222,20 @@ impl Context {
         let namespace = obj.namespace();
         for (kind, name) in obj.awaiting_status(&self.index) {
             wake(kind, &name, namespace.as_deref());
+        }
+    }
+
+    /// Reconciles the objects whose reconcile lost the database each time it answers again,
+    /// rather than at their backoff; runs as long as the operator.
+    pub async fn wake_when_database_returns(&self) {
+        loop {
+            let returned = self.database.returned(&self.pool).await;
+            info!(objects = returned.len(), "the database answers again: reconciling what waited for it");
+            if let Some(wake) = self.waker.get() {
+                for (kind, name, namespace) in returned {
+                    wake(kind, &name, namespace.as_deref());
+                }
+            }
         }
     }
 
@@ -310,6 +328,16 @@ impl Error {
             Self::Kube(_) | Self::Finalizer(_) | Self::Provisioning(_) | Self::Rollout(_) => {
                 Reason::ProviderUnavailable
             }
+        }
+    }
+
+    /// Whether the database was lost (not reached, or the connection cut), as opposed to
+    /// a statement it refused: only then is waiting for it to answer again worth it.
+    fn lost_database(&self) -> bool {
+        match self {
+            Self::Store(error) => error.database_lost(),
+            Self::Rollout(crate::events::Error::Database(error)) => store::connection_lost(error),
+            _ => false,
         }
     }
 
@@ -713,10 +741,12 @@ fn mirrored<S: Default>() -> Report<S> {
 
 async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
     // A workload cluster deleted with what runs on it (`kubectl delete -f`) stays reachable
-    // until those objects have released their children there.
+    // until those objects have released their children there. A Cluster API cluster that is
+    // not Available (never was, or no longer) holds nothing up: nothing could be released
+    // there, and Cluster API deletes it with whatever runs on it.
     if let Some(cluster) = obj.hosts() {
         let releasing = ctx.index.releasing_from(&cluster);
-        if releasing > 0 {
+        if releasing > 0 && !matches!(ctx.provider_for(&cluster).await, Err(ClusterError::NotReady(_))) {
             return Err(Error::Provisioning(format!(
                 "{releasing} objects being deleted are releasing their children on this cluster first"
             )));
@@ -836,6 +866,9 @@ fn retry_key<K: Kind>(obj: &K) -> String {
 /// Transient faults: retry with exponential backoff per object.
 pub fn error_policy<K: Kind>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(&K::kind(&()), error.category());
+    if error.lost_database() {
+        ctx.database.wait((K::ID, obj.name_any(), obj.namespace()));
+    }
     let delay = ctx.backoff(retry_key(obj.as_ref()));
     warn!(kind = %K::kind(&()), name = %obj.name_any(), category = error.category(), %error, ?delay, "reconcile failed");
     Action::requeue(delay)

@@ -48,8 +48,16 @@ pub struct ControlPlane {
     pub ca_pem: String,
     /// Where the harness keeps its files.
     pub dir: PathBuf,
-    /// The API server's process, when the harness started it.
-    pub apiserver: Option<u32>,
+    /// etcd and the API server, when the harness started them.
+    core: Option<std::sync::Mutex<Option<Core>>>,
+}
+
+/// etcd and the API server: how each was started, to start it again, and the running process.
+struct Core {
+    bin: PathBuf,
+    etcd: (Vec<String>, Child),
+    apiserver: (Vec<String>, Child),
+    etcd_client_port: u16,
 }
 
 static PLANE: OnceCell<ControlPlane> = OnceCell::const_new();
@@ -83,11 +91,42 @@ impl ControlPlane {
     /// Freezes (`SIGSTOP`) or resumes (`SIGCONT`) the API server: a cluster that stops
     /// answering without closing its connections, the hardest case for a client.
     pub fn freeze_apiserver(&self, frozen: bool) {
-        let pid = self.apiserver.expect("an API server the harness started");
+        let pid = self.with_core(|core| core.apiserver.1.id());
         let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
         // SAFETY: kill(2) on a process this binary started.
         let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
         assert_eq!(sent, 0, "signal {signal} to the API server {pid}");
+    }
+
+    /// Restarts the API server, and etcd too when `etcd` holds what to do while etcd is back
+    /// and the API server not yet: both stop (SIGTERM) and stay stopped for `down`, as in an
+    /// upgrade of the control plane. With [`Etcd::Compacted`] etcd's history is compacted to
+    /// its latest revision, so that every watch resuming from before the restart is answered
+    /// `410 Gone` and must list again. Returns once the API server is ready.
+    pub async fn restart_apiserver(&self, etcd: Option<Etcd>, down: Duration) {
+        let mut core = self.core.as_ref().and_then(|core| core.lock().expect("core").take()).expect("a core");
+        stop(&mut core.apiserver.1);
+        if etcd.is_some() {
+            stop(&mut core.etcd.1);
+        }
+        tokio::time::sleep(down).await;
+        if let Some(etcd) = etcd {
+            core.etcd.1 = core.start("etcd", &core.etcd.0, &self.dir);
+            if etcd == Etcd::Compacted {
+                compact(core.etcd_client_port).await;
+            }
+        }
+        core.apiserver.1 = core.start("kube-apiserver", &core.apiserver.0, &self.dir);
+        let mut processes = [("etcd", core.etcd.1), ("kube-apiserver", core.apiserver.1)];
+        wait_until_ready(self, &mut processes).await;
+        let [(_, etcd), (_, apiserver)] = processes;
+        (core.etcd.1, core.apiserver.1) = (etcd, apiserver);
+        *self.core.as_ref().expect("a core").lock().expect("core") = Some(core);
+    }
+
+    fn with_core<T>(&self, read: impl FnOnce(&Core) -> T) -> T {
+        let core = self.core.as_ref().expect("a control plane the harness started").lock().expect("core");
+        read(core.as_ref().expect("etcd and the API server running"))
     }
 
     /// An admin client.
@@ -109,6 +148,72 @@ pub async fn client_from(kubeconfig: &Path) -> Client {
     Client::try_from(config).expect("a client")
 }
 
+/// What happens to etcd in [`ControlPlane::restart_apiserver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Etcd {
+    Restarted,
+    /// Restarted, then compacted to its latest revision.
+    Compacted,
+}
+
+impl Core {
+    fn start(&self, name: &str, args: &[String], dir: &Path) -> Child {
+        let mut command = Command::new(binary(&self.bin, name));
+        command.args(args);
+        // A log of its own: the first run's stays as it was.
+        let log = dir.join(format!("{name}.restarted.log"));
+        launch(name, command, &log)
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited within 30 s; returns once it has.
+fn stop(process: &mut Child) {
+    // SAFETY: kill(2) on a process this binary started and has not waited for.
+    unsafe { libc::kill(process.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while process.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = process.kill();
+            let _ = process.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Compacts etcd's history to its latest revision, through its JSON gateway.
+async fn compact(port: u16) {
+    let deadline = Instant::now() + READY_WITHIN;
+    let answer = loop {
+        // Any range answers with the store's current revision in its header.
+        match etcd_post(port, "/v3/kv/range", r#"{"key":"AA=="}"#) {
+            Some(answer) => break answer,
+            None => assert!(Instant::now() < deadline, "etcd did not answer within {READY_WITHIN:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let revision = answer["header"]["revision"].as_str().expect("a revision").to_owned();
+    let compacted =
+        etcd_post(port, "/v3/kv/compaction", &json!({ "revision": revision, "physical": true }).to_string());
+    assert!(compacted.is_some(), "etcd compacts to revision {revision}");
+}
+
+/// POSTs `body` to etcd's JSON gateway; the answer, if it answered 200.
+fn etcd_post(port: u16, path: &str, body: &str) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| serde_json::from_str(body).ok()).flatten()
+}
+
 fn existing(kubeconfig: PathBuf) -> ControlPlane {
     let bin = binaries();
     let dir = tempfile::Builder::new().prefix("windflow-e2e-").tempdir().expect("a temp dir").keep();
@@ -118,7 +223,7 @@ fn existing(kubeconfig: PathBuf) -> ControlPlane {
         .certificate_authority_data
         .map(|data| String::from_utf8(base64_decode(&data)).expect("PEM"))
         .unwrap_or_default();
-    ControlPlane { kubeconfig, bin, server: cluster.server.unwrap_or_default(), ca_pem, dir, apiserver: None }
+    ControlPlane { kubeconfig, bin, server: cluster.server.unwrap_or_default(), ca_pem, dir, core: None }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -316,8 +421,7 @@ async fn start() -> ControlPlane {
     );
 
     let (etcd_client, etcd_peer) = (free_port(), free_port());
-    let mut etcd = Command::new(binary(&bin, "etcd"));
-    etcd.args([
+    let etcd_args: Vec<String> = vec![
         format!("--data-dir={}", dir.join("etcd").display()),
         format!("--listen-client-urls=http://127.0.0.1:{etcd_client}"),
         format!("--advertise-client-urls=http://127.0.0.1:{etcd_client}"),
@@ -327,11 +431,12 @@ async fn start() -> ControlPlane {
         // A throwaway store: durability costs seconds on a busy disk and buys nothing here.
         "--unsafe-no-fsync=true".into(),
         "--log-level=warn".into(),
-    ]);
+    ];
+    let mut etcd = Command::new(binary(&bin, "etcd"));
+    etcd.args(&etcd_args);
     let mut processes = vec![("etcd", launch("etcd", etcd, &dir.join("etcd.log")))];
 
-    let mut apiserver = Command::new(binary(&bin, "kube-apiserver"));
-    apiserver.args([
+    let apiserver_args: Vec<String> = vec![
         format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
         "--bind-address=127.0.0.1".into(),
         "--advertise-address=127.0.0.1".into(),
@@ -347,17 +452,17 @@ async fn start() -> ControlPlane {
         "--service-cluster-ip-range=10.96.0.0/16".into(),
         "--allow-privileged=true".into(),
         "--v=1".into(),
-    ]);
-    let apiserver = launch("kube-apiserver", apiserver, &dir.join("kube-apiserver.log"));
-    let apiserver_pid = Some(apiserver.id());
-    processes.push(("kube-apiserver", apiserver));
-    let plane = ControlPlane {
+    ];
+    let mut apiserver = Command::new(binary(&bin, "kube-apiserver"));
+    apiserver.args(&apiserver_args);
+    processes.push(("kube-apiserver", launch("kube-apiserver", apiserver, &dir.join("kube-apiserver.log"))));
+    let mut plane = ControlPlane {
         kubeconfig: admin.clone(),
         bin: bin.clone(),
         server,
         ca_pem: pki.ca.clone(),
         dir: dir.clone(),
-        apiserver: apiserver_pid,
+        core: None,
     };
     let client = wait_until_ready(&plane, &mut processes).await;
 
@@ -392,6 +497,11 @@ async fn start() -> ControlPlane {
 
     add_nodes(&client, &mut processes, &dir).await;
     add_storage(&client).await;
+    let mut core = processes.into_iter().take(2).map(|(_, child)| child);
+    let (etcd, apiserver) = (core.next().expect("etcd"), core.next().expect("the API server"));
+    let core =
+        Core { bin, etcd: (etcd_args, etcd), apiserver: (apiserver_args, apiserver), etcd_client_port: etcd_client };
+    plane.core = Some(std::sync::Mutex::new(Some(core)));
     plane
 }
 

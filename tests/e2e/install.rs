@@ -35,6 +35,20 @@ impl Operator {
         self.child.id()
     }
 
+    /// How the process ended, if it has ended by itself.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The process's resident memory (`VmRSS`), in bytes.
+    pub fn resident_memory(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let kilobytes = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:")?.trim().strip_suffix(" kB")?.trim().parse().ok());
+        kilobytes.unwrap_or(0u64) * 1024
+    }
+
     /// SIGKILL: no lease release, no cleanup.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -10,6 +10,7 @@ mod support;
 
 mod admission;
 mod backups;
+mod churn;
 mod controlplane;
 mod crds;
 mod destinations;

@@ -166,6 +166,12 @@ async fn count(pool: &PgPool, sql: &str, uid: &str) -> i64 {
 /// Every recorded step of `rollout` (a `deployment_events` row) is one Kubernetes Event, named
 /// after its row, and there are at least the started, applied and completed steps.
 pub async fn steps_are_published_once(client: &Client, pool: &PgPool, rollout: &DynamicObject) {
+    steps_are_published(client, pool, rollout, 3).await;
+}
+
+/// Every recorded step of `rollout` is one Kubernetes Event, named after its row, and there
+/// are at least `at_least` steps.
+pub async fn steps_are_published(client: &Client, pool: &PgPool, rollout: &DynamicObject, at_least: usize) {
     let name = rollout.name_any();
     let uid: uuid::Uuid = rollout.uid().expect("uid").parse().expect("uuid");
     let rows: Vec<uuid::Uuid> =
@@ -174,7 +180,7 @@ pub async fn steps_are_published_once(client: &Client, pool: &PgPool, rollout: &
             .fetch_all(pool)
             .await
             .expect("event rows");
-    assert!(rows.len() >= 3, "started, applied, completed at least: {rows:?}");
+    assert!(rows.len() >= at_least, "{name}: {at_least} steps at least: {rows:?}");
     let events: Api<Event> = Api::namespaced(client.clone(), &rollout.namespace().expect("namespaced"));
     let named: Vec<String> = rows.iter().map(|id| windflow::events::event_name(&name, *id)).collect();
     eventually("every step published once", Duration::from_secs(30), || {

@@ -27,7 +27,79 @@ pub struct TestDb {
     /// The same database as the operator's runtime login sees it: a role that owns nothing,
     /// granted `windflow_runtime` (migration 0015), as `windflow migrate --runtime-role` does.
     pub runtime_url: String,
-    _server: Option<pgtemp::PgTempDB>,
+    /// The server started again after [`TestDb::stop_server`], which pgtemp does not know of.
+    restarted: Option<std::process::Child>,
+    /// Dropped after `restarted` is stopped: it removes the data directory.
+    server: Option<pgtemp::PgTempDB>,
+}
+
+impl TestDb {
+    /// The throwaway server's data directory.
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.server.as_ref().expect("a throwaway server (not DATABASE_URL's) to stop and start").data_dir()
+    }
+
+    /// Stops the server as an outage does: a fast shutdown, which ends every session at once.
+    /// Returns once it has exited.
+    pub fn stop_server(&mut self) {
+        let data = self.data_dir();
+        let pid_file = data.join("postmaster.pid");
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse().ok())
+            .expect("a running server's postmaster.pid");
+        // SAFETY: kill(2) on the postmaster of this test's server.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "SIGINT to the postmaster {pid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while pid_file.exists() {
+            assert!(std::time::Instant::now() < deadline, "the server did not stop within 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if let Some(mut restarted) = self.restarted.take() {
+            let _ = restarted.wait();
+        }
+    }
+
+    /// Starts the server stopped by [`TestDb::stop_server`] again, with the command line it
+    /// ran with (`postmaster.opts`), as the data directory's owner; returns once it accepts
+    /// connections. The process dies with the test's runtime thread, however the test ends.
+    pub fn start_server(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::process::CommandExt;
+        let data = self.data_dir();
+        let opts = std::fs::read_to_string(data.join("postmaster.opts")).expect("postmaster.opts");
+        // `/path/postgres "-c" "port=…" … "-D" "…"`: the program, then each argument quoted.
+        let (program, args) = opts.trim().split_once(" \"").expect("postmaster.opts");
+        let args: Vec<&str> = args.trim_end_matches('"').split("\" \"").collect();
+        let owner = std::fs::metadata(&data).expect("the data directory");
+        let log = std::fs::File::create(data.with_file_name("restarted.log")).expect("a log file");
+        let mut command = std::process::Command::new(program);
+        command.args(&args).stdin(std::process::Stdio::null()).stdout(log.try_clone().expect("log")).stderr(log);
+        // SAFETY: the calls are async-signal-safe and touch only the child.
+        unsafe {
+            command.uid(owner.uid()).gid(owner.gid()).pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self.restarted = Some(command.spawn().expect("the server starts again"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let port: u16 = self.url.parse::<sqlx::postgres::PgConnectOptions>().expect("the URL").get_port();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the server did not start within 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.restarted.is_some() {
+            self.stop_server();
+        }
+    }
 }
 
 /// The operator's login in the tests (its password is its name).
@@ -100,7 +172,7 @@ pub async fn database_on(bin: Option<&std::path::Path>) -> TestDb {
         options.get_port(),
         options.get_database().unwrap_or("postgres")
     );
-    TestDb { pool, url, runtime_url, _server: server }
+    TestDb { pool, url, runtime_url, restarted: None, server }
 }
 
 /// Every document of a multi-document YAML file.
