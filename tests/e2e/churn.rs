@@ -27,6 +27,7 @@ use uuid::Uuid;
 use windflow::kinds::KindId;
 
 use crate::controlplane::{ControlPlane, Etcd, add_fresh_volumes, both, workload_plane};
+use crate::failover::{LEASE, held_by};
 use crate::install::{
     LEASE_DURATION, Operator, RELEASE_NAMESPACE, eventually, start_operator_with_metrics_and, windflow,
 };
@@ -34,7 +35,6 @@ use crate::platform::{apply_examples, expected_without_providers, scenario, step
 use crate::resource_of;
 use crate::support::documents;
 
-const LEASE: &str = "windflow-operator";
 const CONVERGE_WITHIN: Duration = Duration::from_secs(300);
 /// Rollout phases that are over.
 const OVER: [&str; 4] = ["completed", "failed", "rolled_back", "cancelled"];
@@ -111,6 +111,8 @@ struct Done {
     edits: usize,
     rollouts: usize,
     cancels: usize,
+    /// Moves of the sample's stack between `main` and `edge`.
+    moves: usize,
     created: usize,
     deleted: usize,
     /// Changes the API server refused, which the driver means to be valid.
@@ -124,10 +126,16 @@ struct Churn {
     rng: fastrand::Rng,
     plane: &'static ControlPlane,
     client: Client,
+    workload: Client,
     organizations: Vec<Organization>,
     copies: usize,
-    /// Static volumes on the workload cluster no claim took yet: two for each copy.
+    /// Static volumes on the workload cluster no claim took yet: two for each copy, and for
+    /// each move of the sample's stack there.
     volumes: Arc<AtomicUsize>,
+    /// The same on the management cluster, which plays the existing cluster `edge`.
+    edge_volumes: Arc<AtomicUsize>,
+    /// Where the sample's stack runs: `main` or `edge`.
+    stack_on: &'static str,
     next_copy: usize,
     /// Each organization's churn rollouts, oldest first.
     rollouts: BTreeMap<String, Vec<String>>,
@@ -162,6 +170,7 @@ impl Churn {
             0..8 if copies < self.copies && take_two(&self.volumes) => self.create_copy(),
             8..16 if copies > 0 => self.delete_copy(),
             16..30 => self.roll_out().await,
+            30..34 => self.move_stack().await,
             _ => self.edit().await,
         }
     }
@@ -209,6 +218,27 @@ impl Churn {
         }
         self.rollouts.remove(&organization.namespace);
         self.done.deleted += 1;
+    }
+
+    /// The sample's stack, with the VM that shares its volume, moved to the other cluster,
+    /// once its last move is done and that cluster has two volumes for its claims.
+    async fn move_stack(&mut self) {
+        let (to, volumes, there) = match self.stack_on {
+            "main" => ("edge", &self.edge_volumes, &self.client),
+            _ => ("main", &self.volumes, &self.workload),
+        };
+        if !moved(&self.client, self.stack_on, there).await || !take_two(volumes) {
+            return;
+        }
+        for (kind, name) in [("Stack", "shop"), ("VM", "legacy-erp")] {
+            let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), "acme", &resource_of(kind));
+            let moved = Patch::Merge(json!({ "spec": { "containerClusterRef": { "name": to } } }));
+            if let Err(error) = api.patch(name, &PatchParams::default(), &moved).await {
+                return self.failed(format!("move {kind} {name} to {to}"), error);
+            }
+        }
+        self.stack_on = to;
+        self.done.moves += 1;
     }
 
     /// A rollout of an organization's stack once its last one is over; or a cancel of that one.
@@ -310,17 +340,61 @@ fn edit_of(kind: &str, count: u64, spec: &Value) -> Value {
     }
 }
 
+/// Whether the sample's stack runs on `on`, Ready, and no claim it left on the cluster
+/// `there` (the one it would move to) is still being deleted. Moving back before that is not
+/// supported (README, "What is not built yet"): the claims would still be in use there.
+async fn moved(client: &Client, on: &str, there: &Client) -> bool {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let stacks = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("Stack"));
+    let Ok(shop) = stacks.get("shop").await else { return false };
+    let placed = shop.data["status"]["placement"]["cluster"] == on;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(there.clone(), "acme-production");
+    let Ok(claims) = claims.list(&ListParams::default()).await else { return false };
+    let released = claims.items.iter().all(|claim| claim.metadata.deletion_timestamp.is_none());
+    placed && crate::platform::readiness(&shop).0 == "True" && released
+}
+
 /// Takes two of the `volumes` left, if there are.
 fn take_two(volumes: &AtomicUsize) -> bool {
     volumes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(2)).is_ok()
 }
 
-/// Adds static volumes on the workload cluster for four copies, from the test's own task
-/// while that cluster answers (the churn's would fail while its API server restarts).
-async fn top_up(workload: &Client, volumes: &AtomicUsize) {
+/// Adds static volumes on a cluster for four copies or moves, from the test's own task while
+/// that cluster answers (the churn's would fail while its API server restarts).
+async fn top_up(cluster: &Client, volumes: &AtomicUsize) {
     let missing = 8usize.saturating_sub(volumes.load(Ordering::Acquire));
-    add_fresh_volumes(workload, missing).await;
+    add_fresh_volumes(cluster, missing).await;
     volumes.fetch_add(missing, Ordering::AcqRel);
+}
+
+/// An existing cluster `edge` for acme, given by the tenant's kubeconfig (the management
+/// control plane itself, as in `placement.rs`), and the sample's stack and VM naming `main`,
+/// so that the churn can move them between the two.
+async fn add_edge(plane: &ControlPlane, client: &Client) {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
+    let kubeconfig = std::fs::read(&plane.kubeconfig).expect("a kubeconfig");
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("edge-kubeconfig".into()), ..Default::default() },
+        data: Some([("value".to_owned(), ByteString(kubeconfig))].into()),
+        ..Default::default()
+    };
+    secrets.create(&PostParams::default(), &secret).await.expect("the tenant's kubeconfig");
+    for (kind, name) in [("Stack", "shop"), ("VM", "legacy-erp")] {
+        let api = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of(kind));
+        let named = Patch::Merge(json!({ "spec": { "containerClusterRef": { "name": "main" } } }));
+        api.patch(name, &PatchParams::default(), &named).await.expect("named");
+    }
+    let edge: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "windflow.io/v1alpha1", "kind": "ContainerCluster",
+        "metadata": { "name": "edge", "namespace": "acme" },
+        "spec": { "elementRef": { "name": "k8s" }, "clusterMode": "kubernetes",
+                  "clusterConfig": { "kubeconfigSecret": "edge-kubeconfig" } },
+    }))
+    .expect("edge");
+    let clusters = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("ContainerCluster"));
+    clusters.create(&PostParams::default(), &edge).await.expect("edge");
 }
 
 /// `kubectl apply -f manifest` until every object is accepted (namespaced objects wait for
@@ -445,15 +519,6 @@ async fn reconnect(pool: &PgPool) {
 async fn holder(client: &Client) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
     leases.get_opt(LEASE).await.ok().flatten().and_then(|lease| lease.spec?.holder_identity)
-}
-
-/// Waits until `identity` holds the Lease; how long that took.
-async fn held_by(client: &Client, identity: &str, within: Duration) -> Duration {
-    eventually(&format!("{identity} holds the lease"), within, || async {
-        let holder = holder(client).await;
-        (holder.as_deref() == Some(identity)).then_some(()).ok_or(format!("held by {holder:?}"))
-    })
-    .await
 }
 
 /// The `p`th percentile of `samples` (nearest rank).
@@ -653,14 +718,16 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         exits: vec![],
     };
     replicas.start("windflow-a");
-    held_by(&client, "windflow-a", Duration::from_secs(60)).await;
+    held_by(&client, "windflow-a").await;
     replicas.start("windflow-b");
     apply_examples(plane);
     wait_for_sample(&client, &expected_without_providers(), CONVERGE_WITHIN).await;
 
     let (pace, paced) = watch::channel(Pace::Go);
-    let volumes = Arc::new(AtomicUsize::new(0));
+    add_edge(plane, &client).await;
+    let (volumes, edge_volumes) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     top_up(&workload, &volumes).await;
+    top_up(&client, &edge_volumes).await;
     let sample = Organization {
         namespace: "acme".into(),
         docs: crate::platform::sample(),
@@ -671,9 +738,12 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         rng: fastrand::Rng::with_seed(settings.seed.wrapping_add(1)),
         plane,
         client: client.clone(),
+        workload: workload.clone(),
         organizations: vec![sample],
         copies: settings.copies,
         volumes: volumes.clone(),
+        edge_volumes: edge_volumes.clone(),
+        stack_on: "main",
         next_copy: 1,
         rollouts: BTreeMap::new(),
         count: 0,
@@ -693,10 +763,11 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         let standby = Replicas::other(&leader);
         replicas.serving(standby).await;
         replicas.running.get_mut(&leader).expect("the leader runs").0.kill();
-        let took = held_by(&client, standby, Duration::from_secs(120)).await;
+        let took = held_by(&client, standby).await;
         failovers.push(took);
         replicas.start(&leader);
         top_up(&workload, &volumes).await;
+        top_up(&client, &edge_volumes).await;
     }
     if !failovers.is_empty() {
         let (p50, p99, worst) = (percentile(&failovers, 50), percentile(&failovers, 99), percentile(&failovers, 100));
@@ -760,6 +831,7 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     top_up(&workload, &volumes).await;
+    top_up(&client, &edge_volumes).await;
 
     // 3. etcd and the API server restarted, etcd compacted meanwhile: watches resuming from
     // before are answered 410 Gone and list again.
@@ -854,6 +926,9 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         rollouts.args(["delete", "deployments.windflow.io", "-n", "acme", "--wait=false"]).args(&made);
         crate::controlplane::run(rollouts);
     }
+    let mut edge = plane.kubectl();
+    edge.args(["delete", "containerclusters.windflow.io", "edge", "-n", "acme", "--wait=false"]);
+    crate::controlplane::run(edge);
     for manifest in copies {
         let mut delete = plane.kubectl();
         delete.args(["delete", "--wait=false", "-f"]).arg(manifest);

@@ -14,7 +14,8 @@ use crate::platform::{
     wait_for_sample,
 };
 
-const LEASE: &str = "windflow-operator";
+/// The chart's Lease the replicas elect a leader on.
+pub const LEASE: &str = "windflow-operator";
 
 /// Waits until `identity` holds the operators' Lease; returns how long it took.
 pub async fn held_by(client: &Client, identity: &str) -> Duration {
