@@ -660,7 +660,11 @@ async fn audit_trails_replay_to_rows(pool: &PgPool) -> Vec<String> {
 
 /// Children (of every type WindFlow provisions that the cluster serves) whose owner is no
 /// WindFlow object of `owners`, and are not being deleted.
-async fn orphans(client: &Client, owners: &BTreeSet<String>) -> Vec<String> {
+///
+/// On `main`, children of an organization that is gone are not counted: its Cluster API
+/// cluster went with it, and Cluster API deletes a cluster with whatever runs on it, which the
+/// played Cluster API of this control plane, shared by every organization's `main`, does not.
+async fn orphans(client: &Client, owners: &BTreeSet<String>, organizations: Option<&BTreeSet<String>>) -> Vec<String> {
     let types: BTreeMap<_, _> = KindId::ALL
         .iter()
         .flat_map(|kind| kind.child_types())
@@ -672,6 +676,10 @@ async fn orphans(client: &Client, owners: &BTreeSet<String>) -> Vec<String> {
         let labelled = ListParams::default().labels(windflow::provision::labels::OWNER_UID);
         let Ok(list) = api.list(&labelled).await else { continue };
         for child in list.items.iter().filter(|child| child.metadata.deletion_timestamp.is_none()) {
+            let organization = child.labels().get(windflow::provision::labels::ORGANIZATION);
+            if organizations.is_some_and(|live| organization.is_some_and(|name| !live.contains(name))) {
+                continue;
+            }
             let owner = child.labels().get(windflow::provision::labels::OWNER_UID).cloned().unwrap_or_default();
             if !owners.contains(&owner) {
                 found.push(format!(
@@ -898,14 +906,18 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         rollouts.len(),
         count("SELECT count(*) FROM deployment_events").await,
     );
-    let owners: BTreeSet<String> = windflow::check::list_all(&client)
-        .await
-        .expect("objects")
+    let objects = windflow::check::list_all(&client).await.expect("objects");
+    let owners: BTreeSet<String> =
+        objects.iter().filter_map(|obj| obj["metadata"]["uid"].as_str().map(str::to_owned)).collect();
+    let organizations: BTreeSet<String> = objects
         .iter()
-        .filter_map(|obj| obj["metadata"]["uid"].as_str().map(str::to_owned))
+        .filter(|obj| obj["kind"] == "Organization")
+        .filter_map(|obj| obj["metadata"]["name"].as_str().map(str::to_owned))
         .collect();
-    for (cluster, client) in [("management", &client), ("main", &workload)] {
-        let left = orphans(client, &owners).await;
+    for (cluster, client, gone_with_cluster) in
+        [("management", &client, None), ("main", &workload, Some(&organizations))]
+    {
+        let left = orphans(client, &owners, gone_with_cluster).await;
         assert!(left.is_empty(), "children on {cluster} without their owner: {left:?}");
     }
     kubelets.iter().for_each(tokio::task::JoinHandle::abort);
