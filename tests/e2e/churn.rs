@@ -367,34 +367,15 @@ async fn top_up(cluster: &Client, volumes: &AtomicUsize) {
     volumes.fetch_add(missing, Ordering::AcqRel);
 }
 
-/// An existing cluster `edge` for acme, given by the tenant's kubeconfig (the management
-/// control plane itself, as in `placement.rs`), and the sample's stack and VM naming `main`,
-/// so that the churn can move them between the two.
+/// The sample's stack and VM naming `main`, then an existing cluster `edge` beside it
+/// (`placement::add_edge_cluster`), so that the churn can move them between the two.
 async fn add_edge(plane: &ControlPlane, client: &Client) {
-    use k8s_openapi::ByteString;
-    use k8s_openapi::api::core::v1::Secret;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
-    let kubeconfig = std::fs::read(&plane.kubeconfig).expect("a kubeconfig");
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta { name: Some("edge-kubeconfig".into()), ..Default::default() },
-        data: Some([("value".to_owned(), ByteString(kubeconfig))].into()),
-        ..Default::default()
-    };
-    secrets.create(&PostParams::default(), &secret).await.expect("the tenant's kubeconfig");
     for (kind, name) in [("Stack", "shop"), ("VM", "legacy-erp")] {
         let api = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of(kind));
         let named = Patch::Merge(json!({ "spec": { "containerClusterRef": { "name": "main" } } }));
         api.patch(name, &PatchParams::default(), &named).await.expect("named");
     }
-    let edge: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "windflow.io/v1alpha1", "kind": "ContainerCluster",
-        "metadata": { "name": "edge", "namespace": "acme" },
-        "spec": { "elementRef": { "name": "k8s" }, "clusterMode": "kubernetes",
-                  "clusterConfig": { "kubeconfigSecret": "edge-kubeconfig" } },
-    }))
-    .expect("edge");
-    let clusters = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("ContainerCluster"));
-    clusters.create(&PostParams::default(), &edge).await.expect("edge");
+    crate::placement::add_edge_cluster(plane, client).await;
 }
 
 /// `kubectl apply -f manifest` until every object is accepted (namespaced objects wait for

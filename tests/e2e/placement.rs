@@ -102,24 +102,7 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
     let took = wait_for_sample(client, &expected_without_providers(), WITHIN).await;
     eprintln!("converged again {took:?} after the cluster came back");
 
-    // An existing cluster, given by the tenant's kubeconfig: here the management control plane
-    // itself, reached as any other cluster would be (inline credentials, its own address).
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
-    let kubeconfig_text = std::fs::read(&plane.kubeconfig).expect("a kubeconfig");
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta { name: Some("edge-kubeconfig".into()), ..Default::default() },
-        data: Some([("value".to_owned(), ByteString(kubeconfig_text))].into()),
-        ..Default::default()
-    };
-    secrets.create(&PostParams::default(), &secret).await.expect("the tenant's kubeconfig");
-    let edge: Value = json!({
-        "apiVersion": "windflow.io/v1alpha1", "kind": "ContainerCluster",
-        "metadata": { "name": "edge", "namespace": "acme" },
-        "spec": { "elementRef": { "name": "k8s" }, "clusterMode": "kubernetes",
-                  "clusterConfig": { "kubeconfigSecret": "edge-kubeconfig" } },
-    });
-    let (clusters, _) = api_for(client, &edge);
-    clusters.create(&PostParams::default(), &serde_json::from_value(edge.clone()).expect("edge")).await.expect("edge");
+    add_edge_cluster(plane, client).await;
 
     // Two kubernetes clusters on the stack's element, and the stack names none: refused,
     // naming both, rather than guessed.
@@ -185,6 +168,7 @@ async fn a_stack_moves_to_an_existing_cluster_it_names_and_no_tenant_borrows_ano
     let mut delete = plane.kubectl();
     delete.args(["delete", "--wait=true", "--timeout=120s", "-f"]).arg(&file);
     crate::controlplane::run(delete);
+    let clusters = Api::<DynamicObject>::namespaced_with(client.clone(), "acme", &resource_of("ContainerCluster"));
     clusters.delete("edge", &Default::default()).await.expect("delete edge");
     delete_examples(plane, client, main).await;
     assert_eq!(workloads_on(client).await.0, Vec::<String>::new(), "nothing left on edge");
@@ -241,4 +225,26 @@ fn probes(exposition: &str) -> f64 {
         .filter(|(labels, _)| labels.contains("cluster=\"probe "))
         .map(|(_, count)| count)
         .sum()
+}
+
+/// An existing cluster `edge` on acme's element `k8s`, given by the tenant's kubeconfig Secret:
+/// here the management control plane itself, reached as any other cluster would be (inline
+/// credentials, its own address).
+pub async fn add_edge_cluster(plane: &crate::controlplane::ControlPlane, client: &Client) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "acme");
+    let kubeconfig_text = std::fs::read(&plane.kubeconfig).expect("a kubeconfig");
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("edge-kubeconfig".into()), ..Default::default() },
+        data: Some([("value".to_owned(), ByteString(kubeconfig_text))].into()),
+        ..Default::default()
+    };
+    secrets.create(&PostParams::default(), &secret).await.expect("the tenant's kubeconfig");
+    let edge: Value = json!({
+        "apiVersion": "windflow.io/v1alpha1", "kind": "ContainerCluster",
+        "metadata": { "name": "edge", "namespace": "acme" },
+        "spec": { "elementRef": { "name": "k8s" }, "clusterMode": "kubernetes",
+                  "clusterConfig": { "kubeconfigSecret": "edge-kubeconfig" } },
+    });
+    let (clusters, _) = api_for(client, &edge);
+    clusters.create(&PostParams::default(), &serde_json::from_value(edge.clone()).expect("edge")).await.expect("edge");
 }
