@@ -540,8 +540,9 @@ fn reconcile_reads(was: &ObjectMeta, is: &ObjectMeta) -> bool {
 /// One watch per child type, whichever kinds own it, of the children `config`'s labels select
 /// on the provider's cluster, filling its cache
 /// ([`ChildCache`](crate::provision::cache::ChildCache)): a child deleted, edited by
-/// hand or changing status reconciles the owner its labels name, within seconds. A
-/// third-party type is watched once its API is served.
+/// hand or changing status reconciles the owner its labels name, within seconds; so does one
+/// that a relist finds gone (deleted while the watch was away). A third-party type is watched
+/// once its API is served.
 ///
 /// The caches are made at once, before the watches run: an apply meanwhile waits for their
 /// first lists rather than finding nothing there.
@@ -561,13 +562,16 @@ fn watch_children(
             let api = kube::Api::<DynamicObject>::all_with(provider.watch_client().clone(), &type_.api_resource());
             let mut writer = provider.children().writer(type_);
             let (asked, recording, config) = (provider.clone(), provider.clone(), config.clone());
+            let owners_of_vanished = owners.clone();
             futures::stream::once(async move { until_served(&asked, type_).await })
                 .flat_map(move |()| watcher(api.clone(), config.clone()))
                 .default_backoff()
                 .modify(move |child| trim(type_, child))
                 .map(move |event| {
                     if let Ok(event) = &event {
-                        recording.children().record(type_, &mut writer, event);
+                        for vanished in recording.children().record(type_, &mut writer, event) {
+                            owners_of_vanished.wake(&vanished);
+                        }
                     }
                     event
                 })

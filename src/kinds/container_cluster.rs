@@ -306,27 +306,30 @@ impl Kind for ContainerCluster {
 
 impl ContainerCluster {
     /// How a workload cluster is reached: an existing cluster with the tenant's kubeconfig
-    /// Secret (`clusterConfig.kubeconfigSecret`); a Cluster API cluster, once it is Available,
+    /// Secret (`clusterConfig.kubeconfigSecret`); a Cluster API cluster, once provisioned,
     /// with the Secret Cluster API writes beside its Cluster (`<cluster>-kubeconfig`, key
     /// `value`). Why it cannot be reached yet, otherwise.
-    pub fn credentials(&self, index: &super::Index) -> std::result::Result<Credentials, String> {
+    ///
+    /// A Cluster API cluster's is read from its status alone: the phase is what Cluster API
+    /// last said of its Cluster (`Provisioned`: the control plane up, the kubeconfig written),
+    /// and the placement where that Cluster stands. Not from `Ready`, which a passing fault of
+    /// the ContainerCluster's own reconcile (the database away) turns False too, nor from where
+    /// it would be placed now, which its Element, deleted first, no longer says: what is being
+    /// deleted from the cluster would find it gone, and leave its children there.
+    pub fn credentials(&self) -> std::result::Result<Credentials, String> {
         let (namespace, name) = (self.namespace().unwrap_or_default(), self.name_any());
         if let Some(secret) = text(&self.spec.cluster_config, "kubeconfigSecret") {
             return Ok(Credentials { namespace, secret: secret.to_owned(), keys: &["value", "kubeconfig"] });
         }
-        let ready = self
-            .status
-            .as_ref()
-            .is_some_and(|status| status.common.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        if !ready {
-            return Err(format!("ContainerCluster {namespace}/{name} is not Available yet"));
+        let status = self.status.as_ref().filter(|status| status.phase == Some(ContainerClusterPhase::Healthy));
+        match status.and_then(|status| status.common.placement.as_ref()?.namespace.clone()) {
+            Some(beside_its_cluster) => Ok(Credentials {
+                namespace: beside_its_cluster,
+                secret: format!("{name}-kubeconfig"),
+                keys: &["value"],
+            }),
+            None => Err(format!("ContainerCluster {namespace}/{name} is not provisioned yet")),
         }
-        let placement = super::place(self, index).map_err(|error| error.to_string())?;
-        Ok(Credentials {
-            namespace: placement.workload_namespace().to_owned(),
-            secret: format!("{name}-kubeconfig"),
-            keys: &["value"],
-        })
     }
 
     /// A ContainerNode per reported node, named `<cluster>-<node>`, in the cluster's namespace;

@@ -414,6 +414,13 @@ macro_rules! generated {
                     $(Self::$kind => cluster_scoped::<$kind>(),)*
                 }
             }
+
+            /// The kind's API, to read an object of it whatever its kind.
+            pub fn api_resource(self) -> kube::api::ApiResource {
+                match self {
+                    $(Self::$kind => kube::api::ApiResource::erase::<$kind>(&()),)*
+                }
+            }
         }
 
         /// Every WindFlow CRD, in dependency order (a kind comes after the kinds it references).

@@ -249,12 +249,14 @@ impl Index {
             .collect()
     }
 
-    /// How many objects being deleted still say their children are on `cluster`: they release
-    /// them there before the cluster's ContainerCluster goes.
-    pub fn releasing_from(&self, cluster: &Destination) -> usize {
-        let Destination::Workload { namespace, name } = cluster else { return 0 };
+    /// The objects whose status says their children are on `cluster` (kind, name, namespace),
+    /// with whether the cache holds them as being deleted: those release their children there
+    /// before the cluster's ContainerCluster goes.
+    pub fn holding_children_on(&self, cluster: &Destination) -> Vec<(KindId, String, String, bool)> {
+        let Destination::Workload { namespace, name } = cluster else { return vec![] };
         let placeable = self.placeable(namespace);
-        placeable.iter().filter(|(kind, obj)| PLACED.contains(kind) && obj.deleting() && obj.held_on(name)).count()
+        let holding = placeable.into_iter().filter(|(kind, obj)| PLACED.contains(kind) && obj.held_on(name));
+        holding.map(|(kind, obj)| (kind, obj.name(), namespace.clone(), obj.deleting())).collect()
     }
 
     /// Every object in `namespace` of the [`PLACED`] kinds, and the Stacks (whose status says
@@ -290,7 +292,7 @@ pub async fn provider(
             let cluster = index
                 .get::<ContainerCluster>(Some(namespace), name)
                 .ok_or_else(|| ClusterError::NotReady(format!("{destination} does not exist")))?;
-            match cluster.credentials(index) {
+            match cluster.credentials() {
                 Ok(credentials) => Some(credentials),
                 // Connected once, it serves until its ContainerCluster goes: what runs there
                 // is still released when its organization is being deleted with it.
@@ -301,7 +303,7 @@ pub async fn provider(
     clusters.provider(destination, credentials.as_ref()).await
 }
 
-/// What [`Index::placed_on`] and [`Index::releasing_from`] read of an object of any kind.
+/// What [`Index::placed_on`] and [`Index::holding_children_on`] read of an object of any kind.
 trait Placeable {
     fn name(&self) -> String;
     fn deleting(&self) -> bool;
@@ -634,5 +636,30 @@ mod tests {
             index.placed_on(&main()).into_iter().map(|(kind, name, _)| format!("{kind} {name}")).collect();
         assert!(woken.contains(&"Application api".to_owned()), "{woken:?}");
         assert!(!woken.contains(&"Application storefront".to_owned()), "{woken:?}");
+    }
+
+    #[test]
+    fn what_holds_children_on_a_cluster_is_named_with_whether_it_is_being_deleted() {
+        let index = index_edited("", |doc| {
+            let name = doc["metadata"]["name"].clone();
+            if doc["kind"] == "Application" && (name == "api" || name == "storefront") {
+                doc["status"]["placement"] = json!({ "cluster": "main" });
+            }
+            if doc["kind"] == "Application" && name == "api" {
+                doc["metadata"]["deletionTimestamp"] = json!("2026-12-06T12:00:00Z");
+            }
+            // Held elsewhere: not main's.
+            if doc["kind"] == "Application" && name == "postgres" {
+                doc["status"]["placement"] = json!({ "cluster": "spare" });
+            }
+        });
+        let holding: Vec<(String, bool)> = index
+            .holding_children_on(&main())
+            .into_iter()
+            .filter(|(kind, ..)| *kind == KindId::Application)
+            .map(|(_, name, namespace, deleting)| (format!("{namespace}/{name}"), deleting))
+            .collect();
+        assert_eq!(holding, [("acme/api".to_owned(), true), ("acme/storefront".to_owned(), false)]);
+        assert!(index.holding_children_on(&Destination::Management).is_empty());
     }
 }

@@ -1087,6 +1087,33 @@ fn status_follows_the_children() {
     assert_eq!(observed_phase(&environment, json!({})), None);
 }
 
+#[test]
+fn a_cluster_api_cluster_is_reached_once_provisioned_whatever_its_own_reconcile_last_said() {
+    let ready = |status: &str, reason: &str| {
+        json!([{ "type": "Ready", "status": status, "reason": reason, "message": "",
+                 "lastTransitionTime": "2026-12-06T00:00:00Z" }])
+    };
+    let reached = |status: Value| {
+        let cluster: ContainerCluster = sample("ContainerCluster", "main", json!({ "status": status }));
+        cluster.credentials().map(|credentials| (credentials.namespace, credentials.secret))
+    };
+    let placed = json!({ "cluster": "(management)", "namespace": "acme-production" });
+    let kubeconfig = Ok(("acme-production".to_owned(), "main-kubeconfig".to_owned()));
+    let unprovisioned = Err("ContainerCluster acme/main is not provisioned yet".to_owned());
+    let provisioned = |conditions: Value| json!({ "phase": "healthy", "placement": placed, "conditions": conditions });
+    assert_eq!(reached(provisioned(ready("True", "Provisioned"))), kubeconfig);
+    // The database away while the cluster stands: still reached, so that what is deleted from
+    // it releases its children there. So too once its Element is gone: where its Cluster
+    // stands is read from its status, not from its placement now.
+    assert_eq!(reached(provisioned(ready("False", "DatabaseUnavailable"))), kubeconfig);
+    assert_eq!(reached(provisioned(ready("False", "InvalidSpec"))), kubeconfig);
+    let provisioning =
+        json!({ "phase": "initializing", "placement": placed, "conditions": ready("False", "Progressing") });
+    assert_eq!(reached(provisioning), unprovisioned);
+    assert_eq!(reached(json!({ "phase": "unhealthy", "placement": placed })), unprovisioned);
+    assert_eq!(reached(json!({})), unprovisioned);
+}
+
 /// Why `obj` does not work yet, its children showing `status`.
 fn not_working<K: Kind>(obj: &K, status: Value) -> Option<String> {
     let index = index(&platform());

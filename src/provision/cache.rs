@@ -78,11 +78,19 @@ impl ChildCache {
         }
     }
 
-    /// Puts a watch event of `type_` into its store and owner index.
-    pub fn record(&self, type_: ChildType, writer: &mut Writer<DynamicObject>, event: &watcher::Event<DynamicObject>) {
+    /// Puts a watch event of `type_` into its store and owner index. Returns the children a
+    /// relist found gone: deleted while the watch was away (the API server restarting, its
+    /// history compacted), of which no Delete event tells.
+    pub fn record(
+        &self,
+        type_: ChildType,
+        writer: &mut Writer<DynamicObject>,
+        event: &watcher::Event<DynamicObject>,
+    ) -> Vec<Arc<DynamicObject>> {
+        let held_before_relist = matches!(event, watcher::Event::InitDone).then(|| writer.as_reader().state());
         writer.apply_watcher_event(event);
         let mut types = self.locked();
-        let Some(typed) = types.get_mut(&(type_.api_version, type_.kind)) else { return };
+        let Some(typed) = types.get_mut(&(type_.api_version, type_.kind)) else { return vec![] };
         match event {
             watcher::Event::Apply(child) => {
                 index(&mut typed.owners, child);
@@ -106,6 +114,9 @@ impl ChildCache {
             }
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
         }
+        let relisted = &typed.store;
+        let vanished = |child: &Arc<DynamicObject>| relisted.get(&typed.reference(&key(child))).is_none();
+        held_before_relist.into_iter().flatten().filter(vanished).collect()
     }
 
     /// Waits, at most `within`, until the caches of `types` have listed: a cluster just
@@ -232,6 +243,16 @@ mod tests {
         cache.record(PVC, &mut writer, &watcher::Event::Apply(trimmed("b", "o3")));
         assert_eq!(names(cache.owned_by(PVC, "o1")), Some(vec![]));
         assert_eq!(names(cache.owned_by(PVC, "o3")), Some(vec!["b".to_owned()]));
+
+        // A relist without c (deleted while the watch was away): c is said gone, once.
+        let mut gone = vec![];
+        for event in [watcher::Event::Init, watcher::Event::InitApply(trimmed("b", "o3")), watcher::Event::InitDone] {
+            gone.extend(cache.record(PVC, &mut writer, &event).iter().map(|child| child.name_any()));
+        }
+        assert_eq!(gone, ["c"]);
+        assert_eq!(names(cache.owned_by(PVC, "o2")), Some(vec![]));
+        let again = [watcher::Event::Init, watcher::Event::InitApply(trimmed("b", "o3")), watcher::Event::InitDone];
+        assert!(again.iter().all(|event| cache.record(PVC, &mut writer, event).is_empty()), "nothing more is gone");
     }
 
     #[tokio::test]

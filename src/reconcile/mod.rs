@@ -742,10 +742,10 @@ fn mirrored<S: Default>() -> Report<S> {
 async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action> {
     // A workload cluster deleted with what runs on it (`kubectl delete -f`) stays reachable
     // until those objects have released their children there. A Cluster API cluster that is
-    // not Available (never was, or no longer) holds nothing up: nothing could be released
+    // not provisioned (never was, or no longer) holds nothing up: nothing could be released
     // there, and Cluster API deletes it with whatever runs on it.
     if let Some(cluster) = obj.hosts() {
-        let releasing = ctx.index.releasing_from(&cluster);
+        let releasing = releasing_from(ctx, &cluster).await?;
         if releasing > 0 && !matches!(ctx.provider_for(&cluster).await, Err(ClusterError::NotReady(_))) {
             return Err(Error::Provisioning(format!(
                 "{releasing} objects being deleted are releasing their children on this cluster first"
@@ -781,6 +781,23 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// How many objects being deleted still hold children on `cluster`. The cache tells of most;
+/// one it holds as standing is asked of the API server: each kind's watch lists again on its
+/// own after the API server restarted, and a deletion one has not brought yet must still hold
+/// the cluster, or its children there would be left.
+async fn releasing_from(ctx: &Context, cluster: &Destination) -> Result<usize> {
+    let mut releasing = 0;
+    for (kind, name, namespace, deleting_in_cache) in ctx.index.holding_children_on(cluster) {
+        let deleting = deleting_in_cache || {
+            let api =
+                Api::<kube::api::DynamicObject>::namespaced_with(ctx.client.clone(), &namespace, &kind.api_resource());
+            api.get_metadata_opt(&name).await?.is_some_and(|live| live.metadata.deletion_timestamp.is_some())
+        };
+        releasing += usize::from(deleting);
+    }
+    Ok(releasing)
 }
 
 /// Whether a status was written (or had nothing new), or waits to be written.

@@ -511,10 +511,7 @@ pub(super) async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Res
     if let Some(status) = obj.common_status().and_then(|common| common.placement.as_ref()) {
         clusters.extend(Destination::parse_list(&status.cluster, &namespace));
     }
-    clusters.push(Destination::Management);
-    clusters.sort();
-    clusters.dedup();
-    for cluster in &clusters {
+    for cluster in &release_order(clusters) {
         if cluster_gone(ctx, cluster) {
             continue;
         }
@@ -537,9 +534,28 @@ pub(super) async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Res
     Ok(None)
 }
 
+/// The clusters whose children are released, each once: the workload clusters first, the
+/// management cluster last. The management cluster holds what reaches a Cluster API cluster
+/// (its kubeconfig Secret, in the Environment's namespace there): released first, it would cut
+/// the way to what runs there, and leave it.
+fn release_order(mut clusters: Vec<Destination>) -> Vec<Destination> {
+    clusters.push(Destination::Management);
+    clusters.sort_by(|a, b| (*a == Destination::Management, a).cmp(&(*b == Destination::Management, b)));
+    clusters.dedup();
+    clusters
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_are_released_from_workload_clusters_before_the_management_cluster_that_reaches_them() {
+        let workload = |name: &str| Destination::Workload { namespace: "acme".into(), name: name.into() };
+        let placed = vec![workload("main"), Destination::Management, workload("edge"), workload("main")];
+        assert_eq!(release_order(placed), [workload("edge"), workload("main"), Destination::Management]);
+        assert_eq!(release_order(vec![]), [Destination::Management]);
+    }
 
     #[test]
     fn a_new_object_that_gathers_nothing_yet_is_under_way_through_its_arrival_grace() {

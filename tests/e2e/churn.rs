@@ -405,10 +405,17 @@ struct Replicas {
     running: BTreeMap<String, (Operator, String)>,
     /// Why replicas exited by themselves: the end of their logs.
     exits: Vec<String>,
+    /// The logs of the replicas' earlier lives, kept when they start again.
+    earlier_logs: Vec<std::path::PathBuf>,
 }
 
 impl Replicas {
     fn start(&mut self, identity: &str) {
+        if let Some((operator, _)) = self.running.get(identity) {
+            let kept = operator.log.with_extension(format!("{}.log", self.earlier_logs.len()));
+            std::fs::rename(&operator.log, &kept).expect("keep the log of the replica's last life");
+            self.earlier_logs.push(kept);
+        }
         let env = [("WINDFLOW_LEASE_DURATION", self.lease.as_str())];
         let started = start_operator_with_metrics_and(self.plane, &self.kubeconfig, &self.database_url, identity, &env);
         self.running.insert(identity.to_owned(), started);
@@ -641,11 +648,7 @@ async fn audit_trails_replay_to_rows(pool: &PgPool) -> Vec<String> {
 
 /// Children (of every type WindFlow provisions that the cluster serves) whose owner is no
 /// WindFlow object of `owners`, and are not being deleted.
-///
-/// On `main`, children of an organization that is gone are not counted: its Cluster API
-/// cluster went with it, and Cluster API deletes a cluster with whatever runs on it, which the
-/// played Cluster API of this control plane, shared by every organization's `main`, does not.
-async fn orphans(client: &Client, owners: &BTreeSet<String>, organizations: Option<&BTreeSet<String>>) -> Vec<String> {
+async fn orphans(client: &Client, owners: &BTreeSet<String>) -> Vec<String> {
     let types: BTreeMap<_, _> = KindId::ALL
         .iter()
         .flat_map(|kind| kind.child_types())
@@ -657,10 +660,6 @@ async fn orphans(client: &Client, owners: &BTreeSet<String>, organizations: Opti
         let labelled = ListParams::default().labels(windflow::provision::labels::OWNER_UID);
         let Ok(list) = api.list(&labelled).await else { continue };
         for child in list.items.iter().filter(|child| child.metadata.deletion_timestamp.is_none()) {
-            let organization = child.labels().get(windflow::provision::labels::ORGANIZATION);
-            if organizations.is_some_and(|live| organization.is_some_and(|name| !live.contains(name))) {
-                continue;
-            }
             let owner = child.labels().get(windflow::provision::labels::OWNER_UID).cloned().unwrap_or_default();
             if !owners.contains(&owner) {
                 found.push(format!(
@@ -705,6 +704,7 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         lease: settings.lease.as_secs().to_string(),
         running: BTreeMap::new(),
         exits: vec![],
+        earlier_logs: vec![],
     };
     replicas.start("windflow-a");
     held_by(&client, "windflow-a").await;
@@ -887,25 +887,21 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         rollouts.len(),
         count("SELECT count(*) FROM deployment_events").await,
     );
-    let objects = windflow::check::list_all(&client).await.expect("objects");
-    let owners: BTreeSet<String> =
-        objects.iter().filter_map(|obj| obj["metadata"]["uid"].as_str().map(str::to_owned)).collect();
-    let organizations: BTreeSet<String> = objects
+    let owners: BTreeSet<String> = windflow::check::list_all(&client)
+        .await
+        .expect("objects")
         .iter()
-        .filter(|obj| obj["kind"] == "Organization")
-        .filter_map(|obj| obj["metadata"]["name"].as_str().map(str::to_owned))
+        .filter_map(|obj| obj["metadata"]["uid"].as_str().map(str::to_owned))
         .collect();
-    for (cluster, client, gone_with_cluster) in
-        [("management", &client, None), ("main", &workload, Some(&organizations))]
-    {
-        let left = orphans(client, &owners, gone_with_cluster).await;
+    for (cluster, client) in [("management", &client), ("main", &workload)] {
+        let left = orphans(client, &owners).await;
         assert!(left.is_empty(), "children on {cluster} without their owner: {left:?}");
     }
     kubelets.iter().for_each(tokio::task::JoinHandle::abort);
     replicas.revive();
-    for (identity, (operator, _)) in &replicas.running {
-        let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
-        assert!(!log.contains("panicked"), "{identity} panicked: {}", operator.log.display());
+    let logs = replicas.running.values().map(|(operator, _)| &operator.log).chain(&replicas.earlier_logs);
+    for log in logs {
+        assert!(!std::fs::read_to_string(log).unwrap_or_default().contains("panicked"), "{} panicked", log.display());
     }
     let unexpected: Vec<&String> = replicas.exits.iter().filter(|exit| !exit.contains("lost the lease")).collect();
     assert!(unexpected.is_empty(), "replicas exited for a transient fault: {unexpected:?}");
