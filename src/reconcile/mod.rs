@@ -783,21 +783,24 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
     }
 }
 
-/// How many objects being deleted still hold children on `cluster`. The cache tells of most;
-/// one it holds as standing is asked of the API server: each kind's watch lists again on its
-/// own after the API server restarted, and a deletion one has not brought yet must still hold
-/// the cluster, or its children there would be left.
+/// How many objects being deleted still hold children on `cluster`, as the cache tells. When it
+/// tells of none, those it holds as standing are asked of the API server: each kind's watch
+/// lists again on its own after the API server restarted, and a deletion one has not brought
+/// yet must still hold the cluster, or its children there would be left.
 async fn releasing_from(ctx: &Context, cluster: &Destination) -> Result<usize> {
-    let mut releasing = 0;
-    for (kind, name, namespace, deleting_in_cache) in ctx.index.holding_children_on(cluster) {
-        let deleting = deleting_in_cache || {
-            let api =
-                Api::<kube::api::DynamicObject>::namespaced_with(ctx.client.clone(), &namespace, &kind.api_resource());
-            api.get_metadata_opt(&name).await?.is_some_and(|live| live.metadata.deletion_timestamp.is_some())
-        };
-        releasing += usize::from(deleting);
+    let holding = ctx.index.holding_children_on(cluster);
+    let in_cache = holding.iter().filter(|(.., deleting)| *deleting).count();
+    if in_cache > 0 {
+        return Ok(in_cache);
     }
-    Ok(releasing)
+    let mut live = 0;
+    for (kind, name, namespace, _) in holding {
+        let api =
+            Api::<kube::api::DynamicObject>::namespaced_with(ctx.client.clone(), &namespace, &kind.api_resource());
+        let held = api.get_metadata_opt(&name).await?;
+        live += usize::from(held.is_some_and(|held| held.metadata.deletion_timestamp.is_some()));
+    }
+    Ok(live)
 }
 
 /// Whether a status was written (or had nothing new), or waits to be written.
