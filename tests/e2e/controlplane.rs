@@ -390,12 +390,11 @@ pub fn kubeconfig(server: &str, ca_pem: &str, user: serde_json::Value) -> String
 async fn start() -> ControlPlane {
     let bin = binaries();
     // Under the target directory, kept after the run: the processes' logs are what a failed
-    // test is read with.
-    let dir = tempfile::Builder::new()
-        .prefix("controlplane-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("a temp dir")
-        .keep();
+    // test is read with. etcd's data is not, and goes when a later run starts.
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tempfile::Builder::new().prefix(PLANE_PREFIX).tempdir_in(root).expect("a temp dir").keep();
+    hold(&dir);
+    remove_ended_stores(root);
     let file = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).expect("write");
@@ -503,6 +502,34 @@ async fn start() -> ControlPlane {
         Core { bin, etcd: (etcd_args, etcd), apiserver: (apiserver_args, apiserver), etcd_client_port: etcd_client };
     plane.core = Some(std::sync::Mutex::new(Some(core)));
     plane
+}
+
+const PLANE_PREFIX: &str = "controlplane-";
+/// The file a control plane's directory is locked by while its test binary runs.
+const IN_USE: &str = "in-use.lock";
+
+/// Marks `dir` as in use until this test binary ends: the kernel drops the lock when the
+/// process exits, however it exits.
+fn hold(dir: &Path) {
+    let lock = std::fs::File::create(dir.join(IN_USE)).expect("the lock file");
+    lock.try_lock().expect("a new directory's lock");
+    // Open, and so locked, for as long as the process lives.
+    std::mem::forget(lock);
+}
+
+/// Removes the etcd data (hundreds of MB after a long test) of every control plane whose test
+/// binary has ended, keeping its logs.
+fn remove_ended_stores(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for plane in entries.flatten().map(|entry| entry.path()) {
+        let named = plane.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with(PLANE_PREFIX));
+        // A directory without the lock file predates it, or is being made and has no etcd yet.
+        let ended = std::fs::File::open(plane.join(IN_USE)).map_or(true, |lock| lock.try_lock().is_ok());
+        if named && ended {
+            // Best effort: another run may be removing it too.
+            let _ = std::fs::remove_dir_all(plane.join("etcd"));
+        }
+    }
 }
 
 /// Fake nodes `kwok-node-N` for N in `indexes`, which kwok keeps Ready.
