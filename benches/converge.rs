@@ -106,13 +106,10 @@ fn delta<K: Ord + Clone>(after: &BTreeMap<K, f64>, before: &BTreeMap<K, f64>) ->
     after.iter().map(|(key, value)| (key.clone(), value - before.get(key).copied().unwrap_or(0.0))).collect()
 }
 
-/// Every WindFlow kind and where it is served, generated once: building the CRDs is not work
-/// either path should be timed for.
+/// Every WindFlow kind and where it is served.
 fn kinds() -> BTreeMap<String, ApiResource> {
-    windflow::kinds::crds()
-        .iter()
-        .map(|crd| (crd.spec.names.kind.clone(), windflow::kinds::api_resource(crd)))
-        .collect()
+    let resources = windflow::kinds::KindId::ALL.iter().map(|kind| kind.api_resource());
+    resources.map(|resource| (resource.kind.clone(), resource)).collect()
 }
 
 /// Objects not yet where the end-to-end suite expects them without third-party APIs but

@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::kinds::index::{Index, as_mirrored};
-use crate::kinds::{self, Inputs, Kind, KindId, Visitor, api_resource, place, placement, prepare, visit};
+use crate::kinds::{self, Inputs, Kind, KindId, Visitor, place, placement, prepare, visit};
 use crate::mirror::store::{self, StoreError};
 use crate::mirror::{AuditedObject, audit_row};
 use crate::provision::apply::ApplyError;
@@ -75,8 +75,8 @@ pub async fn run(database_url: &str, connections: u32, migrate: bool, mode: Mode
 /// Every WindFlow object in the cluster, as JSON documents.
 pub async fn list_all(client: &Client) -> Result<Vec<Value>, kube::Error> {
     let mut documents = vec![];
-    for crd in crate::kinds::crds() {
-        let resource = api_resource(&crd);
+    for kind in KindId::ALL {
+        let resource = kind.api_resource();
         let list = Api::<DynamicObject>::all_with(client.clone(), &resource).list(&ListParams::default()).await?;
         for mut item in list.items {
             item.types =

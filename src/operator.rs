@@ -250,9 +250,9 @@ async fn crds_served(client: &Client) {
 
 /// The WindFlow CRDs whose kinds the API server does not serve.
 async fn missing_crds(client: &Client) -> Result<Vec<String>, kube::Error> {
-    let crds = crate::kinds::crds();
+    let resources: Vec<ApiResource> = KindId::ALL.iter().map(|kind| kind.api_resource()).collect();
     // Every WindFlow kind is served in the one group version: one discovery request.
-    let Some(group_version) = crds.first().map(|crd| crate::kinds::api_resource(crd).api_version) else {
+    let Some(group_version) = resources.first().map(|resource| resource.api_version.clone()) else {
         return Ok(vec![]);
     };
     let served = match client.list_api_group_resources(&group_version).await {
@@ -261,7 +261,8 @@ async fn missing_crds(client: &Client) -> Result<Vec<String>, kube::Error> {
         Err(kube::Error::Api(status)) if status.code == 404 => std::collections::BTreeSet::new(),
         Err(error) => return Err(error),
     };
-    Ok(crds.iter().filter(|crd| !served.contains(&crd.spec.names.plural)).map(|crd| crd.name_any()).collect())
+    let missing = resources.into_iter().filter(|resource| !served.contains(&resource.plural));
+    Ok(missing.map(|resource| format!("{}.{}", resource.plural, resource.group)).collect())
 }
 
 /// Waits for the Lease, runs `controllers` while holding it, releases it on shutdown. Losing it while

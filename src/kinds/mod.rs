@@ -415,10 +415,10 @@ macro_rules! generated {
                 }
             }
 
-            /// The kind's API, to read an object of it whatever its kind.
-            pub fn api_resource(self) -> kube::api::ApiResource {
+            /// Where the kind's objects are served, for dynamic API calls.
+            pub fn api_resource(self) -> ApiResource {
                 match self {
-                    $(Self::$kind => kube::api::ApiResource::erase::<$kind>(&()),)*
+                    $(Self::$kind => ApiResource::erase::<$kind>(&()),)*
                 }
             }
         }
@@ -494,15 +494,3 @@ impl fmt::Display for KindId {
 
 #[cfg(test)]
 mod tests;
-
-/// Where a CRD's objects are served, for dynamic API calls.
-pub fn api_resource(crd: &CustomResourceDefinition) -> ApiResource {
-    let version = crd.spec.versions.first().map(|v| v.name.clone()).unwrap_or_default();
-    ApiResource {
-        group: crd.spec.group.clone(),
-        api_version: format!("{}/{version}", crd.spec.group),
-        version,
-        kind: crd.spec.names.kind.clone(),
-        plural: crd.spec.names.plural.clone(),
-    }
-}

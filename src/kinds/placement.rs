@@ -249,14 +249,13 @@ impl Index {
             .collect()
     }
 
-    /// The objects whose status says their children are on `cluster` (kind, name, namespace),
-    /// with whether the cache holds them as being deleted: those release their children there
-    /// before the cluster's ContainerCluster goes.
-    pub fn holding_children_on(&self, cluster: &Destination) -> Vec<(KindId, String, String, bool)> {
+    /// The objects whose status says their children are on `cluster`, in its namespace: those
+    /// being deleted release their children there before the cluster's ContainerCluster goes.
+    pub fn holding_children_on(&self, cluster: &Destination) -> Vec<Holder> {
         let Destination::Workload { namespace, name } = cluster else { return vec![] };
         let placeable = self.placeable(namespace);
         let holding = placeable.into_iter().filter(|(kind, obj)| PLACED.contains(kind) && obj.held_on(name));
-        holding.map(|(kind, obj)| (kind, obj.name(), namespace.clone(), obj.deleting())).collect()
+        holding.map(|(kind, obj)| Holder { kind, name: obj.name(), deleting: obj.deleting() }).collect()
     }
 
     /// Every object in `namespace` of the [`PLACED`] kinds, and the Stacks (whose status says
@@ -301,6 +300,15 @@ pub async fn provider(
         }
     };
     clusters.provider(destination, credentials.as_ref()).await
+}
+
+/// An object holding children on a workload cluster, as the cache has it.
+#[derive(Debug, PartialEq)]
+pub struct Holder {
+    pub kind: KindId,
+    pub name: String,
+    /// Being deleted, by the cache.
+    pub deleting: bool,
 }
 
 /// What [`Index::placed_on`] and [`Index::holding_children_on`] read of an object of any kind.
@@ -653,13 +661,10 @@ mod tests {
                 doc["status"]["placement"] = json!({ "cluster": "spare" });
             }
         });
-        let holding: Vec<(String, bool)> = index
-            .holding_children_on(&main())
-            .into_iter()
-            .filter(|(kind, ..)| *kind == KindId::Application)
-            .map(|(_, name, namespace, deleting)| (format!("{namespace}/{name}"), deleting))
-            .collect();
-        assert_eq!(holding, [("acme/api".to_owned(), true), ("acme/storefront".to_owned(), false)]);
+        let holding = index.holding_children_on(&main());
+        let applications: Vec<_> = holding.into_iter().filter(|holder| holder.kind == KindId::Application).collect();
+        let application = |name: &str, deleting| Holder { kind: KindId::Application, name: name.to_owned(), deleting };
+        assert_eq!(applications, [application("api", true), application("storefront", false)]);
         assert!(index.holding_children_on(&Destination::Management).is_empty());
     }
 }

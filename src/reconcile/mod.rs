@@ -788,16 +788,20 @@ async fn cleanup<K: Kind, L: Lifecycle<K>>(obj: &K, api: &Api<K>, ctx: &Context)
 /// lists again on its own after the API server restarted, and a deletion one has not brought
 /// yet must still hold the cluster, or its children there would be left.
 async fn releasing_from(ctx: &Context, cluster: &Destination) -> Result<usize> {
+    let Destination::Workload { namespace, .. } = cluster else { return Ok(0) };
     let holding = ctx.index.holding_children_on(cluster);
-    let in_cache = holding.iter().filter(|(.., deleting)| *deleting).count();
+    let in_cache = holding.iter().filter(|holder| holder.deleting).count();
     if in_cache > 0 {
         return Ok(in_cache);
     }
     let mut live = 0;
-    for (kind, name, namespace, _) in holding {
-        let api =
-            Api::<kube::api::DynamicObject>::namespaced_with(ctx.client.clone(), &namespace, &kind.api_resource());
-        let held = api.get_metadata_opt(&name).await?;
+    for holder in holding {
+        let api = Api::<kube::api::DynamicObject>::namespaced_with(
+            ctx.client.clone(),
+            namespace,
+            &holder.kind.api_resource(),
+        );
+        let held = api.get_metadata_opt(&holder.name).await?;
         live += usize::from(held.is_some_and(|held| held.metadata.deletion_timestamp.is_some()));
     }
     Ok(live)

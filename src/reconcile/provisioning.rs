@@ -539,9 +539,10 @@ pub(super) async fn release<K: Kind>(ctx: &Context, obj: &K, owner: &str) -> Res
 /// (its kubeconfig Secret, in the Environment's namespace there): released first, it would cut
 /// the way to what runs there, and leave it.
 fn release_order(mut clusters: Vec<Destination>) -> Vec<Destination> {
-    clusters.push(Destination::Management);
-    clusters.sort_by(|a, b| (*a == Destination::Management, a).cmp(&(*b == Destination::Management, b)));
+    clusters.retain(|cluster| *cluster != Destination::Management);
+    clusters.sort();
     clusters.dedup();
+    clusters.push(Destination::Management);
     clusters
 }
 

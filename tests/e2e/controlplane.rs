@@ -521,15 +521,38 @@ fn hold(dir: &Path) {
 /// binary has ended, keeping its logs.
 fn remove_ended_stores(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
-    for plane in entries.flatten().map(|entry| entry.path()) {
-        let named = plane.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with(PLANE_PREFIX));
+    let planes = entries.flatten().filter(|entry| entry.file_name().to_string_lossy().starts_with(PLANE_PREFIX));
+    for plane in planes.map(|entry| entry.path()) {
         // A directory without the lock file predates it, or is being made and has no etcd yet.
         let ended = std::fs::File::open(plane.join(IN_USE)).map_or(true, |lock| lock.try_lock().is_ok());
-        if named && ended {
+        if ended {
             // Best effort: another run may be removing it too.
             let _ = std::fs::remove_dir_all(plane.join("etcd"));
         }
     }
+}
+
+#[test]
+fn only_the_etcd_data_of_ended_control_planes_is_removed() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let plane = |name: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(dir.join("etcd/member")).expect("etcd's directory");
+        std::fs::write(dir.join("etcd.log"), "log").expect("a log");
+        dir
+    };
+    let (running, ended, older, other) =
+        (plane("controlplane-running"), plane("controlplane-ended"), plane("controlplane-older"), plane("elsewhere"));
+    // The running plane's lock stays held by this open file; the ended one's was let go.
+    let held = std::fs::File::create(running.join(IN_USE)).expect("a lock file");
+    held.try_lock().expect("the lock");
+    std::fs::File::create(ended.join(IN_USE)).expect("a lock file");
+
+    remove_ended_stores(root.path());
+    let has_etcd = |dir: &Path| dir.join("etcd/member").exists();
+    assert!(has_etcd(&running) && has_etcd(&other), "a running plane and a directory of no plane keep their data");
+    assert!(!has_etcd(&ended) && !has_etcd(&older), "ended planes lose their etcd data");
+    assert!([&running, &ended, &older].iter().all(|dir| dir.join("etcd.log").exists()), "logs are kept");
 }
 
 /// Fake nodes `kwok-node-N` for N in `indexes`, which kwok keeps Ready.

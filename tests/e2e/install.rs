@@ -306,8 +306,8 @@ pub async fn remove_webhooks(plane: &ControlPlane) {
 pub async fn reset(plane: &ControlPlane) {
     remove_webhooks(plane).await;
     let client = plane.client().await;
-    for crd in windflow::kinds::crds() {
-        let resource = windflow::kinds::api_resource(&crd);
+    for kind in windflow::kinds::KindId::ALL {
+        let resource = kind.api_resource();
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let Ok(list) = api.list(&ListParams::default()).await else { continue };
         for obj in list.items {
