@@ -137,6 +137,8 @@ struct Churn {
     /// Where the sample's stack runs: `main` or `edge`.
     stack_on: &'static str,
     next_copy: usize,
+    /// The copies being deleted: their namespaces, and the deletes until accepted.
+    deleting: Vec<(String, tokio::task::JoinHandle<Result<(), String>>)>,
     /// Each organization's churn rollouts, oldest first.
     rollouts: BTreeMap<String, Vec<String>>,
     count: u64,
@@ -198,25 +200,22 @@ impl Churn {
         let yaml: Vec<String> = docs.iter().map(|doc| serde_yaml::to_string(doc).expect("yaml")).collect();
         std::fs::write(&manifest, yaml.join("---\n")).expect("write the manifest");
         let (plane, path) = (self.plane, manifest.clone());
-        let applying = tokio::task::spawn_blocking(move || apply_until_accepted(plane, &path));
+        let applying = tokio::spawn(async move { kubectl_until_accepted(plane, &["apply"], &path).await });
         self.organizations.push(Organization { namespace, docs, manifest, applying: Some(applying) });
         self.done.created += 1;
     }
 
+    /// A copy deleted, and no longer worked on from now: a delete the API server's restart cuts
+    /// short has deleted some of its objects already, so it is retried until accepted.
     fn delete_copy(&mut self) {
         let copies: Vec<usize> = (1..self.organizations.len()).filter(|&i| self.organizations[i].applied()).collect();
         let Some(index) = self.rng.choice(copies) else { return };
         let organization = self.organizations.remove(index);
-        let mut delete = self.plane.kubectl();
-        delete.args(["delete", "--wait=false", "--ignore-not-found", "-f"]).arg(&organization.manifest);
-        let output = delete.output().expect("kubectl runs");
-        if !output.status.success() {
-            // Not answered (the API server restarts): it stays, for a later delete.
-            self.done.unanswered += 1;
-            self.organizations.push(organization);
-            return;
-        }
         self.rollouts.remove(&organization.namespace);
+        let (plane, manifest) = (self.plane, organization.manifest);
+        let verb = ["delete", "--wait=false", "--ignore-not-found"];
+        let deleting = tokio::spawn(async move { kubectl_until_accepted(plane, &verb, &manifest).await });
+        self.deleting.push((organization.namespace, deleting));
         self.done.deleted += 1;
     }
 
@@ -378,21 +377,24 @@ async fn add_edge(plane: &ControlPlane, client: &Client) {
     crate::placement::add_edge_cluster(plane, client).await;
 }
 
-/// `kubectl apply -f manifest` until every object is accepted (namespaced objects wait for
-/// their Organization's namespace), for up to 15 minutes: a database outage holds it back.
-fn apply_until_accepted(plane: &ControlPlane, manifest: &std::path::Path) -> Result<(), String> {
+/// `kubectl <verb> -f manifest` until every object is accepted, for up to 15 minutes: an apply's
+/// namespaced objects wait for their Organization's namespace, a database outage holds it back,
+/// and an API server that restarts answers some objects and not others. A task of the test's
+/// runtime, so that it ends with the test, however that ends, and changes nothing in the turns
+/// of the tests after it.
+async fn kubectl_until_accepted(plane: &ControlPlane, verb: &[&str], manifest: &std::path::Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(15 * 60);
     loop {
-        let mut apply = plane.kubectl();
-        apply.args(["apply", "-f"]).arg(manifest);
-        let output = apply.output().map_err(|e| e.to_string())?;
+        let mut kubectl = tokio::process::Command::from(plane.kubectl());
+        kubectl.args(verb).arg("-f").arg(manifest).kill_on_drop(true);
+        let output = kubectl.output().await.map_err(|e| e.to_string())?;
         if output.status.success() {
             return Ok(());
         }
         if Instant::now() > deadline {
             return Err(both(&output));
         }
-        std::thread::sleep(Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
@@ -734,6 +736,7 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
         edge_volumes: edge_volumes.clone(),
         stack_on: "main",
         next_copy: 1,
+        deleting: vec![],
         rollouts: BTreeMap::new(),
         count: 0,
         done: Done::default(),
@@ -843,6 +846,9 @@ async fn churn_with_kills_outages_and_restarts_loses_doubles_orphans_and_strands
     let churned = churning.await.expect("the churn");
     eprintln!("churn: {} actions: {:?}", churned.count, churned.done);
     assert_eq!(churned.done.refused, Vec::<String>::new(), "changes the driver means to be valid were refused");
+    for (namespace, deleting) in churned.deleting {
+        assert_eq!(deleting.await.expect("kubectl delete"), Ok(()), "{namespace} is deleted");
+    }
     let mut copies = vec![];
     for organization in churned.organizations.into_iter().skip(1) {
         if let Some(applying) = organization.applying {

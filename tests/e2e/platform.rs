@@ -47,14 +47,16 @@ pub fn sample() -> Vec<Value> {
     crate::support::documents(include_str!("../../examples/platform.yaml"))
 }
 
-/// The `Ready` condition of an object: (status, reason).
+/// The `Ready` condition of an object: (status, reason); `Stale` while it tells of an earlier
+/// generation than the object's, whose reconcile (its row included) is not done yet.
 pub fn readiness(obj: &DynamicObject) -> (String, String) {
     let conditions = obj.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    conditions
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .map(|c| (c["status"].as_str().unwrap_or("").to_owned(), c["reason"].as_str().unwrap_or("").to_owned()))
-        .unwrap_or_default()
+    let Some(ready) = conditions.iter().find(|c| c["type"] == "Ready") else { return Default::default() };
+    let (observed, generation) = (ready["observedGeneration"].as_i64(), obj.metadata.generation);
+    if observed.is_some() && observed != generation {
+        return ("Stale".into(), format!("of generation {observed:?}, the object's is {generation:?}"));
+    }
+    (ready["status"].as_str().unwrap_or("").to_owned(), ready["reason"].as_str().unwrap_or("").to_owned())
 }
 
 /// Waits until `api` no longer holds `name`.
