@@ -67,8 +67,8 @@ pub fn api_for(client: &Client, doc: &Value) -> (Api<DynamicObject>, String) {
 
 /// Where the WindFlow kind `kind` is served.
 pub fn resource_of(kind: &str) -> ApiResource {
-    let resources = windflow::kinds::KindId::ALL.iter().map(|kind| kind.api_resource());
-    resources.into_iter().find(|resource| resource.kind == kind).expect("a WindFlow kind")
+    let mut resources = windflow::kinds::KindId::ALL.iter().map(|kind| kind.api_resource());
+    resources.find(|resource| resource.kind == kind).expect("a WindFlow kind")
 }
 
 /// Applies the CRDs as users do and waits until the API server serves them.

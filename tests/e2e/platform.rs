@@ -50,8 +50,8 @@ pub fn sample() -> Vec<Value> {
 /// The `Ready` condition of an object: (status, reason); `Stale` while it tells of an earlier
 /// generation than the object's, whose reconcile (its row included) is not done yet.
 pub fn readiness(obj: &DynamicObject) -> (String, String) {
-    let conditions = obj.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    let Some(ready) = conditions.iter().find(|c| c["type"] == "Ready") else { return Default::default() };
+    let mut conditions = obj.data["status"]["conditions"].as_array().into_iter().flatten();
+    let Some(ready) = conditions.find(|c| c["type"] == "Ready") else { return Default::default() };
     let (observed, generation) = (ready["observedGeneration"].as_i64(), obj.metadata.generation);
     if observed.is_some() && observed != generation {
         return ("Stale".into(), format!("of generation {observed:?}, the object's is {generation:?}"));
